@@ -1,0 +1,68 @@
+"""Shared fixtures: one generated world per session, fresh sandbox servers per test on ephemeral ports.
+
+Tests talk real HTTP over loopback to these servers; nothing that can run is mocked.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from b24_1c_assets.sandbox.faults import Faults
+
+WORLD_SEED = 7
+WORLD_SCALE = 60
+
+
+@pytest.fixture(scope="session")
+def world():
+    from b24_1c_assets.sandbox.world import generate
+
+    return generate(seed=WORLD_SEED, scale=WORLD_SCALE)
+
+
+@pytest.fixture
+def portal_factory(world):
+    """Start a sandbox Bitrix24 portal with chosen limits/faults; stopped after the test."""
+    from b24_1c_assets.sandbox.bitrix24_portal import PortalServer
+
+    started = []
+
+    def start(*, rate: float = 50.0, burst: int = 50, faults: Faults | None = None, world_=None, **kw):
+        server = PortalServer(world_ or world, host="127.0.0.1", port=0, rate=rate, burst=burst,
+                              faults=faults or Faults(), **kw)
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def portal(portal_factory):
+    """A healthy portal; its limit is raised so functional tests run fast (limit tests use the factory)."""
+    return portal_factory()
+
+
+@pytest.fixture
+def onec_factory(world):
+    """Start a sandbox 1C OData server; stopped after the test."""
+    from b24_1c_assets.sandbox.onec_server import OneCServer
+
+    started = []
+
+    def start(*, faults: Faults | None = None, world_=None, **kw):
+        server = OneCServer(world_ or world, host="127.0.0.1", port=0, faults=faults or Faults(), **kw)
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def onec(onec_factory):
+    return onec_factory()
