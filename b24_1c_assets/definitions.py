@@ -1,0 +1,20 @@
+"""The b24_1c_assets code location: every asset, check, job, schedule and sensor, with their resources."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from b24_1c_assets.defs import jobs
+from b24_1c_assets.defs.bitrix24 import assets as bitrix24_assets
+from b24_1c_assets.defs.onec import assets as onec_assets
+from b24_1c_assets.defs.resources import build_resources
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions.merge(
+        bitrix24_assets.defs,
+        onec_assets.defs,
+        jobs.defs,
+        dg.Definitions(resources=build_resources()),
+    )

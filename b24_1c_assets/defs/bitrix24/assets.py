@@ -1,0 +1,86 @@
+"""Raw Bitrix24 extracts: one asset per CRM entity, stored as the portal returned it in schema `bitrix24`.
+
+Full export by ID keyset (`order ID asc`, `filter >ID`, `start=-1`) packed into `batch` calls, so a
+10,000-company portal costs a handful of HTTP calls and each record arrives exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from b24_1c_assets.defs.extracts import OWNERS, contract_check_spec, store_extract
+from b24_1c_assets.defs.resources import Bitrix24Resource, WarehouseResource
+from b24_1c_assets.domain.contracts import BITRIX24_CONTRACTS
+from b24_1c_assets.warehouse import records_frame
+
+
+@dataclass(frozen=True)
+class CrmEntity:
+    table: str
+    method: str
+    select: tuple[str, ...]
+    description: str
+    params: dict = field(default_factory=dict)
+    preview: tuple[str, ...] = ()
+    keyset: bool = True  # False: a small list paged with `start` (user.get has no ID keyset)
+
+
+CRM_ENTITIES = (
+    CrmEntity("companies", "crm.company.list", ("*", "UF_*", "EMAIL", "PHONE"),
+              "CRM companies, one row per company (ID), with EMAIL/PHONE multifields as JSON and UF_CRM_* fields.",
+              preview=("ID", "TITLE", "ASSIGNED_BY_ID", "ORIGIN_ID", "DATE_MODIFY")),
+    CrmEntity("requisites", "crm.requisite.list", ("*",),
+              "CRM requisites (INN/KPP/OGRN live here, not on the company), one row per requisite (ID); "
+              "ENTITY_TYPE_ID 4 = company, 3 = contact.",
+              preview=("ID", "ENTITY_TYPE_ID", "ENTITY_ID", "PRESET_ID", "RQ_INN", "RQ_KPP")),
+    CrmEntity("contacts", "crm.contact.list", ("*", "UF_*", "EMAIL", "PHONE"),
+              "CRM contacts, one row per contact (ID), with COMPANY_ID and EMAIL/PHONE multifields as JSON.",
+              preview=("ID", "NAME", "LAST_NAME", "COMPANY_ID")),
+    CrmEntity("deals", "crm.deal.list", ("*", "UF_*"),
+              "CRM deals, one row per deal (ID), in every pipeline (CATEGORY_ID) and stage (STAGE_ID).",
+              preview=("ID", "TITLE", "CATEGORY_ID", "STAGE_ID", "COMPANY_ID", "OPPORTUNITY")),
+    CrmEntity("products", "crm.product.list", ("*",),
+              "CRM catalog products, one row per product (ID); XML_ID holds the 1C item reference.",
+              preview=("ID", "NAME", "PRICE", "ACTIVE", "XML_ID")),
+    CrmEntity("smart_invoices", "crm.item.list", ("*",),
+              "CRM smart invoices (entityTypeId 31), one row per invoice (id), camelCase fields.",
+              params={"entityTypeId": 31}, preview=("id", "title", "stageId", "companyId", "opportunity")),
+    CrmEntity("users", "user.get", (),
+              "Portal users (responsible managers, finance, ops), one row per user (ID).",
+              params={"FILTER": {"ACTIVE": True}}, preview=("ID", "NAME", "LAST_NAME", "EMAIL"), keyset=False),
+)
+
+
+def build_crm_extract(entity: CrmEntity) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=["bitrix24", entity.table],
+        group_name="bitrix24_raw",
+        kinds={"bitrix24", "duckdb"},
+        owners=OWNERS,
+        # The portal's rate budget is one for all runs; DuckDB writes are short and wait for the lock.
+        pool="bitrix24_api",
+        description=entity.description,
+        check_specs=[contract_check_spec(["bitrix24", entity.table])],
+        tags={"flow": "extract", "source": "bitrix24"},
+    )
+    def _extract(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
+                 warehouse: WarehouseResource) -> dg.MaterializeResult:
+        client = bitrix24.client()
+        calls_before = client.stats.http_calls
+        if entity.keyset:
+            records = list(client.export(entity.method, select=list(entity.select), params=dict(entity.params)))
+        else:
+            records = list(client.list_pages(entity.method, dict(entity.params)))
+        return store_extract(context, warehouse, "bitrix24", entity.table, records_frame(records),
+                             contract=BITRIX24_CONTRACTS[entity.table],
+                             api_calls=client.stats.http_calls - calls_before,
+                             preview_columns=list(entity.preview))
+
+    return _extract
+
+
+crm_extracts = [build_crm_extract(entity) for entity in CRM_ENTITIES]
+
+defs = dg.Definitions(assets=crm_extracts)

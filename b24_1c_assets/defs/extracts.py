@@ -1,0 +1,80 @@
+"""How an extract lands in DuckDB and what the UI shows about it — shared by every source's assets.
+
+Each extract is checked against its data contract (`domain/contracts.py`) on the way in: good rows are
+stored, bad rows go to `quality.rejects` with the rule and the value that failed, and the contract's
+result is reported as the asset check `contract`. A broken critical column fails the asset instead.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import dagster as dg
+import pandas as pd
+
+from b24_1c_assets import warehouse
+from b24_1c_assets.defs.resources import WarehouseResource
+from b24_1c_assets.domain.contracts import Contract, quarantine
+
+PREVIEW_ROWS = 5
+OWNERS = ["team:data"]
+CONTRACT_CHECK = "contract"
+MAX_NAMED_FAILURES = 10
+
+
+def contract_check_spec(key: list[str]) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(CONTRACT_CHECK, asset=dg.AssetKey(key),
+                             description="Rows keep the table's data contract; breaking rows are quarantined "
+                                         "in quality.rejects with rule and value.")
+
+
+def with_lineage(frame: pd.DataFrame, context: dg.AssetExecutionContext) -> pd.DataFrame:
+    """Every extracted row says when and by which run it was extracted."""
+    frame = frame.copy()
+    frame["_extracted_at"] = datetime.now(timezone.utc).replace(tzinfo=None)
+    frame["_run_id"] = context.run.run_id
+    return frame
+
+
+def preview(frame: pd.DataFrame, columns: list[str] | None = None) -> dg.MetadataValue:
+    shown = frame[[c for c in (columns or list(frame.columns)[:8]) if c in frame.columns]].head(PREVIEW_ROWS)
+    return dg.MetadataValue.md(shown.to_markdown(index=False) if not shown.empty else "_(no rows)_")
+
+
+def store_extract(context: dg.AssetExecutionContext, store: WarehouseResource, schema: str, table: str,
+                  frame: pd.DataFrame, *, contract: Contract, api_calls: int,
+                  column_types: dict[str, str] | None = None, preview_columns: list[str] | None = None,
+                  extra: dict | None = None) -> dg.MaterializeResult:
+    """Quarantine rows that break the contract, replace `schema.table` with the rest, describe it."""
+    verdict = quarantine(frame, contract) if not frame.empty else None
+    rejects = verdict.rejects if verdict is not None else pd.DataFrame()
+    if verdict is not None and not verdict.critical_failures.empty:
+        named = verdict.critical_failures.head(MAX_NAMED_FAILURES)
+        reasons = "; ".join(f"record {r.record_id}: {r.column} fails {r.rule} (value {r.value!r})"
+                            for r in named.itertuples())
+        raise dg.Failure(
+            description=f"{schema}.{table}: {len(verdict.critical_failures)} critical contract failures — {reasons}",
+            metadata={"rejects": dg.MetadataValue.md(named.to_markdown(index=False))})
+    good = verdict.good if verdict is not None else frame
+    good = with_lineage(good, context)
+    with store.connect() as conn:
+        rows = warehouse.replace_table(conn, schema, table, good, column_types=column_types)
+        if not rejects.empty:
+            warehouse.append_table(conn, "quality", "rejects", with_lineage(rejects, context))
+    metadata = {
+        "dagster/row_count": rows,
+        "dagster/table_name": f"{schema}.{table}",
+        "api_calls": api_calls,
+        "rejected_rows": int(rejects["record_id"].nunique()) if not rejects.empty else 0,
+        "preview": preview(good, preview_columns),
+    }
+    metadata.update(extra or {})
+    check = dg.AssetCheckResult(
+        check_name=CONTRACT_CHECK,
+        passed=rejects.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"rejected_rows": metadata["rejected_rows"],
+                  "failures": dg.MetadataValue.md(rejects.head(MAX_NAMED_FAILURES).to_markdown(index=False)
+                                                  if not rejects.empty else "_(none)_")},
+    )
+    return dg.MaterializeResult(metadata=metadata, check_results=[check])

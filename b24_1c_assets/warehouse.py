@@ -1,0 +1,163 @@
+"""DuckDB storage: how tables are written and read, whatever the asset.
+
+DuckDB allows one writer process per file, so every writer keeps its connection short: fetch over HTTP
+first, then open, write in one transaction, close (never hold a connection across network calls). The
+Dagster layer adds a `duckdb` pool of 1 on top so concurrent runs queue instead of failing on the lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import duckdb
+import pandas as pd
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DUCKDB_PATH = PROJECT_ROOT / "data" / "b24_1c.duckdb"
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def duckdb_path() -> str:
+    """The DuckDB file named by B24_1C_DUCKDB_PATH, else data/b24_1c.duckdb."""
+    return os.environ.get("B24_1C_DUCKDB_PATH") or str(DEFAULT_DUCKDB_PATH)
+
+
+def _ident(name: str) -> str:
+    if not _IDENT.match(name):
+        raise ValueError(f"not a safe SQL identifier: {name!r}")
+    return f'"{name}"'
+
+
+@contextmanager
+def connect(path: str | None = None, *, read_only: bool = False, lock_wait_seconds: float = 120.0
+            ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived connection. Waits for another process's write lock instead of failing at once."""
+    path = path or duckdb_path()
+    if not read_only:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + lock_wait_seconds
+    delay = 0.1
+    while True:
+        try:
+            conn = duckdb.connect(path, read_only=read_only)
+            break
+        except duckdb.IOException as exc:  # "Could not set lock on file": another writer holds it
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def to_cell(value: Any) -> Any:
+    """A raw API value as one DuckDB cell: nested lists/dicts as JSON text, Decimal kept exact."""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
+    return value
+
+
+def records_frame(records: Iterable[dict], columns: list[str] | None = None) -> pd.DataFrame:
+    """Raw records (dicts from an API) as a DataFrame of cells, columns in a stable order."""
+    rows = [{k: to_cell(v) for k, v in record.items()} for record in records]
+    frame = pd.DataFrame.from_records(rows)
+    if columns is not None:
+        for col in columns:
+            if col not in frame.columns:
+                frame[col] = None
+        frame = frame[columns + [c for c in frame.columns if c not in columns]]
+    return frame
+
+
+def replace_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame: pd.DataFrame,
+                  *, column_types: dict[str, str] | None = None) -> int:
+    """Replace `schema.table` with `frame` in one transaction; returns the row count.
+
+    `column_types` casts named columns (e.g. {"amount": "DECIMAL(18,2)"}); Decimal objects are cast from
+    their text so no kopeck is lost through float.
+    """
+    target = f"{_ident(schema)}.{_ident(table)}"
+    staged = _stage(frame, column_types)
+    conn.execute("BEGIN")
+    try:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
+        conn.register("_frame", staged)
+        conn.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT {_select_list(staged, column_types)} FROM _frame")
+        conn.unregister("_frame")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(frame)
+
+
+def append_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame: pd.DataFrame,
+                 *, column_types: dict[str, str] | None = None) -> int:
+    """Append `frame` to `schema.table`, creating it from the frame's shape when missing."""
+    if frame.empty:
+        return 0
+    target = f"{_ident(schema)}.{_ident(table)}"
+    staged = _stage(frame, column_types)
+    conn.execute("BEGIN")
+    try:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
+        conn.register("_frame", staged)
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT {_select_list(staged, column_types)} FROM _frame LIMIT 0")
+        cols = ", ".join(_ident(c) for c in staged.columns)
+        conn.execute(f"INSERT INTO {target} ({cols}) SELECT {_select_list(staged, column_types)} FROM _frame")
+        conn.unregister("_frame")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(frame)
+
+
+def table_exists(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    row = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, table]).fetchone()
+    return bool(row and row[0])
+
+
+def read_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> pd.DataFrame:
+    """The whole table, or an empty frame when it does not exist yet."""
+    if not table_exists(conn, schema, table):
+        return pd.DataFrame()
+    return conn.execute(f"SELECT * FROM {_ident(schema)}.{_ident(table)}").df()
+
+
+def _stage(frame: pd.DataFrame, column_types: dict[str, str] | None) -> pd.DataFrame:
+    staged = frame.copy()
+    for col in staged.columns:
+        if staged[col].dtype == object:
+            sample = staged[col].dropna()
+            if not sample.empty and isinstance(sample.iloc[0], Decimal):
+                # exact text through DuckDB's CAST instead of float
+                staged[col] = staged[col].map(lambda v: None if v is None else str(v))
+            elif not sample.empty and isinstance(sample.iloc[0], (datetime, date)):
+                staged[col] = pd.to_datetime(staged[col])
+    if column_types:
+        for col in column_types:
+            if col in staged.columns and staged[col].dtype == object:
+                staged[col] = staged[col].map(lambda v: None if v is None or v != v else str(v))
+    return staged
+
+
+def _select_list(frame: pd.DataFrame, column_types: dict[str, str] | None) -> str:
+    parts = []
+    for col in frame.columns:
+        sql_type = (column_types or {}).get(col)
+        parts.append(f"CAST({_ident(col)} AS {sql_type}) AS {_ident(col)}" if sql_type else _ident(col))
+    return ", ".join(parts) if parts else "*"
