@@ -1,0 +1,44 @@
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+
+from b24_1c_assets import warehouse
+
+
+def test_replace_keeps_kopecks_exact_and_nested_values_as_json(tmp_path):
+    path = str(tmp_path / "w.duckdb")
+    frame = warehouse.records_frame([
+        {"ID": "1", "SUM": Decimal("0.10"), "EMAIL": [{"VALUE": "a@b.ru"}]},
+        {"ID": "2", "SUM": Decimal("12345678901.99"), "EMAIL": []},
+    ])
+    with warehouse.connect(path) as conn:
+        rows = warehouse.replace_table(conn, "s", "t", frame, column_types={"SUM": "DECIMAL(18,2)"})
+        got = conn.execute("SELECT ID, SUM, EMAIL FROM s.t ORDER BY ID").fetchall()
+    assert rows == 2
+    assert got[0] == ("1", Decimal("0.10"), '[{"VALUE": "a@b.ru"}]')
+    assert got[1][1] == Decimal("12345678901.99")
+
+
+def test_replace_is_all_or_nothing(tmp_path):
+    path = str(tmp_path / "w.duckdb")
+    with warehouse.connect(path) as conn:
+        warehouse.replace_table(conn, "s", "t", pd.DataFrame({"a": ["1"]}))
+        with pytest.raises(Exception):
+            warehouse.replace_table(conn, "s", "t", pd.DataFrame({"a": ["x"]}), column_types={"a": "INTEGER"})
+        assert conn.execute("SELECT a FROM s.t").fetchall() == [("1",)]
+
+
+def test_append_creates_then_appends(tmp_path):
+    path = str(tmp_path / "w.duckdb")
+    with warehouse.connect(path) as conn:
+        warehouse.append_table(conn, "q", "r", pd.DataFrame({"a": [1]}))
+        warehouse.append_table(conn, "q", "r", pd.DataFrame({"a": [2]}))
+        assert [r[0] for r in conn.execute("SELECT a FROM q.r ORDER BY a").fetchall()] == [1, 2]
+        assert warehouse.read_table(conn, "q", "missing").empty
+
+
+def test_unsafe_identifiers_are_refused(tmp_path):
+    with warehouse.connect(str(tmp_path / "w.duckdb")) as conn:
+        with pytest.raises(ValueError, match="identifier"):
+            warehouse.replace_table(conn, "s", 't"; DROP TABLE x; --', pd.DataFrame({"a": [1]}))
