@@ -1,0 +1,612 @@
+"""`OneCClient`: reads and writes 1C:UNF through the standard OData interface (v3, JSON).
+
+Protocol rules this client follows (reference onec-odata.md):
+* HTTP Basic with UTF-8 credentials; `$format=json`; `%20` for spaces; each path segment encoded alone.
+* Always an explicit `$select`; `$metadata` read first, missing sets/fields stop with a publication hint.
+* No server paging link: catalogs page with a fixed `$orderby` + `$top`/`$skip`; documents and register
+  movements are read in `Date`/`Period` windows, `$skip` only inside a window, and a window that grows
+  past `window_pages` pages is continued from the last instant read (so `$skip` never grows unbounded).
+* Only GETs are retried (timeouts, connection errors, 502/503/504) with bounded backoff. A POST/PATCH/Post
+  with an unknown outcome is reconciled by reading back (marker in `Комментарий`, or the fields sent).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from calendar import monthrange
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import requests
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from . import wire
+from .errors import (OneCAuthError, OneCConnectionError, OneCError, OneCRequestError, OneCWireError,
+                     WriteNotApplied)
+from .metadata import Metadata
+
+log = logging.getLogger(__name__)
+
+COUNTERPARTIES = "Catalog_Контрагенты"
+CONTRACTS = "Catalog_ДоговорыКонтрагентов"
+ITEMS = "Catalog_Номенклатура"
+PRICE_TYPES = "Catalog_ВидыЦен"
+PRICES = "InformationRegister_ЦеныНоменклатуры"
+ORDERS = "Document_ЗаказПокупателя"
+INVOICES = "Document_СчетНаОплату"
+SHIPMENTS = "Document_РасходнаяНакладная"
+BANK_RECEIPTS = "Document_ПоступлениеНаСчет"
+CASH_RECEIPTS = "Document_ПоступлениеВКассу"
+SETTLEMENTS = "AccumulationRegister_РасчетыСПокупателями"
+INVOICE_PAYMENTS = "AccumulationRegister_ОплатаСчетовИЗаказов"
+
+# (required, optional) fields per set. Required ones missing in $metadata stop the run; optional ones
+# are selected only when published (they differ between UNF releases).
+CATALOG_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    COUNTERPARTIES: (("Ref_Key", "DataVersion", "Code", "Description", "DeletionMark", "ИНН", "КПП",
+                      "КонтактнаяИнформация"),
+                     ("IsFolder", "Parent_Key", "НаименованиеПолное", "РегистрационныйНомер", "ВидКонтрагента",
+                      "Покупатель", "Поставщик", "ДоговорПоУмолчанию_Key", "Ответственный_Key", "Комментарий")),
+    CONTRACTS: (("Ref_Key", "Description", "СрокОплатыПокупателя"),
+                ("DataVersion", "Code", "DeletionMark", "НомерДоговора", "ДатаДоговора", "ВидДоговора",
+                 "Недействителен", "ВалютаРасчетов_Key", "Организация_Key", "ВидЦен_Key")),
+    ITEMS: (("Ref_Key", "Code", "Description", "DeletionMark"),
+            ("DataVersion", "IsFolder", "Parent_Key", "Артикул", "ТипНоменклатуры", "ЕдиницаИзмерения",
+             "ЕдиницаИзмерения_Key", "СтавкаНДС_Key", "Недействителен", "Комментарий")),
+    PRICE_TYPES: (("Ref_Key", "Description"), ("Code", "DeletionMark", "ЦенаВключаетНДС", "ВалютаЦены_Key")),
+}
+_DOC_HEADER = ("Ref_Key", "Number", "Date", "Posted", "DeletionMark", "Контрагент_Key", "СуммаДокумента")
+DOCUMENT_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    ORDERS: (_DOC_HEADER + ("Договор_Key", "Запасы"),
+             ("DataVersion", "Комментарий", "СостояниеЗаказа", "ДатаОтгрузки", "ОплатаДо", "ДатаИзменения",
+              "Организация_Key", "Ответственный_Key", "ВидЦен_Key", "ПлатежныйКалендарь")),
+    INVOICES: (_DOC_HEADER + ("Договор_Key",),
+               ("DataVersion", "Комментарий", "ДокументОснование", "Заказ", "Организация_Key", "Запасы")),
+    SHIPMENTS: (_DOC_HEADER + ("Договор_Key",),
+                ("DataVersion", "Комментарий", "Заказ", "Организация_Key", "Ответственный_Key", "Запасы")),
+    BANK_RECEIPTS: (_DOC_HEADER,
+                    ("DataVersion", "ВидОперации", "Договор_Key", "Комментарий", "НазначениеПлатежа",
+                     "Организация_Key", "РасшифровкаПлатежа")),
+    CASH_RECEIPTS: (_DOC_HEADER,
+                    ("DataVersion", "ВидОперации", "Договор_Key", "Комментарий", "Организация_Key",
+                     "РасшифровкаПлатежа")),
+}
+SETTLEMENT_DIMENSIONS = ("Контрагент_Key", "Договор_Key", "ТипРасчетов")
+SETTLEMENT_OPTIONAL = ("Организация_Key", "Документ", "Заказ")
+
+RETRY_STATUSES = (502, 503, 504)
+
+
+@dataclass
+class OneCStats:
+    """Counters of one client: HTTP requests sent, GET retries, rows returned, response bytes."""
+
+    requests: int = 0
+    retries: int = 0
+    rows: int = 0
+    bytes: int = 0
+    reconciliations: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+class OneCClient:
+    """Client of one 1C infobase's standard OData interface (`…/odata/standard.odata`).
+
+    Methods return lists of plain dicts keyed by 1C field names, values parsed: Int64 -> int, money ->
+    Decimal, refs -> GUID str (empty ref -> None), dates -> aware datetimes in the infobase time zone
+    (empty date -> None). Date arguments may be naive (taken as infobase-local) or aware.
+    """
+
+    def __init__(self, odata_url: str, username: str, password: str, *, timeout: float | tuple[float, float] = (10.0, 120.0),
+                 max_retries: int = 4, timezone: str = "Europe/Moscow", page_size: int = 1000,
+                 window_pages: int = 10, backoff_initial: float = 0.5, backoff_max: float = 30.0,
+                 session: requests.Session | None = None):
+        self._base = odata_url.rstrip("/")
+        parts = urlsplit(self._base)
+        self.host = parts.hostname or "?"
+        if parts.port:
+            self.host += f":{parts.port}"
+        # Basic auth built here: requests would encode str credentials as latin-1 (Cyrillic logins fail).
+        token = base64.b64encode(f"{username}:{password}".encode("utf-8")).decode("ascii")
+        self.__auth_header = f"Basic {token}"
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.tz = ZoneInfo(timezone)
+        self.page_size = page_size
+        self.window_pages = window_pages
+        self._backoff = (backoff_initial, backoff_max)
+        self._session = session or requests.Session()
+        self._metadata: Metadata | None = None
+        self.stats = OneCStats()
+
+    def __repr__(self) -> str:
+        return f"OneCClient(host={self.host!r}, timezone={self.tz.key!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    # ------------------------------------------------------------------------------------------------
+    # HTTP
+    # ------------------------------------------------------------------------------------------------
+
+    def _url(self, segments: Sequence[str], params: Mapping[str, Any] | None) -> str:
+        url = self._base + "/" + wire.path(*segments)
+        query = wire.query_string(params or {})
+        return f"{url}?{query}" if query else url
+
+    def _send(self, method: str, segments: Sequence[str], params: Mapping[str, Any] | None,
+              body: Any = None, *, label: str) -> requests.Response:
+        """One HTTP exchange; raises OneCConnectionError / OneCRequestError (never with credentials)."""
+        headers = {"Authorization": self.__auth_header, "Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = _dumps(body, self.tz).encode("utf-8")
+            headers["Content-Type"] = "application/json; charset=utf-8"
+        self.stats.requests += 1
+        try:
+            resp = self._session.request(method, self._url(segments, params), data=data, headers=headers,
+                                         timeout=self.timeout, allow_redirects=False)
+        except requests.Timeout:
+            raise OneCConnectionError(host=self.host, method=method, entity_set=label, reason="timeout") from None
+        except requests.ConnectionError as exc:
+            reason = type(exc.__context__ or exc).__name__
+            raise OneCConnectionError(host=self.host, method=method, entity_set=label,
+                                      reason=f"connection error ({reason})") from None
+        self.stats.bytes += len(resp.content)
+        if resp.status_code >= 400:
+            code, message = wire.parse_error_body(resp.content, resp.headers.get("Content-Type", ""))
+            cls = OneCAuthError if resp.status_code in (401, 403) else OneCRequestError
+            raise cls(host=self.host, method=method, entity_set=label, status=resp.status_code, code=code,
+                      message=message)
+        return resp
+
+    def _get(self, segments: Sequence[str], params: Mapping[str, Any] | None, *, label: str) -> requests.Response:
+        """GET with bounded retries on transient failures (idempotent, so safe to repeat)."""
+        def count_retry(state) -> None:
+            self.stats.retries += 1
+            log.info("1C GET %s on %s: retry %d after %s", label, self.host, state.attempt_number,
+                     state.outcome.exception())
+
+        retrying = Retrying(stop=stop_after_attempt(self.max_retries + 1),
+                            wait=wait_exponential_jitter(initial=self._backoff[0], max=self._backoff[1]),
+                            retry=retry_if_exception(_is_transient), before_sleep=count_retry, reraise=True)
+        return retrying(self._send, "GET", segments, params, label=label)
+
+    def _get_json(self, segments: Sequence[str], params: Mapping[str, Any], *, label: str) -> Any:
+        params = {"$format": "json", **params}
+        resp = self._get(segments, params, label=label)
+        try:
+            return wire.loads(resp.content)
+        except ValueError:
+            raise OneCWireError(f"1C OData GET {label} on {self.host}: answer is not JSON "
+                                f"(Content-Type {resp.headers.get('Content-Type')!r})") from None
+
+    # ------------------------------------------------------------------------------------------------
+    # metadata
+    # ------------------------------------------------------------------------------------------------
+
+    @property
+    def metadata(self) -> Metadata:
+        """The publication's `$metadata` (read once, on first use)."""
+        if self._metadata is None:
+            resp = self._get(["$metadata"], None, label="$metadata")
+            try:
+                self._metadata = Metadata.parse(resp.content)
+            except Exception as exc:  # lxml syntax errors and friends
+                raise OneCWireError(f"1C OData $metadata on {self.host} is not readable XML: {exc}") from None
+        return self._metadata
+
+    def _select(self, entity_set: str, required: Iterable[str], optional: Iterable[str] = ()) -> list[str]:
+        """Check required fields, add the published optional ones, keep composites with their `_Type`."""
+        required = list(required)
+        self.metadata.require(entity_set, required)
+        declared = self.metadata.fields(entity_set)
+        fields = required + [f for f in optional if f in declared and f not in required]
+        for name in list(fields):
+            if self.metadata.is_composite(entity_set, name) and f"{name}_Type" not in fields:
+                fields.append(f"{name}_Type")
+        return fields
+
+    def _ref_field(self, entity_set: str, name: str) -> str:
+        """A reference attribute as published: `X_Key` for a plain ref, `X` for a composite (`X` + `X_Type`)."""
+        declared = self.metadata.fields(entity_set)
+        return name if f"{name}_Key" not in declared and name in declared else f"{name}_Key"
+
+    def _parse(self, entity_set: str, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        types = self.metadata.fields(entity_set)
+        row_types = self.metadata.row_types(entity_set)
+        out = []
+        for row in rows:
+            try:
+                out.append(wire.parse_row(row, types, self.tz, row_types))
+            except (ValueError, TypeError) as exc:
+                raise OneCWireError(f"1C OData {entity_set} on {self.host}: unreadable row "
+                                    f"{row.get('Ref_Key') or row.get('Recorder_Key') or ''}: {exc}") from None
+        self.stats.rows += len(out)
+        return out
+
+    # ------------------------------------------------------------------------------------------------
+    # paging
+    # ------------------------------------------------------------------------------------------------
+
+    def _pages(self, segments: Sequence[str], params: Mapping[str, Any], *, label: str) -> Iterator[list[dict]]:
+        """`$top`/`$skip` pages under a fixed `$orderby` until a short page."""
+        skip = 0
+        while True:
+            doc = self._get_json(segments, {**params, "$top": self.page_size, "$skip": skip or None}, label=label)
+            rows = _value(doc, label)
+            yield rows
+            if len(rows) < self.page_size:
+                return
+            skip += self.page_size
+
+    def read_catalog(self, entity_set: str, select: Sequence[str], *, filter: str | None = None,
+                     orderby: str = "Ref_Key") -> list[dict[str, Any]]:
+        """All rows of a catalog (or any small set) under a fixed order, parsed."""
+        params = {"$select": ",".join(select), "$filter": filter, "$orderby": orderby}
+        rows: list[dict] = []
+        for page in self._pages([entity_set], params, label=entity_set):
+            rows.extend(page)
+        return self._parse(entity_set, rows)
+
+    def read_windowed(self, entity_set: str, select: Sequence[str], *, date_field: str, key_fields: Sequence[str],
+                      since: date | datetime | None, until: date | datetime | None, filter: str | None = None,
+                      tie_order: Sequence[str] = ("Ref_Key",)) -> list[dict[str, Any]]:
+        """Rows with `since <= date_field < until`, read per calendar month.
+
+        Inside a window pages go by `$skip` under `$orderby=<date_field>,<tie_order>`. After
+        `window_pages` pages the rest of the window is re-opened from the last instant read, so a busy
+        month never turns `$skip` quadratic; rows of that instant seen twice are dropped by `key_fields`.
+        """
+        since, until = self._bounds(entity_set, date_field, since, until, filter)
+        if since is None:
+            return []
+        order = ",".join([f"{date_field} asc"] + [f"{f} asc" for f in tie_order])
+        out: list[dict] = []
+        for start, end in month_windows(since, until):
+            out.extend(self._read_window(entity_set, select, date_field, key_fields, start, end, filter, order))
+        return self._parse(entity_set, out)
+
+    def _read_window(self, entity_set, select, date_field, key_fields, start, end, extra, order) -> list[dict]:
+        rows: list[dict] = []
+        seen_at_start: set[tuple] = set()  # keys already taken at the instant the window re-opened at
+        skip = pages = 0
+        lower = wire.to_local(start, self.tz).isoformat()
+        while True:
+            flt = (f"{date_field} ge {wire.datetime_literal(datetime.fromisoformat(lower), self.tz)} and "
+                   f"{date_field} lt {wire.datetime_literal(end, self.tz)}")
+            if extra:
+                flt = f"({flt}) and ({extra})"
+            params = {"$select": ",".join(select), "$filter": flt, "$orderby": order,
+                      "$top": self.page_size, "$skip": skip or None}
+            page = _value(self._get_json([entity_set], params, label=entity_set), entity_set)
+            pages += 1
+            for row in page:
+                key = tuple(row.get(k) for k in key_fields)
+                if str(row.get(date_field, ""))[:19] == lower[:19] and key in seen_at_start:
+                    continue
+                rows.append(row)
+            if len(page) < self.page_size:
+                return rows
+            last = str(page[-1].get(date_field, ""))[:19]
+            if pages >= self.window_pages and last > lower[:19]:
+                lower = last
+                seen_at_start = {tuple(r.get(k) for k in key_fields) for r in page
+                                 if str(r.get(date_field, ""))[:19] == last}
+                skip = pages = 0
+            else:
+                skip += self.page_size
+
+    def _bounds(self, entity_set, date_field, since, until, extra):
+        """Fill an open `since` from the earliest row (one `$top=1` probe), an open `until` with tomorrow."""
+        if until is None:
+            until = datetime.now(self.tz).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        if since is None:
+            params = {"$select": date_field, "$orderby": f"{date_field} asc", "$top": 1, "$filter": extra}
+            first = _value(self._get_json([entity_set], params, label=entity_set), entity_set)
+            if not first:
+                return None, None
+            since = datetime.fromisoformat(str(first[0][date_field])[:19])
+        return since, until
+
+    # ------------------------------------------------------------------------------------------------
+    # reads (UNF names, reference §11)
+    # ------------------------------------------------------------------------------------------------
+
+    def counterparties(self) -> list[dict[str, Any]]:
+        """Catalog_Контрагенты with `email`/`phone` taken from КонтактнаяИнформация (first of each kind).
+
+        UNF has no e-mail/phone attributes: e-mail = АдресЭП (or Представление) where Тип =
+        «АдресЭлектроннойПочты»; phone = НомерТелефона (or Представление) where Тип = «Телефон».
+        """
+        required, optional = CATALOG_FIELDS[COUNTERPARTIES]
+        rows = self.read_catalog(COUNTERPARTIES, self._select(COUNTERPARTIES, required, optional))
+        for row in rows:
+            row["email"], row["phone"] = contact_email_phone(row.get("КонтактнаяИнформация") or [])
+        return rows
+
+    def contracts(self) -> list[dict[str, Any]]:
+        """Catalog_ДоговорыКонтрагентов; the owner is always given as `Owner_Key` (from `Owner` if composite)."""
+        required, optional = CATALOG_FIELDS[CONTRACTS]
+        declared = self.metadata.fields(CONTRACTS) if self.metadata.has_set(CONTRACTS) else {}
+        owner = "Owner" if "Owner" in declared and "Owner_Key" not in declared else "Owner_Key"
+        rows = self.read_catalog(CONTRACTS, self._select(CONTRACTS, required + (owner,), optional))
+        if owner == "Owner":
+            for row in rows:
+                row["Owner_Key"] = row.get("Owner")
+        return rows
+
+    def items(self) -> list[dict[str, Any]]:
+        """Catalog_Номенклатура (groups included: see `IsFolder`)."""
+        required, optional = CATALOG_FIELDS[ITEMS]
+        return self.read_catalog(ITEMS, self._select(ITEMS, required, optional))
+
+    def price_types(self) -> list[dict[str, Any]]:
+        """Catalog_ВидыЦен."""
+        required, optional = CATALOG_FIELDS[PRICE_TYPES]
+        return self.read_catalog(PRICE_TYPES, self._select(PRICE_TYPES, required, optional))
+
+    def prices(self, as_of: date | datetime | None = None, price_type: str | None = None) -> list[dict[str, Any]]:
+        """Last prices per item (InformationRegister_ЦеныНоменклатуры/SliceLast) at `as_of` (default: now).
+
+        A date means "end of that day" (the slice is taken at the next midnight).
+        """
+        args = []
+        if as_of is not None:
+            args.append(f"Period={wire.datetime_literal(_end_of(as_of), self.tz)}")
+        if price_type:
+            # the Condition is a string literal inside the path: inner quotes are doubled
+            args.append("Condition=" + wire.string_literal(f"ВидЦен_Key eq {wire.guid_literal(price_type)}"))
+        fn = f"SliceLast({','.join(args)})" if args else "SliceLast()"
+        label = f"{PRICES}/SliceLast"
+        select = self._select(label, ("Номенклатура_Key", "ВидЦен_Key", "Цена"),
+                              ("Period", "Характеристика_Key", "ЕдиницаИзмерения", "ЕдиницаИзмерения_Key"))
+        params = {"$select": ",".join(select), "$orderby": "Номенклатура_Key asc,ВидЦен_Key asc"}
+        rows: list[dict] = []
+        for page in self._pages([PRICES, fn], params, label=label):
+            rows.extend(page)
+        return self._parse(label, rows)
+
+    def documents(self, entity_set: str, since: date | datetime | None = None, until: date | datetime | None = None,
+                  *, select: Sequence[str] | None = None, filter: str | None = None) -> list[dict[str, Any]]:
+        """Documents of one set with `since <= Date < until` (open ends: from the first / until tomorrow)."""
+        self.metadata.require(entity_set)
+        party = self._ref_field(entity_set, "Контрагент")
+        if select is None:
+            required, optional = DOCUMENT_FIELDS.get(entity_set, (("Ref_Key", "Number", "Date", "Posted",
+                                                                   "DeletionMark"), ()))
+            required = tuple(party if f == "Контрагент_Key" else f for f in required)
+            select = self._select(entity_set, required, optional)
+        else:
+            select = self._select(entity_set, select)
+        rows = self.read_windowed(entity_set, select, date_field="Date", key_fields=("Ref_Key",),
+                                  since=since, until=until, filter=filter)
+        if party == "Контрагент":  # composite on payments in some releases: give the ref under one name
+            for row in rows:
+                row.setdefault("Контрагент_Key", row.get("Контрагент"))
+        return rows
+
+    def _movements(self, register: str, required: Sequence[str], optional: Sequence[str],
+                   since, until) -> list[dict[str, Any]]:
+        entity_set = f"{register}_RecordType"
+        declared = self.metadata.fields(entity_set) if self.metadata.has_set(entity_set) else {}
+        recorder = "Recorder_Key" if "Recorder_Key" in declared else "Recorder"
+        base = ("Period", recorder, "LineNumber", "RecordType")
+        select = self._select(entity_set, tuple(base) + tuple(required), ("Active",) + tuple(optional))
+        return self.read_windowed(entity_set, select, date_field="Period", key_fields=(recorder, "LineNumber"),
+                                  since=since, until=until, tie_order=(recorder, "LineNumber"))
+
+    def settlement_movements(self, since: date | datetime | None = None,
+                             until: date | datetime | None = None) -> list[dict[str, Any]]:
+        """Movements of AccumulationRegister_РасчетыСПокупателями (`_RecordType`) with since <= Period < until."""
+        return self._movements(SETTLEMENTS, SETTLEMENT_DIMENSIONS + ("Сумма",),
+                               SETTLEMENT_OPTIONAL + ("СуммаВал", "СуммаРег"), since, until)
+
+    def invoice_payments(self, since: date | datetime | None = None,
+                         until: date | datetime | None = None) -> list[dict[str, Any]]:
+        """Movements of AccumulationRegister_ОплатаСчетовИЗаказов (invoice/order obligation and payments)."""
+        return self._movements(INVOICE_PAYMENTS, ("СчетНаОплату", "Сумма"),
+                               ("СуммаОплаты", "СуммаАванса", "Организация_Key", "Контрагент_Key"), since, until)
+
+    def receivables_balance(self, as_of: date | datetime | None = None) -> list[dict[str, Any]]:
+        """AccumulationRegister_РасчетыСПокупателями/Balance: non-zero rows per contract/document/type.
+
+        A date includes the whole day (the balance is taken at the next midnight, 1C excludes movements at
+        the boundary instant). Zero balances are dropped here: 1C refuses filters on resources.
+        """
+        fn = f"Balance(Period={wire.datetime_literal(_end_of(as_of), self.tz)})" if as_of is not None else "Balance()"
+        label = f"{SETTLEMENTS}/Balance"
+        select = self._select(label, SETTLEMENT_DIMENSIONS + ("СуммаBalance",),
+                              SETTLEMENT_OPTIONAL + ("СуммаВалBalance", "СуммаРегBalance"))
+        order = ",".join(f"{f} asc" for f in ("Контрагент_Key", "Договор_Key", "ТипРасчетов"))
+        rows: list[dict] = []
+        for page in self._pages([SETTLEMENTS, fn], {"$select": ",".join(select), "$orderby": order}, label=label):
+            rows.extend(page)
+        return [r for r in self._parse(label, rows) if r.get("СуммаBalance")]
+
+    def find_by_marker(self, entity_set: str, marker: str, *, field: str = "Комментарий") -> list[dict[str, Any]]:
+        """Objects whose `field` contains `marker` (`substringof('<marker>', field)`)."""
+        self.metadata.require(entity_set, [field])
+        flt = f"substringof({wire.string_literal(marker)}, {field})"
+        params = {"$select": "Ref_Key," + field, "$filter": flt, "$orderby": "Ref_Key"}
+        doc = self._get_json([entity_set], params, label=entity_set)
+        return self._parse(entity_set, _value(doc, entity_set))
+
+    def get_object(self, entity_set: str, ref: str, select: Sequence[str] | None = None) -> dict[str, Any] | None:
+        """One object by Ref_Key, or None if 1C says it does not exist (404 code 9)."""
+        params = {"$select": ",".join(select)} if select else {}
+        try:
+            doc = self._get_json([f"{entity_set}({wire.guid_literal(ref)})"], params, label=entity_set)
+        except OneCRequestError as exc:
+            if exc.status == 404 and exc.code in ("9", None):
+                return None
+            raise
+        return self._parse(entity_set, [doc])[0]
+
+    # ------------------------------------------------------------------------------------------------
+    # writes: never retried blindly
+    # ------------------------------------------------------------------------------------------------
+
+    def _create(self, entity_set: str, body: dict, marker: str, marker_field: str) -> dict[str, Any]:
+        """POST; on an unknown outcome find the object by its marker (found -> it, absent -> WriteNotApplied)."""
+        self.metadata.require(entity_set, [k for k in body if "@" not in k and k != marker_field] + [marker_field])
+        try:
+            resp = self._send("POST", [entity_set], {"$format": "json"}, body, label=entity_set)
+        except OneCError as exc:
+            if not _unknown_outcome(exc):
+                raise
+            self.stats.reconciliations += 1
+            found = self.find_by_marker(entity_set, marker, field=marker_field)
+            if len(found) > 1:
+                raise OneCError(f"1C OData POST {entity_set} on {self.host}: {len(found)} objects carry the "
+                                f"same marker after an unknown outcome; resolve by hand") from None
+            if not found:
+                raise WriteNotApplied(f"1C OData POST {entity_set} on {self.host}: outcome unknown ({exc}); "
+                                      "no object with the marker, safe to create again", cause=exc) from None
+            log.info("1C POST %s on %s: outcome unknown, found by marker", entity_set, self.host)
+            return self.get_object(entity_set, found[0]["Ref_Key"]) or found[0]
+        return self._parse(entity_set, [wire.loads(resp.content)])[0]
+
+    def create_counterparty(self, fields: Mapping[str, Any], marker: str) -> dict[str, Any]:
+        """POST a Catalog_Контрагенты item; `marker` (unique per planned write) is appended to Комментарий."""
+        body = _with_marker(dict(fields), marker, "Комментарий")
+        return self._create(COUNTERPARTIES, body, marker, "Комментарий")
+
+    def update_counterparty(self, ref: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """PATCH a counterparty. On an unknown outcome the object is re-read: applied -> returned,
+        not applied -> WriteNotApplied (PATCH is not repeated blindly)."""
+        self.metadata.require(COUNTERPARTIES, [k for k in fields if "@" not in k])
+        segment = f"{COUNTERPARTIES}({wire.guid_literal(ref)})"
+        try:
+            resp = self._send("PATCH", [segment], {"$format": "json"}, dict(fields), label=COUNTERPARTIES)
+        except OneCError as exc:
+            if not _unknown_outcome(exc):
+                raise
+            self.stats.reconciliations += 1
+            current = self.get_object(COUNTERPARTIES, ref)
+            sent = self._parse(COUNTERPARTIES, [dict(fields)])[0]
+            if current is not None and all(current.get(k) == v for k, v in sent.items()):
+                return current
+            raise WriteNotApplied(f"1C OData PATCH {COUNTERPARTIES} on {self.host}: outcome unknown ({exc}); "
+                                  "the object does not show the new values", cause=exc) from None
+        return self._parse(COUNTERPARTIES, [wire.loads(resp.content)])[0]
+
+    def create_customer_order(self, header: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], marker: str,
+                              *, post: bool = False) -> dict[str, Any]:
+        """POST a Document_ЗаказПокупателя with its `Запасы` rows (LineNumber 1..n), marker in Комментарий.
+
+        With `post=True` the order is then posted (`Post`, non-operational) and re-read.
+        """
+        body = _with_marker(dict(header), marker, "Комментарий")
+        body["Запасы"] = [{**row, "LineNumber": str(i)} for i, row in enumerate(rows, start=1)]
+        order = self._create(ORDERS, body, marker, "Комментарий")
+        if post:
+            self.post_document(ORDERS, order["Ref_Key"])
+            order = self.get_object(ORDERS, order["Ref_Key"]) or order
+        return order
+
+    def post_document(self, entity_set: str, ref: str, *, operational: bool = False) -> None:
+        """POST …/Document_X(guid'…')/Post. On an unknown outcome reads `Posted` back to decide."""
+        try:
+            self._send("POST", [f"{entity_set}({wire.guid_literal(ref)})", "Post"],
+                       {"PostingModeOperational": "true" if operational else "false"}, label=f"{entity_set}/Post")
+        except OneCError as exc:
+            if not _unknown_outcome(exc):
+                raise
+            self.stats.reconciliations += 1
+            current = self.get_object(entity_set, ref, ["Ref_Key", "Posted"])
+            if not (current and current.get("Posted")):
+                raise WriteNotApplied(f"1C OData Post {entity_set} on {self.host}: outcome unknown ({exc}); "
+                                      "the document is not posted", cause=exc) from None
+
+
+# -- helpers --------------------------------------------------------------------------------------------
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, OneCConnectionError) or (isinstance(exc, OneCRequestError) and exc.transient)
+
+
+def _unknown_outcome(exc: Exception) -> bool:
+    """A write may or may not have happened: no answer, or a 5xx (1C can fail after committing)."""
+    return isinstance(exc, OneCConnectionError) or (
+        isinstance(exc, OneCRequestError) and exc.status is not None and exc.status >= 500)
+
+
+def _value(doc: Any, label: str) -> list[dict]:
+    if not isinstance(doc, dict) or not isinstance(doc.get("value"), list):
+        raise OneCWireError(f"1C OData {label}: answer has no 'value' list")
+    return doc["value"]
+
+
+def _with_marker(body: dict, marker: str, field: str) -> dict:
+    current = str(body.get(field) or "")
+    if marker not in current:
+        body[field] = f"{current} {marker}".strip()
+    return body
+
+
+def _end_of(value: date | datetime) -> date | datetime:
+    """A date -> the next midnight (to include the whole day); a datetime as is."""
+    if isinstance(value, datetime):
+        return value
+    return datetime.combine(value + timedelta(days=1), datetime.min.time())
+
+
+def month_windows(since: date | datetime, until: date | datetime) -> list[tuple[datetime, datetime]]:
+    """[since, until) cut at calendar-month starts (naive datetimes, or aware ones kept aware)."""
+    start = since if isinstance(since, datetime) else datetime.combine(since, datetime.min.time())
+    end = until if isinstance(until, datetime) else datetime.combine(until, datetime.min.time())
+    if start.tzinfo is not None and end.tzinfo is None:
+        end = end.replace(tzinfo=start.tzinfo)
+    if end.tzinfo is not None and start.tzinfo is None:
+        start = start.replace(tzinfo=end.tzinfo)
+    out = []
+    while start < end:
+        days = monthrange(start.year, start.month)[1]
+        nxt = start.replace(day=1, hour=0, minute=0, second=0, microsecond=0) + timedelta(days=days)
+        out.append((start, min(nxt, end)))
+        start = nxt
+    return out
+
+
+def contact_email_phone(rows: Iterable[Mapping[str, Any]]) -> tuple[str | None, str | None]:
+    """First e-mail and first phone of a КонтактнаяИнформация table section."""
+    email = phone = None
+    for row in rows:
+        kind = row.get("Тип")
+        if kind == "АдресЭлектроннойПочты" and email is None:
+            email = row.get("АдресЭП") or row.get("Представление") or None
+        elif kind == "Телефон" and phone is None:
+            phone = row.get("НомерТелефона") or row.get("Представление") or None
+    return email, phone
+
+
+def _dumps(body: Any, tz: ZoneInfo) -> str:
+    """JSON for 1C: Decimal as a number with its exact digits, datetimes as infobase-local `yyyy-mm-ddThh:mm:ss`."""
+    digits: list[str] = []
+
+    def swap(obj):
+        # json has no raw-number hook: Decimals become placeholders, substituted after dumping
+        if isinstance(obj, Decimal):
+            digits.append(format(obj, "f"))
+            return f"\x00dec{len(digits) - 1}\x00"
+        if isinstance(obj, (datetime, date)):
+            return wire.to_local(obj, tz).isoformat()
+        if isinstance(obj, dict):
+            return {k: swap(v) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return [swap(v) for v in obj]
+        return obj
+
+    text = json.dumps(swap(body), ensure_ascii=False)
+    for i, value in enumerate(digits):
+        text = text.replace(f'"\\u0000dec{i}\\u0000"', value, 1)
+    return text
