@@ -1,0 +1,589 @@
+"""Bitrix24 REST client: JSON calls, paced and retried; `batch` with per-command outcomes; keyset export.
+
+Usable with or without Dagster. One `Bitrix24Client` may be shared by threads; every client for the same
+webhook in this process shares one pacer (the portal counts requests per webhook).
+
+Retries (bounded, exponential backoff with jitter, via tenacity):
+- 503 QUERY_LIMIT_EXCEEDED: always retried (the portal did nothing).
+- 5xx, unreadable answers, dropped connections, read timeouts: retried only for idempotent calls. For a
+  write we cannot know whether the portal carried it out, so a non-idempotent call (`*.add` by default)
+  raises with `exc.outcome_unknown == True`; the caller looks the record up (ORIGIN_ID) before re-adding.
+  A connection that was never established (refused, connect timeout) is retried for any call.
+- OPERATION_TIME_LIMIT: the client waits until the method's `operating_reset_at` and tries again
+  (counted in `stats.operating_waits`, logged).
+- Never retried: 400/401/403/404, OVERLOAD_LIMIT, PORTAL_DELETED.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+from .errors import (
+    Bitrix24Error,
+    ExportError,
+    OperationTimeLimit,
+    QueryLimitExceeded,
+    ServerError,
+    TransportError,
+    error_from_envelope,
+)
+from .pacing import Pacer, shared_pacer
+from .query import batch_command
+
+log = logging.getLogger(__name__)
+
+BATCH_LIMIT = 50  # commands per batch call
+PAGE_SIZE = 50  # rows per *.list page (fixed by the portal)
+_METHOD_RE = re.compile(r"^[A-Za-z0-9_.]+$")
+_WEBHOOK_PATH_RE = re.compile(r"(/rest/)[^/\s\"']+/[^/\s\"']+")
+
+
+# --------------------------------------------------------------------------------------------- results
+@dataclass
+class Envelope:
+    """A successful answer: `result` plus paging (`next`, `total`) and the `time` block."""
+
+    result: Any
+    next: int | None = None
+    total: int | None = None
+    time: dict = field(default_factory=dict)
+
+
+@dataclass
+class CommandOutcome:
+    """The outcome of one command inside `batch`: a result or an error, never both."""
+
+    name: str
+    method: str
+    result: Any = None
+    error: Bitrix24Error | None = None
+    total: int | None = None
+    next: int | None = None
+    time: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def unwrap(self) -> Any:
+        """The result, or raise the command's error."""
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+class BatchResult(Mapping):
+    """Outcomes of a `batch` by command name, in the order given; one failed command never hides others."""
+
+    def __init__(self, outcomes: dict[str, CommandOutcome]) -> None:
+        self._outcomes = outcomes
+
+    def __getitem__(self, name: str) -> CommandOutcome:
+        return self._outcomes[name]
+
+    def __iter__(self):
+        return iter(self._outcomes)
+
+    def __len__(self) -> int:
+        return len(self._outcomes)
+
+    @property
+    def results(self) -> dict[str, Any]:
+        """Results of the commands that succeeded."""
+        return {n: o.result for n, o in self._outcomes.items() if o.ok}
+
+    @property
+    def errors(self) -> dict[str, Bitrix24Error]:
+        """Errors of the commands that failed."""
+        return {n: o.error for n, o in self._outcomes.items() if o.error is not None}
+
+    def __repr__(self) -> str:
+        return f"BatchResult(ok={len(self) - len(self.errors)}, failed={len(self.errors)})"
+
+
+@dataclass
+class ClientStats:
+    """Counters of one client, for Dagster metadata and benchmarks."""
+
+    http_calls: int = 0
+    batch_calls: int = 0
+    batch_commands: int = 0
+    command_errors: int = 0
+    retries: int = 0
+    throttled: int = 0  # 503 QUERY_LIMIT_EXCEEDED answers
+    server_errors: int = 0
+    transport_errors: int = 0
+    operating_waits: int = 0
+    operating_wait_seconds: float = 0.0
+    pacer_wait_seconds: float = 0.0
+    rows_exported: int = 0
+
+    def as_dict(self) -> dict[str, int | float]:
+        values = asdict(self)
+        for key in ("operating_wait_seconds", "pacer_wait_seconds"):
+            values[key] = round(values[key], 3)
+        return values
+
+
+# ------------------------------------------------------------------------------------------- secrecy
+class _Secret:
+    """Holds the webhook URL; prints as *** so it cannot leak through repr/vars/metadata."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "***"
+
+    __str__ = __repr__
+
+
+class _RedactWebhookPath(logging.Filter):
+    """urllib3 logs request paths at DEBUG; a webhook path carries the credential, so mask it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "/rest/" in message:
+            record.msg = _WEBHOOK_PATH_RE.sub(r"\1***", message)
+            record.args = None
+        return True
+
+
+def _install_log_redaction() -> None:
+    target = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, _RedactWebhookPath) for f in target.filters):
+        target.addFilter(_RedactWebhookPath())
+
+
+_install_log_redaction()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"cannot send a {type(value).__name__} to Bitrix24")
+
+
+def is_write_method(method: str) -> bool:
+    """`*.add` creates a record on every call: not idempotent unless the caller says otherwise."""
+    return method.lower().rstrip("/").removesuffix(".json").endswith(".add")
+
+
+def _list_shape(method: str) -> tuple[str, str | None]:
+    """(ID field, wrapper key) of a list method: classic `ID`/bare list, `crm.item.list` `id`/`items`."""
+    if method.lower().startswith("crm.item."):
+        return "id", "items"
+    return "ID", None
+
+
+# -------------------------------------------------------------------------------------------- client
+class Bitrix24Client:
+    """A paced, retrying client for one Bitrix24 inbound webhook.
+
+    `webhook_url` is `https://<portal>/rest/<user>/<code>/` and is a credential: it appears nowhere but in
+    the request line. Errors and logs name the portal host and the method only.
+    """
+
+    def __init__(self, webhook_url: str, *, rate: float = 2.0, burst: int = 50, timeout: float = 30.0,
+                 max_retries: int = 5, session: requests.Session | None = None,
+                 backoff_initial: float = 0.5, backoff_max: float = 30.0,
+                 max_operating_waits: int = 2, max_operating_wait_seconds: float = 660.0,
+                 pacer: Pacer | None = None) -> None:
+        parts = urlsplit(webhook_url or "")
+        if parts.scheme not in ("http", "https") or not parts.hostname or "/rest/" not in (parts.path or ""):
+            raise ValueError("webhook_url must look like https://<portal>/rest/<user>/<code>/")
+        self._webhook = _Secret(webhook_url if webhook_url.endswith("/") else webhook_url + "/")
+        self.host = parts.hostname + (f":{parts.port}" if parts.port else "")
+        self.rate = float(rate)
+        self.burst = int(burst)
+        self.timeout = float(timeout)
+        self.max_retries = int(max_retries)
+        self.backoff_initial = float(backoff_initial)
+        self.backoff_max = float(backoff_max)
+        self.max_operating_waits = int(max_operating_waits)
+        self.max_operating_wait_seconds = float(max_operating_wait_seconds)
+        self.pacer = pacer or shared_pacer(self._webhook.reveal(), self.rate, self.burst)
+        self._own_session = session is None
+        if session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+        self._session = session
+        self.stats = ClientStats()
+        self._stats_lock = threading.Lock()
+        self._blocked_until: dict[str, float] = {}  # method -> monotonic time its operating budget resets
+        self._last_time: dict[str, dict] = {}  # method -> last `time` block seen
+
+    def __repr__(self) -> str:
+        return f"Bitrix24Client(host={self.host!r}, rate={self.rate}, burst={self.burst})"
+
+    def close(self) -> None:
+        if self._own_session:
+            self._session.close()
+
+    def __enter__(self) -> Bitrix24Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _count(self, **increments: float) -> None:
+        with self._stats_lock:
+            for name, value in increments.items():
+                setattr(self.stats, name, getattr(self.stats, name) + value)
+
+    def last_time(self, method: str) -> dict:
+        """The last `time` block the portal sent for `method` (operating seconds, reset time)."""
+        return dict(self._last_time.get(method.lower(), {}))
+
+    # ------------------------------------------------------------------------------------ one call
+    def call(self, method: str, params: Mapping[str, Any] | None = None, *,
+             idempotent: bool | None = None) -> Any:
+        """Call `method` and return its `result`. `idempotent` defaults to False for `*.add`, else True."""
+        return self.call_envelope(method, params, idempotent=idempotent).result
+
+    def call_envelope(self, method: str, params: Mapping[str, Any] | None = None, *,
+                      idempotent: bool | None = None) -> Envelope:
+        """Call `method` and return the whole success envelope (`result`, `next`, `total`, `time`)."""
+        if not _METHOD_RE.match(method or ""):
+            raise ValueError(f"not a Bitrix24 method name: {method!r}")
+        if idempotent is None:
+            idempotent = not is_write_method(method)
+        body = json.dumps(dict(params or {}), default=_json_default, ensure_ascii=False).encode("utf-8")
+        return self._with_retries(method, body, idempotent)
+
+    def _with_retries(self, method: str, body: bytes, idempotent: bool) -> Envelope:
+        operating_waits = 0
+        while True:
+            retrying = Retrying(
+                retry=retry_if_exception(lambda exc: self._retryable(exc, idempotent)),
+                stop=stop_after_attempt(self.max_retries + 1),
+                wait=self._backoff,
+                before_sleep=lambda state: self._before_retry(method, state),
+                reraise=True,
+            )
+            try:
+                return retrying(self._post, method, body)
+            except OperationTimeLimit as exc:
+                if operating_waits >= self.max_operating_waits:
+                    raise
+                operating_waits += 1
+                self.wait_for_operating_reset(method, exc)
+
+    @staticmethod
+    def _retryable(exc: BaseException, idempotent: bool) -> bool:
+        if not isinstance(exc, Bitrix24Error) or isinstance(exc, OperationTimeLimit):
+            return False  # operating-time waits are handled outside the backoff loop
+        if not exc.retryable:
+            return False
+        return idempotent or not exc.outcome_unknown
+
+    def _backoff(self, state: RetryCallState) -> float:
+        wait = wait_exponential_jitter(initial=self.backoff_initial, max=self.backoff_max,
+                                       jitter=self.backoff_initial)(state)
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, QueryLimitExceeded):
+            wait = max(wait, 1.0 / self.rate)  # retrying sooner only refills the portal's bucket
+        return wait
+
+    def _before_retry(self, method: str, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        self._count(retries=1)
+        log.warning("Bitrix24 %s %s: %s; retry %d of %d in %.1f s", self.host, method,
+                    getattr(exc, "code", None) or type(exc).__name__, state.attempt_number, self.max_retries,
+                    state.next_action.sleep if state.next_action else 0.0)
+
+    def wait_for_operating_reset(self, method: str, exc: OperationTimeLimit) -> float:
+        """Sleep until `method`'s operating-time window resets (from the error or the last time block)."""
+        key = method.lower()
+        reset_at = exc.reset_at or _num(self._last_time.get(key, {}).get("operating_reset_at"))
+        if reset_at:
+            wait = max(0.0, reset_at - time.time()) + 0.5
+        else:
+            wait = min(60.0, self.max_operating_wait_seconds)  # no reset time known: a conservative pause
+        if wait > self.max_operating_wait_seconds:
+            raise exc
+        self._blocked_until[key] = time.monotonic() + wait
+        log.warning("Bitrix24 %s %s: OPERATION_TIME_LIMIT, waiting %.1f s for the operating-time reset",
+                    self.host, method, wait)
+        return self._sleep_if_blocked(key)
+
+    def _sleep_if_blocked(self, key: str) -> float:
+        wait = self._blocked_until.get(key, 0.0) - time.monotonic()
+        if wait <= 0:
+            return 0.0
+        time.sleep(wait)
+        self._count(operating_waits=1, operating_wait_seconds=wait)
+        return wait
+
+    def _post(self, method: str, body: bytes) -> Envelope:
+        """One paced HTTP request; the answer as an Envelope or a typed error."""
+        self._sleep_if_blocked(method.lower())
+        self._count(pacer_wait_seconds=self.pacer.acquire(), http_calls=1)
+        failure: TransportError | None = None
+        try:
+            response = self._session.post(
+                self._webhook.reveal() + method, data=body, timeout=(min(self.timeout, 10.0), self.timeout),
+                headers={"Content-Type": "application/json; charset=utf-8", "Accept": "application/json"})
+            raw = response.content  # read the body on any status: errors live there
+        except requests.RequestException as exc:
+            # requests' messages contain the URL (the credential): keep only the kind of failure.
+            failure = TransportError(_transport_reason(exc), sent=_maybe_sent(exc), host=self.host,
+                                     method=method)
+        if failure is not None:  # raised outside the except block: no chained exception to print the URL
+            self._count(transport_errors=1)
+            raise failure
+        status = response.status_code
+        try:
+            payload = json.loads(raw.decode("utf-8")) if raw else None
+        except (UnicodeDecodeError, ValueError):
+            payload = None
+        if isinstance(payload, dict) and "error" in payload and "result" not in payload:
+            error = error_from_envelope(host=self.host, method=method, status=status, body=payload)
+        elif status >= 400 or not isinstance(payload, dict) or "result" not in payload:
+            error = error_from_envelope(host=self.host, method=method, status=status if status >= 400 else 502,
+                                        body=None)
+            if status < 400:  # a 2xx we cannot read: the call may well have happened
+                error = ServerError("unreadable answer", host=self.host, method=method, status=status)
+        else:
+            time_block = payload.get("time") if isinstance(payload.get("time"), dict) else {}
+            if time_block:
+                self._last_time[method.lower()] = time_block
+            return Envelope(result=payload["result"], next=_int(payload.get("next")),
+                            total=_int(payload.get("total")), time=time_block)
+        if isinstance(error, QueryLimitExceeded):
+            self._count(throttled=1)
+        elif isinstance(error, ServerError):
+            self._count(server_errors=1)
+        raise error
+
+    # ---------------------------------------------------------------------------------------- batch
+    def batch(self, commands: Mapping[str, Any] | Sequence[Any], *, halt: bool = False,
+              idempotent: bool | None = None) -> BatchResult:
+        """Run any number of commands, 50 per `batch` call, keeping each command's result or error apart.
+
+        `commands`: a mapping name -> command or a sequence of commands (named `c0`, `c1`, ...); a command
+        is `(method, params)` or a ready `"method?query"` string. `$result[name]` references work only
+        within one chunk of 50. `idempotent` defaults to True unless a command is an `*.add`.
+        A whole-call failure (503, 5xx, drop) is retried as a whole, like `call`.
+        """
+        if isinstance(commands, Mapping):
+            named = [(str(name), cmd) for name, cmd in commands.items()]
+        else:
+            named = [(f"c{i}", cmd) for i, cmd in enumerate(commands)]
+        encoded = [(name, *_encode_command(cmd)) for name, cmd in named]
+        if idempotent is None:
+            idempotent = not any(is_write_method(method) for _, method, _ in encoded)
+        outcomes: dict[str, CommandOutcome] = {}
+        for start in range(0, len(encoded), BATCH_LIMIT):
+            outcomes.update(self._batch_chunk(encoded[start:start + BATCH_LIMIT], halt, idempotent))
+        return BatchResult(outcomes)
+
+    def _batch_chunk(self, chunk: list[tuple[str, str, str]], halt: bool,
+                     idempotent: bool) -> dict[str, CommandOutcome]:
+        body = json.dumps({"halt": 1 if halt else 0, "cmd": {name: text for name, _, text in chunk}},
+                          ensure_ascii=False).encode("utf-8")
+        self._count(batch_calls=1, batch_commands=len(chunk))
+        envelope = self._with_retries("batch", body, idempotent)
+        inner = envelope.result if isinstance(envelope.result, dict) else {}
+        results = _as_map(inner.get("result"))
+        errors = _as_map(inner.get("result_error"))
+        totals = _as_map(inner.get("result_total"))
+        nexts = _as_map(inner.get("result_next"))
+        times = _as_map(inner.get("result_time"))
+        outcomes = {}
+        for name, method, _ in chunk:
+            outcome = CommandOutcome(name=name, method=method, total=_int(totals.get(name)),
+                                     next=_int(nexts.get(name)),
+                                     time=times.get(name) if isinstance(times.get(name), dict) else {})
+            if name in errors:
+                outcome.error = error_from_envelope(host=self.host, method=method, status=None,
+                                                    body=errors[name] if isinstance(errors[name], dict)
+                                                    else {"error": str(errors[name])})
+            elif name in results:
+                outcome.result = results[name]
+            else:
+                outcome.error = Bitrix24Error("not executed (batch halted)", host=self.host, method=method,
+                                              code="NOT_EXECUTED")
+            if outcome.error is not None:
+                self._count(command_errors=1)
+            outcomes[name] = outcome
+        return outcomes
+
+    # --------------------------------------------------------------------------------------- export
+    def export(self, method: str, *, filter: Mapping[str, Any] | None = None,
+               select: Sequence[str] | None = None, params: Mapping[str, Any] | None = None,
+               pages_per_call: int = BATCH_LIMIT) -> Iterator[list[dict]]:
+        """Yield every record of a list method exactly once, page by page, by ID keyset.
+
+        Each batch call chains up to `pages_per_call` pages: page 0 asks `filter[>ID]=<last ID seen>`, page i
+        `filter[>ID]=$result[p<i-1>][49][ID]` (`order ID ASC`, `start=-1`: no counting). Results are read in
+        order and reading stops at the first short page or failed command, whatever the portal made of the
+        commands after it; the next call restarts from the last ID actually seen. Records added during the
+        export get higher IDs and are picked up at most once; updates do not move a record.
+        Works for `crm.{company,contact,deal,requisite,product}.list` and `crm.item.list` (pass
+        `params={"entityTypeId": 31}`; camelCase `id`, rows under `items`).
+        """
+        id_field, wrapper = _list_shape(method)
+        base_filter = dict(filter or {})
+        last_id = int(base_filter.pop(f">{id_field}", 0) or 0)
+        if any(key.lstrip("<>=!@%").lower() == id_field.lower() and key.startswith(">")
+               for key in base_filter):
+            raise ValueError("export filters by ID itself; pass a lower bound as '>ID' only")
+        extra = dict(params or {})
+        if "order" in extra or "start" in extra:
+            raise ValueError("export sets order and start itself")
+        fields = list(select) if select else None
+        if fields and "*" not in fields and id_field not in fields:
+            fields.append(id_field)
+        ref_path = f"[{wrapper}]" if wrapper else ""
+        pages_per_call = max(1, min(BATCH_LIMIT, pages_per_call))
+        failures = 0
+        while True:
+            chunk = []
+            for i in range(pages_per_call):
+                page_filter = dict(base_filter)
+                page_filter[f">{id_field}"] = (last_id if i == 0
+                                               else f"$result[p{i - 1}]{ref_path}[{PAGE_SIZE - 1}][{id_field}]")
+                page_params = {**extra, "order": {id_field: "ASC"}, "filter": page_filter, "start": -1}
+                if fields:
+                    page_params["select"] = fields
+                chunk.append((f"p{i}", method, batch_command(method, page_params)))
+            outcomes = self._batch_chunk(chunk, halt=False, idempotent=True)
+            first_error = None
+            for i in range(pages_per_call):
+                outcome = outcomes[f"p{i}"]
+                if outcome.error is not None:
+                    first_error = outcome.error if i == 0 else None
+                    break  # later pages may hang on an unresolved reference: restart from last_id
+                rows = _rows(outcome.result, wrapper)
+                if rows is None:
+                    raise ExportError(f"unexpected page shape in {outcome.name}", host=self.host, method=method)
+                last_id = self._check_keyset(method, rows, id_field, last_id)
+                if rows:
+                    self._count(rows_exported=len(rows))
+                    yield rows
+                if len(rows) < PAGE_SIZE:
+                    return
+            if first_error is None:
+                failures = 0
+                continue
+            # The first page itself failed: nothing moved, so back off (or wait for the budget) and retry.
+            failures += 1
+            if isinstance(first_error, OperationTimeLimit) and failures <= self.max_operating_waits:
+                self.wait_for_operating_reset(method, first_error)
+            elif first_error.retryable and failures <= self.max_retries:
+                self._count(retries=1)
+                delay = min(self.backoff_max, self.backoff_initial * 2 ** (failures - 1))
+                log.warning("Bitrix24 %s %s: page failed (%s); retry %d of %d in %.1f s", self.host, method,
+                            first_error.code or type(first_error).__name__, failures, self.max_retries, delay)
+                time.sleep(delay)
+            else:
+                raise first_error
+
+    def export_all(self, method: str, **kw: Any) -> list[dict]:
+        """`export` collected into one list."""
+        return [row for page in self.export(method, **kw) for row in page]
+
+    def _check_keyset(self, method: str, rows: list[dict], id_field: str, last_id: int) -> int:
+        for row in rows:
+            try:
+                row_id = int(row[id_field])
+            except (KeyError, TypeError, ValueError):
+                raise ExportError(f"a row without a numeric {id_field}", host=self.host, method=method) from None
+            if row_id <= last_id:
+                raise ExportError(f"IDs out of order ({row_id} after {last_id}): the portal ignored order/filter",
+                                  host=self.host, method=method)
+            last_id = row_id
+        return last_id
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def _encode_command(command: Any) -> tuple[str, str]:
+    """(method, command text) of a batch command given as `(method, params)` or `"method?query"`."""
+    if isinstance(command, str):
+        method = command.split("?", 1)[0]
+        text = command
+    elif isinstance(command, (tuple, list)) and len(command) in (1, 2):
+        method = command[0]
+        text = batch_command(method, command[1] if len(command) == 2 else None)
+    else:
+        raise TypeError("a batch command is (method, params) or 'method?query'")
+    if not _METHOD_RE.match(method or ""):
+        raise ValueError(f"not a Bitrix24 method name: {method!r}")
+    return method, text
+
+
+def _as_map(value: Any) -> dict:
+    """PHP sends an empty map as `[]` and a map with keys 0..n as a list: read both as dicts."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, list):
+        return {str(i): item for i, item in enumerate(value)}
+    return {}
+
+
+def _rows(result: Any, wrapper: str | None) -> list[dict] | None:
+    if wrapper:
+        result = result.get(wrapper) if isinstance(result, dict) else ([] if result == [] else None)
+    if isinstance(result, dict):  # a PHP array with non-sequential keys
+        result = list(result.values())
+    return result if isinstance(result, list) else None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _num(value: Any) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _transport_reason(exc: requests.RequestException) -> str:
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connect timeout"
+    if isinstance(exc, requests.ReadTimeout):
+        return "read timeout (outcome unknown)"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection failed" if not _maybe_sent(exc) else "connection dropped (outcome unknown)"
+    return f"transport error ({type(exc).__name__})"
+
+
+def _maybe_sent(exc: requests.RequestException) -> bool:
+    """False only when the connection was never established, so the portal cannot have seen the call."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)
+    return not isinstance(reason, (NewConnectionError, ConnectTimeoutError))
