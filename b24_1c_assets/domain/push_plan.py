@@ -1,0 +1,118 @@
+"""Diff planning for every write to an outside system, and the guard that stops mass changes.
+
+A plan compares the desired state of each row with what was last pushed *successfully* and sends only
+rows whose mapped fields changed, plus the rows that failed last time (Hightouch/Census semantics). A
+full resync never infers deletions. Each planned row keeps its before and after values for the results
+table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pandas as pd
+
+PLAN_COLUMNS = ["key", "operation", "reason", "changed_fields", "before", "after", "payload_hash"]
+UPDATE, NOOP = "update", "noop"
+
+
+def canonical(value):
+    """Values as they are compared and hashed: Decimals as fixed text, NaN/None as None."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value if isinstance(value, (str, int, bool, float)) else str(value)
+
+
+def payload_of(row: dict, fields: list[str]) -> dict:
+    return {name: canonical(row.get(name)) for name in fields}
+
+
+def payload_hash(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def plan_updates(desired: pd.DataFrame, last_pushed: pd.DataFrame, failed_keys: set, fields: list[str],
+                 *, key: str = "key") -> pd.DataFrame:
+    """One row per desired key: `update` when its fields changed since the last success or it failed
+    last time, else `noop`.
+
+    desired: `key` + `fields`; last_pushed: key, payload (JSON text of the fields last written successfully).
+    """
+    previous = {}
+    if not last_pushed.empty:
+        previous = {str(k): json.loads(p) for k, p in zip(last_pushed["key"], last_pushed["payload"])}
+    rows = []
+    for record in desired.to_dict("records"):
+        row_key = str(record[key])
+        after = payload_of(record, fields)
+        before = previous.get(row_key)
+        changed = [f for f in fields if before is None or before.get(f) != after[f]]
+        if row_key in failed_keys:
+            operation, reason = UPDATE, "failed last run"
+        elif before is None:
+            operation, reason = UPDATE, "never pushed"
+        elif changed:
+            operation, reason = UPDATE, "changed"
+        else:
+            operation, reason = NOOP, ""
+        rows.append({"key": row_key, "operation": operation, "reason": reason,
+                     "changed_fields": ",".join(changed) if operation == UPDATE else "",
+                     "before": json.dumps(before, ensure_ascii=False, sort_keys=True) if before else None,
+                     "after": json.dumps(after, ensure_ascii=False, sort_keys=True),
+                     "payload_hash": payload_hash(after)})
+    return pd.DataFrame(rows, columns=PLAN_COLUMNS)
+
+
+@dataclass(frozen=True)
+class GuardLimits:
+    """Thresholds of the pre-write guard; a plan over any of them writes nothing without an override."""
+
+    max_changes: int | None = 500
+    max_change_share: float | None = 0.2
+    max_new_holds: int | None = 50
+    max_new_hold_share: float | None = 0.05
+    min_population: int = 20  # below this many rows, shares are not meaningful: counts alone apply
+
+
+@dataclass
+class GuardVerdict:
+    passed: bool
+    reasons: list[str] = field(default_factory=list)
+    figures: dict = field(default_factory=dict)
+
+
+def guard_plan(plan: pd.DataFrame, population: int, limits: GuardLimits, *, new_holds: int = 0,
+               zeroed: int = 0) -> GuardVerdict:
+    """Stop a plan that changes too much at once (a broken export must never rewrite every client).
+
+    Rows never pushed before are an initial load, not a change of existing state: they are counted
+    apart (`initial`) and do not trip the guard.
+    population: rows that exist on the target (e.g. CRM companies with a 1C twin);
+    new_holds: previously pushed clients that would flip to hold; zeroed: rows whose debt would drop to zero.
+    """
+    updates = plan[plan["operation"] == UPDATE] if not plan.empty else plan
+    initial = int((updates["reason"] == "never pushed").sum()) if not plan.empty else 0
+    changes = len(updates) - initial
+    share = changes / population if population else 0.0
+    hold_share = new_holds / population if population else 0.0
+    reasons = []
+    if limits.max_changes is not None and changes > limits.max_changes:
+        reasons.append(f"{changes} rows would change (limit {limits.max_changes})")
+    if (limits.max_change_share is not None and population >= limits.min_population
+            and share > limits.max_change_share):
+        reasons.append(f"{share:.0%} of {population} rows would change (limit {limits.max_change_share:.0%})")
+    if limits.max_new_holds is not None and new_holds > limits.max_new_holds:
+        reasons.append(f"{new_holds} clients would flip to hold (limit {limits.max_new_holds})")
+    if (limits.max_new_hold_share is not None and population >= limits.min_population
+            and hold_share > limits.max_new_hold_share):
+        reasons.append(f"{hold_share:.0%} of clients would flip to hold (limit {limits.max_new_hold_share:.0%})")
+    figures = {"changes": changes, "initial": initial, "population": population, "change_share": round(share, 4),
+               "new_holds": new_holds, "zeroed": zeroed}
+    return GuardVerdict(passed=not reasons, reasons=reasons, figures=figures)
