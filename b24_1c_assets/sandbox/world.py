@@ -228,13 +228,37 @@ class World:
         return str(uuid.uuid5(WORLD_NS, f"{self.seed}:{kind}:{key}"))
 
     # -- truth for tests -------------------------------------------------------------------------
+    # Σ posted shipments − Σ posted payments per party, built once and rebuilt when a document list is
+    # replaced or grows/shrinks. After changing documents in place (e.g. `posted`), call `reindex()`.
+    _balances: dict[int, Decimal] | None = field(default=None, init=False, repr=False, compare=False)
+    _balances_stamp: tuple | None = field(default=None, init=False, repr=False, compare=False)
+
+    def reindex(self) -> None:
+        """Forget cached truths (call after editing documents of this world in place)."""
+        self._balances = None
+
+    def expected_balances(self) -> dict[int, Decimal]:
+        """Balance (debt minus advances) of every party with posted documents; missing key = 0."""
+        stamp = (id(self.shipments), len(self.shipments), id(self.payments), len(self.payments))
+        if self._balances is None or self._balances_stamp != stamp:
+            totals: dict[int, Decimal] = {}
+            for s in self.shipments:
+                if s.posted:
+                    totals[s.party_key] = totals.get(s.party_key, Decimal(0)) + s.amount
+            for p in self.payments:
+                if p.posted:
+                    totals[p.party_key] = totals.get(p.party_key, Decimal(0)) - p.amount
+            self._balances = {k: v.quantize(Decimal("0.01")) for k, v in totals.items()}
+            self._balances_stamp = stamp
+        return self._balances
+
     def expected_balance(self, party_key: int) -> Decimal:
         """Debt minus advances of a party over all its contracts, as 1C's Balance would say."""
-        shipped = sum((s.amount for s in self.shipments if s.party_key == party_key and s.posted), Decimal(0))
-        paid = sum((p.amount for p in self.payments if p.party_key == party_key and p.posted), Decimal(0))
-        return (shipped - paid).quantize(Decimal("0.01"))
+        return self.expected_balances().get(party_key, Decimal("0.00"))
 
 
-def generate(seed: int = 7, scale: int = 50) -> World:  # pragma: no cover - replaced by the generator
-    """A deterministic world of about `scale` parties with their documents."""
-    raise NotImplementedError
+def generate(seed: int = 7, scale: int = 50) -> World:
+    """A deterministic world of about `scale` parties with their documents (see `world_generator`)."""
+    from b24_1c_assets.sandbox.world_generator import WorldGenerator  # it imports this module's classes
+
+    return WorldGenerator(seed, scale).run()
