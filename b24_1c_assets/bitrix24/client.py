@@ -323,7 +323,7 @@ class Bitrix24Client:
         key = method.lower()
         reset_at = exc.reset_at or _num(self._last_time.get(key, {}).get("operating_reset_at"))
         if reset_at:
-            wait = max(0.0, reset_at - time.time()) + 0.5
+            wait = max(0.0, reset_at - time.time()) + 1.0  # reset_at is whole seconds
         else:
             wait = min(60.0, self.max_operating_wait_seconds)  # no reset time known: a conservative pause
         if wait > self.max_operating_wait_seconds:
