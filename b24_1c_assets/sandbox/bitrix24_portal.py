@@ -1,0 +1,547 @@
+"""Sandbox Bitrix24 portal: the server side of the Bitrix24 REST protocol over loopback HTTP.
+
+Speaks what /work/shared/reference/bitrix24-rest.md describes: inbound-webhook URLs, JSON / PHP-bracket form /
+query-string parameters, the success and error envelopes with the `time` block, the leaky bucket, per-method
+operating-time accounting, `batch` with `$result[...]` references, offline events and injected faults. The CRM
+data and the method semantics live in `bitrix24_crm.CrmState`; the world is projected into it by
+`bitrix24_seed.seed_portal`.
+
+`batch` details that the docs leave open, implemented after the portal's PHP behaviour:
+- `$result[cmd][path...]` is substituted in each parsed parameter value. A reference to a command that has not
+  produced a result (unknown, failed, or later in the batch) is left as the literal text, so the command sees
+  e.g. `ID = "$result[c9][ID]"` and fails/finds nothing on its own; a known command with a missing path gives
+  an empty string. A parameter that is exactly one reference to an array takes the array itself.
+- `batch` inside `batch` -> that command's `result_error` is `ERROR_BATCH_METHOD_NOT_ALLOWED`; the rest runs.
+- Empty maps in the batch answer are PHP empty arrays (`[]`); maps keyed 0..n-1 (a list `cmd`) are JSON lists.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import socket
+import threading
+import time
+from collections import deque
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote_plus, urlsplit
+
+from b24_1c_assets.sandbox.bitrix24_crm import MSK, CrmError, CrmState, Page, format_datetime, is_write_method
+from b24_1c_assets.sandbox.faults import Faults
+
+MAX_BATCH_COMMANDS = 50
+OPERATING_WINDOW = 600.0  # seconds of the rolling operating-time window
+SECRET_PARAMS = {"auth", "access_token", "refresh_token", "client_secret", "application_token"}
+
+
+# -- PHP http_build_query / parse_str -----------------------------------------------------------------
+
+def _listify(node: Any) -> Any:
+    """PHP arrays keyed 0..n-1 are lists in JSON terms; other maps stay maps."""
+    if isinstance(node, dict):
+        node = {k: _listify(v) for k, v in node.items()}
+        if node and list(node) == [str(i) for i in range(len(node))]:
+            return list(node.values())
+    return node
+
+
+def parse_php_query(query: str) -> dict:
+    """Parse `a[b][c]=v&l[]=x&l[]=y` like PHP's `parse_str` (UTF-8, `+` is a space)."""
+    out: dict = {}
+    for pair in query.split("&"):
+        if not pair:
+            continue
+        raw_key, _, raw_value = pair.partition("=")
+        key, value = unquote_plus(raw_key), unquote_plus(raw_value)
+        match = re.match(r"^([^\[]+)((?:\[[^\]]*\])*)$", key)
+        if not match:
+            out[key] = value
+            continue
+        base, rest = match.group(1), match.group(2)
+        path = [base] + re.findall(r"\[([^\]]*)\]", rest)
+        node = out
+        for i, part in enumerate(path):
+            last = i == len(path) - 1
+            if part == "":  # `[]` appends
+                part = str(sum(1 for k in node if k.isdigit()))
+            if last:
+                node[part] = value
+            else:
+                child = node.get(part)
+                if not isinstance(child, dict):
+                    child = {}
+                    node[part] = child
+                node = child
+    return _listify(out)
+
+
+def php_map(mapping: dict) -> Any:
+    """How PHP's json_encode shows an array: [] when empty, a list when keyed 0..n-1, else an object."""
+    if not mapping:
+        return []
+    if list(mapping) == [str(i) for i in range(len(mapping))]:
+        return list(mapping.values())
+    return mapping
+
+
+# -- limits -------------------------------------------------------------------------------------------
+
+class LeakyBucket:
+    """Each request adds 1; the level drains at `rate` per second; a request that would overflow is refused."""
+
+    def __init__(self, rate: float, burst: float):
+        self.rate, self.burst = float(rate), float(burst)
+        self.level = 0.0
+        self.updated = time.monotonic()
+        self.lock = threading.Lock()
+
+    def admit(self) -> bool:
+        with self.lock:
+            now = time.monotonic()
+            self.level = max(0.0, self.level - (now - self.updated) * self.rate)
+            self.updated = now
+            if self.level + 1.0 > self.burst:
+                return False
+            self.level += 1.0
+            return True
+
+
+class OperatingClock:
+    """Per-method server time used over a rolling window; a method past `budget` is blocked until reset."""
+
+    def __init__(self, budget: float, window: float = OPERATING_WINDOW):
+        self.budget, self.window = float(budget), float(window)
+        self.spent: dict[str, deque[tuple[float, float]]] = {}
+        self.lock = threading.Lock()
+
+    def _trim(self, method: str, now: float) -> deque:
+        entries = self.spent.setdefault(method, deque())
+        while entries and entries[0][0] <= now - self.window:
+            entries.popleft()
+        return entries
+
+    def used(self, method: str) -> tuple[float, float]:
+        """(seconds used in the window, unix time when the block lifts / the window resets)."""
+        with self.lock:
+            now = time.time()
+            entries = self._trim(method, now)
+            used = sum(cost for _, cost in entries)
+            reset_at = now + self.window
+            if entries:
+                reset_at = entries[0][0] + self.window
+                if used >= self.budget:  # the block lifts when enough old cost has left the window
+                    remaining = used
+                    for stamp, cost in entries:
+                        remaining -= cost
+                        reset_at = stamp + self.window
+                        if remaining < self.budget:
+                            break
+            return used, reset_at
+
+    def blocked(self, method: str) -> bool:
+        return self.used(method)[0] >= self.budget
+
+    def add(self, method: str, cost: float) -> None:
+        with self.lock:
+            now = time.time()
+            self._trim(method, now).append((now, cost))
+
+
+# -- the server ---------------------------------------------------------------------------------------
+
+class _Drop(Exception):
+    """Close the connection without an answer (injected fault)."""
+
+
+class PortalServer:
+    """A Bitrix24 portal on loopback, serving one inbound webhook `/rest/<user_id>/<code>/`.
+
+    Extra options: `operating_extra_cost` (seconds added to each list call that counts `total`, to drive the
+    operating-time limit like unindexed heavy lists do), `offline_reserve_seconds` (how long `clear=0`
+    reservations hide events), `request_log_limit` (oldest entries are dropped beyond it), `seed` (False = an
+    empty portal with only stages and presets).
+    """
+
+    def __init__(self, world, host: str = "127.0.0.1", port: int = 0, rate: float = 2.0, burst: int = 50,
+                 faults: Faults | None = None, webhook_code: str | None = None, user_id: int = 1,
+                 operating_budget: float = 480.0, *, operating_extra_cost: float = 0.0,
+                 offline_reserve_seconds: float = 30 * 86400.0, request_log_limit: int = 200_000,
+                 seed: bool = True):
+        self.world = world
+        self.host, self.port = host, port
+        self.faults = faults or Faults()
+        self.webhook_code = webhook_code or secrets.token_hex(8)
+        self.user_id = user_id
+        self.bucket = LeakyBucket(rate, burst)
+        self.operating = OperatingClock(operating_budget)
+        self.operating_extra_cost = operating_extra_cost
+        self.request_log: list[dict] = []
+        self.request_log_limit = request_log_limit
+        self._log_lock = threading.Lock()
+        self.state = CrmState(user_id=user_id, offline_reserve_seconds=offline_reserve_seconds)
+        if seed and world is not None:
+            from b24_1c_assets.sandbox.bitrix24_seed import seed_portal
+
+            seed_portal(self.state, world)
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:  # never show the webhook code
+        return f"PortalServer(http://{self.host}:{self.port}, user={self.user_id})"
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def start(self) -> "PortalServer":
+        handler = type("PortalHandler", (_Handler,), {"portal": self})
+        self._httpd = ThreadingHTTPServer((self.host, self.port), handler)
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name=f"b24-portal-{self.port}",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.base_url}/rest/{self.user_id}/{self.webhook_code}/"
+
+    # -- request log -----------------------------------------------------------------------------------
+    def clear_log(self) -> None:
+        with self._log_lock:
+            self.request_log.clear()
+
+    def _log(self, entry: dict) -> None:
+        with self._log_lock:
+            self.request_log.append(entry)
+            if len(self.request_log) > self.request_log_limit:
+                del self.request_log[: len(self.request_log) - self.request_log_limit]
+
+    def calls(self, method: str | None = None) -> list[dict]:
+        """Log entries (optionally of one method, case-insensitive) — a helper for tests."""
+        with self._log_lock:
+            return [e for e in self.request_log if method is None or e["method"] == method.lower()]
+
+    # -- protocol --------------------------------------------------------------------------------------
+    def _time_block(self, started: float, processing: float, method: str | None) -> dict:
+        finished = time.time()
+        used, reset_at = self.operating.used(method) if method else (0.0, finished + OPERATING_WINDOW)
+        return {"start": round(started, 6), "finish": round(finished, 6), "duration": round(finished - started, 6),
+                "processing": round(processing, 6),
+                "date_start": format_datetime(datetime.fromtimestamp(started, MSK)),
+                "date_finish": format_datetime(datetime.fromtimestamp(finished, MSK)),
+                "operating_reset_at": int(reset_at), "operating": round(used, 6)}
+
+    def _run_method(self, method: str, params: dict) -> tuple[Any, float]:
+        """Call one CRM method with operating-time accounting: (result, processing seconds)."""
+        if self.operating.blocked(method):
+            raise CrmError("OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.", 503)
+        began = time.perf_counter()
+        result = None
+        try:
+            result = self.state.call(method, params)
+        finally:
+            processing = time.perf_counter() - began
+            cost = processing
+            if isinstance(result, Page) and result.total is not None and method.endswith(".list"):
+                cost += self.operating_extra_cost  # counting `total` is what makes big lists expensive
+            self.operating.add(method, cost)
+        return result, processing
+
+    @staticmethod
+    def _payload(result: Any) -> tuple[Any, Any, Any]:
+        """(result, total, next) of a method's answer."""
+        if isinstance(result, Page):
+            items = {result.wrap: result.items} if result.wrap else result.items
+            return items, result.total, result.next
+        return result, None, None
+
+    def handle(self, method: str, params: dict, started: float) -> tuple[int, dict]:
+        """Run a known method (not `batch`): (HTTP status, body)."""
+        try:
+            result, processing = self._run_method(method, params)
+        except CrmError as err:
+            return err.status, {"error": err.code, "error_description": err.description}
+        payload, total, nxt = self._payload(result)
+        body: dict[str, Any] = {"result": payload}
+        if nxt is not None:
+            body["next"] = nxt
+        if total is not None:
+            body["total"] = total
+        body["time"] = self._time_block(started, processing, method)
+        return 200, body
+
+    def handle_batch(self, params: dict, started: float, inner_log: list[str]) -> tuple[int, dict]:
+        params = {str(k).lower(): v for k, v in params.items()}
+        commands = params.get("cmd") or {}
+        if isinstance(commands, list):
+            commands = {str(i): c for i, c in enumerate(commands)}
+        if not isinstance(commands, dict):
+            return 400, {"error": "ERROR_ARGUMENT", "error_description": "Parameter 'cmd' must be an array"}
+        if len(commands) > MAX_BATCH_COMMANDS:
+            return 400, {"error": "ERROR_BATCH_LENGTH_EXCEEDED", "error_description": "Max batch length exceeded"}
+        halt = str(params.get("halt", 0)).strip() not in ("0", "", "false", "N")
+        results: dict[str, Any] = {}
+        errors: dict[str, Any] = {}
+        totals: dict[str, Any] = {}
+        nexts: dict[str, Any] = {}
+        times: dict[str, Any] = {}
+        processing_total = 0.0
+        for key, command in commands.items():
+            key = str(key)
+            method, _, query = str(command).partition("?")
+            method = method.strip().lower().removesuffix(".json")
+            inner_log.append(method)
+            cmd_started = time.time()
+            sub_params = _substitute(parse_php_query(query), results)
+            try:
+                if method == "batch":
+                    raise CrmError("ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage", 405)
+                if method not in self.state._methods:
+                    raise CrmError("ERROR_METHOD_NOT_FOUND", "Method not found!", 404)
+                command_fault = self.faults.draw(self.faults.batch_command_error_share)
+                write = is_write_method(method)
+                if command_fault and not (self.faults.fail_after_write and write):
+                    raise CrmError("INTERNAL_SERVER_ERROR", "Internal server error", 500)
+                result, processing = self._run_method(method, sub_params)
+                processing_total += processing
+                if command_fault:  # the write happened, the answer says it failed
+                    raise CrmError("INTERNAL_SERVER_ERROR", "Internal server error", 500)
+            except CrmError as err:
+                errors[key] = {"error": err.code, "error_description": err.description}
+                if halt:
+                    break
+                continue
+            payload, total, nxt = self._payload(result)
+            results[key] = payload
+            if total is not None:
+                totals[key] = total
+            if nxt is not None:
+                nexts[key] = nxt
+            times[key] = self._time_block(cmd_started, processing, method)
+        body = {"result": {"result": php_map(results), "result_error": php_map(errors),
+                           "result_total": php_map(totals), "result_next": php_map(nexts),
+                           "result_time": php_map(times)},
+                "time": self._time_block(started, processing_total, None)}
+        body["time"]["operating"] = 0
+        return 200, body
+
+
+_REFERENCE = re.compile(r"\$result\[([^\]]+)\]((?:\[[^\]]*\])*)")
+
+
+def _resolve(results: dict, key: str, path: str) -> tuple[bool, Any]:
+    if key not in results:
+        return False, None
+    node = results[key]
+    for part in re.findall(r"\[([^\]]*)\]", path):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return True, ""
+    return True, node
+
+
+def _php_string(value: Any) -> str:
+    if value is True:
+        return "1"
+    if value in (None, False):
+        return ""
+    if isinstance(value, (list, dict)):
+        return "Array"
+    return str(value)
+
+
+def _substitute(node: Any, results: dict) -> Any:
+    """Replace `$result[cmd][...]` references with earlier commands' results (see the module docstring)."""
+    if isinstance(node, dict):
+        return {k: _substitute(v, results) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_substitute(v, results) for v in node]
+    if not isinstance(node, str) or "$result[" not in node:
+        return node
+    whole = _REFERENCE.fullmatch(node)
+    if whole:
+        known, value = _resolve(results, whole.group(1), whole.group(2))
+        if known:
+            return value if isinstance(value, (list, dict)) else _php_string(value)
+        return node
+
+    def replace(match: re.Match) -> str:
+        known, value = _resolve(results, match.group(1), match.group(2))
+        return _php_string(value) if known else match.group(0)
+    return _REFERENCE.sub(replace, node)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    portal: PortalServer
+    protocol_version = "HTTP/1.1"
+    server_version = "nginx"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:  # silence stderr; the portal keeps its own log
+        return
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    # -- plumbing ------------------------------------------------------------------------------------
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().strip().split(b";")[0] or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _params(self, query: str, body: bytes) -> dict:
+        params = parse_php_query(query) if query else {}
+        if body.strip():
+            ctype = self.headers.get("Content-Type", "").lower()
+            text = body.decode("utf-8")
+            if "json" in ctype or (not ctype and text.lstrip().startswith("{")):
+                try:
+                    parsed = json.loads(text)
+                except ValueError:
+                    raise CrmError("ERROR_ARGUMENT", "Request body is not valid JSON") from None
+                if not isinstance(parsed, dict):
+                    raise CrmError("ERROR_ARGUMENT", "Request body must be a JSON object")
+                params.update(parsed)
+            else:
+                params.update(parse_php_query(text))
+        return params
+
+    def _send(self, status: int, body: dict | None, raw: bytes | None = None, ctype: str = "application/json") -> None:
+        data = raw if raw is not None else json.dumps(body).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", f"{ctype}; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _fault(self, kind: str) -> None:
+        """Answer with an injected failure (or delay for 'slow')."""
+        if kind == "drop":
+            raise _Drop
+        if kind == "503":  # the balancer's plain 503, not a JSON REST error
+            raise _Fault(503, None, b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>")
+        if kind == "500":
+            raise _Fault(500, {"error": "INTERNAL_SERVER_ERROR", "error_description": "Internal server error"}, None)
+        if kind == "slow":
+            time.sleep(self.portal.faults.slow_seconds)
+
+    # -- one request ---------------------------------------------------------------------------------
+    def _serve(self) -> None:
+        portal = self.portal
+        started = time.time()
+        entry: dict[str, Any] = {"ts": started, "method": None, "params": None, "status": None, "error": None,
+                                 "kind": "read"}
+        try:
+            status, body, raw, ctype = self._process(entry, started)
+        except _Drop:
+            entry.update(status=None, error="DROPPED")
+            portal._log(entry)
+            self._drop()
+            return
+        entry["status"] = status
+        if body is not None and "error" in body:
+            entry["error"] = body["error"]
+        portal._log(entry)
+        html = ctype != "application/json"
+        self._send(status, None if html else body, raw, ctype)
+
+    def _process(self, entry: dict, started: float) -> tuple[int, dict | None, bytes | None, str]:
+        portal = self.portal
+        parts = urlsplit(self.path)
+        segments = [s for s in parts.path.split("/") if s]
+        body_bytes = self._read_body()
+        if len(segments) == 4 and segments[0] == "rest":
+            user, code, method = segments[1], segments[2], segments[3]
+        elif len(segments) == 2 and segments[0] == "rest":
+            user, code, method = None, None, segments[1]  # OAuth form: the sandbox knows no tokens
+        else:
+            return 404, {"error": "NOT_FOUND", "error_description": "Not found"}, None, "application/json"
+        method = method.lower()
+        for suffix in (".json", ".xml"):
+            method = method.removesuffix(suffix)
+        entry["method"] = method
+        entry["kind"] = "write" if is_write_method(method) else "read"
+        try:
+            params = self._params(parts.query, body_bytes)
+        except (CrmError, UnicodeDecodeError) as err:
+            description = err.description if isinstance(err, CrmError) else "Request is not valid UTF-8"
+            return 400, {"error": "ERROR_ARGUMENT", "error_description": description}, None, "application/json"
+        entry["params"] = {k: v for k, v in params.items() if str(k).lower() not in SECRET_PARAMS}
+        if user != str(portal.user_id) or not secrets.compare_digest(code or "", portal.webhook_code):
+            return 401, {"error": "NO_AUTH_FOUND", "error_description": "Wrong authorization data"}, None, \
+                "application/json"
+        if not portal.bucket.admit():
+            return 503, {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}, None, \
+                "application/json"
+        if method != "batch" and method not in portal.state._methods:
+            return 404, {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found!"}, None, \
+                "application/json"
+        inner: list[str] = []
+        if method == "batch":
+            entry["commands"] = inner
+            commands = params.get("cmd") or {}
+            listed = commands.values() if isinstance(commands, dict) else commands if isinstance(commands, list) else []
+            if any(is_write_method(str(c).partition("?")[0].strip()) for c in listed):
+                entry["kind"] = "write"
+        write = entry["kind"] == "write"
+        fault = portal.faults.pick()
+        after = fault in ("drop", "503", "500") and portal.faults.fail_after_write and write
+        try:
+            if fault and not after:
+                self._fault(fault)
+            if method == "batch":
+                status, body = portal.handle_batch(params, started, inner)
+                if body.get("result", {}).get("result_error"):
+                    entry["command_errors"] = {k: v["error"] for k, v in _items(body["result"]["result_error"])}
+            else:
+                status, body = portal.handle(method, params, started)
+            if after:
+                self._fault(fault)
+        except _Fault as fault_answer:
+            return fault_answer.status, fault_answer.body, fault_answer.raw, \
+                "application/json" if fault_answer.raw is None else "text/html"
+        return status, body, None, "application/json"
+
+
+class _Fault(Exception):
+    def __init__(self, status: int, body: dict | None, raw: bytes | None):
+        super().__init__(status)
+        self.status, self.body, self.raw = status, body, raw
+
+
+def _items(mapping: Any):
+    return mapping.items() if isinstance(mapping, dict) else enumerate(mapping)
