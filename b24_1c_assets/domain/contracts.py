@@ -1,13 +1,16 @@
 """Data contracts for every extracted table, and the quarantine rule that applies them.
 
 A contract is a pandera schema over the table as the source returned it. Rows that break it go to a
-rejects table with the rule and the value that failed, and the good rows go on; only a broken *critical*
-column (a key, an amount) fails the whole extract, because then nothing downstream can be trusted.
+rejects table with the rule and the value that failed, and the good rows go on. Only a *broken critical
+column* fails the whole extract, because then nothing downstream can be trusted: a key or amount column
+that is missing or of the wrong type, or that fails in more than half of the rows (a changed export
+format, not a few bad records).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 import pandas as pd
 import pandera.pandas as pa
@@ -19,6 +22,7 @@ ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}"
 NO_CONTROL_CHARS = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
 
 REJECT_COLUMNS = ["table", "record_id", "column", "rule", "value", "critical"]
+BROKEN_COLUMN_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -27,25 +31,38 @@ class Contract:
 
     table: str
     schema: pa.DataFrameSchema
-    id_column: str
+    id_column: str | tuple[str, ...]  # what names a record in errors (several columns are joined by ':')
     critical: frozenset[str]
+
+    def record_id(self, frame: pd.DataFrame, index) -> str | None:
+        columns = (self.id_column,) if isinstance(self.id_column, str) else self.id_column
+        parts = [frame.at[index, c] for c in columns if c in frame.columns]
+        return ":".join(str(p) for p in parts) if parts else None
 
 
 @dataclass
 class Verdict:
     good: pd.DataFrame
     rejects: pd.DataFrame  # REJECT_COLUMNS, one row per failed rule and record
+    rows: int = 0
 
     @property
     def critical_failures(self) -> pd.DataFrame:
-        return self.rejects[self.rejects["critical"]]
+        """Failures that break a critical column as a whole (empty when only some records are bad)."""
+        critical = self.rejects[self.rejects["critical"]]
+        if critical.empty:
+            return critical
+        table_level = critical["record_id"].isna()
+        per_column = critical[~table_level].groupby("column").size()  # failing rows per column
+        broken = set(per_column[per_column > self.rows * BROKEN_COLUMN_SHARE].index)
+        return critical[table_level | critical["column"].isin(broken)]
 
 
 def quarantine(frame: pd.DataFrame, contract: Contract) -> Verdict:
     """Split `frame` into rows that keep the contract and a rejects table naming record, rule and value."""
     try:
         contract.schema.validate(frame, lazy=True)
-        return Verdict(frame, pd.DataFrame(columns=REJECT_COLUMNS))
+        return Verdict(frame, pd.DataFrame(columns=REJECT_COLUMNS), len(frame))
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
     rows = []
@@ -59,13 +76,13 @@ def quarantine(frame: pd.DataFrame, contract: Contract) -> Verdict:
                          "value": _text(case.failure_case), "critical": True})
             continue
         bad_index.add(index)
-        record_id = frame.at[index, contract.id_column] if contract.id_column in frame.columns else None
+        record_id = contract.record_id(frame, index)
         rows.append({"table": contract.table, "record_id": _text(record_id), "column": column,
                      "rule": str(case.check), "value": _text(case.failure_case),
                      "critical": column in contract.critical})
     rejects = pd.DataFrame(rows, columns=REJECT_COLUMNS)
     good = frame.drop(index=[i for i in bad_index if i in frame.index])
-    return Verdict(good, rejects)
+    return Verdict(good, rejects, len(frame))
 
 
 def _text(value) -> str | None:
@@ -125,4 +142,79 @@ BITRIX24_CONTRACTS = {
     "users": Contract("bitrix24.users", pa.DataFrameSchema({
         "ID": _id(),
     }), "ID", frozenset({"ID"})),
+}
+
+
+# -- 1C raw tables (values parsed by the OData client / exchange reader: Decimal money, GUID strings) -----
+MAX_AMOUNT = Decimal("1e13")  # ten trillion roubles: beyond any real document, a unit or parsing error
+
+
+def _is_amount(value) -> bool:
+    return isinstance(value, Decimal) and value.is_finite() and abs(value) < MAX_AMOUNT
+
+
+def _amount(*, nullable: bool = False, non_negative: bool = False) -> pa.Column:
+    checks = [pa.Check(lambda v: v is None or _is_amount(v), element_wise=True, name="decimal_amount",
+                       error="an exact Decimal amount below 1e13")]
+    if non_negative:
+        checks.append(pa.Check(lambda v: v is None or not isinstance(v, Decimal) or v >= 0, element_wise=True,
+                               name="non_negative", error="amount must not be negative"))
+    return pa.Column(object, checks, nullable=nullable, required=True)
+
+
+def _guid(*, unique: bool = False, nullable: bool = False) -> pa.Column:
+    return pa.Column(str, pa.Check.str_matches(GUID), nullable=nullable, unique=unique)
+
+
+def _document(table: str, *amount_columns: str) -> Contract:
+    columns = {"Ref_Key": _guid(unique=True), "Number": _text_col(64, nullable=False, min_len=1),
+               "Контрагент_Key": _guid(nullable=True)}
+    columns.update({name: _amount(non_negative=True) for name in amount_columns})
+    return Contract(f"onec.{table}", pa.DataFrameSchema(columns), "Ref_Key",
+                    frozenset({"Ref_Key", *amount_columns}))
+
+
+def _movements(table: str, *amount_columns: str) -> Contract:
+    columns = {"RecordType": pa.Column(str, pa.Check.isin(["Receipt", "Expense"]), nullable=False)}
+    columns.update({name: _amount() for name in amount_columns})
+    return Contract(f"onec.{table}", pa.DataFrameSchema(columns), ("Recorder_Key", "Recorder", "LineNumber"),
+                    frozenset({"RecordType", *amount_columns}))
+
+
+ONEC_CONTRACTS = {
+    "counterparties": Contract("onec.counterparties", pa.DataFrameSchema({
+        "Ref_Key": _guid(unique=True),
+        "Description": _text_col(150, nullable=False, min_len=1),
+        "ИНН": _text_col(20),
+        "КПП": _text_col(20),
+    }), "Ref_Key", frozenset({"Ref_Key"})),
+    "contracts": Contract("onec.contracts", pa.DataFrameSchema({
+        "Ref_Key": _guid(unique=True),
+        "Owner_Key": _guid(nullable=True),
+        "СрокОплатыПокупателя": pa.Column(object, pa.Check(lambda v: v is None or (int(v) >= 0 and int(v) < 3650),
+                                                           element_wise=True, name="payment_term_days"),
+                                          nullable=True),
+    }), "Ref_Key", frozenset({"Ref_Key"})),
+    "items": Contract("onec.items", pa.DataFrameSchema({
+        "Ref_Key": _guid(unique=True),
+        "Description": _text_col(150, nullable=False, min_len=1),
+    }), "Ref_Key", frozenset({"Ref_Key"})),
+    "price_types": Contract("onec.price_types", pa.DataFrameSchema({
+        "Ref_Key": _guid(unique=True),
+    }), "Ref_Key", frozenset({"Ref_Key"})),
+    "prices": Contract("onec.prices", pa.DataFrameSchema({
+        "Номенклатура_Key": _guid(),
+        "Цена": _amount(non_negative=True),
+    }), "Номенклатура_Key", frozenset({"Цена"})),
+    "customer_orders": _document("customer_orders", "СуммаДокумента"),
+    "invoices": _document("invoices", "СуммаДокумента"),
+    "shipments": _document("shipments", "СуммаДокумента"),
+    "bank_receipts": _document("bank_receipts", "СуммаДокумента"),
+    "cash_receipts": _document("cash_receipts", "СуммаДокумента"),
+    "settlement_movements": _movements("settlement_movements", "Сумма"),
+    "invoice_payments": _movements("invoice_payments", "Сумма"),
+    "receivables_balance": Contract("onec.receivables_balance", pa.DataFrameSchema({
+        "Контрагент_Key": _guid(nullable=True),
+        "СуммаBalance": _amount(),
+    }), ("Контрагент_Key", "Договор_Key", "ТипРасчетов"), frozenset({"СуммаBalance"})),
 }

@@ -23,5 +23,15 @@ def test_broken_key_is_critical():
                           "OPPORTUNITY": ["100.00", "1,5"]})
     verdict = quarantine(deals, BITRIX24_CONTRACTS["deals"])
     critical = verdict.critical_failures
-    assert set(critical["column"]) == {"ID", "OPPORTUNITY"}
+    assert set(critical["column"]) == {"ID"}  # both rows share one ID; one bad amount of two is not a broken column
     assert verdict.good.empty
+
+
+def test_a_few_bad_amounts_are_quarantined_without_failing_the_table():
+    deals = pd.DataFrame({"ID": [str(i) for i in range(1, 11)], "STAGE_ID": ["NEW"] * 10,
+                          "CATEGORY_ID": ["0"] * 10,
+                          "OPPORTUNITY": ["100.00"] * 8 + ["1 500,00", "-"]})
+    verdict = quarantine(deals, BITRIX24_CONTRACTS["deals"])
+    assert verdict.critical_failures.empty
+    assert set(verdict.rejects["record_id"]) == {"9", "10"} and len(verdict.good) == 8
+    assert set(verdict.rejects["critical"]) == {True}
