@@ -1,0 +1,476 @@
+"""Client master: match 1C counterparties to Bitrix24 companies (pure pandas, no I/O).
+
+The ladder, first rung wins; a record matched on one rung is not offered to later rungs and every
+1C counterparty is matched automatically to **at most one** CRM company and vice versa:
+
+1. ``id_link`` - the CRM company already stores the 1C ``Ref_Key`` (UF field ``onec_ref_uf``, or
+   ``ORIGIN_ID`` when ``ORIGINATOR_ID`` is ours or empty). Links to unknown or deletion-marked 1C
+   records are stale and ignored, so the company falls through the ladder and is re-pointed to the
+   surviving record (1C's duplicate merge marks the loser for deletion).
+   ``reviewer_accept`` - a reviewer's accepted pair from the review queue is applied next.
+2. ``inn_kpp`` - same valid INN and same KPP (both absent counts as equal: ИП have no KPP). Only when
+   the key is unique on both sides; otherwise every claim becomes an ``inn_conflict`` candidate.
+3. ``inn_branch_rule`` - **one INN with several KPPs is a head office with branches, not duplicates.**
+   A CRM company with a valid INN and *no* KPP matches the live 1C counterparty with that INN when
+   exactly one exists, else the head office (KPP reason code ``01``) when exactly one such exists;
+   otherwise it gets ``inn_branch_ambiguous`` candidates. Symmetrically a 1C counterparty with no KPP
+   matches the CRM company with that INN when each side holds exactly one record with that INN.
+   A target already taken (or claimed by two companies) gives ``inn_conflict`` candidates.
+   A KPP that is present but different or malformed never uses this rule (``kpp_mismatch`` /
+   ``kpp_invalid`` candidates): it is another branch or a typo, and a reviewer decides.
+4. ``ogrn`` - same valid OGRN/OGRNIP, unique on both sides, and INN/KPP not contradicting.
+5. Candidates only, never automatic: shared e-mail, phone or ``name_key``; invalid INNs (exact or
+   one-digit-off against the other side); see ``CANDIDATE_SCORES``.
+
+Invalid INNs never match automatically. Deletion-marked 1C records never match and are not clients.
+A reviewer's ``reject`` removes the pair from every rung and from the review queue for good; an
+``accept`` makes it a match on the next run. Blocking keeps candidate generation linear: pairs are
+only formed inside blocks of equal e-mail, phone, name_key or INN mask, and blocks bigger than
+``BLOCK_CAP`` records on either side (generic values such as a shared call-centre number) are skipped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from b24_1c_assets.domain.normalize import (
+    REJECT_COLUMNS,
+    is_free_mail,
+    kpp_reason_code,
+    normalize_crm_companies,
+    normalize_onec_counterparties,
+)
+
+OUR_ORIGINATOR_IDS = ("1c-unf",)
+BLOCK_CAP = 20
+MIN_NAME_KEY_LEN = 3
+
+CONFIDENCE = {"id_link": 1.0, "reviewer_accept": 1.0, "inn_kpp": 0.99, "ogrn": 0.97,
+              "inn_branch_rule": 0.9, "only_1c": 0.0, "only_crm": 0.0}
+CANDIDATE_SCORES = {
+    "id_link_conflict": 0.9, "inn_conflict": 0.9, "inn_branch_ambiguous": 0.8, "kpp_invalid": 0.8,
+    "ogrn_conflict": 0.8, "kpp_mismatch": 0.7, "inn_invalid": 0.6, "email": 0.6, "phone": 0.5,
+    "name": 0.4, "email_free": 0.3,
+}
+
+CLIENT_COLUMNS = ["client_id", "onec_ref", "company_id", "inn", "kpp", "ogrn", "name", "legal_form",
+                  "name_key", "match_rule", "confidence", "email", "phone", "emails", "phones",
+                  "assigned_by_id"]
+CANDIDATE_COLUMNS = ["onec_ref", "company_id", "reason", "score", "reasons", "onec_name", "crm_title",
+                     "onec_inn", "crm_inn", "onec_kpp", "crm_kpp", "shared_email", "shared_phone",
+                     "name_key"]
+DECISION_COLUMNS = ["onec_ref", "company_id", "decision", "decided_by", "decided_at", "note"]
+CLIENT_NS = uuid.UUID("0f4c2a57-5b8e-4a37-9c1e-b24c1c000c11")
+
+
+@dataclass
+class MatchResult:
+    """Outputs of one matching run (all frames in a deterministic order)."""
+
+    clients: pd.DataFrame  # CLIENT_COLUMNS, one row per legal entity or branch
+    candidates: pd.DataFrame  # CANDIDATE_COLUMNS, the review queue
+    rejects: pd.DataFrame  # REJECT_COLUMNS: bad identifiers/contacts, decisions that could not apply
+    onec: pd.DataFrame  # normalised 1C extract (input to find_duplicates)
+    crm: pd.DataFrame  # normalised CRM extract
+
+
+class _Ladder:
+    """Mutable state of one run: who is matched, the pairs and the candidates found so far."""
+
+    def __init__(self, onec: pd.DataFrame, crm: pd.DataFrame, rejected: set[tuple[str, int]]):
+        self.onec = onec
+        self.crm = crm
+        self.live = onec[~onec["deletion_mark"]]
+        self.rejected = rejected
+        self.taken_refs: set[str] = set()
+        self.taken_companies: set[int] = set()
+        self.pairs: list[tuple[str, int, str]] = []
+        self.candidates: list[pd.DataFrame] = []
+
+    def free_crm(self) -> pd.DataFrame:
+        return self.crm[~self.crm["company_id"].isin(self.taken_companies)]
+
+    def free_onec(self) -> pd.DataFrame:
+        return self.live[~self.live["ref_key"].isin(self.taken_refs)]
+
+    def not_rejected(self, pairs: pd.DataFrame) -> pd.DataFrame:
+        if not self.rejected or pairs.empty:
+            return pairs
+        keys = list(zip(pairs["onec_ref"], pairs["company_id"]))
+        return pairs[[k not in self.rejected for k in keys]]
+
+    def link(self, pairs: pd.DataFrame, rule: str) -> None:
+        """Record automatic matches; callers guarantee one-to-one and free records."""
+        for ref, company in zip(pairs["onec_ref"], pairs["company_id"]):
+            self.pairs.append((ref, int(company), rule))
+            self.taken_refs.add(ref)
+            self.taken_companies.add(int(company))
+
+    def propose(self, pairs: pd.DataFrame, reason: str) -> None:
+        if not pairs.empty:
+            frame = pairs[["onec_ref", "company_id"]].drop_duplicates().copy()
+            frame["reason"] = reason
+            self.candidates.append(frame)
+
+
+def _one_to_one(pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split proposed pairs into unique ones (each side appears once) and conflicting ones."""
+    pairs = pairs.drop_duplicates(["onec_ref", "company_id"])
+    unique = ~pairs["onec_ref"].duplicated(keep=False) & ~pairs["company_id"].duplicated(keep=False)
+    return pairs[unique], pairs[~unique]
+
+
+def _latest_decisions(decisions: pd.DataFrame | None) -> pd.DataFrame:
+    if decisions is None or decisions.empty:
+        return pd.DataFrame(columns=DECISION_COLUMNS)
+    missing = [c for c in ("onec_ref", "company_id", "decision") if c not in decisions.columns]
+    if missing:
+        raise ValueError(f"reviewer decisions lack columns {missing}")
+    d = decisions.copy()
+    d["onec_ref"] = d["onec_ref"].astype(str).str.strip().str.lower()
+    d["company_id"] = d["company_id"].astype("int64")
+    d["decision"] = d["decision"].astype(str).str.strip().str.lower()
+    if "decided_at" in d.columns:
+        d = d.sort_values("decided_at", kind="stable")
+    return d.drop_duplicates(["onec_ref", "company_id"], keep="last")
+
+
+# -- rungs -----------------------------------------------------------------------------------------
+
+def _rung_id_link(ladder: _Ladder, originator_ids: tuple[str, ...]) -> None:
+    crm = ladder.crm
+    ours = crm["originator_id"].isna() | crm["originator_id"].isin([o.lower() for o in originator_ids])
+    links = pd.concat([
+        pd.DataFrame({"company_id": crm["company_id"], "onec_ref": crm["onec_ref_uf"]}),
+        pd.DataFrame({"company_id": crm.loc[ours, "company_id"], "onec_ref": crm.loc[ours, "origin_id"]}),
+    ]).dropna().drop_duplicates()
+    links = links[links["onec_ref"].isin(ladder.live["ref_key"])]
+    links = ladder.not_rejected(links)
+    unique, conflicts = _one_to_one(links)
+    ladder.link(unique, "id_link")
+    ladder.propose(conflicts, "id_link_conflict")
+
+
+def _rung_reviewer_accept(ladder: _Ladder, accepted: pd.DataFrame) -> list[dict]:
+    problems = []
+    known_refs, known_companies = set(ladder.live["ref_key"]), set(ladder.crm["company_id"])
+    usable = []
+    for ref, company in zip(accepted["onec_ref"], accepted["company_id"]):
+        if (ref, company) in set((r, c) for r, c, _ in ladder.pairs):
+            continue  # already linked the same way
+        if ref not in known_refs or company not in known_companies:
+            problems.append((ref, company, "decision_unknown_record"))
+        elif ref in ladder.taken_refs or company in ladder.taken_companies:
+            problems.append((ref, company, "decision_conflicts_with_id_link"))
+        else:
+            usable.append((ref, company))
+    frame = pd.DataFrame(usable, columns=["onec_ref", "company_id"])
+    unique, conflicts = _one_to_one(frame)
+    ladder.link(unique, "reviewer_accept")
+    problems += [(r, c, "decision_conflicts_with_other_accept") for r, c in
+                 zip(conflicts["onec_ref"], conflicts["company_id"])]
+    return [{"system": "decisions", "record_id": f"{r}/{c}", "field": "decision", "value": "accept",
+             "problem": p} for r, c, p in problems]
+
+
+def _key(frame: pd.DataFrame) -> pd.Series:
+    return frame["inn"].astype(str) + "/" + frame["kpp"].fillna("").astype(str)
+
+
+def _rung_inn_kpp(ladder: _Ladder) -> None:
+    usable_kpp_o = ladder.live["kpp_valid"] | (ladder.live["kpp_reason"] == "empty")
+    onec = ladder.live[ladder.live["inn_valid"] & usable_kpp_o]
+    crm = ladder.crm[ladder.crm["inn_valid"] & (ladder.crm["kpp_valid"] | (ladder.crm["kpp_reason"] == "empty"))]
+    o = pd.DataFrame({"onec_ref": onec["ref_key"], "key": _key(onec)})
+    c = pd.DataFrame({"company_id": crm["company_id"], "key": _key(crm)})
+    n_o, n_c = o["key"].value_counts(), c["key"].value_counts()
+    pairs = c[~c["company_id"].isin(ladder.taken_companies)].merge(o, on="key")
+    pairs = ladder.not_rejected(pairs)
+    unique_key = pairs["key"].map(n_o).eq(1) & pairs["key"].map(n_c).eq(1)
+    free = ~pairs["onec_ref"].isin(ladder.taken_refs)
+    ladder.link(pairs[unique_key & free], "inn_kpp")
+    ladder.propose(pairs[~(unique_key & free)], "inn_conflict")
+
+
+def _rung_inn_branch(ladder: _Ladder) -> None:
+    onec = ladder.live[ladder.live["inn_valid"]]
+    o = pd.DataFrame({"onec_ref": onec["ref_key"], "inn": onec["inn"],
+                      "head": onec["kpp"].map(kpp_reason_code).eq("01") & onec["kpp_valid"],
+                      "no_kpp": onec["kpp_reason"].eq("empty")})
+    crm_valid = ladder.crm[ladder.crm["inn_valid"]]
+    no_kpp_c = crm_valid[crm_valid["kpp_reason"] == "empty"]
+    n_o = o["inn"].value_counts()
+    n_head = o.loc[o["head"], "inn"].value_counts()
+    n_claims = no_kpp_c["inn"].value_counts()
+
+    # CRM company without KPP -> the only record, else the only head office.
+    c = no_kpp_c[~no_kpp_c["company_id"].isin(ladder.taken_companies)][["company_id", "inn"]]
+    all_targets = ladder.not_rejected(c.merge(o, on="inn"))
+    single = all_targets["inn"].map(n_o).eq(1)
+    head = all_targets["inn"].map(n_head).fillna(0).eq(1) & all_targets["head"]
+    chosen = all_targets[single | head]
+    unresolved = all_targets[~all_targets["company_id"].isin(chosen["company_id"])]
+    ladder.propose(unresolved, "inn_branch_ambiguous")
+    ok = chosen["inn"].map(n_claims).eq(1) & ~chosen["onec_ref"].isin(ladder.taken_refs)
+    ladder.link(chosen[ok], "inn_branch_rule")
+    ladder.propose(chosen[~ok], "inn_conflict")
+
+    # 1C counterparty without KPP -> the CRM company with that INN, one record on each side.
+    free_o = o[o["no_kpp"] & ~o["onec_ref"].isin(ladder.taken_refs)]
+    n_c_all = crm_valid["inn"].value_counts()
+    c_all = ladder.free_crm()
+    c_all = c_all[c_all["inn_valid"]][["company_id", "inn"]]
+    pairs = ladder.not_rejected(free_o[["onec_ref", "inn"]].merge(c_all, on="inn"))
+    ok = pairs["inn"].map(n_o).eq(1) & pairs["inn"].map(n_c_all).eq(1)
+    ladder.link(pairs[ok], "inn_branch_rule")
+    ladder.propose(pairs[~ok], "inn_branch_ambiguous")
+
+
+def _compatible(a: pd.Series, a_valid: pd.Series, b: pd.Series, b_valid: pd.Series,
+                a_empty: pd.Series, b_empty: pd.Series) -> pd.Series:
+    """Identifiers agree: both valid and equal, or at least one side simply absent (not malformed)."""
+    both_valid_equal = a_valid & b_valid & (a == b)
+    one_absent = (a_empty & (b_valid | b_empty)) | (b_empty & (a_valid | a_empty))
+    return both_valid_equal | one_absent
+
+
+def _rung_ogrn(ladder: _Ladder) -> None:
+    cols = ["inn", "inn_valid", "inn_reason", "kpp", "kpp_valid", "kpp_reason", "ogrn"]
+    onec = ladder.live[ladder.live["ogrn_valid"]]
+    crm = ladder.crm[ladder.crm["ogrn_valid"]]
+    n_o, n_c = onec["ogrn"].value_counts(), crm["ogrn"].value_counts()
+    free_c = crm[~crm["company_id"].isin(ladder.taken_companies)]
+    pairs = free_c[["company_id"] + cols].merge(
+        onec[["ref_key"] + cols].rename(columns={"ref_key": "onec_ref"}), on="ogrn", suffixes=("_c", "_o"))
+    pairs = ladder.not_rejected(pairs)
+    agree = (_compatible(pairs["inn_c"], pairs["inn_valid_c"], pairs["inn_o"], pairs["inn_valid_o"],
+                         pairs["inn_reason_c"].eq("empty"), pairs["inn_reason_o"].eq("empty"))
+             & _compatible(pairs["kpp_c"], pairs["kpp_valid_c"], pairs["kpp_o"], pairs["kpp_valid_o"],
+                           pairs["kpp_reason_c"].eq("empty"), pairs["kpp_reason_o"].eq("empty")))
+    ok = (agree & pairs["ogrn"].map(n_o).eq(1) & pairs["ogrn"].map(n_c).eq(1)
+          & ~pairs["onec_ref"].isin(ladder.taken_refs))
+    ladder.link(pairs[ok], "ogrn")
+    ladder.propose(pairs[~ok], "ogrn_conflict")
+
+
+# -- candidates ------------------------------------------------------------------------------------
+
+def _blocked_pairs(o: pd.DataFrame, c: pd.DataFrame, on: str) -> pd.DataFrame:
+    """Pairs sharing a blocking value, skipping values too common to mean anything (> BLOCK_CAP)."""
+    o, c = o.dropna(subset=[on]), c.dropna(subset=[on])
+    o_counts, c_counts = o[on].value_counts(), c[on].value_counts()
+    keep_o = o[on].map(o_counts).le(BLOCK_CAP) & o[on].map(c_counts).le(BLOCK_CAP)
+    return c.merge(o[keep_o], on=on)
+
+
+def _soft_candidates(ladder: _Ladder) -> None:
+    o, c = ladder.free_onec(), ladder.free_crm()
+    o_mail = o[["ref_key", "emails"]].explode("emails").rename(columns={"ref_key": "onec_ref", "emails": "email"})
+    c_mail = c[["company_id", "emails"]].explode("emails").rename(columns={"emails": "email"})
+    mail = _blocked_pairs(o_mail, c_mail, "email")
+    free = mail["email"].map(is_free_mail).astype(bool)
+    ladder.propose(mail[~free], "email")
+    ladder.propose(mail[free], "email_free")
+
+    o_tel = o[["ref_key", "phones"]].explode("phones").rename(columns={"ref_key": "onec_ref", "phones": "phone"})
+    c_tel = c[["company_id", "phones"]].explode("phones").rename(columns={"phones": "phone"})
+    ladder.propose(_blocked_pairs(o_tel, c_tel, "phone"), "phone")
+
+    o_name = o[["ref_key", "name_key"]].rename(columns={"ref_key": "onec_ref"})
+    c_name = c[["company_id", "name_key"]]
+    names = _blocked_pairs(o_name[o_name["name_key"].str.len() >= MIN_NAME_KEY_LEN], c_name, "name_key")
+    ladder.propose(names, "name")
+
+    # Present-but-different or malformed KPP with a valid, equal INN: another branch or a typo.
+    o_inn = o[o["inn_valid"]][["ref_key", "inn", "kpp"]].rename(columns={"ref_key": "onec_ref", "kpp": "kpp_o"})
+    c_kpp = c[c["inn_valid"] & (c["kpp_reason"] != "empty")]
+    same_inn = _blocked_pairs(o_inn, c_kpp[["company_id", "inn", "kpp", "kpp_valid"]], "inn")
+    same_inn = same_inn[same_inn["kpp"] != same_inn["kpp_o"]]
+    ladder.propose(same_inn[same_inn["kpp_valid"]], "kpp_mismatch")
+    ladder.propose(same_inn[~same_inn["kpp_valid"]], "kpp_invalid")
+
+    _invalid_inn_candidates(ladder, o, c)
+
+
+def _inn_masks(ids: pd.Series, inns: pd.Series, id_col: str) -> pd.DataFrame:
+    """Each INN with one digit position masked: equal masks = equal or one digit off (a typo)."""
+    frames = []
+    for pos in range(12):
+        has = inns.str.len() > pos
+        masked = inns[has].str.slice_replace(pos, pos + 1, "*")
+        frames.append(pd.DataFrame({id_col: ids[has], "mask": masked}))
+    return pd.concat(frames, ignore_index=True).drop_duplicates()
+
+
+def _invalid_inn_candidates(ladder: _Ladder, o: pd.DataFrame, c: pd.DataFrame) -> None:
+    """An invalid INN never matches, but equal or one digit off from the other side's INN is a candidate."""
+    o_inn = o[o["inn"].notna()]
+    c_inn = c[c["inn"].notna()]
+    o_bad, c_bad = o_inn[~o_inn["inn_valid"]], c_inn[~c_inn["inn_valid"]]
+    if o_bad.empty and c_bad.empty:
+        return
+    found = []
+    for bad, other, bad_id, other_id in ((c_bad, o_inn, "company_id", "ref_key"),
+                                         (o_bad, c_inn, "ref_key", "company_id")):
+        if bad.empty:
+            continue
+        bad_masks = _inn_masks(bad[bad_id], bad["inn"], bad_id)
+        # Only the other side's INNs of lengths the bad ones have: keeps the mask table small.
+        lengths = set(bad["inn"].str.len())
+        other = other[other["inn"].str.len().isin(lengths)]
+        other_masks = _inn_masks(other[other_id], other["inn"], other_id)
+        found.append(_blocked_pairs(other_masks, bad_masks, "mask")[["ref_key", "company_id"]])
+    pairs = pd.concat(found).rename(columns={"ref_key": "onec_ref"})
+    ladder.propose(pairs, "inn_invalid")
+
+
+def _candidate_frame(ladder: _Ladder, accepted: set[tuple[str, int]]) -> pd.DataFrame:
+    if not ladder.candidates:
+        return pd.DataFrame(columns=CANDIDATE_COLUMNS)
+    cand = pd.concat(ladder.candidates, ignore_index=True)
+    cand["company_id"] = cand["company_id"].astype("int64")
+    matched = {(r, c) for r, c, _ in ladder.pairs}
+    drop = ladder.rejected | accepted | matched
+    cand = cand[[k not in drop for k in zip(cand["onec_ref"], cand["company_id"])]]
+    cand = cand.drop_duplicates()
+    cand["s"] = cand["reason"].map(CANDIDATE_SCORES)
+    cand = cand.sort_values(["onec_ref", "company_id", "s", "reason"], ascending=[True, True, False, True])
+    grouped = cand.groupby(["onec_ref", "company_id"], sort=False)
+    out = grouped.agg(reason=("reason", "first"), reasons=("reason", "+".join),
+                      miss=("s", lambda s: float(np.prod(1.0 - s)))).reset_index()
+    out["score"] = (1.0 - out.pop("miss")).round(3)
+    o = ladder.onec.set_index("ref_key")
+    c = ladder.crm.set_index("company_id")
+    out["onec_name"] = out["onec_ref"].map(o["name"])
+    out["crm_title"] = out["company_id"].map(c["title"])
+    for col in ("inn", "kpp"):
+        out[f"onec_{col}"] = out["onec_ref"].map(o[col])
+        out[f"crm_{col}"] = out["company_id"].map(c[col])
+    out["shared_email"] = _shared(out, o["emails"], c["emails"])
+    out["shared_phone"] = _shared(out, o["phones"], c["phones"])
+    o_key, c_key = out["onec_ref"].map(o["name_key"]), out["company_id"].map(c["name_key"])
+    out["name_key"] = o_key.where(o_key == c_key, None)
+    out = out.sort_values(["score", "onec_ref", "company_id"], ascending=[False, True, True])
+    return out[CANDIDATE_COLUMNS].reset_index(drop=True)
+
+
+def _shared(out: pd.DataFrame, o_lists: pd.Series, c_lists: pd.Series) -> list:
+    left, right = out["onec_ref"].map(o_lists), out["company_id"].map(c_lists)
+    shared = [sorted(set(a) & set(b)) for a, b in zip(left, right)]
+    return [s[0] if s else None for s in shared]
+
+
+# -- clients ---------------------------------------------------------------------------------------
+
+def client_id_for(onec_ref: str | None, company_id: int | None) -> str:
+    """Stable client id: from the 1C Ref_Key (immutable, 1C is the master), else from the CRM id."""
+    if onec_ref:
+        return str(uuid.uuid5(CLIENT_NS, f"1c:{onec_ref}"))
+    return str(uuid.uuid5(CLIENT_NS, f"b24:{int(company_id)}"))
+
+
+def _valid_or_none(frame: pd.DataFrame, col: str) -> pd.Series:
+    return frame[col].where(frame[f"{col}_valid"], None)
+
+
+def _clients_frame(ladder: _Ladder) -> pd.DataFrame:
+    pairs = pd.DataFrame(ladder.pairs, columns=["onec_ref", "company_id", "match_rule"])
+    only_1c = ladder.free_onec()[["ref_key"]].rename(columns={"ref_key": "onec_ref"})
+    only_1c["match_rule"] = "only_1c"
+    only_crm = ladder.free_crm()[["company_id"]].copy()
+    only_crm["match_rule"] = "only_crm"
+    parts = [p for p in (pairs, only_1c, only_crm) if not p.empty]
+    rows = pd.concat(parts, ignore_index=True) if parts else pairs
+    rows = rows.reindex(columns=["onec_ref", "company_id", "match_rule"])
+    rows["onec_ref"] = rows["onec_ref"].astype(object)
+    rows["company_id"] = rows["company_id"].astype("Int64")
+
+    o = ladder.onec.set_index("ref_key")
+    c = ladder.crm.set_index("company_id")
+    o_val = {col: _valid_or_none(ladder.onec, col).set_axis(ladder.onec["ref_key"]) for col in ("inn", "kpp", "ogrn")}
+    c_val = {col: _valid_or_none(ladder.crm, col).set_axis(ladder.crm["company_id"]) for col in ("inn", "kpp", "ogrn")}
+
+    def pick(o_series: pd.Series, c_series: pd.Series) -> pd.Series:
+        # 1C owns legal fields: its value wins, the CRM's fills the gap.
+        from_o = rows["onec_ref"].map(o_series)
+        from_c = rows["company_id"].map(c_series)
+        return from_o.where(from_o.notna(), from_c).astype(object).where(lambda s: s.notna(), None)
+
+    out = pd.DataFrame({
+        "client_id": [client_id_for(r if isinstance(r, str) else None, None if pd.isna(cid) else cid)
+                      for r, cid in zip(rows["onec_ref"], rows["company_id"])],
+        "onec_ref": rows["onec_ref"],
+        "company_id": rows["company_id"],
+    })
+    for col in ("inn", "kpp", "ogrn"):
+        out[col] = pick(o_val[col], c_val[col])
+    out["name"] = pick(o["name"], c["title"])
+    out["legal_form"] = pick(o["legal_form"], c["legal_form"])
+    out["name_key"] = pick(o["name_key"], c["name_key"])
+    out["match_rule"] = rows["match_rule"]
+    out["confidence"] = rows["match_rule"].map(CONFIDENCE).astype(float)
+    o_mails = rows["onec_ref"].map(o["emails"])
+    c_mails = rows["company_id"].map(c["emails"])
+    o_tels = rows["onec_ref"].map(o["phones"])
+    c_tels = rows["company_id"].map(c["phones"])
+    out["emails"] = [_union(a, b) for a, b in zip(o_mails, c_mails)]
+    out["phones"] = [_union(a, b) for a, b in zip(o_tels, c_tels)]
+    out["email"] = [_first(a, b) for a, b in zip(o_mails, c_mails)]
+    out["phone"] = [_first(a, b) for a, b in zip(o_tels, c_tels)]
+    out["assigned_by_id"] = rows["company_id"].map(c["assigned_by_id"]).astype("Int64")
+    return out[CLIENT_COLUMNS].sort_values("client_id").reset_index(drop=True)
+
+
+def _union(a, b) -> list[str]:
+    return sorted(set(a if isinstance(a, list) else []) | set(b if isinstance(b, list) else []))
+
+
+def _first(a, b) -> str | None:
+    for xs in (a, b):
+        if isinstance(xs, list) and xs:
+            return xs[0]
+    return None
+
+
+def _dedupe_ids(frame: pd.DataFrame, id_col: str, system: str) -> tuple[pd.DataFrame, list[dict]]:
+    dup = frame[id_col].duplicated(keep="first")
+    rejects = [{"system": system, "record_id": str(v), "field": id_col, "value": str(v),
+                "problem": "duplicate_record_id"} for v in frame.loc[dup, id_col]]
+    return frame[~dup], rejects
+
+
+def match_clients(onec: pd.DataFrame, crm: pd.DataFrame, decisions: pd.DataFrame | None = None, *,
+                  originator_ids: tuple[str, ...] = OUR_ORIGINATOR_IDS) -> MatchResult:
+    """Run the whole ladder on raw extracts (see the module docstring) and return every output frame."""
+    onec_n, onec_rej = normalize_onec_counterparties(onec)
+    crm_n, crm_rej = normalize_crm_companies(crm)
+    onec_n, dup_o = _dedupe_ids(onec_n, "ref_key", "1c")
+    crm_n, dup_c = _dedupe_ids(crm_n, "company_id", "crm")
+    latest = _latest_decisions(decisions)
+    rejected = set(zip(*(latest.loc[latest["decision"] == "reject", k] for k in ("onec_ref", "company_id"))))
+    accepted = latest[latest["decision"] == "accept"]
+
+    ladder = _Ladder(onec_n, crm_n, rejected)
+    _rung_id_link(ladder, originator_ids)
+    decision_rejects = _rung_reviewer_accept(ladder, accepted)
+    _rung_inn_kpp(ladder)
+    _rung_inn_branch(ladder)
+    _rung_ogrn(ladder)
+    _soft_candidates(ladder)
+
+    accepted_pairs = set(zip(accepted["onec_ref"], accepted["company_id"]))
+    rejects = pd.DataFrame(
+        onec_rej.to_dict("records") + crm_rej.to_dict("records") + dup_o + dup_c + decision_rejects,
+        columns=REJECT_COLUMNS,
+    ).sort_values(REJECT_COLUMNS, kind="stable").reset_index(drop=True)
+    return MatchResult(
+        clients=_clients_frame(ladder),
+        candidates=_candidate_frame(ladder, accepted_pairs),
+        rejects=rejects,
+        onec=onec_n,
+        crm=crm_n,
+    )
