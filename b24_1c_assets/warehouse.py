@@ -88,12 +88,12 @@ def replace_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, fram
     their text so no kopeck is lost through float.
     """
     target = f"{_ident(schema)}.{_ident(table)}"
-    staged = _stage(frame, column_types)
+    staged, types = _stage(frame, column_types)
     conn.execute("BEGIN")
     try:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
         conn.register("_frame", staged)
-        conn.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT {_select_list(staged, column_types)} FROM _frame")
+        conn.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT {_select_list(staged, types)} FROM _frame")
         conn.unregister("_frame")
         conn.execute("COMMIT")
     except BaseException:
@@ -108,14 +108,14 @@ def append_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame
     if frame.empty:
         return 0
     target = f"{_ident(schema)}.{_ident(table)}"
-    staged = _stage(frame, column_types)
+    staged, types = _stage(frame, column_types)
     conn.execute("BEGIN")
     try:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
         conn.register("_frame", staged)
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT {_select_list(staged, column_types)} FROM _frame LIMIT 0")
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT {_select_list(staged, types)} FROM _frame LIMIT 0")
         cols = ", ".join(_ident(c) for c in staged.columns)
-        conn.execute(f"INSERT INTO {target} ({cols}) SELECT {_select_list(staged, column_types)} FROM _frame")
+        conn.execute(f"INSERT INTO {target} ({cols}) SELECT {_select_list(staged, types)} FROM _frame")
         conn.unregister("_frame")
         conn.execute("COMMIT")
     except BaseException:
@@ -138,21 +138,34 @@ def read_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> pd.D
     return conn.execute(f"SELECT * FROM {_ident(schema)}.{_ident(table)}").df()
 
 
-def _stage(frame: pd.DataFrame, column_types: dict[str, str] | None) -> pd.DataFrame:
+def _stage(frame: pd.DataFrame, column_types: dict[str, str] | None) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The frame as DuckDB should scan it, and the SQL type of each column that needs a cast.
+
+    Decimal columns travel as text and are cast to DECIMAL with enough places (money never passes
+    through float); explicit `column_types` win.
+    """
     staged = frame.copy()
+    types: dict[str, str] = {}
     for col in staged.columns:
-        if staged[col].dtype == object:
-            sample = staged[col].dropna()
-            if not sample.empty and isinstance(sample.iloc[0], Decimal):
-                # exact text through DuckDB's CAST instead of float
-                staged[col] = staged[col].map(lambda v: None if v is None else str(v))
-            elif not sample.empty and isinstance(sample.iloc[0], (datetime, date)):
-                staged[col] = pd.to_datetime(staged[col])
-    if column_types:
-        for col in column_types:
-            if col in staged.columns and staged[col].dtype == object:
+        if staged[col].dtype != object:
+            continue
+        sample = staged[col].dropna()
+        if sample.empty:
+            continue
+        if all(isinstance(v, Decimal) for v in sample):
+            places = max([2] + [-v.as_tuple().exponent for v in sample if v.is_finite()])
+            types[col] = f"DECIMAL(38,{min(places, 10)})"
+            staged[col] = staged[col].map(lambda v: None if v is None or v != v else str(v))
+        elif isinstance(sample.iloc[0], (datetime, date)):
+            staged[col] = pd.to_datetime(staged[col], utc=any(getattr(v, "tzinfo", None) for v in sample))
+        elif any(isinstance(v, Decimal) for v in sample):
+            staged[col] = staged[col].map(lambda v: None if v is None or v != v else str(v))
+    for col, sql_type in (column_types or {}).items():
+        if col in staged.columns:
+            types[col] = sql_type
+            if staged[col].dtype == object:
                 staged[col] = staged[col].map(lambda v: None if v is None or v != v else str(v))
-    return staged
+    return staged, types
 
 
 def _select_list(frame: pd.DataFrame, column_types: dict[str, str] | None) -> str:

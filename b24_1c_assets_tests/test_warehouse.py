@@ -42,3 +42,11 @@ def test_unsafe_identifiers_are_refused(tmp_path):
     with warehouse.connect(str(tmp_path / "w.duckdb")) as conn:
         with pytest.raises(ValueError, match="identifier"):
             warehouse.replace_table(conn, "s", 't"; DROP TABLE x; --', pd.DataFrame({"a": [1]}))
+
+
+def test_decimal_columns_become_exact_decimals_without_being_told(tmp_path):
+    frame = pd.DataFrame({"amount": [Decimal("0.1"), Decimal("7.125"), None]})
+    with warehouse.connect(str(tmp_path / "w.duckdb")) as conn:
+        warehouse.replace_table(conn, "s", "t", frame)
+        total, kind = conn.execute("SELECT sum(amount), typeof(any_value(amount)) FROM s.t").fetchone()
+    assert total == Decimal("7.225") and kind.startswith("DECIMAL")
