@@ -1,0 +1,67 @@
+"""Duplicate groups inside one system (1C or Bitrix24), for cleaning at the source. Pure pandas.
+
+A group is a set of records of one system sharing a key; a record may sit in several groups (one per
+reason). Reasons:
+
+* ``inn_kpp`` - same valid INN and same KPP (both absent counts as same: two ИП records with one INN).
+* ``name_inn_kpp_missing`` - same name_key and valid INN where at least one record lacks a KPP, so KPP
+  cannot tell them apart (a KPP-less record may duplicate the head office or a branch).
+* ``name_no_inn`` - same name_key (>= 3 chars) among records without a valid INN.
+* ``id_link`` (CRM only) - several companies hold the link to the same 1C record.
+
+**Branches are not duplicates:** records with one INN and *different* KPPs never form an ``inn_kpp``
+group, and a name+INN group needs a KPP-less member. Deletion-marked 1C records are left out (1C is
+already removing them). Input: the normalised frames from ``normalize_onec_counterparties`` /
+``normalize_crm_companies`` (or ``MatchResult.onec`` / ``.crm``).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from b24_1c_assets.domain.matching import MIN_NAME_KEY_LEN, OUR_ORIGINATOR_IDS
+
+DUPLICATE_COLUMNS = ["system", "group_id", "record_id", "reason", "key"]
+
+
+def _groups(system: str, ids: pd.Series, keys: pd.Series, reason: str) -> pd.DataFrame:
+    frame = pd.DataFrame({"record_id": ids.astype(str).to_numpy(), "key": keys.to_numpy()}).dropna()
+    frame = frame.drop_duplicates()
+    frame = frame[frame["key"].map(frame["key"].value_counts()) > 1]
+    frame.insert(0, "system", system)
+    frame["reason"] = reason
+    frame["group_id"] = system + ":" + reason + ":" + frame["key"]
+    return frame[DUPLICATE_COLUMNS]
+
+
+def _duplicates_of(system: str, frame: pd.DataFrame, ids: pd.Series) -> list[pd.DataFrame]:
+    inn = frame["inn"].where(frame["inn_valid"])
+    kpp = frame["kpp"].where(frame["kpp_valid"], None)
+    kpp_missing = frame["kpp_reason"].eq("empty")
+    usable_kpp = frame["kpp_valid"] | kpp_missing
+    out = [_groups(system, ids, (inn + "/" + kpp.fillna("")).where(usable_kpp), "inn_kpp")]
+
+    # name + INN: only INN/name keys that have a KPP-less member.
+    name_inn = (inn + "/" + frame["name_key"]).where(frame["name_key"].notna())
+    keys_with_gap = set(name_inn[kpp_missing].dropna())
+    out.append(_groups(system, ids, name_inn.where(name_inn.isin(keys_with_gap)), "name_inn_kpp_missing"))
+
+    long_name = frame["name_key"].where(frame["name_key"].str.len() >= MIN_NAME_KEY_LEN)
+    out.append(_groups(system, ids, long_name.where(inn.isna()), "name_no_inn"))
+    return out
+
+
+def find_duplicates(onec: pd.DataFrame, crm: pd.DataFrame,
+                    originator_ids: tuple[str, ...] = OUR_ORIGINATOR_IDS) -> pd.DataFrame:
+    """Duplicate groups in both systems (columns ``DUPLICATE_COLUMNS``), in a deterministic order."""
+    live = onec[~onec["deletion_mark"]]
+    parts = _duplicates_of("1c", live, live["ref_key"])
+    parts += _duplicates_of("crm", crm, crm["company_id"])
+    ours = crm["originator_id"].isna() | crm["originator_id"].isin([o.lower() for o in originator_ids])
+    link = crm["onec_ref_uf"].where(crm["onec_ref_uf"].notna(), crm["origin_id"].where(ours))
+    parts.append(_groups("crm", crm["company_id"], link, "id_link"))
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return pd.DataFrame(columns=DUPLICATE_COLUMNS)
+    result = pd.concat(parts, ignore_index=True)
+    return result.sort_values(["system", "group_id", "record_id"]).reset_index(drop=True)
