@@ -4,7 +4,6 @@ Full export by ID keyset (`order ID asc`, `filter >ID`, `start=-1`) packed into 
 10,000-company portal costs a handful of HTTP calls and each record arrives exactly once.
 """
 
-from __future__ import annotations
 
 from dataclasses import dataclass, field
 

@@ -5,7 +5,6 @@ Read through the standard OData interface when ONEC_ODATA_URL is set: catalogs b
 is stored as DECIMAL, tabular sections (`Запасы`, `КонтактнаяИнформация`) as JSON text.
 """
 
-from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
