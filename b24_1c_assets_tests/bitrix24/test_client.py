@@ -12,6 +12,7 @@ from b24_1c_assets.bitrix24 import (
     Bitrix24Client,
     MethodNotFound,
     NotFound,
+    OperationTimeLimit,
     Pacer,
     ServerError,
     TransportError,
@@ -160,3 +161,30 @@ def test_secret_never_appears_in_errors_repr_stats_or_logs(bx_portal, caplog):
     assert WEBHOOK_CODE not in caplog.text  # ...but masked
     for text in texts:
         assert WEBHOOK_CODE not in text
+
+
+def test_operation_time_limit_waits_for_the_reset_and_reports_it(bx_portal, caplog):
+    """A method past its operating budget is blocked until `operating_reset_at`; the client waits, then retries."""
+    portal = bx_portal(operating_budget=0.5, operating_extra_cost=1.0)
+    portal.operating.window = 2.0  # a short rolling window keeps the test quick (the real one is 600 s)
+    add_companies(portal, 2)
+    client = fast_client(portal)
+    client.call("crm.company.list")  # counting `total` costs 1 s of operating time: over budget now
+    assert client.last_time("crm.company.list")["operating"] >= 1.0
+    with caplog.at_level(logging.WARNING):
+        rows = client.call("crm.company.list")
+    assert len(rows) == 2
+    assert client.stats.operating_waits >= 1 and client.stats.operating_wait_seconds > 0
+    assert client.stats.retries == 0  # waiting for the budget is not a backoff retry
+    assert any(e.get("error") == "OPERATION_TIME_LIMIT" for e in request_log(portal))
+    assert "OPERATION_TIME_LIMIT" in caplog.text
+
+
+def test_operation_time_limit_too_far_away_is_raised_not_slept(bx_portal):
+    portal = bx_portal(operating_budget=0.5, operating_extra_cost=1.0)
+    client = fast_client(portal, max_operating_wait_seconds=5.0)
+    client.call("crm.company.list")
+    with pytest.raises(OperationTimeLimit) as blocked:
+        client.call("crm.company.list")
+    assert blocked.value.status == 503
+    assert client.stats.operating_waits == 0 and client.stats.http_calls == 2

@@ -56,3 +56,15 @@ def test_errors_survive_pickling_with_their_fields():
     assert type(back) is e.OverloadLimit and back.host == "h" and back.status == 503
     transport = pickle.loads(pickle.dumps(e.TransportError("dropped", sent=False, host="h", method="m")))
     assert transport.sent is False and transport.method == "m"
+
+
+def test_client_retry_policy_by_error_and_idempotency():
+    from b24_1c_assets.bitrix24 import Bitrix24Client
+
+    retryable = Bitrix24Client._retryable
+    assert not retryable(e.OverloadLimit(), True)  # stop and report, never loop on a manual block
+    assert not retryable(e.AuthError(), True) and not retryable(e.BadRequest(), True)
+    assert retryable(e.QueryLimitExceeded(), False)  # nothing was done: safe even for an add
+    assert retryable(e.ServerError(), True) and not retryable(e.ServerError(), False)
+    assert retryable(e.TransportError(sent=False), False) and not retryable(e.TransportError(sent=True), False)
+    assert not retryable(e.OperationTimeLimit(), True)  # handled by the operating-time wait, not backoff
