@@ -39,7 +39,9 @@ def describe_run(result: dg.ExecuteInProcessResult, sandbox=None) -> str:
         lines.append(f"  {asset:<40} {rows if rows is not None else '-':>8} rows{calls_text}")
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
-            lines.append(f"  FAILED {event.step_key}: {event.message}")
+            error = getattr(event.event_specific_data, "error", None)
+            cause = error.message.strip().splitlines()[0] if error is not None else event.message
+            lines.append(f"  FAILED {event.step_key}: {cause}")
     if sandbox is not None and getattr(sandbox, "portal", None) is not None:
         log = sandbox.portal.request_log
         statuses = Counter(str(entry.get("status")) for entry in log)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from b24_1c_assets.bitrix24 import Bitrix24Client
 from b24_1c_assets.defs.extracts import OWNERS, contract_check_spec, store_extract
 from b24_1c_assets.defs.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.domain.contracts import BITRIX24_CONTRACTS
@@ -52,6 +53,17 @@ CRM_ENTITIES = (
 )
 
 
+def paged(client: Bitrix24Client, method: str, params: dict):
+    """Records of a small list method paged by `start`/`next` (for methods with no ID keyset)."""
+    start = 0
+    while True:
+        envelope = client.call_envelope(method, {**params, "start": start})
+        yield from envelope.result or []
+        if envelope.next is None:
+            return
+        start = envelope.next
+
+
 def build_crm_extract(entity: CrmEntity) -> dg.AssetsDefinition:
     @dg.asset(
         key=["bitrix24", entity.table],
@@ -69,9 +81,9 @@ def build_crm_extract(entity: CrmEntity) -> dg.AssetsDefinition:
         client = bitrix24.client()
         calls_before = client.stats.http_calls
         if entity.keyset:
-            records = list(client.export(entity.method, select=list(entity.select), params=dict(entity.params)))
+            records = client.export_all(entity.method, select=list(entity.select), params=dict(entity.params))
         else:
-            records = list(client.list_pages(entity.method, dict(entity.params)))
+            records = list(paged(client, entity.method, dict(entity.params)))
         return store_extract(context, warehouse, "bitrix24", entity.table, records_frame(records),
                              contract=BITRIX24_CONTRACTS[entity.table],
                              api_calls=client.stats.http_calls - calls_before,
