@@ -1,0 +1,396 @@
+"""Projects a sandbox `World` into the records of a 1C:UNF base (catalogs, documents, register movements).
+
+Records are stored as dicts keyed by published property names, values in wire-ready native types: GUIDs and
+dates as strings (`0001-01-01T00:00:00` / zero GUID when empty), money as `Decimal`, `Edm.Int64` as `int`
+(the server renders it as a JSON string).
+
+Receivables (`AccumulationRegister_РасчетыСПокупателями`) follow UNF's conventions (pool's classifier):
+a shipment records Receipt/«Долг»; a payment records Expense/«Долг» against the contract's open debts,
+oldest first, and its excess as Expense/«Аванс» (so an advance is a *negative* «Аванс» balance); a later
+shipment offsets an open advance (Receipt/«Аванс» + Expense/«Долг»). Hence the sum of `СуммаBalance` over
+a counterparty equals `World.expected_balance(party.key)` (debt minus advances).
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from b24_1c_assets.sandbox.onec_schema import (EMPTY_DATE, EMPTY_GUID, INVOICE_PAYMENTS, NS, SETS,
+                                               SETTLEMENTS, UNDEFINED_TYPE, EntitySet)
+from b24_1c_assets.sandbox.world import WORLD_NS, World
+
+ZERO = Decimal("0.00")
+
+
+def data_version(counter: int) -> str:
+    """1C's DataVersion: a base64 8-byte big-endian counter (`AAAAAAAAAAE=` is 1)."""
+    return base64.b64encode(counter.to_bytes(8, "big")).decode()
+
+
+def next_data_version(current: str) -> str:
+    try:
+        return data_version(int.from_bytes(base64.b64decode(current), "big") + 1)
+    except (ValueError, TypeError):
+        return data_version(1)
+
+
+def fmt_dt(value) -> str:
+    if value is None:
+        return EMPTY_DATE
+    if isinstance(value, datetime):
+        return value.replace(microsecond=0).isoformat()
+    return f"{value.isoformat()}T00:00:00"
+
+
+def counterparty_guid(world: World, party_key: int, index: int = 0) -> str:
+    """Ref_Key of a party's `index`-th 1C spelling: the world GUID for the first, a derived one for dups."""
+    if index == 0:
+        return world.guid("counterparty", party_key)
+    return str(uuid.uuid5(WORLD_NS, f"{world.seed}:counterparty:{party_key}:dup{index}"))
+
+
+class RegisterStore:
+    """Movements of one recorder-subordinate accumulation register, by recorder and by Period."""
+
+    def __init__(self) -> None:
+        self.by_recorder: dict[str, list[dict]] = {}
+        self._sorted: tuple[list[str], list[dict]] | None = None
+
+    def put(self, recorder: str, rows: list[dict]) -> None:
+        if rows:
+            self.by_recorder[recorder] = rows
+        else:
+            self.by_recorder.pop(recorder, None)
+        self._sorted = None
+
+    def remove(self, recorder: str) -> None:
+        if self.by_recorder.pop(recorder, None) is not None:
+            self._sorted = None
+
+    def by_period(self) -> tuple[list[str], list[dict]]:
+        """(periods, rows), both sorted by Period: date windows are a bisect away."""
+        if self._sorted is None:
+            rows = [r for rs in self.by_recorder.values() for r in rs]
+            rows.sort(key=lambda r: r["Period"])
+            self._sorted = ([r["Period"] for r in rows], rows)
+        return self._sorted
+
+    def window(self, lo: str | None, lo_inc: bool, hi: str | None, hi_inc: bool) -> list[dict]:
+        periods, rows = self.by_period()
+        start = 0 if lo is None else (bisect.bisect_left if lo_inc else bisect.bisect_right)(periods, lo)
+        end = len(rows) if hi is None else (bisect.bisect_right if hi_inc else bisect.bisect_left)(periods, hi)
+        return rows[start:end]
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.by_recorder.values())
+
+
+@dataclass
+class OneCState:
+    """The whole sandbox base: object sets by Ref_Key, register stores, the prices register."""
+
+    objects: dict[str, dict[str, dict]] = field(default_factory=dict)
+    registers: dict[str, RegisterStore] = field(default_factory=dict)
+    prices: list[dict] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)  # set name -> change counter (index caches)
+
+    def blank(self, es: EntitySet) -> dict:
+        rec = {p.name: p.empty for p in es.props}
+        for section in es.tabular:
+            rec[section] = []
+        return rec
+
+    def add(self, set_name: str, rec: dict) -> dict:
+        self.objects.setdefault(set_name, {})[rec["Ref_Key"]] = rec
+        self.versions[set_name] = self.versions.get(set_name, 0) + 1
+        return rec
+
+    def next_code(self, set_name: str) -> int:
+        self.counters[set_name] = self.counters.get(set_name, 0) + 1
+        return self.counters[set_name]
+
+
+def _obj(state: OneCState, set_name: str, ref_key: str, **values) -> dict:
+    rec = state.blank(SETS[set_name])
+    rec.update(values)
+    rec["Ref_Key"] = ref_key
+    rec["DataVersion"] = data_version(1)
+    return state.add(set_name, rec)
+
+
+def _ref(set_name: str) -> str:
+    return f"{NS}.{set_name}"
+
+
+UNIT_CODES = {"шт": ("796", "Штука"), "кг": ("166", "Килограмм"), "м": ("006", "Метр"), "усл": ("798", "Условная единица")}
+ORDER_STATES = ["Не обработан", "Выставлен счет", "В работе", "На выполнении", "Завершен"]
+
+
+def seed(world: World) -> OneCState:
+    """Build the 1C base of a world. Linear in the number of records; fine for 100k parties / 1M movements."""
+    st = OneCState()
+    g = world.guid
+    org = _obj(st, "Catalog_Организации", g("organization", 1), Description="ООО «Наша фирма»",
+               Code="000000001", НаименованиеПолное="Общество с ограниченной ответственностью «Наша фирма»",
+               ИНН="7701234567", КПП="770101001", ЮридическоеФизическоеЛицо="ЮридическоеЛицо")["Ref_Key"]
+    rub = _obj(st, "Catalog_Валюты", g("currency", 643), Description="руб.", Code="643",
+               НаименованиеПолное="Российский рубль")["Ref_Key"]
+    retail = _obj(st, "Catalog_ВидыЦен", g("price_type", 1), Description="Розничная", Code="000000001",
+                  ВалютаЦены_Key=rub, ЦенаВключаетНДС=True, СпособЗаполненияЦены="Вручную")["Ref_Key"]
+    wholesale = _obj(st, "Catalog_ВидыЦен", g("price_type", 2), Description="Оптовая", Code="000000002",
+                     ВалютаЦены_Key=rub, ЦенаВключаетНДС=True, СпособЗаполненияЦены="Вручную")["Ref_Key"]
+    warehouse = _obj(st, "Catalog_СтруктурныеЕдиницы", g("structural_unit", 1), Description="Основной склад",
+                     Code="000000001", ТипСтруктурнойЕдиницы="Склад", Организация_Key=org)["Ref_Key"]
+    sales_dept = _obj(st, "Catalog_СтруктурныеЕдиницы", g("structural_unit", 2), Description="Отдел продаж",
+                      Code="000000002", ТипСтруктурнойЕдиницы="Подразделение", Организация_Key=org)["Ref_Key"]
+    operation = g("business_operation", 1)
+    for user in world.users:
+        _obj(st, "Catalog_Сотрудники", g("employee", user.id), Description=f"{user.last_name} {user.name}",
+             Code=f"{user.id:09d}", ВАрхиве=not user.active, Недействителен=not user.active)
+    units = {}
+    for i, (short, (code, full)) in enumerate(UNIT_CODES.items(), 1):
+        units[short] = _obj(st, "Catalog_КлассификаторЕдиницИзмерения", g("unit", int(code)), Description=short,
+                            Code=code, НаименованиеПолное=full, МеждународноеСокращение=short)["Ref_Key"]
+    states = {}
+    for i, name in enumerate(ORDER_STATES, 1):
+        states[name] = _obj(st, "Catalog_СостоянияЗаказовПокупателей", g("order_state", i), Description=name,
+                            Code=f"{i:09d}", ВидСостояния=name, ПорядокСортировки=i)["Ref_Key"]
+    employee = {u.id: g("employee", u.id) for u in world.users}
+
+    # Counterparties: one per 1C spelling of a party; documents point at the first one.
+    contracts_of: dict[int, list] = {}
+    for c in world.contracts:
+        contracts_of.setdefault(c.party_key, []).append(c)
+    code = 0
+    for party in world.parties:
+        first_contract = contracts_of.get(party.key, [None])[0]
+        for idx, sp in enumerate(party.onec_spellings):
+            code += 1
+            contacts = []
+            if sp.email:
+                contacts.append({"Тип": "АдресЭлектроннойПочты", "АдресЭП": sp.email, "Представление": sp.email})
+            if sp.phone:
+                contacts.append({"Тип": "Телефон", "НомерТелефона": sp.phone, "Представление": sp.phone})
+            rows = []
+            for n, c in enumerate(contacts, 1):
+                row = {p.name: p.empty for p in SETS["Catalog_Контрагенты"].tabular["КонтактнаяИнформация"]}
+                row.update(c, LineNumber=n)
+                rows.append(row)
+            legal = party.kind == "legal"
+            _obj(st, "Catalog_Контрагенты", counterparty_guid(world, party.key, idx), Description=sp.title,
+                 Code=f"{code:09d}", НаименованиеПолное=party.full_name if idx == 0 else sp.title,
+                 ИНН=sp.inn or "", КПП=sp.kpp or "", РегистрационныйНомер=sp.ogrn or "",
+                 ВидКонтрагента="ЮридическоеЛицо" if legal else "ИндивидуальныйПредприниматель",
+                 ЮридическоеФизическоеЛицо="ЮридическоеЛицо" if legal else "ФизическоеЛицо",
+                 Покупатель=True, Поставщик=False,
+                 ДоговорПоУмолчанию_Key=g("contract", first_contract.key) if first_contract else EMPTY_GUID,
+                 Ответственный_Key=employee.get(party.manager_id, EMPTY_GUID), КонтактнаяИнформация=rows)
+    st.counters["Catalog_Контрагенты"] = code
+    for n, c in enumerate(world.contracts, 1):
+        _obj(st, "Catalog_ДоговорыКонтрагентов", g("contract", c.key),
+             Description=f"Договор № {c.number} от {c.signed_on:%d.%m.%Y}", Code=f"{n:09d}",
+             Owner_Key=counterparty_guid(world, c.party_key), НомерДоговора=c.number,
+             ДатаДоговора=fmt_dt(c.signed_on), ВидДоговора="СПокупателем", Организация_Key=org,
+             ВалютаРасчетов_Key=rub, ВидЦен_Key=retail, СрокОплатыПокупателя=c.payment_term_days,
+             ДоговорПодписан=True)
+    st.counters["Catalog_ДоговорыКонтрагентов"] = len(world.contracts)
+
+    items = {}
+    for n, it in enumerate(world.items, 1):
+        items[it.key] = it
+        _obj(st, "Catalog_Номенклатура", g("item", it.key), Description=it.name, Code=f"НФ-{n:08d}",
+             НаименованиеПолное=it.name, Артикул=it.article,
+             ТипНоменклатуры="Запас" if it.kind == "goods" else "Услуга",
+             ЕдиницаИзмерения_Key=units.get(it.unit, units["шт"]), DeletionMark=it.deleted)
+        # Prices: an older and the current retail price, a wholesale one; SliceLast gives the current.
+        item_key = g("item", it.key)
+        for period, price_type, price in (
+            (world.as_of - timedelta(days=400), retail, (it.price * Decimal("0.9")).quantize(Decimal("0.01"))),
+            (world.as_of - timedelta(days=60), retail, it.price),
+            (world.as_of - timedelta(days=60), wholesale, (it.price * Decimal("0.85")).quantize(Decimal("0.01"))),
+        ):
+            st.prices.append({"Period": fmt_dt(period.replace(hour=0, minute=0, second=0, microsecond=0)),
+                              "ВидЦен_Key": price_type, "Номенклатура_Key": item_key,
+                              "Характеристика_Key": EMPTY_GUID, "Цена": price,
+                              "ЕдиницаИзмерения_Key": units.get(it.unit, units["шт"]), "Актуальность": True,
+                              "Автор_Key": EMPTY_GUID})
+    st.counters["Catalog_Номенклатура"] = len(world.items)
+
+    def stock_rows(lines, order_ref=None):
+        rows = []
+        for n, ln in enumerate(lines, 1):
+            it = items.get(ln.item_key)
+            rate = Decimal(it.vat_rate if it else 20)
+            amount = ln.amount
+            vat = (amount * rate / (100 + rate)).quantize(Decimal("0.01"))
+            rows.append({"LineNumber": n, "Номенклатура": g("item", ln.item_key),
+                         "Номенклатура_Type": _ref("Catalog_Номенклатура"),
+                         "Характеристика_Key": EMPTY_GUID,
+                         "ЕдиницаИзмерения": units.get(it.unit if it else "шт", units["шт"]),
+                         "ЕдиницаИзмерения_Type": _ref("Catalog_КлассификаторЕдиницИзмерения"),
+                         "Количество": ln.quantity, "Цена": ln.price, "Сумма": amount,
+                         "ПроцентСкидкиНаценки": ZERO, "СуммаСкидкиНаценки": ZERO,
+                         "СтавкаНДС_Key": g("vat_rate", int(rate)), "СуммаНДС": vat, "Всего": amount,
+                         "СтруктурнаяЕдиницаРезерв_Key": warehouse, "ДатаОтгрузки": EMPTY_DATE, "КлючСвязи": n})
+        return rows
+
+    def header(doc, amount):
+        party = doc.party_key
+        return dict(Number=doc.number, Date=fmt_dt(doc.date), Posted=doc.posted, Организация_Key=org,
+                    Контрагент_Key=counterparty_guid(world, party), Договор_Key=g("contract", doc.contract_key),
+                    СуммаДокумента=amount, ВалютаДокумента_Key=rub, ВидЦен_Key=retail,
+                    НалогообложениеНДС="ОблагаетсяНДС", СуммаВключаетНДС=True)
+
+    managers = {p.key: employee.get(p.manager_id, EMPTY_GUID) for p in world.parties}
+    shipped_orders = {s.order_key for s in world.shipments if s.order_key is not None and s.posted}
+    ORDER, INVOICE, SHIPMENT = "Document_ЗаказПокупателя", "Document_СчетНаОплату", "Document_РасходнаяНакладная"
+    for o in world.orders:
+        calendar = [{"LineNumber": n, "ДатаОплаты": fmt_dt(d), "ПроцентОплаты": ZERO, "СуммаОплаты": amt,
+                     "СуммаНДСОплаты": ZERO} for n, (d, amt) in enumerate(o.due_dates, 1)]
+        state_name = "Завершен" if o.key in shipped_orders else "В работе"
+        _obj(st, ORDER, g("order", o.key), **header(o, o.amount), DeletionMark=o.deleted,
+             Ответственный_Key=managers.get(o.party_key, EMPTY_GUID), ВидОперации="ЗаказНаПродажу",
+             СостояниеЗаказа=states[state_name], СостояниеЗаказа_Type=_ref("Catalog_СостоянияЗаказовПокупателей"),
+             СтруктурнаяЕдиницаПродажи_Key=sales_dept, СтруктурнаяЕдиницаРезерв_Key=warehouse,
+             ХозяйственнаяОперация_Key=operation, ЗапланироватьОплату=bool(calendar),
+             ОплатаДо=calendar[-1]["ДатаОплаты"] if calendar else EMPTY_DATE,
+             ДатаИзменения=fmt_dt(o.date), Запасы=stock_rows(o.lines), ПлатежныйКалендарь=calendar)
+    for i in world.invoices:
+        _obj(st, INVOICE, g("invoice", i.key), **header(i, i.amount),
+             Ответственный_Key=managers.get(i.party_key, EMPTY_GUID),
+             ДокументОснование=g("order", i.order_key) if i.order_key is not None else "",
+             ДокументОснование_Type=_ref(ORDER) if i.order_key is not None else UNDEFINED_TYPE,
+             СтруктурнаяЕдиница_Key=sales_dept, Запасы=stock_rows(i.lines))
+    for s in world.shipments:
+        _obj(st, SHIPMENT, g("shipment", s.key), **header(s, s.amount),
+             Ответственный_Key=managers.get(s.party_key, EMPTY_GUID), ВидОперации="ПродажаПокупателю",
+             Заказ=g("order", s.order_key) if s.order_key is not None else "",
+             Заказ_Type=_ref(ORDER) if s.order_key is not None else UNDEFINED_TYPE,
+             СтруктурнаяЕдиница_Key=warehouse, Запасы=stock_rows(s.lines))
+    for p in world.payments:
+        set_name = "Document_ПоступлениеНаСчет" if p.channel == "bank" else "Document_ПоступлениеВКассу"
+        detail = {"LineNumber": 1, "Договор_Key": g("contract", p.contract_key),
+                  "Заказ": g("order", p.order_key) if p.order_key is not None else "",
+                  "Заказ_Type": _ref(ORDER) if p.order_key is not None else UNDEFINED_TYPE,
+                  "Документ": g("invoice", p.invoice_key) if p.invoice_key is not None else "",
+                  "Документ_Type": _ref(INVOICE) if p.invoice_key is not None else UNDEFINED_TYPE,
+                  "СуммаРасчетов": p.amount, "СуммаПлатежа": p.amount, "ТипРасчетов": "Долг",
+                  "ЭтоПредоплата": False}
+        purpose = f"Оплата по договору {p.contract_key}" if p.channel == "bank" else ""
+        extra = {"НазначениеПлатежа": purpose} if p.channel == "bank" else {"Основание": "Оплата от покупателя"}
+        _obj(st, set_name, g("payment", p.key), Number=p.number, Date=fmt_dt(p.date), Posted=p.posted,
+             Организация_Key=org, ВидОперации="ОтПокупателя",
+             Контрагент_Key=counterparty_guid(world, p.party_key), Договор_Key=g("contract", p.contract_key),
+             СуммаДокумента=p.amount, ВалютаДенежныхСредств_Key=rub, РасшифровкаПлатежа=[detail], **extra)
+
+    st.registers[SETTLEMENTS] = _settlements(world, org)
+    st.registers[INVOICE_PAYMENTS] = _invoice_payments(world, org)
+    return st
+
+
+def _settlements(world: World, org: str) -> RegisterStore:
+    """РасчетыСПокупателями movements, contract by contract in date order (see module docstring)."""
+    g = world.guid
+    store = RegisterStore()
+    events: dict[int, list] = {}
+    for s in world.shipments:
+        if s.posted:
+            events.setdefault(s.contract_key, []).append((s.date, 0, "s", s))
+    for p in world.payments:
+        if p.posted:
+            events.setdefault(p.contract_key, []).append((p.date, 1, "p", p))
+    order_t = f"{NS}.Document_ЗаказПокупателя"
+    for contract_key, evs in events.items():
+        evs.sort(key=lambda e: (e[0], e[1], e[3].key))
+        debts: list[list] = []  # [document guid, doc type, order guid, order type, open amount]
+        advances: list[list] = []  # [payment guid, payment type, order guid, order type, open amount]
+        for date, _, kind, doc in evs:
+            period = fmt_dt(date)
+            cp = counterparty_guid(world, doc.party_key)
+            contract = g("contract", contract_key)
+            order = g("order", doc.order_key) if doc.order_key is not None else ""
+            otype = order_t if doc.order_key is not None else UNDEFINED_TYPE
+            rows: list[dict] = []
+
+            def move(record_type, settlement, amount, document, dtype, order_ref, order_type):
+                rows.append({"Recorder": recorder, "Recorder_Type": recorder_type, "Period": period,
+                             "LineNumber": len(rows) + 1, "Active": True, "RecordType": record_type,
+                             "Организация_Key": org, "Контрагент_Key": cp, "Договор_Key": contract,
+                             "Документ": document, "Документ_Type": dtype, "Заказ": order_ref,
+                             "Заказ_Type": order_type, "ТипРасчетов": settlement, "Сумма": amount,
+                             "СуммаВал": amount, "СуммаРег": amount, "СодержаниеУчета": ""})
+            if kind == "s":
+                recorder, recorder_type = g("shipment", doc.key), f"{NS}.Document_РасходнаяНакладная"
+                amount = doc.amount
+                move("Receipt", "Долг", amount, recorder, recorder_type, order, otype)
+                open_debt = [recorder, recorder_type, order, otype, amount]
+                while advances and open_debt[4] > 0:
+                    adv = advances[0]
+                    used = min(adv[4], open_debt[4])
+                    move("Receipt", "Аванс", used, adv[0], adv[1], adv[2], adv[3])
+                    move("Expense", "Долг", used, recorder, recorder_type, order, otype)
+                    adv[4] -= used
+                    open_debt[4] -= used
+                    if adv[4] <= 0:
+                        advances.pop(0)
+                if open_debt[4] > 0:
+                    debts.append(open_debt)
+            else:
+                recorder = g("payment", doc.key)
+                recorder_type = f"{NS}.Document_{'ПоступлениеНаСчет' if doc.channel == 'bank' else 'ПоступлениеВКассу'}"
+                left = doc.amount
+                while debts and left > 0:
+                    debt = debts[0]
+                    used = min(debt[4], left)
+                    move("Expense", "Долг", used, debt[0], debt[1], debt[2], debt[3])
+                    debt[4] -= used
+                    left -= used
+                    if debt[4] <= 0:
+                        debts.pop(0)
+                if left > 0:
+                    move("Expense", "Аванс", left, recorder, recorder_type, order, otype)
+                    advances.append([recorder, recorder_type, order, otype, left])
+            store.by_recorder[recorder] = rows
+    # Recorders in document-date order, as 1C lists record sets.
+    store.by_recorder = dict(sorted(store.by_recorder.items(), key=lambda kv: kv[1][0]["Period"]))
+    return store
+
+
+def _invoice_payments(world: World, org: str) -> RegisterStore:
+    """ОплатаСчетовИЗаказов: an invoice (or an order without invoice) records its Сумма; a payment naming an
+    invoice/order records СуммаОплаты against it. Every row is a Receipt (turnover-style register)."""
+    g = world.guid
+    store = RegisterStore()
+    invoiced_orders = {i.order_key for i in world.invoices if i.order_key is not None}
+    inv_t, ord_t = f"{NS}.Document_СчетНаОплату", f"{NS}.Document_ЗаказПокупателя"
+
+    def row(recorder, rtype, period, target, ttype, amount=ZERO, paid=ZERO, advance=ZERO):
+        return {"Recorder": recorder, "Recorder_Type": rtype, "Period": fmt_dt(period), "LineNumber": 1,
+                "Active": True, "RecordType": "Receipt", "Организация_Key": org, "СчетНаОплату": target,
+                "СчетНаОплату_Type": ttype, "Сумма": amount, "СуммаОплаты": paid, "СуммаАванса": advance}
+    for i in world.invoices:
+        if i.posted:
+            ref = g("invoice", i.key)
+            store.by_recorder[ref] = [row(ref, inv_t, i.date, ref, inv_t, amount=i.amount)]
+    for o in world.orders:
+        if o.posted and not o.deleted and o.key not in invoiced_orders:
+            ref = g("order", o.key)
+            store.by_recorder[ref] = [row(ref, ord_t, o.date, ref, ord_t, amount=o.amount)]
+    shipped = {s.order_key for s in world.shipments if s.order_key is not None and s.posted}
+    for p in world.payments:
+        if not p.posted or (p.invoice_key is None and p.order_key is None):
+            continue
+        target, ttype = ((g("invoice", p.invoice_key), inv_t) if p.invoice_key is not None
+                         else (g("order", p.order_key), ord_t))
+        rtype = f"{NS}.Document_{'ПоступлениеНаСчет' if p.channel == 'bank' else 'ПоступлениеВКассу'}"
+        prepaid = p.order_key is not None and p.order_key not in shipped
+        ref = g("payment", p.key)
+        store.by_recorder[ref] = [row(ref, rtype, p.date, target, ttype,
+                                      paid=ZERO if prepaid else p.amount, advance=p.amount if prepaid else ZERO)]
+    return store
