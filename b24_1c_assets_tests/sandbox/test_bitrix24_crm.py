@@ -1,0 +1,298 @@
+"""CRM semantics of the sandbox portal over real HTTP: filters, select, order, paging, multifields, user fields,
+pipelines and stages, requisites, products, smart invoices, timeline/notifications and offline events."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+
+def call(portal, method: str, params: dict | None = None) -> dict:
+    response = requests.post(portal.webhook_url + method, json=params or {}, timeout=10)
+    body = response.json()
+    body["_status"] = response.status_code
+    return body
+
+
+def ids(body: dict) -> list[int]:
+    return sorted(int(r["ID"]) for r in body["result"])
+
+
+@pytest.fixture
+def empty(portal_factory):
+    return portal_factory(rate=1000.0, burst=1000, seed=False)
+
+
+@pytest.fixture
+def firms(empty):
+    """Three companies with known fields (IDs 1..3) and one user field."""
+    call(empty, "crm.company.userfield.add", {"fields": {"FIELD_NAME": "CREDIT_FLAG", "USER_TYPE_ID": "string"}})
+    for title, revenue, flag, email in (("ООО «Ромашка»", "100", "Y", "buh@romashka.ru"), ("Лютик", "200", "", None),
+                                        ("ромашка плюс", "300.5", "N", "Info@Romashka-Plus.ru")):
+        fields = {"TITLE": title, "REVENUE": revenue, "UF_CRM_CREDIT_FLAG": flag}
+        if email:
+            fields["EMAIL"] = [{"VALUE": email, "VALUE_TYPE": "WORK"}]
+        assert call(empty, "crm.company.add", {"fields": fields})["_status"] == 200
+    return empty
+
+
+# -- filters ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("filter_, expected", [
+    ({"ID": 2}, [2]),
+    ({"=ID": "2"}, [2]),
+    ({"ID": [1, 3]}, [1, 3]),
+    ({"!ID": 2}, [1, 3]),
+    ({"!=ID": 2}, [1, 3]),
+    ({">REVENUE": 100}, [2, 3]),
+    ({">=REVENUE": 200}, [2, 3]),
+    ({"<REVENUE": 200}, [1]),
+    ({"<=REVENUE": "200.00"}, [1, 2]),
+    ({"%TITLE": "РОМАШКА"}, [1, 3]),
+    ({"=%TITLE": "ромашка%"}, [3]),
+    ({"%=TITLE": "%«Ромашка»"}, [1]),
+    ({"@ID": [2, 3]}, [2, 3]),
+    ({"!@ID": [2, 3]}, [1]),
+    ({"!UF_CRM_CREDIT_FLAG": ""}, [1, 3]),
+    ({"UF_CRM_CREDIT_FLAG": ""}, [2]),
+    ({"EMAIL": "info@romashka-plus.ru"}, [3]),
+    ({"%TITLE": "ромашка", ">ID": 1}, [3]),
+    ({"UNKNOWN_FIELD": "x"}, [1, 2, 3]),
+])
+def test_filter_prefixes(firms, filter_, expected):
+    assert ids(call(firms, "crm.company.list", {"filter": filter_, "select": ["ID"]})) == expected
+
+
+def test_filter_by_modification_date_accepts_iso_dates(firms):
+    firms.state.record("company", 1)["DATE_MODIFY"] = "2026-01-10T09:00:00+03:00"
+    assert ids(call(firms, "crm.company.list", {"filter": {"<DATE_MODIFY": "2026-02-01T00:00:00+03:00"}})) == [1]
+    assert ids(call(firms, "crm.company.list", {"filter": {">=DATE_MODIFY": "2026-01-10"}})) == [1, 2, 3]
+
+
+# -- select, multifields ------------------------------------------------------------------------------
+
+def test_select_explicit_star_uf_and_multifields_only_when_asked(firms):
+    explicit = call(firms, "crm.company.list", {"select": ["ID", "TITLE"]})["result"][0]
+    assert set(explicit) == {"ID", "TITLE"}
+    star = call(firms, "crm.company.list", {"select": ["*"]})["result"][0]
+    assert {"ID", "TITLE", "DATE_MODIFY", "ORIGIN_ID", "REVENUE"} <= set(star)
+    assert "EMAIL" not in star and "UF_CRM_CREDIT_FLAG" not in star
+    assert star["REVENUE"] == "100.00"
+    uf = call(firms, "crm.company.list", {"select": ["ID", "UF_*", "EMAIL"]})["result"][0]
+    assert uf["UF_CRM_CREDIT_FLAG"] == "Y" and uf["EMAIL"][0]["VALUE"] == "buh@romashka.ru"
+    got = call(firms, "crm.company.get", {"id": 1})["result"]
+    assert got["EMAIL"][0]["TYPE_ID"] == "EMAIL" and got["HAS_EMAIL"] == "Y" and "UF_CRM_CREDIT_FLAG" in got
+
+
+def test_multifield_update_appends_changes_and_deletes(firms):
+    original = call(firms, "crm.company.get", {"id": 1})["result"]["EMAIL"][0]
+    call(firms, "crm.company.update", {"id": 1, "fields": {"EMAIL": [{"VALUE": "buh@romashka.ru"}]}})
+    emails = call(firms, "crm.company.get", {"id": 1})["result"]["EMAIL"]
+    assert [e["VALUE"] for e in emails] == ["buh@romashka.ru", "buh@romashka.ru"]  # re-sent without ID: a copy
+    call(firms, "crm.company.update", {"id": 1, "fields": {"EMAIL": [
+        {"ID": original["ID"], "VALUE": "director@romashka.ru"}, {"ID": emails[1]["ID"], "VALUE": ""}]}})
+    emails = call(firms, "crm.company.get", {"id": 1})["result"]["EMAIL"]
+    assert emails == [{"ID": original["ID"], "VALUE_TYPE": "WORK", "VALUE": "director@romashka.ru", "TYPE_ID": "EMAIL"}]
+
+
+# -- order and paging ---------------------------------------------------------------------------------
+
+def test_paging_next_total_and_start_minus_one(empty):
+    for chunk in range(3):
+        cmd = {f"c{i}": f"crm.company.add?fields[TITLE]=Firm{chunk * 40 + i:03d}" for i in range(40)}
+        assert call(empty, "batch", {"cmd": cmd})["_status"] == 200
+    pages = [call(empty, "crm.company.list", {"select": ["ID"], "start": s}) for s in (0, 50, 100)]
+    assert [len(p["result"]) for p in pages] == [50, 50, 20]
+    assert [p.get("next") for p in pages] == [50, 100, None]
+    assert {p["total"] for p in pages} == {120}
+    fast = call(empty, "crm.company.list", {"select": ["ID"], "start": -1, "order": {"ID": "ASC"}})
+    assert len(fast["result"]) == 50 and "total" not in fast and "next" not in fast
+    seen, last = [], 0
+    while True:  # keyset export
+        page = call(empty, "crm.company.list", {"select": ["ID"], "filter": {">ID": last}, "order": {"ID": "ASC"},
+                                                "start": -1})["result"]
+        seen += [int(r["ID"]) for r in page]
+        if len(page) < 50:
+            break
+        last = int(page[-1]["ID"])
+    assert seen == list(range(1, 121))
+
+
+def test_order_by_text_and_descending(firms):
+    rows = call(firms, "crm.company.list", {"order": {"REVENUE": "DESC"}, "select": ["ID"]})["result"]
+    assert [r["ID"] for r in rows] == ["3", "2", "1"]
+    rows = call(firms, "crm.company.list", {"order": {"TITLE": "ASC"}, "select": ["TITLE"]})["result"]
+    assert [r["TITLE"] for r in rows] == ["Лютик", "ООО «Ромашка»", "ромашка плюс"]
+
+
+# -- writes, user fields ------------------------------------------------------------------------------
+
+def test_update_bumps_date_modify_and_ignores_unknown_uf_fields(firms):
+    firms.state.record("company", 2)["DATE_MODIFY"] = "2026-01-01T00:00:00+03:00"
+    assert call(firms, "crm.company.update", {"id": 2, "fields": {"UF_CRM_NOT_THERE": "x", "COMMENTS": "ok"}}
+                )["result"] is True
+    got = call(firms, "crm.company.get", {"id": 2})["result"]
+    assert got["DATE_MODIFY"] > "2026-01-01T00:00:00+03:00" and got["COMMENTS"] == "ok"
+    assert "UF_CRM_NOT_THERE" not in got
+
+
+def test_userfield_add_prefixes_the_name_and_refuses_duplicates(empty):
+    body = call(empty, "crm.deal.userfield.add", {"fields": {"FIELD_NAME": "ON_HOLD", "USER_TYPE_ID": "boolean",
+                                                            "XML_ID": "ON_HOLD"}})
+    assert body["_status"] == 200 and int(body["result"]) > 0
+    listed = call(empty, "crm.deal.userfield.list", {"filter": {"FIELD_NAME": "UF_CRM_ON_HOLD"}})["result"]
+    assert [f["USER_TYPE_ID"] for f in listed] == ["boolean"]
+    again = call(empty, "crm.deal.userfield.add", {"fields": {"FIELD_NAME": "UF_CRM_ON_HOLD"}})
+    assert again["_status"] == 400 and again["error"] == "ERROR_CORE"
+    assert call(empty, "crm.company.userfield.list")["result"] == []
+    assert call(empty, "crm.company.userfield.add", {"fields": {"FIELD_NAME": "X", "USER_TYPE_ID": "nope"}}
+                )["_status"] == 400
+
+
+def test_money_and_fields_description(firms):
+    call(firms, "crm.company.userfield.add", {"fields": {"FIELD_NAME": "DEBT", "USER_TYPE_ID": "money"}})
+    call(firms, "crm.company.update", {"id": 1, "fields": {"UF_CRM_DEBT": "257000|RUB"}})
+    assert call(firms, "crm.company.get", {"id": 1})["result"]["UF_CRM_DEBT"] == "257000|RUB"
+    fields = call(firms, "crm.company.fields")["result"]
+    assert fields["ID"]["isReadOnly"] is True and fields["EMAIL"]["isMultiple"] is True
+    assert fields["UF_CRM_DEBT"]["type"] == "money"
+
+
+# -- deals, pipelines, stages -------------------------------------------------------------------------
+
+def test_pipelines_and_stages_with_prefixes_and_semantics(b24_seeded):
+    categories = call(b24_seeded, "crm.category.list", {"entityTypeId": 2})["result"]["categories"]
+    assert [(c["id"], c["name"]) for c in categories] == [(0, "Общая"), (1, "Опт"), (2, "Проекты")]
+    assert [c["NAME"] for c in call(b24_seeded, "crm.dealcategory.list")["result"]] == ["Опт", "Проекты"]
+    stages = call(b24_seeded, "crm.dealcategory.stage.list", {"id": 1})["result"]
+    assert "C1:HOLD" in [s["STATUS_ID"] for s in stages] and all(s["STATUS_ID"].startswith("C1:") for s in stages)
+    statuses = call(b24_seeded, "crm.status.list", {"filter": {"ENTITY_ID": "DEAL_STAGE"}})["result"]
+    semantics = {s["STATUS_ID"]: s["SEMANTICS"] for s in statuses}
+    assert semantics["WON"] == "S" and semantics["LOSE"] == "F" and semantics["HOLD"] is None
+    invoices = call(b24_seeded, "crm.status.list", {"filter": {"ENTITY_ID": "SMART_INVOICE_STAGE_1"}})["result"]
+    assert [s["STATUS_ID"] for s in invoices] == ["DT31_1:N", "DT31_1:S", "DT31_1:P", "DT31_1:D"]
+
+
+def test_deal_stage_rules(empty):
+    empty.state.add_category(1, "Опт")
+    deal_id = call(empty, "crm.deal.add", {"fields": {"TITLE": "Опт", "CATEGORY_ID": 1, "OPPORTUNITY": 15000}})["result"]
+    deal = call(empty, "crm.deal.get", {"id": deal_id})["result"]
+    assert (deal["STAGE_ID"], deal["STAGE_SEMANTIC_ID"], deal["CLOSED"], deal["OPPORTUNITY"]) == \
+        ("C1:NEW", "P", "N", "15000.00")
+    wrong = call(empty, "crm.deal.update", {"id": deal_id, "fields": {"STAGE_ID": "WON"}})
+    assert wrong["_status"] == 400 and "pipeline 1" in wrong["error_description"]
+    call(empty, "crm.deal.update", {"id": deal_id, "fields": {"CATEGORY_ID": 0, "STAGE_ID": "C1:HOLD"}})
+    deal = call(empty, "crm.deal.get", {"id": deal_id})["result"]
+    assert (deal["CATEGORY_ID"], deal["STAGE_ID"], deal["STAGE_SEMANTIC_ID"]) == ("1", "C1:HOLD", "P")
+    call(empty, "crm.deal.update", {"id": deal_id, "fields": {"STAGE_ID": "C1:WON"}})
+    deal = call(empty, "crm.deal.get", {"id": deal_id})["result"]
+    assert (deal["STAGE_SEMANTIC_ID"], deal["CLOSED"]) == ("S", "Y")
+    assert call(empty, "crm.deal.add", {"fields": {"CATEGORY_ID": 0, "STAGE_ID": "C1:NEW"}})["_status"] == 400
+
+
+def test_product_rows_set_and_get_recompute_the_amount(empty):
+    product_id = call(empty, "crm.product.add", {"fields": {"NAME": "Кабель ВВГ", "PRICE": 120.5,
+                                                             "XML_ID": "ref-1"}})["result"]
+    deal_id = call(empty, "crm.deal.add", {"fields": {"TITLE": "Кабель"}})["result"]
+    assert call(empty, "crm.deal.productrows.set", {"id": deal_id, "rows": [
+        {"PRODUCT_ID": product_id, "PRICE": 120.5, "QUANTITY": 10}, {"PRODUCT_NAME": "Доставка", "PRICE": 500}]}
+                )["result"] is True
+    rows = call(empty, "crm.deal.productrows.get", {"id": deal_id})["result"]
+    assert [(r["PRODUCT_ID"], r["PRODUCT_NAME"], r["QUANTITY"]) for r in rows] == \
+        [(product_id, "Кабель ВВГ", 10.0), (0, "Доставка", 1.0)]
+    assert call(empty, "crm.deal.get", {"id": deal_id})["result"]["OPPORTUNITY"] == "1705.00"
+    assert ids(call(empty, "crm.product.list", {"filter": {"XML_ID": "ref-1"}})) == [product_id]
+
+
+# -- requisites ---------------------------------------------------------------------------------------
+
+def test_requisites_are_separate_from_companies_with_presets(firms):
+    presets = {p["NAME"]: p["ID"] for p in call(firms, "crm.requisite.preset.list")["result"]}
+    assert {"Организация", "ИП"} <= set(presets)
+    incomplete = call(firms, "crm.requisite.add", {"fields": {"ENTITY_TYPE_ID": 4, "ENTITY_ID": 1}})
+    assert incomplete["_status"] == 400 and "PRESET_ID" in incomplete["error_description"]
+    rq = call(firms, "crm.requisite.add", {"fields": {"ENTITY_TYPE_ID": 4, "ENTITY_ID": 1, "NAME": "Организация",
+                                                      "PRESET_ID": presets["Организация"], "RQ_INN": "7707083893",
+                                                      "RQ_KPP": "773601001"}})["result"]
+    found = call(firms, "crm.requisite.list", {"filter": {"RQ_INN": "7707083893"}, "select": ["ID", "ENTITY_ID"]})
+    assert found["result"] == [{"ID": str(rq), "ENTITY_ID": "1"}]
+    assert "RQ_INN" not in call(firms, "crm.company.get", {"id": 1})["result"]
+    call(firms, "crm.requisite.update", {"id": rq, "fields": {"RQ_KPP": "773601002"}})
+    assert call(firms, "crm.requisite.get", {"id": rq})["result"]["RQ_KPP"] == "773601002"
+
+
+# -- smart invoices -----------------------------------------------------------------------------------
+
+def test_smart_invoices_use_camel_case_typed_fields_and_item_wrapping(firms):
+    added = call(firms, "crm.item.add", {"entityTypeId": 31, "fields": {
+        "title": "Счёт 17", "companyId": 1, "opportunity": "15000.50", "xmlId": "inv-17", "stageId": "DT31_1:S"}})
+    item = added["result"]["item"]
+    assert isinstance(item["id"], int) and item["opportunity"] == 15000.5 and item["companyId"] == 1
+    call(firms, "crm.item.update", {"entityTypeId": 31, "id": item["id"], "fields": {"stageId": "DT31_1:P"}})
+    listed = call(firms, "crm.item.list", {"entityTypeId": 31, "filter": {"xmlId": "inv-17"}, "select": ["*"]})
+    assert listed["total"] == 1
+    got = listed["result"]["items"][0]
+    assert got["stageId"] == "DT31_1:P" and got["previousStageId"] == "DT31_1:S" and got["stageSemanticId"] == "S"
+    assert call(firms, "crm.item.get", {"entityTypeId": 31, "id": 999})["_status"] == 400
+    assert call(firms, "crm.item.list", {"entityTypeId": 31, "filter": {"NOPE": 1}})["_status"] == 400
+    assert call(firms, "crm.item.list", {})["_status"] == 400
+
+
+# -- timeline, notifications, users -------------------------------------------------------------------
+
+def test_timeline_comment_notification_and_users(b24_seeded, world):
+    comment = call(b24_seeded, "crm.timeline.comment.add", {"fields": {"ENTITY_ID": 1, "ENTITY_TYPE": "company",
+                                                                      "COMMENT": "Долг 257 000 ₽"}})
+    assert comment["_status"] == 200 and b24_seeded.state.timeline[-1]["COMMENT"] == "Долг 257 000 ₽"
+    assert call(b24_seeded, "crm.timeline.comment.add", {"fields": {"ENTITY_ID": 999999, "ENTITY_TYPE": "deal",
+                                                                   "COMMENT": "x"}})["_status"] == 400
+    user = world.users[0]
+    assert call(b24_seeded, "im.notify.system.add", {"USER_ID": user.id, "MESSAGE": "Сделка приостановлена"}
+                )["_status"] == 200
+    assert b24_seeded.state.notifications[-1]["USER_ID"] == user.id
+    users = call(b24_seeded, "user.get", {"ID": user.id})["result"]
+    assert [(u["ID"], u["EMAIL"]) for u in users] == [(str(user.id), user.email)]
+    assert call(b24_seeded, "user.get", {"FILTER": {"ACTIVE": True}})["total"] == sum(u.active for u in world.users)
+
+
+# -- offline events -----------------------------------------------------------------------------------
+
+def test_offline_events_reserve_clear_and_coalesce(firms):
+    firms.state.events.clear()
+    firms.state._unreserved.clear()
+    call(firms, "crm.company.update", {"id": 1, "fields": {"COMMENTS": "a"}})
+    call(firms, "crm.company.update", {"id": 1, "fields": {"COMMENTS": "b"}})  # same object: one queue record
+    deal_id = call(firms, "crm.deal.add", {"fields": {"TITLE": "Новая"}})["result"]
+    got = call(firms, "event.offline.get", {"clear": 0})["result"]
+    assert [(e["EVENT_NAME"], e["EVENT_DATA"]["FIELDS"]["ID"]) for e in got["events"]] == [
+        ("ONCRMCOMPANYUPDATE", 1), ("ONCRMDEALADD", deal_id)]
+    assert call(firms, "event.offline.get", {"clear": 0})["result"]["events"] == []  # reserved by the first reader
+    assert call(firms, "event.offline.clear", {"process_id": got["process_id"]})["result"] is True
+    assert firms.state.events == {}
+
+
+def test_unconfirmed_offline_events_come_back(portal_factory):
+    portal = portal_factory(rate=1000.0, burst=1000, seed=False, offline_reserve_seconds=0.0)
+    company = call(portal, "crm.company.add", {"fields": {"TITLE": "A"}})["result"]
+    call(portal, "crm.requisite.add", {"fields": {"ENTITY_TYPE_ID": 4, "ENTITY_ID": company, "PRESET_ID": 1,
+                                                  "NAME": "Организация"}})
+    first = call(portal, "event.offline.get", {"clear": 0})["result"]
+    again = call(portal, "event.offline.get", {"clear": 0})["result"]
+    assert [e["EVENT_NAME"] for e in first["events"]] == ["ONCRMCOMPANYADD", "ONCRMREQUISITEADD"]
+    assert [e["ID"] for e in again["events"]] == [e["ID"] for e in first["events"]]
+    call(portal, "event.offline.clear", {"process_id": first["process_id"]})  # stale process: nothing removed
+    assert len(portal.state.events) == 2
+    assert call(portal, "event.offline.get", {})["result"]["events"]  # default clear=1 deletes on read
+    assert portal.state.events == {}
+
+
+def test_writes_with_auth_connector_queue_no_events(empty):
+    call(empty, "crm.company.add", {"fields": {"TITLE": "Из 1С"}, "auth_connector": "b24_1c"})
+    call(empty, "crm.company.add", {"fields": {"TITLE": "Руками"}})
+    events = call(empty, "event.offline.get", {"clear": 1})["result"]["events"]
+    assert [(e["EVENT_NAME"], e["EVENT_DATA"]["FIELDS"]["ID"]) for e in events] == [("ONCRMCOMPANYADD", 2)]
+
+
+@pytest.fixture
+def b24_seeded(portal_factory):
+    return portal_factory(rate=1000.0, burst=1000)
