@@ -11,6 +11,7 @@ and at least one, so even a small world (scale 60) exercises all of them.
 
 from __future__ import annotations
 
+import gc
 import random
 from bisect import bisect_right
 from datetime import date, datetime, time, timedelta
@@ -30,6 +31,9 @@ CENT = Decimal("0.01")
 # Public holidays (month, day) on which nobody ships or pays; weekends too.
 _HOLIDAYS = {(1, d) for d in range(1, 9)} | {(2, 23), (3, 8), (5, 1), (5, 9), (6, 12), (11, 4)}
 
+LINE_COUNTS = ((1, 25), (2, 25), (3, 20), (4, 14), (5, 9), (6, 7))  # lines per order
+QTY_FACTOR = {"key": 4.0, "regular": 1.5, "small": 1.0}  # bigger clients buy more
+SEGMENT_DISCOUNT = {"key": Decimal("0.92"), "regular": Decimal("0.97"), "small": Decimal(1)}
 DEAL_STAGES_OPEN = ("NEW", "PREPARATION", "PREPAYMENT_INVOICE", "EXECUTING", "FINAL_INVOICE")
 DEAL_TOPICS = ("Поставка кабельной продукции", "Поставка стройматериалов", "Комплектация объекта",
                "Заявка с сайта", "Повторный заказ", "Тендер", "Монтаж вентиляции", "Электромонтаж",
@@ -89,9 +93,27 @@ class WorldGenerator:
         self._inns: set[str] = set()
         self._domains: set[str] = set()
         self._contract_seq = 0
+        self._prices: dict[str, list[Decimal]] = {}
+        first = self.start_day - timedelta(days=31)
+        days = [first + timedelta(days=i) for i in range(HISTORY_DAYS + 400)]
+        self._next_workday: dict[date, date] = {}
+        for day in reversed(days):
+            if _is_workday(day) or day == days[-1]:
+                following = day
+            self._next_workday[day] = following
 
     # -- entry point -----------------------------------------------------------------------------------
     def run(self) -> World:
+        # Millions of small acyclic objects: the cyclic GC would rescan them over and over for nothing.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._run()
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _run(self) -> World:
         self._make_users()
         self._make_items()
         self._make_parties()
@@ -155,7 +177,8 @@ class WorldGenerator:
 
     def _later(self, moment: datetime, min_days: int, max_days: int) -> datetime:
         """A working-day moment `min_days..max_days` calendar days after `moment`."""
-        day = _workday_on_or_after(moment.date() + timedelta(days=self._int(min_days, max_days)))
+        day = moment.date() + timedelta(days=self._int(min_days, max_days))
+        day = self._next_workday.get(day) or _workday_on_or_after(day)
         return self._at(day, after=moment)
 
     # -- users and catalog -----------------------------------------------------------------------------
@@ -430,22 +453,36 @@ class WorldGenerator:
         return by_party
 
     def _lines(self, segment: str, sellable: list[Item]) -> list[Line]:
+        """1-6 lines of distinct items with quantities that fit the client's size and its discounted prices."""
         rng = self.rng
-        count = self._weighted(tuple(zip((1, 2, 3, 4, 5, 6), (25, 25, 20, 14, 9, 7))))
-        scale_qty = {"key": 4.0, "regular": 1.5, "small": 1.0}[segment]
-        discount = {"key": Decimal("0.92"), "regular": Decimal("0.97"), "small": Decimal(1)}[segment]
+        count = min(self._weighted(LINE_COUNTS), len(sellable))
+        factor = QTY_FACTOR[segment]
+        prices = self._segment_prices(segment, sellable)
+        picked: list[int] = []
+        while len(picked) < count:
+            i = int(rng.random() * len(sellable))
+            if i not in picked:
+                picked.append(i)
         lines = []
-        for item in rng.sample(sellable, min(count, len(sellable))):
+        for i in picked:
+            item = sellable[i]
             if item.kind == "service":
                 qty = Decimal(1)
             elif item.unit in ("м", "кг"):
-                qty = Decimal(self._int(5, 200) * 5) * Decimal(str(scale_qty)) if rng.random() < 0.7 \
-                    else Decimal(self._int(10, 500)) / 2
+                qty = Decimal(int(self._int(1, 40) * 5 * factor)) if rng.random() < 0.7 \
+                    else Decimal(self._int(10, 500)) / 2  # cut lengths / weighed goods: halves
             else:
-                qty = Decimal(max(1, int(self._int(1, 40) * scale_qty)))
-            lines.append(Line(item_key=item.key, quantity=qty.normalize() if qty == qty.to_integral() else qty,
-                              price=(item.price * discount).quantize(CENT, ROUND_HALF_UP)))
+                qty = Decimal(max(1, int(self._int(1, 40) * factor)))
+            lines.append(Line(item_key=item.key, quantity=qty, price=prices[i]))
         return lines
+
+    def _segment_prices(self, segment: str, sellable: list[Item]) -> list[Decimal]:
+        """Catalog prices after the segment's discount, positionally like `sellable` (computed once)."""
+        prices = self._prices.get(segment)
+        if prices is None:
+            discount = SEGMENT_DISCOUNT[segment]
+            prices = self._prices[segment] = [(it.price * discount).quantize(CENT, ROUND_HALF_UP) for it in sellable]
+        return prices
 
     def _split_lines(self, lines: list[Line]) -> tuple[list[Line], list[Line]] | None:
         """Two shipments of one order: whole lines apart, or one line's quantity split."""
@@ -524,7 +561,7 @@ class WorldGenerator:
                     behaviour = "ontime"  # the rest after shipment
                     amount = amount - _money(amount * share)
 
-            parts = self._split_lines(lines) if rng.random() < 0.4 else None
+            parts = self._split_lines(lines) if rng.random() < 0.45 else None
             planned: list[Shipment] = []
             moment = start
             for part in (parts or (list(lines),)):
@@ -540,6 +577,9 @@ class WorldGenerator:
             if behaviour == "prepay" or not shipped or len(shipped) < len(planned) and behaviour != "per_shipment":
                 continue  # paid in advance, or the customer waits for the rest of the goods
             last = shipped[-1].date
+            if behaviour in ("ontime", "late") and len(shipped) > 1 and amount == order.amount \
+                    and rng.random() < 0.6:
+                behaviour = "per_shipment" if behaviour == "ontime" else "late_per_shipment"
             if behaviour == "ontime":
                 self._pay(party, contract, self._later(last, 0, term), amount, order, invoice)
             elif behaviour == "late":
@@ -547,16 +587,17 @@ class WorldGenerator:
             elif behaviour == "partial":
                 part_amount = _money(amount * Decimal(self._int(30, 70)) / 100).quantize(Decimal("100"))
                 self._pay(party, contract, self._later(last, 0, term), part_amount, order, invoice)
-                if rng.random() < 0.4:
+                if rng.random() < 0.6:
                     self._pay(party, contract, self._later(last, term + 10, term + 70), amount - part_amount,
                               order, invoice)
             elif behaviour == "overpay":
                 extra = Decimal(rng.choice((1000, 5000, 10000, 50000)))
                 rounded = (amount / extra).to_integral_value(rounding="ROUND_CEILING") * extra
                 self._pay(party, contract, self._later(last, 0, term), _money(rounded + extra), order, invoice)
-            elif behaviour == "per_shipment":
+            elif behaviour in ("per_shipment", "late_per_shipment"):
+                delay = (0, term) if behaviour == "per_shipment" else (term + 5, term + 45)
                 for s in shipped:
-                    self._pay(party, contract, self._later(s.date, 0, term), s.amount, order, invoice)
+                    self._pay(party, contract, self._later(s.date, *delay), s.amount, order, invoice)
         if rng.random() < 0.06:
             # A round advance "for future deliveries" with no order yet.
             when = self._at(rng.choice(self.workdays[-25:]))
