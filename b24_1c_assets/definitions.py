@@ -6,6 +6,7 @@ import dagster as dg
 
 from b24_1c_assets.defs import jobs
 from b24_1c_assets.defs.bitrix24 import assets as bitrix24_assets
+from b24_1c_assets.defs.client_master import assets as client_master_assets
 from b24_1c_assets.defs.onec import assets as onec_assets
 from b24_1c_assets.defs.resources import build_resources
 
@@ -15,6 +16,7 @@ def defs() -> dg.Definitions:
     return dg.Definitions.merge(
         bitrix24_assets.defs,
         onec_assets.defs,
+        client_master_assets.defs,
         jobs.defs,
         dg.Definitions(resources=build_resources()),
     )

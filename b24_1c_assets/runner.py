@@ -40,6 +40,8 @@ def describe_run(result: dg.ExecuteInProcessResult, sandbox=None) -> str:
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
             error = getattr(event.event_specific_data, "error", None)
+            while error is not None and error.cause is not None:  # the step's own exception, not the wrapper
+                error = error.cause
             cause = error.message.strip().splitlines()[0] if error is not None else event.message
             lines.append(f"  FAILED {event.step_key}: {cause}")
     if sandbox is not None and getattr(sandbox, "portal", None) is not None:

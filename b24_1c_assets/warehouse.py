@@ -23,7 +23,7 @@ import pandas as pd
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DUCKDB_PATH = PROJECT_ROOT / "data" / "b24_1c.duckdb"
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IDENT = re.compile(r"^[^\W\d]\w*$")  # letters (1C names are Cyrillic), digits, underscore
 
 
 def duckdb_path() -> str:

@@ -191,7 +191,7 @@ ONEC_CONTRACTS = {
     "contracts": Contract("onec.contracts", pa.DataFrameSchema({
         "Ref_Key": _guid(unique=True),
         "Owner_Key": _guid(nullable=True),
-        "СрокОплатыПокупателя": pa.Column(object, pa.Check(lambda v: v is None or (int(v) >= 0 and int(v) < 3650),
+        "СрокОплатыПокупателя": pa.Column(None, pa.Check(lambda v: v is None or (int(v) >= 0 and int(v) < 3650),
                                                            element_wise=True, name="payment_term_days"),
                                           nullable=True),
     }), "Ref_Key", frozenset({"Ref_Key"})),
