@@ -1,0 +1,103 @@
+"""Sandbox: a generated world served by a loopback Bitrix24 portal and a loopback 1C:UNF OData server.
+
+`start_sandbox()` is the programmatic way in (demo, Dagster tests); `python -m b24_1c_assets.sandbox` is the
+command-line way. This module stays import-light: servers load only when a sandbox is started, because
+every `b24_1c_assets.sandbox.*` import runs this file first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from b24_1c_assets.sandbox.faults import Faults
+    from b24_1c_assets.sandbox.world import World
+
+
+@dataclass
+class Sandbox:
+    """Running sandbox servers over one world. Stop with `.stop()` or use it as a context manager."""
+
+    world: "World"
+    portal: Any = None  # PortalServer, or None when not started
+    onec: Any = None  # OneCServer, or None when not started
+    exchange_dir: Path | None = None
+    rate: float = 2.0  # the portal's request limit (requests per second) and bucket size
+    burst: int = 50
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point the product at this sandbox (the names the resources read).
+
+        The webhook URL comes first: `python -m b24_1c_assets.sandbox` prints them in this order.
+        """
+        env: dict[str, str] = {}
+        if self.portal is not None:
+            env["B24_WEBHOOK_URL"] = self.portal.webhook_url
+        if self.onec is not None:
+            env["ONEC_ODATA_URL"] = self.onec.odata_url
+            env["ONEC_USERNAME"] = self.onec.username
+            env["ONEC_PASSWORD"] = self.onec.password
+        if self.exchange_dir is not None:
+            env["ONEC_EXCHANGE_DIR"] = str(self.exchange_dir)
+        if self.portal is not None:
+            # The client paces itself to the portal's limit; a test portal with a raised limit is paced to it.
+            env["B24_RATE"] = f"{self.rate:g}"
+            env["B24_BURST"] = str(self.burst)
+        return env
+
+    def stop(self) -> None:
+        for server in (self.portal, self.onec):
+            if server is not None:
+                server.stop()
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:  # the servers' reprs hide their secrets
+        return f"Sandbox(world seed={self.world.seed} scale={self.world.scale}, portal={self.portal!r}, onec={self.onec!r})"
+
+
+def start_sandbox(seed: int = 7, scale: int = 60, *, rate: float = 2.0, burst: int = 50,
+                  faults: "Faults | None" = None, onec: bool = True, bitrix24: bool = True,
+                  exchange_dir: str | Path | None = None, world: "World | None" = None,
+                  host: str = "127.0.0.1", b24_port: int = 0, onec_port: int = 0,
+                  onec_username: str = "integration", onec_password: str | None = None) -> Sandbox:
+    """Generate the world (or use `world`) and start the chosen servers on `host` (port 0 = ephemeral).
+
+    Both servers share one `Faults` object, so a test can change fault shares while they run.
+    `exchange_dir` also writes the world as 1C exchange files there. `onec_password=None` = random per run.
+    """
+    from b24_1c_assets.sandbox.faults import Faults
+    from b24_1c_assets.sandbox.world import generate
+
+    world = world if world is not None else generate(seed=seed, scale=scale)
+    faults = faults if faults is not None else Faults()
+    sandbox = Sandbox(world=world, rate=rate, burst=burst)
+    try:
+        if bitrix24:
+            from b24_1c_assets.sandbox.bitrix24_portal import PortalServer
+
+            sandbox.portal = PortalServer(world, host=host, port=b24_port, rate=rate, burst=burst,
+                                          faults=faults).start()
+        if onec:
+            from b24_1c_assets.sandbox.onec_server import OneCServer
+
+            sandbox.onec = OneCServer(world, host=host, port=onec_port, username=onec_username,
+                                      password=onec_password, faults=faults).start()
+        if exchange_dir is not None:
+            from b24_1c_assets.sandbox.exchange_files import write_exchange_files
+
+            sandbox.exchange_dir = Path(exchange_dir)
+            write_exchange_files(world, sandbox.exchange_dir)
+    except BaseException:
+        sandbox.stop()
+        raise
+    return sandbox
+
+
+__all__ = ["Sandbox", "start_sandbox"]

@@ -1,0 +1,97 @@
+"""`python -m b24_1c_assets.sandbox`: serve a generated world as a Bitrix24 portal and a 1C:UNF OData base.
+
+Standard output carries only `NAME=value` lines, the webhook URL first, so a shell or a parent process can
+read them (`make dev` reads the first four):
+
+    B24_WEBHOOK_URL=http://127.0.0.1:PORT/rest/1/<code>/
+    ONEC_ODATA_URL=http://127.0.0.1:PORT/unf/odata/standard.odata
+    ONEC_USERNAME=integration
+    ONEC_PASSWORD=<random per run unless --onec-password>
+
+These are throwaway sandbox credentials: printing them is the point. Progress goes to standard error.
+Serves until SIGINT/SIGTERM, then stops both servers cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"a share must be within 0..1, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m b24_1c_assets.sandbox",
+                                     description="Serve the sandbox world (Bitrix24 portal + 1C OData).")
+    parser.add_argument("--only", choices=("bitrix24", "1c"), help="start just one of the servers")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--b24-port", type=int, default=0, help="portal port (0 = ephemeral)")
+    parser.add_argument("--onec-port", type=int, default=0, help="1C OData port (0 = ephemeral)")
+    parser.add_argument("--seed", type=int, default=7, help="world seed")
+    parser.add_argument("--scale", type=int, default=60, help="parties in the world")
+    parser.add_argument("--rate", type=float, default=2.0, help="portal requests per second (leaky bucket)")
+    parser.add_argument("--burst", type=int, default=50, help="portal bucket size")
+    faults = parser.add_argument_group("faults (shares of requests, 0..1)")
+    faults.add_argument("--fail-503", type=_share, default=0.0)
+    faults.add_argument("--fail-500", type=_share, default=0.0)
+    faults.add_argument("--drop", type=_share, default=0.0, help="close the connection without an answer")
+    faults.add_argument("--slow", type=_share, default=0.0, help="delay the answer by --slow-seconds")
+    faults.add_argument("--slow-seconds", type=float, default=2.0)
+    faults.add_argument("--batch-errors", type=_share, default=0.0, help="portal: failing commands inside batch")
+    faults.add_argument("--fault-seed", type=int, default=0)
+    parser.add_argument("--onec-user", default="integration")
+    parser.add_argument("--onec-password", default=None, help="default: random per run")
+    parser.add_argument("--exchange-dir", default=None, help="also write the world as 1C exchange files here")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.scale < 1:
+        print("--scale must be at least 1", file=sys.stderr)
+        return 2
+
+    from b24_1c_assets.sandbox import start_sandbox
+    from b24_1c_assets.sandbox.faults import Faults
+
+    stop = threading.Event()
+    # Handlers first: a SIGTERM during world generation still ends the process cleanly.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    faults = Faults(error_503_share=args.fail_503, error_500_share=args.fail_500, drop_share=args.drop,
+                    slow_share=args.slow, slow_seconds=args.slow_seconds,
+                    batch_command_error_share=args.batch_errors, seed=args.fault_seed)
+    started = time.monotonic()
+    sandbox = start_sandbox(args.seed, args.scale, rate=args.rate, burst=args.burst, faults=faults,
+                            onec=args.only != "bitrix24", bitrix24=args.only != "1c",
+                            exchange_dir=args.exchange_dir, host=args.host, b24_port=args.b24_port,
+                            onec_port=args.onec_port, onec_username=args.onec_user,
+                            onec_password=args.onec_password)
+    try:
+        for name, value in sandbox.env().items():
+            print(f"{name}={value}")
+        sys.stdout.flush()
+        world = sandbox.world
+        print(f"sandbox ready in {time.monotonic() - started:.1f} s: world seed={world.seed} scale={world.scale} "
+              f"({len(world.parties)} parties, {len(world.orders)} orders, {len(world.shipments)} shipments, "
+              f"{len(world.payments)} payments); faults {'on' if faults.any else 'off'}; Ctrl-C to stop",
+              file=sys.stderr, flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sandbox.stop()
+    print("sandbox stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
