@@ -238,6 +238,7 @@ class Bitrix24Client:
         self._stats_lock = threading.Lock()
         self._blocked_until: dict[str, float] = {}  # method -> monotonic time its operating budget resets
         self._last_time: dict[str, dict] = {}  # method -> last `time` block seen
+        self._server_clock_offset = 0.0  # portal clock minus ours, from the last `time.finish`
 
     def __repr__(self) -> str:
         return f"Bitrix24Client(host={self.host!r}, rate={self.rate}, burst={self.burst})"
@@ -323,7 +324,9 @@ class Bitrix24Client:
         key = method.lower()
         reset_at = exc.reset_at or _num(self._last_time.get(key, {}).get("operating_reset_at"))
         if reset_at:
-            wait = max(0.0, reset_at - time.time()) + 1.0  # reset_at is whole seconds
+            # reset_at is the portal's clock (whole seconds): compare with the portal's "now", not ours.
+            server_now = time.time() + self._server_clock_offset
+            wait = max(0.0, reset_at - server_now) + 1.0
         else:
             wait = min(60.0, self.max_operating_wait_seconds)  # no reset time known: a conservative pause
         if wait > self.max_operating_wait_seconds:
@@ -374,6 +377,9 @@ class Bitrix24Client:
             time_block = payload.get("time") if isinstance(payload.get("time"), dict) else {}
             if time_block:
                 self._last_time[method.lower()] = time_block
+                finish = _num(time_block.get("finish"))
+                if finish:
+                    self._server_clock_offset = finish - time.time()
             return Envelope(result=payload["result"], next=_int(payload.get("next")),
                             total=_int(payload.get("total")), time=time_block)
         if isinstance(error, QueryLimitExceeded):

@@ -114,3 +114,14 @@ def test_bad_command_text_is_rejected_before_sending(bx_portal):
         else:  # pragma: no cover
             raise AssertionError(f"accepted {bad!r}")
     assert client.stats.http_calls == 0
+
+
+def test_numeric_command_names_come_back_as_json_lists_and_are_mapped(bx_portal):
+    """PHP turns maps keyed 0..n-1 into JSON lists (`result`, `result_time`): outcomes still find their names."""
+    portal = bx_portal()
+    ids = add_companies(portal, 2)
+    client = client_for(portal)
+    outcome = client.batch({"0": ("crm.company.get", {"id": ids[0]}), "1": ("crm.company.get", {"id": ids[1]})})
+    assert outcome.errors == {}
+    assert [outcome[name].result["ID"] for name in ("0", "1")] == [str(i) for i in ids]
+    assert outcome["1"].time.get("operating") is not None
