@@ -125,10 +125,10 @@ def append_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame
 
 
 def table_exists(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    row = conn.execute(
+    rows = conn.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, table]).fetchone()
-    return bool(row and row[0])
+        [schema, table]).fetchall()  # fetch all: DuckDB 2 refuses new work on a half-read result
+    return bool(rows and rows[0][0])
 
 
 def read_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> pd.DataFrame:
@@ -174,3 +174,29 @@ def _select_list(frame: pd.DataFrame, column_types: dict[str, str] | None) -> st
         sql_type = (column_types or {}).get(col)
         parts.append(f"CAST({_ident(col)} AS {sql_type}) AS {_ident(col)}" if sql_type else _ident(col))
     return ", ".join(parts) if parts else "*"
+
+
+def replace_partition(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame: pd.DataFrame,
+                      *, column: str, value: Any, column_types: dict[str, str] | None = None) -> int:
+    """Replace the rows of one partition (`column = value`) with `frame`, in one transaction.
+
+    Rerunning a day replaces that day and nothing else; an empty frame leaves the day empty.
+    """
+    target = f"{_ident(schema)}.{_ident(table)}"
+    staged, types = _stage(frame, column_types)
+    conn.execute("BEGIN")
+    try:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
+        if table_exists(conn, schema, table):
+            conn.execute(f"DELETE FROM {target} WHERE {_ident(column)} = ?", [value])
+        if not staged.empty:
+            conn.register("_frame", staged)
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT {_select_list(staged, types)} FROM _frame LIMIT 0")
+            cols = ", ".join(_ident(c) for c in staged.columns)
+            conn.execute(f"INSERT INTO {target} ({cols}) SELECT {_select_list(staged, types)} FROM _frame")
+            conn.unregister("_frame")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(frame)

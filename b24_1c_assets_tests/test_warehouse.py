@@ -50,3 +50,13 @@ def test_decimal_columns_become_exact_decimals_without_being_told(tmp_path):
         warehouse.replace_table(conn, "s", "t", frame)
         total, kind = conn.execute("SELECT sum(amount), typeof(any_value(amount)) FROM s.t").fetchone()
     assert total == Decimal("7.225") and kind.startswith("DECIMAL")
+
+
+def test_replace_partition_rewrites_one_day_only(tmp_path):
+    from datetime import date
+    with warehouse.connect(str(tmp_path / "w.duckdb")) as conn:
+        for day, value in ((date(2026, 11, 1), 1), (date(2026, 11, 2), 2), (date(2026, 11, 2), 3)):
+            warehouse.replace_partition(conn, "r", "snap", pd.DataFrame({"day": [day, day], "v": [value, value]}),
+                                        column="day", value=day)
+        rows = conn.execute("SELECT day, v FROM r.snap ORDER BY day, v").fetchall()
+    assert [r[1] for r in rows] == [1, 1, 3, 3]
