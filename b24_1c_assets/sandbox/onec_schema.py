@@ -268,14 +268,14 @@ TURNOVER_SUFFIXES = ("Receipt", "Expense", "Turnover")
 
 # -- CSDL ----------------------------------------------------------------------------------------------
 def _props_xml(owner: str, props: list[Prop], key: tuple[str, ...] | None, assoc: list[str],
-               navs: list[str]) -> str:
+               navs: list[str], published: frozenset[str] = frozenset()) -> str:
     parts = []
     if key:
         parts.append("<Key>" + "".join(f"<PropertyRef Name={quoteattr(k)}/>" for k in key) + "</Key>")
     for p in props:
         nullable = "false" if (p.name in (key or ()) or not p.nullable) else "true"
         parts.append(f"<Property Name={quoteattr(p.name)} Type={quoteattr(p.edm)} Nullable=\"{nullable}\"/>")
-        if p.target and p.name.endswith("_Key"):
+        if p.target in published and p.name.endswith("_Key"):  # no navigation to unpublished sets
             nav = p.name[:-4]
             rel = f"{owner}_{nav}"
             navs.append(f"<NavigationProperty Name={quoteattr(nav)} Relationship={quoteattr(NS + '.' + rel)} "
@@ -290,6 +290,7 @@ def _props_xml(owner: str, props: list[Prop], key: tuple[str, ...] | None, assoc
 def metadata_xml(published: list[str]) -> str:
     """The `$metadata` CSDL (EDMX, DataServiceVersion 3.0) of the published sets, 1C's layout."""
     types, complex_types, assoc, entity_sets, functions = [], [], [], [], []
+    published_set = frozenset(published)
     for name in published:
         es = SETS[name]
         # Tabular rows and register rows of a published owner are complex types of the owner.
@@ -298,7 +299,7 @@ def metadata_xml(published: list[str]) -> str:
             complex_types.append(f"<ComplexType Name={quoteattr(row_type)}>"
                                  + _props_xml(row_type, row, None, [], []) + "</ComplexType>")
         navs: list[str] = []
-        body = _props_xml(name, es.props, es.key, assoc, navs)
+        body = _props_xml(name, es.props, es.key, assoc, navs, published_set)
         for section in es.tabular if es.is_object else ():
             body += (f"<Property Name={quoteattr(section)} "
                      f"Type={quoteattr(f'Collection({NS}.{name}_{section}_RowType)')} Nullable=\"false\"/>")
