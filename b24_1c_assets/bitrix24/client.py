@@ -368,11 +368,11 @@ class Bitrix24Client:
             payload = None
         if isinstance(payload, dict) and "error" in payload and "result" not in payload:
             error = error_from_envelope(host=self.host, method=method, status=status, body=payload)
-        elif status >= 400 or not isinstance(payload, dict) or "result" not in payload:
-            error = error_from_envelope(host=self.host, method=method, status=status if status >= 400 else 502,
-                                        body=None)
-            if status < 400:  # a 2xx we cannot read: the call may well have happened
-                error = ServerError("unreadable answer", host=self.host, method=method, status=status)
+        elif status >= 400:  # no JSON error body (a balancer's HTML page): classify by status alone
+            error = error_from_envelope(host=self.host, method=method, status=status, body=None)
+        elif not isinstance(payload, dict) or "result" not in payload:
+            # a 2xx we cannot read: the call may well have happened, so it counts as an unknown outcome
+            error = ServerError("unreadable answer", host=self.host, method=method, status=status)
         else:
             time_block = payload.get("time") if isinstance(payload.get("time"), dict) else {}
             if time_block:
@@ -433,6 +433,8 @@ class Bitrix24Client:
                                                     else {"error": str(errors[name])})
             elif name in results:
                 outcome.result = results[name]
+                if outcome.time:  # inner commands carry their own method's operating time
+                    self._last_time[method.lower()] = outcome.time
             else:
                 outcome.error = Bitrix24Error("not executed (batch halted)", host=self.host, method=method,
                                               code="NOT_EXECUTED")

@@ -188,3 +188,13 @@ def test_operation_time_limit_too_far_away_is_raised_not_slept(bx_portal):
         client.call("crm.company.list")
     assert blocked.value.status == 503
     assert client.stats.operating_waits == 0 and client.stats.http_calls == 2
+
+
+def test_slow_answers_time_out_and_reads_are_retried(bx_portal):
+    portal = bx_portal(faults=Faults(slow_share=0.4, slow_seconds=1.0, seed=1))
+    add_companies(portal, 1)
+    client = fast_client(portal, timeout=0.3, max_retries=8)
+    for _ in range(5):
+        assert len(client.call("crm.company.list", {"select": ["ID"]})) == 1
+    assert client.stats.transport_errors > 0
+    assert client.stats.retries == client.stats.transport_errors
