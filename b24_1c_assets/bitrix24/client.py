@@ -206,6 +206,12 @@ class Bitrix24Client:
 
     `webhook_url` is `https://<portal>/rest/<user>/<code>/` and is a credential: it appears nowhere but in
     the request line. Errors and logs name the portal host and the method only.
+
+        client = Bitrix24Client(url, rate=2.0, burst=50)
+        for page in client.export("crm.company.list", select=["ID", "TITLE", "ORIGIN_ID"]): ...
+        outcome = client.batch({f"u{i}": ("crm.company.update", {"id": i, "fields": f}) for i, f in changes})
+        new_id = client.call("crm.company.add", {"fields": ...})  # not retried on an unknown outcome
+        metadata = client.stats.as_dict()
     """
 
     def __init__(self, webhook_url: str, *, rate: float = 2.0, burst: int = 50, timeout: float = 30.0,
