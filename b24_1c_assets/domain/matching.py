@@ -15,7 +15,8 @@ The ladder, first rung wins; a record matched on one rung is not offered to late
    exactly one exists, else the head office (KPP reason code ``01``) when exactly one such exists;
    otherwise it gets ``inn_branch_ambiguous`` candidates. Symmetrically a 1C counterparty with no KPP
    matches the CRM company with that INN when each side holds exactly one record with that INN.
-   A target already taken (or claimed by two companies) gives ``inn_conflict`` candidates.
+   A target already taken, claimed by two KPP-less companies, or also claimed by another unmatched CRM
+   company through its OGRN or its KPP (with an invalid INN) gives ``inn_conflict`` candidates.
    A KPP that is present but different or malformed never uses this rule (``kpp_mismatch`` /
    ``kpp_invalid`` candidates): it is another branch or a typo, and a reviewer decides.
 4. ``ogrn`` - same valid OGRN/OGRNIP, unique on both sides, and INN/KPP not contradicting.
@@ -215,7 +216,18 @@ def _rung_inn_branch(ladder: _Ladder) -> None:
     chosen = all_targets[single | head]
     unresolved = all_targets[~all_targets["company_id"].isin(chosen["company_id"])]
     ladder.propose(unresolved, "inn_branch_ambiguous")
-    ok = chosen["inn"].map(n_claims).eq(1) & ~chosen["onec_ref"].isin(ladder.taken_refs)
+    # Another free CRM company holding the target's OGRN also claims it: a conflict, not a pick.
+    free_c = ladder.free_crm()
+    ogrn_claims = free_c.loc[free_c["ogrn_valid"], "ogrn"].value_counts()
+    live = ladder.live.set_index("ref_key")
+    target_ogrn = chosen["onec_ref"].map(live["ogrn"].where(live["ogrn_valid"]))
+    own_ogrn = chosen["company_id"].map(ladder.crm.set_index("company_id")["ogrn"])
+    other_claims = target_ogrn.map(ogrn_claims).fillna(0) - (own_ogrn == target_ogrn).astype(int)
+    # So does one that has the target's KPP but no valid INN (a typo'd INN on the head office's record).
+    kpp_claims = free_c.loc[free_c["kpp_valid"] & ~free_c["inn_valid"], "kpp"].value_counts()
+    other_claims += chosen["onec_ref"].map(live["kpp"]).map(kpp_claims).fillna(0)
+    ok = (chosen["inn"].map(n_claims).eq(1) & ~chosen["onec_ref"].isin(ladder.taken_refs)
+          & other_claims.eq(0))
     ladder.link(chosen[ok], "inn_branch_rule")
     ladder.propose(chosen[~ok], "inn_conflict")
 
@@ -445,9 +457,17 @@ def _dedupe_ids(frame: pd.DataFrame, id_col: str, system: str) -> tuple[pd.DataF
 
 def match_clients(onec: pd.DataFrame, crm: pd.DataFrame, decisions: pd.DataFrame | None = None, *,
                   originator_ids: tuple[str, ...] = OUR_ORIGINATOR_IDS) -> MatchResult:
-    """Run the whole ladder on raw extracts (see the module docstring) and return every output frame."""
+    """Normalise raw extracts and run the whole ladder (see the module docstring)."""
     onec_n, onec_rej = normalize_onec_counterparties(onec)
     crm_n, crm_rej = normalize_crm_companies(crm)
+    rejects = pd.concat([onec_rej, crm_rej], ignore_index=True)
+    return match_normalized(onec_n, crm_n, decisions, rejects=rejects, originator_ids=originator_ids)
+
+
+def match_normalized(onec_n: pd.DataFrame, crm_n: pd.DataFrame, decisions: pd.DataFrame | None = None, *,
+                     rejects: pd.DataFrame | None = None,
+                     originator_ids: tuple[str, ...] = OUR_ORIGINATOR_IDS) -> MatchResult:
+    """The ladder on already normalised extracts; `rejects` from normalisation are carried into the result."""
     onec_n, dup_o = _dedupe_ids(onec_n, "ref_key", "1c")
     crm_n, dup_c = _dedupe_ids(crm_n, "company_id", "crm")
     latest = _latest_decisions(decisions)
@@ -463,14 +483,12 @@ def match_clients(onec: pd.DataFrame, crm: pd.DataFrame, decisions: pd.DataFrame
     _soft_candidates(ladder)
 
     accepted_pairs = set(zip(accepted["onec_ref"], accepted["company_id"]))
-    rejects = pd.DataFrame(
-        onec_rej.to_dict("records") + crm_rej.to_dict("records") + dup_o + dup_c + decision_rejects,
-        columns=REJECT_COLUMNS,
-    ).sort_values(REJECT_COLUMNS, kind="stable").reset_index(drop=True)
+    earlier = [] if rejects is None else rejects.to_dict("records")
+    all_rejects = pd.DataFrame(earlier + dup_o + dup_c + decision_rejects, columns=REJECT_COLUMNS)
     return MatchResult(
         clients=_clients_frame(ladder),
         candidates=_candidate_frame(ladder, accepted_pairs),
-        rejects=rejects,
+        rejects=all_rejects.sort_values(REJECT_COLUMNS, kind="stable").reset_index(drop=True),
         onec=onec_n,
         crm=crm_n,
     )
