@@ -910,7 +910,8 @@ class OneCServer:
         self._httpd = ThreadingHTTPServer((self.host, self._port), handler)
         self._httpd.daemon_threads = True
         self.service = OneCService(self.state, self.odata_url, published=self.published, **self._opts)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="onec-odata", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="onec-odata", daemon=True)
         self._thread.start()
         return self
 
