@@ -8,6 +8,7 @@ from b24_1c_assets.defs import jobs
 from b24_1c_assets.defs.bitrix24 import assets as bitrix24_assets
 from b24_1c_assets.defs.client_master import assets as client_master_assets
 from b24_1c_assets.defs.onec import assets as onec_assets
+from b24_1c_assets.defs.receivables import assets as receivables_assets
 from b24_1c_assets.defs.resources import build_resources
 
 
@@ -17,6 +18,7 @@ def defs() -> dg.Definitions:
         bitrix24_assets.defs,
         onec_assets.defs,
         client_master_assets.defs,
+        receivables_assets.defs,
         jobs.defs,
         dg.Definitions(resources=build_resources()),
     )

@@ -154,7 +154,7 @@ def receivables_by_contract(balances: pd.DataFrame, movements: pd.DataFrame, con
         "overdue_amount": from_kopecks(frame["overdue"]),
         "days_overdue": frame["days_overdue"].astype("int64"),
         **{f"aging_{b}": from_kopecks(frame[b]) for b in BUCKETS},
-        "oldest_due_date": frame["oldest_due_date"],
+        "oldest_due_date": frame["oldest_due_date"].map(lambda v: v if isinstance(v, date) else None),
         "unexplained": from_kopecks(frame["unexplained_k"]),
     })
     return out[SNAPSHOT_COLUMNS].sort_values(["counterparty_ref", "contract_ref"]).reset_index(drop=True)
@@ -168,7 +168,8 @@ def receivables_by_counterparty(by_contract: pd.DataFrame) -> pd.DataFrame:
     grouped = by_contract.groupby("counterparty_ref")
     out = grouped[money].agg(lambda s: sum(s, Decimal("0.00")))
     out["days_overdue"] = grouped["days_overdue"].max()
-    out["oldest_due_date"] = grouped["oldest_due_date"].min()
+    out["oldest_due_date"] = grouped["oldest_due_date"].agg(
+        lambda s: min((v for v in s if isinstance(v, date)), default=None))
     return out.reset_index()[[c for c in SNAPSHOT_COLUMNS if c != "contract_ref"]]
 
 

@@ -17,7 +17,8 @@ def settlement_movements(raw: pd.DataFrame) -> pd.DataFrame:
     """`onec.settlement_movements` -> MOVEMENT_COLUMNS (amount as Decimal, period as naive local time)."""
     if raw.empty:
         return pd.DataFrame(columns=MOVEMENT_COLUMNS)
-    active = raw["Active"].fillna(True).astype(bool) if "Active" in raw.columns else True
+    active = (raw["Active"].fillna(True).astype(bool) if "Active" in raw.columns
+              else pd.Series(True, index=raw.index))  # inactive records do not count in 1C's totals
     frame = pd.DataFrame({
         "period": pd.to_datetime(raw["Period"], utc=False).map(_naive),
         "record_type": raw["RecordType"],
@@ -27,7 +28,7 @@ def settlement_movements(raw: pd.DataFrame) -> pd.DataFrame:
         "settlement_type": raw["ТипРасчетов"],
         "amount": raw["Сумма"],
     })
-    return frame[active].reset_index(drop=True)
+    return frame[active.to_numpy()].reset_index(drop=True)
 
 
 def balances_at(movements: pd.DataFrame, as_of: date) -> pd.DataFrame:

@@ -96,3 +96,15 @@ def test_counterparty_rollup_sums_contracts_and_keeps_worst_days():
 def test_fractions_of_a_kopeck_are_refused():
     with pytest.raises(ValueError, match="kopeck"):
         to_kopecks(pd.Series([D("1.005")]))
+
+
+def test_a_contract_with_only_an_advance_rolls_up_with_no_due_date():
+    movements = pd.DataFrame([movement("2026-08-01T10:00:00", "Receipt", "100.00", contract="k1")])
+    balances = pd.DataFrame([
+        {"counterparty_ref": "cp1", "contract_ref": "k1", "settlement_type": "Долг", "amount": D("100.00")},
+        {"counterparty_ref": "cp1", "contract_ref": "k2", "settlement_type": "Аванс", "amount": D("-40.00")},
+    ])
+    by_contract = receivables_by_contract(balances, movements, CONTRACTS, AS_OF)
+    assert by_contract.set_index("contract_ref").loc["k2", "oldest_due_date"] is None
+    rolled = receivables_by_counterparty(by_contract)
+    assert rolled.iloc[0]["balance"] == D("60.00") and rolled.iloc[0]["oldest_due_date"] == date(2026, 8, 31)
