@@ -1,0 +1,100 @@
+"""Send planned Bitrix24 writes in batches and say what happened to each row.
+
+One failed command never loses the other 49 (batch `halt=0`). Commands that failed for a passing reason
+(limits, 5xx, injected faults) are sent again, alone with the other failures, for a few rounds; a command
+refused for its data is not repeated: its error goes to the results table and the row is retried on the
+next run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from b24_1c_assets.bitrix24 import Bitrix24Client, Bitrix24Error
+from b24_1c_assets.bitrix24.errors import AuthError, BadRequest, MethodNotFound, NotFound
+
+log = logging.getLogger(__name__)
+
+OK, FAILED = "ok", "failed"
+
+
+@dataclass
+class WriteCommand:
+    """One row's write: `method` with `params`, identified by the flow's row `key`."""
+
+    key: str
+    method: str
+    params: dict
+    operation: str = "update"
+
+
+@dataclass
+class RowOutcome:
+    key: str
+    operation: str
+    status: str  # ok | failed
+    result: Any = None
+    error: str | None = None
+    error_class: str | None = None  # retryable | data | reference | permission
+    attempts: int = 1
+    extra: dict = field(default_factory=dict)
+
+
+def error_class(error: Bitrix24Error) -> str:
+    """Dead-letter reason class: only `retryable` rows are retried automatically in-run."""
+    if error.retryable:
+        return "retryable"
+    if isinstance(error, AuthError):
+        return "permission"
+    if isinstance(error, (NotFound, MethodNotFound)):
+        return "reference"
+    if isinstance(error, BadRequest):
+        return "data"
+    return "data"
+
+
+def describe(error: Bitrix24Error) -> str:
+    code = getattr(error, "code", None) or type(error).__name__
+    description = getattr(error, "description", None) or str(error)
+    return f"{code}: {description}"[:500]
+
+
+def apply_commands(client: Bitrix24Client, commands: list[WriteCommand], *, rounds: int = 3,
+                   pause_seconds: float = 1.0) -> list[RowOutcome]:
+    """Run every command through `batch`; retry the transient failures; one outcome per command."""
+    outcomes: dict[str, RowOutcome] = {}
+    pending = list(commands)
+    for attempt in range(1, rounds + 1):
+        if not pending:
+            break
+        named = {f"r{i}": (cmd.method, cmd.params) for i, cmd in enumerate(pending)}
+        try:
+            result = client.batch(named, idempotent=all(c.operation != "add" for c in pending))
+        except Bitrix24Error as exc:  # the whole call failed after the client's own retries
+            for cmd in pending:
+                outcomes[cmd.key] = RowOutcome(cmd.key, cmd.operation, FAILED, error=describe(exc),
+                                               error_class=error_class(exc), attempts=attempt)
+            if not exc.retryable or getattr(exc, "outcome_unknown", False):
+                break
+            time.sleep(pause_seconds * attempt)
+            continue
+        retry = []
+        for i, cmd in enumerate(pending):
+            outcome = result[f"r{i}"]
+            if outcome.ok:
+                outcomes[cmd.key] = RowOutcome(cmd.key, cmd.operation, OK, result=outcome.result, attempts=attempt)
+            else:
+                cls = error_class(outcome.error)
+                outcomes[cmd.key] = RowOutcome(cmd.key, cmd.operation, FAILED, error=describe(outcome.error),
+                                               error_class=cls, attempts=attempt)
+                # an `add` whose command failed did not happen (the portal answered): safe to resend
+                if cls == "retryable":
+                    retry.append(cmd)
+        if retry and attempt < rounds:
+            log.info("Bitrix24: %d of %d commands failed transiently; sending them again", len(retry), len(pending))
+            time.sleep(pause_seconds * attempt)
+        pending = retry
+    return [outcomes[cmd.key] for cmd in commands if cmd.key in outcomes]
