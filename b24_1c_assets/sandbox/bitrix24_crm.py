@@ -537,6 +537,7 @@ class CrmState:
                                        enumerate((("CUSTOMER", "Клиент"), ("SUPPLIER", "Поставщик"),
                                                   ("PARTNER", "Партнёр"), ("OTHER", "Другое")), 1)]
         self._methods = self.methods()
+        self._templates: dict[str, dict] = {}
 
     # -- setup helpers (seed and tests) ----------------------------------------------------------------
     def _status(self, entity_id: str, status_id: str, name: str, sort: int, semantics: str | None,
@@ -840,26 +841,27 @@ class CrmState:
             elif name in spec.fields and name not in spec.readonly:
                 record[name] = self._convert(spec.fields[name], value, name)
 
-    def _new_record(self, spec: EntitySpec) -> dict:
-        record: dict[str, Any] = {name: None for name in spec.fields}
-        stamp = now_wire()
-        record[spec.created_field] = stamp
-        record[spec.modified_field] = stamp
-        for owner in ("ASSIGNED_BY_ID", "CREATED_BY_ID", "MODIFY_BY_ID", "CREATED_BY", "MODIFIED_BY"):
-            if owner in spec.fields:
-                record[owner] = str(self.user_id)
-        for flag, default in (("OPENED", "Y"), ("HAS_PHONE", "N"), ("HAS_EMAIL", "N"), ("ACTIVE", "Y"),
-                              ("IS_NEW", "Y"), ("CLOSED", "N"), ("IS_MANUAL_OPPORTUNITY", "N")):
-            if flag in spec.fields:
-                record[flag] = default
-        if "CURRENCY_ID" in spec.fields:
-            record["CURRENCY_ID"] = "RUB"
+    def _new_record(self, spec: EntitySpec, stamp: str | None = None) -> dict:
+        template = self._templates.get(spec.name)
+        if template is None:
+            template = {name: None for name in spec.fields}
+            for owner in ("ASSIGNED_BY_ID", "CREATED_BY_ID", "MODIFY_BY_ID", "CREATED_BY", "MODIFIED_BY"):
+                if owner in spec.fields:
+                    template[owner] = str(self.user_id)
+            for flag, default in (("OPENED", "Y"), ("HAS_PHONE", "N"), ("HAS_EMAIL", "N"), ("ACTIVE", "Y"),
+                                  ("IS_NEW", "Y"), ("CLOSED", "N"), ("IS_MANUAL_OPPORTUNITY", "N"),
+                                  ("CURRENCY_ID", "RUB")):
+                if flag in spec.fields:
+                    template[flag] = default
+            self._templates[spec.name] = template
+        record = template.copy()
+        record[spec.created_field] = record[spec.modified_field] = stamp or now_wire()
         return record
 
     def seed_record(self, entity: str, fields: dict, record_id: int | None = None) -> int:
         """Store a record given in wire form (no conversion, no event): the fast path for seeding."""
         spec = SPECS[entity]
-        record = self._new_record(spec)
+        record = self._new_record(spec, fields.get(spec.created_field))
         for name, value in fields.items():
             if name in spec.multifields:
                 record[name] = self._multifield(name, None, value, updating=False)
