@@ -1,0 +1,40 @@
+"""Fixtures for Dagster-level tests: a sandbox the definitions point at, and a way to run assets."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from b24_1c_assets.sandbox import start_sandbox
+
+
+@pytest.fixture
+def sandbox(world, monkeypatch, tmp_path):
+    """Both sandbox servers over the session's world, and the environment pointing the product at them."""
+    running = start_sandbox(world=world, rate=50, burst=50)
+    for name, value in running.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("B24_1C_DUCKDB_PATH", str(tmp_path / "b24_1c.duckdb"))
+    monkeypatch.setenv("ONEC_EXCHANGE_DIR", str(tmp_path / "exchange"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def run_assets(sandbox):
+    """Materialize a selection (an AssetSelection or a list of keys/strings) of the whole location."""
+    from b24_1c_assets.definitions import defs
+    from b24_1c_assets.defs.partitions import daily_partitions
+
+    def run(selection, *, partition_key: str | None = None, tags: dict | None = None, raise_on_error: bool = True):
+        loaded = defs()
+        assets = list(loaded.assets or [])
+        checks = list(loaded.asset_checks or [])
+        if isinstance(selection, (list, tuple)):
+            selection = dg.AssetSelection.assets(*[dg.AssetKey.from_user_string(s) if isinstance(s, str) else s
+                                                   for s in selection])
+        return dg.materialize([*assets, *checks], selection=selection, resources=loaded.resources,
+                              partition_key=partition_key or daily_partitions.get_last_partition_key(),
+                              tags=tags, raise_on_error=raise_on_error)
+
+    return run

@@ -1,0 +1,21 @@
+"""The whole product against the sandbox, as `make demo` runs it."""
+
+import duckdb
+import dagster as dg
+
+from b24_1c_assets.runner import run_full_sync
+
+
+def test_full_sync_runs_on_the_sandbox_and_lands_every_table(sandbox, tmp_path):
+    result = run_full_sync(trigger="test", instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    with duckdb.connect(str(tmp_path / "b24_1c.duckdb"), read_only=True) as conn:
+        companies = conn.execute("SELECT count(*) FROM bitrix24.companies").fetchone()[0]
+        counterparties = conn.execute("SELECT count(*) FROM onec.counterparties").fetchone()[0]
+        rules = dict(conn.execute("SELECT match_rule, count(*) FROM client_master.clients GROUP BY 1").fetchall())
+        statuses = dict(conn.execute("SELECT status, count(*) FROM receivables.client_credit_status GROUP BY 1").fetchall())
+    world = sandbox.world
+    assert companies == sum(len(p.crm_spellings) for p in world.parties)
+    assert counterparties == sum(len(p.onec_spellings) for p in world.parties)
+    assert rules.get("inn_kpp", 0) > 0 and rules.get("id_link", 0) > 0
+    assert set(statuses) <= {"ok", "warning", "hold"} and sum(statuses.values()) > 0
