@@ -15,7 +15,7 @@ import gc
 import random
 from bisect import bisect_right
 from datetime import date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from b24_1c_assets.sandbox import world_names as names
 from b24_1c_assets.sandbox import world_taxids as taxids
@@ -34,6 +34,23 @@ _HOLIDAYS = {(1, d) for d in range(1, 9)} | {(2, 23), (3, 8), (5, 1), (5, 9), (6
 LINE_COUNTS = ((1, 25), (2, 25), (3, 20), (4, 14), (5, 9), (6, 7))  # lines per order
 QTY_FACTOR = {"key": 4.0, "regular": 1.5, "small": 1.0}  # bigger clients buy more
 SEGMENT_DISCOUNT = {"key": Decimal("0.92"), "regular": Decimal("0.97"), "small": Decimal(1)}
+PRESENCE_CHOICE = (("both", 75), ("1c", 15), ("crm", 10))
+LEGAL_FORM_CHOICE = (("ООО", 82), ("АО", 10), ("ПАО", 3), ("ЗАО", 5))
+SEGMENT_CHOICE = (("key", 12), ("regular", 50), ("small", 38))
+IP_SEGMENT_CHOICE = (("regular", 25), ("small", 75))
+CITY_CHOICE = tuple(zip(names.CITIES, names.CITY_WEIGHTS))
+ORDER_DEAL_CATEGORY_CHOICE = ((0, 55), (1, 35), (2, 10))  # pipelines 0 default, 1 'Опт', 2 'Проекты'
+DEAL_CATEGORY_CHOICE = ((0, 60), (1, 30), (2, 10))
+DEAL_STAGE_CHOICE = (("NEW", 15), ("PREPARATION", 15), ("PREPAYMENT_INVOICE", 10), ("EXECUTING", 10),
+                     ("FINAL_INVOICE", 5), ("WON", 20), ("LOSE", 25))
+# Contract payment terms in days by segment (0 = not set: the product applies its default).
+PAYMENT_TERMS = {"key": ((0, 5), (7, 5), (14, 20), (30, 40), (45, 30)),
+                 "regular": ((0, 15), (7, 15), (14, 25), (30, 30), (45, 15)),
+                 "small": ((0, 30), (7, 25), (14, 25), (30, 15), (45, 5))}
+# How a customer pays one order (weights): in advance, on time, late, partly, never, too much, per shipment,
+# or in two or three instalments.
+PAYMENT_BEHAVIOURS = (("prepay", 10), ("ontime", 34), ("late", 15), ("partial", 8), ("never", 6), ("overpay", 3),
+                      ("per_shipment", 12), ("instalments", 12))
 DEAL_STAGES_OPEN = ("NEW", "PREPARATION", "PREPAYMENT_INVOICE", "EXECUTING", "FINAL_INVOICE")
 DEAL_TOPICS = ("Поставка кабельной продукции", "Поставка стройматериалов", "Комплектация объекта",
                "Заявка с сайта", "Повторный заказ", "Тендер", "Монтаж вентиляции", "Электромонтаж",
@@ -138,17 +155,22 @@ class WorldGenerator:
 
     # -- helpers ---------------------------------------------------------------------------------------
     def _weighted(self, options: tuple[tuple[object, int], ...]):
-        """One option drawn by weight (cumulative weights cached per options tuple: this is the hot path)."""
-        table = _CUMULATIVE.get(options)
+        """One option drawn by weight. `options` must be a long-lived tuple (a module constant): its cumulative
+        weights are cached by identity, because this is the hot path."""
+        table = _CUMULATIVE.get(id(options))
         if table is None:
             values, cum, total = [], [], 0
             for value, weight in options:
                 total += weight
                 values.append(value)
                 cum.append(total)
-            table = _CUMULATIVE[options] = (values, cum, total)
-        values, cum, total = table
+            table = _CUMULATIVE[id(options)] = (values, cum, total, options)
+        values, cum, total, _ = table
         return values[bisect_right(cum, self.rng.random() * total)]
+
+    def _choice(self, seq):
+        """self._choice(seq), cheaper."""
+        return seq[int(self.rng.random() * len(seq))]
 
     def _int(self, low: int, high: int) -> int:
         """randint(low, high), cheaper (random.randint is slow at a million calls)."""
@@ -212,7 +234,7 @@ class WorldGenerator:
         # Walk the templates round-robin so even 30 items mix goods and services.
         for key in range(1, count + 1):
             template, unit, vat, (lo, hi), kind, options = names.ITEM_TEMPLATES[(key - 1) % len(names.ITEM_TEMPLATES)]
-            name = template.format(*(rng.choice(o) for o in options))
+            name = template.format(*(self._choice(o) for o in options))
             article = f"{'УС' if kind == 'service' else 'ТВ'}-{key:05d}"
             if name in seen:
                 name = f"{name} ({article})"
@@ -233,28 +255,33 @@ class WorldGenerator:
 
     def _phone(self, city: names.City, mobile: bool) -> str:
         if mobile:
-            return f"+7{self.rng.choice(names.MOBILE_CODES)}{self.rng.randrange(10 ** 7):07d}"
+            return f"+7{self._choice(names.MOBILE_CODES)}{self.rng.randrange(10 ** 7):07d}"
         local_len = 10 - len(city.phone_code)
         local = str(self._int(2, 9)) + f"{self.rng.randrange(10 ** (local_len - 1)):0{local_len - 1}d}"
         return f"+7{city.phone_code}{local}"
 
     def _make_parties(self) -> None:
         rng = self.rng
+        branches = 0
         while len(self.parties) < self.scale:
             head = self._new_party(len(self.parties) + 1)
             self.parties.append(head)
             # Some legal entities work with us through branches: same INN and OGRN, own KPP and city.
-            if head.kind == "legal" and head.segment != "small" and rng.random() < 0.08:
+            # (Past half the world without a branch, the next eligible head gets one, so small worlds have one.)
+            eligible = head.kind == "legal" and head.segment != "small" and len(self.parties) < self.scale
+            no_branch_yet = not branches and len(self.parties) > self.scale / 2
+            if eligible and (rng.random() < 0.08 or no_branch_yet):
                 for seq in range(2, 2 + self._int(1, 2)):
                     if len(self.parties) >= self.scale:
                         break
                     self.parties.append(self._new_branch(head, len(self.parties) + 1, seq))
+                    branches += 1
 
     def _new_party(self, key: int) -> Party:
         rng = self.rng
-        city = self._weighted(tuple(zip(names.CITIES, names.CITY_WEIGHTS)))
-        office = rng.choice(city.tax_offices)
-        presence = self._weighted(tuple(zip(("both", "1c", "crm"), (75, 15, 10))))
+        city = self._weighted(CITY_CHOICE)
+        office = self._choice(city.tax_offices)
+        presence = self._weighted(PRESENCE_CHOICE)
         reg_year = self._int(2003, 2024)
         if rng.random() < 0.15:
             first, patronymic, last = names.person(rng)
@@ -263,22 +290,22 @@ class WorldGenerator:
             return Party(key=key, kind="ip", legal_form="ИП", short_name=short,
                          full_name=f"{names.LEGAL_FORMS_FULL['ИП']} {short}", inn=inn, kpp=None,
                          ogrn=taxids.ogrnip(rng, reg_year, city.region), email="", phone=self._phone(city, True),
-                         city=city.name, segment=self._weighted(tuple(zip(("regular", "small"), (25, 75)))),
-                         manager_id=rng.choice(self.manager_ids), presence=presence)
-        form = self._weighted(tuple(zip(("ООО", "АО", "ПАО", "ЗАО"), (82, 10, 3, 5))))
-        segment = self._weighted(tuple(zip(("key", "regular", "small"), (12, 50, 38))))
+                         city=city.name, segment=self._weighted(IP_SEGMENT_CHOICE),
+                         manager_id=self._choice(self.manager_ids), presence=presence)
+        form = self._weighted(LEGAL_FORM_CHOICE)
+        segment = self._weighted(SEGMENT_CHOICE)
         short = names.company_name(rng)
         inn = self._unique_inn(lambda: taxids.legal_inn(rng, office))
         return Party(key=key, kind="legal", legal_form=form, short_name=short,
                      full_name=f"{names.LEGAL_FORMS_FULL[form]} «{short}»", inn=inn, kpp=taxids.kpp(office),
                      ogrn=taxids.ogrn(rng, reg_year, city.region), email="",
                      phone=self._phone(city, rng.random() < 0.1), city=city.name, segment=segment,
-                     manager_id=rng.choice(self.manager_ids), presence=presence)
+                     manager_id=self._choice(self.manager_ids), presence=presence)
 
     def _new_branch(self, head: Party, key: int, seq: int) -> Party:
         rng = self.rng
-        city = self._weighted(tuple(zip(names.CITIES, names.CITY_WEIGHTS)))
-        office = rng.choice(city.tax_offices)
+        city = self._weighted(CITY_CHOICE)
+        office = self._choice(city.tax_offices)
         return Party(key=key, kind="legal", legal_form=head.legal_form, short_name=head.short_name,
                      full_name=head.full_name, inn=head.inn, kpp=taxids.kpp(office, "43", seq), ogrn=head.ogrn,
                      email="", phone=self._phone(city, False), city=city.name, segment=head.segment,
@@ -300,7 +327,7 @@ class WorldGenerator:
 
         self.yo_keys = set()
         for party in self._pick([p for p in heads if p.presence == "both"], CASE_SHARES["yo"]):
-            rename(party, rng.choice(names.NAME_WORDS_YO))
+            rename(party, self._choice(names.NAME_WORDS_YO))
             self.yo_keys.add(party.key)
         pool = [p for p in heads if p.key not in self.yo_keys and not branches_of.get(p.key)]
         rng.shuffle(pool)
@@ -317,7 +344,7 @@ class WorldGenerator:
         if party.kind == "ip":
             last, first, patronymic = party.short_name.split(" ")
             login = f"{names.translit(last)}.{names.translit(first)[0]}{names.translit(patronymic)[0]}"
-            party.email = f"{login}{self._int(1, 99)}@{rng.choice(('yandex.ru', 'mail.ru', 'gmail.com', 'bk.ru'))}"
+            party.email = f"{login}{self._int(1, 99)}@{self._choice(('yandex.ru', 'mail.ru', 'gmail.com', 'bk.ru'))}"
             return
         base = names.translit(party.short_name) or "company"
         domain = f"{base}.ru"
@@ -326,7 +353,7 @@ class WorldGenerator:
             domain = f"{base}-{names.translit(party.city)[:3]}{n if n > 2 else ''}.ru"
             n += 1
         self._domains.add(domain)
-        box = "filial" if party.head_key else rng.choice(("info", "buh", "office", "zakaz", "sales", "snab"))
+        box = "filial" if party.head_key else self._choice(("info", "buh", "office", "zakaz", "sales", "snab"))
         party.email = f"{box}{party.key if party.head_key else ''}@{domain}"
 
     # -- spellings -------------------------------------------------------------------------------------
@@ -437,14 +464,13 @@ class WorldGenerator:
     def _make_contracts(self) -> dict[int, list[Contract]]:
         rng = self.rng
         by_party: dict[int, list[Contract]] = {}
-        terms_by_segment = {"key": (5, 5, 20, 40, 30), "regular": (15, 15, 25, 30, 15), "small": (30, 25, 25, 15, 5)}
         for p in self.parties:
             if p.presence == "crm":
                 continue
             for _ in range(1 if rng.random() < 0.75 else 2):
                 self._contract_seq += 1
                 signed = _workday_on_or_after(self.as_of.date() - timedelta(days=self._int(200, 1600)))
-                term = rng.choices((0, 7, 14, 30, 45), weights=terms_by_segment[p.segment])[0]
+                term = self._weighted(PAYMENT_TERMS[p.segment])
                 contract = Contract(key=self._contract_seq, party_key=p.key,
                                     number=f"ДП-{signed.year}/{self._contract_seq:04d}", signed_on=signed,
                                     payment_term_days=term)
@@ -514,10 +540,10 @@ class WorldGenerator:
         rng = self.rng
         n_orders = {"key": self._int(5, 12), "regular": self._int(2, 5), "small": self._int(1, 3)}[party.segment]
         for _ in range(n_orders):
-            contract = rng.choice(contracts)
+            contract = self._choice(contracts)
             # Customers pay "on terms"; without agreed terms they take about ten days.
             term = contract.payment_term_days or 10
-            opened = self._at(rng.choice(self.workdays))
+            opened = self._at(self._choice(self.workdays))
             lines = self._lines(party.segment, sellable)
             order = Order(key=0, number="", date=opened, party_key=party.key, contract_key=contract.key,
                           lines=lines)
@@ -528,8 +554,8 @@ class WorldGenerator:
                 while not _is_workday(won_day):
                     won_day -= timedelta(days=1)
                 created = self._at(won_day)
-                deal = Deal(key=0, party_key=party.key, title=f"{rng.choice(DEAL_TOPICS)}: {party.short_name}",
-                            category_id=self._weighted(tuple(zip((0, 1, 2), (55, 35, 10)))), stage="WON",
+                deal = Deal(key=0, party_key=party.key, title=f"{self._choice(DEAL_TOPICS)}: {party.short_name}",
+                            category_id=self._weighted(ORDER_DEAL_CATEGORY_CHOICE), stage="WON",
                             lines=lines, created=created, manager_id=party.manager_id, order_key=order)  # type: ignore[arg-type]
                 self.deals.append(deal)
                 order.deal_key = deal  # type: ignore[assignment]
@@ -550,7 +576,7 @@ class WorldGenerator:
                 else:
                     invoice = None
             amount = order.amount
-            behaviour = self._weighted(tuple(zip(("prepay", "ontime", "late", "partial", "never", "overpay", "per_shipment"), (10, 44, 17, 8, 6, 3, 12))))
+            behaviour = self._weighted(PAYMENT_BEHAVIOURS)
             start = invoice.date if invoice else opened
             if behaviour == "prepay":
                 share = Decimal(1) if rng.random() < 0.7 else Decimal("0.5")
@@ -591,17 +617,25 @@ class WorldGenerator:
                     self._pay(party, contract, self._later(last, term + 10, term + 70), amount - part_amount,
                               order, invoice)
             elif behaviour == "overpay":
-                extra = Decimal(rng.choice((1000, 5000, 10000, 50000)))
+                extra = Decimal(self._choice((1000, 5000, 10000, 50000)))
                 rounded = (amount / extra).to_integral_value(rounding="ROUND_CEILING") * extra
                 self._pay(party, contract, self._later(last, 0, term), _money(rounded + extra), order, invoice)
+            elif behaviour == "instalments":
+                count = self._int(2, 3)
+                part_amount = _money(amount / count).quantize(Decimal("1000"), ROUND_DOWN) or _money(amount / count)
+                moment = last
+                for i in range(count):
+                    moment = self._later(moment, 3 if i else 0, term // 2 + 10)
+                    self._pay(party, contract, moment, part_amount if i < count - 1 else
+                              amount - part_amount * (count - 1), order, invoice)
             elif behaviour in ("per_shipment", "late_per_shipment"):
                 delay = (0, term) if behaviour == "per_shipment" else (term + 5, term + 45)
                 for s in shipped:
                     self._pay(party, contract, self._later(s.date, *delay), s.amount, order, invoice)
         if rng.random() < 0.06:
             # A round advance "for future deliveries" with no order yet.
-            when = self._at(rng.choice(self.workdays[-25:]))
-            self._pay(party, rng.choice(contracts), when, Decimal(rng.choice((10, 25, 50, 100, 200)) * 1000),
+            when = self._at(self._choice(self.workdays[-25:]))
+            self._pay(party, self._choice(contracts), when, Decimal(self._choice((10, 25, 50, 100, 200)) * 1000),
                       None, None)
 
     def _make_open_deals(self, party: Party, sellable: list[Item]) -> None:
@@ -609,12 +643,11 @@ class WorldGenerator:
         rng = self.rng
         count = self._int(1, 4) if party.presence == "crm" else self._int(0, 3)
         for _ in range(count):
-            stage = self._weighted(tuple(zip(("NEW", "PREPARATION", "PREPAYMENT_INVOICE", "EXECUTING", "FINAL_INVOICE",
-                                 "WON", "LOSE"), (15, 15, 10, 10, 5, 20, 25))))
+            stage = self._weighted(DEAL_STAGE_CHOICE)
             recent = stage in DEAL_STAGES_OPEN
-            day = rng.choice(self.workdays[-30:] if recent else self.workdays)
-            self.deals.append(Deal(key=0, party_key=party.key, title=f"{rng.choice(DEAL_TOPICS)}: {party.short_name}",
-                                   category_id=self._weighted(tuple(zip((0, 1, 2), (60, 30, 10)))), stage=stage,
+            day = self._choice(self.workdays[-30:] if recent else self.workdays)
+            self.deals.append(Deal(key=0, party_key=party.key, title=f"{self._choice(DEAL_TOPICS)}: {party.short_name}",
+                                   category_id=self._weighted(DEAL_CATEGORY_CHOICE), stage=stage,
                                    lines=self._lines(party.segment, sellable), created=self._at(day),
                                    manager_id=party.manager_id))
 
@@ -664,5 +697,5 @@ class WorldGenerator:
             p.credit_limit = max(Decimal(10_000), (over / 10_000).to_integral_value(rounding="ROUND_FLOOR") * 10_000).quantize(CENT)
 
 
-_CUMULATIVE: dict[tuple, tuple[list, list[int], int]] = {}
+_CUMULATIVE: dict[int, tuple[list, list[int], int, tuple]] = {}  # id(options) -> table (keeps options alive)
 _FOUR_DIGIT_CODES = {c.phone_code for c in names.CITIES if len(c.phone_code) == 4}
