@@ -510,6 +510,7 @@ class Parser:
 
     def _leaf(self, scope: Scope, name: str, prop: Prop, getters, top_field) -> Node:
         composite = f"{name}_Type" in scope.props and prop.edm == "Edm.String"
+        empty = prop.empty
 
         def get(r, e):
             cur = r
@@ -518,8 +519,8 @@ class Parser:
                 if cur is None:
                     return None
             if composite:
-                return (cur.get(name), cur.get(f"{name}_Type"))
-            return cur.get(name)
+                return (cur.get(name, ""), cur.get(f"{name}_Type", ""))
+            return cur.get(name, empty)  # rows store filled columns only
         fields = {top_field} if top_field else set()
         return Node(get, prop.edm, kind="path" if not getters else "expr", path_field=name if not getters else None,
                     composite=composite, fields=fields, leaf=name)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import bisect
+import gc
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,6 +27,25 @@ from b24_1c_assets.sandbox.onec_schema import (EMPTY_DATE, EMPTY_GUID, INVOICE_P
 from b24_1c_assets.sandbox.world import WORLD_NS, World
 
 ZERO = Decimal("0.00")
+_BLANKS: dict[str, dict] = {}  # set name -> a record with every property empty
+
+
+def _memo_guid(world: World):
+    """world.guid, cached and computed straight from SHA-1 (uuid.uuid5 is the seeder's hot spot)."""
+    cache: dict[tuple[str, int], str] = {}
+    ns, prefix = WORLD_NS.bytes, f"{world.seed}:"
+
+    def g(kind: str, key: int) -> str:
+        value = cache.get((kind, key))
+        if value is None:
+            h = bytearray(hashlib.sha1(ns + f"{prefix}{kind}:{key}".encode()).digest()[:16])
+            h[6] = (h[6] & 0x0F) | 0x50  # version 5
+            h[8] = (h[8] & 0x3F) | 0x80  # RFC 4122 variant
+            x = h.hex()
+            value = cache[(kind, key)] = f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+        return value
+    assert g("check", 1) == world.guid("check", 1)
+    return g
 
 
 def data_version(counter: int) -> str:
@@ -101,7 +122,10 @@ class OneCState:
     versions: dict[str, int] = field(default_factory=dict)  # set name -> change counter (index caches)
 
     def blank(self, es: EntitySet) -> dict:
-        rec = {p.name: p.empty for p in es.props}
+        template = _BLANKS.get(es.name)
+        if template is None:
+            template = _BLANKS[es.name] = {p.name: p.empty for p in es.props}
+        rec = dict(template)
         for section in es.tabular:
             rec[section] = []
         return rec
@@ -134,8 +158,21 @@ ORDER_STATES = ["Не обработан", "Выставлен счет", "В р
 
 def seed(world: World) -> OneCState:
     """Build the 1C base of a world. Linear in the number of records; fine for 100k parties / 1M movements."""
+    # Millions of small dicts make the cyclic GC rescan the heap again and again; none of them form cycles.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        state = _seed(world)
+    finally:
+        if was_enabled:
+            gc.enable()
+    gc.freeze()  # the seeded base lives as long as the server: keep it out of later collections
+    return state
+
+
+def _seed(world: World) -> OneCState:
     st = OneCState()
-    g = world.guid
+    g = _memo_guid(world)
     org = _obj(st, "Catalog_Организации", g("organization", 1), Description="ООО «Наша фирма»",
                Code="000000001", НаименованиеПолное="Общество с ограниченной ответственностью «Наша фирма»",
                ИНН="7701234567", КПП="770101001", ЮридическоеФизическоеЛицо="ЮридическоеЛицо")["Ref_Key"]
@@ -195,7 +232,7 @@ def seed(world: World) -> OneCState:
     for n, c in enumerate(world.contracts, 1):
         _obj(st, "Catalog_ДоговорыКонтрагентов", g("contract", c.key),
              Description=f"Договор № {c.number} от {c.signed_on:%d.%m.%Y}", Code=f"{n:09d}",
-             Owner_Key=counterparty_guid(world, c.party_key), НомерДоговора=c.number,
+             Owner_Key=g("counterparty", c.party_key), НомерДоговора=c.number,
              ДатаДоговора=fmt_dt(c.signed_on), ВидДоговора="СПокупателем", Организация_Key=org,
              ВалютаРасчетов_Key=rub, ВидЦен_Key=retail, СрокОплатыПокупателя=c.payment_term_days,
              ДоговорПодписан=True)
@@ -222,28 +259,31 @@ def seed(world: World) -> OneCState:
                               "Автор_Key": EMPTY_GUID})
     st.counters["Catalog_Номенклатура"] = len(world.items)
 
-    def stock_rows(lines, order_ref=None):
+    item_t, unit_t = _ref("Catalog_Номенклатура"), _ref("Catalog_КлассификаторЕдиницИзмерения")
+    item_facts = {}  # item key -> (guid, unit guid, VAT rate guid, rate)
+    for it in world.items:
+        rate = Decimal(it.vat_rate)
+        item_facts[it.key] = (g("item", it.key), units.get(it.unit, units["шт"]), g("vat_rate", it.vat_rate), rate)
+    hundred = Decimal(100)
+    cent = Decimal("0.01")
+
+    def stock_rows(lines):
+        # Only filled columns are stored; the server renders the others as their empty values.
         rows = []
         for n, ln in enumerate(lines, 1):
-            it = items.get(ln.item_key)
-            rate = Decimal(it.vat_rate if it else 20)
+            facts = item_facts.get(ln.item_key) or (g("item", ln.item_key), units["шт"], g("vat_rate", 20), Decimal(20))
             amount = ln.amount
-            vat = (amount * rate / (100 + rate)).quantize(Decimal("0.01"))
-            rows.append({"LineNumber": n, "Номенклатура": g("item", ln.item_key),
-                         "Номенклатура_Type": _ref("Catalog_Номенклатура"),
-                         "Характеристика_Key": EMPTY_GUID,
-                         "ЕдиницаИзмерения": units.get(it.unit if it else "шт", units["шт"]),
-                         "ЕдиницаИзмерения_Type": _ref("Catalog_КлассификаторЕдиницИзмерения"),
-                         "Количество": ln.quantity, "Цена": ln.price, "Сумма": amount,
-                         "ПроцентСкидкиНаценки": ZERO, "СуммаСкидкиНаценки": ZERO,
-                         "СтавкаНДС_Key": g("vat_rate", int(rate)), "СуммаНДС": vat, "Всего": amount,
-                         "СтруктурнаяЕдиницаРезерв_Key": warehouse, "ДатаОтгрузки": EMPTY_DATE, "КлючСвязи": n})
+            vat = (amount * facts[3] / (hundred + facts[3])).quantize(cent)
+            rows.append({"LineNumber": n, "Номенклатура": facts[0], "Номенклатура_Type": item_t,
+                         "ЕдиницаИзмерения": facts[1], "ЕдиницаИзмерения_Type": unit_t,
+                         "Количество": ln.quantity, "Цена": ln.price, "Сумма": amount, "СтавкаНДС_Key": facts[2],
+                         "СуммаНДС": vat, "Всего": amount, "СтруктурнаяЕдиницаРезерв_Key": warehouse, "КлючСвязи": n})
         return rows
 
     def header(doc, amount):
         party = doc.party_key
         return dict(Number=doc.number, Date=fmt_dt(doc.date), Posted=doc.posted, Организация_Key=org,
-                    Контрагент_Key=counterparty_guid(world, party), Договор_Key=g("contract", doc.contract_key),
+                    Контрагент_Key=g("counterparty", party), Договор_Key=g("contract", doc.contract_key),
                     СуммаДокумента=amount, ВалютаДокумента_Key=rub, ВидЦен_Key=retail,
                     НалогообложениеНДС="ОблагаетсяНДС", СуммаВключаетНДС=True)
 
@@ -286,7 +326,7 @@ def seed(world: World) -> OneCState:
         extra = {"НазначениеПлатежа": purpose} if p.channel == "bank" else {"Основание": "Оплата от покупателя"}
         _obj(st, set_name, g("payment", p.key), Number=p.number, Date=fmt_dt(p.date), Posted=p.posted,
              Организация_Key=org, ВидОперации="ОтПокупателя",
-             Контрагент_Key=counterparty_guid(world, p.party_key), Договор_Key=g("contract", p.contract_key),
+             Контрагент_Key=g("counterparty", p.party_key), Договор_Key=g("contract", p.contract_key),
              СуммаДокумента=p.amount, ВалютаДенежныхСредств_Key=rub, РасшифровкаПлатежа=[detail], **extra)
 
     st.registers[SETTLEMENTS] = _settlements(world, org)
@@ -296,7 +336,7 @@ def seed(world: World) -> OneCState:
 
 def _settlements(world: World, org: str) -> RegisterStore:
     """РасчетыСПокупателями movements, contract by contract in date order (see module docstring)."""
-    g = world.guid
+    g = _memo_guid(world)
     store = RegisterStore()
     events: dict[int, list] = {}
     for s in world.shipments:
@@ -312,7 +352,7 @@ def _settlements(world: World, org: str) -> RegisterStore:
         advances: list[list] = []  # [payment guid, payment type, order guid, order type, open amount]
         for date, _, kind, doc in evs:
             period = fmt_dt(date)
-            cp = counterparty_guid(world, doc.party_key)
+            cp = g("counterparty", doc.party_key)
             contract = g("contract", contract_key)
             order = g("order", doc.order_key) if doc.order_key is not None else ""
             otype = order_t if doc.order_key is not None else UNDEFINED_TYPE
@@ -365,7 +405,7 @@ def _settlements(world: World, org: str) -> RegisterStore:
 def _invoice_payments(world: World, org: str) -> RegisterStore:
     """ОплатаСчетовИЗаказов: an invoice (or an order without invoice) records its Сумма; a payment naming an
     invoice/order records СуммаОплаты against it. Every row is a Receipt (turnover-style register)."""
-    g = world.guid
+    g = _memo_guid(world)
     store = RegisterStore()
     invoiced_orders = {i.order_key for i in world.invoices if i.order_key is not None}
     inv_t, ord_t = f"{NS}.Document_СчетНаОплату", f"{NS}.Document_ЗаказПокупателя"

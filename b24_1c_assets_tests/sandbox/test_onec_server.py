@@ -281,7 +281,7 @@ def test_balance_equals_world_expected_balance(reader, world):
 
 
 def test_balance_at_period_condition_and_dimensions(reader, world):
-    first = min(s.date for s in world.shipments)
+    first = min([s.date for s in world.shipments] + [p.date for p in world.payments])
     assert jget(reader, f"{SETTLEMENTS}/Balance(Period=datetime'{first:%Y-%m-%dT%H:%M:%S}')")["value"] == []
     party = max(world.parties, key=lambda p: abs(world.expected_balance(p.key)))
     cp = counterparty_guid(world, party.key)
