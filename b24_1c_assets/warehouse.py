@@ -132,10 +132,28 @@ def table_exists(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bo
 
 
 def read_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> pd.DataFrame:
-    """The whole table, or an empty frame when it does not exist yet."""
+    """The whole table (DECIMAL columns as exact Decimal), or an empty frame when it does not exist yet."""
     if not table_exists(conn, schema, table):
         return pd.DataFrame()
-    return conn.execute(f"SELECT * FROM {_ident(schema)}.{_ident(table)}").df()
+    return query(conn, f"SELECT * FROM {_ident(schema)}.{_ident(table)}")
+
+
+def query(conn: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pd.DataFrame:
+    """A query's rows as a DataFrame with DECIMAL columns as exact `Decimal` objects.
+
+    DuckDB's own `.df()` turns DECIMAL into float64, which loses kopecks on large sums: money columns
+    travel as text and are parsed here instead.
+    """
+    relation = conn.sql(sql, params=params) if params else conn.sql(sql)
+    decimals = [c for c, t in zip(relation.columns, relation.types) if str(t).startswith("DECIMAL")]
+    if not decimals:
+        return relation.df()
+    projection = ", ".join(f"CAST({_ident(c)} AS VARCHAR) AS {_ident(c)}" if c in decimals else _ident(c)
+                           for c in relation.columns)
+    frame = relation.project(projection).df()
+    for col in decimals:
+        frame[col] = [None if v is None else Decimal(v) for v in frame[col]]
+    return frame
 
 
 def _stage(frame: pd.DataFrame, column_types: dict[str, str] | None) -> tuple[pd.DataFrame, dict[str, str]]:

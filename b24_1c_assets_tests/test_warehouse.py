@@ -60,3 +60,13 @@ def test_replace_partition_rewrites_one_day_only(tmp_path):
                                         column="day", value=day)
         rows = conn.execute("SELECT day, v FROM r.snap ORDER BY day, v").fetchall()
     assert [r[1] for r in rows] == [1, 1, 3, 3]
+
+
+def test_reading_back_keeps_decimals_exact(tmp_path):
+    big = Decimal("98765432109876.55")
+    with warehouse.connect(str(tmp_path / "w.duckdb")) as conn:
+        warehouse.replace_table(conn, "s", "t", pd.DataFrame({"id": [1], "amount": [big]}))
+        frame = warehouse.read_table(conn, "s", "t")
+        filtered = warehouse.query(conn, "SELECT amount FROM s.t WHERE id = ?", [1])
+    assert frame.loc[0, "amount"] == big and isinstance(frame.loc[0, "amount"], Decimal)
+    assert filtered.loc[0, "amount"] == big

@@ -78,6 +78,8 @@ class GuardLimits:
     max_change_share: float | None = 0.2
     max_new_holds: int | None = 50
     max_new_hold_share: float | None = 0.05
+    max_zeroed: int | None = 20  # rows that had a debt and would show none
+    max_zeroed_share: float | None = 0.1
     min_population: int = 20  # below this many rows, shares are not meaningful: counts alone apply
 
 
@@ -113,6 +115,12 @@ def guard_plan(plan: pd.DataFrame, population: int, limits: GuardLimits, *, new_
     if (limits.max_new_hold_share is not None and population >= limits.min_population
             and hold_share > limits.max_new_hold_share):
         reasons.append(f"{hold_share:.0%} of clients would flip to hold (limit {limits.max_new_hold_share:.0%})")
+    zeroed_share = zeroed / population if population else 0.0
+    if limits.max_zeroed is not None and zeroed > limits.max_zeroed:
+        reasons.append(f"{zeroed} rows would drop to zero debt (limit {limits.max_zeroed})")
+    if (limits.max_zeroed_share is not None and population >= limits.min_population
+            and zeroed_share > limits.max_zeroed_share):
+        reasons.append(f"{zeroed_share:.0%} of rows would drop to zero debt (limit {limits.max_zeroed_share:.0%})")
     figures = {"changes": changes, "initial": initial, "population": population, "change_share": round(share, 4),
                "new_holds": new_holds, "zeroed": zeroed}
     return GuardVerdict(passed=not reasons, reasons=reasons, figures=figures)
