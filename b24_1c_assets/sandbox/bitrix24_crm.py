@@ -597,6 +597,7 @@ class CrmState:
             m[f"crm.{name}.add"] = lambda p, n=name: self.entity_add(n, p)
             m[f"crm.{name}.update"] = lambda p, n=name: self.entity_update(n, p)
             m[f"crm.{name}.fields"] = lambda p, n=name: self.entity_fields(n)
+            m[f"crm.{name}.delete"] = lambda p, n=name: self.entity_delete(n, p)
         for name in ("company", "deal", "contact"):
             m[f"crm.{name}.userfield.list"] = lambda p, n=name: self.userfield_list(n, p)
             m[f"crm.{name}.userfield.add"] = lambda p, n=name: self.userfield_add(n, p)
@@ -908,6 +909,20 @@ class CrmState:
         record.update(updated)
         self.tables[entity].reindex(record_id, before, record)
         self._queue_event(spec, "UPDATE", record_id, params)
+        return True
+
+    def entity_delete(self, entity: str, params: dict) -> bool:
+        spec = SPECS[entity]
+        record_id, record = self._get_record(entity, params)
+        table = self.tables[entity]
+        table.reindex(record_id, record, {})
+        for index in table.indexes.values():
+            index.get(None, set()).discard(record_id)
+        del table.rows[record_id]
+        table.ids.remove(record_id)
+        if entity == "deal":
+            self.product_rows.pop(record_id, None)
+        self._queue_event(spec, "DELETE", record_id, params)
         return True
 
     def _check_requisite(self, fields: dict) -> None:

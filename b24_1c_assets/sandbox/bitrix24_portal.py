@@ -496,15 +496,15 @@ class _Handler(BaseHTTPRequestHandler):
             method = method.removesuffix(suffix)
         entry["method"] = method
         entry["kind"] = "write" if is_write_method(method) else "read"
+        if user != str(portal.user_id) or not secrets.compare_digest(code or "", portal.webhook_code):
+            return 401, {"error": "NO_AUTH_FOUND", "error_description": "Wrong authorization data"}, None, \
+                "application/json"
         try:
             params = self._params(parts.query, body_bytes)
         except (CrmError, UnicodeDecodeError) as err:
             description = err.description if isinstance(err, CrmError) else "Request is not valid UTF-8"
             return 400, {"error": "ERROR_ARGUMENT", "error_description": description}, None, "application/json"
         entry["params"] = {k: v for k, v in params.items() if str(k).lower() not in SECRET_PARAMS}
-        if user != str(portal.user_id) or not secrets.compare_digest(code or "", portal.webhook_code):
-            return 401, {"error": "NO_AUTH_FOUND", "error_description": "Wrong authorization data"}, None, \
-                "application/json"
         if not portal.bucket.admit():
             return 503, {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}, None, \
                 "application/json"

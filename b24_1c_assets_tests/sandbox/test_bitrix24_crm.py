@@ -296,3 +296,13 @@ def test_writes_with_auth_connector_queue_no_events(empty):
 @pytest.fixture
 def b24_seeded(portal_factory):
     return portal_factory(rate=1000.0, burst=1000)
+
+
+def test_delete_removes_the_record_and_queues_an_event(firms):
+    firms.state.events.clear()
+    firms.state._unreserved.clear()
+    assert call(firms, "crm.company.delete", {"id": 2})["result"] is True
+    assert call(firms, "crm.company.get", {"id": 2})["error_description"] == "Not found"
+    assert ids(call(firms, "crm.company.list", {"filter": {"UF_CRM_CREDIT_FLAG": ""}})) == []
+    events = call(firms, "event.offline.get", {})["result"]["events"]
+    assert [(e["EVENT_NAME"], e["EVENT_DATA"]["FIELDS"]["ID"]) for e in events] == [("ONCRMCOMPANYDELETE", 2)]
