@@ -43,6 +43,7 @@ ORDER_DEAL_CATEGORY_CHOICE = ((0, 55), (1, 35), (2, 10))  # pipelines 0 default,
 DEAL_CATEGORY_CHOICE = ((0, 60), (1, 30), (2, 10))
 DEAL_STAGE_CHOICE = (("NEW", 15), ("PREPARATION", 15), ("PREPAYMENT_INVOICE", 10), ("EXECUTING", 10),
                      ("FINAL_INVOICE", 5), ("WON", 20), ("LOSE", 25))
+ORDERS_PER_PARTY = {"key": (5, 12), "regular": (2, 5), "small": (1, 3)}  # over the six months
 # Contract payment terms in days by segment (0 = not set: the product applies its default).
 PAYMENT_TERMS = {"key": ((0, 5), (7, 5), (14, 20), (30, 40), (45, 30)),
                  "regular": ((0, 15), (7, 15), (14, 25), (30, 30), (45, 15)),
@@ -241,9 +242,13 @@ class WorldGenerator:
             seen.add(name)
             price = _money(rng.uniform(lo, hi))
             if price >= 1000:
-                price = price.quantize(Decimal("1"))  # big prices are round roubles in a price list
+                price = price.quantize(Decimal("1")).quantize(CENT)  # big prices: round roubles in a price list
             self.items.append(Item(key=key, name=name, article=article, unit=unit, price=price, vat_rate=vat,
-                                   kind=kind, deleted=rng.random() < 0.03, in_crm=rng.random() < 0.85))
+                                   kind=kind))
+        for item in self._pick(self.items, 0.03):
+            item.deleted = True  # marked for deletion in 1C (some still sit in the CRM)
+        for item in self._pick(self.items, 0.12):
+            item.in_crm = False  # new in 1C, not yet a CRM product
 
     # -- parties ---------------------------------------------------------------------------------------
     def _unique_inn(self, make) -> str:
@@ -538,7 +543,7 @@ class WorldGenerator:
 
     def _simulate_sales(self, party: Party, contracts: list[Contract], sellable: list[Item]) -> None:
         rng = self.rng
-        n_orders = {"key": self._int(5, 12), "regular": self._int(2, 5), "small": self._int(1, 3)}[party.segment]
+        n_orders = self._int(*ORDERS_PER_PARTY[party.segment])
         for _ in range(n_orders):
             contract = self._choice(contracts)
             # Customers pay "on terms"; without agreed terms they take about ten days.
@@ -556,7 +561,7 @@ class WorldGenerator:
                 created = self._at(won_day)
                 deal = Deal(key=0, party_key=party.key, title=f"{self._choice(DEAL_TOPICS)}: {party.short_name}",
                             category_id=self._weighted(ORDER_DEAL_CATEGORY_CHOICE), stage="WON",
-                            lines=lines, created=created, manager_id=party.manager_id, order_key=order)  # type: ignore[arg-type]
+                            lines=list(lines), created=created, manager_id=party.manager_id, order_key=order)  # type: ignore[arg-type]
                 self.deals.append(deal)
                 order.deal_key = deal  # type: ignore[assignment]
             roll = rng.random()
@@ -611,7 +616,7 @@ class WorldGenerator:
             elif behaviour == "late":
                 self._pay(party, contract, self._later(last, term + 5, term + 60), amount, order, invoice)
             elif behaviour == "partial":
-                part_amount = _money(amount * Decimal(self._int(30, 70)) / 100).quantize(Decimal("100"))
+                part_amount = _money(amount * Decimal(self._int(30, 70)) / 100).quantize(Decimal("100")).quantize(CENT)
                 self._pay(party, contract, self._later(last, 0, term), part_amount, order, invoice)
                 if rng.random() < 0.6:
                     self._pay(party, contract, self._later(last, term + 10, term + 70), amount - part_amount,
@@ -622,7 +627,7 @@ class WorldGenerator:
                 self._pay(party, contract, self._later(last, 0, term), _money(rounded + extra), order, invoice)
             elif behaviour == "instalments":
                 count = self._int(2, 3)
-                part_amount = _money(amount / count).quantize(Decimal("1000"), ROUND_DOWN) or _money(amount / count)
+                part_amount = _money(_money(amount / count).quantize(Decimal("1000"), ROUND_DOWN)) or _money(amount / count)
                 moment = last
                 for i in range(count):
                     moment = self._later(moment, 3 if i else 0, term // 2 + 10)
@@ -635,7 +640,7 @@ class WorldGenerator:
         if rng.random() < 0.06:
             # A round advance "for future deliveries" with no order yet.
             when = self._at(self._choice(self.workdays[-25:]))
-            self._pay(party, self._choice(contracts), when, Decimal(self._choice((10, 25, 50, 100, 200)) * 1000),
+            self._pay(party, self._choice(contracts), when, _money(self._choice((10, 25, 50, 100, 200)) * 1000),
                       None, None)
 
     def _make_open_deals(self, party: Party, sellable: list[Item]) -> None:

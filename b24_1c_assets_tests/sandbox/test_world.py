@@ -242,6 +242,7 @@ def test_documents_are_consistent(world):
             assert orders[pay.order_key].party_key == pay.party_key and pay.date > orders[pay.order_key].date
         if pay.invoice_key is not None:
             assert invoices[pay.invoice_key].party_key == pay.party_key
+        assert pay.amount.as_tuple().exponent == -2, pay  # money: Decimal with two places
         if pay.channel == "cash":
             assert pay.amount <= 100000  # the legal cash limit between businesses
     for d in world.deals:
@@ -263,7 +264,8 @@ def test_items_catalog(world):
     assert {i.kind for i in world.items} == {"goods", "service"}
     assert all(i.unit in ("шт", "кг", "м", "усл") and i.vat_rate in (20, 10, 0) and i.price > 0 for i in world.items)
     assert len({i.article for i in world.items}) == len(world.items)
-    assert any(not i.in_crm for i in generate(seed=7, scale=300).items)
+    assert any(not i.in_crm for i in world.items) and any(i.deleted for i in world.items)
+    assert all(i.price == i.price.quantize(Decimal("0.01")) and i.price.as_tuple().exponent == -2 for i in world.items)
 
 
 def test_expected_balance_is_posted_shipments_minus_posted_payments(world):
