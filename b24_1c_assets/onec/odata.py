@@ -369,7 +369,8 @@ class OneCClient:
         label = f"{PRICES}/SliceLast"
         select = self._select(label, ("Номенклатура_Key", "ВидЦен_Key", "Цена"),
                               ("Period", "Характеристика_Key", "ЕдиницаИзмерения", "ЕдиницаИзмерения_Key"))
-        params = {"$select": ",".join(select), "$orderby": "Номенклатура_Key asc,ВидЦен_Key asc"}
+        order = [f for f in ("Номенклатура_Key", "ВидЦен_Key", "Характеристика_Key") if f in select]
+        params = {"$select": ",".join(select), "$orderby": ",".join(f"{f} asc" for f in order)}
         rows: list[dict] = []
         for page in self._pages([PRICES, fn], params, label=label):
             rows.extend(page)
@@ -416,17 +417,31 @@ class OneCClient:
         return self._movements(INVOICE_PAYMENTS, ("СчетНаОплату", "Сумма"),
                                ("СуммаОплаты", "СуммаАванса", "Организация_Key", "Контрагент_Key"), since, until)
 
-    def receivables_balance(self, as_of: date | datetime | None = None) -> list[dict[str, Any]]:
-        """AccumulationRegister_РасчетыСПокупателями/Balance: non-zero rows per contract/document/type.
+    def receivables_balance(self, as_of: date | datetime | None = None, *,
+                            dimensions: Sequence[str] | None = ("Контрагент", "Договор", "ТипРасчетов")
+                            ) -> list[dict[str, Any]]:
+        """AccumulationRegister_РасчетыСПокупателями/Balance: non-zero balances, by default per
+        counterparty × contract × ТипРасчетов (`Dimensions=`), `dimensions=None` for every dimension.
 
-        A date includes the whole day (the balance is taken at the next midnight, 1C excludes movements at
-        the boundary instant). Zero balances are dropped here: 1C refuses filters on resources.
+        A date includes the whole day (the balance is taken at the next midnight: 1C excludes movements
+        at the boundary instant). Zero rows are dropped here because 1C refuses filters on resources.
+        Pages are ordered by all returned dimensions, so `$skip` paging cannot overlap.
         """
-        fn = f"Balance(Period={wire.datetime_literal(_end_of(as_of), self.tz)})" if as_of is not None else "Balance()"
         label = f"{SETTLEMENTS}/Balance"
-        select = self._select(label, SETTLEMENT_DIMENSIONS + ("СуммаBalance",),
-                              SETTLEMENT_OPTIONAL + ("СуммаВалBalance", "СуммаРегBalance"))
-        order = ",".join(f"{f} asc" for f in ("Контрагент_Key", "Договор_Key", "ТипРасчетов"))
+        self.metadata.require(label, ["СуммаBalance"])
+        declared = self.metadata.fields(label)
+        names = list(dimensions) if dimensions else [
+            d for d in ("Организация", "Контрагент", "Договор", "Документ", "Заказ", "ТипРасчетов")
+            if d in declared or f"{d}_Key" in declared]
+        dim_fields = [f"{d}_Key" if f"{d}_Key" in declared else d for d in names]
+        args = []
+        if as_of is not None:
+            args.append(f"Period={wire.datetime_literal(_end_of(as_of), self.tz)}")
+        if dimensions:
+            args.append("Dimensions=" + wire.string_literal(",".join(names)))
+        fn = f"Balance({','.join(args)})"
+        select = self._select(label, dim_fields + ["СуммаBalance"], ("СуммаВалBalance", "СуммаРегBalance"))
+        order = ",".join(f"{f} asc" for f in dim_fields)
         rows: list[dict] = []
         for page in self._pages([SETTLEMENTS, fn], {"$select": ",".join(select), "$orderby": order}, label=label):
             rows.extend(page)
