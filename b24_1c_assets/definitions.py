@@ -6,7 +6,10 @@ import dagster as dg
 
 from b24_1c_assets.defs import jobs
 from b24_1c_assets.defs.bitrix24 import assets as bitrix24_assets
+from b24_1c_assets.defs.catalog_sync import assets as catalog_sync_assets
 from b24_1c_assets.defs.client_master import assets as client_master_assets
+from b24_1c_assets.defs.company_sync import assets as company_sync_assets
+from b24_1c_assets.defs.crm_push import assets as crm_push_assets
 from b24_1c_assets.defs.onec import assets as onec_assets
 from b24_1c_assets.defs.receivables import assets as receivables_assets
 from b24_1c_assets.defs.resources import build_resources
@@ -18,7 +21,10 @@ def defs() -> dg.Definitions:
         bitrix24_assets.defs,
         onec_assets.defs,
         client_master_assets.defs,
+        company_sync_assets.defs,
         receivables_assets.defs,
+        catalog_sync_assets.defs,
+        crm_push_assets.defs,
         jobs.defs,
         dg.Definitions(resources=build_resources()),
     )

@@ -1,0 +1,106 @@
+"""Catalog, 1C -> CRM: the product plan (with its blocking guard) and the push to crm.product."""
+
+import dagster as dg
+import pandas as pd
+
+from b24_1c_assets.bitrix24 import Bitrix24Client
+from b24_1c_assets.defs.catalog_sync import flow_support as fs
+from b24_1c_assets.defs.extracts import OWNERS
+from b24_1c_assets.defs.resources import Bitrix24Resource, WarehouseResource
+from b24_1c_assets.domain import catalog_sync as cs
+from b24_1c_assets.domain.push_plan import NOOP, UPDATE, plan_updates
+from b24_1c_assets.sync import journal
+from b24_1c_assets.sync.bitrix24_writes import OK, RowOutcome, WriteCommand, apply_commands
+from b24_1c_assets.warehouse import read_table
+
+PLAN = dg.AssetKey(["crm_push", "product_plan"])
+PUSH = dg.AssetKey(["crm_push", "products"])
+IN_SYNC = "in_sync"
+TAGS = {"flow": cs.FLOW}
+
+
+@dg.asset(key=PLAN, group_name="catalog_sync", kinds={"duckdb"}, owners=OWNERS, pool="duckdb", tags=TAGS,
+          deps=[dg.AssetKey(["onec", "items"]), dg.AssetKey(["onec", "prices"]), dg.AssetKey(["onec", "price_types"]),
+                dg.AssetKey(["bitrix24", "products"])],
+          check_specs=[fs.guard_spec(PLAN)],
+          description="What the catalog push would write, one row per 1C item that is (or becomes) a CRM "
+                      "product: operation update / in_sync / noop, changed fields, before and after.")
+def product_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    config = fs.flow_settings().get("catalog", {})
+    with warehouse.connect() as conn:
+        items, prices = read_table(conn, "onec", "items"), read_table(conn, "onec", "prices")
+        price_types, products = read_table(conn, "onec", "price_types"), read_table(conn, "bitrix24", "products")
+        pushed, failed = journal.last_pushed(conn, cs.FLOW), journal.failed_keys(conn, cs.FLOW)
+    price_type = cs.price_type_ref(price_types, config.get("price_type", "Розничная"))
+    desired = cs.desired_products(items, prices, products, price_type=price_type,
+                                  currency=config.get("currency", "RUB"))
+    plan = plan_updates(desired, pushed, failed, cs.PRODUCT_FIELDS)
+    plan = plan.merge(desired[["key", "product_id"]], on="key", how="left")
+    # A product the CRM already shows as 1C has it needs no write, only a baseline.
+    crm = {str(x): r for x, r in zip(products.get("XML_ID", []), products.to_dict("records"))} if not products.empty else {}
+    wanted = desired.set_index("key").to_dict("index")
+    in_sync = [k for k, op in zip(plan["key"], plan["operation"])
+               if op == UPDATE and cs.same_as_crm({**wanted[k], "key": k}, crm.get(k))]
+    plan.loc[plan["key"].isin(in_sync), "operation"] = IN_SYNC
+    with warehouse.connect() as conn:
+        fs.store_plan(conn, context, "crm_push", "product_plan", plan)
+    population = int(desired["product_id"].notna().sum())
+    return dg.MaterializeResult(
+        metadata=fs.plan_metadata(plan, "crm_push.product_plan", ["key", "operation", "reason", "changed_fields"]),
+        check_results=[fs.guard_result(context, PLAN, plan, population)])
+
+
+def find_products(client: Bitrix24Client, xml_ids: list[str]) -> dict[str, str]:
+    """Live lookup XML_ID -> product ID (before any add: a rerun after a crash never creates a twin)."""
+    found: dict[str, str] = {}
+    for start in range(0, len(xml_ids), 50):
+        chunk = xml_ids[start:start + 50]
+        answers = client.batch({f"q{i}": ("crm.product.list", {"filter": {"XML_ID": x}, "select": ["ID", "XML_ID"]})
+                                for i, x in enumerate(chunk)})
+        for i, xml in enumerate(chunk):
+            answer = answers[f"q{i}"]
+            rows = answer.result if answer.ok else None
+            if not answer.ok:
+                raise answer.error
+            for row in rows or []:
+                if str(row.get("XML_ID")) == xml:
+                    found.setdefault(xml, str(row["ID"]))
+    return found
+
+
+@dg.asset(key=PUSH, group_name="catalog_sync", kinds={"bitrix24", "duckdb"}, owners=OWNERS, pool="bitrix24_api",
+          tags=TAGS, deps=[PLAN],
+          description="Results of the catalog push, one row per planned product write (crm.product.add/update "
+                      "keyed by XML_ID); also journaled in sync.results.")
+def products_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
+                  warehouse: WarehouseResource) -> dg.MaterializeResult:
+    dry_run = fs.is_dry_run(context)
+    with warehouse.connect() as conn:
+        plan = fs.read_plan(conn, "crm_push", "product_plan")
+    todo = plan[plan["operation"] != NOOP] if not plan.empty else plan
+    client = bitrix24.client()
+    calls = client.stats.http_calls
+    outcomes = [RowOutcome(k, IN_SYNC, OK) for k in todo.loc[todo["operation"] == IN_SYNC, "key"]] if not todo.empty else []
+    writes = todo[todo["operation"] == UPDATE] if not todo.empty else todo
+    target_ids = {str(k): str(p) for k, p in zip(todo.get("key", []), todo.get("product_id", [])) if isinstance(p, str)}
+    if not dry_run and not writes.empty:
+        unknown = [k for k in writes["key"] if k not in target_ids]
+        target_ids.update(find_products(client, unknown) if unknown else {})
+        commands = []
+        for row in writes.to_dict("records"):
+            fields = cs.crm_payload({**fs.after_of(row), "XML_ID": row["key"], "PRICE": cs.money(fs.after_of(row).get("PRICE"))})
+            if row["key"] in target_ids:
+                commands.append(WriteCommand(row["key"], "crm.product.update", {"id": target_ids[row["key"]], "fields": fields}))
+            else:
+                commands.append(WriteCommand(row["key"], "crm.product.add", {"fields": fields}, operation="add"))
+        outcomes += apply_commands(client, commands)
+        target_ids.update({o.key: str(o.result) for o in outcomes if o.operation == "add" and o.status == OK})
+    elif dry_run:
+        outcomes += [RowOutcome(k, UPDATE, OK) for k in writes["key"]] if not writes.empty else []
+    with warehouse.connect() as conn:
+        results = fs.journal(conn, flow=cs.FLOW, context=context, plan=plan, outcomes=outcomes, dry_run=dry_run,
+                             target_ids=target_ids)
+    return dg.MaterializeResult(metadata=fs.push_metadata(results, len(writes), client.stats.http_calls - calls, dry_run))
+
+
+defs = dg.Definitions(assets=[product_plan, products_push])
