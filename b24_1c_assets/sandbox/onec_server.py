@@ -109,13 +109,14 @@ class OneCService:
     """The OData protocol over a `OneCState`, independent of the HTTP server (one lock for all data)."""
 
     def __init__(self, state: OneCState, odata_url: str, *, published: list[str], shuffle_unordered: bool,
-                 enforce_if_match: bool, rng_seed: int = 0):
+                 enforce_if_match: bool, inlinecount_ignores_paging: bool = True, rng_seed: int = 0):
         self.state = state
         self.odata_url = odata_url
         self.published = published
         self.published_set = set(published)
         self.shuffle_unordered = shuffle_unordered
         self.enforce_if_match = enforce_if_match
+        self.inlinecount_ignores_paging = inlinecount_ignores_paging
         self.rng = random.Random(rng_seed)
         self.lock = threading.RLock()
         self._metadata: bytes | None = None
@@ -285,7 +286,7 @@ class OneCService:
             items = list(items)
             self.rng.shuffle(items)  # 1C gives no stable order without $orderby
         skip, top = self._int_option(query, "$skip"), self._int_option(query, "$top")
-        if count is None:  # per the doc, $inlinecount makes 1C ignore $skip/$top
+        if count is None or not self.inlinecount_ignores_paging:  # per the doc, $inlinecount ignores them
             if skip:
                 items = items[skip:]
             if top is not None:
@@ -871,13 +872,15 @@ class OneCServer:
     Options beyond the common contract: `shuffle_unordered` (random order without `$orderby`),
     `unpublished` (set names left out of the publication), `max_query_length` (IIS limit -> 404.15),
     `cold_start_seconds` (delay of the first request), `enforce_if_match` (412 on a stale If-Match; real 1C
-    ignores it), `state` (a pre-seeded `OneCState`, e.g. shared by benchmarks), `rng_seed`.
+    ignores it), `inlinecount_ignores_paging` (the documented 1C behaviour; False = `$top=0&$inlinecount=allpages`
+    counts cheaply as 42c saw live), `state` (a pre-seeded `OneCState`, e.g. shared by benchmarks), `rng_seed`.
     """
 
     def __init__(self, world: World, host: str = "127.0.0.1", port: int = 0, username: str = "integration",
                  password: str | None = None, faults: Faults | None = None, *, shuffle_unordered: bool = True,
                  unpublished=(), max_query_length: int = 2000, cold_start_seconds: float = 0.0,
-                 enforce_if_match: bool = False, state: OneCState | None = None, rng_seed: int = 0):
+                 enforce_if_match: bool = False, inlinecount_ignores_paging: bool = True,
+                 state: OneCState | None = None, rng_seed: int = 0):
         self.world = world
         self.host, self._port = host, port
         self.username = username
@@ -888,7 +891,8 @@ class OneCServer:
         self.state = state if state is not None else seed(world)
         self.published = [n for n in SETS if n not in set(unpublished)]
         self.request_log: list[dict] = []
-        self._opts = dict(shuffle_unordered=shuffle_unordered, enforce_if_match=enforce_if_match, rng_seed=rng_seed)
+        self._opts = dict(shuffle_unordered=shuffle_unordered, enforce_if_match=enforce_if_match,
+                          inlinecount_ignores_paging=inlinecount_ignores_paging, rng_seed=rng_seed)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._warm = threading.Event()

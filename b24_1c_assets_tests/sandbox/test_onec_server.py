@@ -191,6 +191,12 @@ def test_inlinecount_is_string_and_ignores_skip_top(reader):
     assert body["odata.count"] == str(total) and len(body["value"]) == total
 
 
+def test_inlinecount_can_honour_paging_when_configured(onec_factory):
+    server = onec_factory(inlinecount_ignores_paging=False)
+    body = jget(server, CP, **{"$inlinecount": "allpages", "$top": "0"})
+    assert body["value"] == [] and int(body["odata.count"]) > 0
+
+
 def test_count_segment_returns_bare_number(reader, world):
     legal = sum(len(p.onec_spellings) for p in world.parties if p.kind == "legal")
     r = get(reader, f"{CP}/$count", **{"$filter": "ВидКонтрагента eq 'ЮридическоеЛицо'"})
