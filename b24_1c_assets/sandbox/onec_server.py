@@ -165,6 +165,9 @@ class OneCService:
         if name not in self.published_set:
             raise _not_found_segment(name)
         es = SETS[name]
+        expand = [x.strip() for x in query.get("$expand", "").split(",") if x.strip()]
+        if any(x.split("/")[0] in es.tabular for x in expand):
+            raise ODataError(501, "0", "Возможность не поддерживается")  # live: $expand of a tabular section
         rest = segments[1:]
         if method == "GET":
             if key_text is None and not rest:

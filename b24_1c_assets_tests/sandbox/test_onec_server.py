@@ -264,6 +264,10 @@ def test_long_query_string_is_iis_404_15(onec_factory):
     assert get(server, CP, **{"$format": "json", "$filter": f"Ref_Key eq guid'{EMPTY_GUID}'"}).status_code == 200
 
 
+def test_expand_of_tabular_section_is_501(reader):
+    assert get(reader, "Document_ЗаказПокупателя", **{"$format": "json", "$expand": "Запасы"}).status_code == 501
+
+
 def test_bad_top_and_unknown_option_are_400(reader):
     assert error_of(get(reader, CP, **{"$format": "json", "$top": "x"}))[:2] == (400, "14")
     assert error_of(get(reader, CP, **{"$format": "json", "$bogus": "1"}))[:2] == (400, "14")
