@@ -277,9 +277,10 @@ class OneCClient:
 
     def _read_window(self, entity_set, select, date_field, key_fields, start, end, extra, order) -> list[dict]:
         rows: list[dict] = []
-        seen_at_start: set[tuple] = set()  # keys already taken at the instant the window re-opened at
+        lower = wire.to_local(start, self.tz).isoformat()[:19]
+        seen_at_lower: set[tuple] = set()  # rows at the instant the window re-opened at: already taken
+        tail_at, tail_keys = "", set()  # the latest instant read so far and the keys read at it
         skip = pages = 0
-        lower = wire.to_local(start, self.tz).isoformat()
         while True:
             flt = (f"{date_field} ge {wire.datetime_literal(datetime.fromisoformat(lower), self.tz)} and "
                    f"{date_field} lt {wire.datetime_literal(end, self.tz)}")
@@ -290,17 +291,19 @@ class OneCClient:
             page = _value(self._get_json([entity_set], params, label=entity_set), entity_set)
             pages += 1
             for row in page:
-                key = tuple(row.get(k) for k in key_fields)
-                if str(row.get(date_field, ""))[:19] == lower[:19] and key in seen_at_start:
+                at, key = str(row.get(date_field, ""))[:19], tuple(row.get(k) for k in key_fields)
+                if at == lower and key in seen_at_lower:
                     continue
                 rows.append(row)
+                if at != tail_at:
+                    tail_at, tail_keys = at, set()
+                tail_keys.add(key)
             if len(page) < self.page_size:
                 return rows
-            last = str(page[-1].get(date_field, ""))[:19]
-            if pages >= self.window_pages and last > lower[:19]:
-                lower = last
-                seen_at_start = {tuple(r.get(k) for k in key_fields) for r in page
-                                 if str(r.get(date_field, ""))[:19] == last}
+            if pages >= self.window_pages and tail_at > lower:
+                # re-open the rest of the window at the last instant read; rows at that instant come back
+                # and are skipped by key
+                lower, seen_at_lower = tail_at, (tail_keys | seen_at_lower if tail_at == lower else set(tail_keys))
                 skip = pages = 0
             else:
                 skip += self.page_size
