@@ -578,6 +578,9 @@ class CrmState:
         return self.tables[entity].rows.get(record_id)
 
     # -- dispatch --------------------------------------------------------------------------------------
+    def has_method(self, method: str) -> bool:
+        return method.lower() in self._methods
+
     def call(self, method: str, params: dict) -> Any:
         handler = self._methods.get(method.lower())
         if handler is None:
@@ -683,7 +686,8 @@ class CrmState:
                                                                   and not keys[0][2])
         if candidates is None:
             first = table.id_floor(filter_, id_field) if id_ascending else 0
-            candidates = table.ids[first:] if first else table.ids
+            ids_ = table.ids  # walk from the keyset floor without copying the tail
+            candidates = (ids_[i] for i in range(first, len(ids_))) if first else ids_
 
         def matching() -> Iterable[dict]:
             for row_id in candidates:

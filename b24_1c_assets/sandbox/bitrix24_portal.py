@@ -308,7 +308,7 @@ class PortalServer:
             try:
                 if method == "batch":
                     raise CrmError("ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage", 405)
-                if method not in self.state._methods:
+                if not self.state.has_method(method):
                     raise CrmError("ERROR_METHOD_NOT_FOUND", "Method not found!", 404)
                 command_fault = self.faults.draw(self.faults.batch_command_error_share)
                 write = is_write_method(method)
@@ -478,7 +478,10 @@ class _Handler(BaseHTTPRequestHandler):
             entry["error"] = body["error"]
         portal._log(entry)
         html = ctype != "application/json"
-        self._send(status, None if html else body, raw, ctype)
+        try:
+            self._send(status, None if html else body, raw, ctype)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (e.g. its timeout on a slow answer)
+            self.close_connection = True
 
     def _process(self, entry: dict, started: float) -> tuple[int, dict | None, bytes | None, str]:
         portal = self.portal
@@ -508,7 +511,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not portal.bucket.admit():
             return 503, {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}, None, \
                 "application/json"
-        if method != "batch" and method not in portal.state._methods:
+        if method != "batch" and not portal.state.has_method(method):
             return 404, {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found!"}, None, \
                 "application/json"
         inner: list[str] = []

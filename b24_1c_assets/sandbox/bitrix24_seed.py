@@ -24,6 +24,7 @@ ONEC_ORIGINATOR_ID = "1C_UNF"  # what the earlier integration wrote to ORIGINATO
 PIPELINES = {0: "Общая", 1: "Опт", 2: "Проекты"}
 PRESET_LEGAL, PRESET_IP = 1, 2
 MEASURE_CODES = {"шт": (796, "шт"), "кг": (166, "кг"), "м": (6, "м"), "усл": (796, "усл")}
+LARGE_SEED = 50_000  # companies + deals from which the seeded heap is frozen out of the cyclic GC
 DEPARTMENTS = {"sales": 1, "finance": 2, "ops": 3}
 _FIRST_NAMES = ("Ольга", "Ирина", "Татьяна", "Наталья", "Елена", "Светлана", "Андрей", "Сергей", "Дмитрий")
 _LAST_NAMES = ("Иванова", "Смирнова", "Кузнецова", "Попова", "Соколова", "Лебедева", "Новикова", "Морозова")
@@ -43,11 +44,16 @@ def seed_portal(state: CrmState, world: World) -> dict[str, int]:
     with state.lock:
         state.events_enabled = False
         try:
-            return _seed(state, world)
+            counts = _seed(state, world)
         finally:
             state.events_enabled = True
             if gc_was_enabled:
                 gc.enable()
+    if counts["companies"] + counts["deals"] >= LARGE_SEED:
+        # Big portals live as long as the process: keep later collections from rescanning their records
+        # (a full collection over millions of dicts stalls requests for seconds). Process-wide, hence only here.
+        gc.freeze()
+    return counts
 
 
 def _seed(state: CrmState, world: World) -> dict[str, int]:
