@@ -8,6 +8,8 @@ from b24_1c_assets.defs import jobs
 from b24_1c_assets.defs.bitrix24 import assets as bitrix24_assets
 from b24_1c_assets.defs.catalog_sync import assets as catalog_sync_assets
 from b24_1c_assets.defs.client_master import assets as client_master_assets
+from b24_1c_assets.defs.invoice_sync import assets as invoice_sync_assets
+from b24_1c_assets.defs.order_sync import assets as order_sync_assets
 from b24_1c_assets.defs.company_sync import assets as company_sync_assets
 from b24_1c_assets.defs.crm_push import assets as crm_push_assets
 from b24_1c_assets.defs.onec import assets as onec_assets
@@ -24,6 +26,8 @@ def defs() -> dg.Definitions:
         company_sync_assets.defs,
         receivables_assets.defs,
         catalog_sync_assets.defs,
+        invoice_sync_assets.defs,
+        order_sync_assets.defs,
         crm_push_assets.defs,
         jobs.defs,
         dg.Definitions(resources=build_resources()),

@@ -1,0 +1,117 @@
+"""Invoices and payments, 1C -> CRM: the smart-invoice plan (blocking guard) and the push to crm.item."""
+
+import dagster as dg
+import pandas as pd
+
+from b24_1c_assets.bitrix24 import Bitrix24Client
+from b24_1c_assets.defs.catalog_sync import flow_support as fs
+from b24_1c_assets.defs.extracts import OWNERS
+from b24_1c_assets.defs.resources import Bitrix24Resource, WarehouseResource
+from b24_1c_assets.domain import invoice_sync as inv
+from b24_1c_assets.domain.push_plan import NOOP, UPDATE, plan_updates
+from b24_1c_assets.sync import journal
+from b24_1c_assets.sync.bitrix24_writes import OK, RowOutcome, WriteCommand, apply_commands
+from b24_1c_assets.warehouse import read_table
+
+PLAN = dg.AssetKey(["crm_push", "smart_invoice_plan"])
+PUSH = dg.AssetKey(["crm_push", "smart_invoices"])
+TAGS = {"flow": inv.FLOW}
+STAGE_LIST = "SMART_INVOICE_STAGE_1"
+
+
+@dg.asset(key=PLAN, group_name="invoice_sync", kinds={"bitrix24", "duckdb"}, owners=OWNERS, pool="bitrix24_api",
+          tags=TAGS,
+          deps=[dg.AssetKey(["onec", "invoices"]), dg.AssetKey(["onec", "invoice_payments"]),
+                dg.AssetKey(["onec", "customer_orders"]), dg.AssetKey(["bitrix24", "smart_invoices"]),
+                dg.AssetKey(["client_master", "clients"])],
+          check_specs=[fs.guard_spec(PLAN)],
+          description="What the invoice push would write, one row per posted 1C invoice (СчетНаОплату) with its "
+                      "company, deal, amount and payment stage; rejected invoices say why.")
+def smart_invoice_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
+                       warehouse: WarehouseResource) -> dg.MaterializeResult:
+    config = fs.flow_settings().get("invoices", {})
+    client = bitrix24.client()
+    statuses = client.call("crm.status.list", {"filter": {"ENTITY_ID": STAGE_LIST}})
+    stages = inv.stage_ids(statuses, config.get("unpaid_stage", "N"), config.get("partly_paid_stage", "S"),
+                           config.get("paid_stage", "P"))
+    with warehouse.connect() as conn:
+        desired, rejects = inv.desired_invoices(
+            read_table(conn, "onec", "invoices"), read_table(conn, "onec", "invoice_payments"),
+            read_table(conn, "client_master", "clients"), read_table(conn, "onec", "customer_orders"), stages)
+        crm = read_table(conn, "bitrix24", "smart_invoices")
+        pushed, failed = journal.last_pushed(conn, inv.FLOW), journal.failed_keys(conn, inv.FLOW)
+    plan = plan_updates(desired, pushed, failed, inv.INVOICE_FIELDS)
+    ids = {str(x): str(i) for x, i in zip(crm.get("xmlId", []), crm.get("id", [])) if isinstance(x, str) and x}
+    plan["item_id"] = plan["key"].map(ids)
+    if not rejects.empty:
+        plan = pd.concat([plan, pd.DataFrame({"key": rejects["key"], "operation": fs.REJECTED,
+                                              "reason": rejects["reason"]})], ignore_index=True)
+    with warehouse.connect() as conn:
+        fs.store_plan(conn, context, "crm_push", "smart_invoice_plan", plan)
+    metadata = fs.plan_metadata(plan, "crm_push.smart_invoice_plan", ["key", "operation", "reason", "changed_fields"])
+    metadata["api_calls"] = 1
+    return dg.MaterializeResult(metadata=metadata,
+                                check_results=[fs.guard_result(context, PLAN, plan, len(ids))])
+
+
+def find_items(client: Bitrix24Client, xml_ids: list[str]) -> dict[str, str]:
+    """Live lookup xmlId -> smart invoice id, before any add (a rerun after a crash never makes a twin)."""
+    found: dict[str, str] = {}
+    for start in range(0, len(xml_ids), 50):
+        chunk = xml_ids[start:start + 50]
+        answers = client.batch({f"q{i}": ("crm.item.list", {"entityTypeId": inv.ENTITY_TYPE_ID,
+                                                            "filter": {"xmlId": x}, "select": ["id", "xmlId"]})
+                                for i, x in enumerate(chunk)})
+        for i, xml in enumerate(chunk):
+            answer = answers[f"q{i}"]
+            if not answer.ok:
+                raise answer.error
+            result = answer.result
+            rows = result.get("items", []) if isinstance(result, dict) else (result or [])
+            for row in rows:
+                if str(row.get("xmlId")) == xml:
+                    found.setdefault(xml, str(row["id"]))
+    return found
+
+
+@dg.asset(key=PUSH, group_name="invoice_sync", kinds={"bitrix24", "duckdb"}, owners=OWNERS, pool="bitrix24_api",
+          tags=TAGS, deps=[PLAN],
+          description="Results of the invoice push, one row per planned smart invoice (crm.item.add/update, "
+                      "xmlId = 1C Ref_Key) or rejected invoice; also journaled in sync.results.")
+def smart_invoices_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
+                        warehouse: WarehouseResource) -> dg.MaterializeResult:
+    dry_run = fs.is_dry_run(context)
+    paid_field = fs.flow_settings().get("invoices", {}).get("paid_amount_field") or None
+    with warehouse.connect() as conn:
+        plan = fs.read_plan(conn, "crm_push", "smart_invoice_plan")
+    client = bitrix24.client()
+    calls = client.stats.http_calls
+    rejected = plan[plan["operation"] == fs.REJECTED]
+    outcomes = [RowOutcome(k, fs.REJECTED, fs.REJECTED, error=r) for k, r in zip(rejected["key"], rejected["reason"])]
+    writes = plan[plan["operation"] == UPDATE]
+    target_ids = {str(k): str(i) for k, i in zip(writes["key"], writes["item_id"]) if isinstance(i, str)}
+    if dry_run:
+        outcomes += [RowOutcome(k, UPDATE, OK) for k in writes["key"]]
+    elif not writes.empty:
+        unknown = [k for k in writes["key"] if k not in target_ids]
+        target_ids.update(find_items(client, unknown) if unknown else {})
+        commands = []
+        for row in writes.to_dict("records"):
+            fields = inv.crm_fields(fs.after_of(row), paid_field)
+            if row["key"] in target_ids:
+                commands.append(WriteCommand(row["key"], "crm.item.update", {
+                    "entityTypeId": inv.ENTITY_TYPE_ID, "id": target_ids[row["key"]], "fields": fields}))
+            else:
+                commands.append(WriteCommand(row["key"], "crm.item.add", {
+                    "entityTypeId": inv.ENTITY_TYPE_ID, "fields": {**fields, "xmlId": row["key"]}}, operation="add"))
+        outcomes += apply_commands(client, commands)
+        for o in outcomes:
+            if o.operation == "add" and o.status == OK and isinstance(o.result, dict):
+                target_ids[o.key] = str((o.result.get("item") or {}).get("id"))
+    with warehouse.connect() as conn:
+        results = fs.journal(conn, flow=inv.FLOW, context=context, plan=plan[plan["operation"] != NOOP],
+                             outcomes=outcomes, dry_run=dry_run, target_ids=target_ids)
+    return dg.MaterializeResult(metadata=fs.push_metadata(results, len(writes), client.stats.http_calls - calls, dry_run))
+
+
+defs = dg.Definitions(assets=[smart_invoice_plan, smart_invoices_push])
