@@ -8,7 +8,6 @@ from b24_1c_assets.defs import jobs
 from b24_1c_assets.defs.bitrix24 import assets as bitrix24_assets
 from b24_1c_assets.defs.catalog_sync import assets as catalog_sync_assets
 from b24_1c_assets.defs.client_master import assets as client_master_assets
-from b24_1c_assets.defs.company_sync import assets as company_sync_assets
 from b24_1c_assets.defs.invoice_sync import assets as invoice_sync_assets
 from b24_1c_assets.defs.order_sync import assets as order_sync_assets
 from b24_1c_assets.defs.company_sync import assets as company_sync_assets
@@ -24,7 +23,6 @@ def defs() -> dg.Definitions:
         bitrix24_assets.defs,
         onec_assets.defs,
         client_master_assets.defs,
-        company_sync_assets.defs,
         company_sync_assets.defs,
         receivables_assets.defs,
         catalog_sync_assets.defs,

@@ -88,6 +88,11 @@ def replace_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, fram
     their text so no kopeck is lost through float.
     """
     target = f"{_ident(schema)}.{_ident(table)}"
+    if frame.empty and (table_exists(conn, schema, table) or len(frame.columns) == 0):
+        # An empty extract has no reliable shape of its own: keep the table's columns, drop its rows.
+        if table_exists(conn, schema, table):
+            conn.execute(f"DELETE FROM {target}")
+        return 0
     staged, types = _stage(frame, column_types)
     conn.execute("BEGIN")
     try:

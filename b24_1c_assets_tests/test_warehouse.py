@@ -70,3 +70,11 @@ def test_reading_back_keeps_decimals_exact(tmp_path):
         filtered = warehouse.query(conn, "SELECT amount FROM s.t WHERE id = ?", [1])
     assert frame.loc[0, "amount"] == big and isinstance(frame.loc[0, "amount"], Decimal)
     assert filtered.loc[0, "amount"] == big
+
+
+def test_an_empty_extract_empties_the_table_but_keeps_its_columns(tmp_path):
+    with warehouse.connect(str(tmp_path / "w.duckdb")) as conn:
+        warehouse.replace_table(conn, "s", "t", pd.DataFrame({"a": [1], "b": ["x"]}))
+        assert warehouse.replace_table(conn, "s", "t", pd.DataFrame()) == 0
+        assert conn.execute("SELECT count(*) FROM s.t").fetchall() == [(0,)]
+        assert [d[0] for d in conn.execute("SELECT * FROM s.t").description] == ["a", "b"]

@@ -30,7 +30,7 @@ def run_assets(sandbox):
         loaded = defs()
         assets = list(loaded.assets or [])
         checks = list(loaded.asset_checks or [])
-        if isinstance(selection, (list, tuple)):
+        if not isinstance(selection, dg.AssetSelection):
             selection = dg.AssetSelection.assets(*[dg.AssetKey.from_user_string(s) if isinstance(s, str) else s
                                                    for s in selection])
         return dg.materialize([*assets, *checks], selection=selection, resources=loaded.resources,

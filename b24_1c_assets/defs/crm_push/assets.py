@@ -1,0 +1,84 @@
+"""Receivables pushed to CRM companies: plan (with the blocking guard), then the writes."""
+
+import json
+
+import dagster as dg
+
+from b24_1c_assets.defs.crm_push.guard import guard_limits, guard_result, guard_spec
+from b24_1c_assets.defs.extracts import OWNERS, preview, with_lineage
+from b24_1c_assets.defs.resources import Bitrix24Resource, WarehouseResource
+from b24_1c_assets.domain.push_plan import UPDATE, guard_plan, plan_updates
+from b24_1c_assets.domain.receivables_push import FIELD_LABELS, FIELDS, desired_company_fields, new_holds, zeroed
+from b24_1c_assets.sync import journal
+from b24_1c_assets.sync.bitrix24_userfields import UserField, ensure_userfields
+from b24_1c_assets.sync.bitrix24_writes import FAILED, OK, WriteCommand, apply_commands
+from b24_1c_assets.warehouse import query, replace_table, table_exists
+
+FLOW = "company_receivables"
+PLAN = dg.AssetKey(["crm_push", "company_receivables_plan"])
+PUSH = dg.AssetKey(["crm_push", "company_receivables"])
+CREDIT_STATUS = dg.AssetKey(["receivables", "client_credit_status"])
+USER_FIELDS = [UserField(name, kind, label) for name, (kind, label) in FIELD_LABELS.items()]
+
+
+def latest_credit_status(conn):
+    if not table_exists(conn, "receivables", "client_credit_status"):
+        raise dg.Failure("receivables.client_credit_status is empty: materialize receivables first")
+    return query(conn, "SELECT * FROM receivables.client_credit_status WHERE snapshot_date = "
+                       "(SELECT max(snapshot_date) FROM receivables.client_credit_status)")
+
+
+@dg.asset(
+    key=PLAN, deps=[CREDIT_STATUS], group_name="crm_push", kinds={"duckdb", "pandas"}, owners=OWNERS,
+    pool="duckdb", tags={"flow": FLOW}, check_specs=[guard_spec(PLAN, "the receivables push to CRM companies")],
+)
+def company_receivables_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """The receivables push plan, one row per linked CRM company (key = company ID): update when its debt,
+    overdue, aging, limit, status or as-of date changed since the last successful push or failed last
+    time, else noop; before/after as JSON. Guarded: a mass change writes nothing without an override."""
+    with warehouse.connect() as conn:
+        status = latest_credit_status(conn)
+        plan = plan_updates(desired_company_fields(status), journal.last_pushed(conn, FLOW),
+                            journal.failed_keys(conn, FLOW), FIELDS)
+        replace_table(conn, "crm_push", "company_receivables_plan", with_lineage(plan, context))
+    population = int(status["company_id"].notna().sum())
+    verdict = guard_plan(plan, population, guard_limits(FLOW), new_holds=new_holds(plan), zeroed=zeroed(plan))
+    updates = plan[plan["operation"] == UPDATE]
+    yield dg.MaterializeResult(metadata={
+        "dagster/row_count": len(plan), "planned_updates": len(updates), "noop": len(plan) - len(updates),
+        **{f"guard_{k}": v for k, v in verdict.figures.items()},
+        "preview": preview(updates, ["key", "reason", "changed_fields", "after"])})
+    yield guard_result(context, verdict, PLAN)
+
+
+@dg.asset(
+    key=PUSH, deps=[PLAN], group_name="crm_push", kinds={"bitrix24", "duckdb"}, owners=OWNERS,
+    pool="bitrix24_api", tags={"flow": FLOW},
+)
+def company_receivables(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, warehouse: WarehouseResource):
+    """Receivables written to CRM company user fields (UF_CRM_DEBT_SUM, _OVERDUE, _DAYS_OVERDUE, _AGING,
+    _LIMIT, UF_CRM_CREDIT_STATUS, UF_CRM_DEBT_AS_OF): one row per company in sync.results per run with
+    before, after, status and error; only planned updates are sent, 50 per batch call."""
+    with warehouse.connect() as conn:
+        plan = query(conn, "SELECT key, operation, reason, changed_fields, before, after, payload_hash "
+                           "FROM crm_push.company_receivables_plan WHERE operation = ?", [UPDATE])
+    client = bitrix24.client()
+    calls_before = client.stats.http_calls
+    created = ensure_userfields(client, "company", USER_FIELDS) if not plan.empty else []
+    commands = [WriteCommand(key, "crm.company.update", {"id": int(key), "fields": json.loads(after)})
+                for key, after in zip(plan["key"], plan["after"])]
+    outcomes = apply_commands(client, commands)
+    with warehouse.connect() as conn:
+        results = journal.record(conn, flow=FLOW, run_id=context.run.run_id, plan=plan, outcomes=outcomes)
+    failed = [o for o in outcomes if o.status == FAILED]
+    for outcome in failed[:20]:
+        context.log.warning(f"company {outcome.key}: {outcome.error}")
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": len(outcomes), "planned": len(commands),
+        "succeeded": sum(o.status == OK for o in outcomes), "failed": len(failed),
+        "throttled_rows": sum(o.error_class == "retryable" for o in failed),
+        "api_calls": client.stats.http_calls - calls_before, "user_fields_created": ", ".join(created) or "none",
+        "preview": preview(results, ["key", "status", "reason", "error"])})
+
+
+defs = dg.Definitions(assets=[company_receivables_plan, company_receivables])
