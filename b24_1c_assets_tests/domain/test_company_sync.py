@@ -1,0 +1,110 @@
+"""Pure rules of the company sync: presets, contacts, CRM writes by ownership, 1C candidates and validation."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from b24_1c_assets.domain import company_sync as cs
+
+PRESETS = cs.Presets(legal=1, ip=2)
+PORTAL_PRESETS = [{"ID": "1", "NAME": "Организация", "XML_ID": "#CRM_REQUISITE_PRESET_DEF_RU_COMPANY#", "ACTIVE": "Y"},
+                  {"ID": "2", "NAME": "ИП", "XML_ID": "#CRM_REQUISITE_PRESET_DEF_RU_INDIVIDUAL#", "ACTIVE": "Y"},
+                  {"ID": "3", "NAME": "Физ. лицо", "XML_ID": "#CRM_REQUISITE_PRESET_DEF_RU_PERSON#", "ACTIVE": "Y"}]
+LEGAL = {"key": "ref-1", "name": "ООО Ромашка", "full_name": "Общество с ограниченной ответственностью «Ромашка»",
+         "inn": "7707083893", "kpp": "773601001", "ogrn": "1027700132195", "kind": "legal",
+         "emails": ["buh@romashka.ru"], "phones": ["+74951234567"]}
+
+
+def test_presets_by_xml_id_else_by_name():
+    assert cs.pick_presets(PORTAL_PRESETS) == cs.Presets(1, 2)
+    renamed = [{"ID": "7", "NAME": "Организация", "ACTIVE": "Y"}, {"ID": "9", "NAME": "ИП", "ACTIVE": "Y"}]
+    assert cs.pick_presets(renamed) == cs.Presets(7, 9)
+    with pytest.raises(ValueError, match="ИП"):
+        cs.pick_presets(PORTAL_PRESETS[:1])
+
+
+def test_onec_contacts_reads_every_email_and_phone_once():
+    section = json.dumps([{"Тип": "АдресЭлектроннойПочты", "АдресЭП": "Buh@Romashka.ru"},
+                          {"Тип": "Телефон", "НомерТелефона": "8 (495) 123-45-67"},
+                          {"Тип": "Телефон", "Представление": "+7 495 765-43-21"},
+                          {"Тип": "Адрес", "Представление": "Москва"}])
+    emails, phones = cs.onec_contacts(section, "buh@romashka.ru ", "+74951234567")
+    assert emails == ["Buh@Romashka.ru"]
+    assert phones == ["8 (495) 123-45-67", "+7 495 765-43-21"]
+
+
+def test_add_carries_link_contacts_and_the_right_preset():
+    write = cs.crm_company_writes(LEGAL, None, PRESETS, originator_id="1c-unf", onec_ref_field="UF_CRM_ONEC_REF")
+    assert write.operation == cs.ADD
+    assert write.company_fields["ORIGINATOR_ID"] == "1c-unf" and write.company_fields["ORIGIN_ID"] == "ref-1"
+    assert write.company_fields["UF_CRM_ONEC_REF"] == "ref-1"
+    assert write.company_fields["EMAIL"] == [{"VALUE": "buh@romashka.ru", "VALUE_TYPE": "WORK"}]
+    assert write.requisite_fields["PRESET_ID"] == 1 and write.requisite_fields["RQ_OGRN"] == "1027700132195"
+    ip = {**LEGAL, "inn": "500100732259", "kpp": None, "ogrn": "304500116000157", "kind": "ip"}
+    rq = cs.crm_company_writes(ip, None, PRESETS, originator_id="1c-unf").requisite_fields
+    assert rq["PRESET_ID"] == 2 and rq["RQ_OGRNIP"] == "304500116000157"
+    assert "RQ_KPP" not in rq and "RQ_OGRN" not in rq
+
+
+def test_update_writes_only_what_1c_owns_and_appends_only_missing_contacts():
+    current = cs.CrmCompany(5, "Ромашка (наш VIP)", "1c-unf", "ref-1", emails=["BUH@romashka.ru", "sales@x.ru"],
+                            phones=["8 495 123 45 67"], requisite_id=9, preset_id=1,
+                            requisite={"RQ_INN": "7707083893", "RQ_KPP": "773601002", "RQ_OGRN": "1027700132195",
+                                       "RQ_COMPANY_NAME": "ООО Ромашка",
+                                       "RQ_COMPANY_FULL_NAME": "Общество с ограниченной ответственностью «Ромашка»"})
+    want = {**LEGAL, "emails": ["buh@romashka.ru", "new@romashka.ru"], "phones": ["+74951234567"]}
+    write = cs.crm_company_writes(want, current, PRESETS, originator_id="1c-unf")
+    assert write.operation == cs.UPDATE
+    assert write.company_fields == {"EMAIL": [{"VALUE": "new@romashka.ru", "VALUE_TYPE": "WORK"}]}  # title kept
+    assert write.requisite_fields == {"RQ_KPP": "773601001"}  # 1C owns KPP
+    in_sync = cs.CrmCompany(5, "x", "1c-unf", "ref-1", emails=["buh@romashka.ru"], phones=["+7 (495) 123-45-67"],
+                            requisite_id=9, preset_id=1, requisite={**current.requisite, "RQ_KPP": "773601001"})
+    assert cs.crm_company_writes(LEGAL, in_sync, PRESETS, originator_id="1c-unf").operation == cs.NOOP
+
+
+def test_update_links_an_unlinked_company_and_adds_a_missing_requisite():
+    bare = cs.CrmCompany(6, None)
+    write = cs.crm_company_writes(LEGAL, bare, PRESETS, originator_id="1c-unf")
+    assert write.company_fields["ORIGIN_ID"] == "ref-1" and write.company_fields["TITLE"] == "ООО Ромашка"
+    assert write.requisite_id is None and write.requisite_fields["RQ_INN"] == "7707083893"
+    earlier = cs.CrmCompany(6, "t", "1C_UNF", "ref-1")  # an earlier integration's link is kept
+    assert "ORIGIN_ID" not in cs.crm_company_writes(LEGAL, earlier, PRESETS, originator_id="1c-unf",
+                                                   link_originators=("1C_UNF",)).company_fields
+
+
+def test_candidates_leave_out_linked_duplicate_and_reviewed_companies():
+    clients = pd.DataFrame({"match_rule": ["only_crm"] * 4 + ["inn_kpp"], "company_id": [1, 2, 3, 4, 5],
+                            "onec_ref": [None, None, None, None, "r"]})
+    companies = {i: cs.CrmCompany(i, f"Компания {i}", requisite_id=i, preset_id=1,
+                                  requisite={"RQ_INN": "7707083893", "RQ_KPP": "773601001"}) for i in range(1, 6)}
+    companies[1].originator_id, companies[1].origin_id = "1c-unf", "ref-x"
+    cands, skipped = cs.counterparty_candidates(clients, companies, PRESETS, review_company_ids=[3],
+                                                duplicate_company_ids=[2], link_originators=("1c-unf",))
+    assert cands["company_id"].tolist() == [4] and cands.iloc[0]["preset_kind"] == "legal"
+    assert dict(zip(skipped["company_id"], skipped["reason"])) == {
+        1: "already linked to 1C", 2: "duplicate in the CRM", 3: "candidate match in review"}
+
+
+@pytest.mark.parametrize("row, problem", [
+    ({"inn": "7707083894", "kpp": "773601001", "title": "ООО А"}, "bad_checksum"),
+    ({"inn": "7707083893", "kpp": None, "title": "ООО А"}, "KPP None: empty"),
+    ({"inn": "500100732259", "kpp": "773601001", "title": "ИП Петров"}, "KPP '773601001' given for an ИП"),
+    ({"inn": "500100732259", "title": "ИП Петров", "preset_kind": "legal"}, "preset says legal entity"),
+    ({"inn": "7707083893", "kpp": "773601001", "ogrn": "304500116000157", "title": "ООО А"}, "expected 13"),
+    ({"inn": "7707083893", "kpp": "773601001", "title": " - "}, "no letters"),
+])
+def test_validation_names_the_problem(row, problem):
+    verdict = cs.validate_counterparty(row)
+    assert not verdict.ok and any(problem in p for p in verdict.problems), verdict.problems
+
+
+def test_an_ip_with_12_digit_inn_is_never_a_legal_entity_and_body_obeys_the_allow_list():
+    verdict = cs.validate_counterparty({"inn": "500100732259", "ogrn": "304500116000157", "title": "ИП Петров П.П.",
+                                        "preset_kind": "ip"})
+    assert verdict.ok and verdict.kind == "ip"
+    body, dropped = cs.counterparty_body(verdict, ["Description", "ИНН", "ВидКонтрагента", "ЮридическоеФизическоеЛицо"])
+    assert body == {"Description": "ИП Петров П.П.", "ИНН": "500100732259",
+                    "ВидКонтрагента": "ИндивидуальныйПредприниматель", "ЮридическоеФизическоеЛицо": "ФизическоеЛицо"}
+    assert "Покупатель" in dropped and "КПП" in dropped
+    assert cs.counterparty_marker("42") == "b24-1c:company:42"
