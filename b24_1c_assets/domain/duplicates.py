@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from b24_1c_assets.domain.matching import MIN_NAME_KEY_LEN, OUR_ORIGINATOR_IDS
+from b24_1c_assets.domain.matching import MIN_NAME_KEY_LEN, OUR_ORIGINATOR_IDS, is_our_originator
 
 DUPLICATE_COLUMNS = ["system", "group_id", "record_id", "reason", "key"]
 
@@ -57,7 +57,7 @@ def find_duplicates(onec: pd.DataFrame, crm: pd.DataFrame,
     live = onec[~onec["deletion_mark"]]
     parts = _duplicates_of("1c", live, live["ref_key"])
     parts += _duplicates_of("crm", crm, crm["company_id"])
-    ours = crm["originator_id"].isna() | crm["originator_id"].isin([o.lower() for o in originator_ids])
+    ours = crm["originator_id"].isna() | is_our_originator(crm["originator_id"], originator_ids)
     link = crm["onec_ref_uf"].where(crm["onec_ref_uf"].notna(), crm["origin_id"].where(ours))
     parts.append(_groups("crm", crm["company_id"], link, "id_link"))
     parts = [p for p in parts if not p.empty]

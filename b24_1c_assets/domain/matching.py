@@ -46,6 +46,8 @@ from b24_1c_assets.domain.normalize import (
     normalize_onec_counterparties,
 )
 
+# ORIGINATOR_ID values that mean "this ORIGIN_ID is a 1C Ref_Key" (compared case-, '-'/'_'-insensitively);
+# '1C_UNF' is what the earlier integration wrote on the sandbox portal.
 OUR_ORIGINATOR_IDS = ("1c-unf",)
 BLOCK_CAP = 20
 MIN_NAME_KEY_LEN = 3
@@ -118,6 +120,13 @@ class _Ladder:
             self.candidates.append(frame)
 
 
+def is_our_originator(originator: pd.Series, originator_ids: tuple[str, ...] = OUR_ORIGINATOR_IDS) -> pd.Series:
+    """True where ORIGINATOR_ID names our 1C ('1C_UNF', '1c-unf' ...)."""
+    def fold(text):
+        return text.strip().lower().replace("_", "-")
+    return originator.map(lambda v: isinstance(v, str) and fold(v) in {fold(o) for o in originator_ids}).astype(bool)
+
+
 def _one_to_one(pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split proposed pairs into unique ones (each side appears once) and conflicting ones."""
     pairs = pairs.drop_duplicates(["onec_ref", "company_id"])
@@ -144,7 +153,7 @@ def _latest_decisions(decisions: pd.DataFrame | None) -> pd.DataFrame:
 
 def _rung_id_link(ladder: _Ladder, originator_ids: tuple[str, ...]) -> None:
     crm = ladder.crm
-    ours = crm["originator_id"].isna() | crm["originator_id"].isin([o.lower() for o in originator_ids])
+    ours = crm["originator_id"].isna() | is_our_originator(crm["originator_id"], originator_ids)
     links = pd.concat([
         pd.DataFrame({"company_id": crm["company_id"], "onec_ref": crm["onec_ref_uf"]}),
         pd.DataFrame({"company_id": crm.loc[ours, "company_id"], "onec_ref": crm.loc[ours, "origin_id"]}),
