@@ -104,7 +104,7 @@ def test_matched_companies_get_only_1c_owned_fields(run_flow, sandbox, tmp_path)
     assert company["TITLE"] == "Название от продавца"  # shared field, filled only when empty
     if not ip:
         assert rq["RQ_COMPANY_FULL_NAME"] == cp["НаименованиеПолное"]  # 1C owns the legal name
-    assert company["ORIGIN_ID"] in (ref, company.get("ORIGIN_ID"))
+    assert company["ORIGIN_ID"] == ref and company["ORIGINATOR_ID"] == "1c-unf"  # the link is written
     for field in ("EMAIL", "PHONE"):
         values = [i["VALUE"].strip().lower() for i in company.get(field) or []]
         assert len(values) == len(set(values))
