@@ -134,19 +134,28 @@ def _one_to_one(pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pairs[unique], pairs[~unique]
 
 
-def _latest_decisions(decisions: pd.DataFrame | None) -> pd.DataFrame:
+def _latest_decisions(decisions: pd.DataFrame | None) -> tuple[pd.DataFrame, list[dict]]:
+    """The latest decision per (onec_ref, company_id); malformed rows become rejects, the rest apply."""
     if decisions is None or decisions.empty:
-        return pd.DataFrame(columns=DECISION_COLUMNS)
+        return pd.DataFrame(columns=DECISION_COLUMNS), []
     missing = [c for c in ("onec_ref", "company_id", "decision") if c not in decisions.columns]
     if missing:
         raise ValueError(f"reviewer decisions lack columns {missing}")
-    d = decisions.copy()
-    d["onec_ref"] = d["onec_ref"].astype(str).str.strip().str.lower()
-    d["company_id"] = d["company_id"].astype("int64")
-    d["decision"] = d["decision"].astype(str).str.strip().str.lower()
+    d = decisions.reset_index(drop=True).copy()
+    d["onec_ref"] = d["onec_ref"].astype("string").str.strip().str.lower()
+    company = pd.to_numeric(d["company_id"], errors="coerce")
+    d["decision"] = d["decision"].astype("string").str.strip().str.lower()
+    bad = (d["onec_ref"].isna() | (d["onec_ref"] == "") | company.isna()
+           | ~d["decision"].isin(["accept", "reject"]).fillna(False))
+    problems = [{"system": "decisions", "record_id": f"{r}/{c}", "field": "decision", "value": str(v),
+                 "problem": "decision_malformed"}
+                for r, c, v in zip(d.loc[bad, "onec_ref"], d.loc[bad, "company_id"], d.loc[bad, "decision"])]
+    d = d[~bad].copy()
+    d["onec_ref"] = d["onec_ref"].astype(str)
+    d["company_id"] = company[~bad].astype("int64")
     if "decided_at" in d.columns:
         d = d.sort_values("decided_at", kind="stable")
-    return d.drop_duplicates(["onec_ref", "company_id"], keep="last")
+    return d.drop_duplicates(["onec_ref", "company_id"], keep="last"), problems
 
 
 # -- rungs -----------------------------------------------------------------------------------------
@@ -168,9 +177,9 @@ def _rung_id_link(ladder: _Ladder, originator_ids: tuple[str, ...]) -> None:
 def _rung_reviewer_accept(ladder: _Ladder, accepted: pd.DataFrame) -> list[dict]:
     problems = []
     known_refs, known_companies = set(ladder.live["ref_key"]), set(ladder.crm["company_id"])
-    usable = []
+    usable, linked = [], {(r, c) for r, c, _ in ladder.pairs}
     for ref, company in zip(accepted["onec_ref"], accepted["company_id"]):
-        if (ref, company) in set((r, c) for r, c, _ in ladder.pairs):
+        if (ref, company) in linked:
             continue  # already linked the same way
         if ref not in known_refs or company not in known_companies:
             problems.append((ref, company, "decision_unknown_record"))
@@ -479,7 +488,7 @@ def match_normalized(onec_n: pd.DataFrame, crm_n: pd.DataFrame, decisions: pd.Da
     """The ladder on already normalised extracts; `rejects` from normalisation are carried into the result."""
     onec_n, dup_o = _dedupe_ids(onec_n, "ref_key", "1c")
     crm_n, dup_c = _dedupe_ids(crm_n, "company_id", "crm")
-    latest = _latest_decisions(decisions)
+    latest, decision_problems = _latest_decisions(decisions)
     rejected = set(zip(*(latest.loc[latest["decision"] == "reject", k] for k in ("onec_ref", "company_id"))))
     accepted = latest[latest["decision"] == "accept"]
 
@@ -493,7 +502,8 @@ def match_normalized(onec_n: pd.DataFrame, crm_n: pd.DataFrame, decisions: pd.Da
 
     accepted_pairs = set(zip(accepted["onec_ref"], accepted["company_id"]))
     earlier = [] if rejects is None else rejects.to_dict("records")
-    all_rejects = pd.DataFrame(earlier + dup_o + dup_c + decision_rejects, columns=REJECT_COLUMNS)
+    all_rejects = pd.DataFrame(earlier + dup_o + dup_c + decision_problems + decision_rejects,
+                               columns=REJECT_COLUMNS)
     return MatchResult(
         clients=_clients_frame(ladder),
         candidates=_candidate_frame(ladder, accepted_pairs),

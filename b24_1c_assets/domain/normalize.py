@@ -357,7 +357,11 @@ def normalize_onec_counterparties(onec: pd.DataFrame) -> tuple[pd.DataFrame, pd.
     """
     _require_columns(onec, ONEC_COLUMNS, "1C counterparties")
     df = onec.reset_index(drop=True)
-    ids = df["ref_key"].astype(str).str.strip().str.lower()
+    ids = df["ref_key"].astype("string").str.strip().str.lower()
+    no_id = ids.isna() | (ids == "")
+    id_rejects = [{"system": "1c", "record_id": "", "field": "ref_key", "value": str(code),
+                   "problem": "ref_key_missing"} for code in df.loc[no_id, "code"]]
+    df, ids = df[~no_id].reset_index(drop=True), ids[~no_id].astype(str).reset_index(drop=True)
     norm = _identifier_columns(df)
     # The legal name (full_name) carries the form more reliably; fall back to the short description.
     names = df["full_name"].where(df["full_name"].notna() & (df["full_name"].astype(str).str.strip() != ""),
@@ -381,7 +385,7 @@ def normalize_onec_counterparties(onec: pd.DataFrame) -> tuple[pd.DataFrame, pd.
     })
     out["email"] = out["emails"].map(lambda xs: xs[0] if xs else None)
     out["phone"] = out["phones"].map(lambda xs: xs[0] if xs else None)
-    rejects = _rejects("1c", ids, df, norm) + _contact_rejects("1c", ids, emails, phones)
+    rejects = id_rejects + _rejects("1c", ids, df, norm) + _contact_rejects("1c", ids, emails, phones)
     return out, pd.DataFrame(rejects, columns=REJECT_COLUMNS)
 
 
@@ -407,7 +411,13 @@ def normalize_crm_companies(crm: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
     """
     _require_columns(crm, CRM_COLUMNS, "Bitrix24 companies")
     df = crm.reset_index(drop=True)
-    ids = df["company_id"].astype("int64")
+    numeric = pd.to_numeric(df["company_id"], errors="coerce")
+    bad_id = numeric.isna() | (numeric % 1 != 0)
+    id_rejects = [{"system": "crm", "record_id": str(v), "field": "company_id", "value": str(title),
+                   "problem": "company_id_invalid"} for v, title in zip(df.loc[bad_id, "company_id"],
+                                                                         df.loc[bad_id, "title"])]
+    df = df[~bad_id].reset_index(drop=True)
+    ids = numeric[~bad_id].astype("int64").reset_index(drop=True)
     norm = _identifier_columns(df)
     name_key, legal_form = _name_columns(df["title"])
     emails = df["emails"].map(normalize_emails)
@@ -427,5 +437,5 @@ def normalize_crm_companies(crm: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
     })
     out["email"] = out["emails"].map(lambda xs: xs[0] if xs else None)
     out["phone"] = out["phones"].map(lambda xs: xs[0] if xs else None)
-    rejects = _rejects("crm", ids, df, norm) + _contact_rejects("crm", ids, emails, phones)
+    rejects = id_rejects + _rejects("crm", ids, df, norm) + _contact_rejects("crm", ids, emails, phones)
     return out, pd.DataFrame(rejects, columns=REJECT_COLUMNS)

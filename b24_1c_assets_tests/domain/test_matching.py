@@ -145,3 +145,18 @@ def test_generic_block_values_are_not_paired():
 def test_missing_columns_are_a_clear_error():
     with pytest.raises(ValueError, match="1C counterparties extract lacks columns"):
         match_clients(pd.DataFrame({"ref_key": ["a"]}), crm_frame([]))
+
+
+def test_bad_ids_and_decisions_are_rejected_without_losing_good_rows():
+    onec = onec_frame([{"ref_key": "ok1", "description": "Ромашка", "inn": "7729141771", "kpp": "770101001"},
+                       {"ref_key": None, "code": "000123", "description": "Без ссылки"}])
+    crm = crm_frame([{"company_id": 1, "title": "Ромашка", "inn": "7729141771", "kpp": "770101001"},
+                     {"company_id": None, "title": "Без ID"},
+                     {"company_id": "abc", "title": "Кривой ID"}])
+    decisions = decisions_frame([{"onec_ref": "ok1", "company_id": None, "decision": "accept"},
+                                 {"onec_ref": "ok1", "company_id": 1, "decision": "maybe"}])
+    result = match_clients(onec, crm, decisions)
+    assert _matches(result) == {("ok1", 1, "inn_kpp")}
+    got = sorted(zip(result.rejects["system"], result.rejects["problem"]))
+    assert got == [("1c", "ref_key_missing"), ("crm", "company_id_invalid"), ("crm", "company_id_invalid"),
+                   ("decisions", "decision_malformed"), ("decisions", "decision_malformed")]
