@@ -64,7 +64,7 @@ def fmt_dt(value) -> str:
     if value is None:
         return EMPTY_DATE
     if isinstance(value, datetime):
-        return value.replace(microsecond=0).isoformat()
+        return value.isoformat(timespec="seconds")
     return f"{value.isoformat()}T00:00:00"
 
 
@@ -140,12 +140,15 @@ class OneCState:
         return self.counters[set_name]
 
 
+_SEEDED_VERSION = data_version(1)
+
+
 def _obj(state: OneCState, set_name: str, ref_key: str, **values) -> dict:
-    rec = state.blank(SETS[set_name])
-    rec.update(values)
-    rec["Ref_Key"] = ref_key
-    rec["DataVersion"] = data_version(1)
-    return state.add(set_name, rec)
+    """A seeded object holding its filled properties only (memory at 1M+ documents); the server renders
+    absent properties as their empty values."""
+    values["Ref_Key"] = ref_key
+    values["DataVersion"] = _SEEDED_VERSION
+    return state.add(set_name, values)
 
 
 def _ref(set_name: str) -> str:
@@ -267,9 +270,13 @@ def _seed(world: World) -> OneCState:
     hundred = Decimal(100)
     cent = Decimal("0.01")
 
-    def stock_rows(lines):
+    amounts: dict[tuple[str, int], Decimal] = {}  # (kind, key) -> document amount, summed once
+
+    def stock_rows(lines, doc: tuple[str, int]) -> tuple[list[dict], Decimal]:
+        """Запасы rows and the document total (kept in `amounts` for the registers)."""
         # Only filled columns are stored; the server renders the others as their empty values.
         rows = []
+        total = ZERO
         for n, ln in enumerate(lines, 1):
             facts = item_facts.get(ln.item_key) or (g("item", ln.item_key), units["шт"], g("vat_rate", 20), Decimal(20))
             amount = ln.amount
@@ -278,7 +285,9 @@ def _seed(world: World) -> OneCState:
                          "ЕдиницаИзмерения": facts[1], "ЕдиницаИзмерения_Type": unit_t,
                          "Количество": ln.quantity, "Цена": ln.price, "Сумма": amount, "СтавкаНДС_Key": facts[2],
                          "СуммаНДС": vat, "Всего": amount, "СтруктурнаяЕдиницаРезерв_Key": warehouse, "КлючСвязи": n})
-        return rows
+            total += amount
+        amounts[doc] = total
+        return rows, total
 
     def header(doc, amount):
         party = doc.party_key
@@ -294,25 +303,28 @@ def _seed(world: World) -> OneCState:
         calendar = [{"LineNumber": n, "ДатаОплаты": fmt_dt(d), "ПроцентОплаты": ZERO, "СуммаОплаты": amt,
                      "СуммаНДСОплаты": ZERO} for n, (d, amt) in enumerate(o.due_dates, 1)]
         state_name = "Завершен" if o.key in shipped_orders else "В работе"
-        _obj(st, ORDER, g("order", o.key), **header(o, o.amount), DeletionMark=o.deleted,
+        rows, amount = stock_rows(o.lines, ("order", o.key))
+        _obj(st, ORDER, g("order", o.key), **header(o, amount), DeletionMark=o.deleted,
              Ответственный_Key=managers.get(o.party_key, EMPTY_GUID), ВидОперации="ЗаказНаПродажу",
              СостояниеЗаказа=states[state_name], СостояниеЗаказа_Type=_ref("Catalog_СостоянияЗаказовПокупателей"),
              СтруктурнаяЕдиницаПродажи_Key=sales_dept, СтруктурнаяЕдиницаРезерв_Key=warehouse,
              ХозяйственнаяОперация_Key=operation, ЗапланироватьОплату=bool(calendar),
              ОплатаДо=calendar[-1]["ДатаОплаты"] if calendar else EMPTY_DATE,
-             ДатаИзменения=fmt_dt(o.date), Запасы=stock_rows(o.lines), ПлатежныйКалендарь=calendar)
+             ДатаИзменения=fmt_dt(o.date), Запасы=rows, ПлатежныйКалендарь=calendar)
     for i in world.invoices:
-        _obj(st, INVOICE, g("invoice", i.key), **header(i, i.amount),
+        rows, amount = stock_rows(i.lines, ("invoice", i.key))
+        _obj(st, INVOICE, g("invoice", i.key), **header(i, amount),
              Ответственный_Key=managers.get(i.party_key, EMPTY_GUID),
              ДокументОснование=g("order", i.order_key) if i.order_key is not None else "",
              ДокументОснование_Type=_ref(ORDER) if i.order_key is not None else UNDEFINED_TYPE,
-             СтруктурнаяЕдиница_Key=sales_dept, Запасы=stock_rows(i.lines))
+             СтруктурнаяЕдиница_Key=sales_dept, Запасы=rows)
     for s in world.shipments:
-        _obj(st, SHIPMENT, g("shipment", s.key), **header(s, s.amount),
+        rows, amount = stock_rows(s.lines, ("shipment", s.key))
+        _obj(st, SHIPMENT, g("shipment", s.key), **header(s, amount),
              Ответственный_Key=managers.get(s.party_key, EMPTY_GUID), ВидОперации="ПродажаПокупателю",
              Заказ=g("order", s.order_key) if s.order_key is not None else "",
              Заказ_Type=_ref(ORDER) if s.order_key is not None else UNDEFINED_TYPE,
-             СтруктурнаяЕдиница_Key=warehouse, Запасы=stock_rows(s.lines))
+             СтруктурнаяЕдиница_Key=warehouse, Запасы=rows)
     for p in world.payments:
         set_name = "Document_ПоступлениеНаСчет" if p.channel == "bank" else "Document_ПоступлениеВКассу"
         detail = {"LineNumber": 1, "Договор_Key": g("contract", p.contract_key),
@@ -329,14 +341,13 @@ def _seed(world: World) -> OneCState:
              Контрагент_Key=g("counterparty", p.party_key), Договор_Key=g("contract", p.contract_key),
              СуммаДокумента=p.amount, ВалютаДенежныхСредств_Key=rub, РасшифровкаПлатежа=[detail], **extra)
 
-    st.registers[SETTLEMENTS] = _settlements(world, org)
-    st.registers[INVOICE_PAYMENTS] = _invoice_payments(world, org)
+    st.registers[SETTLEMENTS] = _settlements(world, org, g, amounts)
+    st.registers[INVOICE_PAYMENTS] = _invoice_payments(world, org, g, amounts)
     return st
 
 
-def _settlements(world: World, org: str) -> RegisterStore:
+def _settlements(world: World, org: str, g, amounts: dict[tuple[str, int], Decimal]) -> RegisterStore:
     """РасчетыСПокупателями movements, contract by contract in date order (see module docstring)."""
-    g = _memo_guid(world)
     store = RegisterStore()
     events: dict[int, list] = {}
     for s in world.shipments:
@@ -367,7 +378,7 @@ def _settlements(world: World, org: str) -> RegisterStore:
                              "СуммаВал": amount, "СуммаРег": amount, "СодержаниеУчета": ""})
             if kind == "s":
                 recorder, recorder_type = g("shipment", doc.key), f"{NS}.Document_РасходнаяНакладная"
-                amount = doc.amount
+                amount = amounts[("shipment", doc.key)]
                 move("Receipt", "Долг", amount, recorder, recorder_type, order, otype)
                 open_debt = [recorder, recorder_type, order, otype, amount]
                 while advances and open_debt[4] > 0:
@@ -402,10 +413,9 @@ def _settlements(world: World, org: str) -> RegisterStore:
     return store
 
 
-def _invoice_payments(world: World, org: str) -> RegisterStore:
+def _invoice_payments(world: World, org: str, g, amounts: dict[tuple[str, int], Decimal]) -> RegisterStore:
     """ОплатаСчетовИЗаказов: an invoice (or an order without invoice) records its Сумма; a payment naming an
     invoice/order records СуммаОплаты against it. Every row is a Receipt (turnover-style register)."""
-    g = _memo_guid(world)
     store = RegisterStore()
     invoiced_orders = {i.order_key for i in world.invoices if i.order_key is not None}
     inv_t, ord_t = f"{NS}.Document_СчетНаОплату", f"{NS}.Document_ЗаказПокупателя"
@@ -417,11 +427,11 @@ def _invoice_payments(world: World, org: str) -> RegisterStore:
     for i in world.invoices:
         if i.posted:
             ref = g("invoice", i.key)
-            store.by_recorder[ref] = [row(ref, inv_t, i.date, ref, inv_t, amount=i.amount)]
+            store.by_recorder[ref] = [row(ref, inv_t, i.date, ref, inv_t, amount=amounts[("invoice", i.key)])]
     for o in world.orders:
         if o.posted and not o.deleted and o.key not in invoiced_orders:
             ref = g("order", o.key)
-            store.by_recorder[ref] = [row(ref, ord_t, o.date, ref, ord_t, amount=o.amount)]
+            store.by_recorder[ref] = [row(ref, ord_t, o.date, ref, ord_t, amount=amounts[("order", o.key)])]
     shipped = {s.order_key for s in world.shipments if s.order_key is not None and s.posted}
     for p in world.payments:
         if not p.posted or (p.invoice_key is None and p.order_key is None):

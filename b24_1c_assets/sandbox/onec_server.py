@@ -344,10 +344,10 @@ class OneCService:
             else:
                 target = prop.target if prop.target in SETS else None
 
-            def key(r, name=name, target=target):
+            def key(r, name=name, target=target, empty=prop.empty):
                 for g in getters:
                     r = g(r)
-                v = None if r is None else r.get(name)
+                v = None if r is None else r.get(name, empty)
                 if target:
                     return self._presentation(target, self._resolve(target, v))
                 if v is None:
@@ -414,8 +414,9 @@ class OneCService:
     def _project(self, es, rec, props_by_name, fields, sections, presentations, tabular, strip=()) -> dict:
         out = {}
         for name in fields:
-            v = rec.get(name)
-            if props_by_name[name].edm == "Edm.Int64" and v is not None:
+            prop = props_by_name[name]
+            v = rec.get(name, prop.empty)  # seeded objects store filled properties only
+            if prop.edm == "Edm.Int64" and v is not None:
                 v = str(v)
             out[name] = v
         for section, cols in sections.items():
