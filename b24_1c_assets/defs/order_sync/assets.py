@@ -1,2 +1,163 @@
+"""Deals -> 1C customer orders: the order plan (blocking guard) and the push to Document_ЗаказПокупателя,
+with the order number and reference written back to the deal's user fields."""
+
 import dagster as dg
-defs = dg.Definitions()
+import pandas as pd
+
+from b24_1c_assets.bitrix24 import Bitrix24Client
+from b24_1c_assets.defs.catalog_sync import flow_support as fs
+from b24_1c_assets.defs.extracts import OWNERS
+from b24_1c_assets.defs.order_sync import onec_orders
+from b24_1c_assets.defs.resources import Bitrix24Resource, OneCResource, WarehouseResource
+from b24_1c_assets.domain import order_sync as osync
+from b24_1c_assets.domain.push_plan import NOOP, UPDATE
+from b24_1c_assets.onec import OneCClient
+from b24_1c_assets.onec.errors import OneCError
+from b24_1c_assets.onec.odata import ORDERS
+from b24_1c_assets.sync import journal
+from b24_1c_assets.sync.bitrix24_writes import FAILED, OK, RowOutcome, WriteCommand, apply_commands
+from b24_1c_assets.warehouse import read_table
+
+PLAN = dg.AssetKey(["onec_push", "order_plan"])
+PUSH = dg.AssetKey(["onec_push", "customer_orders"])
+TAGS = {"flow": osync.FLOW}
+HEADER_FROM_ORDERS = ("СтруктурнаяЕдиницаПродажи_Key", "СтруктурнаяЕдиницаРезерв_Key", "ХозяйственнаяОперация_Key")
+
+
+def product_rows(client: Bitrix24Client, deal_ids: list[str]) -> dict[str, list[dict]]:
+    """crm.deal.productrows.get for each deal, 50 per batch call."""
+    rows: dict[str, list[dict]] = {}
+    for start in range(0, len(deal_ids), 50):
+        chunk = deal_ids[start:start + 50]
+        answers = client.batch({f"d{i}": ("crm.deal.productrows.get", {"id": d}) for i, d in enumerate(chunk)})
+        for i, deal in enumerate(chunk):
+            answer = answers[f"d{i}"]
+            if not answer.ok:
+                raise answer.error
+            rows[deal] = list(answer.result or [])
+    return rows
+
+
+@dg.asset(key=PLAN, group_name="order_sync", kinds={"bitrix24", "duckdb"}, owners=OWNERS, pool="bitrix24_api",
+          tags=TAGS,
+          deps=[dg.AssetKey(["bitrix24", "deals"]), dg.AssetKey(["bitrix24", "products"]),
+                dg.AssetKey(["client_master", "clients"]), dg.AssetKey(["onec", "counterparties"]),
+                dg.AssetKey(["onec", "contracts"]), dg.AssetKey(["onec", "items"]),
+                dg.AssetKey(["onec", "customer_orders"]), dg.AssetKey(["onec", "shipments"])],
+          check_specs=[fs.guard_spec(PLAN)],
+          description="What the deal push would do in 1C, one row per deal at an order stage (settings "
+                      "deal_orders.toml): create / link / update / conflict / rejected / noop, with the order "
+                      "already in 1C and the reason.")
+def order_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
+               warehouse: WarehouseResource) -> dg.MaterializeResult:
+    config = fs.flow_settings().get("orders", {})
+    uf = config.get("deal_fields", {})
+    with warehouse.connect() as conn:
+        deals = osync.deals_at_order_stage(read_table(conn, "bitrix24", "deals"), osync.order_stages(config))
+        clients, counterparties = read_table(conn, "client_master", "clients"), read_table(conn, "onec", "counterparties")
+        contracts, items = read_table(conn, "onec", "contracts"), read_table(conn, "onec", "items")
+        products = read_table(conn, "bitrix24", "products")
+        orders, shipments = read_table(conn, "onec", "customer_orders"), read_table(conn, "onec", "shipments")
+        pushed, failed = journal.last_pushed(conn, osync.FLOW), journal.failed_keys(conn, osync.FLOW)
+    if not deals.empty:
+        deals = deals.assign(uf_number=deals.get(uf.get("number"), None), uf_ref=deals.get(uf.get("ref"), None))
+    client = bitrix24.client()
+    calls = client.stats.http_calls
+    rows = product_rows(client, [str(d) for d in deals["ID"]]) if not deals.empty else {}
+    desired, rejects = osync.desired_orders(deals, rows, clients, counterparties, contracts, items, products)
+    plan = osync.plan_orders(desired, rejects, osync.existing_orders(orders, shipments), pushed, failed)
+    with warehouse.connect() as conn:
+        fs.store_plan(conn, context, "onec_push", "order_plan", plan)
+    metadata = fs.plan_metadata(plan, "onec_push.order_plan", ["key", "operation", "reason", "order_number"])
+    metadata["api_calls"] = client.stats.http_calls - calls
+    population = int(plan["order_ref"].notna().sum()) if not plan.empty else 0
+    return dg.MaterializeResult(metadata=metadata, check_results=[fs.guard_result(context, PLAN, plan, population)])
+
+
+def ensure_deal_fields(client: Bitrix24Client, names: list[str]) -> None:
+    """Create the deal user fields the order is written back to, when the portal lacks them."""
+    have = {f.get("FIELD_NAME") for f in client.call("crm.deal.userfield.list", {"filter": {}}) or []}
+    for name in names:
+        if name not in have:
+            label = "Номер заказа 1С" if name.endswith("NUMBER") else "Ссылка на заказ 1С"
+            client.call("crm.deal.userfield.add", {"fields": {
+                "FIELD_NAME": name.removeprefix("UF_CRM_"), "USER_TYPE_ID": "string", "XML_ID": name,
+                "EDIT_FORM_LABEL": label, "LIST_COLUMN_LABEL": label}})
+
+
+def write_order(onec: OneCClient, row: dict, header_defaults: dict) -> tuple[str, str]:
+    """Create (after a marker lookup) or update one order; returns (order ref, number)."""
+    after = fs.after_of(row)
+    header = osync.order_header(row, after, header_defaults)
+    stock = osync.stock_rows(after["rows"], header.get("СтруктурнаяЕдиницаРезерв_Key"))
+    if row["operation"] == osync.CREATE:
+        found = onec.find_by_marker(ORDERS, osync.marker(row["key"]))
+        if not found:
+            order = onec.create_customer_order(header, stock, osync.marker(row["key"]), post=True)
+            return order["Ref_Key"], order.get("Number")
+        row = {**row, "order_ref": found[0]["Ref_Key"]}
+    order = onec_orders.replace_order(onec, row["order_ref"], header, stock)
+    return order["Ref_Key"], order.get("Number")
+
+
+@dg.asset(key=PUSH, group_name="order_sync", kinds={"1c", "bitrix24", "duckdb"}, owners=OWNERS, pool="onec_odata",
+          tags=TAGS, deps=[PLAN],
+          description="Results of the deal push, one row per planned deal: the 1C order created / updated / "
+                      "linked (order number and ref written back to the deal), a conflict (order already "
+                      "shipped) or a rejection with its reason; also journaled in sync.results.")
+def customer_orders_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, onec: OneCResource,
+                         warehouse: WarehouseResource) -> dg.MaterializeResult:
+    dry_run = fs.is_dry_run(context)
+    config = fs.flow_settings().get("orders", {})
+    uf = config.get("deal_fields", {})
+    with warehouse.connect() as conn:
+        plan = fs.read_plan(conn, "onec_push", "order_plan")
+        latest = read_table(conn, "onec", "customer_orders")
+    plan = plan[plan["operation"] != NOOP] if not plan.empty else plan
+    outcomes = [RowOutcome(r["key"], r["operation"], r["operation"], error=r["reason"])
+                for r in plan.to_dict("records") if r["operation"] in (osync.REJECTED, osync.CONFLICT)]
+    for outcome in outcomes:
+        if outcome.status == osync.CONFLICT:
+            outcome.error = f"deal {outcome.key} changed after its 1C order was shipped: not written"
+    todo = plan[plan["operation"].isin([osync.CREATE, osync.LINK, UPDATE])] if not plan.empty else plan
+    b24 = bitrix24.client()
+    b24_calls = b24.stats.http_calls
+    onec_client = onec.client() if not todo.empty else None
+    onec_calls = onec_client.stats.requests if onec_client else 0
+    target_ids: dict[str, str] = {}
+    if dry_run:
+        outcomes += [RowOutcome(k, op, OK) for k, op in zip(todo["key"], todo["operation"])] if not todo.empty else []
+    elif not todo.empty:
+        defaults = onec_orders.header_defaults(onec_client, config.get("header", {}), latest, HEADER_FROM_ORDERS)
+        written: dict[str, tuple[str, str]] = {}
+        for row in todo.to_dict("records"):
+            try:
+                if row["operation"] == osync.LINK:
+                    written[row["key"]] = (row["order_ref"], row["order_number"])
+                else:
+                    written[row["key"]] = write_order(onec_client, row, defaults)
+            except OneCError as exc:  # one bad order never stops the others
+                outcomes.append(RowOutcome(row["key"], row["operation"], FAILED, error=str(exc)[:500],
+                                           error_class="data"))
+        ensure_deal_fields(b24, [uf["number"], uf["ref"]])
+        current = {r["key"]: (r.get("uf_number"), r.get("uf_ref")) for r in todo.to_dict("records")}
+        commands, done = [], []
+        for key, (ref, number) in written.items():
+            target_ids[key] = ref
+            if current.get(key) == (number, ref):
+                done.append(RowOutcome(key, "write_back", OK))
+            else:
+                commands.append(WriteCommand(key, "crm.deal.update",
+                                             {"id": key, "fields": {uf["number"]: number, uf["ref"]: ref}}))
+        ops = dict(zip(todo["key"], todo["operation"]))
+        for outcome in done + apply_commands(b24, commands):
+            outcome.operation = ops[outcome.key]
+            outcomes.append(outcome)
+    with warehouse.connect() as conn:
+        results = fs.journal(conn, flow=osync.FLOW, context=context, plan=plan, outcomes=outcomes, dry_run=dry_run,
+                             target_ids=target_ids)
+    calls = b24.stats.http_calls - b24_calls + ((onec_client.stats.requests - onec_calls) if onec_client else 0)
+    return dg.MaterializeResult(metadata=fs.push_metadata(results, len(todo), calls, dry_run))
+
+
+defs = dg.Definitions(assets=[order_plan, customer_orders_push])

@@ -1,0 +1,43 @@
+"""Order writes `OneCClient` does not offer yet: PATCH of a customer order and Unpost.
+
+Stopgap until `b24_1c_assets/onec/odata.py` gains `update_customer_order` / `unpost_document` (reported):
+it uses the client's single-exchange `_send`, so writes are never retried blindly and errors never carry
+credentials. Reference §6: rows of a posted order cannot be PATCHed (500), so a posted order is unposted,
+patched (header and all `Запасы` rows, LineNumber 1..n) and posted again.
+"""
+
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from b24_1c_assets.onec import OneCClient, wire
+from b24_1c_assets.onec.odata import ORDERS
+
+
+def header_defaults(client: OneCClient, settings_header: Mapping[str, str], orders: pd.DataFrame,
+                    from_orders: Sequence[str]) -> dict[str, Any]:
+    """Header values of new orders: the settings, and for the empty ones among `from_orders` the values of
+    the latest posted order in 1C (one GET) — the customer's own structural units and business operation."""
+    header = {k: v for k, v in settings_header.items() if v}
+    missing = [f for f in from_orders if not header.get(f)]
+    if missing and not orders.empty:
+        posted = orders[orders["Posted"].fillna(False).astype(bool)].sort_values("Date")
+        if not posted.empty:
+            latest = client.get_object(ORDERS, str(posted["Ref_Key"].iloc[-1]), ["Ref_Key", *missing]) or {}
+            header.update({f: latest[f] for f in missing if latest.get(f)})
+    return header
+
+
+def replace_order(client: OneCClient, ref: str, header: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> dict:
+    """Rewrite an order's header and `Запасы`; a posted order is unposted first and posted again after."""
+    segment = f"{ORDERS}({wire.guid_literal(ref)})"
+    current = client.get_object(ORDERS, ref, ["Ref_Key", "Posted"]) or {}
+    was_posted = bool(current.get("Posted"))
+    if was_posted:
+        client._send("POST", [segment, "Unpost"], None, label=f"{ORDERS}/Unpost")
+    body = dict(header)
+    body["Запасы"] = [{**row, "LineNumber": str(i)} for i, row in enumerate(rows, start=1)]
+    client._send("PATCH", [segment], {"$format": "json"}, body, label=ORDERS)
+    if was_posted:
+        client.post_document(ORDERS, ref)
+    return client.get_object(ORDERS, ref, ["Ref_Key", "Number", "Posted", "СуммаДокумента"]) or {"Ref_Key": ref}

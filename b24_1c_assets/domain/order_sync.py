@@ -1,0 +1,221 @@
+"""Deals -> 1C customer orders (Document_ЗаказПокупателя): what each deal at an order stage asks of 1C.
+
+Pure, no I/O. A deal in a configured stage of its pipeline becomes one order for its company's 1C twin
+(client_master.clients) under the client's contract (the default one if valid, else the latest valid),
+with a `Запасы` row per deal product row mapped to the 1C item (CRM product XML_ID = item Ref_Key). The
+order carries the marker `b24-1c:deal:<ID>` in Комментарий, so it is found again before any POST.
+
+Operations of the plan: `create` (no order yet), `link` (an order with the marker exists and matches:
+only the deal's user fields and the baseline are written), `update` (the order exists, is not shipped,
+and the deal changed), `conflict` (the deal changed after its order was shipped: reported, not
+written), `rejected` (no 1C twin, no contract, a product with no 1C item, no rows), `noop`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+
+import pandas as pd
+
+from b24_1c_assets.domain.push_plan import UPDATE, plan_updates
+
+FLOW = "deals_to_onec_orders"
+ORDER_FIELDS = ["counterparty", "contract", "amount", "rows"]
+CREATE, LINK, CONFLICT, REJECTED = "create", "link", "conflict", "rejected"
+CENT = Decimal("0.01")
+MARKER = re.compile(r"b24-1c:deal:(\d+)")
+ITEM_TYPE = "StandardODATA.Catalog_Номенклатура"
+UNIT_TYPE = "StandardODATA.Catalog_КлассификаторЕдиницИзмерения"
+
+
+def marker(deal_id) -> str:
+    """The text an order made from deal `deal_id` carries in Комментарий (unique per deal)."""
+    return f"b24-1c:deal:{int(deal_id)}"
+
+
+def deal_of_comment(comment) -> int | None:
+    """The deal ID in an order's Комментарий marker, else None."""
+    found = MARKER.search(comment) if isinstance(comment, str) else None
+    return int(found.group(1)) if found else None
+
+
+def _flag(value) -> bool:
+    return bool(value) and not (isinstance(value, float) and pd.isna(value))
+
+
+def _money(value) -> Decimal:
+    return Decimal(str(value or 0)).quantize(CENT)
+
+
+def order_stages(config: dict) -> dict[str, set[str]]:
+    """Pipeline (CATEGORY_ID as text) -> STAGE_IDs that make a deal an order."""
+    return {str(k): set(v) for k, v in (config.get("stages") or {}).items()}
+
+
+def deals_at_order_stage(deals: pd.DataFrame, stages: dict[str, set[str]]) -> pd.DataFrame:
+    if deals.empty:
+        return deals
+    keep = [str(s) in stages.get(str(c if c not in (None, "") else "0"), set())
+            for c, s in zip(deals["CATEGORY_ID"], deals["STAGE_ID"])]
+    return deals[keep]
+
+
+def client_contract(contracts: pd.DataFrame, counterparty: str, default: str | None) -> dict | None:
+    """The contract an order goes under: the counterparty's default one if valid, else its latest valid one."""
+    if contracts.empty:
+        return None
+    own = contracts[contracts["Owner_Key"] == counterparty]
+    valid = [c for c in own.to_dict("records") if not _flag(c.get("DeletionMark")) and not _flag(c.get("Недействителен"))
+             and c.get("ВидДоговора") in (None, "", "СПокупателем")]
+    for c in valid:
+        if default and c["Ref_Key"] == default:
+            return c
+    if not valid:
+        return None
+    return max(valid, key=lambda c: (pd.Timestamp(c["ДатаДоговора"]) if c.get("ДатаДоговора") is not None
+                                     and not pd.isna(c.get("ДатаДоговора")) else pd.Timestamp.min.tz_localize("UTC"),
+                                     str(c.get("Code") or "")))
+
+
+def desired_orders(deals: pd.DataFrame, product_rows: dict[str, list[dict]], clients: pd.DataFrame,
+                   counterparties: pd.DataFrame, contracts: pd.DataFrame, items: pd.DataFrame,
+                   products: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(desired, rejects) for deals already at an order stage. desired: key (deal ID), counterparty, contract,
+    amount, rows (JSON: [[item_ref, quantity, price, unit_ref], ...]), contract header parts."""
+    twin = {}
+    if not clients.empty:
+        linked = clients[clients["onec_ref"].notna() & clients["company_id"].notna()]
+        for company, ref in zip(linked["company_id"], linked["onec_ref"]):
+            twin.setdefault(str(int(company)), str(ref))
+    default_contract = {}
+    if not counterparties.empty and "ДоговорПоУмолчанию_Key" in counterparties:
+        default_contract = dict(zip(counterparties["Ref_Key"].astype(str), counterparties["ДоговорПоУмолчанию_Key"]))
+    item_of_product = {}
+    if not products.empty:
+        item_of_product = {str(p): x for p, x in zip(products["ID"], products["XML_ID"]) if isinstance(x, str) and x}
+    live_items = {}
+    if not items.empty:
+        for rec in items.to_dict("records"):
+            if not _flag(rec.get("DeletionMark")):
+                live_items[str(rec["Ref_Key"])] = rec.get("ЕдиницаИзмерения_Key")
+    rows, rejects = [], []
+    for deal in deals.to_dict("records"):
+        deal_id = str(deal["ID"])
+
+        def reject(reason: str) -> None:
+            rejects.append({"key": deal_id, "reason": f"deal {deal_id} ({deal.get('TITLE')}): {reason}"})
+
+        company = str(deal.get("COMPANY_ID") or "0")
+        counterparty = twin.get(company)
+        if company in ("0", "", "None"):
+            reject("has no company")
+            continue
+        if counterparty is None:
+            reject(f"company {company} has no 1C counterparty")
+            continue
+        contract = client_contract(contracts, counterparty, default_contract.get(counterparty))
+        if contract is None:
+            reject(f"1C counterparty {counterparty} has no valid sales contract")
+            continue
+        lines, bad = [], []
+        for row in product_rows.get(deal_id, []):
+            item = item_of_product.get(str(row.get("PRODUCT_ID")))
+            if item is None or item not in live_items:
+                bad.append(str(row.get("PRODUCT_NAME") or row.get("PRODUCT_ID")))
+                continue
+            quantity = Decimal(str(row.get("QUANTITY") or 0)).normalize()
+            price = _money(row.get("PRICE"))
+            lines.append([item, format(quantity, "f"), format(price, "f"), live_items[item]])
+        if bad:
+            reject(f"products with no 1C item: {', '.join(bad[:5])}")
+            continue
+        if not lines:
+            reject("has no product rows")
+            continue
+        amount = sum((Decimal(q) * Decimal(p) for _, q, p, _ in lines), Decimal(0)).quantize(CENT)
+        rows.append({"key": deal_id, "counterparty": counterparty, "contract": str(contract["Ref_Key"]),
+                     "amount": amount, "rows": json.dumps(lines, ensure_ascii=False),
+                     "organization": contract.get("Организация_Key"), "price_type": contract.get("ВидЦен_Key"),
+                     "currency": contract.get("ВалютаРасчетов_Key"),
+                     "uf_number": deal.get("uf_number"), "uf_ref": deal.get("uf_ref")})
+    return pd.DataFrame(rows), pd.DataFrame(rejects, columns=["key", "reason"])
+
+
+def existing_orders(orders: pd.DataFrame, shipments: pd.DataFrame) -> dict[str, dict]:
+    """Deal ID -> its order in 1C (ref, number, posted, amount, shipped), found by our marker."""
+    shipped = set()
+    if not shipments.empty and "Заказ" in shipments:
+        posted = shipments[shipments["Posted"].fillna(False).astype(bool)]
+        shipped = {str(r) for r in posted["Заказ"] if isinstance(r, str) and r}
+    found = {}
+    for rec in (orders.to_dict("records") if not orders.empty else []):
+        deal = deal_of_comment(rec.get("Комментарий"))
+        if deal is None or _flag(rec.get("DeletionMark")):
+            continue
+        found[str(deal)] = {"ref": str(rec["Ref_Key"]), "number": rec.get("Number"), "posted": _flag(rec.get("Posted")),
+                            "amount": _money(rec.get("СуммаДокумента")), "shipped": str(rec["Ref_Key"]) in shipped}
+    return found
+
+
+def plan_orders(desired: pd.DataFrame, rejects: pd.DataFrame, existing: dict[str, dict], last_pushed: pd.DataFrame,
+                failed: set) -> pd.DataFrame:
+    """The order plan: plan_updates' rows with operation create / link / update / conflict / noop, and
+    rejected deals; plus the order already in 1C (order_ref, order_number) and the deal's current UF values."""
+    if desired.empty:
+        plan = pd.DataFrame(columns=["key", "operation", "reason", "changed_fields", "before", "after", "payload_hash"])
+    else:
+        plan = plan_updates(desired, last_pushed, failed, ORDER_FIELDS)
+        extra = desired.set_index("key")
+        for column in ("organization", "price_type", "currency", "uf_number", "uf_ref"):
+            plan[column] = plan["key"].map(extra[column])
+    refs, numbers, ops = [], [], []
+    amounts = dict(zip(desired["key"], desired["amount"])) if not desired.empty else {}
+    for key, op, reason in zip(plan["key"], plan["operation"], plan["reason"]):
+        order = existing.get(key)
+        refs.append(order["ref"] if order else None)
+        numbers.append(order["number"] if order else None)
+        if op != UPDATE:
+            ops.append(op)
+        elif order is None:
+            ops.append(CREATE)
+        elif order["shipped"]:
+            ops.append(CONFLICT)
+        elif reason == "never pushed" and order["amount"] == amounts[key]:
+            ops.append(LINK)  # made by an earlier run that crashed before its journal
+        else:
+            ops.append(UPDATE)
+    plan["operation"], plan["order_ref"], plan["order_number"] = ops, refs, numbers
+    if not rejects.empty:
+        plan = pd.concat([plan, rejects.assign(operation=REJECTED)], ignore_index=True)
+    return plan
+
+
+def stock_rows(rows_json: str, reserve_unit: str | None) -> list[dict]:
+    """`Запасы` rows of the order (LineNumber is added by the client)."""
+    out = []
+    for item, quantity, price, unit in json.loads(rows_json):
+        q, p = Decimal(quantity), Decimal(price)
+        amount = (q * p).quantize(CENT)
+        row = {"Номенклатура": item, "Номенклатура_Type": ITEM_TYPE, "Количество": q, "Цена": p, "Сумма": amount,
+               "Всего": amount}
+        if unit:
+            row.update({"ЕдиницаИзмерения": unit, "ЕдиницаИзмерения_Type": UNIT_TYPE})
+        if reserve_unit:
+            row["СтруктурнаяЕдиницаРезерв_Key"] = reserve_unit
+        out.append(row)
+    return out
+
+
+def order_header(plan_row: dict, after: dict, defaults: dict) -> dict:
+    """Header of the order: settings first, then the contract's organization / price type / currency."""
+    header = {k: v for k, v in defaults.items() if v}
+    from_contract = {"Организация_Key": plan_row.get("organization"), "ВидЦен_Key": plan_row.get("price_type"),
+                     "ВалютаДокумента_Key": plan_row.get("currency")}
+    for name, value in from_contract.items():
+        if not header.get(name) and isinstance(value, str) and value:
+            header[name] = value
+    header.update({"Контрагент_Key": after["counterparty"], "Договор_Key": after["contract"],
+                   "СуммаДокумента": Decimal(str(after["amount"]))})
+    return header
