@@ -498,6 +498,7 @@ class OfflineEvent:
     record_id: int
     timestamp: str
     message_id: str
+    connector: str = ""  # the queue: offline handlers bound with this auth_connector ('' = none)
     process_id: str | None = None
     reserved_at: float = 0.0
 
@@ -525,7 +526,10 @@ class CrmState:
         self.timeline: list[dict] = []
         self.notifications: list[dict] = []
         self.events: dict[int, OfflineEvent] = {}
-        self._unreserved: dict[str, int] = {}  # MESSAGE_ID -> event ID of events not handed out yet
+        self._unreserved: dict[tuple[str, str], int] = {}  # (queue, MESSAGE_ID) -> event ID not handed out yet
+        crm_events = {f"{spec.event_prefix}{action}" for spec in SPECS.values() if spec.event_prefix
+                      for action in ("ADD", "UPDATE", "DELETE")}
+        self.offline_bindings: dict[str, set[str]] = {"": crm_events}  # auth_connector -> bound event names
         self.event_seq = 0
         self.offline_reserve_seconds = offline_reserve_seconds
         self.events_enabled = True
@@ -624,6 +628,9 @@ class CrmState:
             "event.offline.get": self.offline_get,
             "event.offline.clear": self.offline_clear,
             "event.offline.list": self.offline_list,
+            "event.bind": self.event_bind,
+            "event.unbind": self.event_unbind,
+            "event.get": self.event_get,
         })
         return m
 
@@ -1253,52 +1260,91 @@ class CrmState:
         return Page(page, len(matched), start + PAGE_SIZE if start + PAGE_SIZE < len(matched) else None)
 
     # -- offline events --------------------------------------------------------------------------------
+    # One queue per `auth_connector` the offline handlers were bound with (`event.bind` with
+    # `event_type=offline`); the queue without connector ('') is bound to every CRM event from the start, so a
+    # fresh sandbox queues changes like a portal whose app bound its offline handlers. A write carrying
+    # `auth_connector=X` queues into every queue except X: the writer does not hear about its own changes.
+    # The queue keeps the latest state per object: a change to a record whose event is still waiting (not handed
+    # out) bumps that event instead of adding one.
     def _queue_event(self, spec: EntitySpec, action: str, record_id: int, params: dict) -> None:
-        """Queue ONCRM{ENTITY}{ADD|UPDATE}. Writes carrying `auth_connector` queue nothing: the sandbox has one
-        offline consumer (the integration), and that marker is how it excludes its own changes."""
         if not spec.event_prefix or not self.events_enabled:
             return
-        if params.get("auth_connector") not in (None, ""):
-            return
         name = spec.event_prefix + action
+        writer = str(params.get("auth_connector") or "")
         message_id = hashlib.md5(f"{name}:{record_id}".encode()).hexdigest()
-        # The queue keeps the latest state per object: a not yet reserved event for the same record is bumped.
-        pending = self._unreserved.get(message_id)
-        if pending is not None and pending in self.events:
-            self.events[pending].timestamp = now_wire()
-            return
-        self.event_seq += 1
-        self.events[self.event_seq] = OfflineEvent(self.event_seq, name, record_id, now_wire(), message_id)
-        self._unreserved[message_id] = self.event_seq
+        stamp = now_wire()
+        for connector, names in self.offline_bindings.items():
+            if name not in names or (writer and connector == writer):
+                continue
+            pending = self._unreserved.get((connector, message_id))
+            if pending is not None and pending in self.events:
+                self.events[pending].timestamp = stamp
+                continue
+            self.event_seq += 1
+            self.events[self.event_seq] = OfflineEvent(self.event_seq, name, record_id, stamp, message_id, connector)
+            self._unreserved[(connector, message_id)] = self.event_seq
 
     def _event_wire(self, event: OfflineEvent) -> dict:
         return {"ID": str(event.id), "TIMESTAMP_X": event.timestamp, "EVENT_NAME": event.name,
                 "EVENT_DATA": {"FIELDS": {"ID": event.record_id}}, "EVENT_ADDITIONAL": {"user_id": str(self.user_id)},
-                "MESSAGE_ID": event.message_id, "PROCESS_ID": event.process_id or "", "ERROR": "0"}
+                "MESSAGE_ID": event.message_id}
+
+    def event_bind(self, params: dict) -> bool:
+        name = str(params.get("event") or "").upper()
+        if not name:
+            raise bad_argument("Parameter 'event' is required")
+        if str(params.get("event_type") or "online").lower() != "offline":
+            raise bad_argument("The sandbox portal delivers offline events only (event_type=offline)")
+        connector = str(params.get("auth_connector") or "")
+        names = self.offline_bindings.setdefault(connector, set())
+        if name in names:
+            raise CrmError("ERROR_CORE", f"Handler already binded: {name}")
+        names.add(name)
+        return True
+
+    def event_unbind(self, params: dict) -> dict:
+        name = str(params.get("event") or "").upper()
+        connector = str(params.get("auth_connector") or "")
+        names = self.offline_bindings.get(connector, set())
+        count = int(name in names)
+        names.discard(name)
+        return {"count": count}
+
+    def event_get(self, params: dict) -> list[dict]:
+        return [{"event": name, "handler": "", "auth_type": str(self.user_id), "offline": 1,
+                 "connector_id": connector or None}
+                for connector, names in sorted(self.offline_bindings.items()) for name in sorted(names)]
 
     def offline_get(self, params: dict) -> dict:
         """`clear=1` (default) hands events out and deletes them; `clear=0` reserves them under a new
-        `process_id` until `event.offline.clear`; reservations older than `offline_reserve_seconds` are
-        released (unconfirmed events come back)."""
+        `process_id` (hidden from other readers) until `event.offline.clear`. Passing that `process_id` again
+        re-selects its unconfirmed events; reservations older than `offline_reserve_seconds` are released."""
         limit = max(1, min(as_int(params.get("limit") or 50, "limit"), 1000))
         clear = str(params.get("clear", 1)).strip() not in ("0", "N", "false", "False")
+        connector = str(params.get("auth_connector") or "")
+        again = str(params.get("process_id") or "")
         now = time.monotonic()
-        process_id = uuid.uuid4().hex
-        picked = []
+        candidates = []
         for event in self.events.values():
-            if event.process_id is not None and now - event.reserved_at < self.offline_reserve_seconds:
+            if event.connector != connector:
                 continue
-            picked.append(event)
-            if len(picked) >= limit:
-                break
+            if again:
+                if event.process_id == again:
+                    candidates.append(event)
+            elif event.process_id is None or now - event.reserved_at >= self.offline_reserve_seconds:
+                candidates.append(event)
+        candidates.sort(key=lambda e: (e.timestamp, e.id))
+        picked = candidates[:limit]
+        process_id = again or uuid.uuid4().hex
         for event in picked:
             event.process_id, event.reserved_at = process_id, now
-            if self._unreserved.get(event.message_id) == event.id:
-                del self._unreserved[event.message_id]
+            if self._unreserved.get((event.connector, event.message_id)) == event.id:
+                del self._unreserved[(event.connector, event.message_id)]
         out = [self._event_wire(e) for e in picked]
         if clear:
             for event in picked:
                 del self.events[event.id]
+            return {"process_id": None, "events": out}
         return {"process_id": process_id, "events": out}
 
     def offline_clear(self, params: dict) -> bool:
@@ -1319,5 +1365,8 @@ class CrmState:
         return True
 
     def offline_list(self, params: dict) -> Page:
-        items = [self._event_wire(e) for e in self.events.values()]
+        """The queue as it is (nothing reserved or removed), with PROCESS_ID of reserved records."""
+        connector = str(params.get("auth_connector") or "")
+        items = [dict(self._event_wire(e), PROCESS_ID=e.process_id or "", ERROR="0")
+                 for e in self.events.values() if e.connector == connector]
         return Page(items, len(items), None)

@@ -286,11 +286,26 @@ def test_unconfirmed_offline_events_come_back(portal_factory):
     assert portal.state.events == {}
 
 
-def test_writes_with_auth_connector_queue_no_events(empty):
+def test_auth_connector_keeps_a_writer_from_hearing_its_own_changes(empty):
+    assert call(empty, "event.bind", {"event": "ONCRMCOMPANYADD", "event_type": "offline",
+                                      "auth_connector": "b24_1c"})["result"] is True
     call(empty, "crm.company.add", {"fields": {"TITLE": "Из 1С"}, "auth_connector": "b24_1c"})
     call(empty, "crm.company.add", {"fields": {"TITLE": "Руками"}})
-    events = call(empty, "event.offline.get", {"clear": 1})["result"]["events"]
-    assert [(e["EVENT_NAME"], e["EVENT_DATA"]["FIELDS"]["ID"]) for e in events] == [("ONCRMCOMPANYADD", 2)]
+    ours = call(empty, "event.offline.get", {"auth_connector": "b24_1c"})["result"]["events"]
+    assert [(e["EVENT_NAME"], e["EVENT_DATA"]["FIELDS"]["ID"]) for e in ours] == [("ONCRMCOMPANYADD", 2)]
+    others = call(empty, "event.offline.get", {})["result"]["events"]  # the queue without connector hears both
+    assert [e["EVENT_DATA"]["FIELDS"]["ID"] for e in others] == [1, 2]
+    assert call(empty, "event.bind", {"event": "ONCRMDEALADD"})["_status"] == 400  # online handlers: not here
+
+
+def test_a_process_re_selects_its_unconfirmed_events(empty):
+    call(empty, "crm.contact.add", {"fields": {"NAME": "Ольга"}})
+    first = call(empty, "event.offline.get", {"clear": 0})["result"]
+    assert [e["EVENT_NAME"] for e in first["events"]] == ["ONCRMCONTACTADD"]
+    again = call(empty, "event.offline.get", {"clear": 0, "process_id": first["process_id"]})["result"]
+    assert again["events"] == first["events"] and again["process_id"] == first["process_id"]
+    listed = call(empty, "event.offline.list")["result"]
+    assert [e["PROCESS_ID"] for e in listed] == [first["process_id"]]
 
 
 @pytest.fixture
