@@ -625,6 +625,7 @@ class CrmState:
             "im.notify.system.add": self.notify_system_add,
             "im.notify.personal.add": self.notify_system_add,
             "user.get": self.user_get,
+            "crm.duplicate.findbycomm": self.duplicate_findbycomm,
             "event.offline.get": self.offline_get,
             "event.offline.clear": self.offline_clear,
             "event.offline.list": self.offline_list,
@@ -1217,6 +1218,42 @@ class CrmState:
         self._check_type(params)
         return {"fields": {n: {"type": k, "isReadOnly": n in INVOICE_READONLY, "isRequired": False,
                                "isMultiple": False, "title": n} for n, k in INVOICE_FIELDS.items()}}
+
+    # -- duplicates -----------------------------------------------------------------------------------
+    @staticmethod
+    def _comm_key(kind: str, value: Any) -> str:
+        text = str(value or "").strip()
+        if kind == "EMAIL":
+            return text.casefold()
+        digits = re.sub(r"\D", "", text)
+        if len(digits) == 11 and digits[0] == "8":  # Russian trunk prefix: 8 495 ... == +7 495 ...
+            digits = "7" + digits[1:]
+        return digits
+
+    def duplicate_findbycomm(self, params: dict) -> Any:
+        """IDs of companies/contacts holding any of the phones or e-mails (at most 20 values, 20 IDs per type,
+        the oldest first); `[]` when nothing matches, like the portal's empty PHP array."""
+        kind = str(params.get("type") or "").upper()
+        if kind not in ("EMAIL", "PHONE"):
+            raise bad_argument("Parameter 'type' must be EMAIL or PHONE")
+        values = [v for v in _as_list(params.get("values")) if v not in (None, "")]
+        if not values:
+            raise bad_argument("Parameter 'values' must be a non-empty array")
+        if len(values) > 20:
+            raise bad_argument("Too many values: at most 20 per call")
+        wanted = {self._comm_key(kind, v) for v in values} - {""}
+        entity = str(params.get("entity_type") or "").upper()
+        types = [entity] if entity else ["CONTACT", "COMPANY"]
+        found: dict[str, list[int]] = {}
+        for type_name in types:
+            table = self.tables.get(type_name.lower())
+            if table is None or type_name not in ("CONTACT", "COMPANY"):
+                raise bad_argument(f"entity_type '{entity}' is not supported (COMPANY, CONTACT)")
+            hits = [row_id for row_id in table.ids
+                    if any(self._comm_key(kind, item.get("VALUE")) in wanted for item in table.rows[row_id].get(kind) or [])]
+            if hits:
+                found[type_name] = hits[:20]
+        return found or []
 
     # -- timeline, notifications, users ----------------------------------------------------------------
     def timeline_comment_add(self, params: dict) -> int:

@@ -16,6 +16,10 @@ data and the method semantics live in `bitrix24_crm.CrmState`; the world is proj
   `result_error` (HTTP 200), as the portal's PHP loop does and as clients report from live portals; the
   whole-request 400 of the error table is not what a long `cmd` gets.
 - Empty maps in the batch answer are PHP empty arrays (`[]`); maps keyed 0..n-1 (a list `cmd`) are JSON lists.
+
+Where the sandbox is knowingly more lenient than a cloud portal: plain HTTP on loopback (a portal demands
+HTTPS), no scopes or user permissions, `event.*` methods answer the webhook (a portal serves them to
+applications only), unknown filter fields of classic `crm.*.list` methods are ignored.
 """
 
 from __future__ import annotations

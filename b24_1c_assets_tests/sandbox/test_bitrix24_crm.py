@@ -321,3 +321,15 @@ def test_delete_removes_the_record_and_queues_an_event(firms):
     assert ids(call(firms, "crm.company.list", {"filter": {"UF_CRM_CREDIT_FLAG": ""}})) == []
     events = call(firms, "event.offline.get", {})["result"]["events"]
     assert [(e["EVENT_NAME"], e["EVENT_DATA"]["FIELDS"]["ID"]) for e in events] == [("ONCRMCOMPANYDELETE", 2)]
+
+
+def test_duplicates_by_phone_and_email(firms):
+    call(firms, "crm.company.update", {"id": 2, "fields": {"PHONE": [{"VALUE": "8 (495) 123-45-67"}]}})
+    by_phone = call(firms, "crm.duplicate.findbycomm", {"type": "PHONE", "values": ["+74951234567"],
+                                                          "entity_type": "COMPANY"})["result"]
+    assert by_phone == {"COMPANY": [2]}
+    by_email = call(firms, "crm.duplicate.findbycomm", {"type": "EMAIL", "values": ["INFO@romashka-plus.ru "]})
+    assert by_email["result"] == {"COMPANY": [3]}
+    assert call(firms, "crm.duplicate.findbycomm", {"type": "EMAIL", "values": ["nobody@x.ru"]})["result"] == []
+    assert call(firms, "crm.duplicate.findbycomm", {"type": "EMAIL", "values": [f"a{i}@x.ru" for i in range(21)]}
+                )["_status"] == 400
