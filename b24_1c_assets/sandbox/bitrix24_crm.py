@@ -368,7 +368,8 @@ def sort_records(records: list[dict], keys: list[tuple[str, str, bool]]) -> list
     # Stable sorts from the last key to the first; NULLs first on ASC like MySQL.
     for name, kind, descending in reversed(keys):
         def sort_value(record: dict, name=name, kind=kind) -> tuple:
-            value = _comparable(_values_of(record.get(name))[0], kind)
+            values = _values_of(record.get(name))
+            value = _comparable(values[0] if values else None, kind)
             if value is None:
                 return (0, 0)
             return (1, value) if not isinstance(value, str) else (2, value)

@@ -123,6 +123,8 @@ def test_order_by_text_and_descending(firms):
     assert [r["ID"] for r in rows] == ["3", "2", "1"]
     rows = call(firms, "crm.company.list", {"order": {"TITLE": "ASC"}, "select": ["TITLE"]})["result"]
     assert [r["TITLE"] for r in rows] == ["Лютик", "ООО «Ромашка»", "ромашка плюс"]
+    rows = call(firms, "crm.company.list", {"order": {"EMAIL": "ASC"}, "select": ["ID"]})["result"]
+    assert [r["ID"] for r in rows] == ["2", "1", "3"]  # no e-mail sorts first, like NULL in MySQL
 
 
 # -- writes, user fields ------------------------------------------------------------------------------
