@@ -159,6 +159,13 @@ class OperatingClock:
 
 # -- the server ---------------------------------------------------------------------------------------
 
+class _HTTPServer(ThreadingHTTPServer):
+    # Clients open up to ~50 connections at once (fast_bitrix24's pool); the default backlog of 5 would make
+    # the kernel drop SYNs and stall them for a second.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class _Drop(Exception):
     """Close the connection without an answer (injected fault)."""
 
@@ -202,7 +209,7 @@ class PortalServer:
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> "PortalServer":
         handler = type("PortalHandler", (_Handler,), {"portal": self})
-        self._httpd = ThreadingHTTPServer((self.host, self.port), handler)
+        self._httpd = _HTTPServer((self.host, self.port), handler)
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},

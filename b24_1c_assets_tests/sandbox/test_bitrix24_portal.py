@@ -293,3 +293,18 @@ def test_request_log_counts_calls_without_any_secret(b24):
     assert b24.webhook_code not in dumped and "token-123" not in dumped
     b24.clear_log()
     assert b24.request_log == []
+
+
+def test_concurrent_callers_share_one_consistent_crm(empty):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def add(n: int) -> int:
+        with requests.Session() as session:
+            return [session.post(empty.webhook_url + "crm.company.add", json={"fields": {"TITLE": f"T{n}-{i}"}},
+                                 timeout=10).json()["result"] for i in range(10)][-1]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(add, range(8)))
+    rows = empty.state.tables["company"].rows
+    assert len(rows) == 80 and sorted(rows) == list(range(1, 81))
+    assert len({r["TITLE"] for r in rows.values()}) == 80
