@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import phonenumbers
 import pytest
@@ -14,6 +18,7 @@ from stdnum.ru import ogrn as stdnum_ogrn
 
 from b24_1c_assets.sandbox.world import Shipment, generate
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 KPP_RE = re.compile(r"^\d{4}[\dA-Z]{2}\d{3}$")
 NUMBER_RE = re.compile(r"^НФНФ-\d{6}$")
 
@@ -32,6 +37,16 @@ def test_same_seed_and_scale_give_the_same_world(world):
     again = generate(seed=world.seed, scale=world.scale)
     assert again == world
     assert again.as_of == world.as_of
+
+
+def test_world_does_not_depend_on_string_hashing():
+    """Same on every machine: two interpreters with different PYTHONHASHSEED build the same world."""
+    code = ("import hashlib; from b24_1c_assets.sandbox.world import generate; "
+            "print(hashlib.sha256(repr(generate(seed=7, scale=80)).encode()).hexdigest())")
+    digests = {subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                              check=True, env={**os.environ, "PYTHONHASHSEED": hash_seed}).stdout
+               for hash_seed in ("1", "2")}
+    assert len(digests) == 1 and len(digests.pop().strip()) == 64
 
 
 def test_other_seed_gives_another_world(world):
