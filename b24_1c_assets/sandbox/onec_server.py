@@ -771,6 +771,7 @@ class OneCService:
         if es.kind == "document" and rec.get("Date") == EMPTY_DATE:
             rec["Date"] = datetime.now().replace(microsecond=0).isoformat()
         self._check_order(es, rec)
+        _touch(es, rec)
         self.state.add(es.name, rec)
         reply = self._read_entity(es, rec, {}, as_json)
         reply.status = 201
@@ -807,6 +808,7 @@ class OneCService:
                                         "табличную часть «Запасы» проведенного заказа")
         self._check_order(es, new)
         new["DataVersion"] = next_data_version(rec["DataVersion"])  # +1 on every write, even a no-op
+        _touch(es, new)
         rec.clear()
         rec.update(new)
         self.state.versions[es.name] = self.state.versions.get(es.name, 0) + 1
@@ -834,6 +836,7 @@ class OneCService:
         else:
             rec["Posted"] = False
         rec["DataVersion"] = next_data_version(rec["DataVersion"])
+        _touch(es, rec)
         self._repost(es, rec)
         return Reply(200, b"", "")
 
@@ -860,6 +863,12 @@ class OneCService:
                          "Документ_Type": f"{NS}.{es.name}", "Заказ": rec.get("Заказ", ""),
                          "Заказ_Type": rec.get("Заказ_Type") or "StandardODATA.Undefined", "ТипРасчетов": "Долг",
                          "Сумма": amount, "СуммаВал": amount, "СуммаРег": amount, "СодержаниеУчета": ""}])
+
+
+def _touch(es: EntitySet, rec: dict) -> None:
+    """UNF stamps an order's ДатаИзменения on every write (what incremental order sync keys on)."""
+    if es.prop("ДатаИзменения") is not None:
+        rec["ДатаИзменения"] = datetime.now().replace(microsecond=0).isoformat()
 
 
 def _bad_select(name: str) -> ODataError:

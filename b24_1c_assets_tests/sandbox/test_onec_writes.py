@@ -137,7 +137,9 @@ def test_order_needs_header_and_posting_locks_rows(client, world):
     assert posted.status_code == 200
     assert client.get(path).json()["Posted"] is True
     assert err(client.patch(path, {"Запасы": stock(world, 1)})) == (500, "-1")
-    assert client.patch(path, {"Комментарий": "b24:deal:1 upd"}).status_code == 200
+    stamped = order["ДатаИзменения"]
+    patched = client.patch(path, {"Комментарий": "b24:deal:1 upd"})
+    assert patched.status_code == 200 and patched.json()["ДатаИзменения"] >= stamped != "0001-01-01T00:00:00"
     found = client.s.get(f"{client.server.odata_url}/{quote(ORDER)}?$format=json&$filter="
                          + quote("substringof('b24:deal:1', Комментарий)"), timeout=5).json()["value"]
     assert [o["Ref_Key"] for o in found] == [order["Ref_Key"]]
