@@ -12,6 +12,7 @@ from b24_1c_assets.defs.invoice_sync import assets as invoice_sync_assets
 from b24_1c_assets.defs.order_sync import assets as order_sync_assets
 from b24_1c_assets.defs.company_sync import assets as company_sync_assets
 from b24_1c_assets.defs.crm_push import assets as crm_push_assets
+from b24_1c_assets.defs.crm_push import deal_holds
 from b24_1c_assets.defs.onec import assets as onec_assets
 from b24_1c_assets.defs.receivables import assets as receivables_assets
 from b24_1c_assets.defs.resources import build_resources
@@ -29,6 +30,7 @@ def defs() -> dg.Definitions:
         invoice_sync_assets.defs,
         order_sync_assets.defs,
         crm_push_assets.defs,
+        deal_holds.defs,
         jobs.defs,
         dg.Definitions(resources=build_resources()),
     )

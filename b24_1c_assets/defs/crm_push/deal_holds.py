@@ -1,0 +1,178 @@
+"""Deals of clients on credit hold: suspended in their own pipeline, released after payment, and the
+responsible manager told once per change of state."""
+
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from b24_1c_assets.defs.crm_push.guard import guard_limits, guard_result, guard_spec
+from b24_1c_assets.defs.extracts import OWNERS, preview, with_lineage
+from b24_1c_assets.defs.receivables.assets import credit_policy
+from b24_1c_assets.defs.resources import Bitrix24Resource, WarehouseResource
+from b24_1c_assets.domain.credit_holds import (MOVE_COLUMNS, STATE_COLUMNS, SUSPEND, deal_message, hold_message,
+                                               plan_holds)
+from b24_1c_assets.domain.push_plan import guard_plan
+from b24_1c_assets.sync import journal
+from b24_1c_assets.sync.bitrix24_writes import OK, WriteCommand, apply_commands
+from b24_1c_assets.warehouse import append_table, query, read_table, replace_table, table_exists
+
+FLOW = "deal_holds"
+NOTIFY_FLOW = "hold_notifications"
+PLAN = dg.AssetKey(["crm_push", "deal_hold_plan"])
+APPLY = dg.AssetKey(["crm_push", "deal_holds"])
+UPSTREAM = [dg.AssetKey(["receivables", "client_credit_status"]), dg.AssetKey(["bitrix24", "deals"]),
+            dg.AssetKey(["bitrix24", "companies"])]
+SUSPENDED_COLUMNS = ["deal_id", "company_id", "category_id", "previous_stage", "suspended_on"]
+RELEASE_COLUMNS = ["company_id", "until", "reason", "released_by"]
+
+
+def open_deals(deals: pd.DataFrame) -> pd.DataFrame:
+    """Deals in progress (semantics P, not closed), as plan_holds wants them."""
+    if deals.empty:
+        return pd.DataFrame(columns=["deal_id", "company_id", "category_id", "stage_id"])
+    live = deals[(deals.get("STAGE_SEMANTIC_ID", "P") == "P") & (deals.get("CLOSED", "N") != "Y")]
+    company = pd.to_numeric(live["COMPANY_ID"], errors="coerce")
+    live = live[company.fillna(0) > 0]
+    return pd.DataFrame({"deal_id": live["ID"].astype(int), "company_id": company[company.fillna(0) > 0].astype(int),
+                         "category_id": live["CATEGORY_ID"].astype(int), "stage_id": live["STAGE_ID"]})
+
+
+def manual_releases(conn, database_path: str) -> pd.DataFrame:
+    """Manual releases from review.manual_releases and review/manual_releases.csv beside the DuckDB file."""
+    frames = [read_table(conn, "review", "manual_releases")]
+    path = Path(database_path).parent / "review" / "manual_releases.csv"
+    if path.exists():
+        frames.append(pd.read_csv(path, parse_dates=["until"]))
+    frames = [f[RELEASE_COLUMNS] for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RELEASE_COLUMNS)
+
+
+def table_or_empty(conn, schema: str, table: str, columns: list[str]) -> pd.DataFrame:
+    frame = read_table(conn, schema, table)
+    return frame[columns] if not frame.empty else pd.DataFrame(columns=columns)
+
+
+@dg.asset(key=PLAN, deps=UPSTREAM, group_name="crm_push", kinds={"duckdb", "pandas"}, owners=OWNERS,
+          pool="duckdb", tags={"flow": FLOW}, check_specs=[guard_spec(PLAN, "deal suspensions")])
+def deal_hold_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """Planned deal moves, one row per deal to move: suspend (to HOLD / C<N>:HOLD of its own pipeline,
+    remembering the stage it was in) or release (back to that stage), with the client's hold reasons.
+    Also stores the hold state and transitions the moves would lead to (crm_push.deal_hold_state_plan,
+    crm_push.hold_transition_plan). Guarded against mass suspension."""
+    with warehouse.connect() as conn:
+        status = query(conn, "SELECT * FROM receivables.client_credit_status WHERE company_id IS NOT NULL AND "
+                             "snapshot_date = (SELECT max(snapshot_date) FROM receivables.client_credit_status)")
+        as_of = status["snapshot_date"].max() if not status.empty else date.today()
+        plan = plan_holds(status, table_or_empty(conn, "receivables", "hold_state", STATE_COLUMNS),
+                          manual_releases(conn, warehouse.database), open_deals(read_table(conn, "bitrix24", "deals")),
+                          table_or_empty(conn, "receivables", "suspended_deals", SUSPENDED_COLUMNS),
+                          credit_policy(), pd.Timestamp(as_of).date())
+        replace_table(conn, "crm_push", "deal_hold_moves", with_lineage(plan.deal_moves, context))
+        replace_table(conn, "crm_push", "deal_hold_state_plan", plan.state)
+        replace_table(conn, "crm_push", "deal_hold_suspended_plan", plan.suspended)
+        replace_table(conn, "crm_push", "hold_transition_plan", plan.transitions)
+        open_count = len(open_deals(read_table(conn, "bitrix24", "deals")))
+        # the first run after installation holds everyone already over the line: an initial load, not a change
+        initial = not table_exists(conn, "receivables", "hold_state")
+    suspends = plan.deal_moves[plan.deal_moves["action"] == SUSPEND]
+    guard_view = pd.DataFrame({"operation": "update", "reason": "never pushed" if initial else "changed"},
+                              index=range(len(suspends)))
+    verdict = guard_plan(guard_view, open_count, guard_limits(FLOW))
+    yield dg.MaterializeResult(metadata={
+        "dagster/row_count": len(plan.deal_moves), "suspend": len(suspends),
+        "release": int((plan.deal_moves["action"] != SUSPEND).sum()), "transitions": len(plan.transitions),
+        "held_clients": int((plan.state["state"] == "held").sum()),
+        "preview": preview(plan.deal_moves, ["deal_id", "company_id", "from_stage", "to_stage", "action"])})
+    yield guard_result(context, verdict, PLAN)
+
+
+@dg.asset(key=APPLY, deps=[PLAN], group_name="crm_push", kinds={"bitrix24", "duckdb"}, owners=OWNERS,
+          pool="bitrix24_api", tags={"flow": FLOW})
+def deal_holds(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, warehouse: WarehouseResource):
+    """Deal moves carried out, one row per moved deal in sync.results (flow deal_holds) with a timeline
+    comment on the deal; the hold state (receivables.hold_state, one row per company) and the remembered
+    stages of suspended deals (receivables.suspended_deals, one row per deal) advance only for moves that
+    succeeded; each change of hold state is queued once in receivables.hold_transitions and notified."""
+    with warehouse.connect() as conn:
+        moves = read_table(conn, "crm_push", "deal_hold_moves")
+        state = read_table(conn, "crm_push", "deal_hold_state_plan")
+        suspended = table_or_empty(conn, "crm_push", "deal_hold_suspended_plan", SUSPENDED_COLUMNS)
+        transitions = table_or_empty(conn, "crm_push", "hold_transition_plan",
+                                     ["company_id", "from_state", "to_state", "reasons", "assigned_by_id"])
+        titles = dict(zip(*(read_table(conn, "bitrix24", "companies")[c] for c in ("ID", "TITLE"))))
+    moves = moves if not moves.empty else pd.DataFrame(columns=MOVE_COLUMNS)
+    client = bitrix24.client()
+    calls_before = client.stats.http_calls
+    commands = [WriteCommand(str(m.deal_id), "crm.deal.update", {"id": int(m.deal_id), "fields": {"STAGE_ID": m.to_stage}})
+                for m in moves.itertuples()]
+    outcomes = apply_commands(client, commands)
+    moved = {o.key for o in outcomes if o.status == OK}
+    comments = [WriteCommand(f"deal:{m.deal_id}", "crm.timeline.comment.add",
+                             {"fields": {"ENTITY_ID": int(m.deal_id), "ENTITY_TYPE": "deal",
+                                         "COMMENT": deal_message(m.reasons, m.action)}}, operation="add")
+                for m in moves.itertuples() if str(m.deal_id) in moved]
+    comment_outcomes = apply_commands(client, comments)
+
+    # remember only suspensions that happened; keep the memory of releases that failed
+    failed_releases = {int(m.deal_id) for m in moves.itertuples() if m.action != SUSPEND and str(m.deal_id) not in moved}
+    failed_suspends = {int(m.deal_id) for m in moves.itertuples() if m.action == SUSPEND and str(m.deal_id) not in moved}
+    with warehouse.connect() as conn:
+        previous = table_or_empty(conn, "receivables", "suspended_deals", SUSPENDED_COLUMNS)
+    parts = [suspended[~suspended["deal_id"].astype(int).isin(failed_suspends)],
+             previous[previous["deal_id"].astype(int).isin(failed_releases)]]
+    parts = [p for p in parts if not p.empty]
+    keep = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=SUSPENDED_COLUMNS)
+    plan_rows = moves.assign(key=moves["deal_id"].astype(str), operation="update", reason=moves["action"],
+                             before=moves["from_stage"], after=moves["to_stage"], payload_hash=None)
+    with warehouse.connect() as conn:
+        journal.record(conn, flow=FLOW, run_id=context.run.run_id, plan=plan_rows, outcomes=outcomes)
+        replace_table(conn, "receivables", "suspended_deals", keep)
+        if not state.empty:
+            replace_table(conn, "receivables", "hold_state", state)
+        if not transitions.empty:
+            queued = transitions.assign(decided_at=pd.Timestamp.now(tz="UTC").tz_localize(None),
+                                        run_id=context.run.run_id, notified=False)
+            append_table(conn, "receivables", "hold_transitions", queued)
+    notified = notify_transitions(context, client, warehouse, titles)
+    failed = [o for o in outcomes if o.status != OK]
+    for outcome in failed[:20]:
+        context.log.warning(f"deal {outcome.key}: {outcome.error}")
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": len(outcomes), "suspended": sum(1 for m in moves.itertuples()
+                                                           if m.action == SUSPEND and str(m.deal_id) in moved),
+        "released": sum(1 for m in moves.itertuples() if m.action != SUSPEND and str(m.deal_id) in moved),
+        "failed": len(failed), "comments": sum(o.status == OK for o in comment_outcomes),
+        "notifications": notified, "api_calls": client.stats.http_calls - calls_before,
+        "preview": preview(moves, ["deal_id", "company_id", "from_stage", "to_stage", "action"])})
+
+
+def notify_transitions(context, client, warehouse: WarehouseResource, titles: dict) -> int:
+    """Send every queued, not yet notified change of hold state (an outbox: failures are sent next run)."""
+    with warehouse.connect() as conn:
+        if not table_exists(conn, "receivables", "hold_transitions"):
+            return 0
+        pending = query(conn, "SELECT rowid AS row_id, * FROM receivables.hold_transitions WHERE NOT notified")
+    if pending.empty:
+        return 0
+    commands = []
+    for t in pending.itertuples():
+        text = hold_message(str(titles.get(str(t.company_id), t.company_id)), t.reasons, t.to_state)
+        commands.append(WriteCommand(f"{t.row_id}:comment", "crm.timeline.comment.add",
+                                     {"fields": {"ENTITY_ID": int(t.company_id), "ENTITY_TYPE": "company",
+                                                 "COMMENT": text}}, operation="add"))
+        if pd.notna(t.assigned_by_id):
+            commands.append(WriteCommand(f"{t.row_id}:notify", "im.notify.system.add",
+                                         {"USER_ID": int(t.assigned_by_id), "MESSAGE": text}, operation="add"))
+    outcomes = {o.key: o for o in apply_commands(client, commands)}
+    done = [int(t.row_id) for t in pending.itertuples()
+            if all(o.status == OK for k, o in outcomes.items() if k.split(":")[0] == str(t.row_id))]
+    with warehouse.connect() as conn:
+        if done:
+            conn.execute("UPDATE receivables.hold_transitions SET notified = true WHERE rowid IN "
+                         f"({', '.join(str(r) for r in done)})")
+    return len(done)
+
+
+defs = dg.Definitions(assets=[deal_hold_plan, deal_holds])
