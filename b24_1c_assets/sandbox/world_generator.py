@@ -15,6 +15,7 @@ import gc
 import random
 from bisect import bisect_right
 from datetime import date, datetime, time, timedelta
+from operator import attrgetter
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from b24_1c_assets.sandbox import world_names as names
@@ -580,7 +581,7 @@ class WorldGenerator:
                     self.invoices.append(invoice)
                 else:
                     invoice = None
-            amount = order.amount
+            amount = total = order.amount
             behaviour = self._weighted(PAYMENT_BEHAVIOURS)
             start = invoice.date if invoice else opened
             if behaviour == "prepay":
@@ -604,11 +605,11 @@ class WorldGenerator:
             self.shipments.extend(shipped)
             if rng.random() < 0.55:
                 due = _workday_on_or_after(planned[-1].date.date() + timedelta(days=term))
-                order.due_dates = [(due, order.amount)]
+                order.due_dates = [(due, total)]
             if behaviour == "prepay" or not shipped or len(shipped) < len(planned) and behaviour != "per_shipment":
                 continue  # paid in advance, or the customer waits for the rest of the goods
             last = shipped[-1].date
-            if behaviour in ("ontime", "late") and len(shipped) > 1 and amount == order.amount \
+            if behaviour in ("ontime", "late") and len(shipped) > 1 and amount == total \
                     and rng.random() < 0.6:
                 behaviour = "per_shipment" if behaviour == "ontime" else "late_per_shipment"
             if behaviour == "ontime":
@@ -659,16 +660,17 @@ class WorldGenerator:
     # -- numbering and limits --------------------------------------------------------------------------
     def _number_documents(self) -> None:
         """Keys and numbers in date order (as the systems assign them); object references become keys."""
+        by_date = attrgetter("date")
         for docs in (self.orders, self.invoices, self.shipments):
-            docs.sort(key=lambda d: d.date)
+            docs.sort(key=by_date)
             for i, doc in enumerate(docs, 1):
                 doc.key, doc.number = i, f"НФНФ-{i:06d}"
-        self.payments.sort(key=lambda d: d.date)
+        self.payments.sort(key=by_date)
         counters = {"bank": 0, "cash": 0}
         for i, pay in enumerate(self.payments, 1):
             counters[pay.channel] += 1
             pay.key, pay.number = i, f"НФНФ-{counters[pay.channel]:06d}"
-        self.deals.sort(key=lambda d: d.created)
+        self.deals.sort(key=attrgetter("created"))
         for i, deal in enumerate(self.deals, 1):
             deal.key = i
         # Every document kind is numbered now: swap the object references for keys.
