@@ -1,4 +1,10 @@
-"""Catalog, 1C -> CRM: the product plan (with its blocking guard) and the push to crm.product."""
+"""Catalog, 1C -> CRM: the product plan (with its blocking guard) and the push to crm.product.
+
+Items and prices come from the OData extracts (onec.items, onec.prices), or, when ONEC_ODATA_URL is not set,
+from the newest CommerceML import*.xml / offers*.xml in the exchange folder.
+"""
+
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -6,9 +12,11 @@ import pandas as pd
 from b24_1c_assets.bitrix24 import Bitrix24Client
 from b24_1c_assets.defs.catalog_sync import flow_support as fs
 from b24_1c_assets.defs.extracts import OWNERS
-from b24_1c_assets.defs.resources import Bitrix24Resource, WarehouseResource
+from b24_1c_assets.defs.resources import Bitrix24Resource, OneCResource, WarehouseResource
 from b24_1c_assets.domain import catalog_sync as cs
 from b24_1c_assets.domain.push_plan import NOOP, UPDATE, plan_updates
+from b24_1c_assets.onec import commerceml
+from b24_1c_assets.onec.exchange import decode_bytes
 from b24_1c_assets.sync import journal
 from b24_1c_assets.sync.bitrix24_writes import OK, RowOutcome, WriteCommand, apply_commands
 from b24_1c_assets.warehouse import read_table
@@ -25,12 +33,18 @@ TAGS = {"flow": cs.FLOW}
           check_specs=[fs.guard_spec(PLAN)],
           description="What the catalog push would write, one row per 1C item that is (or becomes) a CRM "
                       "product: operation update / in_sync / noop, changed fields, before and after.")
-def product_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def product_plan(context: dg.AssetExecutionContext, onec: OneCResource,
+                 warehouse: WarehouseResource) -> dg.MaterializeResult:
     config = fs.flow_settings().get("catalog", {})
     with warehouse.connect() as conn:
-        items, prices = read_table(conn, "onec", "items"), read_table(conn, "onec", "prices")
-        price_types, products = read_table(conn, "onec", "price_types"), read_table(conn, "bitrix24", "products")
+        if onec.uses_odata:
+            items, prices = read_table(conn, "onec", "items"), read_table(conn, "onec", "prices")
+            price_types = read_table(conn, "onec", "price_types")
+        products = read_table(conn, "bitrix24", "products")
         pushed, failed = journal.last_pushed(conn, cs.FLOW), journal.failed_keys(conn, cs.FLOW)
+    if not onec.uses_odata:
+        items, prices, price_types = catalog_from_exchange(Path(onec.exchange_dir))
+        context.log.info(f"catalog read from CommerceML files in the exchange folder: {len(items)} items")
     price_type = cs.price_type_ref(price_types, config.get("price_type", "Розничная"))
     desired = cs.desired_products(items, prices, products, price_type=price_type,
                                   currency=config.get("currency", "RUB"))
@@ -48,6 +62,29 @@ def product_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     return dg.MaterializeResult(
         metadata=fs.plan_metadata(plan, "crm_push.product_plan", ["key", "operation", "reason", "changed_fields"]),
         check_results=[fs.guard_result(context, PLAN, plan, population)])
+
+
+def _newest(folder: Path, pattern: str) -> Path | None:
+    found = sorted(folder.glob(pattern), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
+def catalog_from_exchange(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(items, prices, price_types) shaped like the OData extracts, from the newest CommerceML import*.xml
+    and offers*.xml in the exchange folder (read only: the files stay for the exchange loader)."""
+    catalog, offers = _newest(folder, "import*.xml"), _newest(folder, "offers*.xml")
+    if catalog is None:
+        raise dg.Failure(f"no OData and no CommerceML import*.xml in the exchange folder {folder}")
+    items = commerceml.read(commerceml.parse_xml(decode_bytes(catalog.read_bytes())))
+    if items.kind != "catalog":
+        raise dg.Failure(f"{catalog.name} holds no <Каталог>")
+    prices = types = None
+    if offers is not None:
+        package = commerceml.read(commerceml.parse_xml(decode_bytes(offers.read_bytes())))
+        prices, types = package.records, package.extra.get("price_types", [])
+    return (pd.DataFrame(items.records, columns=["Ref_Key", "Description", "DeletionMark"] if not items.records else None),
+            pd.DataFrame(prices or [], columns=None if prices else ["Номенклатура_Key", "ВидЦен_Key", "Цена"]),
+            pd.DataFrame(types or [], columns=None if types else ["Ref_Key", "Description"]))
 
 
 def find_products(client: Bitrix24Client, xml_ids: list[str]) -> dict[str, str]:

@@ -73,3 +73,20 @@ def test_a_changed_price_is_sent_alone(sandbox, run_flow):
     sent = writes(sandbox.portal.request_log[before:])
     assert sent == ["crm.product.update"]
     assert float(products_by_xml(sandbox.portal.state)[ref]["PRICE"]) == float(item.price + 1)
+
+
+def test_without_odata_the_catalog_comes_from_commerceml_files(sandbox, run_flow, tmp_path, monkeypatch):
+    from b24_1c_assets.sandbox.exchange_files import import_xml, offers_xml
+
+    world = sandbox.world
+    folder = tmp_path / "exchange"
+    folder.mkdir(exist_ok=True)
+    (folder / "import.xml").write_text(import_xml(world), encoding="utf-8")
+    (folder / "offers.xml").write_text(offers_xml(world), encoding="utf-8")
+    monkeypatch.delenv("ONEC_ODATA_URL")
+    assert run_flow(dg.AssetSelection.assets(["bitrix24", "products"]) | FLOW).success
+    crm = products_by_xml(sandbox.portal.state)
+    for item in world.items:
+        ref = world.guid("item", item.key)
+        if not item.deleted:
+            assert crm[ref]["ACTIVE"] == "Y" and float(crm[ref]["PRICE"]) == float(item.price)
