@@ -1,0 +1,1 @@
+"""Small long-running services beside the Dagster location (read-only over DuckDB)."""
