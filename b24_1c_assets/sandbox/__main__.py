@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--b24-port", type=int, default=0, help="portal port (0 = ephemeral)")
     parser.add_argument("--onec-port", type=int, default=0, help="1C OData port (0 = ephemeral)")
     parser.add_argument("--seed", type=int, default=7, help="world seed")
-    parser.add_argument("--scale", type=int, default=60, help="parties in the world")
+    parser.add_argument("--scale", type=int, default=300, help="parties in the world")
     parser.add_argument("--rate", type=float, default=2.0, help="portal requests per second (leaky bucket)")
     parser.add_argument("--burst", type=int, default=50, help="portal bucket size")
     faults = parser.add_argument_group("faults (shares of requests, 0..1)")

@@ -352,15 +352,19 @@ class WorldGenerator:
             login = f"{names.translit(last)}.{names.translit(first)[0]}{names.translit(patronymic)[0]}"
             party.email = f"{login}{self._int(1, 99)}@{self._choice(('yandex.ru', 'mail.ru', 'gmail.com', 'bk.ru'))}"
             return
+        if party.head_key is not None:
+            # A branch writes from its head office's domain (heads are filled first: they come first).
+            domain = self.parties[party.head_key - 1].email.split("@")[1]
+            party.email = f"filial{party.key}@{domain}"
+            return
         base = names.translit(party.short_name) or "company"
         domain = f"{base}.ru"
         n = 2
-        while domain in self._domains and party.head_key is None:
+        while domain in self._domains:  # another company already took this name's domain
             domain = f"{base}-{names.translit(party.city)[:3]}{n if n > 2 else ''}.ru"
             n += 1
         self._domains.add(domain)
-        box = "filial" if party.head_key else self._choice(("info", "buh", "office", "zakaz", "sales", "snab"))
-        party.email = f"{box}{party.key if party.head_key else ''}@{domain}"
+        party.email = f"{self._choice(('info', 'buh', 'office', 'zakaz', 'sales', 'snab'))}@{domain}"
 
     # -- spellings -------------------------------------------------------------------------------------
     def _title(self, party: Party, style: str) -> str:

@@ -103,6 +103,8 @@ def test_every_party_has_valid_identifiers(world):
 def test_inns_are_unique_except_branches(world):
     heads = [p for p in world.parties if p.head_key is None]
     assert len({p.inn for p in heads}) == len(heads)
+    legal = [p for p in heads if p.kind == "legal"]
+    assert len({p.email.split("@")[1] for p in legal}) == len(legal)  # one domain per company
 
 
 def test_branches_share_inn_and_have_own_kpp(world):
@@ -114,6 +116,7 @@ def test_branches_share_inn_and_have_own_kpp(world):
         assert head.head_key is None and head.kind == "legal"
         assert (b.inn, b.ogrn) == (head.inn, head.ogrn)
         assert b.kpp != head.kpp and b.kpp[4:6] == "43"
+        assert b.email.split("@")[1] == head.email.split("@")[1] and b.email != head.email
 
 
 def test_all_presences_and_kinds_occur(world):
