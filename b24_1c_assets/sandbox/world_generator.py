@@ -15,8 +15,8 @@ import gc
 import random
 from bisect import bisect_right
 from datetime import date, datetime, time, timedelta
-from operator import attrgetter
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from operator import attrgetter
 
 from b24_1c_assets.sandbox import world_names as names
 from b24_1c_assets.sandbox import world_taxids as taxids
@@ -171,7 +171,7 @@ class WorldGenerator:
         return values[bisect_right(cum, self.rng.random() * total)]
 
     def _choice(self, seq):
-        """self._choice(seq), cheaper."""
+        """rng.choice(seq), cheaper."""
         return seq[int(self.rng.random() * len(seq))]
 
     def _int(self, low: int, high: int) -> int:
