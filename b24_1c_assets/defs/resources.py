@@ -68,8 +68,8 @@ class WarehouseResource(dg.ConfigurableResource):
 
     database: str = warehouse.duckdb_path()
 
-    def connect(self, *, read_only: bool = False):
-        return warehouse.connect(self.database, read_only=read_only)
+    def connect(self, *, read_only: bool = False, lock_wait_seconds: float = 120.0):
+        return warehouse.connect(self.database, read_only=read_only, lock_wait_seconds=lock_wait_seconds)
 
 
 def build_resources() -> dict:

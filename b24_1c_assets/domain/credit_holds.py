@@ -138,3 +138,14 @@ def deal_message(reasons: str, action: str) -> str:
     if action == SUSPEND:
         return f"Сделка приостановлена: клиент на кредитном стопе ({reasons})."
     return f"Сделка возвращена на прежнюю стадию: кредитный стоп снят ({reasons})."
+
+
+def new_deals_to_block(new_deals: pd.DataFrame, held_companies: set[int]) -> pd.DataFrame:
+    """New deals (ID, COMPANY_ID, CATEGORY_ID, STAGE_ID as the portal sends them) of held clients that are
+    not already in their pipeline's Suspended stage."""
+    if new_deals.empty:
+        return new_deals
+    company = pd.to_numeric(new_deals["COMPANY_ID"], errors="coerce")
+    held = company.isin(held_companies)
+    hold_stage = new_deals["CATEGORY_ID"].map(lambda c: suspended_stage(int(c or 0)))
+    return new_deals[held & (new_deals["STAGE_ID"] != hold_stage)]

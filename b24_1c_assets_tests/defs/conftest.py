@@ -33,8 +33,12 @@ def run_assets(sandbox):
         if not isinstance(selection, dg.AssetSelection):
             selection = dg.AssetSelection.assets(*[dg.AssetKey.from_user_string(s) if isinstance(s, str) else s
                                                    for s in selection])
+        graph = loaded.resolve_asset_graph()
+        partitioned = any(graph.get(key).partitions_def is not None for key in selection.resolve(graph))
+        if partitioned:
+            partition_key = partition_key or daily_partitions.get_last_partition_key()
         return dg.materialize([*assets, *checks], selection=selection, resources=loaded.resources,
-                              partition_key=partition_key or daily_partitions.get_last_partition_key(),
+                              partition_key=partition_key if partitioned else None,
                               tags=tags, raise_on_error=raise_on_error)
 
     return run
