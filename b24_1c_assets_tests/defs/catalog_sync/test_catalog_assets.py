@@ -90,3 +90,22 @@ def test_without_odata_the_catalog_comes_from_commerceml_files(sandbox, run_flow
         ref = world.guid("item", item.key)
         if not item.deleted:
             assert crm[ref]["ACTIVE"] == "Y" and float(crm[ref]["PRICE"]) == float(item.price)
+
+
+def test_guard_blocks_a_mass_price_change_until_overridden(sandbox, run_flow, tmp_path, monkeypatch):
+    from b24_1c_assets import settings
+
+    custom = tmp_path / "settings"
+    custom.mkdir()
+    text = settings.settings_path("deal_orders").read_text(encoding="utf-8")
+    (custom / "deal_orders.toml").write_text(text.replace("max_changes = 500", "max_changes = 2"), encoding="utf-8")
+    monkeypatch.setenv("B24_1C_SETTINGS_DIR", str(custom))
+    assert run_flow(EXTRACTS | FLOW).success  # an initial load is not a change
+    for price in sandbox.onec.state.prices:
+        price["Цена"] = price["Цена"] * 2
+    before = len(sandbox.portal.request_log)
+    blocked = run_flow(EXTRACTS | FLOW, raise_on_error=False)
+    assert not blocked.success
+    assert writes(sandbox.portal.request_log[before:]) == []
+    assert run_flow(EXTRACTS | FLOW, tags={"b24_1c/guard_override": "price list doubled on purpose"}).success
+    assert len(writes(sandbox.portal.request_log[before:])) > 2
