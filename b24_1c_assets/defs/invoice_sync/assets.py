@@ -84,6 +84,8 @@ def smart_invoices_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Res
     paid_field = fs.flow_settings().get("invoices", {}).get("paid_amount_field") or None
     with warehouse.connect() as conn:
         plan = fs.read_plan(conn, "crm_push", "smart_invoice_plan")
+    if plan.empty:
+        plan = pd.DataFrame(columns=["key", "operation", "reason", "after", "item_id"])
     client = bitrix24.client()
     calls = client.stats.http_calls
     rejected = plan[plan["operation"] == fs.REJECTED]

@@ -113,6 +113,8 @@ def customer_orders_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
     with warehouse.connect() as conn:
         plan = fs.read_plan(conn, "onec_push", "order_plan")
         latest = read_table(conn, "onec", "customer_orders")
+    if plan.empty:
+        plan = pd.DataFrame(columns=["key", "operation", "reason", "after", "order_ref", "order_number"])
     plan = plan[plan["operation"] != NOOP] if not plan.empty else plan
     outcomes = [RowOutcome(r["key"], r["operation"], r["operation"], error=r["reason"])
                 for r in plan.to_dict("records") if r["operation"] in (osync.REJECTED, osync.CONFLICT)]
