@@ -5,7 +5,8 @@ Protocol rules this client follows (reference onec-odata.md):
 * Always an explicit `$select`; `$metadata` read first, missing sets/fields stop with a publication hint.
 * No server paging link: catalogs page with a fixed `$orderby` + `$top`/`$skip`; documents and register
   movements are read in `Date`/`Period` windows, `$skip` only inside a window, and a window that grows
-  past `window_pages` pages is continued from the last instant read (so `$skip` never grows unbounded).
+  past `window_pages` pages is split at the last instant read (so `$skip` never grows unbounded).
+  Pages are sized by bytes after the first one (`page_bytes_target`), as 1C's cost is per entry size.
 * Only GETs are retried (timeouts, connection errors, 502/503/504) with bounded backoff. A POST/PATCH/Post
   with an unknown outcome is reconciled by reading back (marker in `Комментарий`, or the fields sent).
 """
@@ -107,8 +108,8 @@ class OneCClient:
 
     def __init__(self, odata_url: str, username: str, password: str, *, timeout: float | tuple[float, float] = (10.0, 120.0),
                  max_retries: int = 4, timezone: str = "Europe/Moscow", page_size: int = 1000,
-                 window_pages: int = 10, backoff_initial: float = 0.5, backoff_max: float = 30.0,
-                 session: requests.Session | None = None):
+                 window_pages: int = 10, page_bytes_target: int | None = 8 * 2**20, max_page_size: int = 20000,
+                 backoff_initial: float = 0.5, backoff_max: float = 30.0, session: requests.Session | None = None):
         self._base = odata_url.rstrip("/")
         parts = urlsplit(self._base)
         self.host = parts.hostname or "?"
@@ -122,9 +123,13 @@ class OneCClient:
         self.tz = ZoneInfo(timezone)
         self.page_size = page_size
         self.window_pages = window_pages
+        # pages start at page_size entries and are then sized by bytes (None = fixed page_size)
+        self.page_bytes_target = page_bytes_target
+        self.max_page_size = max_page_size
         self._backoff = (backoff_initial, backoff_max)
         self._session = session or requests.Session()
         self._metadata: Metadata | None = None
+        self._parsers: dict[str, wire.RowParser] = {}
         self.stats = OneCStats()
 
     def __repr__(self) -> str:
@@ -221,15 +226,18 @@ class OneCClient:
         return name if f"{name}_Key" not in declared and name in declared else f"{name}_Key"
 
     def _parse(self, entity_set: str, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        types = self.metadata.fields(entity_set)
-        row_types = self.metadata.row_types(entity_set)
+        parser = self._parsers.get(entity_set)
+        if parser is None:
+            parser = self._parsers[entity_set] = wire.RowParser(
+                self.metadata.fields(entity_set), self.tz, self.metadata.row_types(entity_set))
         out = []
         for row in rows:
             try:
-                out.append(wire.parse_row(row, types, self.tz, row_types))
+                out.append(parser(row))
             except (ValueError, TypeError) as exc:
                 raise OneCWireError(f"1C OData {entity_set} on {self.host}: unreadable row "
-                                    f"{row.get('Ref_Key') or row.get('Recorder_Key') or ''}: {exc}") from None
+                                    f"{row.get('Ref_Key') or row.get('Recorder_Key') or row.get('Recorder') or ''}: "
+                                    f"{exc}") from None
         self.stats.rows += len(out)
         return out
 
@@ -237,16 +245,30 @@ class OneCClient:
     # paging
     # ------------------------------------------------------------------------------------------------
 
+    def _fetch(self, segments: Sequence[str], params: Mapping[str, Any], *, label: str) -> tuple[list[dict], int]:
+        """One page: (rows, response bytes)."""
+        before = self.stats.bytes
+        rows = _value(self._get_json(segments, params, label=label), label)
+        return rows, self.stats.bytes - before
+
+    def _next_top(self, top: int, rows: int, nbytes: int) -> int:
+        """Size the next page by bytes (1C builds each page in temp files; `$top` counts entries, whose size
+        varies by orders of magnitude): aim at `page_bytes_target`, within [page_size, max_page_size]."""
+        if self.page_bytes_target is None or rows == 0:
+            return top
+        wanted = int(self.page_bytes_target * rows / max(nbytes, 1))
+        return max(self.page_size, min(self.max_page_size, wanted))
+
     def _pages(self, segments: Sequence[str], params: Mapping[str, Any], *, label: str) -> Iterator[list[dict]]:
         """`$top`/`$skip` pages under a fixed `$orderby` until a short page."""
-        skip = 0
+        skip, top = 0, self.page_size
         while True:
-            doc = self._get_json(segments, {**params, "$top": self.page_size, "$skip": skip or None}, label=label)
-            rows = _value(doc, label)
+            rows, nbytes = self._fetch(segments, {**params, "$top": top, "$skip": skip or None}, label=label)
             yield rows
-            if len(rows) < self.page_size:
+            if len(rows) < top:
                 return
-            skip += self.page_size
+            skip += len(rows)
+            top = self._next_top(top, len(rows), nbytes)
 
     def read_catalog(self, entity_set: str, select: Sequence[str], *, filter: str | None = None,
                      orderby: str = "Ref_Key") -> list[dict[str, Any]]:
@@ -260,53 +282,67 @@ class OneCClient:
     def read_windowed(self, entity_set: str, select: Sequence[str], *, date_field: str, key_fields: Sequence[str],
                       since: date | datetime | None, until: date | datetime | None, filter: str | None = None,
                       tie_order: Sequence[str] = ("Ref_Key",)) -> list[dict[str, Any]]:
-        """Rows with `since <= date_field < until`, read per calendar month.
+        """Rows with `since <= date_field < until`, read in date windows (at most a calendar month).
 
-        Inside a window pages go by `$skip` under `$orderby=<date_field>,<tie_order>`. After
-        `window_pages` pages the rest of the window is re-opened from the last instant read, so a busy
-        month never turns `$skip` quadratic; rows of that instant seen twice are dropped by `key_fields`.
+        Inside a window pages go by `$skip` under `$orderby=<date_field>,<tie_order>`. A window that needs
+        more than `window_pages` pages is split: the rest is re-opened at the last instant read with a
+        span shrunk to the density seen (spans grow back when windows get sparse). So `$skip` stays
+        within a window of bounded size and the read is linear in the rows. Rows of the re-open instant
+        read twice are dropped by `key_fields`.
         """
         since, until = self._bounds(entity_set, date_field, since, until, filter)
         if since is None:
             return []
         order = ",".join([f"{date_field} asc"] + [f"{f} asc" for f in tie_order])
+        state = {"span": None, "top": self.page_size}
         out: list[dict] = []
         for start, end in month_windows(since, until):
-            out.extend(self._read_window(entity_set, select, date_field, key_fields, start, end, filter, order))
+            out.extend(self._read_window(entity_set, select, date_field, key_fields, start, end, filter, order, state))
         return self._parse(entity_set, out)
 
-    def _read_window(self, entity_set, select, date_field, key_fields, start, end, extra, order) -> list[dict]:
+    def _read_window(self, entity_set, select, date_field, key_fields, start, end, extra, order, state) -> list[dict]:
         rows: list[dict] = []
         lower = wire.to_local(start, self.tz).isoformat()[:19]
-        seen_at_lower: set[tuple] = set()  # rows at the instant the window re-opened at: already taken
-        tail_at, tail_keys = "", set()  # the latest instant read so far and the keys read at it
-        skip = pages = 0
-        while True:
-            flt = (f"{date_field} ge {wire.datetime_literal(datetime.fromisoformat(lower), self.tz)} and "
-                   f"{date_field} lt {wire.datetime_literal(end, self.tz)}")
-            if extra:
-                flt = f"({flt}) and ({extra})"
-            params = {"$select": ",".join(select), "$filter": flt, "$orderby": order,
-                      "$top": self.page_size, "$skip": skip or None}
-            page = _value(self._get_json([entity_set], params, label=entity_set), entity_set)
-            pages += 1
-            for row in page:
-                at, key = str(row.get(date_field, ""))[:19], tuple(row.get(k) for k in key_fields)
-                if at == lower and key in seen_at_lower:
-                    continue
-                rows.append(row)
-                if at != tail_at:
-                    tail_at, tail_keys = at, set()
-                tail_keys.add(key)
-            if len(page) < self.page_size:
-                return rows
-            if pages >= self.window_pages and tail_at > lower:
-                # re-open the rest of the window at the last instant read; rows at that instant come back
-                # and are skipped by key
-                lower, seen_at_lower = tail_at, (tail_keys | seen_at_lower if tail_at == lower else set(tail_keys))
-                skip = pages = 0
-            else:
-                skip += self.page_size
+        end_at = wire.to_local(end, self.tz).isoformat()[:19]
+        seen_at_lower: set[tuple] = set()  # rows at the instant a window re-opened at: already taken
+        while lower < end_at:
+            span = state["span"]
+            upper = end_at if span is None else min(end_at, (datetime.fromisoformat(lower) + span).isoformat()[:19])
+            skip = pages = read_in_window = 0
+            tail_at, tail_keys = "", set()  # the latest instant read in this pass and the keys read at it
+            while True:
+                flt = (f"{date_field} ge {wire.datetime_literal(datetime.fromisoformat(lower), self.tz)} and "
+                       f"{date_field} lt {wire.datetime_literal(datetime.fromisoformat(upper), self.tz)}")
+                if extra:
+                    flt = f"({flt}) and ({extra})"
+                top = state["top"]
+                params = {"$select": ",".join(select), "$filter": flt, "$orderby": order,
+                          "$top": top, "$skip": skip or None}
+                page, nbytes = self._fetch([entity_set], params, label=entity_set)
+                pages += 1
+                for row in page:
+                    at, key = str(row.get(date_field, ""))[:19], tuple(row.get(k) for k in key_fields)
+                    if at == lower and key in seen_at_lower:
+                        continue
+                    rows.append(row)
+                    if at != tail_at:
+                        tail_at, tail_keys = at, set()
+                    tail_keys.add(key)
+                if len(page) < top:  # window complete: size the next one to about two pages
+                    state["span"] = _next_span(datetime.fromisoformat(upper) - datetime.fromisoformat(lower),
+                                               read_in_window + len(page), 2 * state["top"])
+                    lower, seen_at_lower = upper, set()
+                    break
+                state["top"] = self._next_top(top, len(page), nbytes)
+                read_in_window += len(page)
+                if pages >= self.window_pages and tail_at > lower:
+                    # too dense: re-open at the last instant read with a span that fits about two pages
+                    covered = datetime.fromisoformat(tail_at) - datetime.fromisoformat(lower)
+                    state["span"] = _next_span(covered, read_in_window, 2 * state["top"])
+                    lower, seen_at_lower = tail_at, set(tail_keys)
+                    break
+                skip += len(page)
+        return rows
 
     def _bounds(self, entity_set, date_field, since, until, extra):
         """Fill an open `since` from the earliest row (one `$top=1` probe), an open `until` with tomorrow."""
@@ -569,6 +605,16 @@ def _with_marker(body: dict, marker: str, field: str) -> dict:
     if marker not in current:
         body[field] = f"{current} {marker}".strip()
     return body
+
+
+def _next_span(span: timedelta, rows: int, target_rows: int) -> timedelta | None:
+    """The window span that should hold about `target_rows` at the density just seen (None = a month)."""
+    if rows <= 0:
+        return None if span >= timedelta(days=8) else span * 4
+    wanted = span * min(4.0, target_rows / rows)
+    if wanted >= timedelta(days=31):
+        return None
+    return max(timedelta(seconds=1), wanted)
 
 
 def _end_of(value: date | datetime) -> date | datetime:

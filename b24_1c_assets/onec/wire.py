@@ -89,26 +89,62 @@ def parse_value(edm_type: str | None, value: Any, tz: ZoneInfo) -> Any:
     return value
 
 
+class RowParser:
+    """Typed copies of entities of one shape: annotations (`x@odata.*`, `odata.*`) dropped, values converted
+    by the declared Edm types, tabular sections parsed by their row types. A composite `X` whose `X_Type`
+    is `StandardODATA.Undefined` (or whose value is the zero GUID) becomes None; `X_Type` is kept as sent.
+    Converters are chosen once per shape: rows are many, shapes few.
+    """
+
+    def __init__(self, types: Mapping[str, str], tz: ZoneInfo,
+                 row_types: Mapping[str, Mapping[str, str]] | None = None):
+        self.tz = tz
+        self._convert = {name: self._converter(edm) for name, edm in types.items()}
+        self._sections = {name: RowParser(inner, tz) for name, inner in (row_types or {}).items()}
+        self._composites = [(n, f"{n}_Type") for n in types if f"{n}_Type" in types]
+
+    def _converter(self, edm: str | None):
+        tz = self.tz
+        if edm in ("Edm.Int64", "Edm.Int32", "Edm.Int16", "Edm.Byte", "Edm.SByte"):
+            return parse_int
+        if edm in ("Edm.Double", "Edm.Decimal", "Edm.Single"):
+            return parse_decimal
+        if edm == "Edm.DateTime":
+            return lambda v: parse_datetime(v, tz)
+        if edm == "Edm.Guid":
+            return parse_guid
+        if edm == "Edm.Boolean":
+            return lambda v: v if isinstance(v, bool) or v is None else str(v).lower() == "true"
+        return _plain
+
+    def __call__(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        convert = self._convert
+        for name, value in row.items():
+            if "@" in name or name.startswith("odata."):
+                continue
+            if isinstance(value, list):
+                section = self._sections.get(name)
+                if section is None:
+                    section = self._sections[name] = RowParser({}, self.tz)
+                out[name] = [section(r) if isinstance(r, Mapping) else r for r in value]
+                continue
+            conv = convert.get(name)
+            out[name] = conv(value) if conv is not None else _plain(value)
+        for name, type_name in self._composites:
+            if out.get(type_name) == UNDEFINED_TYPE and name in out:
+                out[name] = None
+        return out
+
+
+def _plain(value: Any) -> Any:
+    return None if value == ZERO_GUID or value == EMPTY_DATE else value
+
+
 def parse_row(row: Mapping[str, Any], types: Mapping[str, str], tz: ZoneInfo,
               row_types: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, Any]:
-    """One entity: annotations (`x@odata.*`, `odata.metadata`) dropped, values typed by `types`.
-
-    `row_types` maps a tabular-section field to its row's types. A composite `X` whose `X_Type` is
-    `StandardODATA.Undefined` (or whose value is the zero GUID) becomes None; `X_Type` is kept as sent.
-    """
-    out: dict[str, Any] = {}
-    for name, value in row.items():
-        if "@" in name or name.startswith("odata."):
-            continue
-        if isinstance(value, list):
-            inner = (row_types or {}).get(name, {})
-            out[name] = [parse_row(r, inner, tz) if isinstance(r, Mapping) else r for r in value]
-            continue
-        out[name] = parse_value(types.get(name), value, tz)
-    for name in list(out):
-        if name.endswith("_Type") and name[:-5] in out and out[name] == UNDEFINED_TYPE:
-            out[name[:-5]] = None
-    return out
+    """One entity, typed (see RowParser)."""
+    return RowParser(types, tz, row_types)(row)
 
 
 # -- literals -----------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ def client_for():
     def make(server, **kw):
         kw.setdefault("backoff_initial", 0.01)
         kw.setdefault("backoff_max", 0.05)
+        kw.setdefault("page_bytes_target", None)  # fixed small pages: paging paths are exercised
         client = OneCClient(server.odata_url, server.username, server.password, **kw)
         made.append(client)
         return client

@@ -325,3 +325,11 @@ def test_post_with_lost_answer_is_confirmed_by_reading_back(onec, world, client_
     client.post_document(odata.ORDERS, order["Ref_Key"])
     assert onec.state.objects[odata.ORDERS][order["Ref_Key"]]["Posted"] is True
     assert client.stats.reconciliations == 1
+
+
+def test_pages_are_sized_by_bytes_after_the_first(onec, world, client_for):
+    client = client_for(onec, page_size=5, page_bytes_target=20_000, max_page_size=12)
+    rows = client.counterparties()
+    assert len(rows) == sum(len(p.onec_spellings) for p in world.parties)
+    tops = [int(r["query"]["$top"]) for r in _gets(onec, "Catalog_Контрагенты")]
+    assert tops[0] == 5 and max(tops) > 5 and max(tops) <= 12
