@@ -71,11 +71,16 @@ def main(argv: list[str] | None = None) -> int:
                     slow_share=args.slow, slow_seconds=args.slow_seconds,
                     batch_command_error_share=args.batch_errors, seed=args.fault_seed)
     started = time.monotonic()
-    sandbox = start_sandbox(args.seed, args.scale, rate=args.rate, burst=args.burst, faults=faults,
-                            onec=args.only != "bitrix24", bitrix24=args.only != "1c",
-                            exchange_dir=args.exchange_dir, host=args.host, b24_port=args.b24_port,
-                            onec_port=args.onec_port, onec_username=args.onec_user,
-                            onec_password=args.onec_password)
+    try:
+        sandbox = start_sandbox(args.seed, args.scale, rate=args.rate, burst=args.burst, faults=faults,
+                                onec=args.only != "bitrix24", bitrix24=args.only != "1c",
+                                exchange_dir=args.exchange_dir, host=args.host, b24_port=args.b24_port,
+                                onec_port=args.onec_port, onec_username=args.onec_user,
+                                onec_password=args.onec_password)
+    except OSError as exc:  # port taken, unknown host, exchange folder not writable
+        print(f"sandbox could not start on {args.host} (portal port {args.b24_port}, 1C port {args.onec_port}"
+              f"{', exchange dir ' + args.exchange_dir if args.exchange_dir else ''}): {exc}", file=sys.stderr)
+        return 1
     try:
         for name, value in sandbox.env().items():
             print(f"{name}={value}")

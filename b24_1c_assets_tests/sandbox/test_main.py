@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -100,6 +101,17 @@ def test_bad_option_is_refused(launched):
     proc = launched("--drop", "1.5")
     assert proc.wait(timeout=30) == 2
     assert "share" in proc.stderr.read()
+
+
+def test_taken_port_is_a_clear_error(launched):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = launched("--only", "1c", "--onec-port", str(port))
+        assert proc.wait(timeout=30) == 1
+        err = proc.stderr.read()
+    assert f"1C port {port}" in err and "could not start" in err and "Traceback" not in err
 
 
 def test_start_sandbox_helper_env_exchange_files_and_stop(world, tmp_path):
