@@ -534,24 +534,44 @@ class OneCClient:
         body = _with_marker(dict(fields), marker, "Комментарий")
         return self._create(COUNTERPARTIES, body, marker, "Комментарий")
 
-    def update_counterparty(self, ref: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-        """PATCH a counterparty. On an unknown outcome the object is re-read: applied -> returned,
-        not applied -> WriteNotApplied (PATCH is not repeated blindly)."""
-        self.metadata.require(COUNTERPARTIES, [k for k in fields if "@" not in k])
-        segment = f"{COUNTERPARTIES}({wire.guid_literal(ref)})"
+    def update_object(self, entity_set: str, ref: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """PATCH an object (tabular sections in `fields` replace the old rows wholesale). On an unknown
+        outcome the object is re-read: shows the sent values -> returned; otherwise WriteNotApplied
+        (PATCH is not repeated blindly)."""
+        self.metadata.require(entity_set, [k for k in fields if "@" not in k])
+        segment = f"{entity_set}({wire.guid_literal(ref)})"
         try:
-            resp = self._send("PATCH", [segment], {"$format": "json"}, dict(fields), label=COUNTERPARTIES)
+            resp = self._send("PATCH", [segment], {"$format": "json"}, dict(fields), label=entity_set)
         except OneCError as exc:
             if not _unknown_outcome(exc):
                 raise
             self.stats.reconciliations += 1
-            current = self.get_object(COUNTERPARTIES, ref)
-            sent = self._parse(COUNTERPARTIES, [dict(fields)])[0]
-            if current is not None and all(current.get(k) == v for k, v in sent.items()):
+            current = self.get_object(entity_set, ref)
+            if current is not None and _shows(current, self._typed(entity_set, fields)):
                 return current
-            raise WriteNotApplied(f"1C OData PATCH {COUNTERPARTIES} on {self.host}: outcome unknown ({exc}); "
+            raise WriteNotApplied(f"1C OData PATCH {entity_set} on {self.host}: outcome unknown ({exc}); "
                                   "the object does not show the new values", cause=exc) from None
-        return self._parse(COUNTERPARTIES, [wire.loads(resp.content)])[0]
+        return self._parse(entity_set, [wire.loads(resp.content)])[0]
+
+    def _typed(self, entity_set: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Values as a read would return them (to compare what was sent with what 1C holds)."""
+        return wire.RowParser(self.metadata.fields(entity_set), self.tz,
+                              self.metadata.row_types(entity_set))(wire.loads(_dumps(dict(fields), self.tz)))
+
+    def update_counterparty(self, ref: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """PATCH a Catalog_Контрагенты item (see `update_object`)."""
+        return self.update_object(COUNTERPARTIES, ref, fields)
+
+    def update_customer_order(self, ref: str, header: Mapping[str, Any],
+                              rows: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+        """PATCH an order's header and, if given, all its `Запасы` rows (LineNumber 1..n).
+
+        1C refuses new rows on a posted order (500): `unpost_document` first, `post_document` after.
+        """
+        body = dict(header)
+        if rows is not None:
+            body["Запасы"] = [{**row, "LineNumber": str(i)} for i, row in enumerate(rows, start=1)]
+        return self.update_object(ORDERS, ref, body)
 
     def create_customer_order(self, header: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], marker: str,
                               *, post: bool = False) -> dict[str, Any]:
@@ -582,6 +602,21 @@ class OneCClient:
                                       "the document is not posted", cause=exc) from None
 
 
+    def unpost_document(self, entity_set: str, ref: str) -> None:
+        """POST …/Document_X(guid'…')/Unpost. On an unknown outcome reads `Posted` back to decide."""
+        try:
+            self._send("POST", [f"{entity_set}({wire.guid_literal(ref)})", "Unpost"], None,
+                       label=f"{entity_set}/Unpost")
+        except OneCError as exc:
+            if not _unknown_outcome(exc):
+                raise
+            self.stats.reconciliations += 1
+            current = self.get_object(entity_set, ref, ["Ref_Key", "Posted"])
+            if current is None or current.get("Posted"):
+                raise WriteNotApplied(f"1C OData Unpost {entity_set} on {self.host}: outcome unknown ({exc}); "
+                                      "the document is still posted", cause=exc) from None
+
+
 # -- helpers --------------------------------------------------------------------------------------------
 
 def _is_transient(exc: BaseException) -> bool:
@@ -592,6 +627,20 @@ def _unknown_outcome(exc: Exception) -> bool:
     """A write may or may not have happened: no answer, or a 5xx (1C can fail after committing)."""
     return isinstance(exc, OneCConnectionError) or (
         isinstance(exc, OneCRequestError) and exc.status is not None and exc.status >= 500)
+
+
+def _shows(current: Mapping[str, Any], sent: Mapping[str, Any]) -> bool:
+    """Does the object read back carry every value sent (tabular rows compared column by column)?"""
+    for name, value in sent.items():
+        have = current.get(name)
+        if isinstance(value, list):
+            if not isinstance(have, list) or len(have) != len(value):
+                return False
+            if not all(_shows(h, v) for h, v in zip(have, value) if isinstance(v, Mapping) and isinstance(h, Mapping)):
+                return False
+        elif have != value:
+            return False
+    return True
 
 
 def _value(doc: Any, label: str) -> list[dict]:

@@ -39,9 +39,7 @@ def parse_datetime(text: Any, tz: ZoneInfo) -> datetime | None:
     """`2026-03-01T10:00:00` (infobase local) -> aware datetime in `tz`; the empty date -> None."""
     if text is None or text == "" or text == EMPTY_DATE:
         return None
-    if isinstance(text, datetime):
-        return text
-    value = datetime.fromisoformat(str(text))
+    value = text if isinstance(text, datetime) else datetime.fromisoformat(str(text))
     if value.year == 1:
         return None
     return value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)

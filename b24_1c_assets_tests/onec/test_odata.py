@@ -333,3 +333,32 @@ def test_pages_are_sized_by_bytes_after_the_first(onec, world, client_for):
     assert len(rows) == sum(len(p.onec_spellings) for p in world.parties)
     tops = [int(r["query"]["$top"]) for r in _gets(onec, "Catalog_Контрагенты")]
     assert tops[0] == 5 and max(tops) > 5 and max(tops) <= 12
+
+
+def test_posted_order_rows_replaced_via_unpost_patch_post_with_lost_answers(onec, world, client_for):
+    client = client_for(onec)
+    item = world.guid("item", world.items[1].key)
+    row = {"Номенклатура": item, "Номенклатура_Type": "StandardODATA.Catalog_Номенклатура",
+           "Количество": Decimal("1"), "Цена": Decimal("10.10"), "Сумма": Decimal("10.10")}
+    order = client.create_customer_order(_order_header(onec, world), [row], "b24:deal:45", post=True)
+    ref = order["Ref_Key"]
+    onec.faults = ScriptedFaults("drop", fail_after_write=True)
+    client.unpost_document(odata.ORDERS, ref)
+    assert onec.state.objects[odata.ORDERS][ref]["Posted"] is False
+    onec.faults = ScriptedFaults("503", fail_after_write=True)
+    rows = [row, {**row, "Количество": Decimal("3"), "Сумма": Decimal("30.30")}]
+    updated = client.update_customer_order(ref, {"СуммаДокумента": Decimal("40.40")}, rows)
+    assert [r["Сумма"] for r in updated["Запасы"]] == [Decimal("10.10"), Decimal("30.30")]
+    assert updated["СуммаДокумента"] == Decimal("40.40") and client.stats.reconciliations == 2
+    client.post_document(odata.ORDERS, ref)
+    assert client.get_object(odata.ORDERS, ref, ["Ref_Key", "Posted"])["Posted"] is True
+
+
+def test_patch_lost_before_the_write_is_reported_not_applied(onec, client_for):
+    client = client_for(onec)
+    ref = client.create_counterparty(_new_counterparty(), "b24:upd2")["Ref_Key"]
+    onec.faults = ScriptedFaults("drop")  # the connection drops before 1C sees the PATCH
+    with pytest.raises(WriteNotApplied):
+        client.update_counterparty(ref, {"КПП": "770703003"})
+    assert onec.state.objects["Catalog_Контрагенты"][ref]["КПП"] == "770701001"
+    assert [r["method"] for r in onec.request_log].count("PATCH") <= 1
