@@ -703,9 +703,16 @@ class WorldGenerator:
                 limit = max(Decimal(floor[p.segment]), (need / step).to_integral_value(rounding="ROUND_CEILING") * step)
                 p.credit_limit = limit.quantize(CENT)
         debtors = [p for p in self.parties if p.credit_limit is not None and balances.get(p.key, 0) > 20_000]
-        for p in self._pick(debtors, 0.04) if debtors else []:
+        over_limit = self._pick(debtors, 0.04) if debtors else []
+        # At least one of them is in the CRM with a deal in progress: the case a credit hold acts on.
+        open_deals = {d.party_key for d in self.deals if d.stage in DEAL_STAGES_OPEN}
+        in_crm = [p for p in debtors if p.key in open_deals]
+        if in_crm and not any(p.key in open_deals for p in over_limit):
+            over_limit.append(self._choice(in_crm))
+        for p in over_limit:
             over = balances[p.key] * Decimal(str(rng.uniform(0.5, 0.9)))
-            p.credit_limit = max(Decimal(10_000), (over / 10_000).to_integral_value(rounding="ROUND_FLOOR") * 10_000).quantize(CENT)
+            limit = (over / 10_000).to_integral_value(rounding="ROUND_FLOOR") * 10_000
+            p.credit_limit = max(Decimal(10_000), limit).quantize(CENT)
 
 
 _CUMULATIVE: dict[int, tuple[list, list[int], int, tuple]] = {}  # id(options) -> table (keeps options alive)

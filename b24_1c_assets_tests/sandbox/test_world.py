@@ -330,7 +330,10 @@ def test_receivables_mix_has_debts_advances_overdue_and_over_limit(world):
     assert _overdue_by_fifo(world)  # debts beyond payment terms
     with_limit = [p for p in world.parties if p.credit_limit is not None]
     assert len(with_limit) > len(world.parties) / 2
-    assert any(balances[p.key] > p.credit_limit for p in with_limit)  # over the credit limit
+    over = [p for p in with_limit if balances[p.key] > p.credit_limit]  # over the credit limit
+    assert over
+    open_stages = ("NEW", "PREPARATION", "PREPAYMENT_INVOICE", "EXECUTING", "FINAL_INVOICE")
+    assert {d.party_key for d in world.deals if d.stage in open_stages} & {p.key for p in over}  # hold them
     assert any(p.head_key is None and p.credit_limit is None for p in world.parties)
     # Varied payment behaviour: several payments per order, unpaid orders, round advances without an order.
     per_order = defaultdict(int)
