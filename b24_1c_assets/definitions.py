@@ -15,6 +15,7 @@ from b24_1c_assets.defs.crm_push import assets as crm_push_assets
 from b24_1c_assets.defs.crm_push import deal_holds
 from b24_1c_assets.defs.onec import assets as onec_assets
 from b24_1c_assets.defs.receivables import assets as receivables_assets
+from b24_1c_assets.defs.receivables import digest as receivables_digest
 from b24_1c_assets.defs.receivables import sensors as receivables_sensors
 from b24_1c_assets.defs.resources import build_resources
 
@@ -33,6 +34,7 @@ def defs() -> dg.Definitions:
         crm_push_assets.defs,
         deal_holds.defs,
         receivables_sensors.defs,
+        receivables_digest.defs,
         jobs.defs,
         dg.Definitions(resources=build_resources()),
     )
