@@ -360,14 +360,17 @@ class OneCClient:
     # reads (UNF names, reference §11)
     # ------------------------------------------------------------------------------------------------
 
-    def counterparties(self) -> list[dict[str, Any]]:
+    def counterparties(self, *, include_folders: bool = False) -> list[dict[str, Any]]:
         """Catalog_Контрагенты with `email`/`phone` taken from КонтактнаяИнформация (first of each kind).
+        Groups (`IsFolder`) are left out unless asked for; items marked for deletion are kept (DeletionMark).
 
         UNF has no e-mail/phone attributes: e-mail = АдресЭП (or Представление) where Тип =
         «АдресЭлектроннойПочты»; phone = НомерТелефона (or Представление) where Тип = «Телефон».
         """
         required, optional = CATALOG_FIELDS[COUNTERPARTIES]
         rows = self.read_catalog(COUNTERPARTIES, self._select(COUNTERPARTIES, required, optional))
+        if not include_folders:
+            rows = [r for r in rows if not r.get("IsFolder")]
         for row in rows:
             row["email"], row["phone"] = contact_email_phone(row.get("КонтактнаяИнформация") or [])
         return rows

@@ -362,3 +362,14 @@ def test_patch_lost_before_the_write_is_reported_not_applied(onec, client_for):
         client.update_counterparty(ref, {"КПП": "770703003"})
     assert onec.state.objects["Catalog_Контрагенты"][ref]["КПП"] == "770701001"
     assert [r["method"] for r in onec.request_log].count("PATCH") <= 1
+
+
+def test_counterparty_groups_are_left_out_unless_asked(onec, client_for):
+    folder_ref = str(uuid.uuid4())
+    template = next(iter(onec.state.objects["Catalog_Контрагенты"].values()))
+    onec.state.add("Catalog_Контрагенты", {**template, "Ref_Key": folder_ref, "IsFolder": True,
+                                           "Description": "Покупатели", "Code": "999999999", "ИНН": "",
+                                           "КонтактнаяИнформация": []})
+    client = client_for(onec)
+    assert folder_ref not in {r["Ref_Key"] for r in client.counterparties()}
+    assert folder_ref in {r["Ref_Key"] for r in client.counterparties(include_folders=True)}
