@@ -345,7 +345,10 @@ class OneCClient:
         return rows
 
     def _bounds(self, entity_set, date_field, since, until, extra):
-        """Fill an open `since` from the earliest row (one `$top=1` probe), an open `until` with tomorrow."""
+        """Bounds as infobase-local naive datetimes: an open `since` from the earliest row (one `$top=1`
+        probe), an open `until` = the next local midnight."""
+        since = None if since is None else wire.to_local(since, self.tz)
+        until = None if until is None else wire.to_local(until, self.tz)
         if until is None:
             until = datetime.now(self.tz).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
         if since is None:

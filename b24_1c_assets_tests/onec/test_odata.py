@@ -373,3 +373,15 @@ def test_counterparty_groups_are_left_out_unless_asked(onec, client_for):
     client = client_for(onec)
     assert folder_ref not in {r["Ref_Key"] for r in client.counterparties()}
     assert folder_ref in {r["Ref_Key"] for r in client.counterparties(include_folders=True)}
+
+
+def test_aware_bounds_are_taken_in_infobase_time(onec, world, client_for):
+    # 21:00 UTC on the eve = 00:00 Moscow: the same window as naive Moscow midnights
+    day = (world.as_of - timedelta(days=40)).replace(hour=0, minute=0, second=0, microsecond=0)
+    utc = ZoneInfo("UTC")
+    aware = client_for(onec).documents(odata.ORDERS, (day - timedelta(hours=3)).replace(tzinfo=utc),
+                                       (day + timedelta(days=20) - timedelta(hours=3)).replace(tzinfo=utc))
+    naive = client_for(onec).documents(odata.ORDERS, day, day + timedelta(days=20))
+    assert [o["Ref_Key"] for o in aware] == [o["Ref_Key"] for o in naive]
+    assert {o["Ref_Key"] for o in naive} == {world.guid("order", o.key) for o in world.orders
+                                             if day <= o.date < day + timedelta(days=20)}
