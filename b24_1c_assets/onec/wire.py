@@ -70,21 +70,24 @@ def parse_int(value: Any) -> int | None:
     return int(value)
 
 
-def parse_value(edm_type: str | None, value: Any, tz: ZoneInfo) -> Any:
-    """Convert one wire value by its declared Edm type (unknown type: only the empty markers go)."""
+def converter(edm_type: str | None, tz: ZoneInfo):
+    """The function reading one wire value of a declared Edm type (unknown type: only empty markers go)."""
     if edm_type in ("Edm.Int64", "Edm.Int32", "Edm.Int16", "Edm.Byte", "Edm.SByte"):
-        return parse_int(value)
+        return parse_int
     if edm_type in ("Edm.Double", "Edm.Decimal", "Edm.Single"):
-        return parse_decimal(value)
+        return parse_decimal
     if edm_type == "Edm.DateTime":
-        return parse_datetime(value, tz)
+        return lambda v: parse_datetime(v, tz)
     if edm_type == "Edm.Guid":
-        return parse_guid(value)
+        return parse_guid
     if edm_type == "Edm.Boolean":
-        return value if isinstance(value, bool) or value is None else str(value).lower() == "true"
-    if value == ZERO_GUID or value == EMPTY_DATE:
-        return None
-    return value
+        return lambda v: v if isinstance(v, bool) or v is None else str(v).lower() == "true"
+    return _plain
+
+
+def parse_value(edm_type: str | None, value: Any, tz: ZoneInfo) -> Any:
+    """Convert one wire value by its declared Edm type."""
+    return converter(edm_type, tz)(value)
 
 
 class RowParser:
@@ -97,23 +100,9 @@ class RowParser:
     def __init__(self, types: Mapping[str, str], tz: ZoneInfo,
                  row_types: Mapping[str, Mapping[str, str]] | None = None):
         self.tz = tz
-        self._convert = {name: self._converter(edm) for name, edm in types.items()}
+        self._convert = {name: converter(edm, tz) for name, edm in types.items()}
         self._sections = {name: RowParser(inner, tz) for name, inner in (row_types or {}).items()}
         self._composites = [(n, f"{n}_Type") for n in types if f"{n}_Type" in types]
-
-    def _converter(self, edm: str | None):
-        tz = self.tz
-        if edm in ("Edm.Int64", "Edm.Int32", "Edm.Int16", "Edm.Byte", "Edm.SByte"):
-            return parse_int
-        if edm in ("Edm.Double", "Edm.Decimal", "Edm.Single"):
-            return parse_decimal
-        if edm == "Edm.DateTime":
-            return lambda v: parse_datetime(v, tz)
-        if edm == "Edm.Guid":
-            return parse_guid
-        if edm == "Edm.Boolean":
-            return lambda v: v if isinstance(v, bool) or v is None else str(v).lower() == "true"
-        return _plain
 
     def __call__(self, row: Mapping[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
