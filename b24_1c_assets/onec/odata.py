@@ -209,6 +209,17 @@ class OneCClient:
                 raise OneCWireError(f"1C OData $metadata on {self.host} is not readable XML: {exc}") from None
         return self._metadata
 
+    def check_publication(self) -> None:
+        """Check every set and required field this client reads, reporting all gaps in one
+        OneCPublicationError (run it first: a partial publication then fails with the full list)."""
+        needs: dict[str, tuple[str, ...]] = {s: req for s, (req, _) in {**CATALOG_FIELDS, **DOCUMENT_FIELDS}.items()}
+        needs = {s: tuple(f for f in req if f != "Контрагент_Key") for s, req in needs.items()}
+        needs[f"{PRICES}/SliceLast"] = ("Номенклатура_Key", "ВидЦен_Key", "Цена")
+        needs[f"{SETTLEMENTS}/Balance"] = ("СуммаBalance",)
+        needs[f"{SETTLEMENTS}_RecordType"] = ("Period", "LineNumber", "RecordType", "Сумма") + SETTLEMENT_DIMENSIONS
+        needs[f"{INVOICE_PAYMENTS}_RecordType"] = ("Period", "LineNumber", "СчетНаОплату", "Сумма")
+        self.metadata.require_all(needs)
+
     def _select(self, entity_set: str, required: Iterable[str], optional: Iterable[str] = ()) -> list[str]:
         """Check required fields, add the published optional ones, keep composites with their `_Type`."""
         required = list(required)

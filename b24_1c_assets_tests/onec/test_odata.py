@@ -385,3 +385,12 @@ def test_aware_bounds_are_taken_in_infobase_time(onec, world, client_for):
     assert [o["Ref_Key"] for o in aware] == [o["Ref_Key"] for o in naive]
     assert {o["Ref_Key"] for o in naive} == {world.guid("order", o.key) for o in world.orders
                                              if day <= o.date < day + timedelta(days=20)}
+
+
+def test_check_publication_lists_every_gap(onec_factory, client_for):
+    assert client_for(onec_factory()).check_publication() is None
+    client = client_for(onec_factory(unpublished=["Catalog_ВидыЦен", "AccumulationRegister_ОплатаСчетовИЗаказов_RecordType"]))
+    with pytest.raises(OneCPublicationError) as err:
+        client.check_publication()
+    assert "Справочник ВидыЦен (Catalog_ВидыЦен" in str(err.value)
+    assert "Регистр накопления ОплатаСчетовИЗаказов" in str(err.value)
