@@ -1,16 +1,15 @@
-"""Order writes `OneCClient` does not offer yet: PATCH of a customer order and Unpost.
+"""1C side of the deal push: header defaults of new orders, and rewriting an existing order.
 
-Stopgap until `b24_1c_assets/onec/odata.py` gains `update_customer_order` / `unpost_document` (reported):
-it uses the client's single-exchange `_send`, so writes are never retried blindly and errors never carry
-credentials. Reference §6: rows of a posted order cannot be PATCHed (500), so a posted order is unposted,
-patched (header and all `Запасы` rows, LineNumber 1..n) and posted again.
+Reference §6: rows of a posted order cannot be PATCHed (500), so a posted order is unposted, patched
+(header and all `Запасы` rows) and posted again, each step through `OneCClient` (writes never retried
+blindly; an unknown outcome is reconciled by reading the order back).
 """
 
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from b24_1c_assets.onec import OneCClient, wire
+from b24_1c_assets.onec import OneCClient
 from b24_1c_assets.onec.odata import ORDERS
 
 
@@ -30,14 +29,17 @@ def header_defaults(client: OneCClient, settings_header: Mapping[str, str], orde
 
 def replace_order(client: OneCClient, ref: str, header: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> dict:
     """Rewrite an order's header and `Запасы`; a posted order is unposted first and posted again after."""
-    segment = f"{ORDERS}({wire.guid_literal(ref)})"
     current = client.get_object(ORDERS, ref, ["Ref_Key", "Posted"]) or {}
     was_posted = bool(current.get("Posted"))
     if was_posted:
-        client._send("POST", [segment, "Unpost"], None, label=f"{ORDERS}/Unpost")
-    body = dict(header)
-    body["Запасы"] = [{**row, "LineNumber": str(i)} for i, row in enumerate(rows, start=1)]
-    client._send("PATCH", [segment], {"$format": "json"}, body, label=ORDERS)
+        client.unpost_document(ORDERS, ref)
+    try:
+        order = client.update_customer_order(ref, header, rows)
+    except Exception:
+        if was_posted:  # never leave a customer's order unposted because our patch was refused
+            client.post_document(ORDERS, ref)
+        raise
     if was_posted:
         client.post_document(ORDERS, ref)
-    return client.get_object(ORDERS, ref, ["Ref_Key", "Number", "Posted", "СуммаДокумента"]) or {"Ref_Key": ref}
+        order = {**order, "Posted": True}
+    return order
