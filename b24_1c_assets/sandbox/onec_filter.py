@@ -590,6 +590,19 @@ def bounds(node: Node, field_name: str) -> tuple[str | None, bool, str | None, b
     return (lo, lo_inc, hi, hi_inc) if found else None
 
 
+def equals(node: Node, field_name: str):
+    """The literal a top-level `and` of the filter pins `field_name` to (`X_Key eq guid'…'`), else None."""
+    for c in node.children if node.kind == "and" else [node]:
+        if c.kind != "cmp" or c.op != "eq":
+            continue
+        a, b = c.children
+        if b.kind == "path":
+            a, b = b, a
+        if a.kind == "path" and a.path_field == field_name and b.kind in ("guid", "literal") and b.value is not None:
+            return b.value
+    return None
+
+
 def lambda_bounds(node: Node, section: str, field_name: str):
     """Bounds on a row field inside a top-level `section/any(r: r/field ge … and r/field lt …)`."""
     conjuncts = node.children if node.kind == "and" else [node]

@@ -81,17 +81,28 @@ class RegisterStore:
     def __init__(self) -> None:
         self.by_recorder: dict[str, list[dict]] = {}
         self._sorted: tuple[list[str], list[dict]] | None = None
+        self._indexes: dict[str, dict] = {}
 
     def put(self, recorder: str, rows: list[dict]) -> None:
         if rows:
             self.by_recorder[recorder] = rows
         else:
             self.by_recorder.pop(recorder, None)
-        self._sorted = None
+        self._sorted, self._indexes = None, {}
 
     def remove(self, recorder: str) -> None:
         if self.by_recorder.pop(recorder, None) is not None:
-            self._sorted = None
+            self._sorted, self._indexes = None, {}
+
+    def with_value(self, field_name: str, value) -> list[dict]:
+        """Rows whose `field_name` equals `value`, in Period order (an index built on first use)."""
+        index = self._indexes.get(field_name)
+        if index is None:
+            index = {}
+            for r in self.by_period()[1]:
+                index.setdefault(r.get(field_name), []).append(r)
+            self._indexes[field_name] = index
+        return index.get(value, [])
 
     def by_period(self) -> tuple[list[str], list[dict]]:
         """(periods, rows), both sorted by Period: date windows are a bisect away."""

@@ -27,7 +27,7 @@ from xml.sax.saxutils import escape
 
 from b24_1c_assets.sandbox.faults import Faults
 from b24_1c_assets.sandbox.onec_filter import (WHERE_NOT_ALLOWED, Node, ODataError, Scope, bounds,
-                                               compile_filter, lambda_bounds, parse_datetime_literal,
+                                               compile_filter, equals, lambda_bounds, parse_datetime_literal,
                                                parse_guid_literal, syntax_error)
 from b24_1c_assets.sandbox.onec_schema import (BALANCE_SUFFIXES, EMPTY_DATE, EMPTY_GUID, NS,
                                                ORDER_REQUIRED_HEADER, SETS, SETTLEMENTS, TURNOVER_SUFFIXES,
@@ -224,8 +224,7 @@ class OneCService:
                     for row in rec.get(section, [])]
         if es.kind == "register_row":
             store = st.registers[es.register]  # type: ignore[index]
-            rng = bounds(flt, "Period") if flt is not None else None
-            return store.window(*rng) if rng else list(store.by_period()[1])
+            return list(self._register_rows(es, store, flt))
         if es.kind == "records":
             store = st.registers[es.register]  # type: ignore[index]
             rng = lambda_bounds(flt, "RecordSet", "Period") if flt is not None else None
@@ -236,6 +235,26 @@ class OneCService:
         if es.kind == "info_register":
             return list(st.prices)
         return []
+
+    @staticmethod
+    def _register_rows(rows_es: EntitySet, store: RegisterStore, flt: Node | None,
+                       window: tuple | None = None) -> list[dict]:
+        """Movements a filter can touch, via the store's indexes: one counterparty/contract
+        (`X_Key eq guid'…'`) and/or a Period window (from the filter, else `window`). The caller still
+        applies the whole filter."""
+        rng = window if window is not None and (window[0] is not None or window[2] is not None) else None
+        if rng is None and flt is not None:
+            rng = bounds(flt, "Period")  # only narrows: the caller applies the filter itself
+        for dim in ("Контрагент_Key", "Договор_Key"):
+            value = equals(flt, dim) if flt is not None and rows_es.prop(dim) is not None else None
+            if isinstance(value, str):
+                rows = store.with_value(dim, value)
+                if rng:
+                    lo, lo_inc, hi, hi_inc = rng
+                    rows = [r for r in rows if (lo is None or (r["Period"] >= lo if lo_inc else r["Period"] > lo))
+                            and (hi is None or (r["Period"] <= hi if hi_inc else r["Period"] < hi))]
+                return rows
+        return store.window(*rng) if rng else store.by_period()[1]
 
     def _record_set(self, store: RegisterStore, recorder: str) -> dict:
         rows = store.by_recorder[recorder]
@@ -568,21 +587,19 @@ class OneCService:
             if unknown:
                 raise ODataError(400, "4", f"Неверное значение параметра Dimensions: '{unknown[0]}'")
             dims = [d for d in dims if d in wanted]
-        if fn == "Balance":
+        if fn == "Balance":  # a balance at an instant excludes movements at that instant
             period = params.get("Period")
-            rows = store.window(None, True, period, False) if isinstance(period, str) else store.by_period()[1]
-            suffixes = BALANCE_SUFFIXES
-            type_name = f"{es.name}_Balance"
+            window = (None, True, period if isinstance(period, str) else None, False)
+            suffixes, type_name = BALANCE_SUFFIXES, f"{es.name}_Balance"
         else:
             start, end = params.get("StartPeriod"), params.get("EndPeriod")
-            rows = store.window(start if isinstance(start, str) else None, True,
-                                end if isinstance(end, str) else None, True)
-            suffixes = TURNOVER_SUFFIXES
-            type_name = f"{es.name}_Turnover"
+            window = (start if isinstance(start, str) else None, True, end if isinstance(end, str) else None, True)
+            suffixes, type_name = TURNOVER_SUFFIXES, f"{es.name}_Turnover"
         cond = params.get("Condition")
-        if isinstance(cond, str) and cond.strip():
-            node = self._compile(rows_es, cond)
-            rows = [r for r in rows if node.fn(r, {})]  # type: ignore[union-attr]
+        node = self._compile(rows_es, cond) if isinstance(cond, str) else None
+        rows = self._register_rows(rows_es, store, node, window)
+        if node is not None:
+            rows = [r for r in rows if node.fn(r, {})]
         dim_fields = [f for d in dims for f in dimension_props(rows_es, d)]
         resources = rows_es.resources
         # Receipts and expenses summed per dimension tuple: the hot loop of Balance at 1M movements.

@@ -303,6 +303,21 @@ def test_balance_at_period_condition_and_dimensions(reader, world):
     assert sum(r["СуммаBalance"] for r in filtered) == world.expected_balance(party.key)
 
 
+def test_balance_condition_and_period_together(reader, world):
+    party = max(world.parties, key=lambda p: len([s for s in world.shipments if s.party_key == p.key]))
+    cp = counterparty_guid(world, party.key)
+    dates = sorted(d.replace(microsecond=0) for d in [s.date for s in world.shipments if s.party_key == party.key]
+                   + [p.date for p in world.payments if p.party_key == party.key])
+    cut = dates[len(dates) // 2]
+    expected = (sum((s.amount for s in world.shipments if s.party_key == party.key and s.posted
+                     and s.date.replace(microsecond=0) < cut), Decimal(0))
+                - sum((p.amount for p in world.payments if p.party_key == party.key and p.posted
+                       and p.date.replace(microsecond=0) < cut), Decimal(0)))
+    cond = f"Контрагент_Key eq guid''{cp}'' and Period ge datetime''2000-01-01T00:00:00''"
+    rows = jget(reader, f"{SETTLEMENTS}/Balance(Period=datetime'{cut:%Y-%m-%dT%H:%M:%S}',Condition='{cond}')")
+    assert sum((r["СуммаBalance"] for r in rows["value"]), Decimal(0)) == expected
+
+
 def test_balance_resource_filter_is_500(reader):
     r = get(reader, f"{SETTLEMENTS}/Balance", **{"$format": "json", "$filter": "СуммаBalance gt 0"})
     assert error_of(r)[0] == 500
@@ -336,6 +351,15 @@ def test_record_type_set_and_recordset_windows_by_period(reader, world):
     assert len(window) == sum(1 for p in periods if lo <= p < hi)
     sets = jget(reader, SETTLEMENTS, **{"$filter": f"RecordSet/any(r: r/Period ge datetime'{lo}' and r/Period lt datetime'{hi}')"})
     assert {s["Recorder"] for s in sets["value"]} == {r["Recorder"] for r in rows if lo <= r["Period"] < hi}
+
+
+def test_record_type_rows_of_one_counterparty(reader, world):
+    rows = jget(reader, f"{SETTLEMENTS}_RecordType", **{"$select": "Контрагент_Key,Period"})["value"]
+    rows.sort(key=lambda r: r["Period"])
+    cp, mid = rows[0]["Контрагент_Key"], rows[len(rows) // 2]["Period"]
+    mine = jget(reader, f"{SETTLEMENTS}_RecordType",
+                **{"$filter": f"Контрагент_Key eq guid'{cp}' and Period lt datetime'{mid}'", "$select": "Period"})
+    assert len(mine["value"]) == sum(1 for r in rows if r["Контрагент_Key"] == cp and r["Period"] < mid) > 0
 
 
 def test_slicelast_gives_current_prices(reader, world):
