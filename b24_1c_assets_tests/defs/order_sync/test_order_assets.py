@@ -100,3 +100,21 @@ def test_dry_run_writes_nothing_and_crash_rerun_makes_no_second_order(sandbox, r
     assert run_flow(UPSTREAM | FLOW).success
     assert onec_writes(sandbox, onec_before) == []
     assert (str(deal_id), f"deal {deal_id} changed after its 1C order was shipped: not written") in results(tmp_path)["conflict"]
+
+
+def test_writes_that_fail_after_1c_committed_them_never_make_a_second_order(sandbox, run_flow, tmp_path):
+    from b24_1c_assets.sandbox.faults import Faults
+
+    assert run_flow(UPSTREAM).success
+    sandbox.onec.faults = Faults(error_503_share=0.3, fail_after_write=True, seed=3)
+    faulted_from = len(sandbox.onec.request_log)
+    run_flow(FLOW, raise_on_error=False)  # some rows may fail; none may be doubled
+    assert any(e["status"] == 503 and e["kind"] == "write" for e in sandbox.onec.request_log[faulted_from:])
+    sandbox.onec.faults = Faults()
+    assert run_flow(UPSTREAM | FLOW).success
+    made = orders_by_deal(sandbox)
+    assert made and all(len(v) == 1 for v in made.values())
+    outcome = results(tmp_path)
+    latest_ok = {int(k) for k, _ in outcome["ok"]}
+    assert set(made) <= latest_ok
+    assert all(o["Posted"] for (o,) in made.values())
