@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 from decimal import Decimal
 from urllib.parse import quote, urlencode
 
@@ -370,7 +371,7 @@ def test_slicelast_gives_current_prices(reader, world):
     assert len(price) == len(world.items)
     for item in world.items[:10]:
         assert price[world.guid("item", item.key)] == item.price
-    early = (world.as_of.replace(microsecond=0) - __import__("datetime").timedelta(days=100)).isoformat()
+    early = (world.as_of.replace(microsecond=0) - timedelta(days=100)).isoformat()
     old = jget(reader, f"InformationRegister_ЦеныНоменклатуры/SliceLast(Period=datetime'{early}',"
                        f"Condition='ВидЦен_Key eq guid''{retail}''')")["value"]
     item = world.items[0]
