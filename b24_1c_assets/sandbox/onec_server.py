@@ -399,6 +399,8 @@ class OneCService:
                     raise _bad_select(col)
                 if sections.get(section, []) is not None:
                     sections.setdefault(section, []).append(col)
+            elif item == "Presentation" and es.is_object:
+                presentations.append("")  # the object's own presentation
             elif item.endswith("____Presentation"):
                 base = item[: -len("____Presentation")]
                 if base == "*":
@@ -413,6 +415,14 @@ class OneCService:
         wanted = set(fields)
         return [p.name for p in props if p.name in wanted], sections, presentations
 
+    @staticmethod
+    def _own_presentation(es: EntitySet, rec: dict | None) -> str:
+        if rec is None:
+            return ""
+        if es.kind == "document":
+            return f"{rec.get('Number', '')} от {rec.get('Date', '')}"
+        return rec.get("Description", "")
+
     def _present(self, rec: dict, base: str, props: dict[str, Prop]) -> str:
         key = props.get(f"{base}_Key")
         if key is not None and key.target:
@@ -423,12 +433,7 @@ class OneCService:
             key = Prop(base, "Edm.String", target=tname)
         else:
             return ""
-        if target is None:
-            return ""
-        es = SETS[key.target]
-        if es.kind == "document":
-            return f"{target.get('Number', '')} от {target.get('Date', '')}"
-        return target.get("Description", "")
+        return self._own_presentation(SETS[key.target], target)
 
     def _project(self, es, rec, props_by_name, fields, sections, presentations, tabular, strip=()) -> dict:
         out = {}
@@ -451,7 +456,10 @@ class OneCService:
                 row_out.append(r)
             out[section] = row_out
         for base in presentations:
-            out[f"{base}____Presentation"] = self._present(rec, base, props_by_name)
+            if base == "":
+                out["Presentation"] = self._own_presentation(es, rec)
+            else:
+                out[f"{base}____Presentation"] = self._present(rec, base, props_by_name)
         return out
 
     def _render_rows(self, es: EntitySet, items, query, props=None, tabular=None):

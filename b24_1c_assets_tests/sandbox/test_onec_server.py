@@ -164,6 +164,8 @@ def test_presentation_suffix_names_referenced_objects(reader):
     for row in rows["value"]:
         owner = jget(reader, f"{CP}(guid'{row['Owner_Key']}')")
         assert row["Owner____Presentation"] == owner["Description"]
+    own = jget(reader, CP, **{"$top": "2", "$select": "Ref_Key, Presentation, Description"})["value"]
+    assert all(r["Presentation"] == r["Description"] for r in own)
 
 
 def test_orderby_ref_is_presentation_order_and_skip_before_top(reader):
