@@ -50,6 +50,28 @@ def payment_totals(invoice_payments: pd.DataFrame) -> dict[str, tuple[Decimal, D
     return totals
 
 
+def attribute_order_payments(totals: dict[str, tuple[Decimal, Decimal]], invoices: pd.DataFrame) -> None:
+    """Money paid against an order that asks nothing itself (its invoices do) goes to that order's invoices,
+    oldest first, each up to what it still asks; the last invoice takes any rest. Changes `totals` in place."""
+    if invoices.empty or "ДокументОснование" not in invoices:
+        return
+    posted = invoices[invoices["Posted"].fillna(False).astype(bool)].sort_values(["Date", "Number"])
+    by_order: dict[str, list[str]] = {}
+    for ref, order in zip(posted["Ref_Key"], posted["ДокументОснование"]):
+        if isinstance(order, str) and order:
+            by_order.setdefault(order, []).append(str(ref))
+    amounts = dict(zip(posted["Ref_Key"].astype(str), posted["СуммаДокумента"].map(_money)))
+    for order, refs in by_order.items():
+        asked, paid = totals.get(order, (ZERO, ZERO))
+        if asked > 0 or paid <= 0:
+            continue
+        for i, ref in enumerate(refs):
+            inv_asked, inv_paid = totals.get(ref, (amounts[ref], ZERO))
+            share = paid if i == len(refs) - 1 else min(paid, max(inv_asked - inv_paid, ZERO))
+            totals[ref] = (inv_asked, inv_paid + share)
+            paid -= share
+
+
 def payment_state(amount: Decimal, paid: Decimal) -> str:
     if amount > 0 and paid >= amount:
         return PAID
@@ -78,6 +100,7 @@ def desired_invoices(invoices: pd.DataFrame, invoice_payments: pd.DataFrame, cli
     if not orders.empty and "Комментарий" in orders:
         deal_of = {str(r): d for r, c in zip(orders["Ref_Key"], orders["Комментарий"]) if (d := deal_of_order(c))}
     totals = payment_totals(invoice_payments)
+    attribute_order_payments(totals, invoices)
     rows, rejects = [], []
     for inv in (invoices.to_dict("records") if not invoices.empty else []):
         if not inv.get("Posted") or inv.get("DeletionMark"):

@@ -47,3 +47,21 @@ def test_desired_invoices_links_company_and_deal_and_rejects_unknown_clients():
     fields = crm_fields({**row, "opportunity": "100.00", "paid": "100.00"}, "ufCrmSmartInvoiceOnecPaid")
     assert fields["parentId2"] == 42 and fields["ufCrmSmartInvoiceOnecPaid"] == "100.00"
     assert deal_of_order("заметка b24-1c:deal:7") == 7 and deal_of_order(None) is None
+
+
+def test_money_paid_against_an_order_goes_to_its_invoices_oldest_first():
+    from b24_1c_assets.domain.invoice_sync import attribute_order_payments
+
+    invoices = pd.DataFrame([
+        {"Ref_Key": "i1", "Number": "1", "Date": pd.Timestamp("2026-05-01"), "Posted": True,
+         "СуммаДокумента": Decimal("60"), "ДокументОснование": "o1"},
+        {"Ref_Key": "i2", "Number": "2", "Date": pd.Timestamp("2026-05-02"), "Posted": True,
+         "СуммаДокумента": Decimal("40"), "ДокументОснование": "o1"},
+    ])
+    totals = {"i1": (Decimal("60"), Decimal("0")), "i2": (Decimal("40"), Decimal("0")),
+              "o1": (Decimal("0"), Decimal("70"))}
+    attribute_order_payments(totals, invoices)
+    assert totals["i1"] == (Decimal("60"), Decimal("60")) and totals["i2"] == (Decimal("40"), Decimal("10"))
+    own = {"o1": (Decimal("100"), Decimal("70")), "i1": (Decimal("60"), Decimal("0"))}
+    attribute_order_payments(own, invoices.head(1))
+    assert own["i1"] == (Decimal("60"), Decimal("0"))  # an order with its own obligation keeps its money
