@@ -535,9 +535,8 @@ class CrmState:
         self.offline_reserve_seconds = offline_reserve_seconds
         self.events_enabled = True
         self._add_stage_set(0)
-        self.stages["SMART_INVOICE_STAGE_1"] = [
-            self._status("SMART_INVOICE_STAGE_1", sid, name, sort, sem, 1) for sid, name, sort, sem in SMART_INVOICE_STAGES
-        ]
+        self.stages["SMART_INVOICE_STAGE_1"] = [self._status("SMART_INVOICE_STAGE_1", sid, name, sort, sem, 1)
+                                                for sid, name, sort, sem in SMART_INVOICE_STAGES]
         self.stages["COMPANY_TYPE"] = [self._status("COMPANY_TYPE", s, n, i * 10, None, None) for i, (s, n) in
                                        enumerate((("CUSTOMER", "Клиент"), ("SUPPLIER", "Поставщик"),
                                                   ("PARTNER", "Партнёр"), ("OTHER", "Другое")), 1)]
@@ -1251,7 +1250,8 @@ class CrmState:
             if table is None or type_name not in ("CONTACT", "COMPANY"):
                 raise bad_argument(f"entity_type '{entity}' is not supported (COMPANY, CONTACT)")
             hits = [row_id for row_id in table.ids
-                    if any(self._comm_key(kind, item.get("VALUE")) in wanted for item in table.rows[row_id].get(kind) or [])]
+                    if any(self._comm_key(kind, item.get("VALUE")) in wanted
+                           for item in table.rows[row_id].get(kind) or [])]
             if hits:
                 found[type_name] = hits[:20]
         return found or []
