@@ -78,3 +78,23 @@ def test_an_empty_extract_empties_the_table_but_keeps_its_columns(tmp_path):
         assert warehouse.replace_table(conn, "s", "t", pd.DataFrame()) == 0
         assert conn.execute("SELECT count(*) FROM s.t").fetchall() == [(0,)]
         assert [d[0] for d in conn.execute("SELECT * FROM s.t").description] == ["a", "b"]
+
+
+def _writer(path: str, table: str, rounds: int) -> int:
+    for i in range(rounds):
+        with warehouse.connect(path) as conn:
+            warehouse.replace_table(conn, "s", table, pd.DataFrame({"i": list(range(i, i + 500))}))
+    return rounds
+
+
+def test_concurrent_writer_processes_wait_for_the_lock_instead_of_failing(tmp_path):
+    import concurrent.futures
+    import multiprocessing
+
+    path = str(tmp_path / "shared.duckdb")
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(3, mp_context=context) as pool:
+        done = list(pool.map(_writer, [path] * 3, ["a", "b", "c"], [15] * 3))
+    assert done == [15, 15, 15]
+    with warehouse.connect(path, read_only=True) as conn:
+        assert [conn.execute(f"SELECT min(i) FROM s.{t}").fetchone()[0] for t in "abc"] == [14, 14, 14]

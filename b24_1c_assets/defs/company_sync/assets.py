@@ -20,6 +20,7 @@ from b24_1c_assets.domain import company_sync as cs
 from b24_1c_assets.domain.push_plan import NOOP, GuardLimits, guard_plan, payload_hash, plan_updates
 from b24_1c_assets.onec.errors import OneCError
 from b24_1c_assets.sync import journal
+from b24_1c_assets.sync.bitrix24_userfields import UserField, ensure_userfields
 from b24_1c_assets.sync.bitrix24_writes import FAILED, OK, RowOutcome, WriteCommand, apply_commands
 from b24_1c_assets.warehouse import read_table, replace_table
 
@@ -182,6 +183,8 @@ def companies_from_1c(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resou
 
 
 def _write_to_crm(client, todo: pd.DataFrame, cfg: dict) -> tuple[list[RowOutcome], dict[str, str]]:
+    if cfg["onec_ref_field"]:  # the portal ignores writes to a missing user field: create it first
+        ensure_userfields(client, "company", [UserField(cfg["onec_ref_field"], "string", "Ссылка 1С")])
     presets = _presets(client)
     rows = {r["key"]: r for r in todo.to_dict("records")}
     adds = [k for k, r in rows.items() if r["operation"] == cs.ADD]
