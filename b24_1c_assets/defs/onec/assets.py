@@ -3,6 +3,7 @@
 Read through the standard OData interface when ONEC_ODATA_URL is set: catalogs by fixed `$orderby` +
 `$top`/`$skip`, documents and register movements in `Date`/`Period` windows. Money arrives as Decimal and
 is stored as DECIMAL, tabular sections (`Запасы`, `КонтактнаяИнформация`) as JSON text.
+When it is not set, the same tables are rebuilt from the exchange folder (`exchange_assets.py`).
 """
 
 
@@ -13,6 +14,7 @@ from typing import Callable
 import dagster as dg
 
 from b24_1c_assets.defs.extracts import OWNERS, contract_check_spec, store_extract
+from b24_1c_assets.defs.onec.exchange_assets import EXCHANGE_FILES, exchange_extract
 from b24_1c_assets.defs.resources import OneCResource, WarehouseResource
 from b24_1c_assets.domain.contracts import ONEC_CONTRACTS
 from b24_1c_assets.onec import OneCClient, odata
@@ -81,9 +83,12 @@ def build_onec_extract(obj: OneCObject) -> dg.AssetsDefinition:
         description=obj.description,
         check_specs=[contract_check_spec(["onec", obj.table])],
         tags={"flow": "extract", "source": "1c"},
+        deps=[EXCHANGE_FILES],  # a no-op with OData; with the exchange folder it stages new files first
     )
     def _extract(context: dg.AssetExecutionContext, onec: OneCResource,
                  warehouse: WarehouseResource) -> dg.MaterializeResult:
+        if not onec.uses_odata:
+            return exchange_extract(context, warehouse, obj.table, ONEC_CONTRACTS[obj.table], list(obj.preview))
         client = onec.client()
         requests_before = client.stats.requests
         records = obj.fetch(client)
