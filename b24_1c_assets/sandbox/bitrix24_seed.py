@@ -65,6 +65,9 @@ def _seed(state: CrmState, world: World) -> dict[str, int]:
     for category_id in sorted({d.category_id for d in world.deals} - set(PIPELINES)):
         state.add_category(category_id, f"Воронка {category_id}", sort=100 + 10 * category_id)
 
+    # Finance keeps agreed credit limits on the company card (UNF has no such field); the product reads it.
+    state.define_userfield("company", {"FIELD_NAME": "CREDIT_LIMIT", "USER_TYPE_ID": "money",
+                                       "EDIT_FORM_LABEL": "Кредитный лимит", "LIST_COLUMN_LABEL": "Кредитный лимит"})
     company_of_party: dict[int, int] = {}
     contact_of_party: dict[int, int] = {}
     companies = contacts = 0
@@ -82,6 +85,7 @@ def _seed(state: CrmState, world: World) -> dict[str, int]:
                 "PHONE": [{"VALUE": spelling.phone, "VALUE_TYPE": "WORK"}] if spelling.phone else [],
                 "ORIGINATOR_ID": ONEC_ORIGINATOR_ID if spelling.linked_onec else None,
                 "ORIGIN_ID": origin if spelling.linked_onec else None,
+                "UF_CRM_CREDIT_LIMIT": f"{party.credit_limit:.2f}|RUB" if party.credit_limit is not None else None,
             })
             companies += 1
             company_of_party.setdefault(party.key, company_id)

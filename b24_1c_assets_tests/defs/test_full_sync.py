@@ -19,3 +19,17 @@ def test_full_sync_runs_on_the_sandbox_and_lands_every_table(sandbox, tmp_path):
     assert counterparties == sum(len(p.onec_spellings) for p in world.parties)
     assert rules.get("inn_kpp", 0) > 0 and rules.get("id_link", 0) > 0
     assert set(statuses) <= {"ok", "warning", "hold"} and sum(statuses.values()) > 0
+
+
+def test_credit_limits_typed_in_the_crm_apply(sandbox, tmp_path):
+    assert run_full_sync(trigger="test", instance=dg.DagsterInstance.ephemeral()).success
+    with duckdb.connect(str(tmp_path / "b24_1c.duckdb"), read_only=True) as conn:
+        limits = dict(conn.execute("SELECT inn || coalesce('-' || kpp, ''), credit_limit FROM "
+                                   "receivables.client_credit_status WHERE company_id IS NOT NULL").fetchall())
+    checked = 0
+    for party in sandbox.world.parties:
+        key = f"{party.inn}" + (f"-{party.kpp}" if party.kpp else "")
+        if party.credit_limit is not None and key in limits:
+            assert limits[key] == party.credit_limit, key
+            checked += 1
+    assert checked > 0
