@@ -16,6 +16,7 @@ from b24_1c_assets.defs.crm_push import assets as crm_push_assets
 from b24_1c_assets.defs.crm_push import deal_holds
 from b24_1c_assets.defs.onec import assets as onec_assets
 from b24_1c_assets.defs.onec import exchange_assets as onec_exchange_assets
+from b24_1c_assets.defs.onec import sensors as onec_sensors
 from b24_1c_assets.defs.receivables import assets as receivables_assets
 from b24_1c_assets.defs.receivables import digest as receivables_digest
 from b24_1c_assets.defs.receivables import sensors as receivables_sensors
@@ -28,6 +29,7 @@ def defs() -> dg.Definitions:
         bitrix24_assets.defs,
         onec_assets.defs,
         onec_exchange_assets.defs,
+        onec_sensors.defs,
         client_master_assets.defs,
         company_sync_assets.defs,
         receivables_assets.defs,
