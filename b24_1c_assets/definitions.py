@@ -6,6 +6,7 @@ import dagster as dg
 
 from b24_1c_assets.defs import jobs
 from b24_1c_assets.defs.analytics import assets as analytics_assets
+from b24_1c_assets.defs.automation import schedules, sensors as automation_sensors
 from b24_1c_assets.defs.bitrix24 import assets as bitrix24_assets
 from b24_1c_assets.defs.catalog_sync import assets as catalog_sync_assets
 from b24_1c_assets.defs.client_master import assets as client_master_assets
@@ -41,6 +42,8 @@ def defs() -> dg.Definitions:
         receivables_sensors.defs,
         receivables_digest.defs,
         jobs.defs,
+        schedules.defs,
+        automation_sensors.defs,
         analytics_assets.defs,
         dg.Definitions(resources=build_resources()),
     )

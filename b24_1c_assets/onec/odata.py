@@ -108,7 +108,7 @@ class OneCClient:
 
     def __init__(self, odata_url: str, username: str, password: str, *, timeout: float | tuple[float, float] = (10.0, 120.0),
                  max_retries: int = 4, timezone: str = "Europe/Moscow", page_size: int = 1000,
-                 window_pages: int = 10, page_bytes_target: int | None = 8 * 2**20, max_page_size: int = 20000,
+                 window_pages: int = 10, page_bytes_target: int | None = 16 * 2**20, max_page_size: int = 20000,
                  backoff_initial: float = 0.5, backoff_max: float = 30.0, session: requests.Session | None = None):
         self._base = odata_url.rstrip("/")
         parts = urlsplit(self._base)

@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 
 OK, FAILED = "ok", "failed"
 
+# Our writes carry this `auth_connector`: the offline-event queue bound with it (change capture) does not hear
+# about them, so a push never comes back as a CRM change (loop prevention).
+OUR_CONNECTOR = "b24-1c"
+
 
 @dataclass
 class WriteCommand:
@@ -63,10 +67,12 @@ def describe(error: Bitrix24Error) -> str:
 
 
 def apply_commands(client: Bitrix24Client, commands: list[WriteCommand], *, rounds: int = 3,
-                   pause_seconds: float = 1.0) -> list[RowOutcome]:
-    """Run every command through `batch`; retry the transient failures; one outcome per command."""
+                   pause_seconds: float = 1.0, connector: str | None = OUR_CONNECTOR) -> list[RowOutcome]:
+    """Run every command through `batch`; retry the transient failures; one outcome per command.
+
+    `connector` is sent as `auth_connector` with every command (None: not sent)."""
     outcomes: dict[str, RowOutcome] = {}
-    pending = list(commands)
+    pending = [with_connector(cmd, connector) for cmd in commands]
     for attempt in range(1, rounds + 1):
         if not pending:
             break
@@ -98,3 +104,10 @@ def apply_commands(client: Bitrix24Client, commands: list[WriteCommand], *, roun
             time.sleep(pause_seconds * attempt)
         pending = retry
     return [outcomes[cmd.key] for cmd in commands if cmd.key in outcomes]
+
+
+def with_connector(command: WriteCommand, connector: str | None) -> WriteCommand:
+    """The command with `auth_connector` added to its params (the caller's params are left untouched)."""
+    if not connector or "auth_connector" in command.params:
+        return command
+    return WriteCommand(command.key, command.method, dict(command.params, auth_connector=connector), command.operation)

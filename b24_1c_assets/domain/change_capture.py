@@ -1,0 +1,125 @@
+"""Change capture from Bitrix24: which deals/companies changed since the last look, without I/O.
+
+Two sources feed it. Offline events (the portal's durable queue, read under our `auth_connector`, so our own
+writes never appear there) and a sweep on `DATE_MODIFY` with an overlap window, which catches what the queue
+lost. The sweep cannot see a connector, so it drops changes made by the integration's own user (the inbound
+webhook's user: give the integration a technical user of its own). A sweep hit already seen with the same
+`DATE_MODIFY` is not a new change.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+EVENT_ENTITIES = {"ONCRMDEAL": "deal", "ONCRMCOMPANY": "company", "ONCRMREQUISITE": "requisite"}
+WATCHED_EVENTS = tuple(f"{prefix}{action}" for prefix in EVENT_ENTITIES for action in ("ADD", "UPDATE"))
+SWEPT = {"deal": "crm.deal.list", "company": "crm.company.list"}
+
+
+@dataclass
+class CaptureCursor:
+    """What the sensor remembers between ticks (stored as JSON in the Dagster cursor).
+
+    watermark: the newest DATE_MODIFY the sweep has seen (portal wire format, with offset).
+    seen: "entity:ID" -> DATE_MODIFY of sweep hits inside the overlap window (so they are not re-launched).
+    pending: the run launched for a batch of events: {"run_key", "process_id"}; the events are confirmed
+    (`event.offline.clear`) only once that run succeeded.
+    bound: offline handlers for our connector are bound.
+    """
+
+    watermark: str | None = None
+    seen: dict[str, str] = field(default_factory=dict)
+    pending: dict | None = None
+    bound: bool = False
+    attempt: int = 0
+
+    @classmethod
+    def load(cls, text: str | None) -> "CaptureCursor":
+        if not text:
+            return cls()
+        data = json.loads(text)
+        return cls(watermark=data.get("watermark"), seen=dict(data.get("seen") or {}), pending=data.get("pending"),
+                   bound=bool(data.get("bound")), attempt=int(data.get("attempt") or 0))
+
+    def dump(self) -> str:
+        return json.dumps({"watermark": self.watermark, "seen": self.seen, "pending": self.pending,
+                           "bound": self.bound, "attempt": self.attempt}, sort_keys=True)
+
+
+def parse_wire_time(value: str) -> datetime:
+    """A Bitrix24 datetime (`2026-11-25T14:30:00+03:00`) as an aware datetime."""
+    return datetime.fromisoformat(str(value))
+
+
+def sweep_from(watermark: str, overlap: timedelta) -> str:
+    """The `>=DATE_MODIFY` bound of the next sweep: watermark minus the overlap, in the watermark's offset."""
+    return (parse_wire_time(watermark) - overlap).isoformat(timespec="seconds")
+
+
+def webhook_user_id(webhook_url: str) -> int | None:
+    """The user an inbound webhook acts as (`.../rest/<user>/<code>/`); the code itself is never kept."""
+    match = re.search(r"/rest/(\d+)/[^/]+/?$", webhook_url or "")
+    return int(match.group(1)) if match else None
+
+
+def changes_from_events(events: list[dict]) -> dict[str, set[int]]:
+    """entity -> IDs named by offline events (`EVENT_DATA.FIELDS.ID`); unknown event names are ignored."""
+    changed: dict[str, set[int]] = {}
+    for event in events:
+        name = str(event.get("EVENT_NAME") or "").upper()
+        entity = next((e for prefix, e in EVENT_ENTITIES.items() if name.startswith(prefix)), None)
+        record_id = ((event.get("EVENT_DATA") or {}).get("FIELDS") or {}).get("ID")
+        if entity is None or record_id in (None, ""):
+            continue
+        changed.setdefault(entity, set()).add(int(record_id))
+    return changed
+
+
+@dataclass
+class SweepOutcome:
+    changed: dict[str, set[int]]
+    watermark: str | None
+    seen: dict[str, str]
+    own: int  # hits dropped as the integration's own writes
+
+
+def evaluate_sweep(hits: dict[str, list[dict]], *, watermark: str | None, seen: dict[str, str],
+                   overlap: timedelta, own_user_id: int | None) -> SweepOutcome:
+    """New changes among sweep hits (rows with ID, DATE_MODIFY, MODIFY_BY_ID per entity).
+
+    A hit is new unless it is the integration's own write or was already seen with the same DATE_MODIFY.
+    The watermark moves to the newest DATE_MODIFY; `seen` keeps only hits inside the next overlap window.
+    """
+    changed: dict[str, set[int]] = {}
+    own = 0
+    newest = parse_wire_time(watermark) if watermark else None
+    stamps: dict[str, str] = dict(seen)
+    for entity, rows in hits.items():
+        for row in rows:
+            key, stamp = f"{entity}:{int(row['ID'])}", str(row.get("DATE_MODIFY") or "")
+            if not stamp:
+                continue
+            moment = parse_wire_time(stamp)
+            newest = moment if newest is None or moment > newest else newest
+            if seen.get(key) == stamp:
+                continue
+            stamps[key] = stamp
+            if own_user_id is not None and str(row.get("MODIFY_BY_ID") or "") == str(own_user_id):
+                own += 1
+                continue
+            changed.setdefault(entity, set()).add(int(row["ID"]))
+    new_watermark = newest.isoformat(timespec="seconds") if newest is not None else watermark
+    keep_from = newest - overlap if newest is not None else None
+    kept = {k: v for k, v in stamps.items() if keep_from is None or parse_wire_time(v) >= keep_from}
+    return SweepOutcome(changed, new_watermark, kept, own)
+
+
+def merge(*sources: dict[str, set[int]]) -> dict[str, set[int]]:
+    out: dict[str, set[int]] = {}
+    for source in sources:
+        for entity, ids in source.items():
+            out.setdefault(entity, set()).update(ids)
+    return {e: ids for e, ids in out.items() if ids}
