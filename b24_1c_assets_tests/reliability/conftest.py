@@ -1,0 +1,242 @@
+"""Fixtures for the reliability tests: a small world, sandboxes over it, full-sync runs, business-state snapshots.
+
+The business state of a sandbox is what a customer would compare by eye: companies by ORIGIN_ID, requisites,
+deal stages, UF fields, products by XML_ID, smart invoices by xmlId, 1C counterparties and orders by marker.
+Database IDs, numbers and timestamps are left out, so two runs over the same world compare equal exactly
+when they wrote the same things — and a duplicate shows up as a key holding two records.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from b24_1c_assets.sandbox import start_sandbox
+from b24_1c_assets.sandbox.faults import Faults
+
+RELIABILITY_SEED = 7
+RELIABILITY_SCALE = 40
+FAST_RATE = 200  # a portal limit raised for speed; the limiter has its own tests
+
+# Volatile wire fields: set by the server at write time or numbered in creation order.
+PORTAL_VOLATILE = {"ID", "id", "DATE_CREATE", "DATE_MODIFY", "TIMESTAMP_X", "createdTime", "updatedTime",
+                   "movedTime", "movedBy", "updatedBy", "MODIFY_BY_ID", "MODIFIED_BY", "previousStageId",
+                   "lastActivityTime", "LAST_ACTIVITY_TIME", "accountNumber_auto"}
+ONEC_VOLATILE = {"Ref_Key", "DataVersion", "Number", "Code", "Date", "ДатаИзменения"}
+
+
+@pytest.fixture(scope="session")
+def small_world():
+    from b24_1c_assets.sandbox.world import generate
+
+    return generate(seed=RELIABILITY_SEED, scale=RELIABILITY_SCALE)
+
+
+def point_env_at(sandbox, workdir: Path) -> dict[str, str]:
+    """The environment the product reads, pointed at `sandbox` and a DuckDB file in `workdir`."""
+    env = sandbox.env()
+    env["B24_1C_DUCKDB_PATH"] = str(workdir / "b24_1c.duckdb")
+    env["ONEC_EXCHANGE_DIR"] = str(workdir / "exchange")
+    return env
+
+
+class SyncBench:
+    """A sandbox over a world plus the DuckDB file of one "customer installation", with a way to run full_sync."""
+
+    def __init__(self, world, workdir: Path, faults: Faults | None = None):
+        self.faults = faults or Faults()
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.sandbox = start_sandbox(world=world, rate=FAST_RATE, burst=FAST_RATE, faults=self.faults)
+        self.env = point_env_at(self.sandbox, workdir)
+        self.db_path = Path(self.env["B24_1C_DUCKDB_PATH"])
+
+    def run(self, monkeypatch, *, instance: dg.DagsterInstance | None = None, tags: dict | None = None):
+        """One in-process full_sync against this bench (never raises: the result says whether it failed)."""
+        from b24_1c_assets.runner import run_full_sync
+
+        for name, value in self.env.items():
+            monkeypatch.setenv(name, value)
+        return run_full_sync(trigger="reliability-test", instance=instance or dg.DagsterInstance.ephemeral())
+
+    def state(self) -> dict:
+        return business_state(self.sandbox)
+
+    def query(self, sql: str, params=None):
+        with duckdb.connect(str(self.db_path), read_only=True) as conn:
+            return conn.execute(sql, params or []).fetchall()
+
+    def stop(self) -> None:
+        self.sandbox.stop()
+
+
+@pytest.fixture
+def bench_factory(tmp_path):
+    """Start SyncBenches over a world; all stopped after the test."""
+    started: list[SyncBench] = []
+
+    def start(world, name: str = "bench", faults: Faults | None = None) -> SyncBench:
+        bench = SyncBench(world, tmp_path / name, faults)
+        started.append(bench)
+        return bench
+
+    yield start
+    for bench in started:
+        bench.stop()
+
+
+@pytest.fixture(scope="session")
+def reference_state(small_world, tmp_path_factory):
+    """Business state after one fault-free full_sync over the small world: what every faulty case must end at."""
+    bench = SyncBench(small_world, tmp_path_factory.mktemp("reference"))
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            result = bench.run(mp)
+        assert result.success, "the fault-free reference run failed"
+        return bench.state()
+    finally:
+        bench.stop()
+
+
+# -- business state ------------------------------------------------------------------------------------------
+
+def _strip(record: dict, volatile: set[str]) -> dict:
+    return {k: v for k, v in record.items() if k not in volatile}
+
+
+def _multifields(record: dict) -> dict:
+    out = dict(record)
+    for name in ("PHONE", "EMAIL", "WEB", "IM"):
+        if isinstance(out.get(name), list):
+            out[name] = sorted((m.get("VALUE_TYPE"), m.get("VALUE")) for m in out[name])
+    return out
+
+
+def business_state(sandbox) -> dict:
+    """Normalized business state of both sandbox servers: {section: {key: [records...]}} (a list per key,
+    so a doubled record is visible), plus timeline/notification multisets."""
+    crm = sandbox.portal.state
+    with crm.lock:
+        companies = crm.tables["company"].rows
+        company_key = {}
+        for cid, rec in companies.items():
+            origin = rec.get("ORIGIN_ID") if rec.get("ORIGINATOR_ID") else None
+            company_key[str(cid)] = f"origin:{origin}" if origin else f"seeded:{cid}"
+
+        def ckey(value) -> str | None:
+            return company_key.get(str(value), f"missing:{value}") if value not in (None, "", 0, "0") else None
+
+        state: dict = defaultdict(lambda: defaultdict(list))
+        for cid, rec in companies.items():
+            state["company"][company_key[str(cid)]].append(_multifields(_strip(rec, PORTAL_VOLATILE)))
+        for rec in crm.tables["requisite"].rows.values():
+            norm = _strip(rec, PORTAL_VOLATILE)
+            if str(rec.get("ENTITY_TYPE_ID")) == "4":
+                norm["ENTITY_ID"] = ckey(rec.get("ENTITY_ID"))
+            state["requisite"][(norm.get("ENTITY_ID"), rec.get("XML_ID") or rec.get("RQ_INN"))].append(norm)
+        for did, rec in crm.tables["deal"].rows.items():  # deals are seeded with the world's IDs
+            norm = _strip(rec, PORTAL_VOLATILE)
+            norm["COMPANY_ID"] = ckey(rec.get("COMPANY_ID"))
+            state["deal"][str(did)].append(norm)
+        for pid, rec in crm.tables["product"].rows.items():
+            state["product"][rec.get("XML_ID") or f"seeded:{pid}"].append(_strip(rec, PORTAL_VOLATILE))
+        for iid, rec in crm.invoices.rows.items():
+            norm = _strip(rec, PORTAL_VOLATILE)
+            norm["companyId"] = ckey(rec.get("companyId"))
+            state["smart_invoice"][rec.get("xmlId") or f"seeded:{iid}"].append(norm)
+        for entity, fields in crm.userfields.items():
+            for name in fields:
+                state["userfield"][(entity, name)].append(name)
+        timeline = Counter((t["ENTITY_TYPE"], ckey(t["ENTITY_ID"]) if t["ENTITY_TYPE"] == "company"
+                            else t["ENTITY_ID"], t["COMMENT"]) for t in crm.timeline)
+        notifications = Counter((n["USER_ID"], n["MESSAGE"]) for n in crm.notifications)
+
+    objects = sandbox.onec.state.objects
+    ref_key: dict[str, str] = {}
+    for set_name, records in objects.items():
+        for ref, rec in records.items():
+            if _created(ref):
+                ref_key[ref] = f"{set_name}:{rec.get('Комментарий') or 'no-marker:' + str(rec.get('Description'))}"
+            else:
+                ref_key[ref] = ref
+    for set_name, records in objects.items():
+        for ref, rec in records.items():
+            state[f"1c:{set_name}"][ref_key[ref]].append(_map_refs(_strip(rec, ONEC_VOLATILE), ref_key))
+
+    out = {section: {str(k): sorted(v, key=repr) for k, v in keyed.items()} for section, keyed in state.items()}
+    out["timeline"] = dict(Counter({repr(k): v for k, v in timeline.items()}))
+    out["notifications"] = dict(Counter({repr(k): v for k, v in notifications.items()}))
+    return out
+
+
+def _created(ref: str) -> bool:
+    """Seeded 1C objects have name-based (v5) Ref_Keys; objects the product created get random (v4) ones."""
+    try:
+        return uuid.UUID(ref).version == 4
+    except ValueError:
+        return False
+
+
+def _map_refs(value, ref_key: dict[str, str]):
+    if isinstance(value, dict):
+        return {k: _map_refs(v, ref_key) for k, v in value.items() if k != "Ref_Key"}
+    if isinstance(value, list):
+        return [_map_refs(v, ref_key) for v in value]
+    if isinstance(value, str) and value in ref_key:
+        return ref_key[value]
+    return value
+
+
+def duplicates(state: dict) -> dict:
+    """Keys holding more than one record, per section (the sections where one key = one record)."""
+    found = {}
+    for section in ("company", "requisite", "product", "smart_invoice", "deal", "1c:Catalog_Контрагенты",
+                    "1c:Document_ЗаказПокупателя"):
+        doubled = {k: len(v) for k, v in state.get(section, {}).items() if len(v) > 1}
+        if doubled:
+            found[section] = doubled
+    return found
+
+
+def state_diff(actual: dict, expected: dict, limit: int = 8) -> list[str]:
+    """Human-readable differences between two business states (empty = equal)."""
+    lines = []
+    for section in sorted(set(actual) | set(expected)):
+        a, e = actual.get(section, {}), expected.get(section, {})
+        for key in sorted(set(a) | set(e)):
+            if a.get(key) != e.get(key):
+                lines.append(f"{section}[{key}]: got {str(a.get(key))[:300]} expected {str(e.get(key))[:300]}")
+                if len(lines) >= limit:
+                    return lines
+    return lines
+
+
+def unaccounted_keys(db_path: Path) -> list[tuple]:
+    """(flow, key) planned in a run whose latest outcome is neither ok nor a failure carrying a reason."""
+    with duckdb.connect(str(db_path), read_only=True) as conn:
+        return conn.execute("""
+            SELECT flow, key, status, error FROM (
+                SELECT flow, key, status, error,
+                       row_number() OVER (PARTITION BY flow, key ORDER BY recorded_at DESC) AS n
+                FROM sync.results WHERE NOT dry_run)
+            WHERE n = 1 AND status <> 'ok' AND coalesce(trim(error), '') = ''""").fetchall()
+
+
+def failed_latest(db_path: Path) -> list[tuple]:
+    """(flow, key, status, error) whose latest recorded outcome is a failure."""
+    with duckdb.connect(str(db_path), read_only=True) as conn:
+        return conn.execute("""
+            SELECT flow, key, status, error FROM (
+                SELECT flow, key, status, error,
+                       row_number() OVER (PARTITION BY flow, key ORDER BY recorded_at DESC) AS n
+                FROM sync.results WHERE NOT dry_run)
+            WHERE n = 1 AND status <> 'ok'""").fetchall()
+
+
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
