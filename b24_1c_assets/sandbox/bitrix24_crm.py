@@ -502,6 +502,8 @@ class OfflineEvent:
     connector: str = ""  # the queue: offline handlers bound with this auth_connector ('' = none)
     process_id: str | None = None
     reserved_at: float = 0.0
+    user_id: int = 1  # who made the change (EVENT_ADDITIONAL.user_id)
+    error: bool = False  # marked by event.offline.error: handed out again only to `error=1` readers
 
 
 class CrmState:
@@ -513,6 +515,8 @@ class CrmState:
     def __init__(self, user_id: int = 1, offline_reserve_seconds: float = 30 * 86400.0):
         self.lock = threading.RLock()
         self.user_id = user_id
+        # The user the current call acts as: the webhook's owner (set per call; changes carry it in MODIFY_BY_ID).
+        self.acting_user = user_id
         self.tables: dict[str, Table] = {name: Table(spec, spec.indexed) for name, spec in SPECS.items()}
         self.invoices = Table(None, ("xmlId", "companyId", "parentId2"))
         self.users: dict[int, dict] = {}
@@ -585,7 +589,7 @@ class CrmState:
     def has_method(self, method: str) -> bool:
         return method.lower() in self._methods
 
-    def call(self, method: str, params: dict) -> Any:
+    def call(self, method: str, params: dict, user_id: int | None = None) -> Any:
         handler = self._methods.get(method.lower())
         if handler is None:
             raise CrmError("ERROR_METHOD_NOT_FOUND", "Method not found!", 404)
@@ -594,7 +598,11 @@ class CrmState:
         # Top-level parameter names are case-insensitive on the portal (filter/FILTER, entityTypeId/ENTITYTYPEID).
         params = {str(k).lower(): v for k, v in params.items()}
         with self.lock:
-            return handler(params)
+            self.acting_user = user_id or self.user_id
+            try:
+                return handler(params)
+            finally:
+                self.acting_user = self.user_id
 
     def methods(self) -> dict[str, Callable[[dict], Any]]:
         m: dict[str, Callable[[dict], Any]] = {}
@@ -628,6 +636,7 @@ class CrmState:
             "crm.duplicate.findbycomm": self.duplicate_findbycomm,
             "event.offline.get": self.offline_get,
             "event.offline.clear": self.offline_clear,
+            "event.offline.error": self.offline_error,
             "event.offline.list": self.offline_list,
             "event.bind": self.event_bind,
             "event.unbind": self.event_unbind,
@@ -895,6 +904,9 @@ class CrmState:
             self._check_requisite(fields)
         if entity == "product" and not fields.get("NAME"):
             raise CrmError("", "Required fields are missing: NAME")
+        for owner in ("CREATED_BY_ID", "MODIFY_BY_ID"):
+            if owner in spec.fields:
+                record[owner] = str(self.acting_user)
         self._apply(spec, record, fields, updating=False)
         if entity == "company" and not record.get("TITLE"):
             record["TITLE"] = None
@@ -916,7 +928,7 @@ class CrmState:
         self._apply(spec, updated, fields, updating=True)
         updated[spec.modified_field] = now_wire()
         if "MODIFY_BY_ID" in spec.fields:
-            updated["MODIFY_BY_ID"] = str(self.user_id)
+            updated["MODIFY_BY_ID"] = str(self.acting_user)
         record.clear()
         record.update(updated)
         self.tables[entity].reindex(record_id, before, record)
@@ -1183,7 +1195,7 @@ class CrmState:
             raise bad_argument("Parameter 'fields' must be an object")
         stamp = now_wire()
         record = {name: None for name in INVOICE_FIELDS}
-        record.update({"createdBy": self.user_id, "updatedBy": self.user_id, "createdTime": stamp,
+        record.update({"createdBy": self.acting_user, "updatedBy": self.acting_user, "createdTime": stamp,
                        "updatedTime": stamp, "categoryId": 1, "stageId": "DT31_1:N", "currencyId": "RUB",
                        "opened": "Y", "assignedById": self.user_id, "opportunity": 0.0, "entityTypeId": 31})
         self._apply_invoice(record, fields)
@@ -1205,10 +1217,10 @@ class CrmState:
         if "stageId" in fields and fields["stageId"] != record.get("stageId"):
             updated["previousStageId"] = record.get("stageId")
             updated["movedTime"] = now_wire()
-            updated["movedBy"] = self.user_id
+            updated["movedBy"] = self.acting_user
         self._apply_invoice(updated, fields)
         updated["updatedTime"] = now_wire()
-        updated["updatedBy"] = self.user_id
+        updated["updatedBy"] = self.acting_user
         record.clear()
         record.update(updated)
         self.invoices.reindex(record_id, before, record)
@@ -1319,12 +1331,13 @@ class CrmState:
                 self.events[pending].timestamp = stamp
                 continue
             self.event_seq += 1
-            self.events[self.event_seq] = OfflineEvent(self.event_seq, name, record_id, stamp, message_id, connector)
+            self.events[self.event_seq] = OfflineEvent(self.event_seq, name, record_id, stamp, message_id, connector,
+                                                       user_id=self.acting_user)
             self._unreserved[(connector, message_id)] = self.event_seq
 
     def _event_wire(self, event: OfflineEvent) -> dict:
         return {"ID": str(event.id), "TIMESTAMP_X": event.timestamp, "EVENT_NAME": event.name,
-                "EVENT_DATA": {"FIELDS": {"ID": event.record_id}}, "EVENT_ADDITIONAL": {"user_id": str(self.user_id)},
+                "EVENT_DATA": {"FIELDS": {"ID": event.record_id}}, "EVENT_ADDITIONAL": {"user_id": str(event.user_id)},
                 "MESSAGE_ID": event.message_id}
 
     def event_bind(self, params: dict) -> bool:
@@ -1356,15 +1369,17 @@ class CrmState:
     def offline_get(self, params: dict) -> dict:
         """`clear=1` (default) hands events out and deletes them; `clear=0` reserves them under a new
         `process_id` (hidden from other readers) until `event.offline.clear`. Passing that `process_id` again
-        re-selects its unconfirmed events; reservations older than `offline_reserve_seconds` are released."""
+        re-selects its unconfirmed events; reservations older than `offline_reserve_seconds` are released.
+        Events marked by `event.offline.error` are handed out again only with `error=1`."""
         limit = max(1, min(as_int(params.get("limit") or 50, "limit"), 1000))
         clear = str(params.get("clear", 1)).strip() not in ("0", "N", "false", "False")
         connector = str(params.get("auth_connector") or "")
         again = str(params.get("process_id") or "")
+        errors = str(params.get("error", 0)).strip() in ("1", "Y", "true", "True")
         now = time.monotonic()
         candidates = []
         for event in self.events.values():
-            if event.connector != connector:
+            if event.connector != connector or (event.error and not errors):
                 continue
             if again:
                 if event.process_id == again:
@@ -1402,9 +1417,22 @@ class CrmState:
             del self.events[event.id]
         return True
 
+    def offline_error(self, params: dict) -> bool:
+        """Mark reserved events (by `process_id`, optionally `message_id`) as failed: they leave the normal queue
+        and come back only to `event.offline.get` with `error=1` (which also returns the normal ones)."""
+        process_id = str(params.get("process_id") or "")
+        if not process_id:
+            raise CrmError("ERROR_ARGUMENT", "Parameter 'process_id' is required")
+        messages = {str(i) for i in _as_list(params.get("message_id"))} \
+            if params.get("message_id") not in (None, "") else None
+        for event in self.events.values():
+            if event.process_id == process_id and (messages is None or event.message_id in messages):
+                event.error, event.process_id = True, None
+        return True
+
     def offline_list(self, params: dict) -> Page:
         """The queue as it is (nothing reserved or removed), with PROCESS_ID of reserved records."""
         connector = str(params.get("auth_connector") or "")
-        items = [dict(self._event_wire(e), PROCESS_ID=e.process_id or "", ERROR="0")
+        items = [dict(self._event_wire(e), PROCESS_ID=e.process_id or "", ERROR="1" if e.error else "0")
                  for e in self.events.values() if e.connector == connector]
         return Page(items, len(items), None)

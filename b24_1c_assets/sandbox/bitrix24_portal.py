@@ -189,6 +189,8 @@ class PortalServer:
         self.faults = faults or Faults()
         self.webhook_code = webhook_code or secrets.token_hex(8)
         self.user_id = user_id
+        # Inbound webhooks by user: each acts as its user (CREATED_BY_ID / MODIFY_BY_ID, the event's user_id).
+        self.webhooks: dict[str, str] = {str(user_id): self.webhook_code}
         self.bucket = LeakyBucket(rate, burst)
         self.operating = OperatingClock(operating_budget)
         self.operating_extra_cost = operating_extra_cost
@@ -231,6 +233,11 @@ class PortalServer:
     def webhook_url(self) -> str:
         return f"{self.base_url}/rest/{self.user_id}/{self.webhook_code}/"
 
+    def add_webhook(self, user_id: int, code: str | None = None) -> str:
+        """Another user's inbound webhook (a manager editing deals, another integration): its base URL."""
+        self.webhooks[str(user_id)] = code or secrets.token_hex(8)
+        return f"{self.base_url}/rest/{user_id}/{self.webhooks[str(user_id)]}/"
+
     # -- request log -----------------------------------------------------------------------------------
     def clear_log(self) -> None:
         with self._log_lock:
@@ -257,14 +264,14 @@ class PortalServer:
                 "date_finish": format_datetime(datetime.fromtimestamp(finished, MSK)),
                 "operating_reset_at": int(reset_at), "operating": round(used, 6)}
 
-    def _run_method(self, method: str, params: dict) -> tuple[Any, float]:
+    def _run_method(self, method: str, params: dict, user_id: int | None = None) -> tuple[Any, float]:
         """Call one CRM method with operating-time accounting: (result, processing seconds)."""
         if self.operating.blocked(method):
             raise CrmError("OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.", 503)
         began = time.perf_counter()
         result = None
         try:
-            result = self.state.call(method, params)
+            result = self.state.call(method, params, user_id)
         finally:
             processing = time.perf_counter() - began
             cost = processing
@@ -281,10 +288,10 @@ class PortalServer:
             return items, result.total, result.next
         return result, None, None
 
-    def handle(self, method: str, params: dict, started: float) -> tuple[int, dict]:
-        """Run a known method (not `batch`): (HTTP status, body)."""
+    def handle(self, method: str, params: dict, started: float, user_id: int | None = None) -> tuple[int, dict]:
+        """Run a known method (not `batch`) as `user_id` (default: the portal's webhook user): (status, body)."""
         try:
-            result, processing = self._run_method(method, params)
+            result, processing = self._run_method(method, params, user_id)
         except CrmError as err:
             return err.status, {"error": err.code, "error_description": err.description}
         payload, total, nxt = self._payload(result)
@@ -296,7 +303,8 @@ class PortalServer:
         body["time"] = self._time_block(started, processing, method)
         return 200, body
 
-    def handle_batch(self, params: dict, started: float, inner_log: list[str]) -> tuple[int, dict]:
+    def handle_batch(self, params: dict, started: float, inner_log: list[str],
+                     user_id: int | None = None) -> tuple[int, dict]:
         params = {str(k).lower(): v for k, v in params.items()}
         commands = params.get("cmd") or {}
         if isinstance(commands, list):
@@ -328,7 +336,7 @@ class PortalServer:
                 write = is_write_method(method)
                 if command_fault and not (self.faults.fail_after_write and write):
                     raise CrmError("INTERNAL_SERVER_ERROR", "Internal server error", 500)
-                result, processing = self._run_method(method, sub_params)
+                result, processing = self._run_method(method, sub_params, user_id)
                 processing_total += processing
                 if command_fault:  # the write happened, the answer says it failed
                     raise CrmError("INTERNAL_SERVER_ERROR", "Internal server error", 500)
@@ -513,7 +521,8 @@ class _Handler(BaseHTTPRequestHandler):
             method = method.removesuffix(suffix)
         entry["method"] = method
         entry["kind"] = "write" if is_write_method(method) else "read"
-        if user != str(portal.user_id) or not secrets.compare_digest(code or "", portal.webhook_code):
+        expected = portal.webhooks.get(user or "")
+        if expected is None or not secrets.compare_digest(code or "", expected):
             return 401, {"error": "NO_AUTH_FOUND", "error_description": "Wrong authorization data"}, None, \
                 "application/json"
         try:
@@ -542,11 +551,11 @@ class _Handler(BaseHTTPRequestHandler):
             if fault and not after:
                 self._fault(fault)
             if method == "batch":
-                status, body = portal.handle_batch(params, started, inner)
+                status, body = portal.handle_batch(params, started, inner, int(user))
                 if body.get("result", {}).get("result_error"):
                     entry["command_errors"] = {k: v["error"] for k, v in _items(body["result"]["result_error"])}
             else:
-                status, body = portal.handle(method, params, started)
+                status, body = portal.handle(method, params, started, int(user))
             if after:
                 self._fault(fault)
         except _Fault as fault_answer:
