@@ -98,8 +98,13 @@ def crm_change_capture(context: dg.SensorEvaluationContext, bitrix24: Bitrix24Re
     if not cursor.bound:
         bind_offline_handlers(client, OUR_CONNECTOR)
         cursor.bound = True
+    own_user = cc.webhook_user_id(bitrix24.webhook_url)
     if cursor.watermark is None:  # first tick: start from now; older changes are the nightly run's business
         cursor.watermark = newest_modification(client)
+        if cursor.watermark is not None:  # what the next sweep's overlap returns is old news, not a change
+            cursor.seen = cc.evaluate_sweep(sweep(client, cc.sweep_from(cursor.watermark, OVERLAP)),
+                                            watermark=cursor.watermark, seen={}, overlap=OVERLAP,
+                                            own_user_id=own_user).seen
         return dg.SensorResult(skip_reason="change capture started at the newest modification",
                                cursor=cursor.dump())
 
@@ -108,7 +113,7 @@ def crm_change_capture(context: dg.SensorEvaluationContext, bitrix24: Bitrix24Re
     process_id = queue.get("process_id") if events else None
     outcome = cc.evaluate_sweep(sweep(client, cc.sweep_from(cursor.watermark, OVERLAP)),
                                 watermark=cursor.watermark, seen=cursor.seen, overlap=OVERLAP,
-                                own_user_id=cc.webhook_user_id(bitrix24.webhook_url))
+                                own_user_id=own_user)
     cursor.watermark, cursor.seen = outcome.watermark, outcome.seen
     from_events = cc.changes_from_events(events)
     changed = cc.merge(from_events, outcome.changed)
