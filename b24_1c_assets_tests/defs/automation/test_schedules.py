@@ -1,0 +1,72 @@
+"""Schedules: the nightly run closes the Moscow day it runs on (run key = that day), the hourly one runs
+incremental_sync; both, and the change-capture sensor, load with the location and start switched off."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pytest
+
+from b24_1c_assets.defs.automation.schedules import hourly_incremental_sync, nightly_full_sync
+from b24_1c_assets.defs.partitions import daily_partitions
+
+MOSCOW = ZoneInfo("Europe/Moscow")
+
+
+@pytest.mark.parametrize("moment, day", [
+    (datetime(2026, 11, 25, 23, 30, tzinfo=MOSCOW), "2026-11-25"),
+    (datetime(2026, 11, 25, 20, 30, tzinfo=timezone.utc), "2026-11-25"),  # the same tick, told in UTC
+    (datetime(2026, 11, 25, 21, 30, tzinfo=timezone.utc), "2026-11-26"),  # 00:30 in Moscow: the next day
+])
+def test_nightly_full_sync_closes_the_moscow_day_with_the_day_as_run_key(moment, day):
+    request = nightly_full_sync(dg.build_schedule_context(scheduled_execution_time=moment))
+    assert (request.partition_key, request.run_key) == (day, f"nightly-{day}")
+    assert request.tags["trigger"] == "schedule"
+    assert day in daily_partitions.get_partition_keys(current_time=moment)  # the day exists at tick time
+
+
+def test_nightly_schedule_fires_at_23_30_moscow():
+    assert (nightly_full_sync.cron_schedule, nightly_full_sync.execution_timezone) == ("30 23 * * *",
+                                                                                      "Europe/Moscow")
+    assert nightly_full_sync.job_name == "full_sync"
+
+
+def test_hourly_schedule_targets_incremental_sync():
+    assert hourly_incremental_sync.job_name == "incremental_sync"
+    assert (hourly_incremental_sync.cron_schedule, hourly_incremental_sync.execution_timezone) == (
+        "5 * * * *", "Europe/Moscow")
+    moment = datetime(2026, 11, 25, 10, 5, tzinfo=MOSCOW)
+    data = hourly_incremental_sync.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=moment))
+    [request] = data.run_requests
+    assert request.tags["trigger"] == "schedule" and request.partition_key is None
+
+
+@pytest.fixture
+def definitions(monkeypatch, tmp_path):
+    monkeypatch.setenv("B24_WEBHOOK_URL", "https://portal.example/rest/1/secretcode123/")
+    monkeypatch.setenv("B24_1C_DUCKDB_PATH", str(tmp_path / "t.duckdb"))
+    from b24_1c_assets.definitions import defs
+
+    loaded = defs()
+    dg.Definitions.validate_loadable(loaded)
+    return loaded
+
+
+def test_automation_loads_switched_off_and_jobs_resolve(definitions):
+    assert definitions.resolve_schedule_def("nightly_full_sync").default_status == dg.DefaultScheduleStatus.STOPPED
+    assert definitions.resolve_schedule_def("hourly_incremental_sync").default_status == \
+        dg.DefaultScheduleStatus.STOPPED
+    sensor = definitions.resolve_sensor_def("crm_change_capture")
+    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED and sensor.job_name == "incremental_sync"
+    incremental = definitions.resolve_job_def("incremental_sync")
+    keys = {k.to_user_string() for k in incremental.asset_layer.selected_asset_keys}
+    assert {"bitrix24/deals", "bitrix24/companies", "onec/counterparties", "crm_push/deal_holds"} <= keys
+    assert not any(k.startswith("receivables/") for k in keys)  # nightly business, not per CRM change
+
+
+def test_full_sync_defaults_to_todays_moscow_day(definitions):
+    job = definitions.resolve_job_def("full_sync")
+    today = datetime.now(MOSCOW).strftime("%Y-%m-%d")
+    assert job.tags["dagster/partition"] == today == daily_partitions.get_last_partition_key()
