@@ -60,7 +60,7 @@ def analytics_views(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         "dagster/row_count": len(counts),
         "dead_letters": counts["analytics.dead_letters"],
         "balance_statuses": ", ".join(f"{s}={n}" for s, n in balance) or "none",
-        "views": dg.MetadataValue.md(table.to_markdown(index=False))})
+        "preview": dg.MetadataValue.md(table.to_markdown(index=False))})  # all views, not the first few
 
 
 def ops_user_ids() -> list[int]:

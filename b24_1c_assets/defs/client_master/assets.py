@@ -18,7 +18,7 @@ CANDIDATES = dg.AssetKey(["client_master", "client_match_candidates"])
 DUPLICATES = dg.AssetKey(["client_master", "duplicate_groups"])
 UPSTREAM = [dg.AssetKey(["onec", "counterparties"]), dg.AssetKey(["bitrix24", "companies"]),
             dg.AssetKey(["bitrix24", "requisites"])]
-SPEC_DEFAULTS = dict(group_name="client_master", kinds={"duckdb", "pandas"}, owners=OWNERS, deps=UPSTREAM,
+SPEC_DEFAULTS = dict(group_name="client_master", kinds={"duckdb"}, owners=OWNERS, deps=UPSTREAM,
                      tags={"flow": "client_master"})
 
 

@@ -254,7 +254,7 @@ def onec_write_settings() -> dict:
 
 @dg.asset(key=TO_1C_PLAN, deps=[CLIENTS, dg.AssetKey(["client_master", "client_match_candidates"]),
                                 dg.AssetKey(["client_master", "duplicate_groups"]), *RAW],
-          kinds={"1c", "duckdb"}, pool="duckdb", check_specs=[_guard_spec(TO_1C_PLAN)], **COMMON,
+          kinds={"1c", "bitrix24", "duckdb"}, pool="duckdb", check_specs=[_guard_spec(TO_1C_PLAN)], **COMMON,
           description="CRM companies that may become 1C counterparties, one row per only-CRM company (key = "
                       "company ID): create (validated, allow-listed body as JSON), invalid (problems named), "
                       "skipped (duplicate, in review, already linked) or link (made earlier, link not written).")

@@ -29,7 +29,7 @@ def latest_credit_status(conn):
 
 
 @dg.asset(
-    key=PLAN, deps=[CREDIT_STATUS], group_name="crm_push", kinds={"duckdb", "pandas"}, owners=OWNERS,
+    key=PLAN, deps=[CREDIT_STATUS], group_name="crm_push", kinds={"duckdb"}, owners=OWNERS,
     pool="duckdb", tags={"flow": FLOW}, check_specs=[guard_spec(PLAN, "the receivables push to CRM companies")],
 )
 def company_receivables_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResource):

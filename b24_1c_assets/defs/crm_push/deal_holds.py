@@ -54,7 +54,7 @@ def table_or_empty(conn, schema: str, table: str, columns: list[str]) -> pd.Data
     return frame[columns] if not frame.empty else pd.DataFrame(columns=columns)
 
 
-@dg.asset(key=PLAN, deps=UPSTREAM, group_name="crm_push", kinds={"duckdb", "pandas"}, owners=OWNERS,
+@dg.asset(key=PLAN, deps=UPSTREAM, group_name="crm_push", kinds={"duckdb"}, owners=OWNERS,
           pool="duckdb", tags={"flow": FLOW}, check_specs=[guard_spec(PLAN, "deal suspensions")])
 def deal_hold_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Planned deal moves, one row per deal to move: suspend (to HOLD / C<N>:HOLD of its own pipeline,

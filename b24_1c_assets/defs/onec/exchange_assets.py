@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import dagster as dg
 import pandas as pd
 
-from b24_1c_assets.defs.extracts import OWNERS, store_extract
+from b24_1c_assets.defs.extracts import OWNERS, preview, store_extract
 from b24_1c_assets.defs.resources import OneCResource, WarehouseResource
 from b24_1c_assets.domain import exchange_records as er
 from b24_1c_assets.domain.contracts import Contract
@@ -112,7 +112,8 @@ def _log_file(conn, name, sha256, file_type, exported_at, as_of, records, bad_ro
 def exchange_files(context: dg.AssetExecutionContext, onec: OneCResource,
                    warehouse: WarehouseResource) -> dg.MaterializeResult:
     if onec.uses_odata:
-        return dg.MaterializeResult(metadata={"source": "odata", "files_loaded": 0,
+        return dg.MaterializeResult(metadata={"source": "odata", "files_loaded": 0, "dagster/row_count": 0,
+                                              "api_calls": 0, "preview": preview(pd.DataFrame()),
                                               "note": "ONEC_ODATA_URL is set: the exchange folder is not read"})
     folder = exchange_folder(onec)
     loaded, rejected, rows = [], [], 0
@@ -138,7 +139,7 @@ def exchange_files(context: dg.AssetExecutionContext, onec: OneCResource,
     table = pd.DataFrame(loaded + rejected)
     return dg.MaterializeResult(metadata={
         "source": "exchange", "exchange_dir": onec.exchange_dir,
-        "dagster/row_count": len(loaded) + len(rejected),
+        "dagster/row_count": len(loaded) + len(rejected), "api_calls": 0,  # files, not the OData API
         "files_loaded": len(loaded), "files_rejected": len(rejected), "records_loaded": rows,
         "bad_rows": int(sum(f["bad_rows"] for f in loaded)),
         "preview": dg.MetadataValue.md(table.to_markdown(index=False) if not table.empty else "_(no new files)_"),

@@ -21,7 +21,7 @@ BALANCE_CHECK = "balance_equals_1c"
 UPSTREAM = [dg.AssetKey(["onec", t]) for t in ("settlement_movements", "receivables_balance", "contracts",
                                                "customer_orders")] + [
     dg.AssetKey(["client_master", "clients"]), dg.AssetKey(["bitrix24", "companies"])]
-SPEC = dict(group_name="receivables", kinds={"duckdb", "pandas"}, owners=OWNERS, deps=UPSTREAM,
+SPEC = dict(group_name="receivables", kinds={"duckdb"}, owners=OWNERS, deps=UPSTREAM,
             partitions_def=daily_partitions, tags={"flow": "receivables"})
 
 

@@ -38,12 +38,14 @@ def finance_digest(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource
     recipients = digest_recipients(users, config.get("user_ids", []), config.get("department_ids", []))
     key = day.isoformat()
     sent_before = key in set(already["key"])
-    outcomes = []
+    outcomes, api_calls = [], 0
     if not sent_before and recipients:
         client = bitrix24.client()
+        calls_before = client.stats.http_calls
         outcomes = apply_commands(client, [WriteCommand(f"{key}:{user}", "im.notify.system.add",
                                                         {"USER_ID": user, "MESSAGE": text}, operation="add")
                                            for user in recipients])
+        api_calls = client.stats.http_calls - calls_before
         ok = all(o.status == OK for o in outcomes)
         plan = pd.DataFrame([{"key": key, "operation": "add", "reason": "daily", "before": None, "after": text,
                               "payload_hash": None}])
@@ -59,7 +61,8 @@ def finance_digest(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource
                           column="snapshot_date", value=day)
     return dg.MaterializeResult(metadata={"dagster/partition_row_count": 1, "recipients": len(recipients),
                                           "sent_now": bool(outcomes), "already_sent": sent_before,
-                                          "text": dg.MetadataValue.md(text.replace("\n", "  \n"))})
+                                          "api_calls": api_calls,
+                                          "preview": dg.MetadataValue.md(text.replace("\n", "  \n"))})
 
 
 defs = dg.Definitions(assets=[finance_digest])
