@@ -425,3 +425,7 @@ def columns_reference() -> str:
         parts.extend(f"| `{c}` | {m} |" for c, m in view.columns)
         parts.append("")
     return "\n".join(parts)
+
+
+if __name__ == "__main__":  # regenerates the columns section of docs/analytics.md (see there)
+    print(columns_reference(), end="")
