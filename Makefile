@@ -22,8 +22,11 @@ dev: install
 test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# `make bench BENCH="scale world"` runs only those benches; `BENCH_QUICK=1` small sizes;
+# `BENCH_SCALES=1000,10000,100000` adds the 100k full_sync to bench_scale (default 1000,10000; 100k: ~1 CPU-hour).
+BENCH ?=
 bench: install
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks $(BENCH)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .dagster_home

@@ -1,0 +1,333 @@
+"""The whole full_sync, stage by stage, at 1,000 / 10,000 / 100,000 parties (default 1,000 and 10,000).
+
+For each scale a fresh interpreter generates the world (`generate(seed=7, scale)`, documents included), starts
+both sandbox servers over it in-process and materializes full_sync's assets one stage at a time (the order the
+job runs them), against a DuckDB file in a temporary folder. The portal's limit is raised to 1000 req/s with a
+bucket of 1000 (as bench_flows does): at the real 2 req/s the pushes are bound by the limit, not by our code
+(bench_receivables_push measures that case), and 100k would take hours of sleeping.
+
+Per stage: wall and CPU seconds (CPU = this whole process: our code *and* the in-process sandbox servers,
+the fair figure when other jobs share the machine), peak RSS during the stage (sampled from /proc/self/statm
+by a thread every 20 ms; the process includes the sandbox's state), HTTP calls the portal and the 1C server
+logged, and the optimum for what the stage did: every list it touched read once as a full export (50 records a
+page, 50 pages chained per batch call: ceil(rows/2500)), every 1C set read once in the client's largest pages
+(ceil(rows/20000)), portal write commands packed 50 per batch call, 1C writes one request each (no batch).
+Between scales: growth ratios of seconds, CPU seconds and calls (linear = the size ratio, 10; flagged above 15).
+
+Env: `BENCH_SCALES=1000,10000,100000` (default `1000,10000`; BENCH_QUICK: `1000`). Output: a markdown table
+on stdout, `data/bench/scale_<n>.json` per scale and `data/bench/scale.json` (also merged into results.json by
+`python -m benchmarks`). One scale alone, e.g. the long one in the background:
+`nohup python -m benchmarks.bench_scale --measure 100000 &` (stage lines on stderr, figures so far in
+`scale_100000.partial.json`), then `python -m benchmarks.bench_scale --report 1000,10000,100000`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+OUT = PROJECT_ROOT / "data" / "bench" / "scale.json"
+SEED = 7
+RATE = BURST = 1000
+PAGE = 50  # Bitrix24 list page; also commands per batch call
+FLAG_RATIO = 15.0
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+# (stage, groups, asset keys): full_sync's assets in the order the job runs them.
+STAGES = [
+    ("extract Bitrix24", ["bitrix24_raw"], []),
+    ("extract 1C", ["onec_raw"], []),
+    ("clean and match", ["client_master"], []),
+    ("receivables", ["receivables"], []),
+    ("push: company receivables", [], ["crm_push/company_receivables_plan", "crm_push/company_receivables"]),
+    ("push: deal holds", [], ["crm_push/deal_hold_plan", "crm_push/deal_holds"]),
+    ("push: company sync", ["company_sync"], []),
+    ("push: orders", ["order_sync"], []),
+    ("push: invoices", ["invoice_sync"], []),
+    ("push: catalog", ["catalog_sync"], []),
+    ("analytics views", ["analytics"], []),
+]
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm", "rb") as f:
+        return int(f.read().split()[1]) * PAGE_SIZE
+
+
+class PeakRss:
+    """Highest RSS seen while active (VmHWM cannot be reset per stage, so a thread samples statm)."""
+
+    def __init__(self, interval: float = 0.02):
+        self.interval, self.peak, self.start = interval, 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="rss-sampler")
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, _rss_bytes())
+
+    def __enter__(self) -> "PeakRss":
+        self.start = self.peak = _rss_bytes()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
+
+
+def _portal_rows(portal) -> dict[str, int]:
+    state = portal.state
+    with state.lock:
+        rows = {name: len(table.rows) for name, table in state.tables.items()}
+        rows["smart_invoice"] = len(state.invoices.rows)
+    return rows
+
+
+def _onec_rows(onec) -> dict[str, int]:
+    state = onec.state
+    rows = {name: len(records) for name, records in state.objects.items()}
+    for name, store in state.registers.items():
+        rows[name] = sum(len(r) for r in store.by_recorder.values())
+    return rows
+
+
+def _portal_figures(entries: list[dict]) -> dict:
+    """HTTP calls by method, write commands (inside batches or alone), and the optimum calls for them."""
+    by_method = Counter(e.get("method") for e in entries)
+    commands = Counter()
+    for e in entries:
+        for c in (e.get("commands") or ([] if e.get("method") == "batch" else [e.get("method")])):
+            commands[str(c).partition("?")[0].strip().lower()] += 1
+    writes = sum(n for m, n in commands.items() if m.endswith((".add", ".update", ".set", ".delete"))
+                 or m.startswith(("timeline.", "im.", "crm.activity.")))
+    # A full list export: 50 records a page, 50 pages chained in one batch call.
+    listed = {m: n for m, n in commands.items() if m.endswith(".list")}
+    return {"http": len(entries), "throttled": sum(1 for e in entries if e.get("error") == "QUERY_LIMIT_EXCEEDED"),
+            "write_commands": writes, "by_method": dict(by_method.most_common()),
+            "list_commands": dict(sorted(listed.items()))}
+
+
+def _onec_figures(entries: list[dict]) -> dict:
+    sets = Counter((e["entity_set"], e["kind"]) for e in entries)
+    return {"http": len(entries), "writes": sum(1 for e in entries if e["kind"] == "write"),
+            "by_set": {f"{s} {k}": n for (s, k), n in sets.most_common()}}
+
+
+def _export_optimum(portal_rows: dict[str, int], listed: dict[str, int]) -> int:
+    """ceil(rows/2500) batch calls for every table the stage listed (one call at least)."""
+    table_of = {"crm.company.list": "company", "crm.contact.list": "contact", "crm.deal.list": "deal",
+                "crm.requisite.list": "requisite", "crm.product.list": "product", "user.get": None,
+                "crm.item.list": "smart_invoice"}
+    total = 0
+    for method in listed:
+        table = table_of.get(method)
+        total += max(1, math.ceil(portal_rows.get(table, 0) / (PAGE * PAGE))) if table else 1
+    return total
+
+
+def measure(scale: int, partial: Path | None = None) -> dict:
+    """One scale in this process: world, sandbox, every stage. Returns the figures (also to `partial`, stage by
+    stage, when given)."""
+    import gc
+
+    import dagster as dg
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    from b24_1c_assets.sandbox.world import generate
+
+    world = generate(seed=SEED, scale=scale)
+    world_s, world_cpu = time.perf_counter() - started, time.process_time() - cpu_started
+
+    from b24_1c_assets.sandbox import start_sandbox
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    sandbox = start_sandbox(world=world, rate=RATE, burst=BURST)
+    sandbox.portal.request_log_limit = 10**9  # counted and cleared per stage below; never trimmed unseen
+    sandbox_s, sandbox_cpu = time.perf_counter() - t0, time.process_time() - c0
+    # The seeded world is millions of long-lived objects: keep the cyclic GC from rescanning them every
+    # collection (that would measure the fixture, not the sync). Objects made by the stages are still collected.
+    gc.collect()
+    gc.freeze()
+    counts = {"parties": len(world.parties), "deals": len(world.deals), "orders": len(world.orders),
+              "invoices": len(world.invoices), "shipments": len(world.shipments), "payments": len(world.payments),
+              "items": len(world.items)}
+    portal_rows_start, onec_rows_start = _portal_rows(sandbox.portal), _onec_rows(sandbox.onec)
+    saved = dict(os.environ)
+    stages = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ.update(sandbox.env())
+            os.environ["B24_1C_DUCKDB_PATH"] = os.path.join(tmp, "bench.duckdb")
+            os.environ["ONEC_EXCHANGE_DIR"] = os.path.join(tmp, "exchange")
+            from b24_1c_assets.definitions import defs
+            from b24_1c_assets.defs.partitions import daily_partitions
+            from b24_1c_assets.runner import QUIET
+
+            loaded = defs()
+            everything = [*(loaded.assets or []), *(loaded.asset_checks or [])]
+            graph = loaded.resolve_asset_graph()
+            partition = daily_partitions.get_last_partition_key()
+            for name, groups, keys in STAGES:
+                selection = dg.AssetSelection.groups(*groups) if groups else dg.AssetSelection.assets(
+                    *[dg.AssetKey.from_user_string(k) for k in keys])
+                partitioned = any(graph.get(k).partitions_def is not None for k in selection.resolve(graph))
+                sandbox.portal.clear_log()
+                sandbox.onec.request_log.clear()
+                t0, c0 = time.perf_counter(), time.process_time()
+                with PeakRss() as rss:
+                    result = dg.materialize(everything, selection=selection, resources=loaded.resources,
+                                            partition_key=partition if partitioned else None,
+                                            raise_on_error=False, run_config=QUIET)
+                seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+                portal = _portal_figures(list(sandbox.portal.request_log))
+                onec = _onec_figures(list(sandbox.onec.request_log))
+                failed = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+                stages.append({"stage": name, "ok": result.success, "failed_steps": failed,
+                               "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
+                               "peak_rss_mb": round(rss.peak / 2**20), "rss_start_mb": round(rss.start / 2**20),
+                               "portal": portal, "onec": onec,
+                               "rows": _stage_rows(result)})
+                sandbox.portal.clear_log()
+                sandbox.onec.request_log.clear()
+                if partial:  # a long run leaves its figures so far, should it be stopped
+                    partial.parent.mkdir(parents=True, exist_ok=True)
+                    partial.write_text(json.dumps({"scale": scale, "counts": counts, "stages": stages},
+                                                  ensure_ascii=False, default=str), encoding="utf-8")
+                print(f"[{scale}] {name}: {seconds:.1f} s, cpu {cpu:.1f} s, portal {portal['http']}, "
+                      f"1C {onec['http']}, peak {rss.peak / 2**20:.0f} MB{'' if result.success else ' FAILED'}",
+                      file=sys.stderr, flush=True)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        sandbox.stop()
+    _add_optimum(stages, portal_rows_start, onec_rows_start)
+    import resource
+
+    return {"scale": scale, "counts": counts, "crm_rows": portal_rows_start, "onec_rows": onec_rows_start,
+            "world_seconds": round(world_s, 1), "world_cpu_seconds": round(world_cpu, 1),
+            "sandbox_start_seconds": round(sandbox_s, 1), "sandbox_start_cpu_seconds": round(sandbox_cpu, 1),
+            "process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "stages": stages}
+
+
+def _stage_rows(result) -> dict[str, int]:
+    out = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        rows = mat.metadata.get("dagster/row_count") or mat.metadata.get("dagster/partition_row_count")
+        if rows is not None:
+            out[mat.asset_key.to_user_string()] = rows.value
+    return out
+
+
+def _add_optimum(stages: list[dict], portal_rows: dict[str, int], onec_rows: dict[str, int]) -> None:
+    """Optimum calls per stage: exports at 2,500 records a call, 1C at one page per set (the client's
+    pages grow to 20,000 rows), writes at 50 commands a call (portal) or one request each (1C has no batch)."""
+    for s in stages:
+        p, o = s["portal"], s["onec"]
+        optimum_portal = _export_optimum(portal_rows, p["list_commands"]) + math.ceil(p["write_commands"] / PAGE)
+        read_sets = {k.rsplit(" ", 1)[0] for k in o["by_set"] if k.endswith(" read") and not k.startswith("$")}
+        optimum_onec = sum(max(1, math.ceil(onec_rows.get(name, 0) / 20000)) for name in read_sets) + o["writes"]
+        s["optimum"] = {"portal": optimum_portal, "onec": optimum_onec}
+        total, best = p["http"] + o["http"], optimum_portal + optimum_onec
+        s["calls"], s["optimum_calls"] = total, best
+        s["calls_over_optimum"] = round(total / best, 2) if best else None
+
+
+def _measure_in_child(scale: int) -> None:
+    """One scale in a fresh interpreter: its peak memory is its own, and it leaves `scale_<n>.json`."""
+    subprocess.run([sys.executable, "-m", "benchmarks.bench_scale", "--measure", str(scale)],
+                   cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, check=True, timeout=4 * 3600)
+
+
+def growth(runs: list[dict]) -> list[dict]:
+    """Ratios of seconds, CPU seconds and calls between consecutive scales, per stage."""
+    out = []
+    for small, large in zip(runs, runs[1:]):
+        size = large["scale"] / small["scale"]
+        for a, b in zip(small["stages"], large["stages"]):
+            row = {"stage": a["stage"], "from": small["scale"], "to": large["scale"], "size_ratio": size}
+            for key in ("seconds", "cpu_seconds", "calls", "peak_rss_mb"):
+                row[key] = round(b[key] / a[key], 1) if a[key] else None
+            row["flag"] = any((row[k] or 0) > FLAG_RATIO * size / 10 for k in ("seconds", "cpu_seconds", "calls"))
+            out.append(row)
+    return out
+
+
+def markdown(runs: list[dict], ratios: list[dict]) -> str:
+    lines = ["| scale | stage | wall s | CPU s | peak RSS MB | portal calls | 1C requests | optimum | calls/opt |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in runs:
+        setup_s = r["world_seconds"] + r["sandbox_start_seconds"]
+        setup_cpu = r["world_cpu_seconds"] + r["sandbox_start_cpu_seconds"]
+        lines.append(f"| {r['scale']:,} | (world + sandbox start) | {setup_s:.1f} | {setup_cpu:.1f} | | | | | |")
+        for s in r["stages"]:
+            mark = "" if s["ok"] else " (FAILED)"
+            lines.append(f"| {r['scale']:,} | {s['stage']}{mark} | {s['seconds']:.1f} | {s['cpu_seconds']:.1f} | "
+                         f"{s['peak_rss_mb']:,} | {s['portal']['http']:,} | {s['onec']['http']:,} | "
+                         f"{s['optimum_calls']:,} | {s['calls_over_optimum']} |")
+        total_s = sum(s["seconds"] for s in r["stages"])
+        total_cpu = sum(s["cpu_seconds"] for s in r["stages"])
+        lines.append(f"| {r['scale']:,} | **full_sync total** | {total_s:.1f} | {total_cpu:.1f} | "
+                     f"{r['process_peak_rss_mb']:,} | {sum(s['portal']['http'] for s in r['stages']):,} | "
+                     f"{sum(s['onec']['http'] for s in r['stages']):,} | | |")
+    if ratios:
+        lines += ["", "| stage | sizes | wall ratio | CPU ratio | calls ratio | RSS ratio | flag |",
+                  "|---|---|---:|---:|---:|---:|---|"]
+        for g in ratios:
+            lines.append(f"| {g['stage']} | {g['to']:,}/{g['from']:,} | {g['seconds']} | {g['cpu_seconds']} | "
+                         f"{g['calls']} | {g['peak_rss_mb']} | {'**> linear**' if g['flag'] else ''} |")
+    return "\n".join(lines)
+
+
+def _scale_file(scale: int) -> Path:
+    return OUT.with_name(f"scale_{scale}.json")
+
+
+def report(scales: list[int]) -> dict:
+    """Table and scale.json from the per-scale files the `--measure` runs left (a missing scale is skipped)."""
+    runs = [json.loads(_scale_file(n).read_text(encoding="utf-8")) for n in scales if _scale_file(n).exists()]
+    ratios = growth(runs)
+    figures = {"rate": RATE, "burst": BURST, "seed": SEED, "runs": runs, "growth": ratios}
+    OUT.write_text(json.dumps(figures, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(f"full_sync stage by stage (portal limit raised to {RATE}/s, bucket {BURST}; CPU = client + sandbox)")
+    print(markdown(runs, ratios))
+    print(f"figures: {OUT}")
+    return figures
+
+
+def _scales(raw: str | None) -> list[int]:
+    quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+    raw = raw or os.environ.get("BENCH_SCALES") or ("1000" if quick else "1000,10000")
+    return [int(x) for x in raw.split(",") if x.strip()]
+
+
+def main() -> dict:
+    scales = _scales(None)
+    for scale in scales:
+        _measure_in_child(scale)
+    return report(scales)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--measure":
+        size = int(sys.argv[2])
+        figures = measure(size, OUT.with_name(f"scale_{size}.partial.json"))
+        _scale_file(size).write_text(json.dumps(figures, ensure_ascii=False, default=str), encoding="utf-8")
+        OUT.with_name(f"scale_{size}.partial.json").unlink(missing_ok=True)
+        print(json.dumps(figures, ensure_ascii=False, default=str))
+    elif len(sys.argv) >= 2 and sys.argv[1] == "--report":
+        report(_scales(sys.argv[2] if len(sys.argv) > 2 else None))
+    else:
+        main()
