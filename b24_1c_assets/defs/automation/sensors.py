@@ -55,10 +55,24 @@ def sweep(client: Bitrix24Client, since: str) -> dict[str, list[dict]]:
             for entity, method in cc.SWEPT.items()}
 
 
+AUTO_RETRY_RUN_ID = "dagster/auto_retry_run_id"  # set on a failed run once the daemon launched its retry
+
+
 def pending_run_status(context: dg.SensorEvaluationContext, run_key: str) -> dg.DagsterRunStatus | None:
+    """Status of the run launched for `run_key`, following the daemon's automatic retries (dagster.yaml
+    `run_retries`): a failed run about to be retried counts as queued, so we never launch a second retry."""
     runs = context.instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": run_key,
                                                                  "dagster/sensor_name": SENSOR_NAME}), limit=1)
-    return runs[0].status if runs else None
+    run = runs[0] if runs else None
+    while run is not None and run.status == dg.DagsterRunStatus.FAILURE:
+        if run.is_complete_and_waiting_to_retry:
+            return dg.DagsterRunStatus.QUEUED
+        retry_id = run.tags.get(AUTO_RETRY_RUN_ID)
+        retry = context.instance.get_run_by_id(retry_id) if retry_id else None
+        if retry is None:
+            break
+        run = retry
+    return run.status if run is not None else None
 
 
 def change_tags(changed: dict[str, set[int]]) -> dict[str, str]:

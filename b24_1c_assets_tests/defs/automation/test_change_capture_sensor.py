@@ -139,3 +139,32 @@ def test_a_lost_event_is_still_caught_by_the_sweep(crm, tick):
     [request] = tick().run_requests
     assert request.tags["changed_companys"] == str(company)
     assert tick.cursor().pending["process_id"] is None  # nothing to confirm: the sweep found it
+
+
+def test_a_run_the_daemon_will_retry_is_waited_for_not_relaunched(crm):
+    with dg.instance_for_test(overrides={"run_retries": {"enabled": True, "max_retries": 1}}) as instance:
+        resource = Bitrix24Resource(webhook_url=crm.webhook_url, rate="1000", burst="1000")
+        cursor = None
+
+        def tick() -> dg.SensorResult:
+            nonlocal cursor
+            result = crm_change_capture(dg.build_sensor_context(instance=instance, cursor=cursor,
+                                                                resources={"bitrix24": resource}))
+            cursor = result.cursor
+            return result
+
+        tick()
+        [deal] = deal_ids(crm, 1)
+        manager_updates(crm, "deal", deal, COMMENTS="ещё раз")
+        [request] = tick().run_requests
+        finish_run(instance, request.run_key, ok=False)  # failed, marked for the daemon's retry
+        waiting = tick()
+        assert not waiting.run_requests and "QUEUED" in waiting.skip_reason.skip_message
+        [failed] = instance.get_runs(limit=1)
+
+        finish_run(instance, "daemon-retry", ok=True)  # the daemon's retry ran and succeeded
+        [retried] = instance.get_runs(limit=1)
+        instance.add_run_tags(failed.run_id, {"dagster/auto_retry_run_id": retried.run_id})
+        assert not tick().run_requests
+        assert our_queue(crm) == []  # confirmed on the retry's success
+        assert cc.CaptureCursor.load(cursor).pending is None
