@@ -78,7 +78,8 @@ def pending_run_status(context: dg.SensorEvaluationContext, run_key: str) -> dg.
 def change_tags(changed: dict[str, set[int]]) -> dict[str, str]:
     tags = {"trigger": "change_capture", "flow": "incremental_sync"}
     for entity, ids in changed.items():
-        tags[f"changed_{entity}s"] = ",".join(str(i) for i in sorted(ids))[:200]
+        plural = "companies" if entity == "company" else f"{entity}s"
+        tags[f"changed_{plural}"] = ",".join(str(i) for i in sorted(ids))[:200]
     return tags
 
 

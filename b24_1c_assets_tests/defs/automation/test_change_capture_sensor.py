@@ -137,7 +137,7 @@ def test_a_lost_event_is_still_caught_by_the_sweep(crm, tick):
     for event_id in [i for i, e in crm.state.events.items() if e.connector == OUR_CONNECTOR]:
         del crm.state.events[event_id]  # the queue lost it
     [request] = tick().run_requests
-    assert request.tags["changed_companys"] == str(company)
+    assert request.tags["changed_companies"] == str(company)
     assert tick.cursor().pending["process_id"] is None  # nothing to confirm: the sweep found it
 
 
