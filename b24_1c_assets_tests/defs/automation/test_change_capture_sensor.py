@@ -168,3 +168,28 @@ def test_a_run_the_daemon_will_retry_is_waited_for_not_relaunched(crm):
         assert not tick().run_requests
         assert our_queue(crm) == []  # confirmed on the retry's success
         assert cc.CaptureCursor.load(cursor).pending is None
+
+
+@pytest.mark.timeout(900)
+def test_a_whole_sync_writing_to_the_crm_does_not_trigger_change_capture(sandbox):
+    """Loop prevention end to end: everything full_sync writes to the CRM stays out of our queue and the sweep."""
+    from b24_1c_assets.runner import run_full_sync
+
+    portal = sandbox.portal
+    instance = dg.DagsterInstance.ephemeral()
+    resource = Bitrix24Resource(webhook_url=portal.webhook_url, rate="50", burst="50")
+
+    def tick(cursor):
+        return crm_change_capture(dg.build_sensor_context(instance=instance, cursor=cursor,
+                                                          resources={"bitrix24": resource}))
+
+    started = tick(None)
+    others_before = sum(1 for e in portal.state.events.values() if e.connector == "")
+    assert run_full_sync(trigger="test", instance=instance).success
+    writes = [c for c in portal.request_log if c.get("kind") == "write" and c["method"] != "event.bind"]
+    others_after = sum(1 for e in portal.state.events.values() if e.connector == "")
+    assert writes and others_after > others_before  # the sync did change the CRM; other listeners hear it
+    assert our_queue(portal) == []
+    after = tick(started.cursor)
+    assert not after.run_requests, after.run_requests[0].tags
+    assert after.skip_reason.skip_message == "no CRM change"
