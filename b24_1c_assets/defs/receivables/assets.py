@@ -82,7 +82,8 @@ def receivables_snapshot(context: dg.AssetExecutionContext, warehouse: Warehouse
     money = [c for c in by_counterparty.columns if c not in ("counterparty_ref", "days_overdue", "oldest_due_date")]
     for col in money:  # a client with no settlements owes nothing
         per_client[col] = per_client[col].map(lambda v: v if isinstance(v, Decimal) else Decimal("0.00"))
-    per_client["days_overdue"] = per_client["days_overdue"].fillna(0).astype(int)
+    # object dtype after the left merge: numeric first, so a client without settlements gets 0 (not a downcast)
+    per_client["days_overdue"] = pd.to_numeric(per_client["days_overdue"]).fillna(0).astype(int)
     status = assess(per_client, policy, day).drop(columns=["counterparty_ref"])
 
     by_contract.insert(0, "snapshot_date", day)
