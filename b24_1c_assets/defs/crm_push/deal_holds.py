@@ -13,7 +13,8 @@ from b24_1c_assets.defs.receivables.assets import credit_policy
 from b24_1c_assets.defs.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.domain.credit_holds import (MOVE_COLUMNS, STATE_COLUMNS, SUSPEND, deal_message, hold_message,
                                                plan_holds)
-from b24_1c_assets.domain.push_plan import guard_plan
+from b24_1c_assets.domain.push_plan import GuardVerdict, guard_plan, plan_updates
+from b24_1c_assets.domain.receivables_push import FIELDS as DEBT_FIELDS, desired_company_fields, zeroed
 from b24_1c_assets.sync import journal
 from b24_1c_assets.sync.bitrix24_writes import OK, WriteCommand, apply_commands
 from b24_1c_assets.warehouse import append_table, query, read_table, replace_table, table_exists
@@ -60,7 +61,8 @@ def deal_hold_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     """Planned deal moves, one row per deal to move: suspend (to HOLD / C<N>:HOLD of its own pipeline,
     remembering the stage it was in) or release (back to that stage), with the client's hold reasons.
     Also stores the hold state and transitions the moves would lead to (crm_push.deal_hold_state_plan,
-    crm_push.hold_transition_plan). Guarded against mass suspension."""
+    crm_push.hold_transition_plan). Guarded against mass suspension, and against an export zeroing many debts
+    (which would release every hold)."""
     with warehouse.connect() as conn:
         status = query(conn, "SELECT * FROM receivables.client_credit_status WHERE company_id IS NOT NULL AND "
                              "snapshot_date = (SELECT max(snapshot_date) FROM receivables.client_credit_status)")
@@ -76,10 +78,19 @@ def deal_hold_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResour
         open_count = len(open_deals(read_table(conn, "bitrix24", "deals")))
         # the first run after installation holds everyone already over the line: an initial load, not a change
         initial = not table_exists(conn, "receivables", "hold_state")
+        # Debts as the CRM last showed them: an export that zeroes many of them would release every hold, so
+        # the receivables push's zeroed-debt limits stop the moves too (also in runs without that push).
+        debts = plan_updates(desired_company_fields(status), journal.last_pushed(conn, "company_receivables"),
+                             set(), DEBT_FIELDS)
     suspends = plan.deal_moves[plan.deal_moves["action"] == SUSPEND]
     guard_view = pd.DataFrame({"operation": "update", "reason": "never pushed" if initial else "changed"},
                               index=range(len(suspends)))
-    verdict = guard_plan(guard_view, open_count, guard_limits(FLOW))
+    moves_verdict = guard_plan(guard_view, open_count, guard_limits(FLOW))
+    debt_verdict = guard_plan(debts.iloc[0:0], len(status), guard_limits("company_receivables"),
+                              zeroed=zeroed(debts))
+    verdict = GuardVerdict(moves_verdict.passed and debt_verdict.passed,
+                           moves_verdict.reasons + debt_verdict.reasons,
+                           {**moves_verdict.figures, "zeroed": debt_verdict.figures["zeroed"]})
     yield dg.MaterializeResult(metadata={
         "dagster/row_count": len(plan.deal_moves), "suspend": len(suspends),
         "release": int((plan.deal_moves["action"] != SUSPEND).sum()), "transitions": len(plan.transitions),
