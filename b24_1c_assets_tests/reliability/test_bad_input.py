@@ -246,13 +246,19 @@ def debt_fields(portal) -> dict:
         return {cid: r.get("UF_CRM_DEBT_SUM") for cid, r in portal.state.tables["company"].rows.items()}
 
 
+def deal_stages(portal) -> dict:
+    with portal.state.lock:
+        return {did: r["STAGE_ID"] for did, r in portal.state.tables["deal"].rows.items()}
+
+
 def test_an_exchange_export_with_zero_rows_is_stopped_by_the_guard(exchange_bench):
     bench, folder = exchange_bench
     (case,) = cases("zero_rows")
     age(folder)
     assert materialize(PUSH).success
-    before = debt_fields(bench.sandbox.portal)
+    before, stages = debt_fields(bench.sandbox.portal), deal_stages(bench.sandbox.portal)
     assert sum(Decimal(str(v)) > 0 for v in before.values() if v not in (None, "")) >= 10
+    assert any(s.endswith("HOLD") for s in stages.values())  # deals of held clients, which zeroed debts would free
 
     shutil.copy(CORPUS / "exchange" / case["expect"]["file"], folder / case["expect"]["file"])
     age(folder)
@@ -260,11 +266,12 @@ def test_an_exchange_export_with_zero_rows_is_stopped_by_the_guard(exchange_benc
 
     assert (folder / "processed" / case["expect"]["file"]).exists()  # the file itself is well-formed
     assert bench.query("SELECT count(*) FROM onec.receivables_balance") == [(0,)]
-    guard = [e for e in blocked.get_asset_check_evaluations() if e.check_name == "push_guard"
-             and e.asset_key == dg.AssetKey(["crm_push", "company_receivables_plan"])]
-    assert guard and not guard[0].passed and case["expect"]["reason"] in (guard[0].description or "")
+    guards = {e.asset_key.path[-1]: e for e in blocked.get_asset_check_evaluations() if e.check_name == "push_guard"}
+    for plan in ("company_receivables_plan", "deal_hold_plan"):
+        assert not guards[plan].passed and case["expect"]["reason"] in (guards[plan].description or ""), plan
     assert not blocked.success
     assert debt_fields(bench.sandbox.portal) == before  # no CRM debt field was zeroed
+    assert deal_stages(bench.sandbox.portal) == stages  # and no credit hold was released
 
 
 def test_every_corpus_case_belongs_to_a_run_and_names_its_rejection():
