@@ -1,5 +1,8 @@
 """`make demo`: start the sandbox, run the whole sync against it, print what it did, stop the sandbox.
 
+The report is read back from DuckDB after the run: clients matched by rule and left for review, debts
+pushed, deals suspended and released, rows written per flow, rejected rows per table.
+
 The run is recorded in `.dagster_home/` (the same instance `make dev` opens), so it can be read in the UI
 afterwards; the DuckDB file is `data/demo/b24_1c.duckdb`.
 """
@@ -35,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, default=300, help="parties in the sandbox world")
     parser.add_argument("--rate", type=float, default=2.0, help="portal requests per second")
     parser.add_argument("--burst", type=int, default=50)
+    parser.add_argument("--assets", action="store_true", help="also list every asset's rows and API calls")
     args = parser.parse_args(argv)
 
     from b24_1c_assets.sandbox import start_sandbox
@@ -54,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         from b24_1c_assets import runner
 
         result = runner.run_full_sync(trigger="demo")
-        print(runner.describe_run(result, sandbox))
+        print(runner.describe_run(result, sandbox, per_asset=args.assets))
+        print(runner.business_report(result.run_id))
     print(f"done in {time.monotonic() - started:.1f} s; DuckDB: {DEMO_DIR / 'b24_1c.duckdb'}; "
           f"run history: `make dev` (DAGSTER_HOME={DAGSTER_HOME})")
     return 0 if result.success else 1

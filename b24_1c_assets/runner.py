@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import dagster as dg
+from tabulate import tabulate
 
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -40,12 +41,16 @@ def materialized_figures(result: dg.ExecuteInProcessResult) -> list[tuple[str, i
     return figures
 
 
-def describe_run(result: dg.ExecuteInProcessResult, sandbox=None) -> str:
-    """A short plain-text report of what a run did."""
-    lines = [f"run {result.run_id[:8]}: {'SUCCESS' if result.success else 'FAILURE'}"]
-    for asset, rows, calls in materialized_figures(result):
-        calls_text = f", {calls} API calls" if calls is not None else ""
-        lines.append(f"  {asset:<40} {rows if rows is not None else '-':>8} rows{calls_text}")
+def describe_run(result: dg.ExecuteInProcessResult, sandbox=None, *, per_asset: bool = False) -> str:
+    """A short plain-text report of what a run did: outcome, totals, failures; each asset's figures on request."""
+    figures = materialized_figures(result)
+    lines = [f"run {result.run_id[:8]}: {'SUCCESS' if result.success else 'FAILURE'}, {len(figures)} assets "
+             f"materialized, {sum(c or 0 for _, _, c in figures)} API calls counted by the assets"]
+    if per_asset:
+        lines += ["  " + line for line in tabulate([(a, r if r is not None else "-", c if c is not None else "-")
+                                                    for a, r, c in figures],
+                                                   headers=["asset", "rows", "API calls"],
+                                                   colalign=("left", "right", "right")).splitlines()]
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
@@ -66,4 +71,80 @@ def describe_run(result: dg.ExecuteInProcessResult, sandbox=None) -> str:
         log = sandbox.onec.request_log
         statuses = Counter(str(entry.get("status")) for entry in log)
         lines.append(f"  1C OData: {len(log)} HTTP requests, statuses {dict(statuses)}")
+    return "\n".join(lines)
+
+
+# Journal flows in the order the report lists them, with what each one writes where.
+FLOWS = {
+    "deals_to_onec_orders": "CRM deals -> 1C customer orders",
+    "invoices_to_crm": "1C invoices -> CRM smart invoices",
+    "catalog_to_crm": "1C items -> CRM products",
+    "company_sync.to_crm": "1C counterparties -> CRM companies",
+    "company_sync.to_1c": "CRM companies -> 1C counterparties",
+    "company_receivables": "1C debts -> CRM company fields",
+    "deal_holds": "credit holds -> CRM deal stages",
+    "hold_notifications": "hold notices -> CRM / chat",
+    "finance_digest": "finance digest -> Bitrix24 chat",
+}
+UNCHANGED = ("in_sync", "noop", "skip")  # journaled as ok, but nothing was sent
+UNMATCHED = ("only_1c", "only_crm")
+
+
+def _rows(conn, sql: str, params: list | None = None) -> list[tuple]:
+    """Rows of `sql`, or none when a table it reads does not exist (a step that failed or never ran)."""
+    import duckdb
+
+    try:
+        return conn.execute(sql, params or []).fetchall()
+    except duckdb.CatalogException:
+        return []
+
+
+def business_report(run_id: str, path: str | None = None) -> str:
+    """What the run did to the business, read back from the DuckDB file: clients, holds, flows, rejects."""
+    from b24_1c_assets import warehouse
+
+    with warehouse.connect(path, read_only=True) as conn:
+        rules = _rows(conn, "SELECT match_rule, count(*) FROM client_master.clients GROUP BY 1 ORDER BY 2 DESC, 1")
+        review = _rows(conn, "SELECT reason, count(*) FROM client_master.client_match_candidates GROUP BY 1 "
+                             "ORDER BY 2 DESC, 1")
+        results = _rows(conn, "SELECT flow, operation, reason, status, dry_run, key FROM sync.results "
+                              "WHERE run_id = ?", [run_id])
+        statuses = _rows(conn, "SELECT status, count(*) FROM receivables.client_credit_status WHERE snapshot_date = "
+                               "(SELECT max(snapshot_date) FROM receivables.client_credit_status) GROUP BY 1 ORDER BY 1")
+        rejects = _rows(conn, 'SELECT "table", count(DISTINCT record_id) FROM quality.rejects WHERE _run_id = ? '
+                              "GROUP BY 1 ORDER BY 1", [run_id])
+
+    matched = [(rule, n) for rule, n in rules if rule not in UNMATCHED]
+    unmatched = dict((rule, n) for rule, n in rules if rule in UNMATCHED)
+    lines = ["", "Clients",
+             f"  matched: {sum(n for _, n in matched)} ("
+             + (", ".join(f"{rule} {n}" for rule, n in matched) or "none") + ")",
+             f"  only in 1C: {unmatched.get('only_1c', 0)}, only in the CRM: {unmatched.get('only_crm', 0)}",
+             f"  candidates to review: {sum(n for _, n in review)}"
+             + (" (" + ", ".join(f"{reason} {n}" for reason, n in review) + ")" if review else "")]
+
+    def ok_keys(flow: str, reason: str | None = None) -> int:
+        return len({key for f, op, why, status, dry, key in results if f == flow and status == "ok" and not dry
+                    and op not in UNCHANGED and (reason is None or why == reason)})
+
+    lines += ["", "Receivables",
+              "  credit status: " + (", ".join(f"{status} {n}" for status, n in statuses) or "none"),
+              f"  debts pushed to CRM companies: {ok_keys('company_receivables')}",
+              f"  deals suspended: {ok_keys('deal_holds', 'suspend')}, released: {ok_keys('deal_holds', 'release')}"]
+
+    table = []
+    for flow in [*FLOWS, *sorted({r[0] for r in results} - set(FLOWS))]:
+        rows = [r for r in results if r[0] == flow]
+        written = sum(1 for _, op, _, status, dry, _ in rows if status == "ok" and not dry and op not in UNCHANGED)
+        table.append([FLOWS.get(flow, flow), written,
+                      sum(1 for _, op, _, status, _, _ in rows if status == "ok" and op in UNCHANGED),
+                      sum(1 for r in rows if r[3] == "failed"), sum(1 for r in rows if r[3] == "rejected"),
+                      sum(1 for r in rows if r[4])])
+    lines += ["", "Flows written (this run)",
+              *("  " + line for line in tabulate(table, headers=["flow", "written", "unchanged", "failed",
+                                                                 "rejected", "dry run"]).splitlines())]
+    lines += ["", "Rejected rows (quality.rejects, this run)",
+              *(("  " + line for line in tabulate(rejects, headers=["table", "records"]).splitlines())
+                if rejects else ["  none"])]
     return "\n".join(lines)
