@@ -335,7 +335,8 @@ def counterparties_from_crm(context: dg.AssetExecutionContext, config: OneCWrite
     allowed = creates.head(writes["max_creates"]) if not creates.empty else creates
     for r in todo.to_dict("records"):
         if r["operation"] == "invalid":
-            outcomes.append(RowOutcome(r["key"], "create", FAILED, error=f"not written: {r['problems']}",
+            # bad data, not a failed write: retrying cannot help until someone fixes the CRM record
+            outcomes.append(RowOutcome(r["key"], "create", "rejected", error=f"not written: {r['problems']}",
                                        error_class="data", attempts=0))
         elif r["operation"] == "create" and r["key"] not in set(allowed["key"]):
             outcomes.append(RowOutcome(r["key"], "create", "deferred",
@@ -358,7 +359,8 @@ def counterparties_from_crm(context: dg.AssetExecutionContext, config: OneCWrite
     return dg.MaterializeResult(metadata={
         "dagster/row_count": len(outcomes), "dry_run": dry_run, "planned": len(todo),
         "succeeded": int(by_status.get(OK, 0)), "failed": int(by_status.get(FAILED, 0)),
-        "deferred": int(by_status.get("deferred", 0)), "api_calls": onec_calls + b24_calls,
+        "rejected": int(by_status.get("rejected", 0)), "deferred": int(by_status.get("deferred", 0)),
+        "api_calls": onec_calls + b24_calls,
         "onec_calls": onec_calls, "bitrix24_calls": b24_calls,
         "preview": preview(results, ["key", "target_id", "operation", "status", "error"])})
 

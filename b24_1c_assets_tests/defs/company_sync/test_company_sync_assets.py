@@ -125,6 +125,10 @@ def test_crm_to_1c_is_a_dry_run_by_default(run_flow, sandbox, tmp_path):
                              "ВидКонтрагента", "ЮридическоеФизическоеЛицо", "Покупатель"}
     rows = query(tmp_path, "SELECT DISTINCT dry_run FROM sync.results WHERE flow = 'company_sync.to_1c'")
     assert rows == [(True,)]
+    invalid = [p for p in plan if p[0] == "invalid"]
+    statuses = dict(query(tmp_path, "SELECT status, count(*) FROM sync.results WHERE flow = 'company_sync.to_1c' "
+                                    "AND operation = 'create' AND error LIKE 'not written:%' GROUP BY 1"))
+    assert statuses == ({"rejected": len(invalid)} if invalid else {})  # bad data is rejected, not "failed"
 
 
 @pytest.fixture
