@@ -122,12 +122,17 @@ class OperatingClock:
     def __init__(self, budget: float, window: float = OPERATING_WINDOW):
         self.budget, self.window = float(budget), float(window)
         self.spent: dict[str, deque[tuple[float, float]]] = {}
+        # Running sum per method: summing the window on every call was O(calls in window) per call, which at a
+        # raised rate (tens of thousands of writes in 10 minutes) made the sandbox itself quadratic.
+        self.total: dict[str, float] = {}
         self.lock = threading.Lock()
 
     def _trim(self, method: str, now: float) -> deque:
         entries = self.spent.setdefault(method, deque())
         while entries and entries[0][0] <= now - self.window:
-            entries.popleft()
+            self.total[method] -= entries.popleft()[1]
+        if not entries:
+            self.total[method] = 0.0  # drop float drift whenever the window empties
         return entries
 
     def used(self, method: str) -> tuple[float, float]:
@@ -135,7 +140,7 @@ class OperatingClock:
         with self.lock:
             now = time.time()
             entries = self._trim(method, now)
-            used = sum(cost for _, cost in entries)
+            used = self.total[method]
             reset_at = now + self.window
             if entries:
                 reset_at = entries[0][0] + self.window
@@ -155,6 +160,7 @@ class OperatingClock:
         with self.lock:
             now = time.time()
             self._trim(method, now).append((now, cost))
+            self.total[method] += cost
 
 
 # -- the server ---------------------------------------------------------------------------------------
