@@ -18,6 +18,7 @@ from b24_1c_assets.domain.push_plan import NOOP, UPDATE, plan_updates
 from b24_1c_assets.onec import commerceml
 from b24_1c_assets.onec.exchange import decode_bytes
 from b24_1c_assets.sync import journal
+from b24_1c_assets.sync.bitrix24_reads import batch_read
 from b24_1c_assets.sync.bitrix24_writes import OK, RowOutcome, WriteCommand, apply_commands
 from b24_1c_assets.warehouse import read_table
 
@@ -92,14 +93,11 @@ def find_products(client: Bitrix24Client, xml_ids: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for start in range(0, len(xml_ids), 50):
         chunk = xml_ids[start:start + 50]
-        answers = client.batch({f"q{i}": ("crm.product.list", {"filter": {"XML_ID": x}, "select": ["ID", "XML_ID"]})
-                                for i, x in enumerate(chunk)})
+        answers = batch_read(client, {f"q{i}": ("crm.product.list", {"filter": {"XML_ID": x},
+                                                                     "select": ["ID", "XML_ID"]})
+                                      for i, x in enumerate(chunk)})
         for i, xml in enumerate(chunk):
-            answer = answers[f"q{i}"]
-            rows = answer.result if answer.ok else None
-            if not answer.ok:
-                raise answer.error
-            for row in rows or []:
+            for row in answers[f"q{i}"] or []:
                 if str(row.get("XML_ID")) == xml:
                     found.setdefault(xml, str(row["ID"]))
     return found

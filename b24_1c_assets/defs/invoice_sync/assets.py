@@ -10,6 +10,7 @@ from b24_1c_assets.defs.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.domain import invoice_sync as inv
 from b24_1c_assets.domain.push_plan import NOOP, UPDATE, plan_updates
 from b24_1c_assets.sync import journal
+from b24_1c_assets.sync.bitrix24_reads import batch_read
 from b24_1c_assets.sync.bitrix24_writes import OK, RowOutcome, WriteCommand, apply_commands
 from b24_1c_assets.warehouse import read_table
 
@@ -59,14 +60,11 @@ def find_items(client: Bitrix24Client, xml_ids: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for start in range(0, len(xml_ids), 50):
         chunk = xml_ids[start:start + 50]
-        answers = client.batch({f"q{i}": ("crm.item.list", {"entityTypeId": inv.ENTITY_TYPE_ID,
-                                                            "filter": {"xmlId": x}, "select": ["id", "xmlId"]})
-                                for i, x in enumerate(chunk)})
+        answers = batch_read(client, {f"q{i}": ("crm.item.list", {"entityTypeId": inv.ENTITY_TYPE_ID,
+                                                                  "filter": {"xmlId": x}, "select": ["id", "xmlId"]})
+                                      for i, x in enumerate(chunk)})
         for i, xml in enumerate(chunk):
-            answer = answers[f"q{i}"]
-            if not answer.ok:
-                raise answer.error
-            result = answer.result
+            result = answers[f"q{i}"]
             rows = result.get("items", []) if isinstance(result, dict) else (result or [])
             for row in rows:
                 if str(row.get("xmlId")) == xml:

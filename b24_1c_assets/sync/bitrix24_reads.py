@@ -1,0 +1,44 @@
+"""Read-only `batch` lookups that survive per-command failures.
+
+`Bitrix24Client.batch` retries a whole failed call but hands per-command errors to the caller. For reads,
+repeating a command that failed for a passing reason (5xx inside the batch, limits) is always safe; without
+this a single command error among 50 fails the whole step on every run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from b24_1c_assets.bitrix24 import Bitrix24Client
+
+log = logging.getLogger(__name__)
+
+
+def batch_read(client: Bitrix24Client, commands: Mapping[str, Any], *, rounds: int = 4,
+               pause_seconds: float = 0.5) -> dict[str, Any]:
+    """name -> result of read-only commands; transient command errors are sent again (alone), up to `rounds`.
+
+    Raises the first remaining error when a command still fails (or failed for a lasting reason).
+    """
+    results: dict[str, Any] = {}
+    pending = dict(commands)
+    for attempt in range(1, rounds + 1):
+        answers = client.batch(pending, idempotent=True)
+        retry = {}
+        for name, command in pending.items():
+            answer = answers[name]
+            if answer.ok:
+                results[name] = answer.result
+            elif answer.error.retryable and attempt < rounds:
+                retry[name] = command
+            else:
+                raise answer.error
+        if not retry:
+            break
+        log.info("Bitrix24: %d of %d read commands failed transiently; sending them again", len(retry), len(pending))
+        time.sleep(pause_seconds * attempt)
+        pending = retry
+    return results
