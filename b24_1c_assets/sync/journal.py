@@ -28,15 +28,17 @@ def last_pushed(conn: duckdb.DuckDBPyConnection, flow: str) -> pd.DataFrame:
                         [flow]).df()
 
 
-def failed_keys(conn: duckdb.DuckDBPyConnection, flow: str) -> set[str]:
-    """Keys whose latest recorded outcome in `flow` is a failure (retried on every run until success)."""
+def failed_keys(conn: duckdb.DuckDBPyConnection, flow: str, *, status: str | None = None) -> set[str]:
+    """Keys whose latest recorded outcome in `flow` is a failure (retried on every run until success);
+    `status` narrows to one kind of failure (e.g. 'failed' leaves out 'rejected')."""
     if not table_exists(conn, SCHEMA, "results"):
         return set()
     rows = conn.execute(
         """SELECT key FROM (
                SELECT key, status, row_number() OVER (PARTITION BY key ORDER BY recorded_at DESC) AS n
-               FROM sync.results WHERE flow = ? AND NOT dry_run) WHERE n = 1 AND status <> 'ok'""",
-        [flow]).fetchall()
+               FROM sync.results WHERE flow = ? AND NOT dry_run)
+           WHERE n = 1 AND status <> 'ok' AND (? IS NULL OR status = ?)""",
+        [flow, status, status]).fetchall()
     return {r[0] for r in rows}
 
 

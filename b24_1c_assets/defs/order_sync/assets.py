@@ -4,7 +4,7 @@ with the order number and reference written back to the deal's user fields."""
 import dagster as dg
 import pandas as pd
 
-from b24_1c_assets.bitrix24 import Bitrix24Client
+from b24_1c_assets.bitrix24 import Bitrix24Client, Bitrix24Error
 from b24_1c_assets.defs.catalog_sync import flow_support as fs
 from b24_1c_assets.defs.extracts import OWNERS
 from b24_1c_assets.defs.order_sync import onec_orders
@@ -15,6 +15,7 @@ from b24_1c_assets.onec import OneCClient
 from b24_1c_assets.onec.errors import OneCError
 from b24_1c_assets.onec.odata import ORDERS
 from b24_1c_assets.sync import journal
+from b24_1c_assets.sync.bitrix24_reads import batch_read
 from b24_1c_assets.sync.bitrix24_writes import FAILED, OK, RowOutcome, WriteCommand, apply_commands
 from b24_1c_assets.warehouse import read_table
 
@@ -29,12 +30,9 @@ def product_rows(client: Bitrix24Client, deal_ids: list[str]) -> dict[str, list[
     rows: dict[str, list[dict]] = {}
     for start in range(0, len(deal_ids), 50):
         chunk = deal_ids[start:start + 50]
-        answers = client.batch({f"d{i}": ("crm.deal.productrows.get", {"id": d}) for i, d in enumerate(chunk)})
+        answers = batch_read(client, {f"d{i}": ("crm.deal.productrows.get", {"id": d}) for i, d in enumerate(chunk)})
         for i, deal in enumerate(chunk):
-            answer = answers[f"d{i}"]
-            if not answer.ok:
-                raise answer.error
-            rows[deal] = list(answer.result or [])
+            rows[deal] = list(answers[f"d{i}"] or [])
     return rows
 
 
@@ -53,12 +51,20 @@ def order_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
     config = fs.flow_settings().get("orders", {})
     uf = config.get("deal_fields", {})
     with warehouse.connect() as conn:
-        deals = osync.deals_at_order_stage(read_table(conn, "bitrix24", "deals"), osync.order_stages(config))
+        all_deals = read_table(conn, "bitrix24", "deals")
+        deals = osync.deals_at_order_stage(all_deals, osync.order_stages(config))
         clients, counterparties = read_table(conn, "client_master", "clients"), read_table(conn, "onec", "counterparties")
         contracts, items = read_table(conn, "onec", "contracts"), read_table(conn, "onec", "items")
         products = read_table(conn, "bitrix24", "products")
         orders, shipments = read_table(conn, "onec", "customer_orders"), read_table(conn, "onec", "shipments")
         pushed, failed = journal.last_pushed(conn, osync.FLOW), journal.failed_keys(conn, osync.FLOW)
+        unfinished = journal.failed_keys(conn, osync.FLOW, status=FAILED)
+    if unfinished and not all_deals.empty:
+        # A write that failed halfway (order created, not posted) is finished even after its deal left the
+        # order stages (a credit hold moves it on in the same run): else the 1C order stays half-written.
+        ids = all_deals["ID"].astype(str)
+        late = all_deals[ids.isin(unfinished) & ~ids.isin(deals["ID"].astype(str))]
+        deals = pd.concat([deals, late]) if not late.empty else deals
     if not deals.empty:
         deals = deals.assign(uf_number=deals.get(uf.get("number"), None), uf_ref=deals.get(uf.get("ref"), None))
     client = bitrix24.client()
@@ -76,13 +82,20 @@ def order_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
 
 def ensure_deal_fields(client: Bitrix24Client, names: list[str]) -> None:
     """Create the deal user fields the order is written back to, when the portal lacks them."""
-    have = {f.get("FIELD_NAME") for f in client.call("crm.deal.userfield.list", {"filter": {}}) or []}
-    for name in names:
-        if name not in have:
-            label = "Номер заказа 1С" if name.endswith("NUMBER") else "Ссылка на заказ 1С"
-            client.call("crm.deal.userfield.add", {"fields": {
-                "FIELD_NAME": name.removeprefix("UF_CRM_"), "USER_TYPE_ID": "string", "XML_ID": name,
-                "EDIT_FORM_LABEL": label, "LIST_COLUMN_LABEL": label}})
+    for attempt in range(1, 4):
+        have = {f.get("FIELD_NAME") for f in client.call("crm.deal.userfield.list", {"filter": {}}) or []}
+        try:
+            for name in names:
+                if name not in have:
+                    label = "Номер заказа 1С" if name.endswith("NUMBER") else "Ссылка на заказ 1С"
+                    client.call("crm.deal.userfield.add", {"fields": {
+                        "FIELD_NAME": name.removeprefix("UF_CRM_"), "USER_TYPE_ID": "string", "XML_ID": name,
+                        "EDIT_FORM_LABEL": label, "LIST_COLUMN_LABEL": label}})
+            return
+        except Bitrix24Error as exc:
+            # A 5xx or dropped answer leaves the add's outcome unknown: list again rather than add blindly.
+            if not exc.retryable or attempt == 3:
+                raise
 
 
 def write_order(onec: OneCClient, row: dict, header_defaults: dict) -> tuple[str, str]:
@@ -96,7 +109,8 @@ def write_order(onec: OneCClient, row: dict, header_defaults: dict) -> tuple[str
             order = onec.create_customer_order(header, stock, osync.marker(row["key"]), post=True)
             return order["Ref_Key"], order.get("Number")
         row = {**row, "order_ref": found[0]["Ref_Key"]}
-    order = onec_orders.replace_order(onec, row["order_ref"], header, stock)
+    # Orders we write end posted, as a create posts them: a rerun after a failed Post finishes the job.
+    order = onec_orders.replace_order(onec, row["order_ref"], header, stock, post=True)
     return order["Ref_Key"], order.get("Number")
 
 

@@ -27,8 +27,11 @@ def header_defaults(client: OneCClient, settings_header: Mapping[str, str], orde
     return header
 
 
-def replace_order(client: OneCClient, ref: str, header: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> dict:
-    """Rewrite an order's header and `Запасы`; a posted order is unposted first and posted again after."""
+def replace_order(client: OneCClient, ref: str, header: Mapping[str, Any], rows: Sequence[Mapping[str, Any]],
+                  *, post: bool = False) -> dict:
+    """Rewrite an order's header and `Запасы`; a posted order is unposted first and posted again after.
+
+    `post`: post it after even if it was not posted (an order whose Post failed after its create)."""
     current = client.get_object(ORDERS, ref, ["Ref_Key", "Posted"]) or {}
     was_posted = bool(current.get("Posted"))
     if was_posted:
@@ -39,7 +42,7 @@ def replace_order(client: OneCClient, ref: str, header: Mapping[str, Any], rows:
         if was_posted:  # never leave a customer's order unposted because our patch was refused
             client.post_document(ORDERS, ref)
         raise
-    if was_posted:
+    if was_posted or post:
         client.post_document(ORDERS, ref)
         order = {**order, "Posted": True}
     return order
