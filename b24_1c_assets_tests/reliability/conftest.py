@@ -32,6 +32,19 @@ ONEC_VOLATILE = {"Ref_Key", "DataVersion", "Number", "Code", "Date", "ДатаИ
 DEAL_ORDER_REF, DEAL_ORDER_NUMBER = "UF_CRM_ONEC_ORDER_REF", "UF_CRM_ONEC_ORDER_NUMBER"  # settings/deal_orders.toml
 
 
+_DAY: list[str] = []
+
+
+def reliability_day() -> str:
+    """The receivables day every run of the session closes, fixed at its first use: a session crossing
+    Moscow midnight would otherwise compare a reference of one day with a bench of the next (DEBT_AS_OF)."""
+    if not _DAY:
+        from b24_1c_assets.defs.partitions import daily_partitions
+
+        _DAY.append(daily_partitions.get_last_partition_key())
+    return _DAY[0]
+
+
 @pytest.fixture(scope="session")
 def small_world():
     from b24_1c_assets.sandbox.world import generate
@@ -64,7 +77,8 @@ class SyncBench:
 
         for name, value in self.env.items():
             monkeypatch.setenv(name, value)
-        return run_full_sync(trigger="reliability-test", instance=instance or dg.DagsterInstance.ephemeral())
+        return run_full_sync(trigger="reliability-test", instance=instance or dg.DagsterInstance.ephemeral(),
+                             partition_key=reliability_day())
 
     def state(self) -> dict:
         return business_state(self.sandbox)

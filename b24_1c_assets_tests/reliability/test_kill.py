@@ -17,6 +17,7 @@ from b24_1c_assets.warehouse import PROJECT_ROOT
 from b24_1c_assets_tests.reliability.conftest import (
     data_sections,
     duplicates,
+    reliability_day,
     settle,
     state_diff,
     unaccounted_keys,
@@ -24,7 +25,7 @@ from b24_1c_assets_tests.reliability.conftest import (
 
 CHILD = ("import dagster as dg\n"
          "from b24_1c_assets.runner import run_full_sync\n"
-         "run_full_sync(trigger='kill-test', instance=dg.DagsterInstance.ephemeral())\n")
+         "run_full_sync(trigger='kill-test', instance=dg.DagsterInstance.ephemeral(), partition_key={day!r})\n")
 
 
 def portal_write_batch(bench) -> bool:
@@ -39,8 +40,8 @@ def onec_order_post(bench) -> bool:
 def kill_when(bench, seen, timeout: float = 150.0) -> float:
     """Start full_sync in a child process, SIGKILL it as soon as `seen(bench)`; returns seconds to the kill."""
     env = {**os.environ, **bench.env, "DAGSTER_DISABLE_TELEMETRY": "1"}
-    child = subprocess.Popen([sys.executable, "-c", CHILD], env=env, cwd=str(PROJECT_ROOT),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen([sys.executable, "-c", CHILD.format(day=reliability_day())], env=env,
+                             cwd=str(PROJECT_ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     started = time.monotonic()
     try:
         while not seen(bench):
