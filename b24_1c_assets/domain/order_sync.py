@@ -182,8 +182,9 @@ def plan_orders(desired: pd.DataFrame, rejects: pd.DataFrame, existing: dict[str
             ops.append(CREATE)
         elif order["shipped"]:
             ops.append(CONFLICT)
-        elif reason == "never pushed" and order["amount"] == amounts[key]:
+        elif reason == "never pushed" and order["amount"] == amounts[key] and order["posted"]:
             ops.append(LINK)  # made by an earlier run that crashed before its journal
+        # (an unposted one died between its POST and Post: rewritten and posted as an update)
         else:
             ops.append(UPDATE)
     plan["operation"], plan["order_ref"], plan["order_number"] = ops, refs, numbers
