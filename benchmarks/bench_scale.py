@@ -283,7 +283,7 @@ def markdown(runs: list[dict], ratios: list[dict]) -> str:
             mark = "" if s["ok"] else " (FAILED)"
             lines.append(f"| {r['scale']:,} | {s['stage']}{mark} | {s['seconds']:.1f} | {s['cpu_seconds']:.1f} | "
                          f"{s['peak_rss_mb']:,} | {s['portal']['http']:,} | {s['onec']['http']:,} | "
-                         f"{s['optimum_calls']:,} | {s['calls_over_optimum']} |")
+                         f"{s['optimum_calls']:,} | {s['calls_over_optimum'] or '–'} |")
         total_s = sum(s["seconds"] for s in r["stages"])
         total_cpu = sum(s["cpu_seconds"] for s in r["stages"])
         lines.append(f"| {r['scale']:,} | **full_sync total** | {total_s:.1f} | {total_cpu:.1f} | "
@@ -294,7 +294,7 @@ def markdown(runs: list[dict], ratios: list[dict]) -> str:
                   "|---|---|---:|---:|---:|---:|---|"]
         for g in ratios:
             lines.append(f"| {g['stage']} | {g['to']:,}/{g['from']:,} | {g['seconds']} | {g['cpu_seconds']} | "
-                         f"{g['calls']} | {g['peak_rss_mb']} | {'**> linear**' if g['flag'] else ''} |")
+                         f"{g['calls'] or '–'} | {g['peak_rss_mb']} | {'**> linear**' if g['flag'] else ''} |")
     return "\n".join(lines)
 
 
