@@ -34,6 +34,7 @@ CRM_FIELD = {"name": ("company", "TITLE"), "emails": ("company", "EMAIL"), "phon
              "inn": ("requisite", "RQ_INN"), "kpp": ("requisite", "RQ_KPP"), "ogrn": ("requisite", "RQ_OGRN")}
 DESIRED_FIELDS = ["name", "full_name", "inn", "kpp", "ogrn", "kind", "emails", "phones"]
 ADD, UPDATE, NOOP, LINK = "add", "update", "noop", "link"
+HOLD_BACK = "held_back"  # a 1C-only client not created in the CRM until a person decides (see held_back_adds)
 
 
 def _blank(value: Any) -> bool:
@@ -115,6 +116,52 @@ def missing_items(current: list[str], incoming: list[str], key) -> list[str]:
 
 
 # -- 1C -> CRM ----------------------------------------------------------------------------------------
+
+FLOW_TO_CRM = "company_sync.to_crm"  # journal flow of the 1C → CRM company push
+CREATED_FROM_1C = "created_from_1c"  # match rule of a 1C-only client whose CRM company this product made
+
+
+def link_created_companies(clients: pd.DataFrame, pushed: pd.DataFrame) -> pd.DataFrame:
+    """`clients` with the CRM companies made since matching filled in (1C → CRM company sync).
+
+    `pushed` is the company push's last successful write per 1C ref (`key`, `target_id`). Matching ran before
+    those companies existed; without this, flows later in the same run (invoices, debts) would treat their
+    clients as having no CRM company until the next run re-matched them."""
+    if clients.empty or pushed.empty or "company_id" not in clients:
+        return clients
+    made = {str(k): int(t) for k, t in zip(pushed["key"], pushed["target_id"]) if str(t or "").isdigit()}
+    out = clients.copy()
+    todo = out["company_id"].isna() & out["onec_ref"].astype(str).isin(made.keys())
+    if todo.any():
+        out["company_id"] = out["company_id"].astype("Int64")
+        out.loc[todo, "company_id"] = out.loc[todo, "onec_ref"].astype(str).map(made).astype("Int64")
+        out.loc[todo, "match_rule"] = CREATED_FROM_1C
+    return out
+
+
+def held_back_adds(clients: pd.DataFrame, duplicate_groups: pd.DataFrame,
+                   candidates: pd.DataFrame) -> dict[str, str]:
+    """1C-only clients that must not become new CRM companies yet, by 1C ref, with the reason.
+
+    A new company for a client that is still a match candidate (its INN or contacts already in the CRM), or
+    for one of several 1C records of the same INN/KPP, would put a duplicate into the CRM: the review queue
+    and the cleanup in 1C decide first."""
+    if clients.empty:
+        return {}
+    only_1c = clients[clients["onec_ref"].notna() & clients["company_id"].isna()]
+    refs = set(only_1c["onec_ref"].astype(str))
+    held: dict[str, str] = {}
+    if not candidates.empty:
+        for ref, company_id, reason in candidates[["onec_ref", "company_id", "reason"]].itertuples(index=False):
+            if str(ref) in refs and str(ref) not in held:
+                held[str(ref)] = f"in review: candidate for CRM company {company_id} ({reason})"
+    if not duplicate_groups.empty:
+        in_1c = duplicate_groups[duplicate_groups["system"] == "1c"]
+        for group, ref in in_1c[["group_id", "record_id"]].itertuples(index=False):
+            if str(ref) in refs and str(ref) not in held:
+                held[str(ref)] = f"duplicate in 1C ({group}): clean up in 1C first"
+    return held
+
 
 def desired_crm_companies(clients: pd.DataFrame, counterparties: pd.DataFrame) -> pd.DataFrame:
     """One row per 1C counterparty that should exist in the CRM: key (= 1C Ref_Key), company_id (None for

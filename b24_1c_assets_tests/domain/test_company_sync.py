@@ -108,3 +108,26 @@ def test_an_ip_with_12_digit_inn_is_never_a_legal_entity_and_body_obeys_the_allo
                     "ВидКонтрагента": "ИндивидуальныйПредприниматель", "ЮридическоеФизическоеЛицо": "ФизическоеЛицо"}
     assert "Покупатель" in dropped and "КПП" in dropped
     assert cs.counterparty_marker("42") == "b24-1c:company:42"
+
+
+def test_companies_made_for_1c_only_clients_are_linked_for_later_flows():
+    clients = pd.DataFrame({"onec_ref": ["r1", "r2", None, "r4"], "company_id": [None, 7, 9, None],
+                            "match_rule": ["only_1c", "inn_kpp", "only_crm", "only_1c"]})
+    pushed = pd.DataFrame({"key": ["r1", "r2", "r4"], "target_id": ["101", "999", None]})
+    out = cs.link_created_companies(clients, pushed)
+    assert out["company_id"].tolist() == [101, 7, 9, pd.NA]  # a matched company is never replaced
+    assert out["match_rule"].tolist() == [cs.CREATED_FROM_1C, "inn_kpp", "only_crm", "only_1c"]
+    assert clients["company_id"].isna().sum() == 2  # input untouched
+    assert cs.link_created_companies(clients, pushed.iloc[0:0]).equals(clients)
+
+
+def test_new_companies_wait_for_review_and_for_1c_cleanup():
+    clients = pd.DataFrame({"onec_ref": ["a", "b", "c", "d", "e"], "company_id": [None, None, None, 5, None]})
+    dups = pd.DataFrame({"system": ["1c", "1c", "crm"], "group_id": ["1c:inn_kpp:77/01", "1c:inn_kpp:77/01", "x"],
+                         "record_id": ["b", "d", "e"]})
+    candidates = pd.DataFrame({"onec_ref": ["a", "a"], "company_id": [33, 34], "reason": ["inn_conflict"] * 2})
+    held = cs.held_back_adds(clients, dups, candidates)
+    assert held == {"a": "in review: candidate for CRM company 33 (inn_conflict)",
+                    "b": "duplicate in 1C (1c:inn_kpp:77/01): clean up in 1C first"}
+    # c is a plain 1C-only client (created); d is matched; e's duplicate group is in the CRM, not 1C
+    assert cs.held_back_adds(clients, dups.iloc[0:0], candidates.iloc[0:0]) == {}

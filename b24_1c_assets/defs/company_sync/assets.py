@@ -24,7 +24,7 @@ from b24_1c_assets.sync.bitrix24_userfields import UserField, ensure_userfields
 from b24_1c_assets.sync.bitrix24_writes import FAILED, OK, RowOutcome, WriteCommand, apply_commands
 from b24_1c_assets.warehouse import read_table, replace_table
 
-FLOW_TO_CRM, FLOW_TO_1C = "company_sync.to_crm", "company_sync.to_1c"
+FLOW_TO_CRM, FLOW_TO_1C = cs.FLOW_TO_CRM, "company_sync.to_1c"
 TO_CRM_PLAN = dg.AssetKey(["crm_push", "company_from_1c_plan"])
 TO_CRM = dg.AssetKey(["crm_push", "companies_from_1c"])
 TO_1C_PLAN = dg.AssetKey(["onec_push", "counterparty_from_crm_plan"])
@@ -90,7 +90,11 @@ def company_from_1c_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
         current = cs.crm_companies_by_id(read_table(conn, "bitrix24", "companies"),
                                          read_table(conn, "bitrix24", "requisites"))
         pushed, failed = journal.last_pushed(conn, FLOW_TO_CRM), journal.failed_keys(conn, FLOW_TO_CRM)
+        held = cs.held_back_adds(clients, read_table(conn, "client_master", "duplicate_groups"),
+                                 read_table(conn, "client_master", "client_match_candidates"))
     desired = cs.desired_crm_companies(clients, counterparties)
+    if held and not desired.empty:
+        desired = desired[~(desired["company_id"].isna() & desired["key"].isin(held.keys()))]
     flat = pd.DataFrame([{"key": r["key"], **cs.desired_payload(r)} for r in desired.to_dict("records")],
                         columns=["key", *cs.DESIRED_FIELDS])
     base = plan_updates(flat, pushed, failed, cs.DESIRED_FIELDS)
@@ -111,15 +115,19 @@ def company_from_1c_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
             if write.operation == cs.NOOP:
                 row["reason"] = "in sync"
         rows.append(row)
+    rows += [{"key": ref, "operation": cs.HOLD_BACK, "reason": why} for ref, why in sorted(held.items())]
     plan = pd.DataFrame(rows, columns=CRM_PLAN_COLUMNS).astype({"company_id": "Int64", "requisite_id": "Int64"})
     with warehouse.connect() as conn:
         replace_table(conn, "crm_push", "company_from_1c_plan", plan)
     counts = plan["operation"].value_counts().to_dict()
     population = int(desired["company_id"].notna().sum()) if not desired.empty else 0
-    guard_view = plan.assign(operation=plan["operation"].replace({cs.ADD: "update"}))
+    writes = plan[plan["operation"] != cs.HOLD_BACK]
+    guard_view = writes.assign(operation=writes["operation"].replace({cs.ADD: "update"}))
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": len(plan), "planned": int((plan["operation"] != NOOP).sum()),
+        metadata={"dagster/row_count": len(plan),
+                  "planned": int(plan["operation"].isin([cs.ADD, cs.UPDATE]).sum()),
                   "adds": int(counts.get(cs.ADD, 0)), "updates": int(counts.get(cs.UPDATE, 0)),
+                  "held_back": int(counts.get(cs.HOLD_BACK, 0)),
                   "api_calls": client.stats.http_calls - calls,
                   "preview": preview(plan[plan["operation"] != NOOP],
                                      ["key", "company_id", "operation", "reason", "changed_fields"])},
@@ -168,7 +176,7 @@ def companies_from_1c(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resou
     cfg = _client_master_settings()
     with warehouse.connect() as conn:
         plan = read_table(conn, "crm_push", "company_from_1c_plan")
-    todo = plan[plan["operation"] != NOOP] if not plan.empty else plan
+    todo = plan[plan["operation"].isin([cs.ADD, cs.UPDATE])] if not plan.empty else plan
     client = bitrix24.client()
     calls = client.stats.http_calls
     outcomes, target_ids = _write_to_crm(client, todo, cfg) if not todo.empty else ([], {})
