@@ -5,6 +5,7 @@ import pandas as pd
 
 from b24_1c_assets.bitrix24 import Bitrix24Client
 from b24_1c_assets.defs.catalog_sync import flow_support as fs
+from b24_1c_assets.defs.client_master.reads import COMPANIES_FROM_1C, current_clients
 from b24_1c_assets.defs.extracts import OWNERS
 from b24_1c_assets.defs.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.domain import invoice_sync as inv
@@ -24,7 +25,7 @@ STAGE_LIST = "SMART_INVOICE_STAGE_1"
           tags=TAGS,
           deps=[dg.AssetKey(["onec", "invoices"]), dg.AssetKey(["onec", "invoice_payments"]),
                 dg.AssetKey(["onec", "customer_orders"]), dg.AssetKey(["bitrix24", "smart_invoices"]),
-                dg.AssetKey(["client_master", "clients"])],
+                dg.AssetKey(["client_master", "clients"]), COMPANIES_FROM_1C],
           check_specs=[fs.guard_spec(PLAN)],
           description="What the invoice push would write, one row per posted 1C invoice (СчетНаОплату) with its "
                       "company, deal, amount and payment stage; rejected invoices say why.")
@@ -38,7 +39,7 @@ def smart_invoice_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Reso
     with warehouse.connect() as conn:
         desired, rejects = inv.desired_invoices(
             read_table(conn, "onec", "invoices"), read_table(conn, "onec", "invoice_payments"),
-            read_table(conn, "client_master", "clients"), read_table(conn, "onec", "customer_orders"), stages)
+            current_clients(conn), read_table(conn, "onec", "customer_orders"), stages)
         crm = read_table(conn, "bitrix24", "smart_invoices")
         pushed, failed = journal.last_pushed(conn, inv.FLOW), journal.failed_keys(conn, inv.FLOW)
     plan = plan_updates(desired, pushed, failed, inv.INVOICE_FIELDS)

@@ -7,6 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from b24_1c_assets import settings
+from b24_1c_assets.defs.client_master.reads import COMPANIES_FROM_1C, current_clients
 from b24_1c_assets.defs.extracts import OWNERS, preview
 from b24_1c_assets.defs.partitions import daily_partitions
 from b24_1c_assets.defs.resources import WarehouseResource
@@ -20,7 +21,7 @@ CREDIT_STATUS = dg.AssetKey(["receivables", "client_credit_status"])
 BALANCE_CHECK = "balance_equals_1c"
 UPSTREAM = [dg.AssetKey(["onec", t]) for t in ("settlement_movements", "receivables_balance", "contracts",
                                                "customer_orders")] + [
-    dg.AssetKey(["client_master", "clients"]), dg.AssetKey(["bitrix24", "companies"])]
+    dg.AssetKey(["client_master", "clients"]), dg.AssetKey(["bitrix24", "companies"]), COMPANIES_FROM_1C]
 SPEC = dict(group_name="receivables", kinds={"duckdb"}, owners=OWNERS, deps=UPSTREAM,
             partitions_def=daily_partitions, tags={"flow": "receivables"})
 
@@ -38,7 +39,7 @@ def read_raw(conn):
     balance = query('SELECT "Контрагент_Key", CAST("СуммаBalance" AS VARCHAR) AS amount, "_extracted_at" '
                     'FROM onec.receivables_balance')
     return (movements, balance, read_table(conn, "onec", "contracts"), read_table(conn, "onec", "customer_orders"),
-            read_table(conn, "client_master", "clients"), read_table(conn, "bitrix24", "companies"))
+            current_clients(conn), read_table(conn, "bitrix24", "companies"))
 
 
 def client_frame(clients: pd.DataFrame, companies: pd.DataFrame, limit_field: str | None) -> pd.DataFrame:
