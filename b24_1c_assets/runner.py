@@ -114,6 +114,9 @@ def business_report(run_id: str, path: str | None = None) -> str:
                                "(SELECT max(snapshot_date) FROM receivables.client_credit_status) GROUP BY 1 ORDER BY 1")
         rejects = _rows(conn, 'SELECT "table", count(DISTINCT record_id) FROM quality.rejects WHERE _run_id = ? '
                               "GROUP BY 1 ORDER BY 1", [run_id])
+        held = _rows(conn, "SELECT split_part(reason, ':', 1), count(*) FROM crm_push.company_from_1c_plan "
+                           "WHERE operation = 'held_back' GROUP BY 1 ORDER BY 1") \
+            if warehouse.table_exists(conn, "crm_push", "company_from_1c_plan") else []
 
     matched = [(rule, n) for rule, n in rules if rule not in UNMATCHED]
     unmatched = dict((rule, n) for rule, n in rules if rule in UNMATCHED)
@@ -122,7 +125,9 @@ def business_report(run_id: str, path: str | None = None) -> str:
              + (", ".join(f"{rule} {n}" for rule, n in matched) or "none") + ")",
              f"  only in 1C: {unmatched.get('only_1c', 0)}, only in the CRM: {unmatched.get('only_crm', 0)}",
              f"  candidates to review: {sum(n for _, n in review)}"
-             + (" (" + ", ".join(f"{reason} {n}" for reason, n in review) + ")" if review else "")]
+             + (" (" + ", ".join(f"{reason} {n}" for reason, n in review) + ")" if review else ""),
+             f"  1C-only clients not created in the CRM until decided: {sum(n for _, n in held)}"
+             + (" (" + ", ".join(f"{why} {n}" for why, n in held) + ")" if held else "")]
 
     def ok_keys(flow: str, reason: str | None = None) -> int:
         return len({key for f, op, why, status, dry, key in results if f == flow and status == "ok" and not dry
