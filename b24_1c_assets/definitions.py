@@ -20,6 +20,7 @@ from b24_1c_assets.defs.onec import exchange_assets as onec_exchange_assets
 from b24_1c_assets.defs.onec import sensors as onec_sensors
 from b24_1c_assets.defs.receivables import assets as receivables_assets
 from b24_1c_assets.defs.receivables import digest as receivables_digest
+from b24_1c_assets.defs.receivables import freshness as receivables_freshness
 from b24_1c_assets.defs.receivables import sensors as receivables_sensors
 from b24_1c_assets.defs.resources import build_resources
 
@@ -41,6 +42,7 @@ def defs() -> dg.Definitions:
         deal_holds.defs,
         receivables_sensors.defs,
         receivables_digest.defs,
+        receivables_freshness.defs,
         jobs.defs,
         schedules.defs,
         automation_sensors.defs,

@@ -21,6 +21,7 @@ FORKSERVER = dg.multiprocess_executor.configured(
     name="forkserver_multiprocess")
 
 RECEIVABLES = dg.AssetSelection.groups("receivables")
+SNAPSHOT_FRESHNESS_CHECK = dg.AssetCheckKey(dg.AssetKey(["receivables", "receivables_snapshot"]), "freshness_check")
 
 # What a CRM change can make stale: the CRM extracts a deal/company touches, the client master, and the flows
 # writing back (1C counterparties and orders from CRM, 1C companies to CRM, deal holds). Receivables and
@@ -46,7 +47,8 @@ def build_full_sync() -> dg.UnresolvedAssetJobDefinition:
     """`full_sync`, with today's partition as its default (built when the location loads)."""
     return dg.define_asset_job(
         "full_sync",
-        selection=dg.AssetSelection.all(),
+        # the freshness check is the sensor's business: inside the run it would only race the snapshot
+        selection=dg.AssetSelection.all() - dg.AssetSelection.checks(SNAPSHOT_FRESHNESS_CHECK),
         description="Everything, in order: extracts from Bitrix24 and 1C into DuckDB, then the flows built on "
                     "them; closes one receivables day (default: today in Moscow, at code load).",
         tags={"flow": "full_sync", PARTITION_TAG: current_day()},
