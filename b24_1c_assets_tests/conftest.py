@@ -66,3 +66,17 @@ def onec_factory(world):
 @pytest.fixture
 def onec(onec_factory):
     return onec_factory()
+
+
+@pytest.fixture
+def definitions(monkeypatch, tmp_path):
+    """The code location's Definitions, loaded and validated as the webserver would (placeholder config)."""
+    import dagster as dg
+
+    monkeypatch.setenv("B24_WEBHOOK_URL", "https://portal.example/rest/1/secretcode123/")
+    monkeypatch.setenv("B24_1C_DUCKDB_PATH", str(tmp_path / "t.duckdb"))
+    from b24_1c_assets.definitions import defs
+
+    loaded = defs()
+    dg.Definitions.validate_loadable(loaded)
+    return loaded

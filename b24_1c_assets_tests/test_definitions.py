@@ -1,18 +1,6 @@
 """The code location loads, and every asset is described the way the UI's users rely on."""
 
 import dagster as dg
-import pytest
-
-
-@pytest.fixture
-def definitions(monkeypatch, tmp_path):
-    monkeypatch.setenv("B24_WEBHOOK_URL", "https://portal.example/rest/1/secretcode123/")
-    monkeypatch.setenv("B24_1C_DUCKDB_PATH", str(tmp_path / "t.duckdb"))
-    from b24_1c_assets.definitions import defs
-
-    loaded = defs()
-    dg.Definitions.validate_loadable(loaded)
-    return loaded
 
 
 def test_every_asset_has_group_kinds_owner_and_a_docstring(definitions):

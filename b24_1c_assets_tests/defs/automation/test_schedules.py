@@ -43,17 +43,6 @@ def test_hourly_schedule_targets_incremental_sync():
     assert request.tags["trigger"] == "schedule" and request.partition_key is None
 
 
-@pytest.fixture
-def definitions(monkeypatch, tmp_path):
-    monkeypatch.setenv("B24_WEBHOOK_URL", "https://portal.example/rest/1/secretcode123/")
-    monkeypatch.setenv("B24_1C_DUCKDB_PATH", str(tmp_path / "t.duckdb"))
-    from b24_1c_assets.definitions import defs
-
-    loaded = defs()
-    dg.Definitions.validate_loadable(loaded)
-    return loaded
-
-
 def test_automation_loads_switched_off_and_jobs_resolve(definitions):
     assert definitions.resolve_schedule_def("nightly_full_sync").default_status == dg.DefaultScheduleStatus.STOPPED
     assert definitions.resolve_schedule_def("hourly_incremental_sync").default_status == \
