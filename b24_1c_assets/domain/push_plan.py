@@ -54,7 +54,9 @@ def plan_updates(desired: pd.DataFrame, last_pushed: pd.DataFrame, failed_keys: 
         after = payload_of(record, fields)
         before = previous.get(row_key)
         changed = [f for f in fields if before is None or before.get(f) != after[f]]
-        if row_key in failed_keys:
+        # A row that failed before it ever succeeded is still part of the initial load: so named, the guard
+        # does not take the retry of a failed first load for a mass change and block every later run.
+        if row_key in failed_keys and before is not None:
             operation, reason = UPDATE, "failed last run"
         elif before is None:
             operation, reason = UPDATE, "never pushed"

@@ -24,7 +24,7 @@ class UserField:
                            "LIST_FILTER_LABEL": self.label}}
 
 
-def ensure_userfields(client: Bitrix24Client, entity: str, fields: list[UserField], *, rounds: int = 3) -> list[str]:
+def ensure_userfields(client: Bitrix24Client, entity: str, fields: list[UserField], *, rounds: int = 5) -> list[str]:
     """Add the missing ones of `fields` to `crm.<entity>.userfield`; returns the names created."""
     created: list[str] = []
     for attempt in range(1, rounds + 1):
