@@ -276,18 +276,21 @@ def markdown(runs: list[dict], ratios: list[dict]) -> str:
     lines = ["| scale | stage | wall s | CPU s | peak RSS MB | portal calls | 1C requests | optimum | calls/opt |",
              "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in runs:
-        setup_s = r["world_seconds"] + r["sandbox_start_seconds"]
-        setup_cpu = r["world_cpu_seconds"] + r["sandbox_start_cpu_seconds"]
-        lines.append(f"| {r['scale']:,} | (world + sandbox start) | {setup_s:.1f} | {setup_cpu:.1f} | | | | | |")
+        if "world_seconds" in r:
+            setup_s = r["world_seconds"] + r["sandbox_start_seconds"]
+            setup_cpu = r["world_cpu_seconds"] + r["sandbox_start_cpu_seconds"]
+            lines.append(f"| {r['scale']:,} | (world + sandbox start) | {setup_s:.1f} | {setup_cpu:.1f} | | | | | |")
         for s in r["stages"]:
             mark = "" if s["ok"] else " (FAILED)"
             lines.append(f"| {r['scale']:,} | {s['stage']}{mark} | {s['seconds']:.1f} | {s['cpu_seconds']:.1f} | "
                          f"{s['peak_rss_mb']:,} | {s['portal']['http']:,} | {s['onec']['http']:,} | "
-                         f"{s['optimum_calls']:,} | {s['calls_over_optimum'] or '–'} |")
+                         f"{s.get('optimum_calls', '–')} | {s.get('calls_over_optimum') or '–'} |")
         total_s = sum(s["seconds"] for s in r["stages"])
         total_cpu = sum(s["cpu_seconds"] for s in r["stages"])
-        lines.append(f"| {r['scale']:,} | **full_sync total** | {total_s:.1f} | {total_cpu:.1f} | "
-                     f"{r['process_peak_rss_mb']:,} | {sum(s['portal']['http'] for s in r['stages']):,} | "
+        peak = r.get("process_peak_rss_mb") or max((s["peak_rss_mb"] for s in r["stages"]), default=0)
+        label = "stages so far (partial run)" if r.get("partial") else "full_sync total"
+        lines.append(f"| {r['scale']:,} | **{label}** | {total_s:.1f} | {total_cpu:.1f} | "
+                     f"{peak:,} | {sum(s['portal']['http'] for s in r['stages']):,} | "
                      f"{sum(s['onec']['http'] for s in r['stages']):,} | | |")
     if ratios:
         lines += ["", "| stage | sizes | wall ratio | CPU ratio | calls ratio | RSS ratio | flag |",
@@ -304,7 +307,16 @@ def _scale_file(scale: int) -> Path:
 
 def report(scales: list[int]) -> dict:
     """Table and scale.json from the per-scale files the `--measure` runs left (a missing scale is skipped)."""
-    runs = [json.loads(_scale_file(n).read_text(encoding="utf-8")) for n in scales if _scale_file(n).exists()]
+    runs = []
+    for n in scales:  # a run still going (or stopped) is reported from the figures it left so far
+        final, partial = _scale_file(n), OUT.with_name(f"scale_{n}.partial.json")
+        if final.exists():
+            runs.append(json.loads(final.read_text(encoding="utf-8")))
+        elif partial.exists():
+            run = {**json.loads(partial.read_text(encoding="utf-8")), "partial": True}
+            for stage in run["stages"]:  # the optimum needs the start row counts, known only at the end
+                stage.setdefault("calls", stage["portal"]["http"] + stage["onec"]["http"])
+            runs.append(run)
     ratios = growth(runs)
     figures = {"rate": RATE, "burst": BURST, "seed": SEED, "runs": runs, "growth": ratios}
     OUT.write_text(json.dumps(figures, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
