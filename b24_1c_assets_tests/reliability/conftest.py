@@ -284,7 +284,8 @@ PLAN_FLOWS = {  # plan table -> the flow journaling its rows in sync.results
     "onec_push.order_plan": "deals_to_onec_orders",
     "onec_push.counterparty_from_crm_plan": "company_sync.to_1c",
 }
-UNJOURNALED_OPERATIONS = ("noop", "skip")  # plan rows that ask for nothing to be written
+# Plan rows that ask for nothing to be written (held_back: a 1C duplicate or review case waits for a person).
+UNJOURNALED_OPERATIONS = ("noop", "skip", "held_back")
 
 
 def data_sections(state: dict) -> dict:
@@ -322,19 +323,30 @@ def plan_without_outcome(db_path: Path, run_id: str) -> list[tuple]:
     return missing
 
 
-def settle(bench: SyncBench, monkeypatch, *, max_runs: int = 6) -> list[dict]:
-    """Run full_sync as a schedule would until two runs in a row are clean (success, nothing left to retry).
+def settle(bench: SyncBench, monkeypatch, *, max_runs: int = 8) -> list[dict]:
+    """Run full_sync as a schedule would until a run succeeds, then once more with the servers healthy again —
+    the next hourly run on a good day, which finishes what earlier writes feed (a company created from 1C
+    gets its receivables then) and retries rows still failed.
 
-    Returns one record per run: run_id, success, retryable failures left, planned rows with no outcome.
+    A healthy run cannot undo a twin or notice a lost update the planner does not see, so those still show.
+    Failures left in the journal are counted, not waited for: a row whose write landed although its answer
+    was lost plans as in sync next time and keeps its `failed` (see the report of issue 8).
+    Returns one record per run: run_id, success, failures left, planned rows with no outcome.
     """
     runs: list[dict] = []
-    streak = 0
-    while len(runs) < max_runs and streak < 2:
+
+    def run_once() -> bool:
         result = bench.run(monkeypatch)
         left = retryable_failures(bench.db_path) if bench.db_path.exists() else []
         runs.append({"run_id": result.run_id, "success": result.success, "retryable_left": len(left),
                      "no_outcome": plan_without_outcome(bench.db_path, result.run_id) if result.success else []})
-        streak = streak + 1 if result.success and not left else 0
+        return result.success
+
+    while len(runs) < max_runs and not run_once():
+        pass
+    for server in (bench.sandbox.portal, bench.sandbox.onec):
+        server.faults = Faults()  # the servers read their faults per request
+    run_once()
     return runs
 
 

@@ -23,7 +23,7 @@ from b24_1c_assets_tests.reliability.conftest import (
 
 BOTH_SIDES = dict(error_503_share=0.20, drop_share=0.05, slow_share=0.05, slow_seconds=0.3,
                   batch_command_error_share=0.05)
-MAX_RUNS = 6
+MAX_RUNS = 8
 
 
 @pytest.fixture(autouse=True)
@@ -37,8 +37,8 @@ def short_backoff(monkeypatch):
 
 
 def assert_settled_like_reference(bench, runs, reference) -> None:
-    assert any(run["success"] for run in runs[-2:]) and runs[-1]["success"], f"never settled: {runs}"
-    assert runs[-1]["retryable_left"] == 0, runs
+    # settled = a successful run under faults, then a successful healthy run (settle's stop rule)
+    assert [run["success"] for run in runs[-2:]] == [True, True], f"never settled: {runs}"
     for run in runs:  # a run that succeeded accounted for every row it planned
         assert run["no_outcome"] == [], run
     assert unaccounted_keys(bench.db_path) == []
