@@ -83,6 +83,9 @@ class GuardLimits:
     max_zeroed: int | None = 20  # rows that had a debt and would show none
     max_zeroed_share: float | None = 0.1
     min_population: int = 20  # below this many rows, shares are not meaningful: counts alone apply
+    # Fields that move by themselves as days pass (the as-of date, days overdue, aging buckets): a row changing
+    # only these is drift, written but not counted as a change — otherwise every new day would trip the guard.
+    drift_fields: tuple[str, ...] = ()
 
 
 @dataclass
@@ -103,7 +106,12 @@ def guard_plan(plan: pd.DataFrame, population: int, limits: GuardLimits, *, new_
     """
     updates = plan[plan["operation"] == UPDATE] if not plan.empty else plan
     initial = int((updates["reason"] == "never pushed").sum()) if not plan.empty else 0
-    changes = len(updates) - initial
+    drift = 0
+    if limits.drift_fields and not updates.empty and "changed_fields" in updates:
+        drifting = set(limits.drift_fields)
+        drift = int(sum(1 for why, fields in zip(updates["reason"], updates["changed_fields"].fillna(""))
+                        if why != "never pushed" and fields and set(fields.split(",")) <= drifting))
+    changes = len(updates) - initial - drift
     share = changes / population if population else 0.0
     hold_share = new_holds / population if population else 0.0
     reasons = []
@@ -123,6 +131,6 @@ def guard_plan(plan: pd.DataFrame, population: int, limits: GuardLimits, *, new_
     if (limits.max_zeroed_share is not None and population >= limits.min_population
             and zeroed_share > limits.max_zeroed_share):
         reasons.append(f"{zeroed_share:.0%} of rows would drop to zero debt (limit {limits.max_zeroed_share:.0%})")
-    figures = {"changes": changes, "initial": initial, "population": population, "change_share": round(share, 4),
-               "new_holds": new_holds, "zeroed": zeroed}
+    figures = {"changes": changes, "initial": initial, "drift": drift, "population": population,
+               "change_share": round(share, 4), "new_holds": new_holds, "zeroed": zeroed}
     return GuardVerdict(passed=not reasons, reasons=reasons, figures=figures)

@@ -46,3 +46,17 @@ def test_guard_counts_hold_flips():
     plan = pd.DataFrame(columns=["key", "operation", "reason"])
     verdict = guard_plan(plan, population=1000, limits=GuardLimits(max_new_holds=50), new_holds=51)
     assert not verdict.passed and "51 clients would flip to hold" in verdict.reasons[0]
+
+
+def test_daily_drift_is_written_but_does_not_trip_the_guard():
+    fields = ["debt", "as_of"]
+    desired = pd.DataFrame([{"key": str(i), "debt": D("10.00") if i < 90 else D("99.00"), "as_of": "2026-11-30"}
+                            for i in range(100)])
+    last = pd.DataFrame([{"key": str(i), "payload": json.dumps(payload_of({"debt": D("10.00"), "as_of": "2026-11-29"},
+                                                                        fields))} for i in range(100)])
+    plan = plan_updates(desired, last, set(), fields)
+    assert (plan["operation"] == "update").all()  # every row is still written: the date moved
+    limits = GuardLimits(max_change_share=0.2, drift_fields=("as_of",))
+    verdict = guard_plan(plan, population=100, limits=limits)
+    assert verdict.passed and verdict.figures["drift"] == 90 and verdict.figures["changes"] == 10
+    assert not guard_plan(plan, population=100, limits=GuardLimits(max_change_share=0.2)).passed
