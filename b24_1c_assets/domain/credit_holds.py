@@ -2,9 +2,9 @@
 
 * A client whose assessed status is `hold` becomes *held*; its open deals move to the "Suspended" stage
   of their own pipeline, and each deal's previous stage is remembered.
-* A held client is released only when it is clearly back in good standing (`may_release`: balance
-  below the limit by the release margin, nothing overdue beyond the hold threshold) — hysteresis, so a
-  client near the line does not flap between states from one run to the next.
+* A held client is released only when it is clearly back in good standing: no hold rule applies any more
+  and `may_release` (balance below the limit by the release margin, nothing overdue beyond the hold
+  threshold) — hysteresis, so a client near the line does not flap between states from one run to the next.
 * A manual release (reason + expiry) releases a client until it expires, whatever the figures say.
 * On release, deals we suspended return to their remembered stage; a deal someone has since moved
   out of "Suspended" by hand is left where it is and forgotten.
@@ -70,7 +70,9 @@ def plan_holds(assessed: pd.DataFrame, previous_state: pd.DataFrame, manual_rele
         if company in released:
             now, reasons = CLEAR, released[company]
         elif was == HELD:
-            if may_release(row["balance"], row["credit_limit"], int(row["days_overdue"]), policy):
+            # still held by any rule (e.g. the overdue amount) -> no release, whatever the balance says
+            if row["status"] != HOLD and may_release(row["balance"], row["credit_limit"],
+                                                     int(row["days_overdue"]), policy):
                 now, reasons = CLEAR, f"back in good standing: balance {row['balance']}, limit {row['credit_limit']}"
             else:
                 now, reasons = HELD, row["status_reasons"] or before[company].reasons

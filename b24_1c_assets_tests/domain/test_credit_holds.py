@@ -79,3 +79,13 @@ def test_deal_moved_out_by_hand_is_not_moved_back():
 def test_suspended_stage_names():
     assert suspended_stage(0) == "HOLD" and suspended_stage(2) == "C2:HOLD"
     assert list(pd.DataFrame(columns=STATE_COLUMNS).columns) == ["company_id", "state", "since", "reasons"]
+
+
+def test_a_client_held_for_its_overdue_amount_is_not_released_by_its_balance():
+    # held because of the overdue amount while well inside the limit: the balance rule alone must not release
+    day1 = plan_holds(pd.DataFrame([assessed(1, "hold", "20000", days=3)]), EMPTY, EMPTY, EMPTY, EMPTY, POLICY, DAY1)
+    day2 = plan_holds(pd.DataFrame([assessed(1, "hold", "20000", days=4)]), day1.state, EMPTY, EMPTY, EMPTY,
+                      POLICY, DAY2)
+    assert list(day2.state["state"]) == [HELD] and day2.transitions.empty
+    day3 = plan_holds(pd.DataFrame([assessed(1, "ok", "0")]), day2.state, EMPTY, EMPTY, EMPTY, POLICY, DAY3)
+    assert list(day3.state["state"]) == [CLEAR] and list(day3.transitions["to_state"]) == [CLEAR]
