@@ -284,7 +284,8 @@ def markdown(runs: list[dict], ratios: list[dict]) -> str:
             mark = "" if s["ok"] else " (FAILED)"
             lines.append(f"| {r['scale']:,} | {s['stage']}{mark} | {s['seconds']:.1f} | {s['cpu_seconds']:.1f} | "
                          f"{s['peak_rss_mb']:,} | {s['portal']['http']:,} | {s['onec']['http']:,} | "
-                         f"{s.get('optimum_calls', '–')} | {s.get('calls_over_optimum') or '–'} |")
+                         f"{s['optimum_calls']:,} | {s.get('calls_over_optimum') or '–'} |" if "optimum_calls" in s else
+                         f"– | – |")
         total_s = sum(s["seconds"] for s in r["stages"])
         total_cpu = sum(s["cpu_seconds"] for s in r["stages"])
         peak = r.get("process_peak_rss_mb") or max((s["peak_rss_mb"] for s in r["stages"]), default=0)
