@@ -12,7 +12,7 @@ from b24_1c_assets.defs.resources import Bitrix24Resource, OneCResource, Warehou
 from b24_1c_assets.domain import order_sync as osync
 from b24_1c_assets.domain.push_plan import NOOP, UPDATE
 from b24_1c_assets.onec import OneCClient
-from b24_1c_assets.onec.errors import OneCError
+from b24_1c_assets.onec.errors import OneCConnectionError, OneCError, OneCRequestError, WriteNotApplied
 from b24_1c_assets.onec.odata import ORDERS
 from b24_1c_assets.sync import journal
 from b24_1c_assets.sync.bitrix24_reads import batch_read
@@ -153,8 +153,11 @@ def customer_orders_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
                 else:
                     written[row["key"]] = write_order(onec_client, row, defaults)
             except OneCError as exc:  # one bad order never stops the others
+                # no answer or a gateway/overload answer: the next run retries; anything else is 1C refusing the data
+                kind = "retryable" if isinstance(exc, (OneCConnectionError, WriteNotApplied)) or (
+                    isinstance(exc, OneCRequestError) and exc.transient) else "data"
                 outcomes.append(RowOutcome(row["key"], row["operation"], FAILED, error=str(exc)[:500],
-                                           error_class="data"))
+                                           error_class=kind))
         ensure_deal_fields(b24, [uf["number"], uf["ref"]])
         current = {r["key"]: (r.get("uf_number"), r.get("uf_ref")) for r in todo.to_dict("records")}
         commands, done = [], []
