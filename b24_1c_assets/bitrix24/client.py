@@ -477,7 +477,7 @@ class Bitrix24Client:
             fields.append(id_field)
         ref_path = f"[{wrapper}]" if wrapper else ""
         pages_per_call = max(1, min(BATCH_LIMIT, pages_per_call))
-        failures = 0
+        failures = operating_waits = 0  # counted apart: a budget wait must not use up the fault retries
         while True:
             chunk = []
             for i in range(pages_per_call):
@@ -505,13 +505,17 @@ class Bitrix24Client:
                 if len(rows) < PAGE_SIZE:
                     return
             if first_error is None:
-                failures = 0
+                failures = operating_waits = 0
                 continue
             # The first page itself failed: nothing moved, so back off (or wait for the budget) and retry.
-            failures += 1
-            if isinstance(first_error, OperationTimeLimit) and failures <= self.max_operating_waits:
+            if isinstance(first_error, OperationTimeLimit):
+                operating_waits += 1
+                if operating_waits > self.max_operating_waits:
+                    raise first_error
                 self.wait_for_operating_reset(method, first_error)
-            elif first_error.retryable and failures <= self.max_retries:
+                continue
+            failures += 1
+            if first_error.retryable and failures <= self.max_retries:
                 self._count(retries=1)
                 delay = min(self.backoff_max, self.backoff_initial * 2 ** (failures - 1))
                 log.warning("Bitrix24 %s %s: page failed (%s); retry %d of %d in %.1f s", self.host, method,
