@@ -120,6 +120,7 @@ class OneCService:
         self.rng = random.Random(rng_seed)
         self.lock = threading.RLock()
         self._metadata: bytes | None = None
+        self._codes: dict[str, tuple[int, set]] = {}
         self._date_index: dict[str, tuple[int, list[str], list[dict]]] = {}
 
     # -- entry point -----------------------------------------------------------------------------
@@ -764,18 +765,29 @@ class OneCService:
                                         f"«{missing[0].removesuffix('_Key')}» документа «Заказ покупателя»")
 
     def _auto_code(self, es: EntitySet, rec: dict) -> None:
-        n = self.state.next_code(es.name)
+        field_name = "Code" if es.kind == "catalog" else "Number"
+        taken = self._taken_codes(es.name, field_name)
         while True:
+            n = self.state.next_code(es.name)
             if es.kind == "catalog":
                 code = f"НФ-{n:08d}" if es.name == "Catalog_Номенклатура" else f"{n:09d}"
-                field_name = "Code"
             else:
-                code, field_name = f"НФНФ-{n:06d}", "Number"
-            taken = any(r.get(field_name) == code for r in self.state.objects.get(es.name, {}).values())
-            if not taken:
+                code = f"НФНФ-{n:06d}"
+            if code not in taken:
                 rec[field_name] = code
+                taken.add(code)
                 return
-            n = self.state.next_code(es.name)
+
+    def _taken_codes(self, set_name: str, field_name: str) -> set:
+        """Codes/numbers in use in a set, kept between creates (a scan per create made a first load
+        quadratic); rebuilt when the set changed size behind our back (seeding, another writer)."""
+        objects = self.state.objects.get(set_name, {})
+        cached = self._codes.get(set_name)
+        if cached is None or cached[0] != len(objects):
+            cached = (len(objects), {r.get(field_name) for r in objects.values()})
+        # the record being created is added right after: expect one more next time
+        self._codes[set_name] = (len(objects) + 1, cached[1])
+        return cached[1]
 
     def _create(self, es: EntitySet, data: dict, as_json: bool) -> Reply:
         if es.kind == "tabular":

@@ -184,3 +184,10 @@ def test_fail_after_write_applies_the_write(onec_factory, world):
     r = c.post("Catalog_Валюты", {"Description": "USD", "Code": "840"})
     assert r.status_code == 500
     assert any(v["Code"] == "840" for v in server.state.objects["Catalog_Валюты"].values())
+
+
+def test_auto_numbers_never_repeat_a_taken_one(client, onec):
+    taken = {r["Number"] for r in onec.state.objects["Document_ЗаказПокупателя"].values()}
+    onec.state.objects["Document_ЗаказПокупателя"]["squatter"] = {"Number": "НФНФ-999999", "Ref_Key": "squatter"}
+    numbers = [client.post("Document_ЗаказПокупателя", {"Комментарий": f"t{i}"}).json()["Number"] for i in range(3)]
+    assert len(set(numbers)) == 3 and not set(numbers) & (taken | {"НФНФ-999999"})
