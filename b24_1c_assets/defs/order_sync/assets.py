@@ -13,7 +13,6 @@ from b24_1c_assets.domain import order_sync as osync
 from b24_1c_assets.domain.push_plan import NOOP, UPDATE
 from b24_1c_assets.onec import OneCClient
 from b24_1c_assets.onec.errors import OneCConnectionError, OneCError, OneCRequestError, WriteNotApplied
-from b24_1c_assets.onec.odata import ORDERS
 from b24_1c_assets.sync import journal
 from b24_1c_assets.sync.bitrix24_reads import batch_read
 from b24_1c_assets.sync.bitrix24_writes import FAILED, OK, RowOutcome, WriteCommand, apply_commands
@@ -98,17 +97,20 @@ def ensure_deal_fields(client: Bitrix24Client, names: list[str]) -> None:
                 raise
 
 
-def write_order(onec: OneCClient, row: dict, header_defaults: dict) -> tuple[str, str]:
-    """Create (after a marker lookup) or update one order; returns (order ref, number)."""
+def write_order(onec: OneCClient, row: dict, header_defaults: dict, made_since_extract: dict[int, str]
+                ) -> tuple[str, str]:
+    """Create (unless an order with the deal's marker appeared since the extract) or update one order;
+    returns (order ref, number)."""
     after = fs.after_of(row)
     header = osync.order_header(row, after, header_defaults)
     stock = osync.stock_rows(after["rows"], header.get("СтруктурнаяЕдиницаРезерв_Key"))
     if row["operation"] == osync.CREATE:
-        found = onec.find_by_marker(ORDERS, osync.marker(row["key"]))
+        found = made_since_extract.get(int(row["key"]))
         if not found:
             order = onec.create_customer_order(header, stock, osync.marker(row["key"]), post=True)
+            made_since_extract[int(row["key"])] = order["Ref_Key"]
             return order["Ref_Key"], order.get("Number")
-        row = {**row, "order_ref": found[0]["Ref_Key"]}
+        row = {**row, "order_ref": found}
     # Orders we write end posted, as a create posts them: a rerun after a failed Post finishes the job.
     order = onec_orders.replace_order(onec, row["order_ref"], header, stock, post=True)
     return order["Ref_Key"], order.get("Number")
@@ -145,13 +147,15 @@ def customer_orders_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
         outcomes += [RowOutcome(k, op, OK) for k, op in zip(todo["key"], todo["operation"])] if not todo.empty else []
     elif not todo.empty:
         defaults = onec_orders.header_defaults(onec_client, config.get("header", {}), latest, HEADER_FROM_ORDERS)
+        made = onec_orders.orders_made_since_extract(onec_client, latest) \
+            if (todo["operation"] == osync.CREATE).any() else {}
         written: dict[str, tuple[str, str]] = {}
         for row in todo.to_dict("records"):
             try:
                 if row["operation"] == osync.LINK:
                     written[row["key"]] = (row["order_ref"], row["order_number"])
                 else:
-                    written[row["key"]] = write_order(onec_client, row, defaults)
+                    written[row["key"]] = write_order(onec_client, row, defaults, made)
             except OneCError as exc:  # one bad order never stops the others
                 # no answer or a gateway/overload answer: the next run retries; anything else is 1C refusing the data
                 kind = "retryable" if isinstance(exc, (OneCConnectionError, WriteNotApplied)) or (

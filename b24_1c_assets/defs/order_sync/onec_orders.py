@@ -5,12 +5,17 @@ Reference §6: rows of a posted order cannot be PATCHed (500), so a posted order
 blindly; an unknown outcome is reconciled by reading the order back).
 """
 
+from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
+from b24_1c_assets.domain.order_sync import deal_of_comment
 from b24_1c_assets.onec import OneCClient
 from b24_1c_assets.onec.odata import ORDERS
+
+# 1C stamps a new order with its own clock in the infobase's zone: read a day back so skew never hides one.
+CLOCK_MARGIN = timedelta(days=1)
 
 
 def header_defaults(client: OneCClient, settings_header: Mapping[str, str], orders: pd.DataFrame,
@@ -46,3 +51,21 @@ def replace_order(client: OneCClient, ref: str, header: Mapping[str, Any], rows:
         client.post_document(ORDERS, ref)
         order = {**order, "Posted": True}
     return order
+
+
+def orders_made_since_extract(client: OneCClient, orders: pd.DataFrame) -> dict[int, str]:
+    """deal ID -> Ref_Key of the orders carrying our marker that are dated since the order extract began.
+
+    The plan knows every order of the extract; an order made after it (a run that died mid-push, another
+    writer) is dated later, since 1C dates a new order when it is written. One windowed read of those
+    orders replaces a `substringof` lookup per created order, a full scan of the orders each time."""
+    started = pd.to_datetime(orders["_extracted_at"]).min() if "_extracted_at" in orders and not orders.empty \
+        else None
+    since = (started.to_pydatetime().replace(tzinfo=timezone.utc) - CLOCK_MARGIN) if started is not None \
+        and not pd.isna(started) else datetime.now(timezone.utc) - CLOCK_MARGIN * 30
+    made: dict[int, str] = {}
+    for order in client.documents(ORDERS, since=since, select=["Ref_Key", "Date", "Комментарий"]):
+        deal = deal_of_comment(order.get("Комментарий"))
+        if deal is not None:
+            made.setdefault(deal, order["Ref_Key"])
+    return made
