@@ -83,7 +83,6 @@ FLOWS = {
     "company_sync.to_1c": "CRM companies -> 1C counterparties",
     "company_receivables": "1C debts -> CRM company fields",
     "deal_holds": "credit holds -> CRM deal stages",
-    "hold_notifications": "hold notices -> CRM / chat",
     "finance_digest": "finance digest -> Bitrix24 chat",
 }
 UNCHANGED = ("in_sync", "noop", "skip")  # journaled as ok, but nothing was sent
@@ -114,9 +113,13 @@ def business_report(run_id: str, path: str | None = None) -> str:
                                "(SELECT max(snapshot_date) FROM receivables.client_credit_status) GROUP BY 1 ORDER BY 1")
         rejects = _rows(conn, 'SELECT "table", count(DISTINCT record_id) FROM quality.rejects WHERE _run_id = ? '
                               "GROUP BY 1 ORDER BY 1", [run_id])
-        held = _rows(conn, "SELECT split_part(reason, ':', 1), count(*) FROM crm_push.company_from_1c_plan "
-                           "WHERE operation = 'held_back' GROUP BY 1 ORDER BY 1") \
+        held = _rows(conn, "SELECT regexp_extract(reason, '^(in review|duplicate in 1C)'), count(*) "
+                           "FROM crm_push.company_from_1c_plan WHERE operation = 'held_back' GROUP BY 1 ORDER BY 1") \
             if warehouse.table_exists(conn, "crm_push", "company_from_1c_plan") else []
+        # hold notices are not journaled per row: the transitions table says which were sent
+        notices = _rows(conn, "SELECT count(*) FILTER (WHERE notified), count(*) FROM receivables.hold_transitions "
+                              "WHERE run_id = ?", [run_id]) \
+            if warehouse.table_exists(conn, "receivables", "hold_transitions") else [(0, 0)]
 
     matched = [(rule, n) for rule, n in rules if rule not in UNMATCHED]
     unmatched = dict((rule, n) for rule, n in rules if rule in UNMATCHED)
@@ -136,7 +139,8 @@ def business_report(run_id: str, path: str | None = None) -> str:
     lines += ["", "Receivables",
               "  credit status: " + (", ".join(f"{status} {n}" for status, n in statuses) or "none"),
               f"  debts pushed to CRM companies: {ok_keys('company_receivables')}",
-              f"  deals suspended: {ok_keys('deal_holds', 'suspend')}, released: {ok_keys('deal_holds', 'release')}"]
+              f"  deals suspended: {ok_keys('deal_holds', 'suspend')}, released: {ok_keys('deal_holds', 'release')}",
+              f"  hold/release notices sent (timeline + chat): {notices[0][0]} of {notices[0][1]}"]
 
     table = []
     for flow in [*FLOWS, *sorted({r[0] for r in results} - set(FLOWS))]:

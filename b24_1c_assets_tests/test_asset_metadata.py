@@ -102,11 +102,19 @@ def test_the_demo_report_reads_the_run_back(full_sync):
         candidates = conn.execute("SELECT count(*) FROM client_master.client_match_candidates").fetchone()[0]
         held = conn.execute("SELECT count(*) FROM crm_push.company_from_1c_plan "
                             "WHERE operation = 'held_back'").fetchone()[0]
+        reasons = conn.execute("SELECT CASE WHEN reason LIKE 'in review%' THEN 'in review' ELSE 'duplicate in 1C' "
+                               "END, count(*) FROM crm_push.company_from_1c_plan WHERE operation = 'held_back' "
+                               "GROUP BY 1").fetchall()
+        sent, transitions = conn.execute("SELECT count(*) FILTER (WHERE notified), count(*) FROM "
+                                         "receivables.hold_transitions WHERE run_id = ?", [result.run_id]).fetchone()
     receivables, holds = _metadata(result, "crm_push/company_receivables"), _metadata(result, "crm_push/deal_holds")
     orders, invoices = _metadata(result, "onec_push/customer_orders"), _metadata(result, "crm_push/smart_invoices")
     assert f"matched: {matched} (" in report and f"inn_kpp {inn_kpp}" in report
     assert f"candidates to review: {candidates}" in report and candidates > 0
     assert f"not created in the CRM until decided: {held} (" in report and held > 0
+    for reason, n in reasons:
+        assert f"{reason} {n}" in report
+    assert f"notices sent (timeline + chat): {sent} of {transitions}" in report and sent > 0
     assert f"debts pushed to CRM companies: {receivables['succeeded']}" in report and receivables["succeeded"] > 0
     assert f"deals suspended: {holds['suspended']}, released: {holds['released']}" in report
     flows = {m.group(1): int(m.group(2)) for m in re.finditer(r"^ +(\S.*?\S) {2,}(\d+) ", report, re.M)}

@@ -20,7 +20,6 @@ from b24_1c_assets.sync.bitrix24_writes import OK, WriteCommand, apply_commands
 from b24_1c_assets.warehouse import append_table, query, read_table, replace_table, table_exists
 
 FLOW = "deal_holds"
-NOTIFY_FLOW = "hold_notifications"
 PLAN = dg.AssetKey(["crm_push", "deal_hold_plan"])
 APPLY = dg.AssetKey(["crm_push", "deal_holds"])
 UPSTREAM = [dg.AssetKey(["receivables", "client_credit_status"]), dg.AssetKey(["bitrix24", "deals"]),
