@@ -246,19 +246,8 @@ def state_diff(actual: dict, expected: dict, limit: int = 8) -> list[str]:
     return lines
 
 
-def unaccounted_keys(db_path: Path) -> list[tuple]:
-    """(flow, key) planned in a run whose latest outcome is neither ok nor a failure carrying a reason."""
-    with duckdb.connect(str(db_path), read_only=True) as conn:
-        return conn.execute("""
-            SELECT flow, key, status, error FROM (
-                SELECT flow, key, status, error,
-                       row_number() OVER (PARTITION BY flow, key ORDER BY recorded_at DESC) AS n
-                FROM sync.results WHERE NOT dry_run)
-            WHERE n = 1 AND status <> 'ok' AND coalesce(trim(error), '') = ''""").fetchall()
-
-
-def failed_latest(db_path: Path) -> list[tuple]:
-    """(flow, key, status, error) whose latest recorded outcome is a failure."""
+def _latest_not_ok(db_path: Path) -> list[tuple]:
+    """(flow, key, status, error) of every key whose latest recorded outcome is not ok."""
     with duckdb.connect(str(db_path), read_only=True) as conn:
         return conn.execute("""
             SELECT flow, key, status, error FROM (
@@ -266,6 +255,16 @@ def failed_latest(db_path: Path) -> list[tuple]:
                        row_number() OVER (PARTITION BY flow, key ORDER BY recorded_at DESC) AS n
                 FROM sync.results WHERE NOT dry_run)
             WHERE n = 1 AND status <> 'ok'""").fetchall()
+
+
+def unaccounted_keys(db_path: Path) -> list[tuple]:
+    """(flow, key) planned in a run whose latest outcome is neither ok nor a failure carrying a reason."""
+    return [row for row in _latest_not_ok(db_path) if not (row[3] or "").strip()]
+
+
+def failed_latest(db_path: Path) -> list[tuple]:
+    """(flow, key, status, error) whose latest recorded outcome is a failure."""
+    return _latest_not_ok(db_path)
 
 
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
