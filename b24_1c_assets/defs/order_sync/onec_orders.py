@@ -59,10 +59,11 @@ def orders_made_since_extract(client: OneCClient, orders: pd.DataFrame) -> dict[
     The plan knows every order of the extract; an order made after it (a run that died mid-push, another
     writer) is dated later, since 1C dates a new order when it is written. One windowed read of those
     orders replaces a `substringof` lookup per created order, a full scan of the orders each time."""
-    started = pd.to_datetime(orders["_extracted_at"]).min() if "_extracted_at" in orders and not orders.empty \
-        else None
-    since = (started.to_pydatetime().replace(tzinfo=timezone.utc) - CLOCK_MARGIN) if started is not None \
-        and not pd.isna(started) else datetime.now(timezone.utc) - CLOCK_MARGIN * 30
+    extracted = pd.to_datetime(orders.get("_extracted_at", pd.Series(dtype="datetime64[ns]"))).min()
+    # no extract to go by (an empty base, a wiped table): a month back is more than any run lasts
+    started = datetime.now(timezone.utc) - timedelta(days=29) if pd.isna(extracted) \
+        else extracted.to_pydatetime().replace(tzinfo=timezone.utc)
+    since = started - CLOCK_MARGIN
     made: dict[int, str] = {}
     for order in client.documents(ORDERS, since=since, select=["Ref_Key", "Date", "Комментарий"]):
         deal = deal_of_comment(order.get("Комментарий"))
