@@ -4,7 +4,7 @@ with the order number and reference written back to the deal's user fields."""
 import dagster as dg
 import pandas as pd
 
-from b24_1c_assets.bitrix24 import Bitrix24Client, Bitrix24Error
+from b24_1c_assets.bitrix24 import Bitrix24Client
 from b24_1c_assets.defs.catalog_sync import flow_support as fs
 from b24_1c_assets.defs.extracts import OWNERS
 from b24_1c_assets.defs.order_sync import onec_orders
@@ -15,6 +15,7 @@ from b24_1c_assets.onec import OneCClient
 from b24_1c_assets.onec.errors import OneCConnectionError, OneCError, OneCRequestError, WriteNotApplied
 from b24_1c_assets.sync import journal
 from b24_1c_assets.sync.bitrix24_reads import batch_read
+from b24_1c_assets.sync.bitrix24_userfields import UserField, ensure_userfields
 from b24_1c_assets.sync.bitrix24_writes import FAILED, OK, RowOutcome, WriteCommand, apply_commands
 from b24_1c_assets.warehouse import read_table
 
@@ -81,20 +82,9 @@ def order_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
 
 def ensure_deal_fields(client: Bitrix24Client, names: list[str]) -> None:
     """Create the deal user fields the order is written back to, when the portal lacks them."""
-    for attempt in range(1, 4):
-        have = {f.get("FIELD_NAME") for f in client.call("crm.deal.userfield.list", {"filter": {}}) or []}
-        try:
-            for name in names:
-                if name not in have:
-                    label = "Номер заказа 1С" if name.endswith("NUMBER") else "Ссылка на заказ 1С"
-                    client.call("crm.deal.userfield.add", {"fields": {
-                        "FIELD_NAME": name.removeprefix("UF_CRM_"), "USER_TYPE_ID": "string", "XML_ID": name,
-                        "EDIT_FORM_LABEL": label, "LIST_COLUMN_LABEL": label}})
-            return
-        except Bitrix24Error as exc:
-            # A 5xx or dropped answer leaves the add's outcome unknown: list again rather than add blindly.
-            if not exc.retryable or attempt == 3:
-                raise
+    ensure_userfields(client, "deal", [
+        UserField(name, "string", "Номер заказа 1С" if name.endswith("NUMBER") else "Ссылка на заказ 1С")
+        for name in names])
 
 
 def write_order(onec: OneCClient, row: dict, header_defaults: dict, made_since_extract: dict[int, str]
