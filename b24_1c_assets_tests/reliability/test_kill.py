@@ -69,23 +69,25 @@ def assert_recovers(bench, monkeypatch, reference) -> list[dict]:
     return runs
 
 
+def crm_writes_done(bench) -> list[dict]:
+    return [e for e in bench.sandbox.portal.request_log if e.get("kind") == "write"]
+
+
+def onec_posts_done(bench) -> list[dict]:
+    # the order exists in 1C, but the killed run never learned its Ref_Key
+    return [e for e in bench.sandbox.onec.request_log if e.get("method") == "POST"]
+
+
 @pytest.mark.slow
-def test_kill_during_the_first_crm_write_batch_then_rerun(small_world, settled_reference_state, bench_factory,
-                                                          monkeypatch):
-    bench = bench_factory(small_world, "kill-crm")
-    after = kill_when(bench, portal_write_batch)
-    writes = [e for e in bench.sandbox.portal.request_log if e.get("kind") == "write"]
+@pytest.mark.parametrize("name, kill_at, writes_done, what", [
+    ("kill-crm", portal_write_batch, crm_writes_done, "CRM writes"),
+    ("kill-1c", onec_order_post, onec_posts_done, "1C POSTs"),
+], ids=["during_the_first_crm_write_batch", "right_after_a_1c_order_post"])
+def test_kill_then_rerun(name, kill_at, writes_done, what, small_world, settled_reference_state, bench_factory,
+                         monkeypatch):
+    bench = bench_factory(small_world, name)
+    after = kill_when(bench, kill_at)
+    writes = writes_done(bench)
     assert writes, "the child was killed before writing anything"
     runs = assert_recovers(bench, monkeypatch, settled_reference_state)
-    print(f"\nkilled after {after:.1f} s, {len(writes)} CRM writes done; {len(runs)} runs to settle")
-
-
-@pytest.mark.slow
-def test_kill_right_after_a_1c_order_post_then_rerun(small_world, settled_reference_state, bench_factory,
-                                                     monkeypatch):
-    bench = bench_factory(small_world, "kill-1c")
-    after = kill_when(bench, onec_order_post)
-    posts = [e for e in bench.sandbox.onec.request_log if e.get("method") == "POST"]
-    assert posts  # the order exists in 1C, but the killed run never learned its Ref_Key
-    runs = assert_recovers(bench, monkeypatch, settled_reference_state)
-    print(f"\nkilled after {after:.1f} s, {len(posts)} 1C POSTs done; {len(runs)} runs to settle")
+    print(f"\nkilled after {after:.1f} s, {len(writes)} {what} done; {len(runs)} runs to settle")
