@@ -114,12 +114,10 @@ def business_report(run_id: str, path: str | None = None) -> str:
         rejects = _rows(conn, 'SELECT "table", count(DISTINCT record_id) FROM quality.rejects WHERE _run_id = ? '
                               "GROUP BY 1 ORDER BY 1", [run_id])
         held = _rows(conn, "SELECT regexp_extract(reason, '^(in review|duplicate in 1C)'), count(*) "
-                           "FROM crm_push.company_from_1c_plan WHERE operation = 'held_back' GROUP BY 1 ORDER BY 1") \
-            if warehouse.table_exists(conn, "crm_push", "company_from_1c_plan") else []
+                           "FROM crm_push.company_from_1c_plan WHERE operation = 'held_back' GROUP BY 1 ORDER BY 1")
         # hold notices are not journaled per row: the transitions table says which were sent
         notices = _rows(conn, "SELECT count(*) FILTER (WHERE notified), count(*) FROM receivables.hold_transitions "
-                              "WHERE run_id = ?", [run_id]) \
-            if warehouse.table_exists(conn, "receivables", "hold_transitions") else [(0, 0)]
+                              "WHERE run_id = ?", [run_id]) or [(0, 0)]
 
     matched = [(rule, n) for rule, n in rules if rule not in UNMATCHED]
     unmatched = dict((rule, n) for rule, n in rules if rule in UNMATCHED)
