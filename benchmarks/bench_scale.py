@@ -323,7 +323,7 @@ def report(scales: list[int]) -> dict:
     OUT.write_text(json.dumps(figures, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"full_sync stage by stage (portal limit raised to {RATE}/s, bucket {BURST}; CPU = client + sandbox)")
     print(markdown(runs, ratios))
-    print(f"figures: {OUT}")
+    print(f"figures: {OUT.relative_to(PROJECT_ROOT)}")  # repository-relative: this text lands in the README
     return figures
 
 

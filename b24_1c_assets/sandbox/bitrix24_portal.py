@@ -1,6 +1,6 @@
 """Sandbox Bitrix24 portal: the server side of the Bitrix24 REST protocol over loopback HTTP.
 
-Speaks what /work/shared/reference/bitrix24-rest.md describes: inbound-webhook URLs, JSON / PHP-bracket form /
+Speaks what `../shared/reference/bitrix24-rest.md` describes: inbound-webhook URLs, JSON / PHP-bracket form /
 query-string parameters, the success and error envelopes with the `time` block, the leaky bucket, per-method
 operating-time accounting, `batch` with `$result[...]` references, offline events and injected faults. The CRM
 data and the method semantics live in `bitrix24_crm.CrmState`; the world is projected into it by
