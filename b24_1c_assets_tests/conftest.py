@@ -46,13 +46,26 @@ def portal(portal_factory):
 
 
 @pytest.fixture
-def onec_factory(world):
-    """Start a sandbox 1C OData server; stopped after the test."""
+def onec_profile():
+    """The UNF edition the sandbox 1C follows (`unf30`). A module or test reads both editions with
+    `pytestmark = both_onec_profiles` / `@both_onec_profiles` (parametrizes this fixture)."""
+    return "unf30"
+
+
+# Run a test (or a module, as `pytestmark`) against each UNF edition's sandbox 1C: UNF 3.0 and 1.6.
+both_onec_profiles = pytest.mark.parametrize("onec_profile", ["unf30", "unf16"])
+
+
+@pytest.fixture
+def onec_factory(world, onec_profile):
+    """Start a sandbox 1C OData server (edition `onec_profile` unless `profile=` is given); stopped after
+    the test."""
     from b24_1c_assets.sandbox.onec_server import OneCServer
 
     started = []
 
     def start(*, faults: Faults | None = None, world_=None, **kw):
+        kw.setdefault("profile", onec_profile)
         server = OneCServer(world_ or world, host="127.0.0.1", port=0, faults=faults or Faults(), **kw)
         server.start()
         started.append(server)

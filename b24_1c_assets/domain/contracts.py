@@ -212,7 +212,9 @@ ONEC_CONTRACTS = {
     "bank_receipts": _document("bank_receipts", "СуммаДокумента"),
     "cash_receipts": _document("cash_receipts", "СуммаДокумента"),
     "settlement_movements": _movements("settlement_movements", "Сумма"),
-    "invoice_payments": _movements("invoice_payments", "Сумма"),
+    "invoice_payments": Contract("onec.invoice_payments",  # a turnover register: no RecordType
+                                 pa.DataFrameSchema({"Сумма": _amount()}), ("Recorder_Key", "Recorder", "LineNumber"),
+                                 frozenset({"Сумма"})),
     "receivables_balance": Contract("onec.receivables_balance", pa.DataFrameSchema({
         "Контрагент_Key": _guid(nullable=True),
         "СуммаBalance": _amount(),

@@ -217,7 +217,7 @@ class OneCClient:
         needs[f"{PRICES}/SliceLast"] = ("Номенклатура_Key", "ВидЦен_Key", "Цена")
         needs[f"{SETTLEMENTS}/Balance"] = ("СуммаBalance",)
         needs[f"{SETTLEMENTS}_RecordType"] = ("Period", "LineNumber", "RecordType", "Сумма") + SETTLEMENT_DIMENSIONS
-        needs[f"{INVOICE_PAYMENTS}_RecordType"] = ("Period", "LineNumber", "СчетНаОплату", "Сумма")
+        needs[f"{INVOICE_PAYMENTS}_RecordType"] = ("Period", "LineNumber", "СчетНаОплату", "Сумма")  # no RecordType
         self.metadata.require_all(needs)
 
     def _select(self, entity_set: str, required: Iterable[str], optional: Iterable[str] = ()) -> list[str]:
@@ -452,11 +452,12 @@ class OneCClient:
         return rows
 
     def _movements(self, register: str, required: Sequence[str], optional: Sequence[str],
-                   since, until) -> list[dict[str, Any]]:
+                   since, until, *, turnover: bool = False) -> list[dict[str, Any]]:
+        """Register movements; `turnover`: a turnover register, whose rows have no RecordType."""
         entity_set = f"{register}_RecordType"
         declared = self.metadata.fields(entity_set) if self.metadata.has_set(entity_set) else {}
         recorder = "Recorder_Key" if "Recorder_Key" in declared else "Recorder"
-        base = ("Period", recorder, "LineNumber", "RecordType")
+        base = ("Period", recorder, "LineNumber") + (() if turnover else ("RecordType",))
         select = self._select(entity_set, tuple(base) + tuple(required), ("Active",) + tuple(optional))
         return self.read_windowed(entity_set, select, date_field="Period", key_fields=(recorder, "LineNumber"),
                                   since=since, until=until, tie_order=(recorder, "LineNumber"))
@@ -469,9 +470,14 @@ class OneCClient:
 
     def invoice_payments(self, since: date | datetime | None = None,
                          until: date | datetime | None = None) -> list[dict[str, Any]]:
-        """Movements of AccumulationRegister_ОплатаСчетовИЗаказов (invoice/order obligation and payments)."""
+        """Movements of AccumulationRegister_ОплатаСчетовИЗаказов (invoice/order obligation and payments).
+
+        A turnover register in UNF 3.0 and 1.6 (AccumulationRegisters/ОплатаСчетовИЗаказов.xml,
+        RegisterType Turnovers): its rows carry no RecordType, every movement adds to the turnover.
+        """
         return self._movements(INVOICE_PAYMENTS, ("СчетНаОплату", "Сумма"),
-                               ("СуммаОплаты", "СуммаАванса", "Организация_Key", "Контрагент_Key"), since, until)
+                               ("СуммаОплаты", "СуммаАванса", "Организация_Key", "Контрагент_Key"), since, until,
+                               turnover=True)
 
     def receivables_balance(self, as_of: date | datetime | None = None, *,
                             dimensions: Sequence[str] | None = ("Контрагент", "Договор", "ТипРасчетов")

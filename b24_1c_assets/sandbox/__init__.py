@@ -66,11 +66,14 @@ def start_sandbox(seed: int = 7, scale: int = 60, *, rate: float = 2.0, burst: i
                   faults: "Faults | None" = None, onec: bool = True, bitrix24: bool = True,
                   exchange_dir: str | Path | None = None, world: "World | None" = None,
                   host: str = "127.0.0.1", b24_port: int = 0, onec_port: int = 0,
-                  onec_username: str = "integration", onec_password: str | None = None) -> Sandbox:
+                  onec_username: str = "integration", onec_password: str | None = None,
+                  onec_profile: str = "unf30", onec_options: dict | None = None) -> Sandbox:
     """Generate the world (or use `world`) and start the chosen servers on `host` (port 0 = ephemeral).
 
     Both servers share one `Faults` object, so a test can change fault shares while they run.
     `exchange_dir` also writes the world as 1C exchange files there. `onec_password=None` = random per run.
+    `onec_profile`: the UNF edition the 1C base follows (`unf30`, `unf16`; `sandbox/onec_profiles.py`);
+    `onec_options`: more `OneCServer` options (e.g. `unpublished` for a partial publication).
     """
     from b24_1c_assets.sandbox.faults import Faults
     from b24_1c_assets.sandbox.world import generate
@@ -88,7 +91,8 @@ def start_sandbox(seed: int = 7, scale: int = 60, *, rate: float = 2.0, burst: i
             from b24_1c_assets.sandbox.onec_server import OneCServer
 
             sandbox.onec = OneCServer(world, host=host, port=onec_port, username=onec_username,
-                                      password=onec_password, faults=faults).start()
+                                      password=onec_password, faults=faults, profile=onec_profile,
+                                      **(onec_options or {})).start()
         if exchange_dir is not None:
             from b24_1c_assets.sandbox.exchange_files import write_exchange_files
 

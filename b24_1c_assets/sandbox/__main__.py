@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--slow-seconds", type=float, default=2.0)
     faults.add_argument("--batch-errors", type=_share, default=0.0, help="portal: failing commands inside batch")
     faults.add_argument("--fault-seed", type=int, default=0)
+    parser.add_argument("--onec-profile", choices=("unf30", "unf16"), default="unf30",
+                        help="UNF edition whose metadata the 1C base follows (field names and shapes)")
     parser.add_argument("--onec-user", default="integration")
     parser.add_argument("--onec-password", default=None, help="default: random per run")
     parser.add_argument("--exchange-dir", default=None, help="also write the world as 1C exchange files here")
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                                 onec=args.only != "bitrix24", bitrix24=args.only != "1c",
                                 exchange_dir=args.exchange_dir, host=args.host, b24_port=args.b24_port,
                                 onec_port=args.onec_port, onec_username=args.onec_user,
-                                onec_password=args.onec_password)
+                                onec_password=args.onec_password, onec_profile=args.onec_profile)
     except OSError as exc:  # port taken, unknown host, exchange folder not writable
         print(f"sandbox could not start on {args.host} (portal port {args.b24_port}, 1C port {args.onec_port}"
               f"{', exchange dir ' + args.exchange_dir if args.exchange_dir else ''}): {exc}", file=sys.stderr)
@@ -88,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         world = sandbox.world
         print(f"sandbox ready in {time.monotonic() - started:.1f} s: world seed={world.seed} scale={world.scale} "
               f"({len(world.parties)} parties, {len(world.orders)} orders, {len(world.shipments)} shipments, "
-              f"{len(world.payments)} payments); faults {'on' if faults.any else 'off'}; Ctrl-C to stop",
+              f"{len(world.payments)} payments); 1C profile {args.onec_profile}; faults {'on' if faults.any else 'off'}; Ctrl-C to stop",
               file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             pass

@@ -10,7 +10,10 @@ an independent periodic information register keyed by its dimensions and `Period
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from xml.sax.saxutils import quoteattr
+
+from b24_1c_assets.sandbox.onec_profiles import ABSENT, COMPOSITE, DEFAULT_PROFILE, Profile, Ref, get_profile
 
 NS = "StandardODATA"
 EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
@@ -47,6 +50,7 @@ class EntitySet:
     register: str | None = None  # for records/register_row: the accumulation register's name
     dimensions: tuple[str, ...] = ()  # register dimensions as published names (composite = base name)
     resources: tuple[str, ...] = ()
+    register_kind: str = "balance"  # accumulation registers: "balance" (RecordType, Balance) or "turnovers"
 
     def __post_init__(self) -> None:
         self.by_name = {p.name: p for p in self.props}
@@ -110,11 +114,19 @@ STOCK_ROW = _flat(ROW_STD, comp("Номенклатура"), ref("Характе
                   int64("КлючСвязи"))
 PAYMENT_CALENDAR_ROW = _flat(ROW_STD, dt("ДатаОплаты"), num("ПроцентОплаты"), num("СуммаОплаты"),
                              num("СуммаНДСОплаты"))
-PAYMENT_DETAILS_ROW = _flat(ROW_STD, ref("Договор", "Catalog_ДоговорыКонтрагентов"), comp("Заказ"),
-                            comp("Документ"), num("СуммаРасчетов"), num("СуммаПлатежа"), s("ТипРасчетов"),
-                            boolean("ЭтоПредоплата"))
+# A payment's contract, order, invoice and settled document are per row (Documents/ПоступлениеНаСчет.xml and
+# ПоступлениеВКассу.xml, TabularSection РасшифровкаПлатежа, in AlexanderYekat/unf and antonbergit/skarby1c8).
+PAYMENT_DETAILS_ROW = _flat(ROW_STD, ref("Договор", "Catalog_ДоговорыКонтрагентов"), boolean("ПризнакАванса"),
+                            comp("Заказ"), comp("СчетНаОплату"), comp("Документ"), num("СуммаРасчетов"),
+                            num("СуммаПлатежа"), num("СуммаНДС"))
+# A shipment names its order in the header or per row (Documents/РасходнаяНакладная.xml: Attribute Заказ and
+# TabularSection Запасы, Attribute Заказ, both editions).
+SHIPMENT_ROW = STOCK_ROW + comp("Заказ")
 
 ORG = "Catalog_Организации"
+VAT_RATES = "Catalog_СтавкиНДС"
+COUNTRIES = "Catalog_СтраныМира"
+ORDER_KINDS = "Catalog_ВидыЗаказовПокупателей"
 CUR = "Catalog_Валюты"
 CP = "Catalog_Контрагенты"
 CONTRACT = "Catalog_ДоговорыКонтрагентов"
@@ -129,6 +141,7 @@ ORDER_REQUIRED_HEADER = ("Организация_Key", "ВидЦен_Key", "Ва
 SETTLEMENTS = "AccumulationRegister_РасчетыСПокупателями"
 INVOICE_PAYMENTS = "AccumulationRegister_ОплатаСчетовИЗаказов"
 PRICES = "InformationRegister_ЦеныНоменклатуры"
+DEFAULT_CONTRACTS = "InformationRegister_ОсновныеДоговорыКонтрагента"
 
 
 def _catalog(name, *groups, tabular=None, hierarchical=False, owner=None):
@@ -155,31 +168,87 @@ def _settlement_register_row() -> list[Prop]:
     return _flat(s("Recorder"), dt("Period"), [Prop("LineNumber", "Edm.Int64", False)], boolean("Active"),
                  s("RecordType"), ref("Организация", ORG), ref("Контрагент", CP), ref("Договор", CONTRACT),
                  comp("Документ"), comp("Заказ"), s("ТипРасчетов"), num("Сумма"), num("СуммаВал"),
-                 num("СуммаРег"), s("СодержаниеУчета"), s("Recorder_Type"))
+                 num("СуммаРег"), s("СодержаниеПроводки"), s("Recorder_Type"))
 
 
 def _invoice_payment_row() -> list[Prop]:
+    # A turnover register: no RecordType (AccumulationRegisters/ОплатаСчетовИЗаказов.xml, RegisterType
+    # Turnovers, in AlexanderYekat/unf, Dershoozer/unf1 and antonbergit/skarby1c8).
     return _flat(s("Recorder"), dt("Period"), [Prop("LineNumber", "Edm.Int64", False)], boolean("Active"),
-                 s("RecordType"), ref("Организация", ORG), comp("СчетНаОплату"), num("Сумма"),
+                 ref("Организация", ORG), comp("СчетНаОплату"), num("Сумма"),
                  num("СуммаОплаты"), num("СуммаАванса"), s("Recorder_Type"))
 
 
-def _register_sets(name, row_props, dimensions, resources) -> list[EntitySet]:
+def _register_sets(name, row_props, dimensions, resources, kind="balance") -> list[EntitySet]:
     records = EntitySet(name, "records", ("Recorder", "Recorder_Type"),
                         _flat(s("Recorder"), [Prop("RecordSet", f"Collection({NS}.{name}_RowType)", False)],
                               s("Recorder_Type")),
-                        {"RecordSet": row_props}, register=name, dimensions=dimensions, resources=resources)
+                        {"RecordSet": row_props}, register=name, dimensions=dimensions, resources=resources,
+                        register_kind=kind)
     rows = EntitySet(f"{name}_RecordType", "register_row", ("Recorder", "LineNumber", "Recorder_Type"),
-                     row_props, register=name, dimensions=dimensions, resources=resources)
+                     row_props, register=name, dimensions=dimensions, resources=resources, register_kind=kind)
     return [records, rows]
 
 
+def _shaped(props: list[Prop], name: str, shape) -> list[Prop]:
+    """Props with field `name` (as `X`, `X_Key` or `X` + `X_Type`) replaced by the given shape."""
+    names = {name, f"{name}_Key", f"{name}_Type"}
+    at = next((i for i, p in enumerate(props) if p.name in names), len(props))
+    if shape is ABSENT:
+        new: list[Prop] = []
+    elif shape == COMPOSITE:
+        new = comp(name)
+    elif isinstance(shape, Ref):
+        new = ref(name, shape.target)
+    else:
+        new = [Prop(name, shape)]
+    rest = [p for p in props if p.name not in names]
+    return rest[:at] + new + rest[at:]
+
+
+def _profiled(es: EntitySet, profile: Profile) -> EntitySet:
+    """One set as an edition publishes it (the canonical set when the edition changes nothing)."""
+    if es.kind == "register_row":
+        owner, own_section = es.register, "RecordSet"
+    elif es.kind == "tabular":
+        owner, own_section = es.register, es.section  # type: ignore[attr-defined]
+    else:
+        owner, own_section = es.name, None
+    props = es.props
+    for name, shape in profile.reshapers(owner, own_section):  # type: ignore[arg-type]
+        props = _shaped(props, name, shape)
+    tabular = {}
+    for sec, row in es.tabular.items():
+        for name, shape in profile.reshapers(owner, sec):  # type: ignore[arg-type]
+            row = _shaped(row, name, shape)
+        tabular[sec] = row
+    if props is es.props and all(tabular[k] is es.tabular[k] for k in tabular):
+        return es
+    resources = es.resources
+    if es.kind in ("records", "register_row"):
+        present = {p.name for p in (props if es.kind == "register_row" else tabular["RecordSet"])}
+        resources = tuple(r for r in resources if r in present)
+    out = EntitySet(es.name, es.kind, es.key, props, tabular, es.register, es.dimensions, resources,
+                    es.register_kind)
+    if es.kind == "tabular":
+        out.section = es.section  # type: ignore[attr-defined]
+    return out
+
+
+@lru_cache(maxsize=None)
+def sets_for(profile: str = DEFAULT_PROFILE) -> dict[str, EntitySet]:
+    """Every entity set an edition's sandbox base can publish, by name (tabular-section sets included)."""
+    prof = get_profile(profile)
+    return {name: _profiled(es, prof) for name, es in build_sets().items() if prof.has_set(name)}
+
+
 def build_sets() -> dict[str, EntitySet]:
-    """Every entity set the sandbox base can publish, by name (tabular-section sets included)."""
+    """Every entity set of the canonical schema (3.0 shapes), by name (tabular-section sets included)."""
     sets = [
         _catalog(CP, s("НаименованиеПолное"), s("ИНН"), s("КПП"), s("РегистрационныйНомер"),
                  s("ВидКонтрагента"), s("ЮридическоеФизическоеЛицо"), boolean("Покупатель"),
-                 boolean("Поставщик"), ref("ДоговорПоУмолчанию", CONTRACT), ref("Ответственный", EMPLOYEE),
+                 boolean("Поставщик"), ref("УдалитьДоговорПоУмолчанию", CONTRACT), ref("ДоговорПоУмолчанию", CONTRACT),
+                 ref("СтранаРегистрации", COUNTRIES), ref("Ответственный", EMPLOYEE),
                  ref("БанковскийСчетПоУмолчанию"), s("Комментарий"), s("ДополнительнаяИнформация"),
                  tabular={"КонтактнаяИнформация": CONTACT_INFO_ROW}, hierarchical=True),
         _catalog(CONTRACT, s("НомерДоговора"), dt("ДатаДоговора"), dt("СрокДействия"), s("ВидДоговора"),
@@ -187,7 +256,8 @@ def build_sets() -> dict[str, EntitySet]:
                  int64("СрокОплатыПокупателя"), boolean("ДоговорПодписан"), boolean("Недействителен"),
                  num("Сумма"), s("Комментарий"), owner=CP),
         _catalog("Catalog_Номенклатура", s("НаименованиеПолное"), s("Артикул"), s("ТипНоменклатуры"),
-                 ref("ЕдиницаИзмерения", "Catalog_КлассификаторЕдиницИзмерения"), ref("ВидСтавкиНДС"),
+                 ref("ЕдиницаИзмерения", "Catalog_КлассификаторЕдиницИзмерения"),
+                 s("ВидСтавкиНДС"), ref("СтавкаНДС", VAT_RATES),  # 3.0: the kind (enum); 1.6: the rate itself
                  boolean("Недействителен"), boolean("ИсключитьИзПрайсЛистов"), s("Комментарий"),
                  hierarchical=True),
         _catalog(PRICE_TYPE, ref("ВалютаЦены", CUR), boolean("ЦенаВключаетНДС"), s("СпособЗаполненияЦены"),
@@ -199,22 +269,26 @@ def build_sets() -> dict[str, EntitySet]:
         _catalog(EMPLOYEE, boolean("ВАрхиве"), boolean("Недействителен"), s("Комментарий")),
         _catalog("Catalog_КлассификаторЕдиницИзмерения", s("НаименованиеПолное"), s("МеждународноеСокращение")),
         _catalog("Catalog_СостоянияЗаказовПокупателей", s("ВидСостояния"), int64("ПорядокСортировки")),
+        _catalog(ORDER_KINDS, s("Комментарий")),
+        _catalog(VAT_RATES, num("Ставка"), s("ВидСтавкиНДС"), boolean("Расчетная"), boolean("НеОблагается")),
+        _catalog(COUNTRIES, s("НаименованиеПолное"), s("КодАльфа2")),
         _document("Document_ЗаказПокупателя", _sales_header(), s("ВидОперации"), comp("СостояниеЗаказа"),
                   ref("СтруктурнаяЕдиницаПродажи", UNIT), ref("СтруктурнаяЕдиницаРезерв", UNIT),
                   ref("ХозяйственнаяОперация"), dt("ДатаОтгрузки"), boolean("ЗапланироватьОплату"),
                   dt("ОплатаДо"), dt("ДатаИзменения"), boolean("НДСВключатьВСтоимость"),
-                  ref("ПричинаОтмены"), s("ВариантЗавершения"),
+                  ref("ПричинаОтмены"), s("ВариантЗавершения"), comp("ВидЗаказа"), num("Курс"), num("Кратность"),
+                  s("ПоложениеДатыОтгрузки"),
                   tabular={"Запасы": STOCK_ROW, "ПлатежныйКалендарь": PAYMENT_CALENDAR_ROW}),
         _document("Document_СчетНаОплату", _sales_header(), comp("ДокументОснование"),
                   ref("СтруктурнаяЕдиница", UNIT), tabular={"Запасы": STOCK_ROW}),
         _document("Document_РасходнаяНакладная", _sales_header(), s("ВидОперации"), comp("Заказ"),
-                  ref("СтруктурнаяЕдиница", UNIT), tabular={"Запасы": STOCK_ROW}),
+                  ref("СтруктурнаяЕдиница", UNIT), tabular={"Запасы": SHIPMENT_ROW}),
         _document("Document_ПоступлениеНаСчет", ref("Организация", ORG), s("ВидОперации"),
-                  ref("Контрагент", CP), ref("Договор", CONTRACT), num("СуммаДокумента"), ref("ВалютаДенежныхСредств", CUR),
+                  ref("Контрагент", CP), num("СуммаДокумента"), ref("ВалютаДенежныхСредств", CUR),
                   ref("Статья"), s("НазначениеПлатежа"), s("Комментарий"), ref("Автор"),
                   tabular={"РасшифровкаПлатежа": PAYMENT_DETAILS_ROW}),
         _document("Document_ПоступлениеВКассу", ref("Организация", ORG), s("ВидОперации"),
-                  ref("Контрагент", CP), ref("Договор", CONTRACT), num("СуммаДокумента"), ref("ВалютаДенежныхСредств", CUR),
+                  ref("Контрагент", CP), num("СуммаДокумента"), ref("ВалютаДенежныхСредств", CUR),
                   ref("Статья"), s("Основание"), s("Комментарий"), ref("Автор"),
                   tabular={"РасшифровкаПлатежа": PAYMENT_DETAILS_ROW}),
         EntitySet(PRICES, "info_register", ("Period", "ВидЦен_Key", "Номенклатура_Key", "Характеристика_Key"),
@@ -224,12 +298,19 @@ def build_sets() -> dict[str, EntitySet]:
                         [Prop("Характеристика_Key", "Edm.Guid", False)],
                         num("Цена"), ref("ЕдиницаИзмерения"), boolean("Актуальность"), ref("Автор")),
                   dimensions=("ВидЦен", "Номенклатура", "Характеристика"), resources=("Цена",)),
+        # 3.0 only, non-periodic and independent (InformationRegisters/ОсновныеДоговорыКонтрагента.xml in
+        # AlexanderYekat/unf, Dershoozer/unf1): Контрагент is composite (Организации | Контрагенты).
+        EntitySet(DEFAULT_CONTRACTS, "info_register", ("Организация_Key", "Контрагент", "Контрагент_Type", "ВидДоговора"),
+                  _flat([Prop("Организация_Key", "Edm.Guid", False, ORG)], [Prop("Контрагент", "Edm.String", False)],
+                        [Prop("Контрагент_Type", "Edm.String", False)], [Prop("ВидДоговора", "Edm.String", False)],
+                        ref("Договор", CONTRACT)),
+                  dimensions=("Организация", "Контрагент", "ВидДоговора"), resources=("Договор",)),
     ]
     sets += _register_sets(SETTLEMENTS, _settlement_register_row(),
                            ("Организация", "Контрагент", "Договор", "Документ", "Заказ", "ТипРасчетов"),
                            ("Сумма", "СуммаВал", "СуммаРег"))
-    sets += _register_sets(INVOICE_PAYMENTS, _invoice_payment_row(), ("Организация", "СчетНаОплату"),
-                           ("Сумма", "СуммаОплаты", "СуммаАванса"))
+    sets += _register_sets(INVOICE_PAYMENTS, _invoice_payment_row(), ("СчетНаОплату", "Организация"),
+                           ("Сумма", "СуммаОплаты", "СуммаАванса"), kind="turnovers")
     out: dict[str, EntitySet] = {}
     for es in sets:
         out[es.name] = es
@@ -242,7 +323,7 @@ def build_sets() -> dict[str, EntitySet]:
     return out
 
 
-SETS = build_sets()
+SETS = sets_for(DEFAULT_PROFILE)  # the default edition's sets (UNF 3.0)
 
 
 def dimension_props(es: EntitySet, dim: str) -> list[str]:
@@ -264,6 +345,16 @@ def virtual_props(rows: EntitySet, suffixes: tuple[str, ...]) -> list[Prop]:
 
 BALANCE_SUFFIXES = ("Balance",)
 TURNOVER_SUFFIXES = ("Receipt", "Expense", "Turnover")
+TURNOVER_ONLY_SUFFIXES = ("Turnover",)  # a turnover register's Turnovers: no receipt/expense split
+
+
+def virtual_tables(es: EntitySet) -> tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...]:
+    """(function, result type suffix, resource suffixes, parameters) of a register's virtual tables:
+    a balance register has Balance and Turnovers, a turnover register Turnovers only."""
+    turnovers = ("Turnovers", "Turnover", TURNOVER_SUFFIXES, ("Condition", "Dimensions", "EndPeriod", "StartPeriod"))
+    if es.register_kind == "turnovers":
+        return (turnovers[:2] + (TURNOVER_ONLY_SUFFIXES,) + turnovers[3:],)
+    return (("Balance", "Balance", BALANCE_SUFFIXES, ("Condition", "Dimensions", "Period")), turnovers)
 
 
 # -- CSDL ----------------------------------------------------------------------------------------------
@@ -287,12 +378,13 @@ def _props_xml(owner: str, props: list[Prop], key: tuple[str, ...] | None, assoc
     return "".join(parts)
 
 
-def metadata_xml(published: list[str]) -> str:
+def metadata_xml(published: list[str], sets: dict[str, EntitySet] | None = None) -> str:
     """The `$metadata` CSDL (EDMX, DataServiceVersion 3.0) of the published sets, 1C's layout."""
+    sets = SETS if sets is None else sets
     types, complex_types, assoc, entity_sets, functions = [], [], [], [], []
     published_set = frozenset(published)
     for name in published:
-        es = SETS[name]
+        es = sets[name]
         # Tabular rows and register rows of a published owner are complex types of the owner.
         for section, row in es.tabular.items():
             row_type = f"{name}_RowType" if es.kind == "records" else f"{name}_{section}_RowType"
@@ -308,15 +400,12 @@ def metadata_xml(published: list[str]) -> str:
         entity_sets.append(f"<EntitySet Name={quoteattr(name)} EntityType={quoteattr(NS + '.' + name)}/>")
         binding = f'<Parameter Name="bindingParameter" Type={quoteattr(NS + "." + name)}/>'
         if es.kind == "records":
-            rows = SETS[f"{name}_RecordType"]
-            for fn, rtype, sfx, params in (
-                ("Balance", "Balance", BALANCE_SUFFIXES, ("Condition", "Dimensions", "Period")),
-                ("Turnovers", "Turnover", TURNOVER_SUFFIXES, ("Condition", "Dimensions", "EndPeriod", "StartPeriod")),
-            ):
+            rows = sets[f"{name}_RecordType"]
+            for fn, rtype, sfx, params in virtual_tables(es):
                 complex_types.append(f"<ComplexType Name={quoteattr(f'{name}_{rtype}')}>"
                                      + _props_xml("", virtual_props(rows, sfx), None, [], []) + "</ComplexType>")
                 functions.append(_function(fn, f"Collection({NS}.{name}_{rtype})", binding, params))
-        if es.kind == "info_register":
+        if es.kind == "info_register" and "Period" in es.key:  # slices exist for periodic registers only
             for fn in ("SliceLast", "SliceFirst"):
                 functions.append(_function(fn, f"Collection({NS}.{name})", binding, ("Condition", "Period")))
         if es.kind == "document":

@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from b24_1c_assets.sandbox.onec_schema import (EMPTY_DATE, EMPTY_GUID, INVOICE_PAYMENTS, NS, SETS,
-                                               SETTLEMENTS, UNDEFINED_TYPE, EntitySet)
+from b24_1c_assets.sandbox.onec_profiles import DEFAULT_PROFILE, get_profile
+from b24_1c_assets.sandbox.onec_schema import (EMPTY_DATE, EMPTY_GUID, INVOICE_PAYMENTS, NS, PRICES, SETS,
+                                               SETTLEMENTS, UNDEFINED_TYPE, EntitySet, build_sets)
 from b24_1c_assets.sandbox.world import WORLD_NS, World
 
 ZERO = Decimal("0.00")
-_BLANKS: dict[str, dict] = {}  # set name -> a record with every property empty
+_BLANKS: dict[int, dict] = {}  # id(set) -> a record with every property empty (sets live as long as the process)
 
 
 def _memo_guid(world: World):
@@ -90,6 +91,10 @@ class RegisterStore:
             self.by_recorder.pop(recorder, None)
         self._sorted, self._indexes = None, {}
 
+    def put_all(self) -> None:
+        """Indexes dropped after rows were changed in place."""
+        self._sorted, self._indexes = None, {}
+
     def remove(self, recorder: str) -> None:
         if self.by_recorder.pop(recorder, None) is not None:
             self._sorted, self._indexes = None, {}
@@ -129,17 +134,22 @@ class OneCState:
     objects: dict[str, dict[str, dict]] = field(default_factory=dict)
     registers: dict[str, RegisterStore] = field(default_factory=dict)
     prices: list[dict] = field(default_factory=list)
+    info_registers: dict[str, list[dict]] = field(default_factory=dict)  # other information registers' records
     counters: dict[str, int] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)  # set name -> change counter (index caches)
 
     def blank(self, es: EntitySet) -> dict:
-        template = _BLANKS.get(es.name)
+        template = _BLANKS.get(id(es))
         if template is None:
-            template = _BLANKS[es.name] = {p.name: p.empty for p in es.props}
+            template = _BLANKS[id(es)] = {p.name: p.empty for p in es.props}
         rec = dict(template)
         for section in es.tabular:
             rec[section] = []
         return rec
+
+    def info_register(self, set_name: str) -> list[dict]:
+        """The records of an information register (the prices register has its own list)."""
+        return self.prices if set_name == PRICES else self.info_registers.setdefault(set_name, [])
 
     def add(self, set_name: str, rec: dict) -> dict:
         self.objects.setdefault(set_name, {})[rec["Ref_Key"]] = rec
@@ -170,18 +180,44 @@ UNIT_CODES = {"шт": ("796", "Штука"), "кг": ("166", "Килограмм
 ORDER_STATES = ["Не обработан", "Выставлен счет", "В работе", "На выполнении", "Завершен"]
 
 
-def seed(world: World) -> OneCState:
-    """Build the 1C base of a world. Linear in the number of records; fine for 100k parties / 1M movements."""
+def seed(world: World, profile: str = DEFAULT_PROFILE) -> OneCState:
+    """Build the 1C base of a world as one UNF edition publishes it (`onec_profiles`). Linear in the number
+    of records; fine for 100k parties / 1M movements."""
     # Millions of small dicts make the cyclic GC rescan the heap again and again; none of them form cycles.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         state = _seed(world)
+        _reshape(state, profile)
     finally:
         if was_enabled:
             gc.enable()
     gc.freeze()  # the seeded base lives as long as the server: keep it out of later collections
     return state
+
+
+def _reshape(st: OneCState, profile: str) -> None:
+    """Canonical records (3.0 shapes) -> the edition's field names and shapes, where they differ."""
+    prof = get_profile(profile)
+    for set_name, es in build_sets().items():
+        if es.kind not in ("catalog", "document"):
+            continue
+        header = prof.reshapers(set_name)
+        sections = {sec: ops for sec in es.tabular if (ops := prof.reshapers(set_name, sec))}
+        if not header and not sections:
+            continue
+        for rec in st.objects.get(set_name, {}).values():
+            prof.reshape(set_name, rec, ops=header)
+            for sec, ops in sections.items():
+                for row in rec.get(sec, ()):
+                    prof.reshape(set_name, row, ops=ops)
+    for register, store in st.registers.items():
+        ops = prof.reshapers(register, "RecordSet")
+        if ops:
+            for rows in store.by_recorder.values():
+                for row in rows:
+                    prof.reshape(register, row, ops=ops)
+            store.put_all()
 
 
 def _seed(world: World) -> OneCState:
@@ -386,7 +422,7 @@ def _settlements(world: World, org: str, g, amounts: dict[tuple[str, int], Decim
                              "Организация_Key": org, "Контрагент_Key": cp, "Договор_Key": contract,
                              "Документ": document, "Документ_Type": dtype, "Заказ": order_ref,
                              "Заказ_Type": order_type, "ТипРасчетов": settlement, "Сумма": amount,
-                             "СуммаВал": amount, "СуммаРег": amount, "СодержаниеУчета": ""})
+                             "СуммаВал": amount, "СуммаРег": amount, "СодержаниеПроводки": ""})
             if kind == "s":
                 recorder, recorder_type = g("shipment", doc.key), f"{NS}.Document_РасходнаяНакладная"
                 amount = amounts[("shipment", doc.key)]
@@ -426,14 +462,14 @@ def _settlements(world: World, org: str, g, amounts: dict[tuple[str, int], Decim
 
 def _invoice_payments(world: World, org: str, g, amounts: dict[tuple[str, int], Decimal]) -> RegisterStore:
     """ОплатаСчетовИЗаказов: an invoice (or an order without invoice) records its Сумма; a payment naming an
-    invoice/order records СуммаОплаты against it. Every row is a Receipt (turnover-style register)."""
+    invoice/order records СуммаОплаты against it. A turnover register: its rows have no RecordType."""
     store = RegisterStore()
     invoiced_orders = {i.order_key for i in world.invoices if i.order_key is not None}
     inv_t, ord_t = f"{NS}.Document_СчетНаОплату", f"{NS}.Document_ЗаказПокупателя"
 
     def row(recorder, rtype, period, target, ttype, amount=ZERO, paid=ZERO, advance=ZERO):
         return {"Recorder": recorder, "Recorder_Type": rtype, "Period": fmt_dt(period), "LineNumber": 1,
-                "Active": True, "RecordType": "Receipt", "Организация_Key": org, "СчетНаОплату": target,
+                "Active": True, "Организация_Key": org, "СчетНаОплату": target,
                 "СчетНаОплату_Type": ttype, "Сумма": amount, "СуммаОплаты": paid, "СуммаАванса": advance}
     for i in world.invoices:
         if i.posted:

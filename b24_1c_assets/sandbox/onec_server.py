@@ -29,9 +29,11 @@ from b24_1c_assets.sandbox.faults import Faults
 from b24_1c_assets.sandbox.onec_filter import (WHERE_NOT_ALLOWED, Node, ODataError, Scope, bounds,
                                                compile_filter, equals, lambda_bounds, parse_datetime_literal,
                                                parse_guid_literal, syntax_error)
+from b24_1c_assets.sandbox.onec_profiles import DEFAULT_PROFILE, Profile, get_profile
 from b24_1c_assets.sandbox.onec_schema import (BALANCE_SUFFIXES, EMPTY_DATE, EMPTY_GUID, NS,
-                                               ORDER_REQUIRED_HEADER, SETS, SETTLEMENTS, TURNOVER_SUFFIXES,
-                                               EntitySet, Prop, dimension_props, metadata_xml, virtual_props)
+                                               ORDER_REQUIRED_HEADER, SETTLEMENTS, EntitySet, Prop,
+                                               dimension_props, metadata_xml, sets_for, virtual_props,
+                                               virtual_tables)
 from b24_1c_assets.sandbox.onec_seed import (OneCState, RegisterStore, data_version, next_data_version, seed)
 from b24_1c_assets.sandbox.world import World
 
@@ -109,7 +111,10 @@ class OneCService:
     """The OData protocol over a `OneCState`, independent of the HTTP server (one lock for all data)."""
 
     def __init__(self, state: OneCState, odata_url: str, *, published: list[str], shuffle_unordered: bool,
-                 enforce_if_match: bool, inlinecount_ignores_paging: bool = True, rng_seed: int = 0):
+                 enforce_if_match: bool, inlinecount_ignores_paging: bool = True, rng_seed: int = 0,
+                 profile: str | Profile = DEFAULT_PROFILE):
+        self.profile = get_profile(profile)
+        self.sets = sets_for(self.profile.name)
         self.state = state
         self.odata_url = odata_url
         self.published = published
@@ -157,7 +162,7 @@ class OneCService:
             return self._service_document(as_json)
         if segments == ["$metadata"]:
             if self._metadata is None:
-                self._metadata = metadata_xml(self.published).encode()
+                self._metadata = metadata_xml(self.published, self.sets).encode()
             return Reply(200, self._metadata, "application/xml;charset=utf-8")
         m = re.fullmatch(r"([^()]+)(?:\((.*)\))?", segments[0], re.S)
         if not m:
@@ -165,7 +170,7 @@ class OneCService:
         name, key_text = m.group(1), m.group(2)
         if name not in self.published_set:
             raise _not_found_segment(name)
-        es = SETS[name]
+        es = self.sets[name]
         expand = [x.strip() for x in query.get("$expand", "").split(",") if x.strip()]
         if any(x.split("/")[0] in es.tabular for x in expand):
             raise ODataError(501, "0", "Возможность не поддерживается")  # live: $expand of a tabular section
@@ -219,7 +224,7 @@ class OneCService:
                 return self._date_window(es.name, objects, rng)
             return list(objects.values())
         if es.kind == "tabular":
-            owner = SETS[es.register]  # type: ignore[index]
+            owner = self.sets[es.register]  # type: ignore[index]
             section = es.section  # type: ignore[attr-defined]
             return [{"Ref_Key": ref, **row} for ref, rec in st.objects.get(owner.name, {}).items()
                     for row in rec.get(section, [])]
@@ -234,7 +239,7 @@ class OneCService:
                 recorders = dict.fromkeys(r["Recorder"] for r in store.window(*rng)).keys()
             return [self._record_set(store, r) for r in recorders]
         if es.kind == "info_register":
-            return list(st.prices)
+            return list(st.info_register(es.name))
         return []
 
     @staticmethod
@@ -280,7 +285,7 @@ class OneCService:
         return self.state.objects.get(set_name, {}).get(ref_key)
 
     def _scope(self, set_name: str) -> Scope | None:
-        es = SETS.get(set_name)
+        es = self.sets.get(set_name)
         return Scope.of(es) if es is not None and set_name in self.published_set else None
 
     def _compile(self, es: EntitySet, text: str | None, scope: Scope | None = None) -> Node | None:
@@ -328,7 +333,7 @@ class OneCService:
     def _presentation(self, set_name: str, rec: dict | None):
         if rec is None:
             return ("",)
-        if SETS[set_name].kind == "document":
+        if self.sets[set_name].kind == "document":
             return (rec.get("Date", ""), rec.get("Number", ""))
         return (rec.get("Description", ""), rec.get("Code", ""))
 
@@ -352,17 +357,17 @@ class OneCService:
         for i, name in enumerate(names):
             last = i == len(names) - 1
             nav = cur_scope.props.get(f"{name}_Key")
-            if not last and nav is not None and nav.target and SETS.get(nav.target):
+            if not last and nav is not None and nav.target and self.sets.get(nav.target):
                 getters.append(lambda r, k=f"{name}_Key", t=nav.target: self._resolve(t, r.get(k)) if r else None)
-                cur_scope = Scope.of(SETS[nav.target])
+                cur_scope = Scope.of(self.sets[nav.target])
                 continue
             prop = cur_scope.props.get(name)
             if not last or prop is None:
                 raise _not_found_segment(name)
-            if name == "Ref_Key" and cur_scope.es_name in SETS and SETS[cur_scope.es_name].is_object:
+            if name == "Ref_Key" and cur_scope.es_name in self.sets and self.sets[cur_scope.es_name].is_object:
                 target = cur_scope.es_name  # by reference = by presentation, not by GUID
             else:
-                target = prop.target if prop.target in SETS else None
+                target = prop.target if prop.target in self.sets else None
 
             def key(r, name=name, target=target, empty=prop.empty):
                 for g in getters:
@@ -430,11 +435,11 @@ class OneCService:
             target = self._resolve(key.target, rec.get(key.name))
         elif f"{base}_Type" in props:
             tname = (rec.get(f"{base}_Type") or "").removeprefix(f"{NS}.")
-            target = self._resolve(tname, rec.get(base)) if tname in SETS else None
+            target = self._resolve(tname, rec.get(base)) if tname in self.sets else None
             key = Prop(base, "Edm.String", target=tname)
         else:
             return ""
-        return self._own_presentation(SETS[key.target], target)
+        return self._own_presentation(self.sets[key.target], target)
 
     def _project(self, es, rec, props_by_name, fields, sections, presentations, tabular, strip=()) -> dict:
         out = {}
@@ -566,7 +571,7 @@ class OneCService:
             if isinstance(recorder, str) and recorder.lower() in store.by_recorder:
                 return self._record_set(store, recorder.lower())
         elif es.kind == "info_register":
-            for rec in self.state.prices:
+            for rec in self.state.info_register(es.name):
                 if all(rec.get(k) == v for k, v in params.items()):
                     return rec
         raise ODataError(404, "9", f'Экземпляр сущности "{es.name}" не найден по переданному ключу.')
@@ -580,14 +585,14 @@ class OneCService:
         params = {k: v for k, v in query.items() if k in FUNCTION_PARAMS}
         params.update(_split_params(raw_params))
         params = {k: _literal(v) if k != "" else v for k, v in params.items() if k}
-        if es.kind == "records" and fn in ("Balance", "Turnovers"):
+        if es.kind == "records" and fn in {t[0] for t in virtual_tables(es)}:
             return self._register_totals(es, fn, params, query, as_json)
         if es.kind == "info_register" and fn in ("SliceLast", "SliceFirst"):
             return self._slice(es, fn == "SliceLast", params, query, as_json)
         raise ODataError(400, "11", f"Метод не найден: '{fn}'")
 
     def _register_totals(self, es, fn, params, query, as_json) -> Reply:
-        rows_es = SETS[f"{es.name}_RecordType"]
+        rows_es = self.sets[f"{es.name}_RecordType"]
         store = self.state.registers[es.register]  # type: ignore[index]
         dims = list(rows_es.dimensions)
         if isinstance(params.get("Dimensions"), str) and params["Dimensions"].strip():
@@ -603,7 +608,9 @@ class OneCService:
         else:
             start, end = params.get("StartPeriod"), params.get("EndPeriod")
             window = (start if isinstance(start, str) else None, True, end if isinstance(end, str) else None, True)
-            suffixes, type_name = TURNOVER_SUFFIXES, f"{es.name}_Turnover"
+            suffixes = next(t[2] for t in virtual_tables(es) if t[0] == fn)
+            type_name = f"{es.name}_Turnover"
+        turnover_register = es.register_kind == "turnovers"  # no RecordType: every movement adds
         cond = params.get("Condition")
         node = self._compile(rows_es, cond) if isinstance(cond, str) else None
         rows = self._register_rows(rows_es, store, node, window)
@@ -619,7 +626,7 @@ class OneCService:
             if not r.get("Active", True):
                 continue
             k = tuple([r.get(f) for f in dim_fields])
-            side = receipts if r["RecordType"] == "Receipt" else expenses
+            side = receipts if turnover_register or r["RecordType"] == "Receipt" else expenses
             acc = side.get(k)
             if acc is None:
                 acc = side[k] = list(zeros)
@@ -639,7 +646,8 @@ class OneCService:
                 if not any(acc):
                     continue
                 for i, res in enumerate(resources):
-                    rec[f"{res}Receipt"], rec[f"{res}Expense"] = acc[i], acc[n + i]
+                    if not turnover_register:
+                        rec[f"{res}Receipt"], rec[f"{res}Expense"] = acc[i], acc[n + i]
                     rec[f"{res}Turnover"] = acc[i] - acc[n + i]
             result.append(rec)
         props = [p for p in virtual_props(rows_es, suffixes)
@@ -823,9 +831,10 @@ class OneCService:
         rec = {p.name: p.empty for p in es.props}
         self._apply(es, rec, data)
         key = tuple(rec[k] for k in es.key)
-        if any(tuple(r[k] for k in es.key) == key for r in self.state.prices):
+        records = self.state.info_register(es.name)
+        if any(tuple(r[k] for k in es.key) == key for r in records):
             raise ODataError(400, "15", "Запись с таким ключом уже существует")
-        self.state.prices.append(rec)
+        records.append(rec)
         reply = self._read_entity(es, rec, {}, as_json)
         reply.status = 201
         return reply
@@ -897,13 +906,17 @@ class OneCService:
             return
         record_type, cp = kinds[es.name]
         amount = rec.get("СуммаДокумента") or Decimal(0)
-        store.put(ref, [{"Recorder": ref, "Recorder_Type": f"{NS}.{es.name}", "Period": rec["Date"],
+        order = rec.get("Заказ") or rec.get("Заказ_Key") or ""
+        order = "" if order == EMPTY_GUID else order
+        store.put(ref, [self.profile.reshape(SETTLEMENTS, {"Recorder": ref, "Recorder_Type": f"{NS}.{es.name}", "Period": rec["Date"],
                          "LineNumber": 1, "Active": True, "RecordType": record_type,
                          "Организация_Key": rec.get("Организация_Key", EMPTY_GUID), "Контрагент_Key": cp,
                          "Договор_Key": rec.get("Договор_Key", EMPTY_GUID), "Документ": ref,
-                         "Документ_Type": f"{NS}.{es.name}", "Заказ": rec.get("Заказ", ""),
-                         "Заказ_Type": rec.get("Заказ_Type") or "StandardODATA.Undefined", "ТипРасчетов": "Долг",
-                         "Сумма": amount, "СуммаВал": amount, "СуммаРег": amount, "СодержаниеУчета": ""}])
+                         "Документ_Type": f"{NS}.{es.name}", "Заказ": order,
+                         "Заказ_Type": (rec.get("Заказ_Type") or f"{NS}.Document_ЗаказПокупателя") if order
+                         else "StandardODATA.Undefined", "ТипРасчетов": "Долг",
+                         "Сумма": amount, "СуммаВал": amount, "СуммаРег": amount, "СодержаниеПроводки": ""},
+                                               "RecordSet")])
 
 
 def _touch(es: EntitySet, rec: dict) -> None:
@@ -927,14 +940,15 @@ class OneCServer:
     `unpublished` (set names left out of the publication), `max_query_length` (IIS limit -> 404.15),
     `cold_start_seconds` (delay of the first request), `enforce_if_match` (412 on a stale If-Match; real 1C
     ignores it), `inlinecount_ignores_paging` (the documented 1C behaviour; False = `$top=0&$inlinecount=allpages`
-    counts cheaply as 42c saw live), `state` (a pre-seeded `OneCState`, e.g. shared by benchmarks), `rng_seed`.
+    counts cheaply as 42c saw live), `state` (a pre-seeded `OneCState`, e.g. shared by benchmarks), `rng_seed`,
+    `profile` (the UNF edition whose metadata the base follows: `unf30` default, `unf16`; see onec_profiles).
     """
 
     def __init__(self, world: World, host: str = "127.0.0.1", port: int = 0, username: str = "integration",
                  password: str | None = None, faults: Faults | None = None, *, shuffle_unordered: bool = True,
                  unpublished=(), max_query_length: int = 2000, cold_start_seconds: float = 0.0,
                  enforce_if_match: bool = False, inlinecount_ignores_paging: bool = True,
-                 state: OneCState | None = None, rng_seed: int = 0):
+                 state: OneCState | None = None, rng_seed: int = 0, profile: str = DEFAULT_PROFILE):
         self.world = world
         self.host, self._port = host, port
         self.username = username
@@ -942,11 +956,14 @@ class OneCServer:
         self.faults = faults or Faults()
         self.max_query_length = max_query_length
         self.cold_start_seconds = cold_start_seconds
-        self.state = state if state is not None else seed(world)
-        self.published = [n for n in SETS if n not in set(unpublished)]
+        self.profile = get_profile(profile)
+        self.sets = sets_for(self.profile.name)
+        self.state = state if state is not None else seed(world, profile=self.profile.name)
+        self.published = [n for n in self.sets if n not in set(unpublished)]
         self.request_log: list[dict] = []
         self._opts = dict(shuffle_unordered=shuffle_unordered, enforce_if_match=enforce_if_match,
-                          inlinecount_ignores_paging=inlinecount_ignores_paging, rng_seed=rng_seed)
+                          inlinecount_ignores_paging=inlinecount_ignores_paging, rng_seed=rng_seed,
+                          profile=self.profile)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._warm = threading.Event()
