@@ -180,14 +180,15 @@ UNIT_CODES = {"шт": ("796", "Штука"), "кг": ("166", "Килограмм
 ORDER_STATES = ["Не обработан", "Выставлен счет", "В работе", "На выполнении", "Завершен"]
 
 
-def seed(world: World, profile: str = DEFAULT_PROFILE) -> OneCState:
+def seed(world: World, profile: str = DEFAULT_PROFILE, *, empty_dimensions: tuple[str, ...] = ()) -> OneCState:
     """Build the 1C base of a world as one UNF edition publishes it (`onec_profiles`). Linear in the number
-    of records; fine for 100k parties / 1M movements."""
+    of records; fine for 100k parties / 1M movements. `empty_dimensions`: settlement-register dimensions
+    (`Заказ`, `Документ`) left Undefined in every movement."""
     # Millions of small dicts make the cyclic GC rescan the heap again and again; none of them form cycles.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        state = _seed(world)
+        state = _seed(world, tuple(empty_dimensions))
         _reshape(state, profile)
     finally:
         if was_enabled:
@@ -220,7 +221,7 @@ def _reshape(st: OneCState, profile: str) -> None:
             store.put_all()
 
 
-def _seed(world: World) -> OneCState:
+def _seed(world: World, empty_dimensions: tuple[str, ...] = ()) -> OneCState:
     st = OneCState()
     g = _memo_guid(world)
     org = _obj(st, "Catalog_Организации", g("organization", 1), Description="ООО «Наша фирма»",
@@ -388,13 +389,22 @@ def _seed(world: World) -> OneCState:
              Контрагент_Key=g("counterparty", p.party_key), Договор_Key=g("contract", p.contract_key),
              СуммаДокумента=p.amount, ВалютаДенежныхСредств_Key=rub, РасшифровкаПлатежа=[detail], **extra)
 
-    st.registers[SETTLEMENTS] = _settlements(world, org, g, amounts)
+    st.registers[SETTLEMENTS] = _settlements(world, org, g, amounts, empty_dimensions)
     st.registers[INVOICE_PAYMENTS] = _invoice_payments(world, org, g, amounts)
     return st
 
 
-def _settlements(world: World, org: str, g, amounts: dict[tuple[str, int], Decimal]) -> RegisterStore:
-    """РасчетыСПокупателями movements, contract by contract in date order (see module docstring)."""
+INACTIVE_EVERY = 7  # one shipment in 7 also carries a deactivated line (Active = false)
+
+
+def _settlements(world: World, org: str, g, amounts: dict[tuple[str, int], Decimal],
+                 empty_dimensions: tuple[str, ...] = ()) -> RegisterStore:
+    """РасчетыСПокупателями movements, contract by contract in date order (see module docstring).
+
+    Some shipments' record sets also hold a deactivated copy of their debt line (`Active` = false, as a
+    user's manual register correction leaves it): 1C's Balance and Turnovers ignore such a line, so it
+    must not count anywhere. `empty_dimensions` (`Заказ`, `Документ`) leaves those dimensions Undefined
+    in every movement, as in a base that does not settle by orders or documents."""
     store = RegisterStore()
     events: dict[int, list] = {}
     for s in world.shipments:
@@ -416,9 +426,13 @@ def _settlements(world: World, org: str, g, amounts: dict[tuple[str, int], Decim
             otype = order_t if doc.order_key is not None else UNDEFINED_TYPE
             rows: list[dict] = []
 
-            def move(record_type, settlement, amount, document, dtype, order_ref, order_type):
+            def move(record_type, settlement, amount, document, dtype, order_ref, order_type, active=True):
+                if "Заказ" in empty_dimensions:
+                    order_ref, order_type = "", UNDEFINED_TYPE
+                if "Документ" in empty_dimensions:
+                    document, dtype = "", UNDEFINED_TYPE
                 rows.append({"Recorder": recorder, "Recorder_Type": recorder_type, "Period": period,
-                             "LineNumber": len(rows) + 1, "Active": True, "RecordType": record_type,
+                             "LineNumber": len(rows) + 1, "Active": active, "RecordType": record_type,
                              "Организация_Key": org, "Контрагент_Key": cp, "Договор_Key": contract,
                              "Документ": document, "Документ_Type": dtype, "Заказ": order_ref,
                              "Заказ_Type": order_type, "ТипРасчетов": settlement, "Сумма": amount,
@@ -427,6 +441,8 @@ def _settlements(world: World, org: str, g, amounts: dict[tuple[str, int], Decim
                 recorder, recorder_type = g("shipment", doc.key), f"{NS}.Document_РасходнаяНакладная"
                 amount = amounts[("shipment", doc.key)]
                 move("Receipt", "Долг", amount, recorder, recorder_type, order, otype)
+                if doc.key % INACTIVE_EVERY == 3:
+                    move("Receipt", "Долг", amount, recorder, recorder_type, order, otype, active=False)
                 open_debt = [recorder, recorder_type, order, otype, amount]
                 while advances and open_debt[4] > 0:
                     adv = advances[0]

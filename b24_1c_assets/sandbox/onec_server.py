@@ -941,14 +941,16 @@ class OneCServer:
     `cold_start_seconds` (delay of the first request), `enforce_if_match` (412 on a stale If-Match; real 1C
     ignores it), `inlinecount_ignores_paging` (the documented 1C behaviour; False = `$top=0&$inlinecount=allpages`
     counts cheaply as 42c saw live), `state` (a pre-seeded `OneCState`, e.g. shared by benchmarks), `rng_seed`,
-    `profile` (the UNF edition whose metadata the base follows: `unf30` default, `unf16`; see onec_profiles).
+    `profile` (the UNF edition whose metadata the base follows: `unf30` default, `unf16`; see onec_profiles),
+    `empty_dimensions` (settlement-register dimensions, `Заказ`/`Документ`, Undefined in every movement).
     """
 
     def __init__(self, world: World, host: str = "127.0.0.1", port: int = 0, username: str = "integration",
                  password: str | None = None, faults: Faults | None = None, *, shuffle_unordered: bool = True,
                  unpublished=(), max_query_length: int = 2000, cold_start_seconds: float = 0.0,
                  enforce_if_match: bool = False, inlinecount_ignores_paging: bool = True,
-                 state: OneCState | None = None, rng_seed: int = 0, profile: str = DEFAULT_PROFILE):
+                 state: OneCState | None = None, rng_seed: int = 0, profile: str = DEFAULT_PROFILE,
+                 empty_dimensions: tuple[str, ...] = ()):
         self.world = world
         self.host, self._port = host, port
         self.username = username
@@ -958,7 +960,8 @@ class OneCServer:
         self.cold_start_seconds = cold_start_seconds
         self.profile = get_profile(profile)
         self.sets = sets_for(self.profile.name)
-        self.state = state if state is not None else seed(world, profile=self.profile.name)
+        self.state = state if state is not None else seed(world, profile=self.profile.name,
+                                                                 empty_dimensions=empty_dimensions)
         self.published = [n for n in self.sets if n not in set(unpublished)]
         self.request_log: list[dict] = []
         self._opts = dict(shuffle_unordered=shuffle_unordered, enforce_if_match=enforce_if_match,

@@ -16,9 +16,12 @@ from b24_1c_assets.onec import odata
 from b24_1c_assets.sandbox.faults import Faults
 from b24_1c_assets.sandbox.onec_seed import counterparty_guid
 
+from b24_1c_assets_tests.conftest import both_onec_profiles
+
 from .conftest import ScriptedFaults
 
 MSK = ZoneInfo("Europe/Moscow")
+pytestmark = both_onec_profiles  # every read and write against UNF 3.0's and 1.6's metadata
 
 
 def _gets(server, entity_set):
@@ -112,8 +115,10 @@ def test_settlement_movements_sum_to_world_balances(onec, world, client_for):
     assert len(moves) == len(onec.state.registers[odata.SETTLEMENTS])
     assert len({(m["Recorder"], m["LineNumber"]) for m in moves}) == len(moves)
     net = defaultdict(Decimal)
+    assert any(m["Active"] is False for m in moves)  # deactivated lines arrive, and must not count
     for m in moves:
-        net[m["Контрагент_Key"]] += m["Сумма"] if m["RecordType"] == "Receipt" else -m["Сумма"]
+        if m["Active"]:
+            net[m["Контрагент_Key"]] += m["Сумма"] if m["RecordType"] == "Receipt" else -m["Сумма"]
     for party in world.parties:
         assert net.get(counterparty_guid(world, party.key), Decimal(0)) == world.expected_balance(party.key)
 
@@ -335,7 +340,9 @@ def test_pages_are_sized_by_bytes_after_the_first(onec, world, client_for):
     assert tops[0] == 5 and max(tops) > 5 and max(tops) <= 12
 
 
-def test_posted_order_rows_replaced_via_unpost_patch_post_with_lost_answers(onec, world, client_for):
+def test_posted_order_rows_replaced_via_unpost_patch_post_with_lost_answers(onec, world, client_for, onec_profile):
+    if onec_profile == "unf16":  # the rows below are 3.0-shaped; 1.6 has Номенклатура_Key (issue 11 item 5, writes)
+        pytest.skip("order rows written in UNF 3.0's composite shape")
     client = client_for(onec)
     item = world.guid("item", world.items[1].key)
     row = {"Номенклатура": item, "Номенклатура_Type": "StandardODATA.Catalog_Номенклатура",

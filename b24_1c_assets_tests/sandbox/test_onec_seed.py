@@ -60,8 +60,12 @@ def test_contracts_items_and_documents_use_world_guids(world, state):
 def test_settlements_balance_per_party_is_expected_balance(world, state):
     store = state.registers[SETTLEMENTS]
     total: dict[str, Decimal] = {}
+    inactive = [r for rows in store.by_recorder.values() for r in rows if not r["Active"]]
+    assert inactive and all(r["RecordType"] == "Receipt" for r in inactive)  # deactivated lines are seeded
     for rows in store.by_recorder.values():
         for r in rows:
+            if not r["Active"]:
+                continue  # 1C's Balance ignores them
             sign = 1 if r["RecordType"] == "Receipt" else -1
             total[r["Контрагент_Key"]] = total.get(r["Контрагент_Key"], Decimal(0)) + sign * r["Сумма"]
     for party in world.parties:
@@ -80,3 +84,17 @@ def test_invoice_payments_register_has_each_posted_invoice(world, state):
 def test_data_version_is_a_base64_counter():
     assert data_version(0) == "AAAAAAAAAAA=" and next_data_version("AAAAAAAAAAA=") == "AAAAAAAAAAE="
     assert next_data_version(data_version(255)) == data_version(256)
+
+
+def test_empty_dimensions_are_undefined_in_every_movement(world):
+    rows = seed(world, empty_dimensions=("Заказ", "Документ")).registers[SETTLEMENTS].by_period()[1]
+    assert rows and all(r["Заказ"] == "" and r["Заказ_Type"] == "StandardODATA.Undefined" for r in rows)
+    assert all(r["Документ"] == "" and r["Документ_Type"] == "StandardODATA.Undefined" for r in rows)
+
+
+def test_unf16_settlements_use_a_single_order_reference(world, state):
+    rows = seed(world, profile="unf16").registers[SETTLEMENTS].by_period()[1]
+    assert all("Заказ" not in r and "Заказ_Type" not in r and "СуммаРег" not in r for r in rows)
+    with_order = [r for r in rows if r["Заказ_Key"] != "00000000-0000-0000-0000-000000000000"]
+    canonical = {r["Заказ"] for r in state.registers[SETTLEMENTS].by_period()[1] if r["Заказ"]}
+    assert with_order and {r["Заказ_Key"] for r in with_order} == canonical
