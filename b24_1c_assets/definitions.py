@@ -6,6 +6,7 @@ import dagster as dg
 
 from b24_1c_assets.defs import jobs
 from b24_1c_assets.defs.analytics import assets as analytics_assets
+from b24_1c_assets.defs.analytics.publish import build_analytics_copy
 from b24_1c_assets.defs.automation import schedules, sensors as automation_sensors
 from b24_1c_assets.defs.bitrix24 import assets as bitrix24_assets
 from b24_1c_assets.defs.catalog_sync import assets as catalog_sync_assets
@@ -27,7 +28,7 @@ from b24_1c_assets.defs.resources import build_resources
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions.merge(
+    merged = dg.Definitions.merge(
         bitrix24_assets.defs,
         onec_assets.defs,
         onec_exchange_assets.defs,
@@ -49,3 +50,6 @@ def defs() -> dg.Definitions:
         analytics_assets.defs,
         dg.Definitions(resources=build_resources()),
     )
+    # The analysts' copy is published last in every job that selects it: it depends on every other asset.
+    upstream = [key for assets_def in merged.assets or [] for key in getattr(assets_def, "keys", ())]
+    return dg.Definitions.merge(merged, dg.Definitions(assets=[build_analytics_copy(upstream)]))

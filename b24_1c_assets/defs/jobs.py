@@ -38,6 +38,10 @@ INCREMENTAL_1C = dg.AssetSelection.assets(
                                                 "shipments")])
 
 
+# Every job ends by publishing the analysts' copy (defs/analytics/publish.py); full_sync selects it with all().
+ANALYST_COPY = dg.AssetSelection.assets(dg.AssetKey(["analytics", "analyst_copy"]))
+
+
 def current_day() -> str:
     """The receivables day a run without an explicit partition closes: today in Moscow."""
     return daily_partitions.get_last_partition_key()
@@ -59,7 +63,7 @@ def build_full_sync() -> dg.UnresolvedAssetJobDefinition:
 
 incremental_sync = dg.define_asset_job(
     "incremental_sync",
-    selection=INCREMENTAL | INCREMENTAL_1C,
+    selection=INCREMENTAL | INCREMENTAL_1C | ANALYST_COPY,
     description="CRM changes through: deals, companies and requisites re-read, the client master rebuilt, "
                 "counterparties and orders written to 1C, companies and deal holds written back to the CRM.",
     tags={"flow": "incremental_sync"},

@@ -15,10 +15,11 @@ exchange_load = dg.define_asset_job(
     "exchange_load",
     selection=(dg.AssetSelection.assets(EXCHANGE_FILES) | dg.AssetSelection.groups("onec_raw", "client_master")
                | dg.AssetSelection.assets(dg.AssetKey(["receivables", "receivables_snapshot"]),
-                                          dg.AssetKey(["receivables", "client_credit_status"]))),
+                                          dg.AssetKey(["receivables", "client_credit_status"]),
+                                          dg.AssetKey(["analytics", "analyst_copy"]))),
     partitions_def=daily_partitions,
     description="Load new exchange-folder files into the raw onec.* tables, then rebuild the client master "
-                "and today's receivables from them.",
+                "and today's receivables from them, then publish the analysts' copy.",
     tags={"flow": "exchange_load"},
 )
 
