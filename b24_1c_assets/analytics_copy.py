@@ -9,7 +9,8 @@ the old copy (its file stays alive until closed); the next connection opens the 
 written as a whole new file, so read-only connections to it never block anything.
 
 What the copy holds: the `analytics` views materialized as tables (with their comments), every table of
-`client_master` and `receivables`, `sync.results`, `quality.rejects`, and `meta.publication` (one row: when,
+`client_master` and `receivables`, `sync.results`, `quality.rejects`, `ops.run_failures` (when there), and
+`meta.publication` (one row: when,
 by which run, rows per table).
 """
 
@@ -33,6 +34,7 @@ PUBLISHED: dict[str, tuple[str, ...] | None] = {
     "receivables": None,
     "sync": ("results",),
     "quality": ("rejects",),
+    "ops": ("run_failures",),
 }
 
 

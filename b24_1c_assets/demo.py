@@ -4,7 +4,8 @@ The report is read back from DuckDB after the run: clients matched by rule and l
 pushed, deals suspended and released, rows written per flow, rejected rows per table.
 
 The run is recorded in `.dagster_home/` (the same instance `make dev` opens), so it can be read in the UI
-afterwards; the DuckDB file is `data/demo/b24_1c.duckdb`.
+afterwards; the DuckDB file is `data/demo/b24_1c.duckdb`, and the copy analysts open (published by the run's
+last step) `data/demo/analytics/b24_1c.duckdb`.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         result = runner.run_full_sync(trigger="demo")
         print(runner.describe_run(result, sandbox, per_asset=args.assets))
         print(runner.business_report(result.run_id))
-    print(f"done in {time.monotonic() - started:.1f} s; DuckDB: {DEMO_DIR / 'b24_1c.duckdb'}; "
+    copy = DEMO_DIR / "analytics" / "b24_1c.duckdb"  # published by the run's last step (analytics/analyst_copy)
+    print(f"done in {time.monotonic() - started:.1f} s; DuckDB: {DEMO_DIR / 'b24_1c.duckdb'} (the sync's); "
+          f"for analysts: {copy if copy.exists() else 'not published (the run failed)'}; "
           f"run history: `make dev` (DAGSTER_HOME={DAGSTER_HOME})")
     return 0 if result.success else 1
 
