@@ -1,5 +1,6 @@
 """Bitrix24 REST client (no Dagster here): paced, retried calls, `batch` with per-command outcomes, keyset export."""
 
+from .auth import ApplicationAuth, TokenStore, WebhookAuth
 from .client import (
     BATCH_LIMIT,
     PAGE_SIZE,
@@ -29,6 +30,7 @@ from .pacing import Pacer, shared_pacer
 from .query import batch_command, http_build_query
 
 __all__ = [
+    "ApplicationAuth", "TokenStore", "WebhookAuth",
     "BATCH_LIMIT", "PAGE_SIZE", "AuthError", "BadRequest", "BatchResult", "Bitrix24Client", "Bitrix24Error",
     "ClientStats", "CommandOutcome", "Envelope", "ExportError", "MethodNotFound", "NotFound",
     "OperationTimeLimit", "OverloadLimit", "Pacer", "PortalDeleted", "QueryLimitExceeded", "ServerError",

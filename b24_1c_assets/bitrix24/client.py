@@ -33,7 +33,9 @@ from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
+from .auth import ApplicationAuth, WebhookAuth
 from .errors import (
+    AuthError,
     Bitrix24Error,
     ExportError,
     OperationTimeLimit,
@@ -141,30 +143,16 @@ class ClientStats:
 
 
 # ------------------------------------------------------------------------------------------- secrecy
-class _Secret:
-    """Holds the webhook URL; prints as *** so it cannot leak through repr/vars/metadata."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "***"
-
-    __str__ = __repr__
+_OAUTH_SECRET_RE = re.compile(r"((?:client_secret|refresh_token|access_token|auth)=)[^&\s\"']+")
 
 
 class _RedactWebhookPath(logging.Filter):
-    """urllib3 logs request paths at DEBUG; a webhook path carries the credential, so mask it."""
+    """urllib3 logs request paths at DEBUG; a webhook path or an OAuth query carries a credential, so mask it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "/rest/" in message:
-            record.msg = _WEBHOOK_PATH_RE.sub(r"\1***", message)
+        if "/rest/" in message or "token" in message or "auth=" in message:
+            record.msg = _OAUTH_SECRET_RE.sub(r"\1***", _WEBHOOK_PATH_RE.sub(r"\1***", message))
             record.args = None
         return True
 
@@ -202,28 +190,34 @@ def _list_shape(method: str) -> tuple[str, str | None]:
 
 # -------------------------------------------------------------------------------------------- client
 class Bitrix24Client:
-    """A paced, retrying client for one Bitrix24 inbound webhook.
+    """A paced, retrying client for one Bitrix24 portal, through an inbound webhook or a local application.
 
     `webhook_url` is `https://<portal>/rest/<user>/<code>/` and is a credential: it appears nowhere but in
-    the request line. Errors and logs name the portal host and the method only.
+    the request line. An application passes `auth=ApplicationAuth(...)` instead (tokens renewed on
+    `expired_token`, see auth.py). Errors and logs name the portal host and the method only.
 
         client = Bitrix24Client(url, rate=2.0, burst=50)
         for page in client.export("crm.company.list", select=["ID", "TITLE", "ORIGIN_ID"]): ...
         outcome = client.batch({f"u{i}": ("crm.company.update", {"id": i, "fields": f}) for i, f in changes})
         new_id = client.call("crm.company.add", {"fields": ...})  # not retried on an unknown outcome
         metadata = client.stats.as_dict()
+
+    `timeout` is the read timeout: above the portal's own 60 s per request (`limits.md`), so we never resend a
+    call the portal is still running (that spends the method's operating budget twice).
     """
 
-    def __init__(self, webhook_url: str, *, rate: float = 2.0, burst: int = 50, timeout: float = 30.0,
+    def __init__(self, webhook_url: str | None = None, *, auth: WebhookAuth | ApplicationAuth | None = None,
+                 rate: float = 2.0, burst: int = 50, timeout: float = 65.0,
                  max_retries: int = 5, session: requests.Session | None = None,
                  backoff_initial: float = 0.5, backoff_max: float = 30.0,
                  max_operating_waits: int = 2, max_operating_wait_seconds: float = 660.0,
                  pacer: Pacer | None = None) -> None:
-        parts = urlsplit(webhook_url or "")
-        if parts.scheme not in ("http", "https") or not parts.hostname or "/rest/" not in (parts.path or ""):
-            raise ValueError("webhook_url must look like https://<portal>/rest/<user>/<code>/")
-        self._webhook = _Secret(webhook_url if webhook_url.endswith("/") else webhook_url + "/")
-        self.host = parts.hostname + (f":{parts.port}" if parts.port else "")
+        if auth is None:
+            auth = WebhookAuth(webhook_url or "")
+        elif webhook_url:
+            raise ValueError("pass either webhook_url or auth, not both")
+        self.auth = auth
+        self.host = auth.host
         self.rate = float(rate)
         self.burst = int(burst)
         self.timeout = float(timeout)
@@ -232,7 +226,7 @@ class Bitrix24Client:
         self.backoff_max = float(backoff_max)
         self.max_operating_waits = int(max_operating_waits)
         self.max_operating_wait_seconds = float(max_operating_wait_seconds)
-        self.pacer = pacer or shared_pacer(self._webhook.reveal(), self.rate, self.burst)
+        self.pacer = pacer or shared_pacer(auth.pacer_key, self.rate, self.burst)
         self._own_session = session is None
         if session is None:
             session = requests.Session()
@@ -245,6 +239,11 @@ class Bitrix24Client:
         self._blocked_until: dict[str, float] = {}  # method -> monotonic time its operating budget resets
         self._last_time: dict[str, dict] = {}  # method -> last `time` block seen
         self._server_clock_offset = 0.0  # portal clock minus ours, from the last `time.finish`
+
+    @property
+    def user_id(self) -> int | None:
+        """The portal user our calls act as (the webhook's user, or the application's installing user)."""
+        return self.auth.user_id
 
     def __repr__(self) -> str:
         return f"Bitrix24Client(host={self.host!r}, rate={self.rate}, burst={self.burst})"
@@ -353,11 +352,26 @@ class Bitrix24Client:
     def _post(self, method: str, body: bytes) -> Envelope:
         """One paced HTTP request; the answer as an Envelope or a typed error."""
         self._sleep_if_blocked(method.lower())
+        for renewal in (False, True):
+            token = self.auth.token()
+            try:
+                return self._post_once(method, body, token)
+            except AuthError as exc:
+                # `expired_token` (401): renew and send the same call again, once (`settings/oauth/auto-renewal.md`)
+                if renewal or (exc.code or "").lower() not in ("expired_token", "invalid_token") \
+                        or not self.auth.renew(token):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _post_once(self, method: str, body: bytes, token: str | None) -> Envelope:
         self._count(pacer_wait_seconds=self.pacer.acquire(), http_calls=1)
+        if token is not None:  # an application's token goes in the body, never in the logged request line
+            auth = b'{"auth": ' + json.dumps(token).encode("ascii")
+            body = auth + b"}" if body.strip() in (b"{}", b"") else auth + b", " + body.lstrip()[1:]
         failure: TransportError | None = None
         try:
             response = self._session.post(
-                self._webhook.reveal() + method, data=body, timeout=(min(self.timeout, 10.0), self.timeout),
+                self.auth.url(method), data=body, timeout=(min(self.timeout, 10.0), self.timeout),
                 headers={"Content-Type": "application/json; charset=utf-8", "Accept": "application/json"})
             raw = response.content  # read the body on any status: errors live there
         except requests.RequestException as exc:

@@ -81,7 +81,8 @@ class QueryLimitExceeded(Bitrix24Error):
 
 
 class OperationTimeLimit(Bitrix24Error):
-    """503 OPERATION_TIME_LIMIT: the method's operating-time budget is spent until `reset_at` (epoch s)."""
+    """OPERATION_TIME_LIMIT (429 in `limits.md`, 503 before): the method's operating-time budget is spent; the
+    oldest minute basket leaves it at `reset_at` (epoch s)."""
 
     retryable = True
 
@@ -91,7 +92,8 @@ class OperationTimeLimit(Bitrix24Error):
 
 
 class OverloadLimit(Bitrix24Error):
-    """503 OVERLOAD_LIMIT: REST blocked by the vendor for overload. Never retried: stop and report."""
+    """OVERLOAD_LIMIT (503 in the earlier docs, 401 in the current): REST blocked by the vendor for overload, a
+    manual block only support lifts. Never retried: stop and report."""
 
 
 class AuthError(Bitrix24Error):
@@ -120,9 +122,13 @@ class ExportError(Bitrix24Error):
 
 _AUTH_CODES = {
     "NO_AUTH_FOUND", "EXPIRED_TOKEN", "INVALID_TOKEN", "INVALID_CREDENTIALS", "ACCESS_DENIED",
-    "INSUFFICIENT_SCOPE", "WRONG_AUTH_TYPE", "AUTHORIZATION_ERROR", "USER_ACCESS_ERROR",
+    "INSUFFICIENT_SCOPE", "WRONG_AUTH_TYPE", "AUTHORIZATION_ERROR", "USER_ACCESS_ERROR", "INVALID_CLIENT",
+    "INVALID_GRANT", "PAYMENT_REQUIRED", "WRONG_LICENSE",
 }
 _SERVER_CODES = {"INTERNAL_SERVER_ERROR", "ERROR_UNEXPECTED_ANSWER"}
+_BAD_REQUEST_CODES = {"ERROR_CORE", "ERROR_ARGUMENT", "INVALID_ARG_VALUE", "INVALID_REQUEST", "ERROR_BATCH_LENGTH_EXCEEDED",
+                      "ERROR_BATCH_METHOD_NOT_ALLOWED", "ERROR_EVENT_NOT_FOUND", "ERROR_HANDLER_ALREADY_EXIST",
+                      "ERROR_REQUIRED_PARAMETERS_MISSING"}
 _NOT_FOUND_CODES = {"NOT_FOUND", "ERROR_NOT_FOUND", "ENTITY_NOT_FOUND"}
 
 
@@ -142,6 +148,9 @@ def error_from_envelope(*, host: str, method: str, status: int | None, body: Any
             reset_at = _float(time_block.get("operating_reset_at"))
         reset_at = _float(body.get("operating_reset_at")) or reset_at
     kw = dict(host=host, method=method, status=status, code=code, description=description)
+    # Decided by the `error` code: the docs changed the HTTP statuses between revisions (OVERLOAD_LIMIT 503 -> 401,
+    # ACCESS_DENIED / insufficient_scope 403 -> 401, OPERATION_TIME_LIMIT 503 -> 429; `_includes/system-errors.md`,
+    # `limits.md`), so a status only decides when the code is empty or unknown.
     upper = (code or "").upper()
     if upper == "QUERY_LIMIT_EXCEEDED":
         return QueryLimitExceeded(**kw)
@@ -151,13 +160,19 @@ def error_from_envelope(*, host: str, method: str, status: int | None, body: Any
         return OverloadLimit(**kw)
     if upper == "PORTAL_DELETED":
         return PortalDeleted(**kw)
-    if upper in _AUTH_CODES or status in (401, 403):
+    if upper in _AUTH_CODES:
         return AuthError(**kw)
     if upper == "ERROR_METHOD_NOT_FOUND":
         return MethodNotFound(**kw)
     if upper in _NOT_FOUND_CODES or (description or "").strip().lower().startswith("not found"):
         return NotFound(**kw)
-    if upper in _SERVER_CODES or (status is not None and status >= 500):
+    if upper in _SERVER_CODES:
+        return ServerError(**kw)
+    if upper in _BAD_REQUEST_CODES:
+        return BadRequest(**kw)
+    if status in (401, 403):
+        return AuthError(**kw)
+    if status is not None and status >= 500:
         return ServerError(**kw)
     if status == 404:
         return NotFound(**kw)

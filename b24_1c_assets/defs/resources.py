@@ -1,6 +1,6 @@
 """Dagster resources: configuration from the environment, clients built once per run.
 
-Secrets (the webhook URL, the 1C password) only ever pass through `dg.EnvVar`, so the UI and the run's
+Secrets (the webhook URL, the application's client secret, the 1C password) only ever pass through `dg.EnvVar`, so the UI and the run's
 stored config show the variable's name, never its value.
 """
 
@@ -12,7 +12,8 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from b24_1c_assets import warehouse
-from b24_1c_assets.bitrix24 import Bitrix24Client
+from b24_1c_assets.bitrix24 import ApplicationAuth, Bitrix24Client, WebhookAuth
+from b24_1c_assets.bitrix24.auth import DEFAULT_OAUTH_SERVER, DEFAULT_TOKEN_FILE
 from b24_1c_assets.onec import OneCClient
 
 
@@ -22,20 +23,51 @@ def env_or(name: str, default: str) -> str | dg.EnvVar:
 
 
 class Bitrix24Resource(dg.ConfigurableResource):
-    """The Bitrix24 portal behind an inbound webhook (B24_WEBHOOK_URL), paced at B24_RATE / B24_BURST."""
+    """The Bitrix24 portal, paced at B24_RATE / B24_BURST, through one of two ways in (B24_AUTH_MODE):
 
-    webhook_url: str
+    - `webhook` (default): an inbound webhook, B24_WEBHOOK_URL. No `event.*` methods (application context only):
+      change capture is the DATE_MODIFY sweep plus the outbound-webhook event journal.
+    - `application`: a local application, B24_PORTAL_URL + B24_CLIENT_ID + B24_CLIENT_SECRET, its tokens in
+      B24_OAUTH_TOKEN_FILE (mode 0600; the refresh token rotates on every renewal). Offline events work.
+    """
+
+    auth_mode: str = "webhook"
+    webhook_url: str = ""
+    portal_url: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    token_file: str = str(warehouse.PROJECT_ROOT / DEFAULT_TOKEN_FILE)
+    oauth_server: str = DEFAULT_OAUTH_SERVER
     rate: str = "2"
     burst: str = "50"
-    timeout_seconds: float = 30.0
+    timeout_seconds: float = 65.0  # above the portal's own 60 s per request (limits.md)
     max_retries: int = 6
 
     _client: Bitrix24Client | None = PrivateAttr(default=None)
 
+    @property
+    def application_mode(self) -> bool:
+        mode = (self.auth_mode or "webhook").strip().lower()
+        if mode not in ("webhook", "application"):
+            raise dg.Failure(f"B24_AUTH_MODE must be 'webhook' or 'application', not {mode!r}")
+        return mode == "application"
+
+    def auth(self) -> WebhookAuth | ApplicationAuth:
+        if self.application_mode:
+            missing = [n for n, v in (("B24_PORTAL_URL", self.portal_url), ("B24_CLIENT_ID", self.client_id),
+                                      ("B24_CLIENT_SECRET", self.client_secret)) if not v]
+            if missing:
+                raise dg.Failure(f"B24_AUTH_MODE=application needs {', '.join(missing)}")
+            return ApplicationAuth(self.portal_url, self.client_id, self.client_secret, self.token_file,
+                                   oauth_server=self.oauth_server)
+        if not self.webhook_url:
+            raise dg.Failure("B24_WEBHOOK_URL is not set (or set B24_AUTH_MODE=application)")
+        return WebhookAuth(self.webhook_url)
+
     def client(self) -> Bitrix24Client:
         # One client (and so one pacer) per run: every asset of the run shares the portal's budget.
         if self._client is None:
-            self._client = Bitrix24Client(self.webhook_url, rate=float(self.rate), burst=int(self.burst),
+            self._client = Bitrix24Client(auth=self.auth(), rate=float(self.rate), burst=int(self.burst),
                                           timeout=self.timeout_seconds, max_retries=self.max_retries)
         return self._client
 
@@ -75,7 +107,13 @@ class WarehouseResource(dg.ConfigurableResource):
 def build_resources() -> dict:
     return {
         "bitrix24": Bitrix24Resource(
-            webhook_url=dg.EnvVar("B24_WEBHOOK_URL"),
+            auth_mode=env_or("B24_AUTH_MODE", "webhook"),
+            webhook_url=env_or("B24_WEBHOOK_URL", ""),
+            portal_url=env_or("B24_PORTAL_URL", ""),
+            client_id=env_or("B24_CLIENT_ID", ""),
+            client_secret=env_or("B24_CLIENT_SECRET", ""),
+            token_file=env_or("B24_OAUTH_TOKEN_FILE", str(warehouse.PROJECT_ROOT / DEFAULT_TOKEN_FILE)),
+            oauth_server=env_or("B24_OAUTH_SERVER", DEFAULT_OAUTH_SERVER),
             rate=env_or("B24_RATE", "2"),
             burst=env_or("B24_BURST", "50"),
         ),

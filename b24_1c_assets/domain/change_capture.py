@@ -1,7 +1,8 @@
 """Change capture from Bitrix24: which deals/companies changed since the last look, without I/O.
 
-Two sources feed it. Offline events (the portal's durable queue, read under our `auth_connector`, so our own
-writes never appear there) and a sweep on `DATE_MODIFY` with an overlap window, which catches what the queue
+Three sources feed it. Offline events (the portal's durable queue, application mode only, read under our
+`auth_connector`, so our own writes never appear there), events received from outbound webhooks (webhook mode:
+they name IDs only, so the records are re-read and our own user's changes dropped) and a sweep on `DATE_MODIFY` with an overlap window, which catches what the queue
 lost. The sweep cannot see a connector, so it drops changes made by the integration's own user (the inbound
 webhook's user: give the integration a technical user of its own). A sweep hit already seen with the same
 `DATE_MODIFY` is not a new change.
@@ -27,7 +28,9 @@ class CaptureCursor:
     seen: "entity:ID" -> DATE_MODIFY of sweep hits inside the overlap window (so they are not re-launched).
     pending: the run launched for a batch of events: {"run_key", "process_id"}; the events are confirmed
     (`event.offline.clear`) only once that run succeeded.
-    bound: offline handlers for our connector are bound.
+    bound: offline handlers for our connector are bound (application mode).
+    offline_refused: the error code the portal refused offline events with (None: not refused / not tried).
+    journal_offset: byte offset in the outbound-webhook event journal up to which events are handled.
     """
 
     watermark: str | None = None
@@ -35,6 +38,8 @@ class CaptureCursor:
     pending: dict | None = None
     bound: bool = False
     attempt: int = 0
+    offline_refused: str | None = None
+    journal_offset: int = 0
 
     @classmethod
     def load(cls, text: str | None) -> "CaptureCursor":
@@ -42,11 +47,13 @@ class CaptureCursor:
             return cls()
         data = json.loads(text)
         return cls(watermark=data.get("watermark"), seen=dict(data.get("seen") or {}), pending=data.get("pending"),
-                   bound=bool(data.get("bound")), attempt=int(data.get("attempt") or 0))
+                   bound=bool(data.get("bound")), attempt=int(data.get("attempt") or 0),
+                   offline_refused=data.get("offline_refused"), journal_offset=int(data.get("journal_offset") or 0))
 
     def dump(self) -> str:
         return json.dumps({"watermark": self.watermark, "seen": self.seen, "pending": self.pending,
-                           "bound": self.bound, "attempt": self.attempt}, sort_keys=True)
+                           "bound": self.bound, "attempt": self.attempt, "offline_refused": self.offline_refused,
+                           "journal_offset": self.journal_offset}, sort_keys=True)
 
 
 def parse_wire_time(value: str) -> datetime:
@@ -76,6 +83,24 @@ def changes_from_events(events: list[dict]) -> dict[str, set[int]]:
             continue
         changed.setdefault(entity, set()).add(int(record_id))
     return changed
+
+
+def drop_own_changes(named: dict[str, set[int]], modified_by: dict[str, dict[int, str]],
+                     own_user_id: int | None) -> tuple[dict[str, set[int]], int]:
+    """(changes, how many were ours) of records named by received events, after re-reading who last modified
+    each (`modified_by`: entity -> ID -> MODIFY_BY_ID). An event only names an ID (outbound webhooks carry no
+    author we could trust), so the record's current MODIFY_BY_ID decides: our integration user -> our own
+    write, dropped. A record the re-read did not find (deleted) or an entity we cannot re-read is kept."""
+    kept: dict[str, set[int]] = {}
+    own = 0
+    for entity, ids in named.items():
+        authors = modified_by.get(entity, {})
+        for record_id in ids:
+            if own_user_id is not None and authors.get(record_id) == str(own_user_id):
+                own += 1
+                continue
+            kept.setdefault(entity, set()).add(record_id)
+    return kept, own
 
 
 @dataclass

@@ -1348,8 +1348,8 @@ class CrmState:
             raise bad_argument("The sandbox portal delivers offline events only (event_type=offline)")
         connector = str(params.get("auth_connector") or "")
         names = self.offline_bindings.setdefault(connector, set())
-        if name in names:
-            raise CrmError("ERROR_CORE", f"Handler already binded: {name}")
+        if name in names:  # `error-codes.md` example: the portal's answer to a second bind of the same handler
+            raise CrmError("ERROR_HANDLER_ALREADY_EXIST", "Handler already exists!")
         names.add(name)
         return True
 

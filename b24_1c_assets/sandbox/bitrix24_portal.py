@@ -17,9 +17,13 @@ data and the method semantics live in `bitrix24_crm.CrmState`; the world is proj
   command; a client that never sends more than 50 is right with both).
 - Empty maps in the batch answer are PHP empty arrays (`[]`); maps keyed 0..n-1 (a list `cmd`) are JSON lists.
 
+Callers (`bitrix24_auth.py`): inbound webhooks with their scopes, and a local application (`install_application`)
+calling `/rest/<method>?auth=<access_token>` with tokens renewed at `/oauth/token/`; `event.*` answers only the
+application (a webhook gets 403 `WRONG_AUTH_TYPE`); system errors carry the HTTP status of the chosen doc
+revision (`error_table`).
+
 Where the sandbox is knowingly more lenient than a cloud portal: plain HTTP on loopback (a portal demands
-HTTPS), no scopes or user permissions, `event.*` methods answer the webhook (a portal serves them to
-applications only), unknown filter fields of classic `crm.*.list` methods are ignored.
+HTTPS), no per-user CRM permissions, unknown filter fields of classic `crm.*.list` methods are ignored.
 """
 
 from __future__ import annotations
@@ -36,10 +40,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit
 
+from b24_1c_assets.sandbox.bitrix24_auth import (
+    DEFAULT_SCOPES,
+    ERROR_STATUS,
+    AuthFailure,
+    Caller,
+    LocalApplication,
+    check_method,
+)
 from b24_1c_assets.sandbox.bitrix24_crm import MSK, CrmError, CrmState, Page, format_datetime, is_write_method
 from b24_1c_assets.sandbox.faults import Faults
 
 MAX_BATCH_COMMANDS = 50
+BASIC_METHODS = frozenset({"scope"})  # answered by the portal itself, not by the CRM state
 OPERATING_WINDOW = 600.0  # seconds of the rolling operating-time window
 SECRET_PARAMS = {"auth", "access_token", "refresh_token", "client_secret", "application_token"}
 
@@ -117,50 +130,58 @@ class LeakyBucket:
 
 
 class OperatingClock:
-    """Per-method server time used over a rolling window; a method past `budget` is blocked until reset."""
+    """Per-method server time in 10 one-minute baskets (`bitrix24/b24restdocs limits.md`, "Resource Intensity
+    Limits"): a basket starts at the first call of its minute and leaves the sum 10 minutes after that call;
+    `operating_reset_at` is when the oldest basket leaves. A method whose sum is past `budget` is refused before it
+    runs; the call that crosses the budget still completes.
 
-    def __init__(self, budget: float, window: float = OPERATING_WINDOW):
-        self.budget, self.window = float(budget), float(window)
-        self.spent: dict[str, deque[tuple[float, float]]] = {}
-        # Running sum per method: summing the window on every call was O(calls in window) per call, which at a
-        # raised rate (tens of thousands of writes in 10 minutes) made the sandbox itself quadratic.
-        self.total: dict[str, float] = {}
+    `scope` says whose calls are summed: "caller" (each application or webhook apart: `limits.md` from 2026-07,
+    "separately for an application or a webhook") or "portal" (every caller together: `limits.md` up to 2026-05,
+    "blocked for all applications and webhooks of that account"). Keys are `method` or `caller|method`.
+    """
+
+    def __init__(self, budget: float, window: float = OPERATING_WINDOW, scope: str = "caller"):
+        if scope not in ("caller", "portal"):
+            raise ValueError("operating scope must be 'caller' or 'portal'")
+        self.budget, self.window, self.scope = float(budget), float(window), scope
+        self.baskets: dict[str, deque[list[float]]] = {}  # key -> [[first call's unix time, seconds], ...]
+        self.total: dict[str, float] = {}  # running sum per key (summing every basket per call costs per call)
         self.lock = threading.Lock()
 
-    def _trim(self, method: str, now: float) -> deque:
-        entries = self.spent.setdefault(method, deque())
-        while entries and entries[0][0] <= now - self.window:
-            self.total[method] -= entries.popleft()[1]
-        if not entries:
-            self.total[method] = 0.0  # drop float drift whenever the window empties
-        return entries
+    def key(self, method: str, caller_key: str | None = None) -> str:
+        method = method.lower()
+        return f"{caller_key}|{method}" if self.scope == "caller" and caller_key else method
 
-    def used(self, method: str) -> tuple[float, float]:
-        """(seconds used in the window, unix time when the block lifts / the window resets)."""
+    def _trim(self, key: str, now: float) -> deque:
+        baskets = self.baskets.setdefault(key, deque())
+        while baskets and baskets[0][0] <= now - self.window:
+            self.total[key] -= baskets.popleft()[1]
+        if not baskets:
+            self.total[key] = 0.0  # drop float drift whenever the window empties
+        return baskets
+
+    def used(self, method: str, caller_key: str | None = None) -> tuple[float, float]:
+        """(seconds used in the window, unix time the oldest basket leaves it)."""
+        key = self.key(method, caller_key)
         with self.lock:
             now = time.time()
-            entries = self._trim(method, now)
-            used = self.total[method]
-            reset_at = now + self.window
-            if entries:
-                reset_at = entries[0][0] + self.window
-                if used >= self.budget:  # the block lifts when enough old cost has left the window
-                    remaining = used
-                    for stamp, cost in entries:
-                        remaining -= cost
-                        reset_at = stamp + self.window
-                        if remaining < self.budget:
-                            break
-            return used, reset_at
+            baskets = self._trim(key, now)
+            reset_at = baskets[0][0] + self.window if baskets else now + self.window
+            return self.total[key], reset_at
 
-    def blocked(self, method: str) -> bool:
-        return self.used(method)[0] >= self.budget
+    def blocked(self, method: str, caller_key: str | None = None) -> bool:
+        return self.used(method, caller_key)[0] >= self.budget
 
-    def add(self, method: str, cost: float) -> None:
+    def add(self, method: str, cost: float, caller_key: str | None = None) -> None:
+        key = self.key(method, caller_key)
         with self.lock:
             now = time.time()
-            self._trim(method, now).append((now, cost))
-            self.total[method] += cost
+            baskets = self._trim(key, now)
+            if baskets and now - baskets[-1][0] < self.window / 10:
+                baskets[-1][1] += cost
+            else:
+                baskets.append([now, cost])
+            self.total[key] += cost
 
 
 # -- the server ---------------------------------------------------------------------------------------
@@ -188,6 +209,8 @@ class PortalServer:
     def __init__(self, world, host: str = "127.0.0.1", port: int = 0, rate: float = 2.0, burst: int = 50,
                  faults: Faults | None = None, webhook_code: str | None = None, user_id: int = 1,
                  operating_budget: float = 480.0, *, operating_extra_cost: float = 0.0,
+                 operating_costs: dict[str, float] | None = None, operating_scope: str = "caller",
+                 error_table: str = "earlier", webhook_scopes: tuple[str, ...] = DEFAULT_SCOPES,
                  offline_reserve_seconds: float = 30 * 86400.0, request_log_limit: int = 200_000,
                  seed: bool = True):
         self.world = world
@@ -197,9 +220,18 @@ class PortalServer:
         self.user_id = user_id
         # Inbound webhooks by user: each acts as its user (CREATED_BY_ID / MODIFY_BY_ID, the event's user_id).
         self.webhooks: dict[str, str] = {str(user_id): self.webhook_code}
+        self.webhook_scopes = frozenset(webhook_scopes)
+        self.admins = {user_id}  # portal administrators (offline events need one)
+        self.application: LocalApplication | None = None  # install_application() adds the local app
+        if error_table not in ERROR_STATUS:
+            raise ValueError(f"error_table must be one of {sorted(ERROR_STATUS)}")
+        self.error_table = error_table  # HTTP statuses of system errors by doc revision (bitrix24_auth.py)
         self.bucket = LeakyBucket(rate, burst)
-        self.operating = OperatingClock(operating_budget)
+        self.operating = OperatingClock(operating_budget, scope=operating_scope)
         self.operating_extra_cost = operating_extra_cost
+        # Server seconds charged per call of a method (`--operating-cost`), instead of the sandbox's own few
+        # microseconds: what makes the budget bind as it does on a loaded portal. Names are lower-case.
+        self.operating_costs = {str(k).lower(): float(v) for k, v in (operating_costs or {}).items()}
         self.request_log: list[dict] = []
         self.request_log_limit = request_log_limit
         self._log_lock = threading.Lock()
@@ -239,6 +271,28 @@ class PortalServer:
     def webhook_url(self) -> str:
         return f"{self.base_url}/rest/{self.user_id}/{self.webhook_code}/"
 
+    def install_application(self, *, user_id: int | None = None, scopes: tuple[str, ...] = DEFAULT_SCOPES,
+                            access_ttl: float = 3600.0) -> dict:
+        """Install a local application (by `user_id`, default the portal's admin) and return what its
+        installation hands over: client_id, client_secret and the first token pair (`settings/oauth/index.md`)."""
+        self.application = LocalApplication(user_id=user_id or self.user_id, scopes=tuple(scopes),
+                                            access_ttl=access_ttl)
+        tokens = self.application.install(f"{self.base_url}/rest/")
+        return {"client_id": self.application.client_id, "client_secret": self.application.client_secret,
+                **tokens}
+
+    def application_token(self) -> str:
+        """A valid access token of the local application (installed first if needed): for tests and tools
+        that call `event.*` the way an application does."""
+        if self.application is None:
+            self.install_application()
+        return self.application.install(f"{self.base_url}/rest/")["access_token"]
+
+    @property
+    def oauth_server(self) -> str:
+        """The authorization server's base (oauth.bitrix.info on the cloud; the sandbox serves it itself)."""
+        return self.base_url
+
     def add_webhook(self, user_id: int, code: str | None = None) -> str:
         """Another user's inbound webhook (a manager editing deals, another integration): its base URL."""
         self.webhooks[str(user_id)] = code or secrets.token_hex(8)
@@ -261,29 +315,57 @@ class PortalServer:
             return [e for e in self.request_log if method is None or e["method"] == method.lower()]
 
     # -- protocol --------------------------------------------------------------------------------------
-    def _time_block(self, started: float, processing: float, method: str | None) -> dict:
+    def _time_block(self, started: float, processing: float, method: str | None,
+                    caller_key: str | None = None) -> dict:
         finished = time.time()
-        used, reset_at = self.operating.used(method) if method else (0.0, finished + OPERATING_WINDOW)
+        used, reset_at = (self.operating.used(method, caller_key) if method
+                          else (0.0, finished + OPERATING_WINDOW))
         return {"start": round(started, 6), "finish": round(finished, 6), "duration": round(finished - started, 6),
                 "processing": round(processing, 6),
                 "date_start": format_datetime(datetime.fromtimestamp(started, MSK)),
                 "date_finish": format_datetime(datetime.fromtimestamp(finished, MSK)),
                 "operating_reset_at": int(reset_at), "operating": round(used, 6)}
 
-    def _run_method(self, method: str, params: dict, user_id: int | None = None) -> tuple[Any, float]:
+    def operating_used(self, method: str, caller: Caller | None = None) -> tuple[float, float]:
+        """(seconds of `method` in the window, when the oldest basket leaves) for `caller` (default: the
+        portal's webhook) — what that caller's `time.operating` / `operating_reset_at` say."""
+        return self.operating.used(method, (caller or self.webhook_caller(self.user_id)).key)
+
+    def has_method(self, method: str) -> bool:
+        return method.lower() in BASIC_METHODS or self.state.has_method(method)
+
+    def webhook_caller(self, user_id: int) -> Caller:
+        return Caller("webhook", int(user_id), self.webhook_scopes, f"webhook:{user_id}")
+
+    def _run_method(self, method: str, params: dict, user_id: int | None = None,
+                    caller: Caller | None = None) -> tuple[Any, float]:
         """Call one CRM method with operating-time accounting: (result, processing seconds)."""
-        if self.operating.blocked(method):
+        caller = caller or self.webhook_caller(user_id or self.user_id)
+        try:
+            check_method(caller, method)
+        except AuthFailure as refused:
+            raise CrmError(refused.code, refused.description, 403) from None
+        lowered = method.lower()
+        if caller.user_id not in self.admins and (lowered.startswith("event.offline.") or (
+                lowered == "event.bind" and str(params.get("event_type") or "").lower() == "offline")):
+            # `api-reference/events/event-bind.md`, `event-offline-get.md`: "Who can execute: administrator"
+            raise CrmError("ACCESS_DENIED", "Access denied! Offline events binding requires administrator "
+                                            "access rights", 403)
+        if self.operating.blocked(method, caller.key):
             raise CrmError("OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.", 503)
         began = time.perf_counter()
         result = None
         try:
-            result = self.state.call(method, params, user_id)
+            if method.lower() == "scope":  # `api-reference/common/system/scope.md`: the caller's scopes
+                result = sorted(caller.scopes)
+            else:
+                result = self.state.call(method, params, caller.user_id)
         finally:
             processing = time.perf_counter() - began
-            cost = processing
+            cost = self.operating_costs.get(method.lower(), processing)
             if isinstance(result, Page) and result.total is not None and method.endswith(".list"):
                 cost += self.operating_extra_cost  # counting `total` is what makes big lists expensive
-            self.operating.add(method, cost)
+            self.operating.add(method, cost, caller.key)
         return result, processing
 
     @staticmethod
@@ -294,10 +376,13 @@ class PortalServer:
             return items, result.total, result.next
         return result, None, None
 
-    def handle(self, method: str, params: dict, started: float, user_id: int | None = None) -> tuple[int, dict]:
-        """Run a known method (not `batch`) as `user_id` (default: the portal's webhook user): (status, body)."""
+    def handle(self, method: str, params: dict, started: float, user_id: int | None = None,
+               caller: Caller | None = None) -> tuple[int, dict]:
+        """Run a known method (not `batch`) as `caller` (default: the webhook of `user_id` or of the portal's
+        user): (status, body)."""
+        caller = caller or self.webhook_caller(user_id or self.user_id)
         try:
-            result, processing = self._run_method(method, params, user_id)
+            result, processing = self._run_method(method, params, caller=caller)
         except CrmError as err:
             return err.status, {"error": err.code, "error_description": err.description}
         payload, total, nxt = self._payload(result)
@@ -306,11 +391,12 @@ class PortalServer:
             body["next"] = nxt
         if total is not None:
             body["total"] = total
-        body["time"] = self._time_block(started, processing, method)
+        body["time"] = self._time_block(started, processing, method, caller.key)
         return 200, body
 
     def handle_batch(self, params: dict, started: float, inner_log: list[str],
-                     user_id: int | None = None) -> tuple[int, dict]:
+                     user_id: int | None = None, caller: Caller | None = None) -> tuple[int, dict]:
+        caller = caller or self.webhook_caller(user_id or self.user_id)
         params = {str(k).lower(): v for k, v in params.items()}
         commands = params.get("cmd") or {}
         if isinstance(commands, list):
@@ -336,13 +422,13 @@ class PortalServer:
             try:
                 if method == "batch":
                     raise CrmError("ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage", 405)
-                if not self.state.has_method(method):
+                if not self.has_method(method):
                     raise CrmError("ERROR_METHOD_NOT_FOUND", "Method not found!", 404)
                 command_fault = self.faults.draw(self.faults.batch_command_error_share)
                 write = is_write_method(method)
                 if command_fault and not (self.faults.fail_after_write and write):
                     raise CrmError("INTERNAL_SERVER_ERROR", "Internal server error", 500)
-                result, processing = self._run_method(method, sub_params, user_id)
+                result, processing = self._run_method(method, sub_params, caller=caller)
                 processing_total += processing
                 if command_fault:  # the write happened, the answer says it failed
                     raise CrmError("INTERNAL_SERVER_ERROR", "Internal server error", 500)
@@ -357,7 +443,7 @@ class PortalServer:
                 totals[key] = total
             if nxt is not None:
                 nexts[key] = nxt
-            times[key] = self._time_block(cmd_started, processing, method)
+            times[key] = self._time_block(cmd_started, processing, method, caller.key)
         body = {"result": {"result": php_map(results), "result_error": php_map(errors),
                            "result_total": php_map(totals), "result_next": php_map(nexts),
                            "result_time": php_map(times)},
@@ -501,9 +587,11 @@ class _Handler(BaseHTTPRequestHandler):
             portal._log(entry)
             self._drop()
             return
-        entry["status"] = status
         if body is not None and "error" in body:
+            # system errors answer with the status of the configured doc revision (bitrix24_auth.ERROR_STATUS)
+            status = ERROR_STATUS[portal.error_table].get(str(body["error"]), status)
             entry["error"] = body["error"]
+        entry["status"] = status
         portal._log(entry)
         html = ctype != "application/json"
         try:
@@ -511,15 +599,32 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (e.g. its timeout on a slow answer)
             self.close_connection = True
 
+    def _oauth_token(self, query: str, body: bytes) -> tuple[int, dict, None, str]:
+        """`GET|POST /oauth/token/?grant_type=refresh_token&...`: a new token pair (`settings/oauth/auto-renewal.md`)."""
+        portal = self.portal
+        params = parse_php_query(query) if query else {}
+        if body.strip():
+            params.update(parse_php_query(body.decode("utf-8", "replace")))
+        if portal.application is None:
+            return 401, {"error": "invalid_client", "error_description": "No application"}, None, "application/json"
+        try:
+            return 200, portal.application.renew(params, f"{portal.base_url}/rest/"), None, "application/json"
+        except AuthFailure as refused:
+            return refused.status or 400, {"error": refused.code, "error_description": refused.description}, None, \
+                "application/json"
+
     def _process(self, entry: dict, started: float) -> tuple[int, dict | None, bytes | None, str]:
         portal = self.portal
         parts = urlsplit(self.path)
         segments = [s for s in parts.path.split("/") if s]
         body_bytes = self._read_body()
+        if segments[:2] == ["oauth", "token"]:  # the authorization server (oauth.bitrix.info on the cloud)
+            entry["method"] = "oauth.token"
+            return self._oauth_token(parts.query, body_bytes)
         if len(segments) == 4 and segments[0] == "rest":
             user, code, method = segments[1], segments[2], segments[3]
         elif len(segments) == 2 and segments[0] == "rest":
-            user, code, method = None, None, segments[1]  # OAuth form: the sandbox knows no tokens
+            user, code, method = None, None, segments[1]  # an application: `auth=<access_token>`
         else:
             return 404, {"error": "NOT_FOUND", "error_description": "Not found"}, None, "application/json"
         method = method.lower()
@@ -527,20 +632,34 @@ class _Handler(BaseHTTPRequestHandler):
             method = method.removesuffix(suffix)
         entry["method"] = method
         entry["kind"] = "write" if is_write_method(method) else "read"
-        expected = portal.webhooks.get(user or "")
-        if expected is None or not secrets.compare_digest(code or "", expected):
-            return 401, {"error": "NO_AUTH_FOUND", "error_description": "Wrong authorization data"}, None, \
-                "application/json"
         try:
             params = self._params(parts.query, body_bytes)
         except (CrmError, UnicodeDecodeError) as err:
             description = err.description if isinstance(err, CrmError) else "Request is not valid UTF-8"
             return 400, {"error": "ERROR_ARGUMENT", "error_description": description}, None, "application/json"
+        if code is not None:
+            expected = portal.webhooks.get(user or "")
+            if expected is None or not secrets.compare_digest(code or "", expected):
+                return 401, {"error": "NO_AUTH_FOUND", "error_description": "Wrong authorization data"}, None, \
+                    "application/json"
+            caller = portal.webhook_caller(int(user))
+        else:
+            token = str(params.get("auth") or params.get("access_token") or "")
+            if not token or portal.application is None:
+                return 401, {"error": "NO_AUTH_FOUND", "error_description": "Wrong authorization data"}, None, \
+                    "application/json"
+            try:
+                caller = portal.application.caller(token)
+            except AuthFailure as refused:
+                return 401, {"error": refused.code, "error_description": refused.description}, None, \
+                    "application/json"
+        entry["caller"] = caller.kind
+        params = {k: v for k, v in params.items() if str(k).lower() != "auth"}  # the token is no method parameter
         entry["params"] = {k: v for k, v in params.items() if str(k).lower() not in SECRET_PARAMS}
         if not portal.bucket.admit():
             return 503, {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}, None, \
                 "application/json"
-        if method != "batch" and not portal.state.has_method(method):
+        if method != "batch" and not portal.has_method(method):
             return 404, {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found!"}, None, \
                 "application/json"
         inner: list[str] = []
@@ -557,11 +676,11 @@ class _Handler(BaseHTTPRequestHandler):
             if fault and not after:
                 self._fault(fault)
             if method == "batch":
-                status, body = portal.handle_batch(params, started, inner, int(user))
+                status, body = portal.handle_batch(params, started, inner, caller=caller)
                 if body.get("result", {}).get("result_error"):
                     entry["command_errors"] = {k: v["error"] for k, v in _items(body["result"]["result_error"])}
             else:
-                status, body = portal.handle(method, params, started, int(user))
+                status, body = portal.handle(method, params, started, caller=caller)
             if after:
                 self._fault(fault)
         except _Fault as fault_answer:

@@ -147,7 +147,7 @@ def test_operating_time_limit_blocks_only_the_heavy_method_until_reset(portal_fa
     inner = call(portal, "batch", {"cmd": {"a": "crm.company.list?start=-1", "b": "crm.deal.list?start=-1"}}).json()
     assert inner["result"]["result_error"]["a"]["error"] == "OPERATION_TIME_LIMIT"
     assert "b" in inner["result"]["result"]
-    used, reset_at = portal.operating.used("crm.company.list")
+    used, reset_at = portal.operating_used("crm.company.list")
     assert used >= 1.0 and reset_at > first.json()["time"]["finish"]
 
 

@@ -7,8 +7,13 @@ import pytest
 import requests
 
 
-def call(base: str, method: str, params: dict | None = None) -> dict:
-    response = requests.post(base + method, json=params or {}, timeout=10)
+def call(base, method: str, params: dict | None = None) -> dict:
+    """`base`: a webhook URL, or the portal itself for `event.*` (application context only)."""
+    if not isinstance(base, str):
+        response = requests.post(f"{base.base_url}/rest/{method}",
+                                 json={**(params or {}), "auth": base.application_token()}, timeout=10)
+    else:
+        response = requests.post(base + method, json=params or {}, timeout=10)
     body = response.json()
     body["_status"] = response.status_code
     return body
@@ -27,7 +32,7 @@ def test_each_webhook_writes_as_its_user(empty):
     assert call(manager, "crm.deal.update", {"id": deal, "fields": {"COMMENTS": "руками"}})["result"] is True
     row = call(empty.webhook_url, "crm.deal.get", {"id": deal})["result"]
     assert (row["CREATED_BY_ID"], row["MODIFY_BY_ID"]) == ("1", "7")
-    events = call(empty.webhook_url, "event.offline.get", {})["result"]["events"]
+    events = call(empty, "event.offline.get", {})["result"]["events"]
     assert [(e["EVENT_NAME"], e["EVENT_ADDITIONAL"]["user_id"]) for e in events] == [
         ("ONCRMDEALADD", "1"), ("ONCRMDEALUPDATE", "7")]
 
@@ -41,12 +46,12 @@ def test_a_webhook_code_is_good_only_for_its_own_user(empty):
 
 def test_failed_events_leave_the_queue_until_asked_for_with_error_1(empty):
     call(empty.webhook_url, "crm.company.add", {"fields": {"TITLE": "A"}})
-    got = call(empty.webhook_url, "event.offline.get", {"clear": 0})["result"]
-    assert call(empty.webhook_url, "event.offline.error", {"process_id": got["process_id"]})["result"] is True
-    assert call(empty.webhook_url, "event.offline.get", {"clear": 0})["result"]["events"] == []
-    listed = call(empty.webhook_url, "event.offline.list")["result"]
+    got = call(empty, "event.offline.get", {"clear": 0})["result"]
+    assert call(empty, "event.offline.error", {"process_id": got["process_id"]})["result"] is True
+    assert call(empty, "event.offline.get", {"clear": 0})["result"]["events"] == []
+    listed = call(empty, "event.offline.list")["result"]
     assert [e["ERROR"] for e in listed] == ["1"]
-    retried = call(empty.webhook_url, "event.offline.get", {"clear": 0, "error": 1})["result"]
+    retried = call(empty, "event.offline.get", {"clear": 0, "error": 1})["result"]
     assert [e["ID"] for e in retried["events"]] == [e["ID"] for e in got["events"]]
-    call(empty.webhook_url, "event.offline.clear", {"process_id": retried["process_id"]})
+    call(empty, "event.offline.clear", {"process_id": retried["process_id"]})
     assert empty.state.events == {}
