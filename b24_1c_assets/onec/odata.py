@@ -130,6 +130,7 @@ class OneCClient:
         self._session = session or requests.Session()
         self._metadata: Metadata | None = None
         self._parsers: dict[str, wire.RowParser] = {}
+        self._aliases: dict[str, dict[str, str]] = {}  # set -> {field asked for: its published shape}
         self.stats = OneCStats()
 
     def __repr__(self) -> str:
@@ -221,11 +222,24 @@ class OneCClient:
         self.metadata.require_all(needs)
 
     def _select(self, entity_set: str, required: Iterable[str], optional: Iterable[str] = ()) -> list[str]:
-        """Check required fields, add the published optional ones, keep composites with their `_Type`."""
-        required = list(required)
-        self.metadata.require(entity_set, required)
+        """Check required fields, add the published optional ones, keep composites with their `_Type`.
+
+        A reference is published single-typed (`X_Key`) or composite (`X` + `X_Type`) as the edition
+        declares it (`РасчетыСПокупателями.Заказ`: composite in UNF 3.0, `Заказ_Key` in 1.6): a field asked
+        for in one shape is read in the shape `$metadata` declares and given back under both names (`_parse`).
+        """
         declared = self.metadata.fields(entity_set)
-        fields = required + [f for f in optional if f in declared and f not in required]
+        aliases = self._aliases.setdefault(entity_set, {})
+
+        def published(name: str) -> str:
+            other = _other_shape(name)
+            if name not in declared and other is not None and other in declared:
+                aliases[name] = other
+                return other
+            return name
+        required = [published(f) for f in required]
+        self.metadata.require(entity_set, required)
+        fields = required + [f for f in map(published, optional) if f in declared and f not in required]
         for name in list(fields):
             if self.metadata.is_composite(entity_set, name) and f"{name}_Type" not in fields:
                 fields.append(f"{name}_Type")
@@ -241,10 +255,14 @@ class OneCClient:
         if parser is None:
             parser = self._parsers[entity_set] = wire.RowParser(
                 self.metadata.fields(entity_set), self.tz, self.metadata.row_types(entity_set))
+        aliases = self._aliases.get(entity_set, {})
         out = []
         for row in rows:
             try:
-                out.append(parser(row))
+                parsed = parser(row)
+                for wanted, published in aliases.items():  # the asked-for name too (see `_select`)
+                    parsed.setdefault(wanted, parsed.get(published))
+                out.append(parsed)
             except (ValueError, TypeError) as exc:
                 raise OneCWireError(f"1C OData {entity_set} on {self.host}: unreadable row "
                                     f"{row.get('Ref_Key') or row.get('Recorder_Key') or row.get('Recorder') or ''}: "
@@ -664,6 +682,15 @@ def _shows(current: Mapping[str, Any], sent: Mapping[str, Any]) -> bool:
         elif have != value:
             return False
     return True
+
+
+def _other_shape(name: str) -> str | None:
+    """`X_Key` <-> `X`: the other way 1C may publish the same reference (plain vs composite)."""
+    if name.endswith("_Key"):
+        return name[:-4] or None
+    if "/" in name or name.endswith("_Type"):
+        return None
+    return f"{name}_Key"
 
 
 def _value(doc: Any, label: str) -> list[dict]:

@@ -30,12 +30,26 @@ def credit_policy() -> CreditPolicy:
     return CreditPolicy.from_dict(settings.load("credit_policy"))
 
 
+def read_movements(conn) -> pd.DataFrame:
+    """`onec.settlement_movements` as the snapshot needs it, whatever the edition published: `Active`
+    (1C's Balance ignores deactivated movements, so must we; TRUE when not published) and the order as
+    `Заказ` (3.0 composite `Заказ`, 1.6 `Заказ_Key`, NULL when the dimension is not there at all).
+    Money read as text so no kopeck passes through float."""
+    present = set(conn.execute("SELECT * FROM onec.settlement_movements LIMIT 0").df().columns)
+
+    def first_of(*names: str, default: str = "NULL") -> str:
+        return next((f'"{n}"' for n in names if n in present), default)
+    return conn.execute(
+        f'SELECT "Period", "RecordType", {first_of("Active", default="TRUE")} AS "Active", "Контрагент_Key", '
+        f'"Договор_Key", {first_of("Заказ", "Заказ_Key")} AS "Заказ", "ТипРасчетов", '
+        'CAST("Сумма" AS VARCHAR) AS "Сумма" FROM onec.settlement_movements').df()
+
+
 def read_raw(conn):
     """The raw tables the snapshot needs; money read as text so no kopeck passes through float."""
     def query(sql: str) -> pd.DataFrame:
         return conn.execute(sql).df()
-    movements = query('SELECT "Period", "RecordType", "Контрагент_Key", "Договор_Key", "Заказ", "ТипРасчетов", '
-                      'CAST("Сумма" AS VARCHAR) AS "Сумма" FROM onec.settlement_movements')
+    movements = read_movements(conn)
     balance = query('SELECT "Контрагент_Key", CAST("СуммаBalance" AS VARCHAR) AS amount, "_extracted_at" '
                     'FROM onec.receivables_balance')
     return (movements, balance, read_table(conn, "onec", "contracts"), read_table(conn, "onec", "customer_orders"),
