@@ -66,7 +66,7 @@ def _change(sandbox, changed: int) -> dict[str, int]:
     store = onec.registers["AccumulationRegister_ОплатаСчетовИЗаказов"]
     paid = set()
     for record in list(portal.invoices.rows.values()):
-        if record["stageId"] == "DT31_1:N" and len(paid) < changed and record["xmlId"] in store.by_recorder:
+        if record["stageId"] == f"DT31_{portal.default_invoice_category}:N" and len(paid) < changed and record["xmlId"] in store.by_recorder:
             row = dict(store.by_recorder[record["xmlId"]][0], Сумма=Decimal(0),
                        СуммаОплаты=Decimal(str(record["opportunity"])), Recorder=f"bench-{record['xmlId']}")
             store.put(row["Recorder"], [row])

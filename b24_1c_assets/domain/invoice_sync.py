@@ -78,15 +78,76 @@ def payment_state(amount: Decimal, paid: Decimal) -> str:
     return PARTLY_PAID if paid > 0 else UNPAID
 
 
-def stage_ids(statuses: list[dict], unpaid: str, partly: str, paid: str) -> dict[str, str]:
-    """Payment state -> smart-invoice STATUS_ID from crm.status.list (ENTITY_ID SMART_INVOICE_STAGE_<n>)."""
-    by_suffix = {str(s["STATUS_ID"]).split(":")[-1]: str(s["STATUS_ID"]) for s in statuses}
-    wanted = {UNPAID: unpaid, PARTLY_PAID: partly, PAID: paid}
-    missing = [v for v in wanted.values() if v not in by_suffix]
+def invoice_category(categories: list[dict], name: str | None = None) -> int:
+    """The smart-invoice pipeline to use, from `crm.category.list {entityTypeId: 31}`: the one named in settings,
+    else the portal's default (`isDefault` Y). Its id differs per portal (docs show 5, 13 ...)."""
+    if not categories:
+        raise ValueError("the portal lists no smart-invoice pipeline (crm.category.list entityTypeId 31)")
+    if name:
+        named = [c for c in categories if str(c.get("name") or "").strip() == name.strip()]
+        if not named:
+            raise ValueError(f"no smart-invoice pipeline named {name!r}; the portal has "
+                             f"{sorted(str(c.get('name')) for c in categories)} (settings deal_orders.toml [invoices])")
+        return int(named[0]["id"])
+    default = [c for c in categories if str(c.get("isDefault") or "").upper() in ("Y", "TRUE", "1")]
+    return int((default or categories)[0]["id"])
+
+
+def stage_list_entity(category_id: int) -> str:
+    """`crm.status.list` ENTITY_ID of a smart-invoice pipeline's stages."""
+    return f"SMART_INVOICE_STAGE_{int(category_id)}"
+
+
+def stage_ids(statuses: list[dict], unpaid: str, partly: str) -> dict[str, str]:
+    """Payment state -> STATUS_ID (`DT31_<category>:<code>`) in one pipeline's stages (crm.status.list).
+
+    Paid is the pipeline's success stage (SEMANTICS "S"), whatever its code; unpaid and partly paid are the
+    in-progress stages with the configured codes."""
+    success = [str(s["STATUS_ID"]) for s in statuses if s.get("SEMANTICS") == "S"]
+    if len(success) != 1:
+        raise ValueError(f"the smart-invoice pipeline has {len(success)} success stages (SEMANTICS S), expected one: "
+                         f"{sorted(str(s['STATUS_ID']) for s in statuses)}")
+    in_progress = {str(s["STATUS_ID"]).split(":")[-1]: str(s["STATUS_ID"]) for s in statuses
+                   if s.get("SEMANTICS") in (None, "", "P")}
+    missing = [code for code in (unpaid, partly) if code not in in_progress]
     if missing:
-        raise ValueError(f"smart-invoice stages {missing} are not in the portal's list "
-                         f"{sorted(by_suffix)} (settings deal_orders.toml [invoices])")
-    return {state: by_suffix[suffix] for state, suffix in wanted.items()}
+        raise ValueError(f"smart-invoice stages {missing} are not in-progress stages of the pipeline "
+                         f"{sorted(in_progress)} (settings deal_orders.toml [invoices])")
+    return {UNPAID: in_progress[unpaid], PARTLY_PAID: in_progress[partly], PAID: success[0]}
+
+
+PAID_FIELD_PREFIX = "UF_CRM_SMART_INVOICE_"  # userfieldconfig fieldName for entityId CRM_SMART_INVOICE
+
+
+def check_paid_field(name: str | None) -> str | None:
+    """The paid-amount user field's name as userfieldconfig wants it (`UF_CRM_SMART_INVOICE_...`, A-Z0-9_)."""
+    if not name:
+        return None
+    if not re.fullmatch(r"UF_CRM_SMART_INVOICE_[A-Z0-9_]{1,29}", name):
+        raise ValueError(f"paid_amount_field {name!r} must be a smart-invoice user field name "
+                         f"{PAID_FIELD_PREFIX}<A-Z0-9_>, at most 50 characters (settings deal_orders.toml [invoices])")
+    return name
+
+
+def readback_mismatches(sent: dict[str, dict], stored: dict[str, dict]) -> dict[str, str]:
+    """key -> what the portal kept differently from what we wrote (crm.item.update ignores unknown fields
+    without an error, so only a read-back tells a lost value). `sent`/`stored`: key -> field -> value."""
+    out = {}
+    for key, fields in sent.items():
+        kept = stored.get(key)
+        if kept is None:
+            out[key] = "not found when read back"
+            continue
+        for name, value in fields.items():
+            got = kept.get(name)
+            if name in ("opportunity",) or name.startswith("UF_"):
+                same = got not in (None, "") and _money(got) == _money(value)
+            else:
+                same = str(got) == str(value)
+            if not same:
+                out[key] = f"{name}: wrote {value!r}, the portal kept {got!r}"
+                break
+    return out
 
 
 def desired_invoices(invoices: pd.DataFrame, invoice_payments: pd.DataFrame, clients: pd.DataFrame,

@@ -212,12 +212,29 @@ DEFAULT_STAGES = (  # (STATUS_ID, NAME, SORT, SEMANTICS: P in progress, S won, F
     ("PREPAYMENT_INVOICE", "Счёт на предоплату", 30, "P"),
     ("EXECUTING", "В работе", 40, "P"),
     ("FINAL_INVOICE", "Финальный счёт", 50, "P"),
-    ("HOLD", "Приостановлена", 55, "P"),  # where the receivables feature parks deals of debtors
+    # No "Suspended" (HOLD) stage: a portal has none until someone adds it with crm.status.add.
     ("WON", "Сделка успешна", 60, "S"),
     ("LOSE", "Сделка провалена", 70, "F"),
 )
-SMART_INVOICE_STAGES = (("DT31_1:N", "Новый", 10, "P"), ("DT31_1:S", "Отправлен клиенту", 20, "P"),
-                        ("DT31_1:P", "Оплачен", 30, "S"), ("DT31_1:D", "Не оплачен", 40, "F"))
+# Smart-invoice pipeline: its id differs per portal (`crm.category.list {entityTypeId: 31}`; the docs' examples
+# show `SMART_INVOICE_STAGE_5`, `DT31_13:N`), so the sandbox's is not 1: code that hard-codes DT31_1 fails here.
+SMART_INVOICE_CATEGORY = 5
+SMART_INVOICE_STAGES = (("N", "Новый", 10, "P"), ("S", "Отправлен клиенту", 20, "P"),
+                        ("P", "Оплачен", 30, "S"), ("D", "Не оплачен", 40, "F"))
+SMART_INVOICE_UF_ENTITY = "CRM_SMART_INVOICE"  # userfieldconfig entityId (`api-reference/crm/universal/index.md`)
+
+
+def uf_camel(name: str) -> str:
+    """crm.item's camelCase name of a user field: UF_CRM_SMART_INVOICE_PAID -> ufCrmSmartInvoicePaid,
+    UF_CRM_7_1639669411830 -> ufCrm7_1639669411830 (`crm-item-add.md`, `useOriginalUfNames`)."""
+    parts = name.lower().split("_")
+    out = parts[0]
+    for part in parts[1:]:
+        if part[:1].isdigit() and out[-1:].isdigit():
+            out += "_" + part
+        else:
+            out += part[:1].upper() + part[1:]
+    return out
 PRESETS = ({"ID": "1", "ENTITY_TYPE_ID": "8", "COUNTRY_ID": "1", "NAME": "Организация", "ACTIVE": "Y",
             "XML_ID": "#CRM_REQUISITE_PRESET_DEF_RU_COMPANY#", "SORT": "500"},
            {"ID": "2", "ENTITY_TYPE_ID": "8", "COUNTRY_ID": "1", "NAME": "ИП", "ACTIVE": "Y",
@@ -539,8 +556,9 @@ class CrmState:
         self.offline_reserve_seconds = offline_reserve_seconds
         self.events_enabled = True
         self._add_stage_set(0)
-        self.stages["SMART_INVOICE_STAGE_1"] = [self._status("SMART_INVOICE_STAGE_1", sid, name, sort, sem, 1)
-                                                for sid, name, sort, sem in SMART_INVOICE_STAGES]
+        self.invoice_categories: dict[int, dict] = {}
+        self.add_invoice_category(SMART_INVOICE_CATEGORY, "Счета", default=True)
+        self.invoice_userfields: dict[str, dict] = {}  # FIELD_NAME -> userfieldconfig field
         self.stages["COMPANY_TYPE"] = [self._status("COMPANY_TYPE", s, n, i * 10, None, None) for i, (s, n) in
                                        enumerate((("CUSTOMER", "Клиент"), ("SUPPLIER", "Поставщик"),
                                                   ("PARTNER", "Партнёр"), ("OTHER", "Другое")), 1)]
@@ -570,6 +588,23 @@ class CrmState:
                                             "IS_LOCKED": "N"}
             if category_id not in (0,):
                 self._add_stage_set(category_id)
+
+    def add_invoice_category(self, category_id: int, name: str, *, default: bool = False) -> None:
+        """A smart-invoice pipeline with the default stage set (`DT31_<id>:N|S|P|D`)."""
+        with self.lock:
+            if default:
+                for category in self.invoice_categories.values():
+                    category["isDefault"] = "N"
+            self.invoice_categories[category_id] = {"id": category_id, "name": name, "sort": 100 + category_id,
+                                                    "entityTypeId": SMART_INVOICE_TYPE_ID,
+                                                    "isDefault": "Y" if default else "N"}
+            entity = f"SMART_INVOICE_STAGE_{category_id}"
+            self.stages[entity] = [self._status(entity, f"DT31_{category_id}:{code}", title, sort, sem, category_id)
+                                   for code, title, sort, sem in SMART_INVOICE_STAGES]
+
+    @property
+    def default_invoice_category(self) -> int:
+        return next(c for c, row in self.invoice_categories.items() if row["isDefault"] == "Y")
 
     def add_user(self, user_id: int, name: str, last_name: str, email: str, active: bool = True,
                  department: int = 1) -> None:
@@ -621,6 +656,7 @@ class CrmState:
             "crm.deal.productrows.get": self.productrows_get,
             "crm.deal.productrows.set": self.productrows_set,
             "crm.status.list": self.status_list,
+            "crm.status.add": self.status_add,
             "crm.dealcategory.stage.list": self.dealcategory_stage_list,
             "crm.dealcategory.list": self.dealcategory_list,
             "crm.category.list": self.category_list,
@@ -629,6 +665,9 @@ class CrmState:
             "crm.item.add": self.item_add,
             "crm.item.update": self.item_update,
             "crm.item.fields": self.item_fields,
+            "userfieldconfig.add": self.userfieldconfig_add,
+            "userfieldconfig.list": self.userfieldconfig_list,
+            "userfieldconfig.get": self.userfieldconfig_get,
             "crm.timeline.comment.add": self.timeline_comment_add,
             "im.notify.system.add": self.notify_system_add,
             "im.notify.personal.add": self.notify_system_add,
@@ -1036,12 +1075,17 @@ class CrmState:
                 "MEASURE_NAME": str(raw.get("MEASURE_NAME") or "шт"), "SORT": (sort + 1) * 10}
 
     # -- user fields -----------------------------------------------------------------------------------
-    def userfield_list(self, entity: str, params: dict) -> list[dict]:
+    def userfield_list(self, entity: str, params: dict) -> Page:
+        """50 fields per page (`start`, `next`, `total`), filterable by FIELD_NAME and the other columns
+        (`crm-company-userfield-list.md`)."""
         uf_entity = SPECS[entity].uf_entity
-        rows = list(self.userfields[uf_entity].values())
+        rows = sorted(self.userfields[uf_entity].values(), key=lambda r: int(r["ID"]))
         predicates = compile_filter(params.get("filter"), lambda n: "string" if n in (
             "ID", "ENTITY_ID", "FIELD_NAME", "USER_TYPE_ID", "XML_ID", "MULTIPLE", "MANDATORY") else None)
-        return [dict(r) for r in rows if all(p(r) for p in predicates)]
+        matched = [dict(r) for r in rows if all(p(r) for p in predicates)]
+        start = max(parse_start(params.get("start")), 0)
+        return Page(matched[start:start + PAGE_SIZE], len(matched),
+                    start + PAGE_SIZE if start + PAGE_SIZE < len(matched) else None)
 
     def userfield_add(self, entity: str, params: dict) -> int:
         fields = self._fields_param(params)
@@ -1087,6 +1131,50 @@ class CrmState:
         items = sort_records([dict(r) for r in rows if all(p(r) for p in predicates)], keys)
         return Page(items, len(items), None)
 
+    def status_add(self, params: dict) -> int:
+        """A stage (or another directory element) after `api-reference/crm/status/crm-status-add.md`: ENTITY_ID,
+        STATUS_ID, NAME required; a deal stage of pipeline N gets the `C<N>:` prefix; an in-progress stage must
+        sort before the final ones; a taken STATUS_ID -> ERROR_CORE. CRM administrators only (the portal checks
+        the caller; see bitrix24_portal)."""
+        fields = params.get("fields")
+        if not isinstance(fields, dict):
+            raise CrmError("", "Parameter 'fields' must be array.")
+        fields = {str(k).upper(): v for k, v in fields.items()}
+        missing = [f"The field {n} is required." for n in ("ENTITY_ID", "STATUS_ID") if not fields.get(n)]
+        if missing:
+            raise CrmError("", " ".join(missing))
+        if not str(fields.get("NAME") or "").strip():
+            raise CrmError("", "The field Title is required.")
+        entity = str(fields["ENTITY_ID"])
+        if entity not in self.stages:
+            raise CrmError("", "Specified entity type is not supported.")
+        status_id = str(fields["STATUS_ID"])
+        deal = re.fullmatch(r"DEAL_STAGE(?:_(\d+))?", entity)
+        invoice = re.fullmatch(r"SMART_INVOICE_STAGE_(\d+)", entity)
+        category = int(deal.group(1)) if deal and deal.group(1) else (int(invoice.group(1)) if invoice else 0)
+        if deal and category and not status_id.startswith(f"C{category}:"):
+            status_id = f"C{category}:{status_id}"
+        if invoice and not status_id.startswith(f"DT31_{category}:"):
+            status_id = f"DT31_{category}:{status_id}"
+        code = status_id.split(":", 1)[-1]
+        if (deal or invoice) and not re.fullmatch(r"[A-Za-z0-9_-]{1,22}", code):
+            raise CrmError("", f"STATUS_ID '{status_id}' is too long or has characters other than A-Z, 0-9, - and _")
+        if any(s["STATUS_ID"] == status_id for s in self.stages[entity]):
+            raise CrmError("ERROR_CORE", "The specified status ID already exists.")
+        semantics = str(fields.get("SEMANTICS") or "").upper() or "P"
+        sort = as_int(fields.get("SORT") or 10, "SORT")
+        finals = [int(s["SORT"]) for s in self.stages[entity] if s["SEMANTICS"] in ("S", "F")]
+        if (deal or invoice) and semantics == "P" and finals and sort >= min(finals):
+            raise CrmError("", "Cannot create more stages after the final stage because the final successful "
+                               "stage already exists. Try using sort order values less than that of the final stage.")
+        row = self._status(entity, status_id, str(fields["NAME"]), sort, semantics,
+                           category if (deal or invoice) else None)
+        if fields.get("COLOR"):
+            row["COLOR"] = str(fields["COLOR"])
+        self.stages[entity].append(row)
+        self.stages[entity].sort(key=lambda s: int(s["SORT"]))
+        return int(row["ID"])
+
     def dealcategory_stage_list(self, params: dict) -> list[dict]:
         category_id = as_int(params.get("id", params.get("ID", 0)) or 0, "id")
         if category_id not in self.categories:
@@ -1105,7 +1193,7 @@ class CrmState:
             items = [{"id": cid, "name": c["NAME"], "sort": int(c["SORT"]), "entityTypeId": 2,
                       "isDefault": "Y" if cid == 0 else "N"} for cid, c in sorted(self.categories.items())]
         elif type_id == SMART_INVOICE_TYPE_ID:
-            items = [{"id": 1, "name": "Счета", "sort": 100, "entityTypeId": 31, "isDefault": "Y"}]
+            items = [dict(c) for _, c in sorted(self.invoice_categories.items())]
         else:
             raise CrmError("NOT_FOUND", f"Smart process with entityTypeId {type_id} is not found")
         return Page(items, len(items), None, wrap="categories")
@@ -1128,14 +1216,18 @@ class CrmState:
         select = params.get("select") or ["*"]
         if isinstance(select, dict):
             select = list(select.values())
+        original = yes_no(params.get("useoriginalufnames", "N")) == "Y"
         rows, total, nxt = self._query(self.invoices, params.get("filter"), params.get("order") or {"id": "ASC"},
                                        params.get("start"), self._invoice_kind, id_field="id", strict=True)
-        names = [n for n in INVOICE_FIELDS] if "*" in select else [str(n) for n in select]
+        everything = "*" in select or "uf_*" in [str(n).lower() for n in select]
         items = []
         for row in rows:
-            out = {n: row.get(n) for n in names if n in INVOICE_FIELDS or n in row}
-            if "*" in select or "uf_*" in [str(s).lower() for s in select]:
-                out.update({k: v for k, v in row.items() if k.startswith("ufCrm")})
+            full = self._invoice_out(row, original)
+            if everything:
+                out = {n: full.get(n) for n in INVOICE_FIELDS}
+                out.update({k: v for k, v in full.items() if k.startswith(("ufCrm", "UF_CRM_"))})
+            else:
+                out = {str(n): full.get(str(n)) for n in select if str(n) in INVOICE_FIELDS or str(n) in full}
             items.append(out)
         return Page(items, total, nxt, wrap="items")
 
@@ -1151,12 +1243,37 @@ class CrmState:
 
     def item_get(self, params: dict) -> dict:
         _, record = self._invoice(params)
-        return {"item": dict(record)}
+        return {"item": self._invoice_out(record, yes_no(params.get("useoriginalufnames", "N")) == "Y")}
+
+    def _invoice_uf_name(self, name: str) -> str | None:
+        """The stored (original) name of a smart-invoice user field given as UF_CRM_... or ufCrm...; None when
+        no such field exists (then the portal ignores the value)."""
+        if name.upper() in self.invoice_userfields:
+            return name.upper()
+        for original in self.invoice_userfields:
+            if uf_camel(original) == name:
+                return original
+        return None
+
+    def _invoice_out(self, record: dict, original_names: bool) -> dict:
+        """An item as crm.item answers: every user field (empty ones too), camelCase unless
+        `useOriginalUfNames: Y`."""
+        out = dict(record)
+        for name in self.invoice_userfields:
+            out.setdefault(name, None)
+        if original_names:
+            return out
+        return {uf_camel(k) if k.startswith("UF_CRM_") else k: v for k, v in out.items()}
 
     def _apply_invoice(self, record: dict, fields: dict) -> None:
+        # `crm-item-add.md` / `crm-item-update.md`: "An incorrect field in `fields` will be ignored" — unknown
+        # names and user fields that were never created vanish without an error.
         for name, value in fields.items():
-            if name.startswith("ufCrm"):
-                record[name] = value
+            if name.startswith(("ufCrm", "UF_CRM_", "uf_crm_")):
+                original = self._invoice_uf_name(name)
+                if original is not None:
+                    record[original] = None if value in (None, "") else self._convert_uf(
+                        {"USER_TYPE_ID": self.invoice_userfields[original]["userTypeId"], "MULTIPLE": "N"}, value)
                 continue
             kind = INVOICE_FIELDS.get(name)
             if kind is None or name in INVOICE_READONLY:
@@ -1180,13 +1297,16 @@ class CrmState:
                 record[name] = yes_no(value)
             else:
                 record[name] = str(value)
+        category = record.get("categoryId")
+        if category not in self.invoice_categories:
+            raise CrmError("", f"Category {category} is not a smart-invoice pipeline")
         stage = record.get("stageId")
-        for s in self.stages["SMART_INVOICE_STAGE_1"]:
+        for s in self.stages[f"SMART_INVOICE_STAGE_{category}"]:
             if s["STATUS_ID"] == stage:
                 record["stageSemanticId"] = s["SEMANTICS"] or "P"
                 break
         else:
-            raise CrmError("", f"Stage '{stage}' is not a smart-invoice stage")
+            raise CrmError("", f"Stage '{stage}' is not a stage of smart-invoice pipeline {category}")
 
     def item_add(self, params: dict) -> dict:
         self._check_type(params)
@@ -1195,8 +1315,10 @@ class CrmState:
             raise bad_argument("Parameter 'fields' must be an object")
         stamp = now_wire()
         record = {name: None for name in INVOICE_FIELDS}
+        category = as_int(fields.get("categoryId") or self.default_invoice_category, "categoryId")
+        first_stage = self.stages.get(f"SMART_INVOICE_STAGE_{category}", [{}])[0].get("STATUS_ID")
         record.update({"createdBy": self.acting_user, "updatedBy": self.acting_user, "createdTime": stamp,
-                       "updatedTime": stamp, "categoryId": 1, "stageId": "DT31_1:N", "currencyId": "RUB",
+                       "updatedTime": stamp, "categoryId": category, "stageId": first_stage, "currencyId": "RUB",
                        "opened": "Y", "assignedById": self.user_id, "opportunity": 0.0, "entityTypeId": 31})
         self._apply_invoice(record, fields)
         new_id = self.invoices.insert(record, "id", int)
@@ -1205,7 +1327,7 @@ class CrmState:
         if not record.get("title"):
             record["title"] = f"Счёт №{record['accountNumber']}"
         self.invoices.reindex(new_id, {}, record)
-        return {"item": dict(record)}
+        return {"item": self._invoice_out(record, yes_no(params.get("useoriginalufnames", "N")) == "Y")}
 
     def item_update(self, params: dict) -> dict:
         record_id, record = self._invoice(params)
@@ -1224,12 +1346,64 @@ class CrmState:
         record.clear()
         record.update(updated)
         self.invoices.reindex(record_id, before, record)
-        return {"item": dict(record)}
+        return {"item": self._invoice_out(record, yes_no(params.get("useoriginalufnames", "N")) == "Y")}
 
     def item_fields(self, params: dict) -> dict:
         self._check_type(params)
         return {"fields": {n: {"type": k, "isReadOnly": n in INVOICE_READONLY, "isRequired": False,
                                "isMultiple": False, "title": n} for n, k in INVOICE_FIELDS.items()}}
+
+    # -- userfieldconfig (user fields of crm.item types; the sandbox knows CRM_SMART_INVOICE) -------------
+    # `api-reference/crm/universal/userfieldconfig/userfieldconfig-add.md`: moduleId + field{entityId, fieldName
+    # `UF_<entityId>_...` (A-Z0-9_, <= 50), userTypeId}; errors with an empty `error` code and a text.
+    def userfieldconfig_add(self, params: dict) -> dict:
+        if str(params.get("moduleid") or "") != "crm":
+            raise CrmError("", "Module 'moduleId' is not found or not supported")
+        field = params.get("field")
+        if not isinstance(field, dict):
+            raise CrmError("", "The 'FIELD_NAME' field is not found.")
+        entity = str(field.get("entityId") or "")
+        name = str(field.get("fieldName") or "")
+        kind = str(field.get("userTypeId") or "")
+        if not name:
+            raise CrmError("", "The 'FIELD_NAME' field is not found.")
+        if not kind:
+            raise CrmError("", "The 'USER_TYPE_ID' field is not found")
+        if entity != SMART_INVOICE_UF_ENTITY or not name.startswith(f"UF_{entity}_") \
+                or not re.fullmatch(r"[A-Z0-9_]{1,50}", name):
+            raise CrmError("", "You cannot create custom fields")
+        if kind not in USER_FIELD_TYPES:
+            raise CrmError("", f"The user type '{kind}' is not found")
+        if name in self.invoice_userfields:
+            raise CrmError("", f"Field {name} already exists")
+        self.userfield_seq += 1
+        self.invoice_userfields[name] = {
+            "id": str(self.userfield_seq), "entityId": entity, "fieldName": name, "userTypeId": kind,
+            "xmlId": field.get("xmlId"), "sort": str(field.get("sort") or 100),
+            "multiple": yes_no(field.get("multiple", "N")), "mandatory": yes_no(field.get("mandatory", "N")),
+            "showFilter": "N", "showInList": "Y", "editInList": "Y", "isSearchable": "N",
+            "settings": field.get("settings") or [], "editFormLabel": field.get("editFormLabel")}
+        return {"field": dict(self.invoice_userfields[name])}
+
+    def userfieldconfig_list(self, params: dict) -> Page:
+        """Paged by 50 (`next`, `total` on the envelope); filter by entityId, fieldName, userTypeId ..."""
+        if str(params.get("moduleid") or "") != "crm":
+            raise CrmError("", "Module 'moduleId' is not found or not supported")
+        rows = [dict(f) for _, f in sorted(self.invoice_userfields.items(), key=lambda kv: int(kv[1]["id"]))]
+        predicates = compile_filter(params.get("filter"), lambda n: "string" if n in (
+            "id", "entityId", "fieldName", "userTypeId", "xmlId", "multiple", "mandatory") else None)
+        matched = [r for r in rows if all(p(r) for p in predicates)]
+        start = max(parse_start(params.get("start")), 0)
+        page = matched[start:start + PAGE_SIZE]
+        return Page(page, len(matched), start + PAGE_SIZE if start + PAGE_SIZE < len(matched) else None,
+                    wrap="fields")
+
+    def userfieldconfig_get(self, params: dict) -> dict:
+        wanted = str(params.get("id") or "")
+        for field in self.invoice_userfields.values():
+            if field["id"] == wanted:
+                return {"field": dict(field)}
+        raise not_found()
 
     # -- duplicates -----------------------------------------------------------------------------------
     @staticmethod

@@ -52,7 +52,9 @@ from b24_1c_assets.sandbox.bitrix24_crm import MSK, CrmError, CrmState, Page, fo
 from b24_1c_assets.sandbox.faults import Faults
 
 MAX_BATCH_COMMANDS = 50
-BASIC_METHODS = frozenset({"scope"})  # answered by the portal itself, not by the CRM state
+BASIC_METHODS = frozenset({"scope"})
+CRM_ADMIN_METHODS = frozenset({"crm.status.add", "userfieldconfig.add", "crm.company.userfield.add",
+                               "crm.deal.userfield.add", "crm.contact.userfield.add"})  # answered by the portal itself, not by the CRM state
 OPERATING_WINDOW = 600.0  # seconds of the rolling operating-time window
 SECRET_PARAMS = {"auth", "access_token", "refresh_token", "client_secret", "application_token"}
 
@@ -351,6 +353,9 @@ class PortalServer:
             # `api-reference/events/event-bind.md`, `event-offline-get.md`: "Who can execute: administrator"
             raise CrmError("ACCESS_DENIED", "Access denied! Offline events binding requires administrator "
                                             "access rights", 403)
+        if caller.user_id not in self.admins and lowered in CRM_ADMIN_METHODS:
+            # `crm-status-add.md` ("user with CRM administrator rights"), `userfieldconfig-add.md`
+            raise CrmError("", "Access denied.", 400)
         if self.operating.blocked(method, caller.key):
             raise CrmError("OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.", 503)
         began = time.perf_counter()

@@ -2,6 +2,13 @@
 
 The portal silently ignores writes to a user field that does not exist, so a flow that skipped this
 would report success and change nothing.
+
+`crm.<entity>.userfield.list` answers 50 fields per page (`api-reference/crm/companies/userfields/
+crm-company-userfield-list.md`: "returns a single page (max 50 records)"); on a portal with more fields a
+first-page read makes ours look missing and the next `userfield.add` fails on a name that exists. So each field
+is looked up by name: `filter: {FIELD_NAME: ...}`, one command per field in one batch call. Fields of crm.item
+types (smart invoices) live in `userfieldconfig.*` (`entityId` CRM_SMART_INVOICE, names UF_CRM_SMART_INVOICE_...,
+scope `userfieldconfig`).
 """
 
 from __future__ import annotations
@@ -9,6 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from b24_1c_assets.bitrix24 import Bitrix24Client, Bitrix24Error
+from b24_1c_assets.sync.bitrix24_reads import batch_read
+
+SMART_INVOICE_UF_ENTITY = "CRM_SMART_INVOICE"
 
 
 @dataclass(frozen=True)
@@ -23,19 +33,31 @@ class UserField:
                            "EDIT_FORM_LABEL": self.label, "LIST_COLUMN_LABEL": self.label,
                            "LIST_FILTER_LABEL": self.label}}
 
+    def config_params(self, entity_id: str) -> dict:
+        return {"moduleId": "crm", "field": {"entityId": entity_id, "fieldName": self.name, "userTypeId": self.type,
+                                             "xmlId": self.name, "editFormLabel": self.label}}
+
+
+def existing_userfields(client: Bitrix24Client, entity: str, names: list[str]) -> set[str]:
+    """Which of `names` exist on `crm.<entity>.userfield`, each looked up by FIELD_NAME (not a first page)."""
+    answers = batch_read(client, {f"f{i}": (f"crm.{entity}.userfield.list", {"filter": {"FIELD_NAME": name}})
+                                  for i, name in enumerate(names)})
+    return {row["FIELD_NAME"] for result in answers.values() for row in (result or [])
+            if row.get("FIELD_NAME") in names}
+
 
 def ensure_userfields(client: Bitrix24Client, entity: str, fields: list[UserField], *, rounds: int = 5) -> list[str]:
     """Add the missing ones of `fields` to `crm.<entity>.userfield`; returns the names created."""
     created: list[str] = []
     for attempt in range(1, rounds + 1):
-        existing = {row["FIELD_NAME"] for row in client.call(f"crm.{entity}.userfield.list", {}) or []}
+        existing = existing_userfields(client, entity, [f.name for f in fields])
         missing = [f for f in fields if f.name not in existing]
         if not missing:
             break
         try:
             outcomes = client.batch({f.name: (f"crm.{entity}.userfield.add", f.add_params()) for f in missing})
         except Bitrix24Error as exc:
-            # A 5xx or dropped answer leaves the add's outcome unknown: the next round lists the fields again
+            # A 5xx or dropped answer leaves the add's outcome unknown: the next round looks the fields up again
             # instead of adding blindly (a field name can only exist once, so that is the lookup).
             if not exc.retryable or attempt == rounds:
                 raise
@@ -45,6 +67,34 @@ def ensure_userfields(client: Bitrix24Client, entity: str, fields: list[UserFiel
         for outcome in outcomes.values():
             if not outcome.ok and (not outcome.error.retryable or attempt == rounds):
                 outcome.unwrap()  # a field we cannot create must stop the flow: writes to it would vanish
+        if not retry:
+            break
+    return created
+
+
+def ensure_item_userfields(client: Bitrix24Client, entity_id: str, fields: list[UserField], *,
+                           rounds: int = 5) -> list[str]:
+    """The same for a crm.item type's fields through `userfieldconfig.list|add` (moduleId crm)."""
+    created: list[str] = []
+    for attempt in range(1, rounds + 1):
+        answers = batch_read(client, {f"f{i}": ("userfieldconfig.list", {
+            "moduleId": "crm", "filter": {"entityId": entity_id, "fieldName": f.name}}) for i, f in enumerate(fields)})
+        existing = {row.get("fieldName") for result in answers.values()
+                    for row in ((result or {}).get("fields") or [] if isinstance(result, dict) else [])}
+        missing = [f for f in fields if f.name not in existing]
+        if not missing:
+            break
+        try:
+            outcomes = client.batch({f.name: ("userfieldconfig.add", f.config_params(entity_id)) for f in missing})
+        except Bitrix24Error as exc:
+            if not exc.retryable or attempt == rounds:
+                raise
+            continue
+        created += [f.name for f in missing if outcomes[f.name].ok]
+        retry = [o for o in outcomes.values() if not o.ok and o.error.retryable]
+        for outcome in outcomes.values():
+            if not outcome.ok and (not outcome.error.retryable or attempt == rounds):
+                outcome.unwrap()
         if not retry:
             break
     return created

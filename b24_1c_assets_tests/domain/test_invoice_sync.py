@@ -5,10 +5,11 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from b24_1c_assets.domain.invoice_sync import (PAID, PARTLY_PAID, UNPAID, crm_fields, deal_of_order, desired_invoices,
-                                               payment_state, stage_ids)
+from b24_1c_assets.domain.invoice_sync import (PAID, PARTLY_PAID, UNPAID, check_paid_field, crm_fields,
+                                               deal_of_order, desired_invoices, invoice_category, payment_state,
+                                               readback_mismatches, stage_ids)
 
-STAGES = {UNPAID: "DT31_1:N", PARTLY_PAID: "DT31_1:S", PAID: "DT31_1:P"}
+STAGES = {UNPAID: "DT31_13:N", PARTLY_PAID: "DT31_13:S", PAID: "DT31_13:P"}
 
 
 def test_payment_state_paid_when_payment_plus_advance_cover_the_sum():
@@ -17,11 +18,32 @@ def test_payment_state_paid_when_payment_plus_advance_cover_the_sum():
     assert payment_state(Decimal("100"), Decimal("0")) == UNPAID
 
 
-def test_stage_ids_come_from_the_portal_and_a_missing_stage_is_a_clear_error():
-    statuses = [{"STATUS_ID": f"DT31_1:{s}"} for s in ("N", "S", "P", "D")]
-    assert stage_ids(statuses, "N", "S", "P") == STAGES
+def test_the_pipeline_is_the_default_or_the_named_one_and_stages_come_from_its_semantics():
+    categories = [{"id": 13, "name": "Счета", "isDefault": "Y"}, {"id": 21, "name": "Опт", "isDefault": "N"}]
+    assert invoice_category(categories) == 13 and invoice_category(categories, "Опт") == 21
+    with pytest.raises(ValueError, match="Розница"):
+        invoice_category(categories, "Розница")
+    statuses = [{"STATUS_ID": f"DT31_13:{code}", "SEMANTICS": sem}
+                for code, sem in (("N", None), ("S", None), ("PAID", "S"), ("D", "F"))]
+    assert stage_ids(statuses, "N", "S") == {**STAGES, PAID: "DT31_13:PAID"}  # paid = the success stage
     with pytest.raises(ValueError, match="X"):
-        stage_ids(statuses, "N", "S", "X")
+        stage_ids(statuses, "N", "X")
+    with pytest.raises(ValueError, match="D"):
+        stage_ids(statuses, "N", "D")  # a failure stage is no in-progress stage
+    with pytest.raises(ValueError, match="0 success stages"):
+        stage_ids(statuses[:2], "N", "S")
+
+
+def test_the_paid_field_is_a_smart_invoice_user_field_and_a_lost_value_is_found_on_read_back():
+    assert check_paid_field("UF_CRM_SMART_INVOICE_ONEC_PAID") == "UF_CRM_SMART_INVOICE_ONEC_PAID"
+    with pytest.raises(ValueError, match="UF_CRM_SMART_INVOICE_"):
+        check_paid_field("ufCrmSmartInvoiceOnecPaid")
+    sent = {"a": {"stageId": "DT31_13:P", "UF_CRM_SMART_INVOICE_ONEC_PAID": "100.00"},
+            "b": {"stageId": "DT31_13:N", "UF_CRM_SMART_INVOICE_ONEC_PAID": "0.00"}, "c": {"stageId": "DT31_13:N"}}
+    stored = {"a": {"stageId": "DT31_13:P", "UF_CRM_SMART_INVOICE_ONEC_PAID": 100.0},
+              "b": {"stageId": "DT31_13:N", "UF_CRM_SMART_INVOICE_ONEC_PAID": None}}
+    assert readback_mismatches(sent, stored) == {
+        "b": "UF_CRM_SMART_INVOICE_ONEC_PAID: wrote '0.00', the portal kept None", "c": "not found when read back"}
 
 
 def test_desired_invoices_links_company_and_deal_and_rejects_unknown_clients():
@@ -42,10 +64,10 @@ def test_desired_invoices_links_company_and_deal_and_rejects_unknown_clients():
     desired, rejects = desired_invoices(invoices, payments, clients, orders, STAGES)
     assert list(desired["key"]) == ["i1"]
     row = desired.iloc[0].to_dict()
-    assert (row["companyId"], row["parentId2"], row["stageId"], row["paid"]) == (5, 42, "DT31_1:P", Decimal("100.00"))
+    assert (row["companyId"], row["parentId2"], row["stageId"], row["paid"]) == (5, 42, "DT31_13:P", Decimal("100.00"))
     assert list(rejects["key"]) == ["i2"] and "invoice 2" in rejects["reason"].iloc[0]
-    fields = crm_fields({**row, "opportunity": "100.00", "paid": "100.00"}, "ufCrmSmartInvoiceOnecPaid")
-    assert fields["parentId2"] == 42 and fields["ufCrmSmartInvoiceOnecPaid"] == "100.00"
+    fields = crm_fields({**row, "opportunity": "100.00", "paid": "100.00"}, "UF_CRM_SMART_INVOICE_ONEC_PAID")
+    assert fields["parentId2"] == 42 and fields["UF_CRM_SMART_INVOICE_ONEC_PAID"] == "100.00"
     assert deal_of_order("заметка b24-1c:deal:7") == 7 and deal_of_order(None) is None
 
 

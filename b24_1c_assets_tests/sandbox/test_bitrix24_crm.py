@@ -171,12 +171,36 @@ def test_pipelines_and_stages_with_prefixes_and_semantics(b24_seeded):
     assert [(c["id"], c["name"]) for c in categories] == [(0, "Общая"), (1, "Опт"), (2, "Проекты")]
     assert [c["NAME"] for c in call(b24_seeded, "crm.dealcategory.list")["result"]] == ["Опт", "Проекты"]
     stages = call(b24_seeded, "crm.dealcategory.stage.list", {"id": 1})["result"]
-    assert "C1:HOLD" in [s["STATUS_ID"] for s in stages] and all(s["STATUS_ID"].startswith("C1:") for s in stages)
+    assert "C1:HOLD" not in [s["STATUS_ID"] for s in stages]  # no Suspended stage until someone adds it
+    assert all(s["STATUS_ID"].startswith("C1:") for s in stages)
     statuses = call(b24_seeded, "crm.status.list", {"filter": {"ENTITY_ID": "DEAL_STAGE"}})["result"]
     semantics = {s["STATUS_ID"]: s["SEMANTICS"] for s in statuses}
-    assert semantics["WON"] == "S" and semantics["LOSE"] == "F" and semantics["HOLD"] is None
-    invoices = call(b24_seeded, "crm.status.list", {"filter": {"ENTITY_ID": "SMART_INVOICE_STAGE_1"}})["result"]
-    assert [s["STATUS_ID"] for s in invoices] == ["DT31_1:N", "DT31_1:S", "DT31_1:P", "DT31_1:D"]
+    assert semantics["WON"] == "S" and semantics["LOSE"] == "F" and semantics["NEW"] is None
+    [invoice_pipeline] = call(b24_seeded, "crm.category.list", {"entityTypeId": 31})["result"]["categories"]
+    assert invoice_pipeline["isDefault"] == "Y" and invoice_pipeline["id"] != 1  # differs per portal
+    entity = f"SMART_INVOICE_STAGE_{invoice_pipeline['id']}"
+    invoices = call(b24_seeded, "crm.status.list", {"filter": {"ENTITY_ID": entity}})["result"]
+    assert [s["STATUS_ID"].split(":")[1] for s in invoices] == ["N", "S", "P", "D"]
+    assert all(s["STATUS_ID"].startswith(f"DT31_{invoice_pipeline['id']}:") for s in invoices)
+    assert call(b24_seeded, "crm.status.list", {"filter": {"ENTITY_ID": "SMART_INVOICE_STAGE_1"}})["result"] == []
+
+
+def test_status_add_prefixes_pipeline_stages_sorts_before_the_final_ones_and_needs_an_administrator(empty):
+    empty.state.add_category(1, "Опт")
+    fields = {"ENTITY_ID": "DEAL_STAGE_1", "STATUS_ID": "HOLD", "NAME": "Приостановлена", "SEMANTICS": ""}
+    late = call(empty, "crm.status.add", {"fields": {**fields, "SORT": 65}})
+    assert late["_status"] == 400 and "after the final stage" in late["error_description"]
+    assert call(empty, "crm.status.add", {"fields": {**fields, "SORT": 55}})["_status"] == 200
+    again = call(empty, "crm.status.add", {"fields": {**fields, "SORT": 56}})
+    assert again["_status"] == 400 and again["error"] == "ERROR_CORE"
+    stages = [s["STATUS_ID"] for s in call(empty, "crm.status.list", {"filter": {"ENTITY_ID": "DEAL_STAGE_1"}})["result"]]
+    assert stages.index("C1:HOLD") == stages.index("C1:FINAL_INVOICE") + 1  # saved with the C1: prefix, in order
+    missing = call(empty, "crm.status.add", {"fields": {"ENTITY_ID": "DEAL_STAGE"}})
+    assert missing["error_description"] == "The field STATUS_ID is required."
+    manager = empty.add_webhook(7)
+    denied = requests.post(manager + "crm.status.add", json={"fields": {**fields, "ENTITY_ID": "DEAL_STAGE"}},
+                           timeout=10).json()
+    assert denied["error_description"] == "Access denied."
 
 
 def test_deal_stage_rules(empty):
@@ -187,6 +211,10 @@ def test_deal_stage_rules(empty):
         ("C1:NEW", "P", "N", "15000.00")
     wrong = call(empty, "crm.deal.update", {"id": deal_id, "fields": {"STAGE_ID": "WON"}})
     assert wrong["_status"] == 400 and "pipeline 1" in wrong["error_description"]
+    unknown = call(empty, "crm.deal.update", {"id": deal_id, "fields": {"STAGE_ID": "C1:HOLD"}})
+    assert unknown["_status"] == 400  # not a stage of this portal (yet)
+    call(empty, "crm.status.add", {"fields": {"ENTITY_ID": "DEAL_STAGE_1", "STATUS_ID": "HOLD",
+                                              "NAME": "Приостановлена", "SORT": 55}})
     call(empty, "crm.deal.update", {"id": deal_id, "fields": {"CATEGORY_ID": 0, "STAGE_ID": "C1:HOLD"}})
     deal = call(empty, "crm.deal.get", {"id": deal_id})["result"]
     assert (deal["CATEGORY_ID"], deal["STAGE_ID"], deal["STAGE_SEMANTIC_ID"]) == ("1", "C1:HOLD", "P")
@@ -230,18 +258,49 @@ def test_requisites_are_separate_from_companies_with_presets(firms):
 # -- smart invoices -----------------------------------------------------------------------------------
 
 def test_smart_invoices_use_camel_case_typed_fields_and_item_wrapping(firms):
+    stage = f"DT31_{firms.state.default_invoice_category}:"
     added = call(firms, "crm.item.add", {"entityTypeId": 31, "fields": {
-        "title": "Счёт 17", "companyId": 1, "opportunity": "15000.50", "xmlId": "inv-17", "stageId": "DT31_1:S"}})
+        "title": "Счёт 17", "companyId": 1, "opportunity": "15000.50", "xmlId": "inv-17", "stageId": stage + "S"}})
     item = added["result"]["item"]
     assert isinstance(item["id"], int) and item["opportunity"] == 15000.5 and item["companyId"] == 1
-    call(firms, "crm.item.update", {"entityTypeId": 31, "id": item["id"], "fields": {"stageId": "DT31_1:P"}})
+    assert item["categoryId"] == firms.state.default_invoice_category
+    call(firms, "crm.item.update", {"entityTypeId": 31, "id": item["id"], "fields": {"stageId": stage + "P"}})
     listed = call(firms, "crm.item.list", {"entityTypeId": 31, "filter": {"xmlId": "inv-17"}, "select": ["*"]})
     assert listed["total"] == 1
     got = listed["result"]["items"][0]
-    assert got["stageId"] == "DT31_1:P" and got["previousStageId"] == "DT31_1:S" and got["stageSemanticId"] == "S"
+    assert got["stageId"] == stage + "P" and got["previousStageId"] == stage + "S" and got["stageSemanticId"] == "S"
+    wrong = call(firms, "crm.item.update", {"entityTypeId": 31, "id": item["id"], "fields": {"stageId": "DT31_1:P"}})
+    assert wrong["_status"] == 400  # a stage of another (here: no) pipeline
     assert call(firms, "crm.item.get", {"entityTypeId": 31, "id": 999})["_status"] == 400
     assert call(firms, "crm.item.list", {"entityTypeId": 31, "filter": {"NOPE": 1}})["_status"] == 400
     assert call(firms, "crm.item.list", {})["_status"] == 400
+
+
+def test_smart_invoice_user_fields_exist_only_once_created_with_userfieldconfig(firms):
+    item = call(firms, "crm.item.add", {"entityTypeId": 31, "fields": {"title": "Счёт", "companyId": 1}})
+    item_id = item["result"]["item"]["id"]
+    # an unknown field is ignored without an error (`crm-item-update.md`): the value is simply lost
+    lost = call(firms, "crm.item.update", {"entityTypeId": 31, "id": item_id,
+                                           "fields": {"ufCrmSmartInvoiceOnecPaid": "100.00", "noSuchField": 1}})
+    assert lost["_status"] == 200 and "ufCrmSmartInvoiceOnecPaid" not in lost["result"]["item"]
+    wrong_prefix = call(firms, "userfieldconfig.add", {"moduleId": "crm", "field": {
+        "entityId": "CRM_SMART_INVOICE", "fieldName": "UF_CRM_ONEC_PAID", "userTypeId": "double"}})
+    assert wrong_prefix["_status"] == 400 and wrong_prefix["error_description"] == "You cannot create custom fields"
+    made = call(firms, "userfieldconfig.add", {"moduleId": "crm", "field": {
+        "entityId": "CRM_SMART_INVOICE", "fieldName": "UF_CRM_SMART_INVOICE_ONEC_PAID", "userTypeId": "double"}})
+    assert made["result"]["field"]["fieldName"] == "UF_CRM_SMART_INVOICE_ONEC_PAID"
+    assert call(firms, "userfieldconfig.add", {"moduleId": "crm", "field": {
+        "entityId": "CRM_SMART_INVOICE", "fieldName": "UF_CRM_SMART_INVOICE_ONEC_PAID", "userTypeId": "double"}}
+                )["_status"] == 400
+    found = call(firms, "userfieldconfig.list", {"moduleId": "crm", "filter": {
+        "entityId": "CRM_SMART_INVOICE", "fieldName": "UF_CRM_SMART_INVOICE_ONEC_PAID"}})
+    assert [f["id"] for f in found["result"]["fields"]] == [made["result"]["field"]["id"]] and found["total"] == 1
+    call(firms, "crm.item.update", {"entityTypeId": 31, "id": item_id, "useOriginalUfNames": "Y",
+                                    "fields": {"UF_CRM_SMART_INVOICE_ONEC_PAID": "100.00"}})
+    camel = call(firms, "crm.item.get", {"entityTypeId": 31, "id": item_id})["result"]["item"]
+    original = call(firms, "crm.item.get", {"entityTypeId": 31, "id": item_id, "useOriginalUfNames": "Y"})
+    assert camel["ufCrmSmartInvoiceOnecPaid"] == "100.00"
+    assert original["result"]["item"]["UF_CRM_SMART_INVOICE_ONEC_PAID"] == "100.00"
 
 
 # -- timeline, notifications, users -------------------------------------------------------------------

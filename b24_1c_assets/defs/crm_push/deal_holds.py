@@ -16,6 +16,7 @@ from b24_1c_assets.domain.credit_holds import (MOVE_COLUMNS, STATE_COLUMNS, SUSP
 from b24_1c_assets.domain.push_plan import GuardVerdict, guard_plan, plan_updates
 from b24_1c_assets.domain.receivables_push import FIELDS as DEBT_FIELDS, desired_company_fields, zeroed
 from b24_1c_assets.sync import journal
+from b24_1c_assets.sync.bitrix24_stages import StageSetupError, ensure_suspended_stages
 from b24_1c_assets.sync.bitrix24_writes import OK, WriteCommand, apply_commands
 from b24_1c_assets.warehouse import append_table, query, read_table, replace_table, table_exists
 
@@ -115,6 +116,13 @@ def deal_holds(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, wa
     moves = moves if not moves.empty else pd.DataFrame(columns=MOVE_COLUMNS)
     client = bitrix24.client()
     calls_before = client.stats.http_calls
+    # A portal has no Suspended stage until it is added: create it where a deal is about to go (fails loudly,
+    # naming the pipeline, when the integration user may not).
+    needed = {int(m.category_id) for m in moves.itertuples() if m.action == SUSPEND}
+    try:
+        created_stages = ensure_suspended_stages(client, needed)
+    except StageSetupError as exc:
+        raise dg.Failure(f"deal holds: {exc}") from None
     commands = [WriteCommand(str(m.deal_id), "crm.deal.update", {"id": int(m.deal_id), "fields": {"STAGE_ID": m.to_stage}})
                 for m in moves.itertuples()]
     outcomes = apply_commands(client, commands)
@@ -155,6 +163,7 @@ def deal_holds(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, wa
         "released": sum(1 for m in moves.itertuples() if m.action != SUSPEND and str(m.deal_id) in moved),
         "failed": len(failed), "comments": sum(o.status == OK for o in comment_outcomes),
         "notifications": notified, "api_calls": client.stats.http_calls - calls_before,
+        "stages_created": ", ".join(created_stages) or "none",
         "preview": preview(moves, ["deal_id", "company_id", "from_stage", "to_stage", "action"])})
 
 

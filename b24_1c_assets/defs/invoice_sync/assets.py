@@ -12,13 +12,29 @@ from b24_1c_assets.domain import invoice_sync as inv
 from b24_1c_assets.domain.push_plan import NOOP, UPDATE, plan_updates
 from b24_1c_assets.sync import journal
 from b24_1c_assets.sync.bitrix24_reads import batch_read
+from b24_1c_assets.sync.bitrix24_userfields import SMART_INVOICE_UF_ENTITY, UserField, ensure_item_userfields
 from b24_1c_assets.sync.bitrix24_writes import OK, RowOutcome, WriteCommand, apply_commands
 from b24_1c_assets.warehouse import read_table
 
 PLAN = dg.AssetKey(["crm_push", "smart_invoice_plan"])
 PUSH = dg.AssetKey(["crm_push", "smart_invoices"])
 TAGS = {"flow": inv.FLOW}
-STAGE_LIST = "SMART_INVOICE_STAGE_1"
+PAID_FIELD_LABEL = "Оплачено по 1С"
+
+
+def invoice_pipeline(client: Bitrix24Client, config: dict) -> tuple[int, dict[str, str]]:
+    """(smart-invoice pipeline id, payment state -> STATUS_ID): the pipeline from crm.category.list
+    (entityTypeId 31; the default one or `[invoices] category` by name), its stages from crm.status.list
+    (ENTITY_ID SMART_INVOICE_STAGE_<id>), paid = the stage with SEMANTICS S."""
+    listed = client.call("crm.category.list", {"entityTypeId": inv.ENTITY_TYPE_ID}) or {}
+    categories = listed.get("categories", []) if isinstance(listed, dict) else listed
+    try:
+        category = inv.invoice_category(categories, config.get("category") or None)
+        statuses = client.call("crm.status.list", {"filter": {"ENTITY_ID": inv.stage_list_entity(category)}})
+        return category, inv.stage_ids(statuses or [], config.get("unpaid_stage", "N"),
+                                       config.get("partly_paid_stage", "S"))
+    except ValueError as exc:
+        raise dg.Failure(f"smart invoices: {exc}") from None
 
 
 @dg.asset(key=PLAN, group_name="invoice_sync", kinds={"bitrix24", "duckdb"}, owners=OWNERS, pool="bitrix24_api",
@@ -33,9 +49,8 @@ def smart_invoice_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Reso
                        warehouse: WarehouseResource) -> dg.MaterializeResult:
     config = fs.flow_settings().get("invoices", {})
     client = bitrix24.client()
-    statuses = client.call("crm.status.list", {"filter": {"ENTITY_ID": STAGE_LIST}})
-    stages = inv.stage_ids(statuses, config.get("unpaid_stage", "N"), config.get("partly_paid_stage", "S"),
-                           config.get("paid_stage", "P"))
+    calls = client.stats.http_calls
+    _, stages = invoice_pipeline(client, config)
     with warehouse.connect() as conn:
         desired, rejects = inv.desired_invoices(
             read_table(conn, "onec", "invoices"), read_table(conn, "onec", "invoice_payments"),
@@ -51,9 +66,29 @@ def smart_invoice_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Reso
     with warehouse.connect() as conn:
         fs.store_plan(conn, context, "crm_push", "smart_invoice_plan", plan)
     metadata = fs.plan_metadata(plan, "crm_push.smart_invoice_plan", ["key", "operation", "reason", "changed_fields"])
-    metadata["api_calls"] = 1
+    metadata["api_calls"] = client.stats.http_calls - calls
     return dg.MaterializeResult(metadata=metadata,
                                 check_results=[fs.guard_result(context, PLAN, plan, len(ids))])
+
+
+def read_back(client: Bitrix24Client, written: list[RowOutcome], sent: dict[str, dict], target_ids: dict[str, str],
+              paid_field: str | None) -> list[RowOutcome]:
+    """The outcomes with every written invoice read back (50 ids per crm.item.list command): a value the portal
+    did not keep (an ignored field) turns the row into a failure saying so, instead of a silent success."""
+    done = {o.key: target_ids[o.key] for o in written if o.status == OK and o.key in target_ids}
+    select = ["id", "stageId"] + ([paid_field] if paid_field else [])
+    ids = sorted(set(done.values()), key=int)
+    commands = {f"r{i}": ("crm.item.list", {"entityTypeId": inv.ENTITY_TYPE_ID, "filter": {"@id": ids[i:i + 50]},
+                                            "select": select, "useOriginalUfNames": "Y"})
+                for i in range(0, len(ids), 50)}
+    stored_by_id: dict[str, dict] = {}
+    for result in (batch_read(client, commands) if commands else {}).values():
+        for item in (result.get("items", []) if isinstance(result, dict) else []):
+            stored_by_id[str(item["id"])] = item
+    mismatches = inv.readback_mismatches({k: sent.get(k, {}) for k in done},
+                                         {k: stored_by_id[i] for k, i in done.items() if i in stored_by_id})
+    return [RowOutcome(o.key, o.operation, "failed", result=o.result, error=f"read back: {mismatches[o.key]}",
+                       error_class="data", attempts=o.attempts) if o.key in mismatches else o for o in written]
 
 
 def find_items(client: Bitrix24Client, xml_ids: list[str]) -> dict[str, str]:
@@ -80,7 +115,11 @@ def find_items(client: Bitrix24Client, xml_ids: list[str]) -> dict[str, str]:
 def smart_invoices_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
                         warehouse: WarehouseResource) -> dg.MaterializeResult:
     dry_run = fs.is_dry_run(context)
-    paid_field = fs.flow_settings().get("invoices", {}).get("paid_amount_field") or None
+    config = fs.flow_settings().get("invoices", {})
+    try:
+        paid_field = inv.check_paid_field(config.get("paid_amount_field") or None)
+    except ValueError as exc:
+        raise dg.Failure(f"smart invoices: {exc}") from None
     with warehouse.connect() as conn:
         plan = fs.read_plan(conn, "crm_push", "smart_invoice_plan")
     if plan.empty:
@@ -94,21 +133,29 @@ def smart_invoices_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Res
     if dry_run:
         outcomes += [RowOutcome(k, UPDATE, OK) for k in writes["key"]]
     elif not writes.empty:
+        category, _ = invoice_pipeline(client, config)
+        if paid_field:  # crm.item.update drops a value for a field that does not exist: make sure it does
+            ensure_item_userfields(client, SMART_INVOICE_UF_ENTITY, [UserField(paid_field, "double", PAID_FIELD_LABEL)])
         unknown = [k for k in writes["key"] if k not in target_ids]
         target_ids.update(find_items(client, unknown) if unknown else {})
-        commands = []
+        commands, sent = [], {}
         for row in writes.to_dict("records"):
             fields = inv.crm_fields(fs.after_of(row), paid_field)
+            sent[row["key"]] = {k: fields[k] for k in ("stageId", paid_field) if k and k in fields}
+            # useOriginalUfNames: user fields by their UF_CRM_ names, as userfieldconfig created them
             if row["key"] in target_ids:
                 commands.append(WriteCommand(row["key"], "crm.item.update", {
-                    "entityTypeId": inv.ENTITY_TYPE_ID, "id": target_ids[row["key"]], "fields": fields}))
+                    "entityTypeId": inv.ENTITY_TYPE_ID, "id": target_ids[row["key"]], "fields": fields,
+                    "useOriginalUfNames": "Y"}))
             else:
                 commands.append(WriteCommand(row["key"], "crm.item.add", {
-                    "entityTypeId": inv.ENTITY_TYPE_ID, "fields": {**fields, "xmlId": row["key"]}}, operation="add"))
-        outcomes += apply_commands(client, commands)
-        for o in outcomes:
+                    "entityTypeId": inv.ENTITY_TYPE_ID, "useOriginalUfNames": "Y",
+                    "fields": {**fields, "categoryId": category, "xmlId": row["key"]}}, operation="add"))
+        written = apply_commands(client, commands)
+        for o in written:
             if o.operation == "add" and o.status == OK and isinstance(o.result, dict):
                 target_ids[o.key] = str((o.result.get("item") or {}).get("id"))
+        outcomes += read_back(client, written, sent, target_ids, paid_field)
     with warehouse.connect() as conn:
         results = fs.journal(conn, flow=inv.FLOW, context=context, plan=plan[plan["operation"] != NOOP],
                              outcomes=outcomes, dry_run=dry_run, target_ids=target_ids)

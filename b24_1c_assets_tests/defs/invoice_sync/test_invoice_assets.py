@@ -22,6 +22,7 @@ def by_xml(state):
 
 def test_invoices_land_with_payment_stage_rerun_writes_nothing_and_a_payment_moves_one(sandbox, run_flow, tmp_path):
     world, state = sandbox.world, sandbox.portal.state
+    prefix = f"DT31_{state.default_invoice_category}:"  # the portal's pipeline id (not 1), read by the flow
     assert run_flow(UPSTREAM | FLOW).success
     crm = by_xml(state)
     with duckdb.connect(str(tmp_path / "b24_1c.duckdb"), read_only=True) as conn:
@@ -39,11 +40,16 @@ def test_invoices_land_with_payment_stage_rerun_writes_nothing_and_a_payment_mov
     for invoice in expected:
         record = crm[world.guid("invoice", invoice.key)]
         got = paid.get(invoice.key, Decimal(0))
-        stage = "DT31_1:P" if got >= invoice.amount else "DT31_1:S" if got > 0 else "DT31_1:N"
+        stage = prefix + ("P" if got >= invoice.amount else "S" if got > 0 else "N")
         assert record["stageId"] == stage, invoice
         assert float(record["opportunity"]) == float(invoice.amount)
         assert record["companyId"]
-    assert any(r["stageId"] == "DT31_1:P" for r in crm.values())
+    assert any(r["stageId"] == prefix + "P" for r in crm.values())
+    paid_field = "UF_CRM_SMART_INVOICE_ONEC_PAID"  # created with userfieldconfig.add, written, read back
+    assert paid_field in state.invoice_userfields
+    for invoice in expected:
+        got = min(paid.get(invoice.key, Decimal(0)), invoice.amount)
+        assert Decimal(str(crm[world.guid("invoice", invoice.key)][paid_field])) == got
 
     before = len(sandbox.portal.request_log)
     assert run_flow(UPSTREAM | FLOW).success
@@ -64,7 +70,8 @@ def test_invoice_crash_rerun_no_twins_and_dry_run_writes_nothing(sandbox, run_fl
     assert len(state.invoices.rows) == created == len(by_xml(state))
 
     # a new payment moves one invoice to paid, and only that one is written
-    record = next(r for r in by_xml(state).values() if r["stageId"] == "DT31_1:N")
+    prefix = f"DT31_{state.default_invoice_category}:"
+    record = next(r for r in by_xml(state).values() if r["stageId"] == prefix + "N")
     store = sandbox.onec.state.registers["AccumulationRegister_ОплатаСчетовИЗаказов"]
     row = dict(store.by_recorder[record["xmlId"]][0], Сумма=Decimal(0), СуммаОплаты=Decimal(str(record["opportunity"])),
                Recorder="11111111-2222-3333-4444-555555555555")
@@ -72,4 +79,4 @@ def test_invoice_crash_rerun_no_twins_and_dry_run_writes_nothing(sandbox, run_fl
     before = len(sandbox.portal.request_log)
     assert run_flow(UPSTREAM | FLOW).success
     assert item_writes(sandbox.portal.request_log[before:]) == ["crm.item.update"]
-    assert by_xml(state)[record["xmlId"]]["stageId"] == "DT31_1:P"
+    assert by_xml(state)[record["xmlId"]]["stageId"] == prefix + "P"
