@@ -354,6 +354,7 @@ def desired_payload(row: Mapping[str, Any]) -> dict:
 
 # -- CRM -> 1C ----------------------------------------------------------------------------------------
 
+RUSSIA_OKSM = "643"  # Catalog_СтраныМира.Code of Russia (ОКСМ)
 KIND_TO_1C = {LEGAL: ("ЮридическоеЛицо", "ЮридическоеЛицо"), IP: ("ИндивидуальныйПредприниматель", "ФизическоеЛицо")}
 CANDIDATE_COLUMNS = ["key", "company_id", "title", "full_name", "inn", "kpp", "ogrn", "preset_kind", "emails",
                      "phones"]
@@ -452,9 +453,11 @@ def counterparty_body(verdict: Verdict, allowed: Iterable[str]) -> tuple[dict, l
     """The Catalog_Контрагенты fields to POST (only `allowed` ones) and the names dropped by the allow-list."""
     kind_1c, legal_physical = KIND_TO_1C[verdict.kind]
     v = verdict.values
+    # СтранаРегистрации: the ОКСМ code (Russia: INN/КПП/ОГРН are Russian), resolved to the Catalog_СтраныМира
+    # ref when written. Without it UNF 3.0's ПередЗаписью clears the КПП of a legal entity.
     full = {"Description": v["name"], "НаименованиеПолное": v["full_name"], "ИНН": v["inn"],
             "КПП": v["kpp"] or "", "РегистрационныйНомер": v["ogrn"] or "", "ВидКонтрагента": kind_1c,
-            "ЮридическоеФизическоеЛицо": legal_physical, "Покупатель": True}
+            "ЮридическоеФизическоеЛицо": legal_physical, "Покупатель": True, "СтранаРегистрации": RUSSIA_OKSM}
     allowed = set(allowed)
     return {k: val for k, val in full.items() if k in allowed}, sorted(k for k in full if k not in allowed)
 

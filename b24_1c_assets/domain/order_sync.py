@@ -1,7 +1,8 @@
 """Deals -> 1C customer orders (Document_ЗаказПокупателя): what each deal at an order stage asks of 1C.
 
 Pure, no I/O. A deal in a configured stage of its pipeline becomes one order for its company's 1C twin
-(client_master.clients) under the client's contract (the default one if valid, else the latest valid),
+(client_master.clients) under the client's contract (UNF's own rule: the default one, else the only valid
+one; a default that is no longer valid rejects the deal rather than guess),
 with a `Запасы` row per deal product row mapped to the 1C item (CRM product XML_ID = item Ref_Key). The
 order carries the marker `b24-1c:deal:<ID>` in Комментарий, so it is found again before any POST.
 
@@ -28,6 +29,9 @@ CENT = Decimal("0.01")
 MARKER = re.compile(r"b24-1c:deal:(\d+)")
 ITEM_TYPE = "StandardODATA.Catalog_Номенклатура"
 UNIT_TYPE = "StandardODATA.Catalog_КлассификаторЕдиницИзмерения"
+SALE = "ЗаказНаПродажу"  # ВидОперации of an order for sale (Enums/ВидыОперацийЗаказПокупателя)
+SALES_CONTRACT_KINDS = (None, "", "СПокупателем")
+HUNDRED = Decimal(100)
 
 
 def marker(deal_id) -> str:
@@ -62,21 +66,44 @@ def deals_at_order_stage(deals: pd.DataFrame, stages: dict[str, set[str]]) -> pd
     return deals[keep]
 
 
-def client_contract(contracts: pd.DataFrame, counterparty: str, default: str | None) -> dict | None:
-    """The contract an order goes under: the counterparty's default one if valid, else its latest valid one."""
-    if contracts.empty:
-        return None
-    own = contracts[contracts["Owner_Key"] == counterparty]
-    valid = [c for c in own.to_dict("records") if not _flag(c.get("DeletionMark")) and not _flag(c.get("Недействителен"))
-             and c.get("ВидДоговора") in (None, "", "СПокупателем")]
-    for c in valid:
-        if default and c["Ref_Key"] == default:
-            return c
+def default_contracts(counterparties: pd.DataFrame) -> dict[str, list[str]]:
+    """Counterparty -> its default sales contract(s) as 1C records them: `default_contracts` (read from
+    3.0's ОсновныеДоговорыКонтрагента, or 1.6's ДоговорПоУмолчанию, by the client), else the
+    `ДоговорПоУмолчанию_Key` column itself (the exchange folder)."""
+    out: dict[str, list[str]] = {}
+    if counterparties.empty:
+        return out
+    if "default_contracts" in counterparties:
+        for ref, cell in zip(counterparties["Ref_Key"].astype(str), counterparties["default_contracts"]):
+            entries = json.loads(cell) if isinstance(cell, str) else (cell if isinstance(cell, list) else [])
+            out[ref] = [str(e["Договор_Key"]) for e in entries
+                        if e.get("Договор_Key") and e.get("ВидДоговора") in SALES_CONTRACT_KINDS]
+    elif "ДоговорПоУмолчанию_Key" in counterparties:
+        for ref, default in zip(counterparties["Ref_Key"].astype(str), counterparties["ДоговорПоУмолчанию_Key"]):
+            if isinstance(default, str) and default:
+                out[ref] = [default]
+    return out
+
+
+def client_contract(contracts: pd.DataFrame, counterparty: str, defaults: list[str] | str | None
+                    ) -> tuple[dict | None, str | None]:
+    """(contract, None) an order goes under, or (None, why not). UNF's rule (Catalogs/ДоговорыКонтрагентов
+    ManagerModule, ПоКонтрагентуПоОрганизации): the default contract, else the only one; a default that is
+    deleted, invalid or not a sales contract is reported, never replaced by a guess."""
+    defaults = [defaults] if isinstance(defaults, str) else list(defaults or [])
+    own = contracts[contracts["Owner_Key"] == counterparty].to_dict("records") if not contracts.empty else []
+    valid = [c for c in own if not _flag(c.get("DeletionMark")) and not _flag(c.get("Недействителен"))
+             and c.get("ВидДоговора") in SALES_CONTRACT_KINDS]
+    if defaults:
+        chosen = [c for c in valid if c["Ref_Key"] in defaults]
+        if chosen:
+            return chosen[0], None
+        return None, f"its default contract {defaults[0]} in 1C is deleted, invalid or not a sales contract"
+    if len(valid) == 1:
+        return valid[0], None
     if not valid:
-        return None
-    return max(valid, key=lambda c: (pd.Timestamp(c["ДатаДоговора"]) if c.get("ДатаДоговора") is not None
-                                     and not pd.isna(c.get("ДатаДоговора")) else pd.Timestamp.min.tz_localize("UTC"),
-                                     str(c.get("Code") or "")))
+        return None, f"1C counterparty {counterparty} has no valid sales contract"
+    return None, f"1C counterparty {counterparty} has {len(valid)} valid sales contracts and no default one"
 
 
 def desired_orders(deals: pd.DataFrame, product_rows: dict[str, list[dict]], clients: pd.DataFrame,
@@ -89,9 +116,7 @@ def desired_orders(deals: pd.DataFrame, product_rows: dict[str, list[dict]], cli
         linked = clients[clients["onec_ref"].notna() & clients["company_id"].notna()]
         for company, ref in zip(linked["company_id"], linked["onec_ref"]):
             twin.setdefault(str(int(company)), str(ref))
-    default_contract = {}
-    if not counterparties.empty and "ДоговорПоУмолчанию_Key" in counterparties:
-        default_contract = dict(zip(counterparties["Ref_Key"].astype(str), counterparties["ДоговорПоУмолчанию_Key"]))
+    default_contract = default_contracts(counterparties)
     item_of_product = {}
     if not products.empty:
         item_of_product = {str(p): x for p, x in zip(products["ID"], products["XML_ID"]) if isinstance(x, str) and x}
@@ -115,9 +140,9 @@ def desired_orders(deals: pd.DataFrame, product_rows: dict[str, list[dict]], cli
         if counterparty is None:
             reject(f"company {company} has no 1C counterparty")
             continue
-        contract = client_contract(contracts, counterparty, default_contract.get(counterparty))
+        contract, why = client_contract(contracts, counterparty, default_contract.get(counterparty))
         if contract is None:
-            reject(f"1C counterparty {counterparty} has no valid sales contract")
+            reject(str(why))
             continue
         lines, bad = [], []
         for row in product_rows.get(deal_id, []):
@@ -143,12 +168,23 @@ def desired_orders(deals: pd.DataFrame, product_rows: dict[str, list[dict]], cli
     return pd.DataFrame(rows), pd.DataFrame(rejects, columns=["key", "reason"])
 
 
+def shipped_orders(shipments: pd.DataFrame) -> set[str]:
+    """Orders a posted shipment names, in its header `Заказ` or in any row's `Запасы.Заказ` (UNF lets a
+    shipment carry the order per row: Documents/РасходнаяНакладная, TabularSection Запасы, Attribute Заказ)."""
+    if shipments.empty:
+        return set()
+    posted = shipments[shipments["Posted"].fillna(False).astype(bool)]
+    shipped = {str(r) for r in posted["Заказ"] if isinstance(r, str) and r} if "Заказ" in posted else set()
+    for cell in posted["Запасы"] if "Запасы" in posted else ():
+        rows = json.loads(cell) if isinstance(cell, str) else (cell if isinstance(cell, list) else [])
+        shipped.update(str(r["Заказ"]) for r in rows if isinstance(r, dict) and isinstance(r.get("Заказ"), str)
+                       and r["Заказ"])
+    return shipped
+
+
 def existing_orders(orders: pd.DataFrame, shipments: pd.DataFrame) -> dict[str, dict]:
     """Deal ID -> its order in 1C (ref, number, posted, amount, shipped), found by our marker."""
-    shipped = set()
-    if not shipments.empty and "Заказ" in shipments:
-        posted = shipments[shipments["Posted"].fillna(False).astype(bool)]
-        shipped = {str(r) for r in posted["Заказ"] if isinstance(r, str) and r}
+    shipped = shipped_orders(shipments)
     found = {}
     for rec in (orders.to_dict("records") if not orders.empty else []):
         deal = deal_of_comment(rec.get("Комментарий"))
@@ -193,14 +229,48 @@ def plan_orders(desired: pd.DataFrame, rejects: pd.DataFrame, existing: dict[str
     return plan
 
 
-def stock_rows(rows_json: str, reserve_unit: str | None) -> list[dict]:
-    """`Запасы` rows of the order (LineNumber is added by the client)."""
+def item_vat_rates(items: pd.DataFrame, rates: list[dict]) -> dict[str, tuple[str, Decimal]]:
+    """Item -> (Catalog_СтавкиНДС ref, percent) its order rows carry. UNF 1.6: the item's own СтавкаНДС;
+    3.0: the rate of the item's kind (ВидСтавкиНДС), as Справочники.СтавкиНДС.СтавкаНДС picks it: for
+    «Общая» the current general rate (the highest of that kind, 20% over the old 18%), else the first of
+    the kind, and «Без НДС» by name when no rate carries that kind."""
+    live = [r for r in rates if not _flag(r.get("DeletionMark")) and not _flag(r.get("Расчетная"))]
+    by_ref = {str(r["Ref_Key"]): r for r in rates}
+    by_kind: dict[str, dict] = {}
+    for r in sorted(live, key=lambda r: (-Decimal(str(r.get("Ставка") or 0)), str(r.get("Code") or ""))):
+        if r.get("ВидСтавкиНДС"):
+            by_kind.setdefault(r["ВидСтавкиНДС"], r)
+    no_vat = next((r for r in live if str(r.get("Description") or "").strip().lower() == "без ндс"), None)
+    if no_vat is not None:
+        by_kind.setdefault("БезНДС", no_vat)
+    out = {}
+    for rec in (items.to_dict("records") if not items.empty else []):
+        rate = by_ref.get(str(rec.get("СтавкаНДС_Key"))) if rec.get("СтавкаНДС_Key") else None
+        if rate is None and isinstance(rec.get("ВидСтавкиНДС"), str):
+            rate = by_kind.get(rec["ВидСтавкиНДС"])
+        if rate is not None:
+            out[str(rec["Ref_Key"])] = (str(rate["Ref_Key"]), Decimal(str(rate.get("Ставка") or 0)))
+    return out
+
+
+def stock_rows(rows_json: str, reserve_unit: str | None, vat: dict[str, tuple[str, Decimal]] | None = None,
+               *, amounts_include_vat: bool = True) -> list[dict]:
+    """`Запасы` rows of the order (LineNumber is added by the client), with each item's VAT rate: UNF's fill
+    check at Post refuses a row without СтавкаНДС. An item with no known rate raises ValueError naming it."""
     out = []
     for item, quantity, price, unit in json.loads(rows_json):
         q, p = Decimal(quantity), Decimal(price)
         amount = (q * p).quantize(CENT)
         row = {"Номенклатура": item, "Номенклатура_Type": ITEM_TYPE, "Количество": q, "Цена": p, "Сумма": amount,
                "Всего": amount}
+        if vat is not None:
+            if item not in vat:
+                raise ValueError(f"1C item {item} has no VAT rate (ВидСтавкиНДС / СтавкаНДС) to fill the order row")
+            rate_ref, percent = vat[item]
+            tax = (amount * percent / (HUNDRED + percent) if amounts_include_vat else amount * percent / HUNDRED)
+            tax = tax.quantize(CENT)
+            row.update({"СтавкаНДС_Key": rate_ref, "СуммаНДС": tax, "Всего": amount if amounts_include_vat
+                        else amount + tax})
         if unit:
             row.update({"ЕдиницаИзмерения": unit, "ЕдиницаИзмерения_Type": UNIT_TYPE})
         if reserve_unit:
@@ -210,8 +280,10 @@ def stock_rows(rows_json: str, reserve_unit: str | None) -> list[dict]:
 
 
 def order_header(plan_row: dict, after: dict, defaults: dict) -> dict:
-    """Header of the order: settings first, then the contract's organization / price type / currency."""
-    header = {k: v for k, v in defaults.items() if v}
+    """Header of the order: settings first, then the contract's organization / price type / currency; an
+    order for sale (ВидОперации)."""
+    header = {k: v for k, v in defaults.items() if v is not None and v != ""}
+    header.setdefault("ВидОперации", SALE)
     from_contract = {"Организация_Key": plan_row.get("organization"), "ВидЦен_Key": plan_row.get("price_type"),
                      "ВалютаДокумента_Key": plan_row.get("currency")}
     for name, value in from_contract.items():

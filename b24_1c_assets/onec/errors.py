@@ -69,6 +69,11 @@ class WriteNotApplied(OneCError):
         self.cause = cause
 
 
+class WriteNotVerified(OneCError):
+    """1C accepted a write but the object read back lacks what was sent (1C silently ignores a property the
+    object does not have): the data or its shape is wrong, retrying the same write will not help."""
+
+
 class ExchangeFileRejected(OneCError):
     """An exchange-folder file was rejected as a whole (corrupt, truncated, unknown schema)."""
 

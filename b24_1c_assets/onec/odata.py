@@ -7,7 +7,7 @@ Protocol rules this client follows (reference onec-odata.md):
   movements are read in `Date`/`Period` windows, `$skip` only inside a window, and a window that grows
   past `window_pages` pages is split at the last instant read (so `$skip` never grows unbounded).
   Pages are sized by bytes after the first one (`page_bytes_target`), as 1C's cost is per entry size.
-* Only GETs are retried (timeouts, connection errors, 502/503/504) with bounded backoff. A POST/PATCH/Post
+* Only GETs are retried (timeouts, connection errors, 500/502/503/504) with bounded backoff. A POST/PATCH/Post
   with an unknown outcome is reconciled by reading back (marker in `Комментарий`, or the fields sent).
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Iterable, Iterator, Mapping, Sequence
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 import requests
@@ -29,7 +29,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from . import wire
 from .errors import (OneCAuthError, OneCConnectionError, OneCError, OneCRequestError, OneCWireError,
-                     WriteNotApplied)
+                     WriteNotApplied, WriteNotVerified)
 from .metadata import Metadata
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,13 @@ BANK_RECEIPTS = "Document_ПоступлениеНаСчет"
 CASH_RECEIPTS = "Document_ПоступлениеВКассу"
 SETTLEMENTS = "AccumulationRegister_РасчетыСПокупателями"
 INVOICE_PAYMENTS = "AccumulationRegister_ОплатаСчетовИЗаказов"
+# UNF 3.0 keeps the default contract here (InformationRegisters/ОсновныеДоговорыКонтрагента.xml); 1.6 keeps it
+# in Catalog_Контрагенты.ДоговорПоУмолчанию, which 3.0 renamed УдалитьДоговорПоУмолчанию and no longer uses.
+DEFAULT_CONTRACTS = "InformationRegister_ОсновныеДоговорыКонтрагента"
+VAT_RATES = "Catalog_СтавкиНДС"
+COUNTRIES = "Catalog_СтраныМира"
+_CP_TYPE = f"StandardODATA.{COUNTERPARTIES}"
+ITEM_REF = ("Номенклатура",)  # the references a written order row must show when read back
 
 # (required, optional) fields per set. Required ones missing in $metadata stop the run; optional ones
 # are selected only when published (they differ between UNF releases).
@@ -53,13 +60,14 @@ CATALOG_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     COUNTERPARTIES: (("Ref_Key", "DataVersion", "Code", "Description", "DeletionMark", "ИНН", "КПП",
                       "КонтактнаяИнформация"),
                      ("IsFolder", "Parent_Key", "НаименованиеПолное", "РегистрационныйНомер", "ВидКонтрагента",
-                      "Покупатель", "Поставщик", "ДоговорПоУмолчанию_Key", "Ответственный_Key", "Комментарий")),
+                      "ЮридическоеФизическоеЛицо", "СтранаРегистрации_Key", "Покупатель", "Поставщик",
+                      "ДоговорПоУмолчанию_Key", "Ответственный_Key", "Комментарий")),
     CONTRACTS: (("Ref_Key", "Description", "СрокОплатыПокупателя"),
                 ("DataVersion", "Code", "DeletionMark", "НомерДоговора", "ДатаДоговора", "ВидДоговора",
                  "Недействителен", "ВалютаРасчетов_Key", "Организация_Key", "ВидЦен_Key")),
     ITEMS: (("Ref_Key", "Code", "Description", "DeletionMark"),
             ("DataVersion", "IsFolder", "Parent_Key", "Артикул", "ТипНоменклатуры", "ЕдиницаИзмерения",
-             "ЕдиницаИзмерения_Key", "СтавкаНДС_Key", "Недействителен", "Комментарий")),
+             "ЕдиницаИзмерения_Key", "ВидСтавкиНДС", "СтавкаНДС_Key", "Недействителен", "Комментарий")),
     PRICE_TYPES: (("Ref_Key", "Description"), ("Code", "DeletionMark", "ЦенаВключаетНДС", "ВалютаЦены_Key")),
 }
 _DOC_HEADER = ("Ref_Key", "Number", "Date", "Posted", "DeletionMark", "Контрагент_Key", "СуммаДокумента")
@@ -71,17 +79,17 @@ DOCUMENT_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                ("DataVersion", "Комментарий", "ДокументОснование", "Заказ", "Организация_Key", "Запасы")),
     SHIPMENTS: (_DOC_HEADER + ("Договор_Key",),
                 ("DataVersion", "Комментарий", "Заказ", "Организация_Key", "Ответственный_Key", "Запасы")),
+    # no header Договор: contract, order, invoice and advance flag are per row of РасшифровкаПлатежа
     BANK_RECEIPTS: (_DOC_HEADER,
-                    ("DataVersion", "ВидОперации", "Договор_Key", "Комментарий", "НазначениеПлатежа",
-                     "Организация_Key", "РасшифровкаПлатежа")),
-    CASH_RECEIPTS: (_DOC_HEADER,
-                    ("DataVersion", "ВидОперации", "Договор_Key", "Комментарий", "Организация_Key",
+                    ("DataVersion", "ВидОперации", "Комментарий", "НазначениеПлатежа", "Организация_Key",
                      "РасшифровкаПлатежа")),
+    CASH_RECEIPTS: (_DOC_HEADER,
+                    ("DataVersion", "ВидОперации", "Комментарий", "Организация_Key", "РасшифровкаПлатежа")),
 }
 SETTLEMENT_DIMENSIONS = ("Контрагент_Key", "Договор_Key", "ТипРасчетов")
 SETTLEMENT_OPTIONAL = ("Организация_Key", "Документ", "Заказ")
 
-RETRY_STATUSES = (502, 503, 504)
+RETRY_STATUSES = (500, 502, 503, 504)  # for GETs; 500: 1C's generic internal error (lock conflict, restart)
 
 
 @dataclass
@@ -175,7 +183,12 @@ class OneCClient:
         return resp
 
     def _get(self, segments: Sequence[str], params: Mapping[str, Any] | None, *, label: str) -> requests.Response:
-        """GET with bounded retries on transient failures (idempotent, so safe to repeat)."""
+        """GET with bounded retries on transient failures (idempotent, so safe to repeat).
+
+        A 500 is retried too: 1C answers a lock conflict or a restarting server with HTTP 500 and its generic
+        «Произошла внутренняя ошибка OData сервиса…», the same answer as for a query it can never run. So
+        a 500 gets the same bounded retries, and one that stays names the query it was given.
+        """
         def count_retry(state) -> None:
             self.stats.retries += 1
             log.info("1C GET %s on %s: retry %d after %s", label, self.host, state.attempt_number,
@@ -183,8 +196,17 @@ class OneCClient:
 
         retrying = Retrying(stop=stop_after_attempt(self.max_retries + 1),
                             wait=wait_exponential_jitter(initial=self._backoff[0], max=self._backoff[1]),
-                            retry=retry_if_exception(_is_transient), before_sleep=count_retry, reraise=True)
-        return retrying(self._send, "GET", segments, params, label=label)
+                            retry=retry_if_exception(_is_retryable_get), before_sleep=count_retry, reraise=True)
+        try:
+            return retrying(self._send, "GET", segments, params, label=label)
+        except OneCRequestError as exc:
+            if exc.status != 500:
+                raise
+            query = unquote(wire.query_string(params or {}))
+            raise OneCRequestError(
+                host=self.host, method="GET", entity_set=label, status=500, code=exc.code,
+                message=f"{exc.message} (still after {self.max_retries + 1} attempts; the query: "
+                        f"{'/'.join(segments)}{'?' + query if query else ''})") from None
 
     def _get_json(self, segments: Sequence[str], params: Mapping[str, Any], *, label: str) -> Any:
         params = {"$format": "json", **params}
@@ -405,7 +427,42 @@ class OneCClient:
             rows = [r for r in rows if not r.get("IsFolder")]
         for row in rows:
             row["email"], row["phone"] = contact_email_phone(row.get("КонтактнаяИнформация") or [])
+        defaults: dict[str, list[dict]] = {}
+        for d in self.default_contracts(rows):
+            defaults.setdefault(d["Контрагент_Key"], []).append(d)
+        for row in rows:
+            row["default_contracts"] = defaults.get(row["Ref_Key"], [])
         return rows
+
+    def default_contracts(self, counterparties: Sequence[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
+        """The default contract of each counterparty: rows {Контрагент_Key, Организация_Key, ВидДоговора,
+        Договор_Key}. UNF 3.0: InformationRegister_ОсновныеДоговорыКонтрагента (one per organisation and kind
+        of contract); UNF 1.6: Catalog_Контрагенты.ДоговорПоУмолчанию (taken from `counterparties` as read,
+        organisation and kind unknown). Neither published: none."""
+        if self.metadata.has_set(DEFAULT_CONTRACTS):
+            declared = self.metadata.fields(DEFAULT_CONTRACTS)
+            party = "Контрагент" if "Контрагент" in declared else "Контрагент_Key"
+            select = self._select(DEFAULT_CONTRACTS, ("Организация_Key", party, "Договор_Key"), ("ВидДоговора",))
+            rows = self.read_catalog(DEFAULT_CONTRACTS, select, orderby=f"Организация_Key,{party}")
+            return [{"Контрагент_Key": r.get(party), "Организация_Key": r.get("Организация_Key"),
+                     "ВидДоговора": r.get("ВидДоговора"), "Договор_Key": r.get("Договор_Key")}
+                    for r in rows if r.get(f"{party}_Type", _CP_TYPE) == _CP_TYPE  # not an organisation
+                    and r.get("Договор_Key") not in (None, wire.ZERO_GUID)]
+        return [{"Контрагент_Key": r["Ref_Key"], "Организация_Key": None, "ВидДоговора": None,
+                 "Договор_Key": r["ДоговорПоУмолчанию_Key"]}
+                for r in counterparties if r.get("ДоговорПоУмолчанию_Key") not in (None, "", wire.ZERO_GUID)]
+
+    def vat_rates(self) -> list[dict[str, Any]]:
+        """Catalog_СтавкиНДС: Ставка, and in 3.0 the kind of rate each one is (ВидСтавкиНДС)."""
+        return self.read_catalog(VAT_RATES, self._select(VAT_RATES, ("Ref_Key", "Description", "Ставка"), (
+            "DeletionMark", "ВидСтавкиНДС", "Расчетная", "НеОблагается")))
+
+    def country(self, code: str) -> str | None:
+        """Ref_Key of the Catalog_СтраныМира entry with this ОКСМ code (643 = Russia), None if absent."""
+        if not self.metadata.has_set(COUNTRIES):
+            return None
+        rows = self.read_catalog(COUNTRIES, ["Ref_Key", "Code"], filter=f"Code eq {wire.string_literal(code)}")
+        return rows[0]["Ref_Key"] if rows else None
 
     def contracts(self) -> list[dict[str, Any]]:
         """Catalog_ДоговорыКонтрагентов; the owner is always given as `Owner_Key` (from `Owner` if composite)."""
@@ -611,8 +668,11 @@ class OneCClient:
         """
         body = dict(header)
         if rows is not None:
-            body["Запасы"] = [{**row, "LineNumber": str(i)} for i, row in enumerate(rows, start=1)]
-        return self.update_object(ORDERS, ref, body)
+            body["Запасы"] = self._fit_rows(ORDERS, "Запасы", rows)
+        order = self.update_object(ORDERS, ref, body)
+        if rows is not None:
+            self._verify_rows(ORDERS, order, "Запасы", body["Запасы"], ITEM_REF)
+        return order
 
     def create_customer_order(self, header: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], marker: str,
                               *, post: bool = False) -> dict[str, Any]:
@@ -621,12 +681,47 @@ class OneCClient:
         With `post=True` the order is then posted (`Post`, non-operational) and re-read.
         """
         body = _with_marker(dict(header), marker, "Комментарий")
-        body["Запасы"] = [{**row, "LineNumber": str(i)} for i, row in enumerate(rows, start=1)]
+        body["Запасы"] = self._fit_rows(ORDERS, "Запасы", rows)
         order = self._create(ORDERS, body, marker, "Комментарий")
+        self._verify_rows(ORDERS, order, "Запасы", body["Запасы"], ITEM_REF)
         if post:
             self.post_document(ORDERS, order["Ref_Key"])
             order = self.get_object(ORDERS, order["Ref_Key"]) or order
         return order
+
+    def _fit_rows(self, entity_set: str, section: str, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Rows (LineNumber 1..n) with each reference in the shape `$metadata` declares for the section: a
+        reference given as a composite (`X` + `X_Type`, as in 3.0's `Запасы.Номенклатура`) goes as `X_Key`
+        where the row has a single reference (UNF 1.6). 1C ignores a property the row does not have, so a
+        wrong shape would save a row with no item (`_verify_rows` catches what this cannot)."""
+        declared = self.metadata.row_types(entity_set).get(section, {})
+        out = []
+        for i, row in enumerate(rows, start=1):
+            fitted = dict(row)
+            for name in [k for k in row if k.endswith("_Type")]:
+                base = name[:-len("_Type")]
+                if f"{base}_Key" in declared and base not in declared:
+                    fitted[f"{base}_Key"] = fitted.pop(base, None)
+                    fitted.pop(name)
+            out.append({**fitted, "LineNumber": str(i)})
+        return out
+
+    def _verify_rows(self, entity_set: str, saved: Mapping[str, Any], section: str,
+                     sent: Sequence[Mapping[str, Any]], refs: Sequence[str]) -> None:
+        """The object as 1C answered the write must carry each reference sent in each row (`refs`: base
+        names); else WriteNotVerified naming the row and field (a property 1C did not know was dropped)."""
+        have = saved.get(section) or []
+        for i, row in enumerate(sent):
+            for base in refs:
+                field = base if base in row else f"{base}_Key"
+                if field not in row:
+                    continue
+                got = have[i].get(field) if i < len(have) and isinstance(have[i], Mapping) else None
+                if str(got or "").lower() != str(row[field] or "").lower():
+                    raise WriteNotVerified(
+                        f"1C OData {entity_set} {saved.get('Ref_Key')} on {self.host}: row {i + 1} of {section} "
+                        f"was saved with {field}={got!r}, not the {row[field]!r} sent (a property 1C does not "
+                        f"have is ignored: check the shape in $metadata)")
 
     def post_document(self, entity_set: str, ref: str, *, operational: bool = False) -> None:
         """POST …/Document_X(guid'…')/Post. On an unknown outcome reads `Posted` back to decide."""
@@ -639,6 +734,8 @@ class OneCClient:
             self.stats.reconciliations += 1
             current = self.get_object(entity_set, ref, ["Ref_Key", "Posted"])
             if not (current and current.get("Posted")):
+                if _refused(exc):  # the configuration's own checks said no: the same Post fails again
+                    raise
                 raise WriteNotApplied(f"1C OData Post {entity_set} on {self.host}: outcome unknown ({exc}); "
                                       "the document is not posted", cause=exc) from None
 
@@ -664,10 +761,22 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, OneCConnectionError) or (isinstance(exc, OneCRequestError) and exc.transient)
 
 
+def _is_retryable_get(exc: BaseException) -> bool:
+    """What an idempotent GET retries: no answer, a gateway/overload status, or 1C's 500 (see `_get`)."""
+    return _is_transient(exc) or (isinstance(exc, OneCRequestError) and exc.status in RETRY_STATUSES)
+
+
 def _unknown_outcome(exc: Exception) -> bool:
     """A write may or may not have happened: no answer, or a 5xx (1C can fail after committing)."""
     return isinstance(exc, OneCConnectionError) or (
         isinstance(exc, OneCRequestError) and exc.status is not None and exc.status >= 500)
+
+
+def _refused(exc: Exception) -> bool:
+    """A 500 carrying the configuration's own message (a fill check at Post, «Не удалось провести …»), not
+    the platform's generic internal error nor a gateway page: 1C said no, and will say it again."""
+    return (isinstance(exc, OneCRequestError) and exc.status == 500 and exc.code == "-1" and bool(exc.message)
+            and not exc.message.startswith("Произошла внутренняя ошибка"))
 
 
 def _shows(current: Mapping[str, Any], sent: Mapping[str, Any]) -> bool:

@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--slow-seconds", type=float, default=2.0)
     faults.add_argument("--batch-errors", type=_share, default=0.0, help="portal: failing commands inside batch")
     faults.add_argument("--fault-seed", type=int, default=0)
+    faults.add_argument("--onec-always-500", action="append", default=[], metavar="SET",
+                        help="1C: reads of this set (or Set/Function, e.g. a register's Balance) always answer "
+                             "1C's generic 500, as a query 1C cannot run; repeatable")
     parser.add_argument("--onec-profile", choices=("unf30", "unf16"), default="unf30",
                         help="UNF edition whose metadata the 1C base follows (field names and shapes)")
     parser.add_argument("--onec-user", default="integration")
@@ -71,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
 
     faults = Faults(error_503_share=args.fail_503, error_500_share=args.fail_500, drop_share=args.drop,
                     slow_share=args.slow, slow_seconds=args.slow_seconds,
-                    batch_command_error_share=args.batch_errors, seed=args.fault_seed)
+                    batch_command_error_share=args.batch_errors, always_500=tuple(args.onec_always_500),
+                    seed=args.fault_seed)
     started = time.monotonic()
     try:
         sandbox = start_sandbox(args.seed, args.scale, rate=args.rate, burst=args.burst, faults=faults,

@@ -24,6 +24,9 @@ class Faults:
     # Faults apply to write requests only after they were carried out when this is True: the client
     # cannot tell whether its write happened (the hardest case for idempotency).
     fail_after_write: bool = False
+    # 1C only: entity sets (a `Set` or `Set/Function`) whose reads always fail with 1C's generic 500, as a
+    # query 1C cannot run does; a retry does not help there, unlike a lock conflict's 500.
+    always_500: tuple[str, ...] = ()
     seed: int = 0
     _rng: random.Random = field(default=None, init=False, repr=False)  # type: ignore[assignment]
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -35,7 +38,7 @@ class Faults:
     def any(self) -> bool:
         return any(
             (self.error_503_share, self.error_500_share, self.drop_share, self.slow_share,
-             self.batch_command_error_share)
+             self.batch_command_error_share, self.always_500)
         )
 
     def draw(self, share: float) -> bool:

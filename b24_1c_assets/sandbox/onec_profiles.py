@@ -60,6 +60,7 @@ _INVOICE = "Document_СчетНаОплату"
 _SHIPMENT = "Document_РасходнаяНакладная"
 _SETTLEMENTS = "AccumulationRegister_РасчетыСПокупателями"
 _ITEM = "Catalog_Номенклатура"
+_CONTRACT = "Catalog_ДоговорыКонтрагентов"
 
 FIELDS: list[FieldShape] = [
     # -- AccumulationRegister РасчетыСПокупателями -------------------------------------------------------
@@ -96,6 +97,57 @@ SET_EDITIONS: dict[str, tuple[str, ...]] = {}
 
 # Behaviour that differs by edition: {flag: {edition: value}}; `Profile.flag(name)` gives this edition's.
 FLAGS: dict[str, dict[str, Any]] = {}
+
+# -- the write side: counterparties, items, VAT rates, default contracts, fill checks at Post ------------------
+_CP = "Catalog_Контрагенты"
+_VAT = "Catalog_СтавкиНДС"
+FIELDS += [
+    FieldShape(_CP, "ДоговорПоУмолчанию", {UNF30: ABSENT},  # 3.0 keeps it as УдалитьДоговорПоУмолчанию, unused
+               source="AlexanderYekat/unf, antonbergit/skarby1c8: Catalogs/Контрагенты.xml"),
+    FieldShape(_CP, "УдалитьДоговорПоУмолчанию", {UNF16: ABSENT},
+               source="AlexanderYekat/unf, antonbergit/skarby1c8: Catalogs/Контрагенты.xml"),
+    # 3.0: the item names a kind of rate (EnumRef.ВидыСтавокНДС; УдалитьСтавкаНДС unused); 1.6: the rate itself
+    FieldShape(_ITEM, "ВидСтавкиНДС", {UNF16: ABSENT},
+               source="AlexanderYekat/unf, antonbergit/skarby1c8: Catalogs/Номенклатура.xml"),
+    FieldShape(_ITEM, "СтавкаНДС", {UNF30: ABSENT},
+               source="AlexanderYekat/unf, antonbergit/skarby1c8: Catalogs/Номенклатура.xml"),
+    FieldShape(_VAT, "ВидСтавкиНДС", {UNF16: ABSENT},
+               source="AlexanderYekat/unf, antonbergit/skarby1c8: Catalogs/СтавкиНДС.xml"),
+    FieldShape(_VAT, "Расчетная", {UNF16: ABSENT},
+               source="AlexanderYekat/unf, antonbergit/skarby1c8: Catalogs/СтавкиНДС.xml"),
+]
+# The default contract lives in a register in 3.0 (ДоговорыКонтрагентов.ДоговорПоУмолчанию reads it); 1.6 has none.
+SET_EDITIONS["InformationRegister_ОсновныеДоговорыКонтрагента"] = (UNF30,)
+
+# What `Post` of a customer order checks (ОбработкаПроверкиЗаполнения of Documents/ЗаказПокупателя: attributes
+# with FillChecking=ShowError in the metadata XML, less those the module removes for an order for sale, plus
+# the rows it checks itself). Header: (published field, synonym); rows of Запасы: (column, synonym).
+# Left out: Касса / БанковскийСчет (only with a payment plan), ВариантЗавершения / ПричинаОтмены (only for a
+# completed / cancelled order), ДатаПоступления (not for ЗаказНаПродажу), ВидЗаказа (ПередЗаписью sets
+# «Основной» unless order kinds are on: the server checks it only then).
+_ORDER_HEADER_CHECKS = (("Организация_Key", "Организация"), ("Контрагент_Key", "Покупатель"),
+                        ("Договор_Key", "Договор"), ("ВалютаДокумента_Key", "Валюта"), ("ВидОперации", "Операция"),
+                        ("ДатаОтгрузки", "Дата отгрузки"), ("СостояниеЗаказа", "Состояние"),
+                        ("НалогообложениеНДС", "Налогообложение"), ("Курс", "Курс"), ("Кратность", "Кратность"),
+                        ("СтруктурнаяЕдиницаПродажи_Key", "Подразделение"))
+FLAGS["order_post_checks"] = {
+    # 3.0.8 / 3.0.12: the module checks Количество, Цена, СтавкаНДС per row; Номенклатура is ShowError
+    UNF30: {"header": _ORDER_HEADER_CHECKS, "section": "Товары, работы, услуги",
+            "rows": (("Номенклатура", "Номенклатура"), ("Количество", "Количество"), ("Цена", "Цена"),
+                     ("СтавкаНДС_Key", "% НДС")),
+            "source": "AlexanderYekat/unf, Dershoozer/unf1: Documents/ЗаказПокупателя.xml, "
+                      "Documents/ЗаказПокупателя/Ext/ObjectModule.bsl (ОбработкаПроверкиЗаполнения)"},
+    # 1.6.4: the Запасы columns are ShowError in the metadata (Ед. too)
+    UNF16: {"header": _ORDER_HEADER_CHECKS, "section": "Товары, работы, услуги",
+            "rows": (("Номенклатура_Key", "Номенклатура"), ("ЕдиницаИзмерения", "Ед."), ("Цена", "Цена"),
+                     ("СтавкаНДС_Key", "% НДС"), ("Количество", "Количество")),
+            "source": "antonbergit/skarby1c8: Documents/ЗаказПокупателя.xml, "
+                      "Documents/ЗаказПокупателя/Ext/ObjectModule.bsl (ОбработкаПроверкиЗаполнения)"},
+}
+# ПередЗаписью of a counterparty (ПривестиДанныеКСогласованномуСостоянию, Catalogs/Контрагенты/Ext/ObjectModule.bsl):
+# 3.0 clears the КПП of a legal entity registered outside Russia, and of an ИП / a person; 1.6 (the Ukrainian
+# edition of the dump) has no КПП and clears the country of an ИП / a person.
+FLAGS["counterparty_before_write"] = {UNF30: "unf30", UNF16: "unf16"}
 
 
 @dataclass(frozen=True)

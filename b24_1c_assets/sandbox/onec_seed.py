@@ -23,7 +23,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from b24_1c_assets.sandbox.onec_profiles import DEFAULT_PROFILE, get_profile
-from b24_1c_assets.sandbox.onec_schema import (EMPTY_DATE, EMPTY_GUID, INVOICE_PAYMENTS, NS, PRICES, SETS,
+from b24_1c_assets.sandbox.onec_schema import (COUNTRIES, CP as CP_SET, DEFAULT_CONTRACTS, ORDER_KINDS, VAT_RATES,
+                                               EMPTY_DATE, EMPTY_GUID, INVOICE_PAYMENTS, NS, PRICES, SETS,
                                                SETTLEMENTS, UNDEFINED_TYPE, EntitySet, build_sets)
 from b24_1c_assets.sandbox.world import WORLD_NS, World
 
@@ -67,6 +68,11 @@ def fmt_dt(value) -> str:
     if isinstance(value, datetime):
         return value.isoformat(timespec="seconds")
     return f"{value.isoformat()}T00:00:00"
+
+
+def order_per_row(shipment) -> bool:
+    """Does this shipment name its order per row (Запасы.Заказ) instead of in the header? Every third one does."""
+    return shipment.order_key is not None and shipment.key % 3 == 0
 
 
 def counterparty_guid(world: World, party_key: int, index: int = 0) -> str:
@@ -178,6 +184,9 @@ def _ref(set_name: str) -> str:
 
 UNIT_CODES = {"шт": ("796", "Штука"), "кг": ("166", "Килограмм"), "м": ("006", "Метр"), "усл": ("798", "Условная единица")}
 ORDER_STATES = ["Не обработан", "Выставлен счет", "В работе", "На выполнении", "Завершен"]
+# (rate, ВидСтавкиНДС, name): the world's rates 20 / 10 / 0 and «Без НДС» (keyed -1)
+VAT_RATE_SEED = [(20, "Общая", "20%"), (10, "Пониженная", "10%"), (0, "Нулевая", "0%"), (-1, "БезНДС", "Без НДС")]
+VAT_KIND_OF_RATE = {20: "Общая", 10: "Пониженная", 0: "Нулевая"}
 
 
 def seed(world: World, profile: str = DEFAULT_PROFILE, *, empty_dimensions: tuple[str, ...] = ()) -> OneCState:
@@ -248,8 +257,20 @@ def _seed(world: World, empty_dimensions: tuple[str, ...] = ()) -> OneCState:
     states = {}
     for i, name in enumerate(ORDER_STATES, 1):
         states[name] = _obj(st, "Catalog_СостоянияЗаказовПокупателей", g("order_state", i), Description=name,
-                            Code=f"{i:09d}", ВидСостояния=name, ПорядокСортировки=i)["Ref_Key"]
+                            Code=f"{i:09d}", ВидСостояния=name, ПорядокСортировки=i,
+                            # «Завершен» is predefined (ЗНАЧЕНИЕ(Справочник.СостоянияЗаказовПокупателей.Завершен))
+                            **({"Predefined": True, "PredefinedDataName": "Завершен"} if name == "Завершен" else {})
+                            )["Ref_Key"]
     employee = {u.id: g("employee", u.id) for u in world.users}
+    order_kind = _obj(st, ORDER_KINDS, g("order_kind", 1), Description="Основной", Code="000000001",
+                      Predefined=True, PredefinedDataName="Основной")["Ref_Key"]
+    russia = _obj(st, COUNTRIES, g("country", 643), Description="РОССИЯ", Code="643",
+                  НаименованиеПолное="Российская Федерация", КодАльфа2="RU", Predefined=True,
+                  PredefinedDataName="Россия")["Ref_Key"]
+    # Catalogs/СтавкиНДС/Ext/ManagerModule.bsl (ПриНачальномЗаполненииЭлементов) seeds these rates.
+    for code, (rate, kind, name) in enumerate(VAT_RATE_SEED, 1):
+        _obj(st, VAT_RATES, g("vat_rate", rate if kind != "БезНДС" else -1), Description=name, Code=f"{code:09d}",
+             Ставка=Decimal(max(rate, 0)), ВидСтавкиНДС=kind, НеОблагается=kind == "БезНДС")
 
     # Counterparties: one per 1C spelling of a party; documents point at the first one.
     contracts_of: dict[int, list] = {}
@@ -271,6 +292,10 @@ def _seed(world: World, empty_dimensions: tuple[str, ...] = ()) -> OneCState:
                 row.update(c, LineNumber=n)
                 rows.append(row)
             legal = party.kind == "legal"
+            contracts = contracts_of.get(party.key, [])
+            # 3.0 kept the pre-register default as УдалитьДоговорПоУмолчанию: stale here (the last contract,
+            # while the register says the first), so a reader of the wrong field picks the wrong contract.
+            stale = g("contract", contracts[-1].key) if len(contracts) > 1 else EMPTY_GUID
             _obj(st, "Catalog_Контрагенты", counterparty_guid(world, party.key, idx), Description=sp.title,
                  Code=f"{code:09d}", НаименованиеПолное=party.full_name if idx == 0 else sp.title,
                  ИНН=sp.inn or "", КПП=sp.kpp or "", РегистрационныйНомер=sp.ogrn or "",
@@ -278,8 +303,14 @@ def _seed(world: World, empty_dimensions: tuple[str, ...] = ()) -> OneCState:
                  ЮридическоеФизическоеЛицо="ЮридическоеЛицо" if legal else "ФизическоеЛицо",
                  Покупатель=True, Поставщик=False,
                  ДоговорПоУмолчанию_Key=g("contract", first_contract.key) if first_contract else EMPTY_GUID,
+                 УдалитьДоговорПоУмолчанию_Key=stale, СтранаРегистрации_Key=russia if legal else EMPTY_GUID,
                  Ответственный_Key=employee.get(party.manager_id, EMPTY_GUID), КонтактнаяИнформация=rows)
     st.counters["Catalog_Контрагенты"] = code
+    # 3.0: the default sales contract of each counterparty (its first one), as ЗаписатьДоговорПоУмолчанию writes it
+    st.info_register(DEFAULT_CONTRACTS).extend(
+        {"Организация_Key": org, "Контрагент": g("counterparty", party_key), "Контрагент_Type": _ref(CP_SET),
+         "ВидДоговора": "СПокупателем", "Договор_Key": g("contract", cs[0].key)}
+        for party_key, cs in contracts_of.items())
     for n, c in enumerate(world.contracts, 1):
         _obj(st, "Catalog_ДоговорыКонтрагентов", g("contract", c.key),
              Description=f"Договор № {c.number} от {c.signed_on:%d.%m.%Y}", Code=f"{n:09d}",
@@ -295,7 +326,8 @@ def _seed(world: World, empty_dimensions: tuple[str, ...] = ()) -> OneCState:
         _obj(st, "Catalog_Номенклатура", g("item", it.key), Description=it.name, Code=f"НФ-{n:08d}",
              НаименованиеПолное=it.name, Артикул=it.article,
              ТипНоменклатуры="Запас" if it.kind == "goods" else "Услуга",
-             ЕдиницаИзмерения_Key=units.get(it.unit, units["шт"]), DeletionMark=it.deleted)
+             ЕдиницаИзмерения_Key=units.get(it.unit, units["шт"]), DeletionMark=it.deleted,
+             ВидСтавкиНДС=VAT_KIND_OF_RATE.get(it.vat_rate, "Общая"), СтавкаНДС_Key=g("vat_rate", it.vat_rate))
         # Prices: an older and the current retail price, a wholesale one; SliceLast gives the current.
         item_key = g("item", it.key)
         for period, price_type, price in (
@@ -357,6 +389,8 @@ def _seed(world: World, empty_dimensions: tuple[str, ...] = ()) -> OneCState:
              СостояниеЗаказа=states[state_name], СостояниеЗаказа_Type=_ref("Catalog_СостоянияЗаказовПокупателей"),
              СтруктурнаяЕдиницаПродажи_Key=sales_dept, СтруктурнаяЕдиницаРезерв_Key=warehouse,
              ХозяйственнаяОперация_Key=operation, ЗапланироватьОплату=bool(calendar),
+             ВидЗаказа=order_kind, ВидЗаказа_Type=_ref(ORDER_KINDS), Курс=Decimal(1), Кратность=Decimal(1),
+             ДатаОтгрузки=fmt_dt(o.date + timedelta(days=3)), ПоложениеДатыОтгрузки="ВШапке",
              ОплатаДо=calendar[-1]["ДатаОплаты"] if calendar else EMPTY_DATE,
              ДатаИзменения=fmt_dt(o.date), Запасы=rows, ПлатежныйКалендарь=calendar)
     for i in world.invoices:
@@ -368,26 +402,35 @@ def _seed(world: World, empty_dimensions: tuple[str, ...] = ()) -> OneCState:
              СтруктурнаяЕдиница_Key=sales_dept, Запасы=rows)
     for s in world.shipments:
         rows, amount = stock_rows(s.lines, ("shipment", s.key))
+        order = (g("order", s.order_key), _ref(ORDER)) if s.order_key is not None else ("", UNDEFINED_TYPE)
+        # Every third shipment of an order names it per row (Запасы.Заказ), with no order in the header.
+        per_row = order_per_row(s)
+        for row in rows:
+            row["Заказ"], row["Заказ_Type"] = order if per_row else ("", UNDEFINED_TYPE)
         _obj(st, SHIPMENT, g("shipment", s.key), **header(s, amount),
              Ответственный_Key=managers.get(s.party_key, EMPTY_GUID), ВидОперации="ПродажаПокупателю",
-             Заказ=g("order", s.order_key) if s.order_key is not None else "",
-             Заказ_Type=_ref(ORDER) if s.order_key is not None else UNDEFINED_TYPE,
+             Заказ="" if per_row else order[0], Заказ_Type=UNDEFINED_TYPE if per_row else order[1],
              СтруктурнаяЕдиница_Key=warehouse, Запасы=rows)
     for p in world.payments:
         set_name = "Document_ПоступлениеНаСчет" if p.channel == "bank" else "Document_ПоступлениеВКассу"
-        detail = {"LineNumber": 1, "Договор_Key": g("contract", p.contract_key),
+        detail = {"Договор_Key": g("contract", p.contract_key),
+                  "ПризнакАванса": p.order_key is not None and p.order_key not in shipped_orders,
                   "Заказ": g("order", p.order_key) if p.order_key is not None else "",
                   "Заказ_Type": _ref(ORDER) if p.order_key is not None else UNDEFINED_TYPE,
-                  "Документ": g("invoice", p.invoice_key) if p.invoice_key is not None else "",
-                  "Документ_Type": _ref(INVOICE) if p.invoice_key is not None else UNDEFINED_TYPE,
-                  "СуммаРасчетов": p.amount, "СуммаПлатежа": p.amount, "ТипРасчетов": "Долг",
-                  "ЭтоПредоплата": False}
+                  "СчетНаОплату": g("invoice", p.invoice_key) if p.invoice_key is not None else "",
+                  "СчетНаОплату_Type": _ref(INVOICE) if p.invoice_key is not None else UNDEFINED_TYPE,
+                  "Документ": "", "Документ_Type": UNDEFINED_TYPE}
+        # The contract is per row: every fourth payment is split over two rows of its contract.
+        half = (p.amount / 2).quantize(Decimal("0.01")) if p.key % 4 == 0 and p.amount >= 1 else p.amount
+        parts = [half, p.amount - half] if half != p.amount else [p.amount]
+        details = [{**detail, "LineNumber": n, "СуммаРасчетов": part, "СуммаПлатежа": part}
+                   for n, part in enumerate(parts, 1)]
         purpose = f"Оплата по договору {p.contract_key}" if p.channel == "bank" else ""
         extra = {"НазначениеПлатежа": purpose} if p.channel == "bank" else {"Основание": "Оплата от покупателя"}
         _obj(st, set_name, g("payment", p.key), Number=p.number, Date=fmt_dt(p.date), Posted=p.posted,
              Организация_Key=org, ВидОперации="ОтПокупателя",
-             Контрагент_Key=g("counterparty", p.party_key), Договор_Key=g("contract", p.contract_key),
-             СуммаДокумента=p.amount, ВалютаДенежныхСредств_Key=rub, РасшифровкаПлатежа=[detail], **extra)
+             Контрагент_Key=g("counterparty", p.party_key), СуммаДокумента=p.amount,
+             ВалютаДенежныхСредств_Key=rub, РасшифровкаПлатежа=details, **extra)
 
     st.registers[SETTLEMENTS] = _settlements(world, org, g, amounts, empty_dimensions)
     st.registers[INVOICE_PAYMENTS] = _invoice_payments(world, org, g, amounts)

@@ -31,13 +31,15 @@ from b24_1c_assets.sandbox.onec_filter import (WHERE_NOT_ALLOWED, Node, ODataErr
                                                parse_guid_literal, syntax_error)
 from b24_1c_assets.sandbox.onec_profiles import DEFAULT_PROFILE, Profile, get_profile
 from b24_1c_assets.sandbox.onec_schema import (BALANCE_SUFFIXES, EMPTY_DATE, EMPTY_GUID, NS,
-                                               ORDER_REQUIRED_HEADER, SETTLEMENTS, EntitySet, Prop,
+                                               COUNTRIES, CP, ORDER_KINDS, ORDER_REQUIRED_HEADER, SETTLEMENTS,
+                                               EntitySet, Prop,
                                                dimension_props, metadata_xml, sets_for, virtual_props,
                                                virtual_tables)
 from b24_1c_assets.sandbox.onec_seed import (OneCState, RegisterStore, data_version, next_data_version, seed)
 from b24_1c_assets.sandbox.world import World
 
 BASE_PATH = "/unf/odata/standard.odata"
+ORDER = "Document_ЗаказПокупателя"
 INTERNAL = "Произошла внутренняя ошибка OData сервиса. Дополнительные сведения можно найти в технологическом журнале."
 KNOWN_OPTIONS = {"$filter", "$select", "$orderby", "$top", "$skip", "$inlinecount", "$format", "$expand",
                  "$allowedOnly", "$count"}
@@ -112,8 +114,9 @@ class OneCService:
 
     def __init__(self, state: OneCState, odata_url: str, *, published: list[str], shuffle_unordered: bool,
                  enforce_if_match: bool, inlinecount_ignores_paging: bool = True, rng_seed: int = 0,
-                 profile: str | Profile = DEFAULT_PROFILE):
+                 profile: str | Profile = DEFAULT_PROFILE, use_order_kinds: bool = False):
         self.profile = get_profile(profile)
+        self.use_order_kinds = use_order_kinds  # the ИспользоватьВидыЗаказовПокупателей option
         self.sets = sets_for(self.profile.name)
         self.state = state
         self.odata_url = odata_url
@@ -772,6 +775,69 @@ class OneCService:
             raise ODataError(500, "-1", f"Ошибка при вызове метода контекста (Записать): не заполнено поле "
                                         f"«{missing[0].removesuffix('_Key')}» документа «Заказ покупателя»")
 
+    def _before_write(self, es: EntitySet, rec: dict, *, new: bool) -> None:
+        """What UNF's ПередЗаписью changes on its own (ОбменДанными.Загрузка is off over OData)."""
+        if es.name == ORDER and not self.use_order_kinds and not _composite(rec, "ВидЗаказа") \
+                and es.prop("ВидЗаказа") is not None:
+            # Documents/ЗаказПокупателя ObjectModule, ПередЗаписью: without order kinds the kind is «Основной»
+            main = next((r for r in self.state.objects.get(ORDER_KINDS, {}).values()
+                         if r.get("PredefinedDataName") == "Основной"), None)
+            if main is not None:
+                rec["ВидЗаказа"], rec["ВидЗаказа_Type"] = main["Ref_Key"], f"{NS}.{ORDER_KINDS}"
+        if es.name == CP and not rec.get("IsFolder"):
+            self._counterparty_before_write(rec)
+
+    def _counterparty_before_write(self, rec: dict) -> None:
+        """ПривестиДанныеКСогласованномуСостоянию of Catalogs/Контрагенты (ObjectModule), per edition."""
+        kind, country = rec.get("ВидКонтрагента"), rec.get("СтранаРегистрации_Key") or EMPTY_GUID
+        russia = next((r["Ref_Key"] for r in self.state.objects.get(COUNTRIES, {}).values()
+                       if r.get("PredefinedDataName") == "Россия"), None)
+        if self.profile.flag("counterparty_before_write") == "unf16":
+            if kind == "ЮридическоеЛицо":
+                rec["ИНН"] = (rec.get("ИНН") or "")[:12]
+            elif kind in ("ИндивидуальныйПредприниматель", "ФизическоеЛицо", "ГосударственныйОрган"):
+                rec["СтранаРегистрации_Key"] = EMPTY_GUID
+                if kind != "ИндивидуальныйПредприниматель":
+                    rec["РегистрационныйНомер"] = ""
+            return
+        if kind == "ЮридическоеЛицо":
+            rec["ИНН"] = (rec.get("ИНН") or "")[:10]
+            if russia is not None and country == russia:
+                rec["РегистрационныйНомер"] = (rec.get("РегистрационныйНомер") or "")[:13]
+            elif "КПП" in rec:
+                rec["КПП"] = ""  # a legal entity not registered in Russia has no КПП
+        elif kind == "ИндивидуальныйПредприниматель":
+            rec["КПП"] = ""
+            rec["РегистрационныйНомер"] = (rec.get("РегистрационныйНомер") or "")[:15]
+        elif kind == "ФизическоеЛицо":
+            rec["КПП"], rec["РегистрационныйНомер"] = "", ""
+        elif kind == "ГосударственныйОрган":
+            rec["СтранаРегистрации_Key"] = EMPTY_GUID
+
+    def _fill_check(self, es: EntitySet, rec: dict) -> None:
+        """ОбработкаПроверкиЗаполнения at Post (writes skip it, posting runs it): the edition's required
+        header fields and Запасы columns; refused with the platform's messages, all of them, as 1C lists them."""
+        checks = self.profile.flag("order_post_checks") if es.name == ORDER else None
+        if not checks:
+            return
+        messages = []
+        header = list(checks["header"])
+        if self.use_order_kinds:
+            header.append(("ВидЗаказа", "Вид заказа"))
+        for name, synonym in header:
+            if es.prop(name) is not None and _unfilled(rec.get(name)):
+                messages.append(f'Поле "{synonym}" не заполнено')
+        for row in rec.get("Запасы") or []:
+            for name, synonym in checks["rows"]:
+                if _unfilled(row.get(name)):
+                    messages.append(f'Не заполнена колонка "{synonym}" в строке {row["LineNumber"]} '
+                                    f'списка "{checks["section"]}"')
+        if messages:
+            date = rec.get("Date", "")
+            when = f"{date[8:10]}.{date[5:7]}.{date[:4]} {date[11:19]}"
+            raise ODataError(500, "-1", f'Не удалось провести "Заказ покупателя {rec.get("Number", "")} от '
+                                        f'{when}"!\n' + "\n".join(messages))
+
     def _auto_code(self, es: EntitySet, rec: dict) -> None:
         field_name = "Code" if es.kind == "catalog" else "Number"
         taken = self._taken_codes(es.name, field_name)
@@ -819,6 +885,7 @@ class OneCService:
             self._auto_code(es, rec)
         if es.kind == "document" and rec.get("Date") == EMPTY_DATE:
             rec["Date"] = datetime.now().replace(microsecond=0).isoformat()
+        self._before_write(es, rec, new=True)
         self._check_order(es, rec)
         _touch(es, rec)
         self.state.add(es.name, rec)
@@ -856,6 +923,7 @@ class OneCService:
         if "Запасы" in sections and es.name == "Document_ЗаказПокупателя" and rec.get("Posted"):
             raise ODataError(500, "-1", "Ошибка при вызове метода контекста (Записать): нельзя изменить "
                                         "табличную часть «Запасы» проведенного заказа")
+        self._before_write(es, new, new=False)
         self._check_order(es, new)
         new["DataVersion"] = next_data_version(rec["DataVersion"])  # +1 on every write, even a no-op
         _touch(es, new)
@@ -882,6 +950,7 @@ class OneCService:
             if rec.get("DeletionMark"):
                 raise ODataError(500, "-1", "Помеченный на удаление документ не может быть проведен")
             self._check_order(es, rec)
+            self._fill_check(es, rec)
             rec["Posted"] = True
         else:
             rec["Posted"] = False
@@ -905,18 +974,37 @@ class OneCService:
             store.remove(ref)
             return
         record_type, cp = kinds[es.name]
-        amount = rec.get("СуммаДокумента") or Decimal(0)
-        order = rec.get("Заказ") or rec.get("Заказ_Key") or ""
-        order = "" if order == EMPTY_GUID else order
-        store.put(ref, [self.profile.reshape(SETTLEMENTS, {"Recorder": ref, "Recorder_Type": f"{NS}.{es.name}", "Period": rec["Date"],
-                         "LineNumber": 1, "Active": True, "RecordType": record_type,
-                         "Организация_Key": rec.get("Организация_Key", EMPTY_GUID), "Контрагент_Key": cp,
-                         "Договор_Key": rec.get("Договор_Key", EMPTY_GUID), "Документ": ref,
-                         "Документ_Type": f"{NS}.{es.name}", "Заказ": order,
-                         "Заказ_Type": (rec.get("Заказ_Type") or f"{NS}.Document_ЗаказПокупателя") if order
-                         else "StandardODATA.Undefined", "ТипРасчетов": "Долг",
-                         "Сумма": amount, "СуммаВал": amount, "СуммаРег": amount, "СодержаниеПроводки": ""},
-                                               "RecordSet")])
+        if es.name == "Document_РасходнаяНакладная":
+            # the order: the header's, else the rows' (a shipment may name it per row only)
+            order = _composite(rec, "Заказ") or next((o for o in map(lambda r: _composite(r, "Заказ"),
+                                                                     rec.get("Запасы") or []) if o), "")
+            amount = rec.get("СуммаДокумента") or Decimal(0)
+            lines = [(rec.get("Договор_Key", EMPTY_GUID), order, "Долг", amount)]
+        else:  # a payment: contract, order and advance flag per row of РасшифровкаПлатежа
+            lines = [(row.get("Договор_Key", EMPTY_GUID), _composite(row, "Заказ"),
+                      "Аванс" if row.get("ПризнакАванса") else "Долг", row.get("СуммаРасчетов") or Decimal(0))
+                     for row in rec.get("РасшифровкаПлатежа") or []]
+        moves = []
+        for n, (contract, order, settlement, amount) in enumerate(lines, 1):
+            moves.append(self.profile.reshape(SETTLEMENTS, {
+                "Recorder": ref, "Recorder_Type": f"{NS}.{es.name}", "Period": rec["Date"], "LineNumber": n,
+                "Active": True, "RecordType": record_type, "Организация_Key": rec.get("Организация_Key", EMPTY_GUID),
+                "Контрагент_Key": cp, "Договор_Key": contract, "Документ": ref, "Документ_Type": f"{NS}.{es.name}",
+                "Заказ": order, "Заказ_Type": f"{NS}.Document_ЗаказПокупателя" if order else "StandardODATA.Undefined",
+                "ТипРасчетов": settlement, "Сумма": amount, "СуммаВал": amount, "СуммаРег": amount,
+                "СодержаниеПроводки": ""}, "RecordSet"))
+        store.put(ref, moves)
+
+
+def _unfilled(value) -> bool:
+    """1C's ЗначениеЗаполнено turned around: empty ref/date/string, zero number, Undefined."""
+    return value in (None, "", EMPTY_GUID, EMPTY_DATE, 0) or (isinstance(value, Decimal) and value == 0)
+
+
+def _composite(rec: dict, name: str) -> str:
+    """A reference held as a composite (`X`) or a single reference (`X_Key`), '' when empty."""
+    value = rec.get(name) or rec.get(f"{name}_Key") or ""
+    return "" if value == EMPTY_GUID else value
 
 
 def _touch(es: EntitySet, rec: dict) -> None:
@@ -942,7 +1030,8 @@ class OneCServer:
     ignores it), `inlinecount_ignores_paging` (the documented 1C behaviour; False = `$top=0&$inlinecount=allpages`
     counts cheaply as 42c saw live), `state` (a pre-seeded `OneCState`, e.g. shared by benchmarks), `rng_seed`,
     `profile` (the UNF edition whose metadata the base follows: `unf30` default, `unf16`; see onec_profiles),
-    `empty_dimensions` (settlement-register dimensions, `Заказ`/`Документ`, Undefined in every movement).
+    `empty_dimensions` (settlement-register dimensions, `Заказ`/`Документ`, Undefined in every movement),
+    `use_order_kinds` (the order-kinds option: ВидЗаказа is then required at Post, else ПередЗаписью sets it).
     """
 
     def __init__(self, world: World, host: str = "127.0.0.1", port: int = 0, username: str = "integration",
@@ -950,7 +1039,7 @@ class OneCServer:
                  unpublished=(), max_query_length: int = 2000, cold_start_seconds: float = 0.0,
                  enforce_if_match: bool = False, inlinecount_ignores_paging: bool = True,
                  state: OneCState | None = None, rng_seed: int = 0, profile: str = DEFAULT_PROFILE,
-                 empty_dimensions: tuple[str, ...] = ()):
+                 empty_dimensions: tuple[str, ...] = (), use_order_kinds: bool = False):
         self.world = world
         self.host, self._port = host, port
         self.username = username
@@ -966,7 +1055,7 @@ class OneCServer:
         self.request_log: list[dict] = []
         self._opts = dict(shuffle_unordered=shuffle_unordered, enforce_if_match=enforce_if_match,
                           inlinecount_ignores_paging=inlinecount_ignores_paging, rng_seed=rng_seed,
-                          profile=self.profile)
+                          profile=self.profile, use_order_kinds=use_order_kinds)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._warm = threading.Event()
@@ -1026,6 +1115,8 @@ class OneCServer:
                 time.sleep(self.cold_start_seconds)
             self._warm.set()
         write = method != "GET"
+        if not write and self.faults.always_500 and self._always_fails(path):
+            return self._fault_reply("500")  # type: ignore[return-value]
         fault = self.faults.pick() if self.faults.any else None
         if fault == "slow":
             time.sleep(self.faults.slow_seconds)
@@ -1044,6 +1135,14 @@ class OneCServer:
             if late is not None:
                 return late
         return reply
+
+    def _always_fails(self, path: str) -> bool:
+        """A read of a set (or its virtual table) listed in `faults.always_500`."""
+        resource = unquote(path[len(BASE_PATH):]).strip("/")
+        base, _, rest = resource.partition("/")
+        base = base.split("(", 1)[0]
+        function = f"{base}/{rest.split('(', 1)[0]}" if rest else base
+        return base in self.faults.always_500 or function in self.faults.always_500
 
     @staticmethod
     def _fault_reply(fault: str) -> Reply | None:

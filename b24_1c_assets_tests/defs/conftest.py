@@ -9,9 +9,10 @@ from b24_1c_assets.sandbox import start_sandbox
 
 
 @pytest.fixture
-def sandbox(world, monkeypatch, tmp_path):
-    """Both sandbox servers over the session's world, and the environment pointing the product at them."""
-    running = start_sandbox(world=world, rate=50, burst=50)
+def sandbox(world, monkeypatch, tmp_path, onec_profile):
+    """Both sandbox servers over the session's world, and the environment pointing the product at them; the
+    1C base follows `onec_profile` (parametrize it with `both_onec_profiles` to run against UNF 3.0 and 1.6)."""
+    running = start_sandbox(world=world, rate=50, burst=50, onec_profile=onec_profile)
     for name, value in running.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("B24_1C_DUCKDB_PATH", str(tmp_path / "b24_1c.duckdb"))

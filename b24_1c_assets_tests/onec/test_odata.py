@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from b24_1c_assets.onec import (OneCAuthError, OneCConnectionError, OneCPublicationError, OneCRequestError,
-                                WriteNotApplied)
+                                WriteNotApplied, WriteNotVerified)
 from b24_1c_assets.onec import odata
 from b24_1c_assets.sandbox.faults import Faults
 from b24_1c_assets.sandbox.onec_seed import counterparty_guid
@@ -222,14 +222,36 @@ def test_retries_are_bounded(onec, client_for):
     assert client.stats.requests - before == 3 and client.stats.retries == 2
 
 
-def test_server_error_500_is_not_retried(onec, client_for):
-    client = client_for(onec)
+def test_internal_error_500_on_a_read_is_retried(onec, client_for):
+    client = client_for(onec, max_retries=3)
     client.metadata
     before = client.stats.requests
-    onec.faults = ScriptedFaults("500", count=5)
+    onec.faults = ScriptedFaults("500", count=2)  # 1C's generic 500: a lock conflict, a restarting server
+    assert len(client.price_types()) == 2
+    assert client.stats.requests - before == 3 and client.stats.retries == 2
+
+
+def test_register_read_completes_with_a_share_of_internal_errors(onec_factory, client_for):
+    server = onec_factory(faults=Faults(error_500_share=0.05, seed=5))
+    client = client_for(server, page_size=20, window_pages=3, max_retries=6)
+    moves = client.settlement_movements()
+    assert len(moves) == len(server.state.registers[odata.SETTLEMENTS]) and client.stats.retries > 0
+    assert any(r["status"] == 500 for r in server.request_log)
+
+
+def test_deterministic_500_fails_after_bounded_retries_naming_the_query(onec_factory, client_for):
+    server = onec_factory(faults=Faults(always_500=(f"{odata.SETTLEMENTS}/Balance",)))
+    client = client_for(server, max_retries=2)
+    client.metadata
+    before = client.stats.requests
     with pytest.raises(OneCRequestError) as err:
-        client.price_types()
-    assert err.value.code == "-1" and client.stats.requests - before == 1
+        client.receivables_balance()
+    assert err.value.status == 500 and client.stats.requests - before == 3
+    text = str(err.value)
+    assert "Произошла внутренняя ошибка OData сервиса" in text and "3 attempts" in text
+    assert f"{odata.SETTLEMENTS}/Balance(Dimensions='Контрагент,Договор,ТипРасчетов')" in text
+    assert server.password not in text
+    assert len(client.price_types()) == 2  # other reads are unaffected
 
 
 def test_timeout_is_retried_then_reported(onec, client_for):
@@ -243,9 +265,11 @@ def test_timeout_is_retried_then_reported(onec, client_for):
 
 # -- writes -------------------------------------------------------------------------------------------
 
-def _new_counterparty(title="ООО «Новый клиент»"):
-    return {"Description": title, "НаименованиеПолное": title, "ИНН": "7707083893", "КПП": "770701001",
+def _new_counterparty(title="ООО «Новый клиент»", country=None):
+    """A legal entity; UNF 3.0 keeps its КПП only with СтранаРегистрации = Россия (`country`)."""
+    body = {"Description": title, "НаименованиеПолное": title, "ИНН": "7707083893", "КПП": "770701001",
             "ВидКонтрагента": "ЮридическоеЛицо", "Покупатель": True}
+    return {**body, "СтранаРегистрации_Key": country} if country else body
 
 
 def _with_marker(server, marker):
@@ -275,15 +299,21 @@ def test_create_not_applied_is_reported_absent_then_created_once(onec, client_fo
     assert [r["Ref_Key"] for r in _with_marker(onec, marker)] == [created["Ref_Key"]]
 
 
-def test_update_counterparty_and_reconcile_unknown_outcome(onec, client_for):
+def test_update_counterparty_and_reconcile_unknown_outcome(onec, client_for, world):
     client = client_for(onec)
-    ref = client.create_counterparty(_new_counterparty(), "b24:upd")["Ref_Key"]
+    ref = client.create_counterparty(_new_counterparty(country=world.guid("country", 643)), "b24:upd")["Ref_Key"]
     before = onec.state.objects["Catalog_Контрагенты"][ref]["DataVersion"]
     updated = client.update_counterparty(ref, {"КПП": "770702002"})
     assert updated["КПП"] == "770702002" and updated["DataVersion"] != before
     onec.faults = ScriptedFaults("500", fail_after_write=True)
     again = client.update_counterparty(ref, {"НаименованиеПолное": "ООО «Новое имя»"})
     assert again["НаименованиеПолное"] == "ООО «Новое имя»" and client.stats.reconciliations == 1
+
+
+# 1.6 checks the row's unit at Post too (Запасы.ЕдиницаИзмерения is FillChecking=ShowError in its metadata)
+def _unit(world):
+    return {"ЕдиницаИзмерения": world.guid("unit", 796),
+            "ЕдиницаИзмерения_Type": "StandardODATA.Catalog_КлассификаторЕдиницИзмерения"}
 
 
 def _order_header(server, world):
@@ -296,14 +326,20 @@ def _order_header(server, world):
             "ВидЦен_Key": first("Catalog_ВидыЦен"), "ВалютаДокумента_Key": first("Catalog_Валюты"),
             "СтруктурнаяЕдиницаПродажи_Key": first("Catalog_СтруктурныеЕдиницы"),
             "СтруктурнаяЕдиницаРезерв_Key": first("Catalog_СтруктурныеЕдиницы"),
-            "ХозяйственнаяОперация_Key": world.guid("business_operation", 1), "СуммаДокумента": Decimal("2469.14")}
+            "ХозяйственнаяОперация_Key": world.guid("business_operation", 1), "СуммаДокумента": Decimal("2469.14"),
+            # what UNF's fill check at Post needs besides (Documents/ЗаказПокупателя, ОбработкаПроверкиЗаполнения)
+            "ВидОперации": "ЗаказНаПродажу", "ДатаОтгрузки": datetime(2026, 3, 5),
+            "СостояниеЗаказа": world.guid("order_state", 3),
+            "СостояниеЗаказа_Type": "StandardODATA.Catalog_СостоянияЗаказовПокупателей",
+            "НалогообложениеНДС": "ОблагаетсяНДС", "Курс": Decimal(1), "Кратность": Decimal(1)}
 
 
 def test_customer_order_with_rows_posted_and_exact_money(onec, world, client_for):
     client = client_for(onec)
     item = world.guid("item", world.items[0].key)
     rows = [{"Номенклатура": item, "Номенклатура_Type": "StandardODATA.Catalog_Номенклатура",
-             "Количество": Decimal("2"), "Цена": Decimal("1234.57"), "Сумма": Decimal("2469.14")}]
+             "Количество": Decimal("2"), "Цена": Decimal("1234.57"), "Сумма": Decimal("2469.14"),
+             "СтавкаНДС_Key": world.guid("vat_rate", 20), **_unit(world)}]
     order = client.create_customer_order(_order_header(onec, world), rows, "b24:deal:42", post=True)
     assert order["Posted"] is True
     assert order["Запасы"][0]["LineNumber"] == 1 and order["Запасы"][0]["Цена"] == Decimal("1234.57")
@@ -341,12 +377,11 @@ def test_pages_are_sized_by_bytes_after_the_first(onec, world, client_for):
 
 
 def test_posted_order_rows_replaced_via_unpost_patch_post_with_lost_answers(onec, world, client_for, onec_profile):
-    if onec_profile == "unf16":  # the rows below are 3.0-shaped; 1.6 has Номенклатура_Key (issue 11 item 5, writes)
-        pytest.skip("order rows written in UNF 3.0's composite shape")
-    client = client_for(onec)
+    client = client_for(onec)  # rows in 3.0's composite shape: the client fits them to 1.6's Номенклатура_Key
     item = world.guid("item", world.items[1].key)
     row = {"Номенклатура": item, "Номенклатура_Type": "StandardODATA.Catalog_Номенклатура",
-           "Количество": Decimal("1"), "Цена": Decimal("10.10"), "Сумма": Decimal("10.10")}
+           "Количество": Decimal("1"), "Цена": Decimal("10.10"), "Сумма": Decimal("10.10"),
+           "СтавкаНДС_Key": world.guid("vat_rate", 20), **_unit(world)}
     order = client.create_customer_order(_order_header(onec, world), [row], "b24:deal:45", post=True)
     ref = order["Ref_Key"]
     onec.faults = ScriptedFaults("drop", fail_after_write=True)
@@ -361,9 +396,9 @@ def test_posted_order_rows_replaced_via_unpost_patch_post_with_lost_answers(onec
     assert client.get_object(odata.ORDERS, ref, ["Ref_Key", "Posted"])["Posted"] is True
 
 
-def test_patch_lost_before_the_write_is_reported_not_applied(onec, client_for):
+def test_patch_lost_before_the_write_is_reported_not_applied(onec, client_for, world):
     client = client_for(onec)
-    ref = client.create_counterparty(_new_counterparty(), "b24:upd2")["Ref_Key"]
+    ref = client.create_counterparty(_new_counterparty(country=world.guid("country", 643)), "b24:upd2")["Ref_Key"]
     onec.faults = ScriptedFaults("drop")  # the connection drops before 1C sees the PATCH
     with pytest.raises(WriteNotApplied):
         client.update_counterparty(ref, {"КПП": "770703003"})
@@ -401,3 +436,32 @@ def test_check_publication_lists_every_gap(onec_factory, client_for):
         client.check_publication()
     assert "Справочник ВидыЦен (Catalog_ВидыЦен" in str(err.value)
     assert "Регистр накопления ОплатаСчетовИЗаказов" in str(err.value)
+
+
+def test_order_rows_fit_the_editions_item_shape_and_are_read_back(onec, world, client_for, onec_profile):
+    """`Запасы.Номенклатура`: composite in 3.0, `Номенклатура_Key` in 1.6, as `$metadata` declares it."""
+    client = client_for(onec)
+    item = world.guid("item", world.items[2].key)
+    row = {"Номенклатура": item, "Номенклатура_Type": "StandardODATA.Catalog_Номенклатура",
+           "Количество": Decimal("1"), "Цена": Decimal("5"), "Сумма": Decimal("5"),
+           "СтавкаНДС_Key": world.guid("vat_rate", 20), **_unit(world)}
+    order = client.create_customer_order(_order_header(onec, world), [row], "b24:deal:46", post=True)
+    saved = onec.state.objects[odata.ORDERS][order["Ref_Key"]]["Запасы"][0]
+    assert saved["Номенклатура_Key" if onec_profile == "unf16" else "Номенклатура"] == item
+    assert order["Posted"] is True
+
+
+def test_a_row_1c_saved_without_its_item_fails_the_read_back_and_post_names_it(onec, world, client_for,
+                                                                             onec_profile):
+    """1C ignores a property the row lacks: the write 'succeeds' with no item. The read-back catches it."""
+    client = client_for(onec)
+    item = world.guid("item", world.items[2].key)
+    # a shape the row does not have (and no `_Type` to fit it by): 1C drops it silently
+    wrong = {"Номенклатура_Key" if onec_profile == "unf30" else "Номенклатура": item, "Количество": Decimal("1"),
+             "Цена": Decimal("5"), "Сумма": Decimal("5"), "СтавкаНДС_Key": world.guid("vat_rate", 20), **_unit(world)}
+    with pytest.raises(WriteNotVerified, match="row 1 of Запасы was saved with Номенклатура"):
+        client.create_customer_order(_order_header(onec, world), [wrong], "b24:deal:47", post=True)
+    (ref,) = [o["Ref_Key"] for o in client.find_by_marker(odata.ORDERS, "b24:deal:47")]
+    assert onec.state.objects[odata.ORDERS][ref]["Posted"] is False  # never posted without its item
+    with pytest.raises(OneCRequestError, match='колонка "Номенклатура" в строке 1'):
+        client.post_document(odata.ORDERS, ref)  # UNF's fill check refuses it: a refusal, not an unknown outcome

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from b24_1c_assets.sandbox.onec_seed import counterparty_guid
+from b24_1c_assets_tests.conftest import both_onec_profiles
 
 EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
 ORDER = "Document_ЗаказПокупателя"
@@ -52,20 +53,38 @@ def err(r) -> tuple[int, str]:
     return r.status_code, r.json()["odata.error"]["code"]
 
 
-def order_header(world) -> dict:
+def order_header(world, *, for_post: bool = True) -> dict:
+    """What UNF needs to write an order's rows; `for_post`: also what its fill check needs at Post."""
     contract = world.contracts[0]
-    return {"Организация_Key": world.guid("organization", 1), "ВидЦен_Key": world.guid("price_type", 1),
-            "ВалютаДокумента_Key": world.guid("currency", 643),
-            "СтруктурнаяЕдиницаПродажи_Key": world.guid("structural_unit", 2),
-            "СтруктурнаяЕдиницаРезерв_Key": world.guid("structural_unit", 1),
-            "ХозяйственнаяОперация_Key": world.guid("business_operation", 1),
-            "Контрагент_Key": counterparty_guid(world, contract.party_key), "Договор_Key": world.guid("contract", contract.key)}
+    header = {"Организация_Key": world.guid("organization", 1), "ВидЦен_Key": world.guid("price_type", 1),
+              "ВалютаДокумента_Key": world.guid("currency", 643),
+              "СтруктурнаяЕдиницаПродажи_Key": world.guid("structural_unit", 2),
+              "СтруктурнаяЕдиницаРезерв_Key": world.guid("structural_unit", 1),
+              "ХозяйственнаяОперация_Key": world.guid("business_operation", 1),
+              "Контрагент_Key": counterparty_guid(world, contract.party_key),
+              "Договор_Key": world.guid("contract", contract.key)}
+    if for_post:
+        header.update({"ВидОперации": "ЗаказНаПродажу", "ДатаОтгрузки": "2026-12-01T00:00:00",
+                       "СостояниеЗаказа": world.guid("order_state", 3),
+                       "СостояниеЗаказа_Type": "StandardODATA.Catalog_СостоянияЗаказовПокупателей",
+                       "НалогообложениеНДС": "ОблагаетсяНДС", "Курс": 1, "Кратность": 1})
+    return header
 
 
-def stock(world, n=2):
-    return [{"LineNumber": str(i), "Номенклатура": world.guid("item", world.items[i].key),
-             "Номенклатура_Type": "StandardODATA.Catalog_Номенклатура", "Количество": 2, "Цена": 100.5,
-             "Сумма": 201} for i in range(1, n + 1)]
+def stock(world, n=2, *, profile="unf30", vat=True):
+    """`n` Запасы rows as the edition publishes them: the item composite in 3.0, a plain reference in 1.6."""
+    rows = []
+    for i in range(1, n + 1):
+        item = world.guid("item", world.items[i].key)
+        row = {"LineNumber": str(i), "Количество": 2, "Цена": 100.5, "Сумма": 201,
+               "ЕдиницаИзмерения": world.guid("unit", 796),
+               "ЕдиницаИзмерения_Type": "StandardODATA.Catalog_КлассификаторЕдиницИзмерения"}
+        row.update({"Номенклатура_Key": item} if profile == "unf16"
+                   else {"Номенклатура": item, "Номенклатура_Type": "StandardODATA.Catalog_Номенклатура"})
+        if vat:
+            row["СтавкаНДС_Key"] = world.guid("vat_rate", 20)
+        rows.append(row)
+    return rows
 
 
 def test_post_creates_with_location_auto_code_and_full_object(client):
@@ -191,3 +210,116 @@ def test_auto_numbers_never_repeat_a_taken_one(client, onec):
     onec.state.objects["Document_ЗаказПокупателя"]["squatter"] = {"Number": "НФНФ-999999", "Ref_Key": "squatter"}
     numbers = [client.post("Document_ЗаказПокупателя", {"Комментарий": f"t{i}"}).json()["Number"] for i in range(3)]
     assert len(set(numbers)) == 3 and not set(numbers) & (taken | {"НФНФ-999999"})
+
+
+# -- UNF's own rules on writes and posting, per edition ------------------------------------------------------
+
+@both_onec_profiles
+def test_post_refuses_an_order_missing_what_unf_checks_naming_field_and_row(client, world, onec_profile):
+    """Writing skips ОбработкаПроверкиЗаполнения; Post runs it and names every unfilled field and row."""
+    r = client.post(ORDER, {**order_header(world, for_post=False), "Комментарий": "t",
+                            "Запасы": stock(world, 2, profile=onec_profile, vat=False)})
+    assert r.status_code == 201, r.text
+    path = f"{ORDER}(guid'{r.json()['Ref_Key']}')"
+    refused = client.post(f"{path}/Post")
+    assert err(refused) == (500, "-1")
+    message = refused.json()["odata.error"]["message"]["value"]
+    assert message.startswith(f'Не удалось провести "Заказ покупателя {r.json()["Number"]} от ')
+    for text in ('Поле "Операция" не заполнено', 'Поле "Дата отгрузки" не заполнено', 'Поле "Состояние" не заполнено',
+                 'Поле "Налогообложение" не заполнено', 'Поле "Курс" не заполнено', 'Поле "Кратность" не заполнено',
+                 'Не заполнена колонка "% НДС" в строке 1 списка "Товары, работы, услуги"',
+                 'Не заполнена колонка "% НДС" в строке 2 списка "Товары, работы, услуги"'):
+        assert text in message
+    assert client.get(path).json()["Posted"] is False
+    # the header filled, one row still without its rate: refused for that row alone
+    rows = stock(world, 2, profile=onec_profile)
+    del rows[1]["СтавкаНДС_Key"]
+    assert client.patch(path, {**order_header(world), "Запасы": rows}).status_code == 200
+    message = client.post(f"{path}/Post").json()["odata.error"]["message"]["value"]
+    assert message.endswith('Не заполнена колонка "% НДС" в строке 2 списка "Товары, работы, услуги"')
+    assert "Поле" not in message
+    assert client.patch(path, {"Запасы": stock(world, 2, profile=onec_profile)}).status_code == 200
+    assert client.post(f"{path}/Post").status_code == 200
+    assert client.get(path).json()["Posted"] is True
+
+
+@both_onec_profiles
+def test_an_item_in_the_other_editions_shape_is_ignored_and_post_names_the_row(client, world, onec_profile):
+    """1C ignores a property the object does not have (no 400): the row is saved without its item."""
+    other = "unf16" if onec_profile == "unf30" else "unf30"
+    r = client.post(ORDER, {**order_header(world), "Комментарий": "t", "Запасы": stock(world, 1, profile=other)})
+    assert r.status_code == 201, r.text
+    row = r.json()["Запасы"][0]
+    item_field = "Номенклатура" if onec_profile == "unf30" else "Номенклатура_Key"
+    assert row[item_field] in ("", EMPTY_GUID) and row["Количество"] == 2
+    assert ("Номенклатура_Key" in row) == (onec_profile == "unf16")
+    message = client.post(f"{ORDER}(guid'{r.json()['Ref_Key']}')/Post").json()["odata.error"]["message"]["value"]
+    assert 'Не заполнена колонка "Номенклатура" в строке 1 списка "Товары, работы, услуги"' in message
+
+
+def test_order_kind_is_set_by_before_write_unless_kinds_are_on(onec_factory, world):
+    plain = Client(onec_factory())
+    order = plain.post(ORDER, {**order_header(world), "Запасы": stock(world, 1)}).json()
+    assert order["ВидЗаказа"] == world.guid("order_kind", 1)
+    assert order["ВидЗаказа_Type"] == "StandardODATA.Catalog_ВидыЗаказовПокупателей"
+    assert plain.post(f"{ORDER}(guid'{order['Ref_Key']}')/Post").status_code == 200
+    kinds = Client(onec_factory(use_order_kinds=True))
+    order = kinds.post(ORDER, {**order_header(world), "Запасы": stock(world, 1)}).json()
+    assert order["ВидЗаказа"] == ""
+    message = kinds.post(f"{ORDER}(guid'{order['Ref_Key']}')/Post").json()["odata.error"]["message"]["value"]
+    assert 'Поле "Вид заказа" не заполнено' in message
+
+
+def test_kpp_of_a_legal_entity_is_cleared_unless_registered_in_russia(client, world):
+    """3.0 ПередЗаписью (ПривестиДанныеКСогласованномуСостоянию): КПП only for a legal entity of Russia."""
+    russia = world.guid("country", 643)
+    base = {"Description": "ООО «Ромашка»", "ИНН": "7707083893", "КПП": "773601001",
+            "ВидКонтрагента": "ЮридическоеЛицо", "ЮридическоеФизическоеЛицо": "ЮридическоеЛицо"}
+    no_country = client.post("Catalog_Контрагенты", base).json()
+    assert no_country["КПП"] == "" and no_country["ИНН"] == "7707083893"
+    russian = client.post("Catalog_Контрагенты", {**base, "СтранаРегистрации_Key": russia}).json()
+    assert russian["КПП"] == "773601001"
+    # an ИП never has a КПП, whatever the country
+    ip = client.post("Catalog_Контрагенты", {**base, "ИНН": "500100732259", "ВидКонтрагента":
+                                             "ИндивидуальныйПредприниматель", "СтранаРегистрации_Key": russia}).json()
+    assert ip["КПП"] == ""
+    # the same on a later PATCH that drops the country
+    path = f"Catalog_Контрагенты(guid'{russian['Ref_Key']}')"
+    assert client.patch(path, {"СтранаРегистрации_Key": EMPTY_GUID}).json()["КПП"] == ""
+
+
+@both_onec_profiles
+def test_default_contract_is_a_register_in_30_and_a_counterparty_field_in_16(client, world, onec_profile):
+    party = next(p for p in world.parties if sum(c.party_key == p.key for c in world.contracts) > 1)
+    first = world.guid("contract", next(c for c in world.contracts if c.party_key == party.key).key)
+    cp = counterparty_guid(world, party.key)
+    fields = client.get(f"Catalog_Контрагенты(guid'{cp}')").json()
+    register = client.get("InformationRegister_ОсновныеДоговорыКонтрагента")
+    if onec_profile == "unf30":
+        assert "ДоговорПоУмолчанию_Key" not in fields
+        assert fields["УдалитьДоговорПоУмолчанию_Key"] not in (first, EMPTY_GUID)  # stale, unused by 3.0
+        rows = [r for r in register.json()["value"] if r["Контрагент"] == cp]
+        assert [(r["Договор_Key"], r["ВидДоговора"], r["Контрагент_Type"]) for r in rows] == [
+            (first, "СПокупателем", "StandardODATA.Catalog_Контрагенты")]
+    else:
+        assert fields["ДоговорПоУмолчанию_Key"] == first and "УдалитьДоговорПоУмолчанию_Key" not in fields
+        assert register.status_code == 404
+
+
+@both_onec_profiles
+def test_payment_contract_and_advance_are_per_row(client, world, onec_profile):
+    """РасшифровкаПлатежа carries Договор, ПризнакАванса, Заказ, СчетНаОплату; the header has no Договор."""
+    party = next(p for p in world.parties if sum(c.party_key == p.key for c in world.contracts) > 1)
+    c1, c2 = [world.guid("contract", c.key) for c in world.contracts if c.party_key == party.key][:2]
+    cp = counterparty_guid(world, party.key)
+    rows = [{"LineNumber": "1", "Договор_Key": c1, "ПризнакАванса": False, "СуммаРасчетов": 100, "СуммаПлатежа": 100},
+            {"LineNumber": "2", "Договор_Key": c2, "ПризнакАванса": True, "СуммаРасчетов": 50, "СуммаПлатежа": 50}]
+    doc = client.post("Document_ПоступлениеНаСчет", {"Организация_Key": world.guid("organization", 1),
+                                                      "Контрагент_Key": cp, "Договор_Key": c1, "СуммаДокумента": 150,
+                                                      "ВидОперации": "ОтПокупателя", "РасшифровкаПлатежа": rows})
+    assert doc.status_code == 201 and "Договор_Key" not in doc.json()
+    assert [r["ПризнакАванса"] for r in doc.json()["РасшифровкаПлатежа"]] == [False, True]
+    assert client.post(f"Document_ПоступлениеНаСчет(guid'{doc.json()['Ref_Key']}')/Post").status_code == 200
+    moves = [m for m in client.get(f"{SETTLEMENTS}_RecordType").json()["value"] if m["Recorder"] == doc.json()["Ref_Key"]]
+    assert sorted((m["Договор_Key"], m["ТипРасчетов"], m["Сумма"]) for m in moves) == sorted(
+        [(c1, "Долг", 100), (c2, "Аванс", 50)])

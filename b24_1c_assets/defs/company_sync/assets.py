@@ -377,6 +377,7 @@ def _write_to_onec(onec_client, b24_client, live: pd.DataFrame, cfg: dict) -> tu
     """Create (or find by marker) each counterparty, then link its CRM company to the new Ref_Key."""
     outcomes: dict[str, RowOutcome] = {}
     refs: dict[str, str] = {}
+    countries: dict[str, str | None] = {}
     for r in live.to_dict("records"):
         key = r["key"]
         if r["operation"] == cs.LINK:
@@ -387,8 +388,25 @@ def _write_to_onec(onec_client, b24_client, live: pd.DataFrame, cfg: dict) -> tu
             found = onec_client.find_by_marker("Catalog_Контрагенты", marker)
             if found:
                 refs[key] = found[0]["Ref_Key"]
-            else:
-                refs[key] = onec_client.create_counterparty(json.loads(r["body"]), marker)["Ref_Key"]
+                continue
+            body = json.loads(r["body"])
+            code = body.pop("СтранаРегистрации", None)
+            if code:
+                if code not in countries:
+                    countries[code] = onec_client.country(code)
+                if countries[code] is None:
+                    outcomes[key] = RowOutcome(key, "create", FAILED, error_class="data", error=(
+                        f"Catalog_СтраныМира has no country with code {code} (or is not published): UNF would "
+                        "clear the КПП of a legal entity written without its country"))
+                    continue
+                body["СтранаРегистрации_Key"] = countries[code]
+            created = onec_client.create_counterparty(body, marker)
+            refs[key] = created["Ref_Key"]
+            if body.get("КПП") and created.get("КПП") != body["КПП"]:
+                # 1C kept the object but dropped the КПП (ПередЗаписью): linked, and reported
+                outcomes[key] = RowOutcome(key, "create", FAILED, error_class="data", error=(
+                    f"1C saved counterparty {created['Ref_Key']} without the КПП {body['КПП']} sent: UNF clears it "
+                    "for a legal entity not registered in Russia (allow СтранаРегистрации in onec_writes.toml)"))
         except OneCError as exc:  # names host + entity set only, never the credentials
             outcomes[key] = RowOutcome(key, "create", FAILED, error=str(exc)[:500], error_class="data")
     links = [WriteCommand(key, "crm.company.update",
@@ -398,7 +416,8 @@ def _write_to_onec(onec_client, b24_client, live: pd.DataFrame, cfg: dict) -> tu
     for outcome in apply_commands(b24_client, links):
         op = "create" if live.set_index("key").loc[outcome.key, "operation"] == "create" else cs.LINK
         if outcome.status == OK:
-            outcomes[outcome.key] = RowOutcome(outcome.key, op, OK, attempts=outcome.attempts)
+            if outcome.key not in outcomes:  # linked, but a КПП 1C dropped stays reported
+                outcomes[outcome.key] = RowOutcome(outcome.key, op, OK, attempts=outcome.attempts)
         else:
             outcomes[outcome.key] = RowOutcome(outcome.key, op, FAILED,
                                                error=f"created in 1C as {refs[outcome.key]}, CRM link failed: "

@@ -1,6 +1,8 @@
 """Deals -> 1C customer orders: the order plan (blocking guard) and the push to Document_ЗаказПокупателя,
 with the order number and reference written back to the deal's user fields."""
 
+from datetime import datetime
+
 import dagster as dg
 import pandas as pd
 
@@ -22,7 +24,10 @@ from b24_1c_assets.warehouse import read_table
 PLAN = dg.AssetKey(["onec_push", "order_plan"])
 PUSH = dg.AssetKey(["onec_push", "customer_orders"])
 TAGS = {"flow": osync.FLOW}
-HEADER_FROM_ORDERS = ("СтруктурнаяЕдиницаПродажи_Key", "СтруктурнаяЕдиницаРезерв_Key", "ХозяйственнаяОперация_Key")
+# Header fields a new order takes from the latest order of its organisation unless the settings give them:
+# what UNF's fill check at Post needs beyond the contract's (Documents/ЗаказПокупателя.xml, FillChecking).
+HEADER_FROM_ORDERS = ("СтруктурнаяЕдиницаПродажи_Key", "СтруктурнаяЕдиницаРезерв_Key", "ХозяйственнаяОперация_Key",
+                      "НалогообложениеНДС", "СуммаВключаетНДС", "ВидЗаказа", "СостояниеЗаказа", "Курс", "Кратность")
 
 
 def product_rows(client: Bitrix24Client, deal_ids: list[str]) -> dict[str, list[dict]]:
@@ -87,22 +92,25 @@ def ensure_deal_fields(client: Bitrix24Client, names: list[str]) -> None:
         for name in names])
 
 
-def write_order(onec: OneCClient, row: dict, header_defaults: dict, made_since_extract: dict[int, str]
-                ) -> tuple[str, str]:
+def write_order(onec: OneCClient, row: dict, header_defaults: dict, made_since_extract: dict[int, str],
+                vat: dict) -> tuple[str, str]:
     """Create (unless an order with the deal's marker appeared since the extract) or update one order;
-    returns (order ref, number)."""
+    returns (order ref, number). Rows carry each item's VAT rate (`vat`, see order_sync.item_vat_rates)."""
     after = fs.after_of(row)
     header = osync.order_header(row, after, header_defaults)
-    stock = osync.stock_rows(after["rows"], header.get("СтруктурнаяЕдиницаРезерв_Key"))
+    stock = osync.stock_rows(after["rows"], header.get("СтруктурнаяЕдиницаРезерв_Key"), vat,
+                             amounts_include_vat=header.get("СуммаВключаетНДС", True) is not False)
+    # a new order ships today unless the deal says otherwise; an existing one keeps its own date
+    shipment = {"ДатаОтгрузки": datetime.now(onec.tz).date()}
     if row["operation"] == osync.CREATE:
         found = made_since_extract.get(int(row["key"]))
         if not found:
-            order = onec.create_customer_order(header, stock, osync.marker(row["key"]), post=True)
+            order = onec.create_customer_order({**header, **shipment}, stock, osync.marker(row["key"]), post=True)
             made_since_extract[int(row["key"])] = order["Ref_Key"]
             return order["Ref_Key"], order.get("Number")
         row = {**row, "order_ref": found}
     # Orders we write end posted, as a create posts them: a rerun after a failed Post finishes the job.
-    order = onec_orders.replace_order(onec, row["order_ref"], header, stock, post=True)
+    order = onec_orders.replace_order(onec, row["order_ref"], header, stock, post=True, fill_if_empty=shipment)
     return order["Ref_Key"], order.get("Number")
 
 
@@ -119,6 +127,7 @@ def customer_orders_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
     with warehouse.connect() as conn:
         plan = fs.read_plan(conn, "onec_push", "order_plan")
         latest = read_table(conn, "onec", "customer_orders")
+        items = read_table(conn, "onec", "items")
     if plan.empty:
         plan = pd.DataFrame(columns=["key", "operation", "reason", "after", "order_ref", "order_number"])
     plan = plan[plan["operation"] != NOOP] if not plan.empty else plan
@@ -136,7 +145,18 @@ def customer_orders_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
     if dry_run:
         outcomes += [RowOutcome(k, op, OK) for k, op in zip(todo["key"], todo["operation"])] if not todo.empty else []
     elif not todo.empty:
-        defaults = onec_orders.header_defaults(onec_client, config.get("header", {}), latest, HEADER_FROM_ORDERS)
+        defaults: dict[tuple, dict] = {}  # (organisation, currency) -> header defaults, one GET each
+
+        def defaults_for(row: dict) -> dict:
+            settings = config.get("header", {})
+            org = settings.get("Организация_Key") or row.get("organization")
+            key = (org, row.get("currency"))
+            if key not in defaults:
+                defaults[key] = onec_orders.header_defaults(onec_client, settings, latest, HEADER_FROM_ORDERS,
+                                                            organization=org, currency=row.get("currency"))
+            return defaults[key]
+        vat = osync.item_vat_rates(items, onec_client.vat_rates()) if not (
+            todo["operation"] == osync.LINK).all() else {}
         made = onec_orders.orders_made_since_extract(onec_client, latest) \
             if (todo["operation"] == osync.CREATE).any() else {}
         written: dict[str, tuple[str, str]] = {}
@@ -145,7 +165,10 @@ def customer_orders_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
                 if row["operation"] == osync.LINK:
                     written[row["key"]] = (row["order_ref"], row["order_number"])
                 else:
-                    written[row["key"]] = write_order(onec_client, row, defaults, made)
+                    written[row["key"]] = write_order(onec_client, row, defaults_for(row), made, vat)
+            except ValueError as exc:  # our data cannot make a valid order (an item without a VAT rate)
+                outcomes.append(RowOutcome(row["key"], row["operation"], FAILED, error=str(exc)[:500],
+                                           error_class="data"))
             except OneCError as exc:  # one bad order never stops the others
                 # no answer or a gateway/overload answer: the next run retries; anything else is 1C refusing the data
                 kind = "retryable" if isinstance(exc, (OneCConnectionError, WriteNotApplied)) or (

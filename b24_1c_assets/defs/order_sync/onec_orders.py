@@ -18,27 +18,69 @@ from b24_1c_assets.onec.odata import ORDERS
 CLOCK_MARGIN = timedelta(days=1)
 
 
+ORDER_STATES = "Catalog_СостоянияЗаказовПокупателей"
+CURRENCY_RATE = ("Курс", "Кратность")  # the document currency's rate: taken only from an order in that currency
+STATE = "СостояниеЗаказа"
+
+
 def header_defaults(client: OneCClient, settings_header: Mapping[str, str], orders: pd.DataFrame,
-                    from_orders: Sequence[str]) -> dict[str, Any]:
-    """Header values of new orders: the settings, and for the empty ones among `from_orders` the values of
-    the latest posted order in 1C (one GET) — the customer's own structural units and business operation."""
-    header = {k: v for k, v in settings_header.items() if v}
-    missing = [f for f in from_orders if not header.get(f)]
-    if missing and not orders.empty:
-        posted = orders[orders["Posted"].fillna(False).astype(bool)].sort_values("Date")
-        if not posted.empty:
-            latest = client.get_object(ORDERS, str(posted["Ref_Key"].iloc[-1]), ["Ref_Key", *missing]) or {}
-            header.update({f: latest[f] for f in missing if latest.get(f)})
+                    from_orders: Sequence[str], *, organization: str | None = None,
+                    currency: str | None = None) -> dict[str, Any]:
+    """Header values of new orders: the settings, and for the empty ones among `from_orders` (those the
+    publication declares) the values of the latest posted order of the same organisation in 1C (one GET) —
+    the customer's own structural units, business operation, VAT taxation, order kind. The state comes from
+    the latest such order that is not completed (a new order is never born «Завершен»), the rate
+    (Курс/Кратность) only from an order in the same currency. Composites travel with their `_Type`."""
+    header = {k: v for k, v in settings_header.items() if v not in (None, "")}
+    declared = client.metadata.fields(ORDERS)
+    missing = [f for f in from_orders if header.get(f) in (None, "") and f in declared]
+    if not missing or orders.empty:
+        return header
+    posted = orders[orders["Posted"].fillna(False).astype(bool)].sort_values("Date")
+    if organization and "Организация_Key" in posted:
+        posted = posted[posted["Организация_Key"].astype(str) == organization]
+    if posted.empty:
+        return header
+    wanted = [f for f in missing if f != STATE]
+    select = ["Ref_Key", *wanted, *(f"{f}_Type" for f in wanted if f"{f}_Type" in declared)]
+    if "ВалютаДокумента_Key" in declared:
+        select.append("ВалютаДокумента_Key")
+    latest = client.get_object(ORDERS, str(posted["Ref_Key"].iloc[-1]), select) or {}
+    same_currency = currency is None or str(latest.get("ВалютаДокумента_Key")) == currency
+    for f in wanted:
+        if latest.get(f) in (None, "") or (f in CURRENCY_RATE and not same_currency):
+            continue
+        header[f] = latest[f]
+        if f"{f}_Type" in latest:
+            header[f"{f}_Type"] = latest[f"{f}_Type"]
+    if STATE in missing and STATE in posted:
+        completed = completed_order_states(client)
+        open_orders = posted[posted[STATE].notna() & ~posted[STATE].astype(str).isin(completed)]
+        if not open_orders.empty:
+            header[STATE] = str(open_orders[STATE].iloc[-1])
+            if f"{STATE}_Type" in open_orders:
+                header[f"{STATE}_Type"] = open_orders[f"{STATE}_Type"].iloc[-1]
     return header
 
 
+def completed_order_states(client: OneCClient) -> set[str]:
+    """Refs of the predefined «Завершен» order state (Catalog_СостоянияЗаказовПокупателей), if published."""
+    if not client.metadata.has_set(ORDER_STATES) or "PredefinedDataName" not in client.metadata.fields(ORDER_STATES):
+        return set()
+    rows = client.read_catalog(ORDER_STATES, ["Ref_Key", "PredefinedDataName"])
+    return {str(r["Ref_Key"]) for r in rows if r.get("PredefinedDataName") == "Завершен"}
+
+
 def replace_order(client: OneCClient, ref: str, header: Mapping[str, Any], rows: Sequence[Mapping[str, Any]],
-                  *, post: bool = False) -> dict:
+                  *, post: bool = False, fill_if_empty: Mapping[str, Any] | None = None) -> dict:
     """Rewrite an order's header and `Запасы`; a posted order is unposted first and posted again after.
 
-    `post`: post it after even if it was not posted (an order whose Post failed after its create)."""
-    current = client.get_object(ORDERS, ref, ["Ref_Key", "Posted"]) or {}
+    `post`: post it after even if it was not posted (an order whose Post failed after its create).
+    `fill_if_empty`: header fields written only where the order has none (its shipment date is its own)."""
+    fill_if_empty = dict(fill_if_empty or {})
+    current = client.get_object(ORDERS, ref, ["Ref_Key", "Posted", *fill_if_empty]) or {}
     was_posted = bool(current.get("Posted"))
+    header = {**header, **{k: v for k, v in fill_if_empty.items() if current.get(k) in (None, "")}}
     if was_posted:
         client.unpost_document(ORDERS, ref)
     try:

@@ -127,7 +127,8 @@ def test_crm_to_1c_is_a_dry_run_by_default(run_flow, sandbox, tmp_path):
         assert (kind == "ip") == (len(inn) == 12)
         assert body["ВидКонтрагента"] == ("ИндивидуальныйПредприниматель" if kind == "ip" else "ЮридическоеЛицо")
         assert set(body) <= {"Description", "НаименованиеПолное", "ИНН", "КПП", "РегистрационныйНомер",
-                             "ВидКонтрагента", "ЮридическоеФизическоеЛицо", "Покупатель"}
+                             "ВидКонтрагента", "ЮридическоеФизическоеЛицо", "Покупатель", "СтранаРегистрации"}
+        assert body["СтранаРегистрации"] == "643"  # Russia by its ОКСМ code, resolved to a ref when written
     rows = query(tmp_path, "SELECT DISTINCT dry_run FROM sync.results WHERE flow = 'company_sync.to_1c'")
     assert rows == [(True,)]
     invalid = [p for p in plan if p[0] == "invalid"]
@@ -143,7 +144,7 @@ def live_onec_writes(monkeypatch, tmp_path):
     (settings_dir / "onec_writes.toml").write_text(
         'dry_run = false\nmax_creates_per_run = 2\n[counterparty]\nallowed_fields = ["Description", '
         '"НаименованиеПолное", "ИНН", "КПП", "РегистрационныйНомер", "ВидКонтрагента", '
-        '"ЮридическоеФизическоеЛицо", "Покупатель"]\n', encoding="utf-8")
+        '"ЮридическоеФизическоеЛицо", "Покупатель", "СтранаРегистрации"]\n', encoding="utf-8")
     monkeypatch.setenv("B24_1C_SETTINGS_DIR", str(settings_dir))
 
 
@@ -155,8 +156,12 @@ def test_crm_to_1c_writes_capped_traceable_and_closes_the_loop(run_flow, sandbox
                                "AND status = 'deferred'")[0][0]
     assert len(created) == 2 and deferred > 0
     catalog = sandbox.onec.state.objects["Catalog_Контрагенты"]
+    russia = sandbox.world.guid("country", 643)
     for company_id, ref in created.items():
         assert f"b24-1c:company:{company_id}" in catalog[ref]["Комментарий"]
+        # written with its country, so UNF's ПередЗаписью keeps a legal entity's КПП
+        assert catalog[ref]["СтранаРегистрации_Key"] == russia
+        assert (catalog[ref]["КПП"] != "") == (catalog[ref]["ВидКонтрагента"] == "ЮридическоеЛицо")
         assert sandbox.portal.state.record("company", int(company_id))["ORIGIN_ID"] == ref
 
     # crash after the POST, before the journal: the marker finds the counterparty, no second POST
@@ -181,3 +186,21 @@ def test_crm_to_1c_writes_capped_traceable_and_closes_the_loop(run_flow, sandbox
     new_refs = set(created.values())
     adds = query(tmp_path, "SELECT key FROM crm_push.company_from_1c_plan WHERE operation = 'add'")
     assert not new_refs & {a[0] for a in adds}
+
+
+def test_a_kpp_1c_drops_is_reported_not_hidden(run_flow, sandbox, tmp_path, monkeypatch):
+    """Without СтранаРегистрации UNF 3.0 clears a legal entity's КПП: the read-back reports the row."""
+    settings_dir = tmp_path / "settings_no_country"
+    settings_dir.mkdir()
+    (settings_dir / "onec_writes.toml").write_text(
+        'dry_run = false\nmax_creates_per_run = 20\n[counterparty]\nallowed_fields = ["Description", '
+        '"НаименованиеПолное", "ИНН", "КПП", "ВидКонтрагента", "ЮридическоеФизическоеЛицо", "Покупатель"]\n',
+        encoding="utf-8")
+    monkeypatch.setenv("B24_1C_SETTINGS_DIR", str(settings_dir))
+    assert run_flow(TO_1C_FLOW, run_config=LIVE).success
+    plan = dict(query(tmp_path, "SELECT key, kind FROM onec_push.counterparty_from_crm_plan WHERE operation = 'create'"))
+    failed = dict(query(tmp_path, "SELECT key, error FROM sync.results WHERE flow = 'company_sync.to_1c' "
+                                  "AND status = 'failed'"))
+    legal = [k for k in failed if plan.get(k) == "legal"]
+    assert legal and all("without the КПП" in failed[k] for k in legal)
+    assert not [k for k in failed if plan.get(k) == "ip"]

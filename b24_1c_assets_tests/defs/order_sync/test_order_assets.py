@@ -2,8 +2,10 @@
 
 import duckdb
 import dagster as dg
+import requests
 
 from b24_1c_assets.domain.order_sync import deal_of_comment
+from b24_1c_assets_tests.conftest import both_onec_profiles
 
 UPSTREAM = dg.AssetSelection.groups("client_master") | dg.AssetSelection.assets(
     ["bitrix24", "deals"], ["bitrix24", "products"], ["bitrix24", "companies"], ["bitrix24", "requisites"],
@@ -41,15 +43,21 @@ def results(tmp_path) -> dict[str, list]:
     return out
 
 
-def test_deals_become_posted_orders_rerun_writes_nothing_changes_update_until_shipped(sandbox, run_flow, tmp_path):
+@both_onec_profiles
+def test_deals_become_posted_orders_rerun_writes_nothing_changes_update_until_shipped(sandbox, run_flow, tmp_path,
+                                                                                      onec_profile):
     assert run_flow(UPSTREAM | FLOW).success
     made = orders_by_deal(sandbox)
     outcome = results(tmp_path)
     assert made and all(len(v) == 1 for v in made.values())
     assert not outcome.get("failed"), outcome.get("failed")
     assert {int(k) for k, _ in outcome["ok"]} == set(made)
+    item = "Номенклатура_Key" if onec_profile == "unf16" else "Номенклатура"
     for deal_id, (order,) in made.items():
+        # posted, so UNF's fill check passed: every row has its item (in the edition's shape) and VAT rate
         assert order["Posted"] and order["Запасы"]
+        assert all(r[item] and r["СтавкаНДС_Key"] for r in order["Запасы"])
+        assert order["ВидОперации"] == "ЗаказНаПродажу" and order["Курс"] and order["ДатаОтгрузки"]
         deal = sandbox.portal.state.record("deal", deal_id)
         assert deal["UF_CRM_ONEC_ORDER_REF"] == order["Ref_Key"]
         assert deal["UF_CRM_ONEC_ORDER_NUMBER"] == order["Number"]
@@ -118,3 +126,30 @@ def test_writes_that_fail_after_1c_committed_them_never_make_a_second_order(sand
     latest_ok = {int(k) for k, _ in outcome["ok"]}
     assert set(made) <= latest_ok
     assert all(o["Posted"] for (o,) in made.values())
+
+
+@both_onec_profiles
+def test_an_order_shipped_row_by_row_is_not_rewritten(sandbox, run_flow, tmp_path, onec_profile):
+    """A shipment may name its order per row (Запасы.Заказ) and not in its header: still shipped."""
+    assert run_flow(UPSTREAM | FLOW).success
+    deal_id, (order,) = sorted(orders_by_deal(sandbox).items())[0]
+    onec = sandbox.onec
+    session = requests.Session()
+    session.auth = (onec.username.encode(), onec.password.encode())
+    url = f"{onec.odata_url}/Document_РасходнаяНакладная"
+    rows = [{"LineNumber": str(n), "Заказ": order["Ref_Key"], "Заказ_Type": "StandardODATA." + ORDERS,
+             "Количество": float(r["Количество"]), "Цена": float(r["Цена"]), "Сумма": float(r["Сумма"])}
+            for n, r in enumerate(order["Запасы"], 1)]
+    made = session.post(url + "?$format=json", json={
+        "Контрагент_Key": order["Контрагент_Key"], "Договор_Key": order["Договор_Key"],
+        "Организация_Key": order["Организация_Key"], "СуммаДокумента": float(order["СуммаДокумента"]),
+        "Запасы": rows}, timeout=10).json()
+    assert made["Заказ"] in ("", None) and made["Запасы"][0]["Заказ"] == order["Ref_Key"]
+    assert session.post(f"{url}(guid'{made['Ref_Key']}')/Post", timeout=10).status_code == 200
+    product_rows = sandbox.portal.state.product_rows[deal_id]
+    product_rows[0]["QUANTITY"] = float(product_rows[0]["QUANTITY"]) + 1
+    onec_before = len(onec.request_log)
+    assert run_flow(UPSTREAM | FLOW).success
+    assert onec_writes(sandbox, onec_before) == []
+    assert (str(deal_id), f"deal {deal_id} changed after its 1C order was shipped: not written") in \
+        results(tmp_path)["conflict"]
