@@ -22,7 +22,6 @@ import threading
 import duckdb
 from starlette.requests import Request
 
-from b24_1c_assets import warehouse
 from b24_1c_assets.domain.credit_gate import decide
 from b24_1c_assets.services.http import JSON, credential, error, token_matches
 
@@ -31,20 +30,27 @@ PATH = "/v1/may-create-deal"
 
 def lookup(conn: duckdb.DuckDBPyConnection, *, company_id: int | None = None, inn: str | None = None
            ) -> tuple[dict | None, str | None]:
-    """The latest credit-status row and hold state of a company (by CRM ID or INN)."""
-    if not warehouse.table_exists(conn, "receivables", "client_credit_status"):
-        return None, None
+    """The latest credit-status row and hold state of a company (by CRM ID or INN).
+
+    Plain `fetchall` (DECIMAL arrives as exact Decimal): a DataFrame per request cost ~40 ms."""
     where, value = ("company_id = ?", company_id) if company_id is not None else ("inn = ?", inn)
-    rows = warehouse.query(conn, f"""SELECT * FROM receivables.client_credit_status WHERE {where} AND
-            snapshot_date = (SELECT max(snapshot_date) FROM receivables.client_credit_status)
-            ORDER BY balance DESC LIMIT 1""", [value])
-    if rows.empty:
+    try:
+        cursor = conn.execute(f"""SELECT * FROM receivables.client_credit_status WHERE {where} AND
+                snapshot_date = (SELECT max(snapshot_date) FROM receivables.client_credit_status)
+                ORDER BY balance DESC LIMIT 1""", [value])
+        rows = cursor.fetchall()
+    except duckdb.CatalogException:  # no receivables published yet
         return None, None
-    status = rows.iloc[0].to_dict()
+    if not rows:
+        return None, None
+    status = dict(zip([d[0] for d in cursor.description], rows[0]))
     state = None
-    if status.get("company_id") is not None and warehouse.table_exists(conn, "receivables", "hold_state"):
-        found = conn.execute("SELECT state FROM receivables.hold_state WHERE company_id = ?",
-                             [int(status["company_id"])]).fetchall()
+    if status.get("company_id") is not None:
+        try:
+            found = conn.execute("SELECT state FROM receivables.hold_state WHERE company_id = ?",
+                                 [int(status["company_id"])]).fetchall()
+        except duckdb.CatalogException:
+            found = []
         state = found[0][0] if found else None
     return status, state
 
