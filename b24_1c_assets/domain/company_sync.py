@@ -15,12 +15,14 @@ kind vs INN length) before anything may be written, and `counterparty_body` keep
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
 from b24_1c_assets.domain.client_sources import multifield_values
+from b24_1c_assets.domain.matching import GUID_PATTERN
 from b24_1c_assets.domain.normalize import normalize_email, normalize_inn, normalize_kpp, normalize_ogrn, normalize_phone
 from b24_1c_assets.domain.ownership import FieldOwnership, default_ownership
 
@@ -305,10 +307,17 @@ def crm_company_writes(desired: Mapping[str, Any], current: CrmCompany | None, p
     changed: list[str] = []
     linked = {o.lower() for o in (*link_originators, originator_id)}
     if not current.origin_id or (current.originator_id or "").lower() not in linked:
-        company_fields.update(ORIGINATOR_ID=originator_id, ORIGIN_ID=key)
-        if onec_ref_field:
-            company_fields[onec_ref_field] = key
-        changed.append("link")
+        if current.originator_id and (current.origin_id or "").strip().lower() == str(key).lower():
+            # An earlier connector's link to this very record (id_link_foreign): its ORIGINATOR_ID stays, so
+            # that connector keeps working; only our own user field is filled.
+            if onec_ref_field:
+                company_fields[onec_ref_field] = key
+                changed.append("link")
+        else:
+            company_fields.update(ORIGINATOR_ID=originator_id, ORIGIN_ID=key)
+            if onec_ref_field:
+                company_fields[onec_ref_field] = key
+            changed.append("link")
     if ownership.plan_field_writes("crm", {"name": current.title}, {"name": desired.get("name")}):
         company_fields["TITLE"] = desired["name"]
         changed.append("name")
@@ -381,6 +390,9 @@ def counterparty_candidates(clients: pd.DataFrame, companies: dict[int, CrmCompa
             reason = "company not in the extract"
         elif company.origin_id and (company.originator_id or "").lower() in linked:
             reason = "already linked to 1C"
+        elif company.origin_id and company.originator_id and re.fullmatch(GUID_PATTERN, company.origin_id.lower()):
+            # Another connector's 1C link (its record deleted or unknown here): never re-created in 1C.
+            reason = f"linked to 1C by another connector (ORIGINATOR_ID {company.originator_id})"
         elif company_id in dups:
             reason = "duplicate in the CRM"
         elif company_id in review:

@@ -21,7 +21,9 @@ import pandas as pd
 
 from b24_1c_assets.domain.matching import MIN_NAME_KEY_LEN, OUR_ORIGINATOR_IDS, is_our_originator
 
-DUPLICATE_COLUMNS = ["system", "group_id", "record_id", "reason", "key"]
+DUPLICATE_COLUMNS = ["system", "group_id", "record_id", "reason", "key", "survivor_id", "why", "card_url"]
+# The company card on the portal; {origin} is scheme://host only (never the webhook path with its token).
+COMPANY_CARD = "{origin}/crm/company/details/{company_id}/"
 
 
 def _groups(system: str, ids: pd.Series, keys: pd.Series, reason: str) -> pd.DataFrame:
@@ -31,7 +33,7 @@ def _groups(system: str, ids: pd.Series, keys: pd.Series, reason: str) -> pd.Dat
     frame.insert(0, "system", system)
     frame["reason"] = reason
     frame["group_id"] = system + ":" + reason + ":" + frame["key"]
-    return frame[DUPLICATE_COLUMNS]
+    return frame[["system", "group_id", "record_id", "reason", "key"]]
 
 
 def _duplicates_of(system: str, frame: pd.DataFrame, ids: pd.Series) -> list[pd.DataFrame]:
@@ -52,8 +54,13 @@ def _duplicates_of(system: str, frame: pd.DataFrame, ids: pd.Series) -> list[pd.
 
 
 def find_duplicates(onec: pd.DataFrame, crm: pd.DataFrame,
-                    originator_ids: tuple[str, ...] = OUR_ORIGINATOR_IDS) -> pd.DataFrame:
-    """Duplicate groups in both systems (columns ``DUPLICATE_COLUMNS``), in a deterministic order."""
+                    originator_ids: tuple[str, ...] = OUR_ORIGINATOR_IDS, *,
+                    survivors: pd.DataFrame | None = None, portal_origin: str | None = None) -> pd.DataFrame:
+    """Duplicate groups in both systems (columns ``DUPLICATE_COLUMNS``), in a deterministic order.
+
+    Each row is a merge suggestion for one record: ``survivor_id`` / ``why`` come from the matcher's
+    survivor rule (``MatchResult.survivors``) for ``inn_kpp`` groups (empty when undecided or for other
+    kinds of group); ``card_url`` links CRM records to their company card when ``portal_origin`` is known."""
     live = onec[~onec["deletion_mark"]]
     parts = _duplicates_of("1c", live, live["ref_key"])
     parts += _duplicates_of("crm", crm, crm["company_id"])
@@ -64,4 +71,18 @@ def find_duplicates(onec: pd.DataFrame, crm: pd.DataFrame,
     if not parts:
         return pd.DataFrame(columns=DUPLICATE_COLUMNS)
     result = pd.concat(parts, ignore_index=True)
-    return result.sort_values(["system", "group_id", "record_id"]).reset_index(drop=True)
+    result["survivor_id"], result["why"] = None, None
+    if survivors is not None and not survivors.empty:
+        by_key = survivors.drop_duplicates(["system", "key"]).set_index(["system", "key"])
+        rows = result["reason"].eq("inn_kpp")
+        index = pd.MultiIndex.from_arrays([result.loc[rows, "system"], result.loc[rows, "key"]])
+        result.loc[rows, "survivor_id"] = by_key["survivor_id"].reindex(index).to_numpy()
+        result.loc[rows, "why"] = by_key["why"].reindex(index).to_numpy()
+    result["survivor_id"] = result["survivor_id"].astype(object).where(result["survivor_id"].notna(), None)
+    result["why"] = result["why"].astype(object).where(result["why"].notna(), None)
+    result["card_url"] = None
+    if portal_origin:
+        crm_rows = result["system"].eq("crm")
+        result.loc[crm_rows, "card_url"] = [COMPANY_CARD.format(origin=portal_origin.rstrip("/"), company_id=r)
+                                            for r in result.loc[crm_rows, "record_id"]]
+    return result[DUPLICATE_COLUMNS].sort_values(["system", "group_id", "record_id"]).reset_index(drop=True)

@@ -8,8 +8,21 @@ The ladder, first rung wins; a record matched on one rung is not offered to late
    records are stale and ignored, so the company falls through the ladder and is re-pointed to the
    surviving record (1C's duplicate merge marks the loser for deletion).
    ``reviewer_accept`` - a reviewer's accepted pair from the review queue is applied next.
+   ``id_link_foreign`` - ``ORIGIN_ID`` holds a GUID that is a live 1C ``Ref_Key`` but was written under an
+   ``ORIGINATOR_ID`` not in ``originator_ids`` (an earlier integration): strong evidence, linked unless the
+   CRM requisite's INN contradicts the 1C INN, or its valid KPP the 1C KPP (then an
+   ``id_link_foreign_inn_conflict`` / ``id_link_foreign_kpp_conflict`` candidate). Links to
+   deletion-marked or unknown records are ignored. The foreign originators found are reported
+   (``MatchResult.foreign_originators``) so an administrator can add them to the trusted list.
+   **Duplicate groups** (same INN+KPP inside one system, see ``survivors``) are then resolved: a member
+   already linked above survives; otherwise the stated survivor rule picks one. Only the survivor takes
+   part in the rungs below; the others stay unmatched (``only_1c`` / ``only_crm``) and are listed as merge
+   suggestions. A 1C group the rule cannot decide (two live records with documents) gives
+   ``onec_duplicates_undecided`` candidates.
 2. ``inn_kpp`` - same valid INN and same KPP (both absent counts as equal: ИП have no KPP). Only when
-   the key is unique on both sides; otherwise every claim becomes an ``inn_conflict`` candidate.
+   the key is unique on both sides once duplicate groups are reduced to their survivors (the rule is then
+   ``onec_duplicate_survivor`` / ``crm_duplicate_survivor``); otherwise every claim becomes an
+   ``inn_conflict`` candidate.
 3. ``inn_branch_rule`` - **one INN with several KPPs is a head office with branches, not duplicates.**
    A CRM company with a valid INN and *no* KPP matches the live 1C counterparty with that INN when
    exactly one exists, else the head office (KPP reason code ``01``) when exactly one such exists;
@@ -33,7 +46,7 @@ only formed inside blocks of equal e-mail, phone, name_key or INN mask, and bloc
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -45,6 +58,7 @@ from b24_1c_assets.domain.normalize import (
     normalize_crm_companies,
     normalize_onec_counterparties,
 )
+from b24_1c_assets.domain.survivors import SURVIVOR_COLUMNS, crm_survivors, identity_key, onec_survivors
 
 # ORIGINATOR_ID values that mean "this ORIGIN_ID is a 1C Ref_Key" (compared case-, '-'/'_'-insensitively);
 # '1C_UNF' is what the earlier integration wrote on the sandbox portal.
@@ -52,10 +66,11 @@ OUR_ORIGINATOR_IDS = ("1c-unf",)
 BLOCK_CAP = 20
 MIN_NAME_KEY_LEN = 3
 
-CONFIDENCE = {"id_link": 1.0, "reviewer_accept": 1.0, "inn_kpp": 0.99, "ogrn": 0.97,
+CONFIDENCE = {"id_link": 1.0, "reviewer_accept": 1.0, "id_link_foreign": 0.98, "inn_kpp": 0.99,
+              "onec_duplicate_survivor": 0.97, "crm_duplicate_survivor": 0.97, "ogrn": 0.97,
               "inn_branch_rule": 0.9, "only_1c": 0.0, "only_crm": 0.0}
 CANDIDATE_SCORES = {
-    "id_link_conflict": 0.9, "inn_conflict": 0.9, "inn_branch_ambiguous": 0.8, "kpp_invalid": 0.8,
+    "id_link_conflict": 0.9, "id_link_foreign_inn_conflict": 0.9, "id_link_foreign_kpp_conflict": 0.9, "onec_duplicates_undecided": 0.9, "inn_conflict": 0.9, "inn_branch_ambiguous": 0.8, "kpp_invalid": 0.8,
     "ogrn_conflict": 0.8, "kpp_mismatch": 0.7, "inn_invalid": 0.6, "email": 0.6, "phone": 0.5,
     "name": 0.4, "email_free": 0.3,
 }
@@ -68,6 +83,10 @@ CANDIDATE_COLUMNS = ["onec_ref", "company_id", "reason", "score", "reasons", "on
                      "name_key"]
 DECISION_COLUMNS = ["onec_ref", "company_id", "decision", "decided_by", "decided_at", "note"]
 CLIENT_NS = uuid.UUID("0f4c2a57-5b8e-4a37-9c1e-b24c1c000c11")
+FOREIGN_ORIGINATOR_COLUMNS = ["originator_id", "companies", "live_1c_refs", "linked", "conflicts",
+                              "stale_refs", "example_company_ids"]
+# A 1C Ref_Key: only a GUID in ORIGIN_ID is evidence (another system's short IDs can collide with anything).
+GUID_PATTERN = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
 @dataclass
@@ -79,6 +98,11 @@ class MatchResult:
     rejects: pd.DataFrame  # REJECT_COLUMNS: bad identifiers/contacts, decisions that could not apply
     onec: pd.DataFrame  # normalised 1C extract (input to find_duplicates)
     crm: pd.DataFrame  # normalised CRM extract
+    # SURVIVOR_COLUMNS: every member of a same-INN+KPP group in either system, its survivor and why
+    survivors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SURVIVOR_COLUMNS))
+    # FOREIGN_ORIGINATOR_COLUMNS: ORIGINATOR_IDs outside the trusted list whose ORIGIN_ID is a 1C GUID
+    foreign_originators: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=FOREIGN_ORIGINATOR_COLUMNS))
 
 
 class _Ladder:
@@ -87,15 +111,22 @@ class _Ladder:
     def __init__(self, onec: pd.DataFrame, crm: pd.DataFrame, rejected: set[tuple[str, int]]):
         self.onec = onec
         self.crm = crm
+        self.onec_crm_all = crm  # every CRM company, for lookups (self.crm loses retired duplicates)
         self.live = onec[~onec["deletion_mark"]]
+        self.all_live = self.live
         self.rejected = rejected
+        # Non-surviving members of duplicate groups: unmatched on purpose, offered to no rung or candidate.
+        self.retired_refs: set[str] = set()
+        self.retired_companies: set[int] = set()
+        self.undecided_refs: set[str] = set()
+        self.survivors = pd.DataFrame(columns=SURVIVOR_COLUMNS)
         self.taken_refs: set[str] = set()
         self.taken_companies: set[int] = set()
         self.pairs: list[tuple[str, int, str]] = []
         self.candidates: list[pd.DataFrame] = []
 
     def free_crm(self) -> pd.DataFrame:
-        return self.crm[~self.crm["company_id"].isin(self.taken_companies)]
+        return self.crm[~self.crm["company_id"].isin(self.taken_companies | self.retired_companies)]
 
     def free_onec(self) -> pd.DataFrame:
         return self.live[~self.live["ref_key"].isin(self.taken_refs)]
@@ -174,6 +205,105 @@ def _rung_id_link(ladder: _Ladder, originator_ids: tuple[str, ...]) -> None:
     ladder.propose(conflicts, "id_link_conflict")
 
 
+def _is_foreign_guid_link(crm: pd.DataFrame, originator_ids: tuple[str, ...]) -> pd.Series:
+    """ORIGIN_ID is a GUID written under an ORIGINATOR_ID that is set but not trusted."""
+    foreign = crm["originator_id"].notna() & ~is_our_originator(crm["originator_id"], originator_ids)
+    guid = crm["origin_id"].astype("string").str.fullmatch(GUID_PATTERN).fillna(False).astype(bool)
+    return foreign & guid
+
+
+def _rung_id_link_foreign(ladder: _Ladder, originator_ids: tuple[str, ...]) -> None:
+    crm = ladder.crm[_is_foreign_guid_link(ladder.crm, originator_ids)]
+    links = pd.DataFrame({"company_id": crm["company_id"], "onec_ref": crm["origin_id"]})
+    links = links[links["onec_ref"].isin(ladder.live["ref_key"])]
+    links = ladder.not_rejected(links)
+    links = links[~links["company_id"].isin(ladder.taken_companies)]
+    # The record is already linked to another company by a trusted link: a person looks at both.
+    ladder.propose(links[links["onec_ref"].isin(ladder.taken_refs)], "id_link_conflict")
+    links = links[~links["onec_ref"].isin(ladder.taken_refs)]
+    if links.empty:
+        return
+    # The CRM requisite, when it has an INN, must name the 1C record: a typo'd or other INN contradicts, and
+    # so does another valid KPP (the link names the head office, the requisite a branch, or vice versa).
+    crm_by_id = ladder.crm.set_index("company_id")
+    live = ladder.live.set_index("ref_key")
+    crm_inn, crm_has = links["company_id"].map(crm_by_id["inn"]), links["company_id"].map(
+        crm_by_id["inn_reason"]).ne("empty")
+    inn_contradicts = crm_has & (crm_inn != links["onec_ref"].map(live["inn"]))
+    crm_kpp = links["company_id"].map(crm_by_id["kpp"].where(crm_by_id["kpp_valid"]))
+    onec_kpp = links["onec_ref"].map(live["kpp"].where(live["kpp_valid"]))
+    kpp_contradicts = ~inn_contradicts & crm_kpp.notna() & onec_kpp.notna() & (crm_kpp != onec_kpp)
+    ladder.propose(links[inn_contradicts], "id_link_foreign_inn_conflict")
+    ladder.propose(links[kpp_contradicts], "id_link_foreign_kpp_conflict")
+    unique, conflicts = _one_to_one(links[~inn_contradicts & ~kpp_contradicts])
+    ladder.link(unique, "id_link_foreign")
+    ladder.propose(conflicts, "id_link_conflict")
+
+
+def foreign_originator_report(onec: pd.DataFrame, crm: pd.DataFrame, clients: pd.DataFrame,
+                              candidates: pd.DataFrame, originator_ids: tuple[str, ...]) -> pd.DataFrame:
+    """One row per untrusted ORIGINATOR_ID whose ORIGIN_IDs are GUIDs: how many companies, how many point
+    at a live 1C record, how many were linked (`id_link_foreign`), contradicted by the requisite
+    (INN/KPP conflicts), or point at no live record (stale_refs)."""
+    mask = _is_foreign_guid_link(crm, originator_ids)
+    if not mask.any():
+        return pd.DataFrame(columns=FOREIGN_ORIGINATOR_COLUMNS)
+    frame = crm.loc[mask, ["company_id", "originator_id", "origin_id"]].copy()
+    live = set(onec.loc[~onec["deletion_mark"], "ref_key"])
+    frame["live"] = frame["origin_id"].isin(live)
+    linked = clients[clients["match_rule"] == "id_link_foreign"]
+    frame["linked"] = frame["company_id"].isin(linked["company_id"].dropna().astype(int))
+    conflict = candidates[candidates["reasons"].astype(str).str.contains("id_link_foreign_")]
+    frame["conflict"] = frame["company_id"].isin(conflict["company_id"])
+    rows = []
+    for originator, g in frame.groupby("originator_id", sort=True):
+        rows.append({"originator_id": originator, "companies": len(g), "live_1c_refs": int(g["live"].sum()),
+                     "linked": int(g["linked"].sum()), "conflicts": int(g["conflict"].sum()),
+                     "stale_refs": int((~g["live"]).sum()),
+                     "example_company_ids": ",".join(str(c) for c in sorted(g["company_id"])[:5])})
+    return pd.DataFrame(rows, columns=FOREIGN_ORIGINATOR_COLUMNS)
+
+
+def _resolve_duplicates(ladder: _Ladder, onec_activity: pd.DataFrame | None,
+                        crm_activity: pd.DataFrame | None) -> None:
+    """Pick one survivor per same-INN+KPP group in each system; retire the others from later rungs.
+
+    A member already linked (id link, reviewer accept) survives whatever the rule says: the link is
+    explicit evidence. Undecided 1C groups keep every member in play (they become candidates)."""
+    frames = []
+    o = onec_survivors(ladder.onec, onec_activity)
+    if not o.empty:
+        o = _prefer_linked(o, ladder.taken_refs, "already linked to CRM company")
+        decided = o[o["survivor_id"].notna()]
+        ladder.retired_refs = set(decided.loc[decided["record_id"] != decided["survivor_id"], "record_id"]) \
+            - ladder.taken_refs
+        ladder.undecided_refs = set(o.loc[o["survivor_id"].isna(), "record_id"])
+        frames.append(o)
+    c = crm_survivors(ladder.crm, crm_activity)
+    if not c.empty:
+        c = _prefer_linked(c, {str(x) for x in ladder.taken_companies}, "already linked to 1C")
+        retired = c.loc[c["record_id"] != c["survivor_id"], "record_id"].astype(int)
+        ladder.retired_companies = set(retired) - ladder.taken_companies
+        frames.append(c)
+    if frames:
+        ladder.survivors = pd.concat(frames, ignore_index=True)
+    ladder.live = ladder.live[~ladder.live["ref_key"].isin(ladder.retired_refs)]
+    ladder.crm = ladder.crm[~ladder.crm["company_id"].isin(ladder.retired_companies)]
+
+
+def _prefer_linked(groups: pd.DataFrame, linked: set[str], why: str) -> pd.DataFrame:
+    """Within each group, a member already linked becomes the survivor (the first by the rule's order)."""
+    out = groups.copy()
+    for key, g in out[out["record_id"].isin(linked)].groupby("key"):
+        current = out.loc[out["key"] == key, "survivor_id"].iloc[0]
+        members = set(g["record_id"])
+        if current in members:
+            continue
+        chosen = sorted(members)[0]
+        out.loc[out["key"] == key, ["survivor_id", "why"]] = [chosen, why]
+    return out
+
+
 def _rung_reviewer_accept(ladder: _Ladder, accepted: pd.DataFrame) -> list[dict]:
     problems = []
     known_refs, known_companies = set(ladder.live["ref_key"]), set(ladder.crm["company_id"])
@@ -197,7 +327,7 @@ def _rung_reviewer_accept(ladder: _Ladder, accepted: pd.DataFrame) -> list[dict]
 
 
 def _key(frame: pd.DataFrame) -> pd.Series:
-    return frame["inn"].astype(str) + "/" + frame["kpp"].fillna("").astype(str)
+    return identity_key(frame)
 
 
 def _rung_inn_kpp(ladder: _Ladder) -> None:
@@ -211,8 +341,19 @@ def _rung_inn_kpp(ladder: _Ladder) -> None:
     pairs = ladder.not_rejected(pairs)
     unique_key = pairs["key"].map(n_o).eq(1) & pairs["key"].map(n_c).eq(1)
     free = ~pairs["onec_ref"].isin(ladder.taken_refs)
-    ladder.link(pairs[unique_key & free], "inn_kpp")
-    ladder.propose(pairs[~(unique_key & free)], "inn_conflict")
+    ok = pairs[unique_key & free]
+    # A key that had a duplicate group on either side: the link rests on the survivor rule, say so.
+    groups = ladder.survivors
+    onec_keys = set(groups.loc[groups["system"] == "1c", "key"]) if not groups.empty else set()
+    crm_keys = set(groups.loc[groups["system"] == "crm", "key"]) if not groups.empty else set()
+    via_onec, via_crm = ok["key"].isin(onec_keys), ok["key"].isin(crm_keys)
+    ladder.link(ok[~via_onec & ~via_crm], "inn_kpp")
+    ladder.link(ok[via_onec], "onec_duplicate_survivor")
+    ladder.link(ok[via_crm & ~via_onec], "crm_duplicate_survivor")
+    rest = pairs[~(unique_key & free)]
+    undecided = rest["onec_ref"].isin(ladder.undecided_refs)
+    ladder.propose(rest[undecided], "onec_duplicates_undecided")
+    ladder.propose(rest[~undecided], "inn_conflict")
 
 
 def _rung_inn_branch(ladder: _Ladder) -> None:
@@ -374,7 +515,7 @@ def _candidate_frame(ladder: _Ladder, accepted: set[tuple[str, int]]) -> pd.Data
                       miss=("s", lambda s: float(np.prod(1.0 - s)))).reset_index()
     out["score"] = (1.0 - out.pop("miss")).round(3)
     o = ladder.onec.set_index("ref_key")
-    c = ladder.crm.set_index("company_id")
+    c = ladder.onec_crm_all.set_index("company_id")
     out["onec_name"] = out["onec_ref"].map(o["name"])
     out["crm_title"] = out["company_id"].map(c["title"])
     for col in ("inn", "kpp"):
@@ -409,9 +550,11 @@ def _valid_or_none(frame: pd.DataFrame, col: str) -> pd.Series:
 
 def _clients_frame(ladder: _Ladder) -> pd.DataFrame:
     pairs = pd.DataFrame(ladder.pairs, columns=["onec_ref", "company_id", "match_rule"])
-    only_1c = ladder.free_onec()[["ref_key"]].rename(columns={"ref_key": "onec_ref"})
+    all_live, all_crm = ladder.all_live, ladder.onec_crm_all
+    only_1c = all_live[~all_live["ref_key"].isin(ladder.taken_refs)][["ref_key"]].rename(
+        columns={"ref_key": "onec_ref"})
     only_1c["match_rule"] = "only_1c"
-    only_crm = ladder.free_crm()[["company_id"]].copy()
+    only_crm = all_crm[~all_crm["company_id"].isin(ladder.taken_companies)][["company_id"]].copy()
     only_crm["match_rule"] = "only_crm"
     parts = [p for p in (pairs, only_1c, only_crm) if not p.empty]
     rows = pd.concat(parts, ignore_index=True) if parts else pairs
@@ -420,9 +563,9 @@ def _clients_frame(ladder: _Ladder) -> pd.DataFrame:
     rows["company_id"] = rows["company_id"].astype("Int64")
 
     o = ladder.onec.set_index("ref_key")
-    c = ladder.crm.set_index("company_id")
+    c = all_crm.set_index("company_id")
     o_val = {col: _valid_or_none(ladder.onec, col).set_axis(ladder.onec["ref_key"]) for col in ("inn", "kpp", "ogrn")}
-    c_val = {col: _valid_or_none(ladder.crm, col).set_axis(ladder.crm["company_id"]) for col in ("inn", "kpp", "ogrn")}
+    c_val = {col: _valid_or_none(all_crm, col).set_axis(all_crm["company_id"]) for col in ("inn", "kpp", "ogrn")}
 
     def pick(o_series: pd.Series, c_series: pd.Series) -> pd.Series:
         # 1C owns legal fields: its value wins, the CRM's fills the gap.
@@ -474,18 +617,26 @@ def _dedupe_ids(frame: pd.DataFrame, id_col: str, system: str) -> tuple[pd.DataF
 
 
 def match_clients(onec: pd.DataFrame, crm: pd.DataFrame, decisions: pd.DataFrame | None = None, *,
-                  originator_ids: tuple[str, ...] = OUR_ORIGINATOR_IDS) -> MatchResult:
+                  originator_ids: tuple[str, ...] = OUR_ORIGINATOR_IDS, onec_activity: pd.DataFrame | None = None,
+                  crm_activity: pd.DataFrame | None = None) -> MatchResult:
     """Normalise raw extracts and run the whole ladder (see the module docstring)."""
     onec_n, onec_rej = normalize_onec_counterparties(onec)
     crm_n, crm_rej = normalize_crm_companies(crm)
     rejects = pd.concat([onec_rej, crm_rej], ignore_index=True)
-    return match_normalized(onec_n, crm_n, decisions, rejects=rejects, originator_ids=originator_ids)
+    return match_normalized(onec_n, crm_n, decisions, rejects=rejects, originator_ids=originator_ids,
+                            onec_activity=onec_activity, crm_activity=crm_activity)
 
 
 def match_normalized(onec_n: pd.DataFrame, crm_n: pd.DataFrame, decisions: pd.DataFrame | None = None, *,
                      rejects: pd.DataFrame | None = None,
-                     originator_ids: tuple[str, ...] = OUR_ORIGINATOR_IDS) -> MatchResult:
-    """The ladder on already normalised extracts; `rejects` from normalisation are carried into the result."""
+                     originator_ids: tuple[str, ...] = OUR_ORIGINATOR_IDS,
+                     onec_activity: pd.DataFrame | None = None,
+                     crm_activity: pd.DataFrame | None = None) -> MatchResult:
+    """The ladder on already normalised extracts; `rejects` from normalisation are carried into the result.
+
+    `onec_activity` (`survivors.ONEC_ACTIVITY_COLUMNS`) and `crm_activity` (`survivors.CRM_ACTIVITY_COLUMNS`)
+    feed the duplicate survivor rules; without them a 1C group is decided by names only and a CRM group
+    by the lowest company ID."""
     onec_n, dup_o = _dedupe_ids(onec_n, "ref_key", "1c")
     crm_n, dup_c = _dedupe_ids(crm_n, "company_id", "crm")
     latest, decision_problems = _latest_decisions(decisions)
@@ -495,6 +646,8 @@ def match_normalized(onec_n: pd.DataFrame, crm_n: pd.DataFrame, decisions: pd.Da
     ladder = _Ladder(onec_n, crm_n, rejected)
     _rung_id_link(ladder, originator_ids)
     decision_rejects = _rung_reviewer_accept(ladder, accepted)
+    _rung_id_link_foreign(ladder, originator_ids)
+    _resolve_duplicates(ladder, onec_activity, crm_activity)
     _rung_inn_kpp(ladder)
     _rung_inn_branch(ladder)
     _rung_ogrn(ladder)
@@ -504,10 +657,14 @@ def match_normalized(onec_n: pd.DataFrame, crm_n: pd.DataFrame, decisions: pd.Da
     earlier = [] if rejects is None else rejects.to_dict("records")
     all_rejects = pd.DataFrame(earlier + dup_o + dup_c + decision_problems + decision_rejects,
                                columns=REJECT_COLUMNS)
+    clients = _clients_frame(ladder)
+    candidates = _candidate_frame(ladder, accepted_pairs)
     return MatchResult(
-        clients=_clients_frame(ladder),
-        candidates=_candidate_frame(ladder, accepted_pairs),
+        clients=clients,
+        candidates=candidates,
         rejects=all_rejects.sort_values(REJECT_COLUMNS, kind="stable").reset_index(drop=True),
         onec=onec_n,
         crm=crm_n,
+        survivors=ladder.survivors.sort_values(["system", "key", "record_id"]).reset_index(drop=True),
+        foreign_originators=foreign_originator_report(onec_n, crm_n, clients, candidates, originator_ids),
     )

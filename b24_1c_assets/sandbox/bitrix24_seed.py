@@ -6,6 +6,8 @@
   legal entities, "ИП" for entrepreneurs) holding the spelling's INN/KPP/OGRN(IP);
 - spellings flagged `linked_onec` carry `ORIGINATOR_ID = ONEC_ORIGINATOR_ID` and `ORIGIN_ID` = the party's
   1C Ref_Key (`world.guid("counterparty", party.key)`), as an earlier integration would have left them;
+  a spelling may name another ORIGINATOR_ID (a connector not in the trusted list) or another 1C record
+  (`Spelling.originator` / `origin_of`: a deleted duplicate, no record at all, another party);
 - one contact (the party's accountant) per party with companies, attached to its first company;
 - products for items with `in_crm` (XML_ID = the 1C item Ref_Key `world.guid("item", item.key)`);
 - pipelines 0 "Общая", 1 "Опт", 2 "Проекты" with the default stages plus `HOLD` / `C<N>:HOLD`
@@ -18,6 +20,7 @@ import gc
 from datetime import datetime, timedelta
 
 from b24_1c_assets.sandbox.bitrix24_crm import CrmState, format_datetime, format_money
+from b24_1c_assets.sandbox.onec_seed import counterparty_guid
 from b24_1c_assets.sandbox.world import World
 
 ONEC_ORIGINATOR_ID = "1C_UNF"  # what the earlier integration wrote to ORIGINATOR_ID of linked companies
@@ -83,8 +86,9 @@ def _seed(state: CrmState, world: World) -> dict[str, int]:
                 "DATE_CREATE": created, "DATE_MODIFY": created,
                 "EMAIL": [{"VALUE": spelling.email, "VALUE_TYPE": "WORK"}] if spelling.email else [],
                 "PHONE": [{"VALUE": spelling.phone, "VALUE_TYPE": "WORK"}] if spelling.phone else [],
-                "ORIGINATOR_ID": ONEC_ORIGINATOR_ID if spelling.linked_onec else None,
-                "ORIGIN_ID": origin if spelling.linked_onec else None,
+                "ORIGINATOR_ID": (spelling.originator or ONEC_ORIGINATOR_ID) if spelling.linked_onec else None,
+                "ORIGIN_ID": (counterparty_guid(world, *spelling.origin_of) if spelling.origin_of else origin)
+                if spelling.linked_onec else None,
                 "UF_CRM_CREDIT_LIMIT": f"{party.credit_limit:.2f}|RUB" if party.credit_limit is not None else None,
             })
             companies += 1

@@ -304,7 +304,8 @@ def _seed(world: World, empty_dimensions: tuple[str, ...] = ()) -> OneCState:
                  Покупатель=True, Поставщик=False,
                  ДоговорПоУмолчанию_Key=g("contract", first_contract.key) if first_contract else EMPTY_GUID,
                  УдалитьДоговорПоУмолчанию_Key=stale, СтранаРегистрации_Key=russia if legal else EMPTY_GUID,
-                 Ответственный_Key=employee.get(party.manager_id, EMPTY_GUID), КонтактнаяИнформация=rows)
+                 Ответственный_Key=employee.get(party.manager_id, EMPTY_GUID), КонтактнаяИнформация=rows,
+                 **({"DeletionMark": True} if sp.deleted else {}))
     st.counters["Catalog_Контрагенты"] = code
     # 3.0: the default sales contract of each counterparty (its first one), as ЗаписатьДоговорПоУмолчанию writes it
     st.info_register(DEFAULT_CONTRACTS).extend(

@@ -51,6 +51,12 @@ class Spelling:
     # CRM only: the 1C Ref_Key already stored on the company (ORIGIN_ID), when an earlier integration
     # linked it. None = not linked.
     linked_onec: bool = False
+    # CRM only, for a linked spelling: the ORIGINATOR_ID the link was written under (None = the usual
+    # earlier integration, trusted in settings) and the 1C record it names as (party key, 1C spelling
+    # index) when that is not the party's first card (a deleted duplicate, no record, another party).
+    originator: str | None = None
+    origin_of: tuple[int, int] | None = None
+    deleted: bool = False  # 1C only: the card is marked for deletion (DeletionMark)
 
 
 @dataclass

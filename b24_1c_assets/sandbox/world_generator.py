@@ -469,6 +469,64 @@ class WorldGenerator:
                         title=self._title(p, other), inn=p.inn if rng.random() < 0.5 else None, kpp=None,
                         ogrn=None, email=p.email.upper() if rng.random() < 0.5 else None,
                         phone=self._typed_phone(p.phone, "paren8")))
+        self._identity_cases(dup_1c, dup_crm, linked)
+
+    def _identity_cases(self, dup_1c: set[int], dup_crm: set[int], linked: set[int]) -> None:
+        """Client identity cases (duplicates on both sides, an earlier integration's links) and their near
+        misses, drawn from a stream of their own so the rest of the world stays as it was."""
+        rng = random.Random(self.seed * 7919 + 13)
+        by_key = {p.key: p for p in self.parties}
+        legal_dup_1c = [by_key[k] for k in sorted(dup_1c) if by_key[k].kind == "legal"
+                        and len(by_key[k].onec_spellings) > 1 and by_key[k].presence == "both"]
+        rng.shuffle(legal_dup_1c)
+        self.identity_case: dict[int, str] = {}
+        for i, p in enumerate(legal_dup_1c):
+            dup = p.onec_spellings[1]
+            if i % 3 == 0:  # the old card marked for deletion; an older connector's link still names it
+                dup.deleted = True
+                crm = p.crm_spellings[0]
+                if not crm.linked_onec:
+                    crm.linked_onec, crm.originator, crm.origin_of = True, "1C", (p.key, 1)
+                    self.identity_case[p.key] = "foreign_deleted"
+            else:  # same INN+KPP, typed again and never used: often called so
+                dup.kpp = p.kpp
+                if rng.random() < 0.5:
+                    dup.title += " (дубль)"
+                self.identity_case[p.key] = "dup_1c"
+        legal_dup_crm = [by_key[k] for k in sorted(dup_crm) if by_key[k].kind == "legal"
+                         and len(by_key[k].crm_spellings) > 1 and by_key[k].crm_spellings[0].kpp
+                         and by_key[k].crm_spellings[0].inn == by_key[k].inn]
+        rng.shuffle(legal_dup_crm)
+        for i, p in enumerate(legal_dup_crm):
+            second = p.crm_spellings[1]
+            if i % 3 == 2:  # near miss: the second company carries another (valid) KPP of the same INN
+                second.inn, second.kpp = p.inn, p.inn[:4] + "02" + p.kpp[6:]
+                self.identity_case.setdefault(p.key, "dup_crm_other_kpp")
+            else:  # the same INN+KPP typed twice
+                second.inn, second.kpp = p.inn, p.kpp
+                self.identity_case.setdefault(p.key, "dup_crm")
+        # An earlier connector (ORIGINATOR_ID not trusted in settings) linked some companies: no requisite
+        # and the name of years ago.
+        pool = [p for p in self.parties if p.presence == "both" and p.key not in linked
+                and p.key not in self.identity_case and len(p.crm_spellings) == 1
+                and len(p.onec_spellings) == 1 and p.head_key is None]
+        rng.shuffle(pool)
+        count = max(3, round(0.04 * len(pool)))
+        for i, p in enumerate(pool[:count]):
+            crm = p.crm_spellings[0]
+            crm.linked_onec, crm.originator = True, rng.choice(("1C", "unf-connector"))
+            if i % 6 == 4:  # near miss: names a record 1C never had
+                crm.origin_of = (p.key, 99)
+                self.identity_case[p.key] = "foreign_missing"
+            elif i % 6 == 5 and len(pool) > 2 * count:  # near miss: another party's record, INN contradicts
+                other = pool[-1 - i]  # beyond the cases drawn: a plain party present in 1C
+                crm.origin_of = (other.key, 0)
+                crm.inn, crm.kpp = p.inn, p.kpp
+                self.identity_case[p.key] = "foreign_inn_conflict"
+            else:
+                crm.inn = crm.kpp = crm.ogrn = None
+                crm.title = f"{p.short_name} (старое название)" if rng.random() < 0.5 else crm.title
+                self.identity_case[p.key] = "foreign_link"
 
     # -- contracts and sales ---------------------------------------------------------------------------
     def _make_contracts(self) -> dict[int, list[Contract]]:

@@ -10,6 +10,7 @@ import pytest
 
 from b24_1c_assets.domain.normalize import CRM_COLUMNS, ONEC_COLUMNS
 from b24_1c_assets.domain.matching import DECISION_COLUMNS
+from b24_1c_assets.domain.survivors import CRM_ACTIVITY_COLUMNS, ONEC_ACTIVITY_COLUMNS
 
 CASES_PATH = Path(__file__).parent / "fixtures" / "matching_cases.json"
 ONEC_DEFAULTS = {"code": None, "description": None, "full_name": None, "inn": None, "kpp": None, "ogrn": None,
@@ -33,6 +34,17 @@ def crm_frame(rows: list[dict]) -> pd.DataFrame:
 def decisions_frame(rows: list[dict]) -> pd.DataFrame:
     full = [{"decided_by": None, "decided_at": None, "note": None, **r} for r in rows]
     return pd.DataFrame(full, columns=DECISION_COLUMNS)
+
+
+def onec_activity_frame(rows: list[dict]) -> pd.DataFrame:
+    """Documents/settlement movements per 1C record (records not listed have none)."""
+    return pd.DataFrame([{"last_activity": None, **r} for r in rows], columns=ONEC_ACTIVITY_COLUMNS)
+
+
+def crm_activity_frame(rows: list[dict]) -> pd.DataFrame:
+    """Deals per CRM company (companies not listed have none)."""
+    return pd.DataFrame([{"deals": 0, "open_deals": 0, "created": None, **r} for r in rows],
+                        columns=CRM_ACTIVITY_COLUMNS)
 
 
 def load_cases() -> list[dict]:

@@ -73,6 +73,31 @@ def test_update_links_an_unlinked_company_and_adds_a_missing_requisite():
                                                    link_originators=("1C_UNF",)).company_fields
 
 
+def test_a_foreign_connectors_link_to_the_same_record_is_kept_only_our_field_is_filled():
+    ref = "5e1f0a00-0000-4000-8000-00000000bb01"
+    foreign = cs.CrmCompany(7, "Ромашка (старое)", "1C", ref.upper())
+    write = cs.crm_company_writes({**LEGAL, "key": ref}, foreign, PRESETS, originator_id="1c-unf",
+                                  link_originators=("1C_UNF",), onec_ref_field="UF_CRM_ONEC_REF")
+    assert write.company_fields["UF_CRM_ONEC_REF"] == ref
+    assert "ORIGINATOR_ID" not in write.company_fields and "ORIGIN_ID" not in write.company_fields
+    # A foreign link to another record is replaced by ours (the matcher linked this company elsewhere).
+    other = cs.CrmCompany(7, "t", "1C", "5e1f0a00-0000-4000-8000-00000000bb02")
+    fields = cs.crm_company_writes({**LEGAL, "key": ref}, other, PRESETS, originator_id="1c-unf").company_fields
+    assert (fields["ORIGINATOR_ID"], fields["ORIGIN_ID"]) == ("1c-unf", ref)
+
+
+def test_a_company_linked_by_another_connector_never_becomes_a_new_counterparty():
+    clients = pd.DataFrame({"match_rule": ["only_crm", "only_crm"], "company_id": [1, 2], "onec_ref": [None, None]})
+    companies = {i: cs.CrmCompany(i, f"Компания {i}", requisite_id=i, preset_id=1,
+                                  requisite={"RQ_INN": "7707083893", "RQ_KPP": "773601001"}) for i in (1, 2)}
+    companies[1].originator_id, companies[1].origin_id = "1C", "5e1f0a00-0000-4000-8000-00000000bb03"
+    companies[2].originator_id, companies[2].origin_id = "amocrm", "4711"  # not a 1C id
+    cands, skipped = cs.counterparty_candidates(clients, companies, PRESETS, link_originators=("1c-unf",))
+    assert cands["company_id"].tolist() == [2]
+    assert skipped.to_dict("records") == [{"key": "1", "company_id": 1,
+                                           "reason": "linked to 1C by another connector (ORIGINATOR_ID 1C)"}]
+
+
 def test_candidates_leave_out_linked_duplicate_and_reviewed_companies():
     clients = pd.DataFrame({"match_rule": ["only_crm"] * 4 + ["inn_kpp"], "company_id": [1, 2, 3, 4, 5],
                             "onec_ref": [None, None, None, None, "r"]})

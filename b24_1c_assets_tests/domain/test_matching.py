@@ -6,7 +6,9 @@ import pandas as pd
 import pytest
 
 from b24_1c_assets.domain.matching import CANDIDATE_COLUMNS, CLIENT_COLUMNS, client_id_for, match_clients
-from b24_1c_assets_tests.domain.conftest import crm_frame, decisions_frame, load_cases, onec_frame
+from b24_1c_assets_tests.domain.conftest import (
+    crm_activity_frame, crm_frame, decisions_frame, load_cases, onec_activity_frame, onec_frame,
+)
 
 CASES = load_cases()
 
@@ -15,7 +17,9 @@ def _run(cases: list[dict]):
     onec = onec_frame([r for c in cases for r in c["onec"]])
     crm = crm_frame([r for c in cases for r in c["crm"]])
     decisions = decisions_frame([d for c in cases for d in c.get("decisions", [])])
-    return match_clients(onec, crm, decisions)
+    return match_clients(onec, crm, decisions,
+                         onec_activity=onec_activity_frame([a for c in cases for a in c.get("onec_activity", [])]),
+                         crm_activity=crm_activity_frame([a for c in cases for a in c.get("crm_activity", [])]))
 
 
 def _matches(result) -> set[tuple]:
@@ -71,7 +75,8 @@ def test_every_record_appears_once_in_clients():
     assert sorted(clients["onec_ref"].dropna()) == sorted(live_refs)
     assert sorted(clients["company_id"].dropna().astype(int)) == sorted(companies)
     assert clients["client_id"].is_unique
-    assert set(clients["match_rule"]) <= {"id_link", "inn_kpp", "inn_branch_rule", "ogrn", "reviewer_accept",
+    assert set(clients["match_rule"]) <= {"id_link", "id_link_foreign", "inn_kpp", "onec_duplicate_survivor",
+                                          "crm_duplicate_survivor", "inn_branch_rule", "ogrn", "reviewer_accept",
                                           "only_1c", "only_crm"}
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from b24_1c_assets.sandbox.bitrix24_crm import CrmState
 from b24_1c_assets.sandbox.bitrix24_seed import ONEC_ORIGINATOR_ID, seed_portal, stage_id
+from b24_1c_assets.sandbox.onec_seed import counterparty_guid
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +34,13 @@ def test_one_company_and_one_requisite_per_crm_spelling(seeded):
                                                                                spelling.ogrn)
         else:
             assert (rq["PRESET_ID"], rq["NAME"], rq["RQ_OGRNIP"]) == ("2", "ИП", spelling.ogrn)
-        expected_origin = world.guid("counterparty", party.key) if spelling.linked_onec else None
+        expected_origin = None
+        if spelling.linked_onec:  # the party's first 1C card, or the record an older connector named
+            expected_origin = (counterparty_guid(world, *spelling.origin_of) if spelling.origin_of
+                               else world.guid("counterparty", party.key))
         assert company["ORIGIN_ID"] == expected_origin
-        assert company["ORIGINATOR_ID"] == (ONEC_ORIGINATOR_ID if spelling.linked_onec else None)
+        assert company["ORIGINATOR_ID"] == ((spelling.originator or ONEC_ORIGINATOR_ID) if spelling.linked_onec
+                                            else None)
         emails = [e["VALUE"] for e in company["EMAIL"]]
         assert emails == ([spelling.email] if spelling.email else [])
 
