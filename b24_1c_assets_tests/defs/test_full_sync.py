@@ -3,7 +3,9 @@
 import duckdb
 import dagster as dg
 
+from b24_1c_assets.domain.order_sync import deal_of_comment
 from b24_1c_assets.runner import run_full_sync
+from b24_1c_assets_tests.conftest import both_onec_profiles
 
 
 def test_full_sync_runs_on_the_sandbox_and_lands_every_table(sandbox, tmp_path):
@@ -42,3 +44,23 @@ def test_credit_limits_typed_in_the_crm_apply(sandbox, tmp_path):
             assert limits[key] == party.credit_limit, key
             checked += 1
     assert checked > 0
+
+
+@both_onec_profiles
+def test_full_sync_creates_and_posts_orders_on_each_edition_and_a_rerun_writes_nothing_to_1c(sandbox, tmp_path,
+                                                                                          onec_profile):
+    """Issue 11: orders pass UNF's fill check at Post on UNF 3.0 and 1.6; the second run has nothing to write."""
+    assert run_full_sync(trigger="test", instance=dg.DagsterInstance.ephemeral()).success
+    with duckdb.connect(str(tmp_path / "b24_1c.duckdb"), read_only=True) as conn:
+        outcome = dict(conn.execute("SELECT status, count(*) FROM sync.results WHERE flow = 'deals_to_onec_orders' "
+                                    "AND NOT dry_run GROUP BY 1").fetchall())
+        failed = conn.execute("SELECT key, error FROM sync.results WHERE flow = 'deals_to_onec_orders' "
+                              "AND status = 'failed'").fetchall()
+    assert outcome.get("ok", 0) > 0 and not failed, failed
+    ours = [o for o in sandbox.onec.state.objects["Document_ЗаказПокупателя"].values()
+            if deal_of_comment(o.get("Комментарий")) is not None and not o.get("DeletionMark")]
+    assert ours and all(o["Posted"] for o in ours)
+    before = len(sandbox.onec.request_log)
+    assert run_full_sync(trigger="test", instance=dg.DagsterInstance.ephemeral()).success
+    writes = [(e["method"], e["path"]) for e in sandbox.onec.request_log[before:] if e["kind"] == "write"]
+    assert writes == []
