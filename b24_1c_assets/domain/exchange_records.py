@@ -22,24 +22,25 @@ V, B, I, D, T = "VARCHAR", "BOOLEAN", "BIGINT", "DECIMAL(38,2)", "TIMESTAMP WITH
 
 _DOC = [("Ref_Key", V), ("DataVersion", V), ("Number", V), ("Date", T), ("DeletionMark", B), ("Posted", B),
         ("Организация_Key", V)]
-_RECEIPT = _DOC + [("ВидОперации", V), ("Контрагент_Key", V), ("Договор_Key", V), ("СуммаДокумента", D),
+_RECEIPT = _DOC + [("ВидОперации", V), ("Контрагент_Key", V), ("СуммаДокумента", D),
                    ("НазначениеПлатежа", V), ("Комментарий", V), ("РасшифровкаПлатежа", V)]
 
 # Column -> SQL type per raw table, in the OData extract's order (extra exchange-only columns last).
 COLUMNS: dict[str, list[tuple[str, str]]] = {
     "counterparties": [("Ref_Key", V), ("DataVersion", V), ("Description", V), ("Code", V), ("DeletionMark", B),
                        ("Parent_Key", V), ("IsFolder", B), ("НаименованиеПолное", V), ("ИНН", V), ("КПП", V),
-                       ("РегистрационныйНомер", V), ("ВидКонтрагента", V), ("Покупатель", B), ("Поставщик", B),
+                       ("РегистрационныйНомер", V), ("ВидКонтрагента", V), ("ЮридическоеФизическоеЛицо", V),
+                       ("СтранаРегистрации_Key", V), ("Покупатель", B), ("Поставщик", B),
                        ("ДоговорПоУмолчанию_Key", V), ("Ответственный_Key", V), ("Комментарий", V),
-                       ("КонтактнаяИнформация", V), ("email", V), ("phone", V)],
+                       ("КонтактнаяИнформация", V), ("email", V), ("phone", V), ("default_contracts", V)],
     "contracts": [("Ref_Key", V), ("DataVersion", V), ("Description", V), ("Code", V), ("DeletionMark", B),
                   ("Owner_Key", V), ("НомерДоговора", V), ("ДатаДоговора", T), ("ВидДоговора", V),
                   ("Организация_Key", V), ("ВалютаРасчетов_Key", V), ("ВидЦен_Key", V),
                   ("СрокОплатыПокупателя", I), ("Недействителен", B)],
     "items": [("Ref_Key", V), ("DataVersion", V), ("Description", V), ("Code", V), ("DeletionMark", B),
               ("Parent_Key", V), ("IsFolder", B), ("Артикул", V), ("ТипНоменклатуры", V),
-              ("ЕдиницаИзмерения_Key", V), ("Недействителен", B), ("Комментарий", V),
-              ("ЕдиницаИзмерения", V), ("СтавкаНДС", I), ("Группы", V)],
+              ("ЕдиницаИзмерения_Key", V), ("ВидСтавкиНДС", V), ("СтавкаНДС_Key", V), ("Недействителен", B),
+              ("Комментарий", V), ("ЕдиницаИзмерения", V), ("СтавкаНДС", I), ("Группы", V)],
     "price_types": [("Ref_Key", V), ("Description", V), ("Code", V), ("DeletionMark", B), ("ВалютаЦены_Key", V),
                     ("ЦенаВключаетНДС", B), ("Валюта", V)],
     "prices": [("Period", T), ("ВидЦен_Key", V), ("Номенклатура_Key", V), ("Характеристика_Key", V), ("Цена", D),
@@ -161,12 +162,13 @@ def map_payments(records: Iterable[dict]) -> dict[str, list[dict]]:
         row = _known(r)
         kind = row.pop("Вид")
         invoice, order = row.pop("СчетНаОплату_Key", None), row.pop("Заказ_Key", None)
-        # One decoding line, as 1C fills it for a payment against one invoice/order; the settlement type is
-        # not in the format, so it stays empty rather than guessed.
-        line = {"LineNumber": 1, "Договор_Key": r.get("Договор_Key"), "Документ": invoice,
-                "Документ_Type": _INVOICE if invoice else None, "Заказ": order, "Заказ_Type": _ORDER if order else None,
-                "СуммаПлатежа": _text(r["СуммаДокумента"]), "СуммаРасчетов": _text(r["СуммаДокумента"]),
-                "ТипРасчетов": None, "ЭтоПредоплата": None}
+        contract = row.pop("Договор_Key", None)  # UNF has no header contract on a payment: it is per row
+        # One decoding line (РасшифровкаПлатежа), as 1C fills it for a payment against one invoice/order; the
+        # advance flag is not in the format, so it stays empty rather than guessed.
+        line = {"LineNumber": 1, "Договор_Key": contract, "ПризнакАванса": None, "Заказ": order,
+                "Заказ_Type": _ORDER if order else None, "СчетНаОплату": invoice,
+                "СчетНаОплату_Type": _INVOICE if invoice else None, "Документ": None, "Документ_Type": None,
+                "СуммаПлатежа": _text(r["СуммаДокумента"]), "СуммаРасчетов": _text(r["СуммаДокумента"])}
         row.update({"DeletionMark": bool(r.get("DeletionMark")), "ВидОперации": "ОтПокупателя",
                     "РасшифровкаПлатежа": _json([line])})
         (bank if kind == BANK else cash).append(row)

@@ -73,15 +73,16 @@ def default_contracts(counterparties: pd.DataFrame) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if counterparties.empty:
         return out
-    if "default_contracts" in counterparties:
-        for ref, cell in zip(counterparties["Ref_Key"].astype(str), counterparties["default_contracts"]):
-            entries = json.loads(cell) if isinstance(cell, str) else (cell if isinstance(cell, list) else [])
+    listed = counterparties["default_contracts"] if "default_contracts" in counterparties else [None] * len(counterparties)
+    plain = counterparties["ДоговорПоУмолчанию_Key"] if "ДоговорПоУмолчанию_Key" in counterparties \
+        else [None] * len(counterparties)
+    for ref, cell, default in zip(counterparties["Ref_Key"].astype(str), listed, plain):
+        entries = json.loads(cell) if isinstance(cell, str) else cell
+        if isinstance(entries, list):
             out[ref] = [str(e["Договор_Key"]) for e in entries
                         if e.get("Договор_Key") and e.get("ВидДоговора") in SALES_CONTRACT_KINDS]
-    elif "ДоговорПоУмолчанию_Key" in counterparties:
-        for ref, default in zip(counterparties["Ref_Key"].astype(str), counterparties["ДоговорПоУмолчанию_Key"]):
-            if isinstance(default, str) and default:
-                out[ref] = [default]
+        elif isinstance(default, str) and default:
+            out[ref] = [default]
     return out
 
 

@@ -42,8 +42,10 @@ def test_payments_split_by_kind_with_one_decoding_line():
     assert [r["Ref_Key"] for r in tables["bank_receipts"]] == ["a"]
     assert [r["Ref_Key"] for r in tables["cash_receipts"]] == ["b"]
     line, = json.loads(tables["bank_receipts"][0]["РасшифровкаПлатежа"])
-    assert line["Документ"] == base["СчетНаОплату_Key"] and line["СуммаПлатежа"] == "15000.50"
-    assert "Вид" not in tables["bank_receipts"][0]
+    # the real row shape: contract, invoice and order per row of РасшифровкаПлатежа, none in the header
+    assert line["СчетНаОплату"] == base["СчетНаОплату_Key"] and line["СуммаПлатежа"] == "15000.50"
+    assert line["Договор_Key"] == CT and line["ПризнакАванса"] is None and "ТипРасчетов" not in line
+    assert "Вид" not in tables["bank_receipts"][0] and "Договор_Key" not in tables["bank_receipts"][0]
 
 
 def test_complete_catalog_replaces_and_changes_only_merges():
