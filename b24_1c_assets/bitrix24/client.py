@@ -132,12 +132,14 @@ class ClientStats:
     transport_errors: int = 0
     operating_waits: int = 0
     operating_wait_seconds: float = 0.0
+    operating_pauses: int = 0  # paced below the operating budget's share (not a refusal)
+    operating_pause_seconds: float = 0.0
     pacer_wait_seconds: float = 0.0
     rows_exported: int = 0
 
     def as_dict(self) -> dict[str, int | float]:
         values = asdict(self)
-        for key in ("operating_wait_seconds", "pacer_wait_seconds"):
+        for key in ("operating_wait_seconds", "pacer_wait_seconds", "operating_pause_seconds"):
             values[key] = round(values[key], 3)
         return values
 
@@ -211,6 +213,7 @@ class Bitrix24Client:
                  max_retries: int = 5, session: requests.Session | None = None,
                  backoff_initial: float = 0.5, backoff_max: float = 30.0,
                  max_operating_waits: int = 2, max_operating_wait_seconds: float = 660.0,
+                 operating_budget: float = 480.0, operating_share: float = 0.5,
                  pacer: Pacer | None = None) -> None:
         if auth is None:
             auth = WebhookAuth(webhook_url or "")
@@ -226,6 +229,15 @@ class Bitrix24Client:
         self.backoff_max = float(backoff_max)
         self.max_operating_waits = int(max_operating_waits)
         self.max_operating_wait_seconds = float(max_operating_wait_seconds)
+        if not 0 < operating_share <= 1:
+            raise ValueError("operating_share must be within (0, 1]")
+        self.operating_budget = float(operating_budget)
+        self.operating_share = float(operating_share)
+        self.operating_peak: dict[str, float] = {}  # method -> highest `time.operating` seen
+        self._operating_cost: dict[str, float] = {}  # method -> observed seconds per call (moving average)
+        self._operating_stale: set[str] = set()  # waited for a reset since the last observation
+        self._operating_before: dict[str, float] = {}  # method -> `operating` at our first answer
+        self._operating_lock = threading.Lock()
         self.pacer = pacer or shared_pacer(auth.pacer_key, self.rate, self.burst)
         self._own_session = session is None
         if session is None:
@@ -281,6 +293,7 @@ class Bitrix24Client:
         if idempotent is None:
             idempotent = not is_write_method(method)
         body = json.dumps(dict(params or {}), default=_json_default, ensure_ascii=False).encode("utf-8")
+        self.pace_operating({method: 1})
         return self._with_retries(method, body, idempotent)
 
     def _with_retries(self, method: str, body: bytes, idempotent: bool) -> Envelope:
@@ -323,6 +336,62 @@ class Bitrix24Client:
         log.warning("Bitrix24 %s %s: %s; retry %d of %d in %.1f s", self.host, method,
                     getattr(exc, "code", None) or type(exc).__name__, state.attempt_number, self.max_retries,
                     state.next_action.sleep if state.next_action else 0.0)
+
+    # ------------------------------------------------------------------ operating-time budget (pacing)
+    # Each method may use `operating_budget` seconds of server time per 10 minutes (`limits.md`); past it the
+    # portal refuses the method with OPERATION_TIME_LIMIT — for every caller in the older docs, for this caller
+    # in the current ones. We keep our own use under `operating_share` of it: before sending k calls of a method,
+    # if the last `time.operating` seen plus k times the observed cost per call would pass the share, we wait
+    # for `operating_reset_at` (when the oldest minute basket leaves the sum) and look again. A long push slows
+    # down instead of tripping the limit; what others used shows up in `operating` and is waited out the same way.
+    def _observe_operating(self, method: str, block: dict) -> None:
+        used = _num(block.get("operating"))
+        if used is None:
+            return
+        key = method.lower()
+        with self._operating_lock:
+            previous = _num(self._last_time.get(key, {}).get("operating"))
+            if previous is None:
+                self._operating_before.setdefault(key, used)  # spent before this client's first call
+            if previous is not None and used > previous and key not in self._operating_stale:
+                step = used - previous
+                known = self._operating_cost.get(key)
+                self._operating_cost[key] = step if known is None else 0.8 * known + 0.2 * step
+            self._operating_stale.discard(key)
+            self.operating_peak[key] = max(self.operating_peak.get(key, 0.0), used)
+
+    def pace_operating(self, calls: Mapping[str, int]) -> float:
+        """Wait until `calls` (method -> number of calls about to be sent) fit under the budget's share;
+        returns the seconds waited."""
+        limit = self.operating_budget * self.operating_share
+        waited = 0.0
+        for method, count in calls.items():
+            key = method.lower()
+            with self._operating_lock:
+                if key in self._operating_stale:
+                    continue  # waited for a reset already: the next answer tells where we stand
+                block = self._last_time.get(key) or {}
+                used = _num(block.get("operating"))
+                reset_at = _num(block.get("operating_reset_at"))
+                cost = self._operating_cost.get(key, 0.0)
+            if used is None or used + count * cost <= limit or not reset_at:
+                continue
+            server_now = time.time() + self._server_clock_offset
+            wait = max(0.0, reset_at - server_now) + 0.5
+            if wait > self.max_operating_wait_seconds:
+                wait = self.max_operating_wait_seconds
+            before = self._operating_before.get(key, 0.0)
+            log.warning("Bitrix24 %s %s: %.0f s of the %.0f s operating budget used in the last 10 minutes "
+                        "(keeping under %.0f%%%s); pausing %.1f s until operating_reset_at", self.host, method,
+                        used, self.operating_budget, self.operating_share * 100,
+                        f"; {before:.0f} s were already used before this run: other runs, applications or "
+                        f"webhooks" if before >= limit / 2 else "", wait)
+            time.sleep(wait)
+            waited += wait
+            with self._operating_lock:
+                self._operating_stale.add(key)
+            self._count(operating_pauses=1, operating_pause_seconds=wait)
+        return waited
 
     def wait_for_operating_reset(self, method: str, exc: OperationTimeLimit) -> float:
         """Sleep until `method`'s operating-time window resets (from the error or the last time block)."""
@@ -396,6 +465,8 @@ class Bitrix24Client:
         else:
             time_block = payload.get("time") if isinstance(payload.get("time"), dict) else {}
             if time_block:
+                if method.lower() != "batch":  # a batch's own block says nothing of its commands' methods
+                    self._observe_operating(method, time_block)
                 self._last_time[method.lower()] = time_block
                 finish = _num(time_block.get("finish"))
                 if finish:
@@ -435,6 +506,10 @@ class Bitrix24Client:
         body = json.dumps({"halt": 1 if halt else 0, "cmd": {name: text for name, _, text in chunk}},
                           ensure_ascii=False).encode("utf-8")
         self._count(batch_calls=1, batch_commands=len(chunk))
+        per_method: dict[str, int] = {}
+        for _, method, _ in chunk:
+            per_method[method] = per_method.get(method, 0) + 1
+        self.pace_operating(per_method)
         envelope = self._with_retries("batch", body, idempotent)
         inner = envelope.result if isinstance(envelope.result, dict) else {}
         results = _as_map(inner.get("result"))
@@ -454,6 +529,7 @@ class Bitrix24Client:
             elif name in results:
                 outcome.result = results[name]
                 if outcome.time:  # inner commands carry their own method's operating time
+                    self._observe_operating(method, outcome.time)
                     self._last_time[method.lower()] = outcome.time
             else:
                 outcome.error = Bitrix24Error("not executed (batch halted)", host=self.host, method=method,

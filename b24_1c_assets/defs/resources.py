@@ -42,6 +42,8 @@ class Bitrix24Resource(dg.ConfigurableResource):
     burst: str = "50"
     timeout_seconds: float = 65.0  # above the portal's own 60 s per request (limits.md)
     max_retries: int = 6
+    operating_budget: str = "480"  # server seconds per method per 10 minutes (limits.md)
+    operating_share: str = "0.5"  # the part of it this product may use: the rest stays for other integrations
 
     _client: Bitrix24Client | None = PrivateAttr(default=None)
 
@@ -68,7 +70,9 @@ class Bitrix24Resource(dg.ConfigurableResource):
         # One client (and so one pacer) per run: every asset of the run shares the portal's budget.
         if self._client is None:
             self._client = Bitrix24Client(auth=self.auth(), rate=float(self.rate), burst=int(self.burst),
-                                          timeout=self.timeout_seconds, max_retries=self.max_retries)
+                                          timeout=self.timeout_seconds, max_retries=self.max_retries,
+                                          operating_budget=float(self.operating_budget),
+                                          operating_share=float(self.operating_share))
         return self._client
 
 
@@ -116,6 +120,8 @@ def build_resources() -> dict:
             oauth_server=env_or("B24_OAUTH_SERVER", DEFAULT_OAUTH_SERVER),
             rate=env_or("B24_RATE", "2"),
             burst=env_or("B24_BURST", "50"),
+            operating_budget=env_or("B24_OPERATING_BUDGET", "480"),
+            operating_share=env_or("B24_OPERATING_SHARE", "0.5"),
         ),
         "onec": OneCResource(
             odata_url=env_or("ONEC_ODATA_URL", ""),

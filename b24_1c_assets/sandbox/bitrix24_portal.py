@@ -53,6 +53,13 @@ from b24_1c_assets.sandbox.faults import Faults
 
 MAX_BATCH_COMMANDS = 50
 BASIC_METHODS = frozenset({"scope"})
+# Server seconds charged per call when not configured otherwise (`--operating-cost`), by verb. A guess at a
+# loaded cloud portal's `time.operating` per call (the docs give no per-method figure; `limits.md`'s example
+# is 20 s per heavy crm.item.list call): tens of milliseconds for a single-record write with its automation and
+# history, a few for a read by ID, a keyset page without COUNT cheap (counting `total` adds
+# `operating_extra_cost`). They make the budget bind at the sizes a real push has; change them per run.
+DEFAULT_OPERATING_COSTS = {"*.list": 0.02, "*.get": 0.005, "*.add": 0.05, "*.update": 0.03, "*.set": 0.05,
+                           "*.delete": 0.03}
 CRM_ADMIN_METHODS = frozenset({"crm.status.add", "userfieldconfig.add", "crm.company.userfield.add",
                                "crm.deal.userfield.add", "crm.contact.userfield.add"})  # answered by the portal itself, not by the CRM state
 OPERATING_WINDOW = 600.0  # seconds of the rolling operating-time window
@@ -232,8 +239,10 @@ class PortalServer:
         self.operating = OperatingClock(operating_budget, scope=operating_scope)
         self.operating_extra_cost = operating_extra_cost
         # Server seconds charged per call of a method (`--operating-cost`), instead of the sandbox's own few
-        # microseconds: what makes the budget bind as it does on a loaded portal. Names are lower-case.
-        self.operating_costs = {str(k).lower(): float(v) for k, v in (operating_costs or {}).items()}
+        # microseconds: what makes the budget bind as it does on a loaded portal. Keys: a method or `*.<verb>`,
+        # laid over DEFAULT_OPERATING_COSTS; a method matching neither is charged its measured processing time.
+        costs = {**DEFAULT_OPERATING_COSTS, **(operating_costs or {})}
+        self.operating_costs = {str(k).lower(): float(v) for k, v in costs.items()}
         self.request_log: list[dict] = []
         self.request_log_limit = request_log_limit
         self._log_lock = threading.Lock()
@@ -333,6 +342,13 @@ class PortalServer:
         portal's webhook) — what that caller's `time.operating` / `operating_reset_at` say."""
         return self.operating.used(method, (caller or self.webhook_caller(self.user_id)).key)
 
+    def operating_cost(self, method: str, measured: float = 0.0) -> float:
+        """Seconds charged for one call of `method`: its configured cost, else its verb's, else `measured`."""
+        method = method.lower()
+        if method in self.operating_costs:
+            return self.operating_costs[method]
+        return self.operating_costs.get("*." + method.rsplit(".", 1)[-1], measured)
+
     def has_method(self, method: str) -> bool:
         return method.lower() in BASIC_METHODS or self.state.has_method(method)
 
@@ -367,7 +383,7 @@ class PortalServer:
                 result = self.state.call(method, params, caller.user_id)
         finally:
             processing = time.perf_counter() - began
-            cost = self.operating_costs.get(method.lower(), processing)
+            cost = self.operating_cost(method, processing)
             if isinstance(result, Page) and result.total is not None and method.endswith(".list"):
                 cost += self.operating_extra_cost  # counting `total` is what makes big lists expensive
             self.operating.add(method, cost, caller.key)

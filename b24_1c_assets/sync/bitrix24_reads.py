@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from b24_1c_assets.bitrix24 import Bitrix24Client
+from b24_1c_assets.bitrix24.errors import OperationTimeLimit
 
 log = logging.getLogger(__name__)
 
@@ -25,19 +26,31 @@ def batch_read(client: Bitrix24Client, commands: Mapping[str, Any], *, rounds: i
     """
     results: dict[str, Any] = {}
     pending = dict(commands)
-    for attempt in range(1, rounds + 1):
+    budget_waits = 0
+    attempt = 0
+    while attempt < rounds:
+        attempt += 1
         answers = client.batch(pending, idempotent=True)
         retry = {}
+        blocked = None
         for name, command in pending.items():
             answer = answers[name]
             if answer.ok:
                 results[name] = answer.result
+            elif isinstance(answer.error, OperationTimeLimit) and budget_waits < client.max_operating_waits:
+                retry[name], blocked = command, answer.error
             elif answer.error.retryable and attempt < rounds:
                 retry[name] = command
             else:
                 raise answer.error
         if not retry:
             break
+        if blocked is not None:  # the method's operating budget is spent: wait for its reset, not a fault round
+            budget_waits += 1
+            attempt -= 1
+            client.wait_for_operating_reset(blocked.method, blocked)
+            pending = retry
+            continue
         log.info("Bitrix24: %d of %d read commands failed transiently; sending them again", len(retry), len(pending))
         time.sleep(pause_seconds * attempt)
         pending = retry

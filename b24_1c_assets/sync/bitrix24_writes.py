@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from b24_1c_assets.bitrix24 import Bitrix24Client, Bitrix24Error
-from b24_1c_assets.bitrix24.errors import AuthError, BadRequest, MethodNotFound, NotFound
+from b24_1c_assets.bitrix24.errors import AuthError, BadRequest, MethodNotFound, NotFound, OperationTimeLimit
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,10 @@ def apply_commands(client: Bitrix24Client, commands: list[WriteCommand], *, roun
     `connector` is sent as `auth_connector` with every command (None: not sent)."""
     outcomes: dict[str, RowOutcome] = {}
     pending = [with_connector(cmd, connector) for cmd in commands]
-    for attempt in range(1, rounds + 1):
+    budget_waits = 0
+    attempt = 0
+    while attempt < rounds:
+        attempt += 1
         if not pending:
             break
         named = {f"r{i}": (cmd.method, cmd.params) for i, cmd in enumerate(pending)}
@@ -99,7 +102,18 @@ def apply_commands(client: Bitrix24Client, commands: list[WriteCommand], *, roun
                 # an `add` whose command failed did not happen (the portal answered): safe to resend
                 if cls == "retryable":
                     retry.append(cmd)
-        if retry and attempt < rounds:
+        blocked = next((result[f"r{i}"].error for i, cmd in enumerate(pending) if cmd in retry
+                        and isinstance(result[f"r{i}"].error, OperationTimeLimit)), None)
+        if blocked is not None and budget_waits < client.max_operating_waits:
+            # OPERATION_TIME_LIMIT inside batch: the method's budget is spent; wait for operating_reset_at
+            # (as export does) and send the blocked commands again without using up a fault round.
+            budget_waits += 1
+            attempt -= 1
+            try:
+                client.wait_for_operating_reset(blocked.method, blocked)
+            except OperationTimeLimit:
+                break  # the reset is further away than the client may wait: the rows stay failed (retryable)
+        elif retry and attempt < rounds:
             log.info("Bitrix24: %d of %d commands failed transiently; sending them again", len(retry), len(pending))
             time.sleep(pause_seconds * attempt)
         pending = retry
