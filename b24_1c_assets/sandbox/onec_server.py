@@ -31,7 +31,8 @@ from b24_1c_assets.sandbox.onec_filter import (WHERE_NOT_ALLOWED, Node, ODataErr
                                                parse_guid_literal, syntax_error)
 from b24_1c_assets.sandbox.onec_profiles import DEFAULT_PROFILE, Profile, get_profile
 from b24_1c_assets.sandbox.onec_schema import (BALANCE_SUFFIXES, EMPTY_DATE, EMPTY_GUID, NS,
-                                               COUNTRIES, CP, ORDER_KINDS, ORDER_REQUIRED_HEADER, SETTLEMENTS,
+                                               CONTRACT, COUNTRIES, CP, DEFAULT_CONTRACTS, ORDER_KINDS,
+                                               ORDER_REQUIRED_HEADER, SETTLEMENTS,
                                                EntitySet, Prop,
                                                dimension_props, metadata_xml, sets_for, virtual_props,
                                                virtual_tables)
@@ -787,6 +788,46 @@ class OneCService:
         if es.name == CP and not rec.get("IsFolder"):
             self._counterparty_before_write(rec)
 
+    def _after_write(self, es: EntitySet, rec: dict) -> None:
+        """A counterparty always has a default contract (Catalogs/Контрагенты ObjectModule, ПередЗаписью /
+        ПриЗаписи, both editions): none yet -> its contract with the highest number, else a new «Основной
+        договор» filled as ДоговорыКонтрагентов.ОбработкаЗаполнения fills it. 3.0 records it in
+        ОсновныеДоговорыКонтрагента, 1.6 in the counterparty's ДоговорПоУмолчанию."""
+        if es.name != CP or rec.get("IsFolder"):
+            return
+        ref = rec["Ref_Key"]
+        in_register = es.prop("ДоговорПоУмолчанию_Key") is None
+        register = self.state.info_register(DEFAULT_CONTRACTS)
+        if in_register and any(r.get("Контрагент") == ref for r in register):
+            return
+        if not in_register and rec.get("ДоговорПоУмолчанию_Key") not in (None, "", EMPTY_GUID):
+            return
+        own = sorted((c for c in self.state.objects.get(CONTRACT, {}).values()
+                      if c.get("Owner_Key") == ref and not c.get("DeletionMark")),
+                     key=lambda c: str(c.get("НомерДоговора") or ""), reverse=True)
+        contract = own[0] if own else self._new_default_contract(rec)
+        if in_register:
+            register.append({"Организация_Key": contract.get("Организация_Key", EMPTY_GUID), "Контрагент": ref,
+                             "Контрагент_Type": f"{NS}.{CP}", "ВидДоговора": contract.get("ВидДоговора", ""),
+                             "Договор_Key": contract["Ref_Key"]})
+        else:
+            rec["ДоговорПоУмолчанию_Key"] = contract["Ref_Key"]
+
+    def _new_default_contract(self, party: dict) -> dict:
+        es = self.sets[CONTRACT]
+
+        def first(set_name: str, **match) -> str:
+            return next((r["Ref_Key"] for r in self.state.objects.get(set_name, {}).values()
+                         if all(r.get(k) == v for k, v in match.items())), EMPTY_GUID)
+        contract = self.state.blank(es)
+        kind = "СПоставщиком" if party.get("Поставщик") and not party.get("Покупатель") else "СПокупателем"
+        contract.update(Ref_Key=str(uuid.uuid4()), DataVersion=data_version(0), Description="Основной договор",
+                        Owner_Key=party["Ref_Key"], ВидДоговора=kind, Организация_Key=first("Catalog_Организации"),
+                        ВалютаРасчетов_Key=first("Catalog_Валюты", Code="643"), ВидЦен_Key=first("Catalog_ВидыЦен"))
+        self._auto_code(es, contract)
+        self.state.add(CONTRACT, contract)
+        return contract
+
     def _counterparty_before_write(self, rec: dict) -> None:
         """ПривестиДанныеКСогласованномуСостоянию of Catalogs/Контрагенты (ObjectModule), per edition."""
         kind, country = rec.get("ВидКонтрагента"), rec.get("СтранаРегистрации_Key") or EMPTY_GUID
@@ -889,6 +930,7 @@ class OneCService:
         self._check_order(es, rec)
         _touch(es, rec)
         self.state.add(es.name, rec)
+        self._after_write(es, rec)
         reply = self._read_entity(es, rec, {}, as_json)
         reply.status = 201
         reply.headers["Location"] = f"{self.odata_url}/{quote(es.name)}(guid'{ref}')"
@@ -930,6 +972,7 @@ class OneCService:
         rec.clear()
         rec.update(new)
         self.state.versions[es.name] = self.state.versions.get(es.name, 0) + 1
+        self._after_write(es, rec)
         return self._read_entity(es, rec, {}, as_json)
 
     def _delete(self, es, key_text) -> Reply:

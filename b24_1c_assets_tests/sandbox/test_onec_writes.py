@@ -323,3 +323,23 @@ def test_payment_contract_and_advance_are_per_row(client, world, onec_profile):
     moves = [m for m in client.get(f"{SETTLEMENTS}_RecordType").json()["value"] if m["Recorder"] == doc.json()["Ref_Key"]]
     assert sorted((m["Договор_Key"], m["ТипРасчетов"], m["Сумма"]) for m in moves) == sorted(
         [(c1, "Долг", 100), (c2, "Аванс", 50)])
+
+
+@both_onec_profiles
+def test_a_new_counterparty_gets_its_default_contract(client, world, onec_profile):
+    """UNF's ПередЗаписью/ПриЗаписи: a counterparty with no default contract gets a new «Основной договор»."""
+    made = client.post("Catalog_Контрагенты", {"Description": "ООО «Новый»", "ИНН": "7707083893",
+                                               "ВидКонтрагента": "ЮридическоеЛицо", "Покупатель": True}).json()
+    contracts = [c for c in client.get("Catalog_ДоговорыКонтрагентов").json()["value"]
+                 if c["Owner_Key"] == made["Ref_Key"]]
+    assert [(c["Description"], c["ВидДоговора"]) for c in contracts] == [("Основной договор", "СПокупателем")]
+    assert contracts[0]["Организация_Key"] == world.guid("organization", 1)
+    if onec_profile == "unf30":
+        rows = [r for r in client.get("InformationRegister_ОсновныеДоговорыКонтрагента").json()["value"]
+                if r["Контрагент"] == made["Ref_Key"]]
+        assert [r["Договор_Key"] for r in rows] == [contracts[0]["Ref_Key"]]
+    else:
+        assert made["ДоговорПоУмолчанию_Key"] == contracts[0]["Ref_Key"]
+    # a later write keeps it: no second contract
+    client.patch(f"Catalog_Контрагенты(guid'{made['Ref_Key']}')", {"Комментарий": "x"})
+    assert sum(c["Owner_Key"] == made["Ref_Key"] for c in client.get("Catalog_ДоговорыКонтрагентов").json()["value"]) == 1
