@@ -142,16 +142,16 @@ def link_created_companies(clients: pd.DataFrame, pushed: pd.DataFrame) -> pd.Da
 
 
 def held_back_adds(clients: pd.DataFrame, duplicate_groups: pd.DataFrame,
-                   candidates: pd.DataFrame) -> dict[str, str]:
+                   candidates: pd.DataFrame, created: Iterable[str] = ()) -> dict[str, str]:
     """1C-only clients that must not become new CRM companies yet, by 1C ref, with the reason.
 
     A new company for a client that is still a match candidate (its INN or contacts already in the CRM), or
     for one of several 1C records of the same INN/KPP, would put a duplicate into the CRM: the review queue
-    and the cleanup in 1C decide first."""
+    and the cleanup in 1C decide first. `created`: refs a reviewer sent to "create in CRM" - never held."""
     if clients.empty:
         return {}
     only_1c = clients[clients["onec_ref"].notna() & clients["company_id"].isna()]
-    refs = set(only_1c["onec_ref"].astype(str))
+    refs = set(only_1c["onec_ref"].astype(str)) - {str(r) for r in created}
     held: dict[str, str] = {}
     if not candidates.empty:
         for ref, company_id, reason in candidates[["onec_ref", "company_id", "reason"]].itertuples(index=False):

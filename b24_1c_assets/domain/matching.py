@@ -82,6 +82,7 @@ CANDIDATE_COLUMNS = ["onec_ref", "company_id", "reason", "score", "reasons", "on
                      "onec_inn", "crm_inn", "onec_kpp", "crm_kpp", "shared_email", "shared_phone",
                      "name_key"]
 DECISION_COLUMNS = ["onec_ref", "company_id", "decision", "decided_by", "decided_at", "note"]
+DECISIONS = ("accept", "reject", "create")
 CLIENT_NS = uuid.UUID("0f4c2a57-5b8e-4a37-9c1e-b24c1c000c11")
 FOREIGN_ORIGINATOR_COLUMNS = ["originator_id", "companies", "live_1c_refs", "linked", "conflicts",
                               "stale_refs", "example_company_ids"]
@@ -176,8 +177,12 @@ def _latest_decisions(decisions: pd.DataFrame | None) -> tuple[pd.DataFrame, lis
     d["onec_ref"] = d["onec_ref"].astype("string").str.strip().str.lower()
     company = pd.to_numeric(d["company_id"], errors="coerce")
     d["decision"] = d["decision"].astype("string").str.strip().str.lower()
+    # 'create': make a new CRM company for this 1C client (its candidate pairs are all wrong); the company
+    # is optional - the reviewer may decide on a held-back client that has no candidate.
+    create = d["decision"].eq("create").fillna(False)
+    company = company.where(~(create & company.isna()), -1)
     bad = (d["onec_ref"].isna() | (d["onec_ref"] == "") | company.isna()
-           | ~d["decision"].isin(["accept", "reject"]).fillna(False))
+           | ~d["decision"].isin(list(DECISIONS)).fillna(False))
     problems = [{"system": "decisions", "record_id": f"{r}/{c}", "field": "decision", "value": str(v),
                  "problem": "decision_malformed"}
                 for r, c, v in zip(d.loc[bad, "onec_ref"], d.loc[bad, "company_id"], d.loc[bad, "decision"])]
@@ -190,6 +195,16 @@ def _latest_decisions(decisions: pd.DataFrame | None) -> tuple[pd.DataFrame, lis
 
 
 # -- rungs -----------------------------------------------------------------------------------------
+
+def created_in_crm(decisions: pd.DataFrame | None) -> set[str]:
+    """1C refs whose latest reviewer decision is 'create in CRM': the company push must not hold them back."""
+    latest, _ = _latest_decisions(decisions)
+    if latest.empty:
+        return set()
+    latest = latest.sort_values("decided_at", kind="stable") if "decided_at" in latest.columns else latest
+    last_per_ref = latest.drop_duplicates("onec_ref", keep="last")
+    return set(last_per_ref.loc[last_per_ref["decision"] == "create", "onec_ref"])
+
 
 def _rung_id_link(ladder: _Ladder, originator_ids: tuple[str, ...]) -> None:
     crm = ladder.crm
@@ -642,6 +657,7 @@ def match_normalized(onec_n: pd.DataFrame, crm_n: pd.DataFrame, decisions: pd.Da
     latest, decision_problems = _latest_decisions(decisions)
     rejected = set(zip(*(latest.loc[latest["decision"] == "reject", k] for k in ("onec_ref", "company_id"))))
     accepted = latest[latest["decision"] == "accept"]
+    created = set(latest.loc[latest["decision"] == "create", "onec_ref"])
 
     ladder = _Ladder(onec_n, crm_n, rejected)
     _rung_id_link(ladder, originator_ids)
@@ -659,6 +675,8 @@ def match_normalized(onec_n: pd.DataFrame, crm_n: pd.DataFrame, decisions: pd.Da
                                columns=REJECT_COLUMNS)
     clients = _clients_frame(ladder)
     candidates = _candidate_frame(ladder, accepted_pairs)
+    # A client the reviewer sent to "create in CRM" has no candidate partner left to review.
+    candidates = candidates[~candidates["onec_ref"].isin(created)].reset_index(drop=True)
     return MatchResult(
         clients=clients,
         candidates=candidates,

@@ -6,7 +6,7 @@
 | `GET /v1/may-create-deal` | CRM forms and business processes (credit gate) | B24_1C_GATE_TOKEN, Bearer or `token=` |
 | `POST /v1/onec/exports`, `GET /v1/onec/exports/{id}` | 1C's scheduled export job | B24_1C_ONEC_EXPORT_TOKEN, Basic or Bearer |
 | `POST /v1/bitrix24/events` | Bitrix24 outbound webhook | B24_1C_B24_EVENT_TOKEN as `auth[application_token]` |
-| `GET /review` | people settling client matches | B24_1C_REVIEW_TOKEN, Bearer or `token=` |
+| `GET /review`, `POST /review/decisions` | people settling client matches (`services/review.py`) | B24_1C_REVIEW_TOKEN, Bearer or `token=` (form field on POST) |
 
 A route whose token is not set answers 503 naming the variable. Every request passes the guard
 (`services/http.py`): body caps per route, time limits, a JSON access log without secrets.
@@ -15,18 +15,16 @@ A route whose token is not set answers 503 naming the variable. Every request pa
 from __future__ import annotations
 
 import contextlib
-import html
 import os
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from b24_1c_assets.services import bitrix24_events, credit_gate, onec_exports
+from b24_1c_assets.services import bitrix24_events, credit_gate, onec_exports, review
 from b24_1c_assets.services.config import ServiceConfig
-from b24_1c_assets.services.http import JSON, Guard, credential, error, token_matches
+from b24_1c_assets.services.http import JSON, Guard
 from b24_1c_assets.sync.event_journal import EventJournal
 
 
@@ -42,23 +40,6 @@ def healthz(request: Request) -> JSON:
         "exchange_folder_writable": os.access(config.exchange_dir, os.W_OK),
         "event_journal_writable": os.access(journal_dir, os.W_OK),
     })
-
-
-def review(request: Request):
-    """The match review page's place (issue 13 fills it): token-protected like the credit gate."""
-    config: ServiceConfig = request.app.state.config
-    if not config.review_token:
-        return error(503, "the review page is not configured (B24_1C_REVIEW_TOKEN)")
-    given = credential(request.headers.get("authorization")) or request.query_params.get("token", "")
-    if not token_matches(given, config.review_token):
-        return error(401, "a valid token is required")
-    title = html.escape("Client match review")
-    return HTMLResponse(f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>
-<body><h1>{title}</h1>
-<p>The review queue is coming: open candidates and held-back 1C-only clients will be listed here, with
-accept / reject / create in CRM. Until then, decisions go to the reviewer decisions file named in
-<code>settings/client_master.toml</code>.</p></body></html>""")
 
 
 def body_cap(config: ServiceConfig):
@@ -94,7 +75,7 @@ def build_app(config: ServiceConfig | None = None) -> Guard:
         Route(onec_exports.PATH, onec_exports.receive_export, methods=["POST"]),
         Route(onec_exports.PATH + "/{export_id}", onec_exports.export_status, methods=["GET"]),
         Route(bitrix24_events.PATH, bitrix24_events.receive_event, methods=["POST"]),
-        Route("/review", review, methods=["GET"]),
+        *review.routes(),
     ], lifespan=lifespan)
     app.state.config = config
     app.state.copy_reader = credit_gate.CopyReader(config.analytics_db)

@@ -9,6 +9,7 @@ from pathlib import Path
 from b24_1c_assets import warehouse
 from b24_1c_assets.analytics_copy import analytics_copy_path
 from b24_1c_assets.sync.event_journal import journal_path
+from b24_1c_assets.sync.review_decisions import store_path as review_store_path
 
 MB = 1024 * 1024
 
@@ -33,6 +34,7 @@ class ServiceConfig:
     analytics_db: str = ""  # the analysts' copy the credit gate reads
     exchange_dir: str = ""
     events_journal: str = ""
+    review_decisions: str = ""  # the review page's decision store (sync/review_decisions.py)
     timezone: str = "Europe/Moscow"  # 1C's infobase time zone, as OneCResource (validation only)
     allow_unknown: bool = True  # the credit gate lets a company with no receivables through
     limits: Limits = field(default_factory=Limits)
@@ -49,6 +51,7 @@ class ServiceConfig:
             analytics_db=analytics_copy_path(),
             exchange_dir=env.get("ONEC_EXCHANGE_DIR") or str(warehouse.PROJECT_ROOT / "data" / "exchange"),
             events_journal=str(journal_path()),
+            review_decisions=str(review_store_path()),
             limits=limits,
         )
         values.update(overrides)

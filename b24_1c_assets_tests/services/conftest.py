@@ -21,6 +21,7 @@ def service_config(tmp_path) -> ServiceConfig:
                          review_token=REVIEW_TOKEN, analytics_db=str(tmp_path / "analytics" / "b24_1c.duckdb"),
                          exchange_dir=str(tmp_path / "exchange"),
                          events_journal=str(tmp_path / "events" / "bitrix24-events.jsonl"),
+                         review_decisions=str(tmp_path / "review" / "client_match_decisions.sqlite"),
                          limits=Limits(export_bytes=2 * 1024 * 1024, body_seconds=2.0))
 
 

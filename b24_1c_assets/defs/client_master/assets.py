@@ -13,13 +13,17 @@ from b24_1c_assets.defs.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.domain.client_sources import (
     crm_activity, crm_companies_for_matching, onec_activity, onec_counterparties_for_matching,
 )
+from b24_1c_assets.domain.company_sync import held_back_adds
 from b24_1c_assets.domain.duplicates import find_duplicates
-from b24_1c_assets.domain.matching import DECISION_COLUMNS, match_clients
+from b24_1c_assets.domain.matching import DECISION_COLUMNS, created_in_crm, match_clients
+from b24_1c_assets.domain.review_queue import review_queue
+from b24_1c_assets.sync.review_decisions import DecisionStore, import_into_warehouse, store_path
 
 CLIENTS = dg.AssetKey(["client_master", "clients"])
 CANDIDATES = dg.AssetKey(["client_master", "client_match_candidates"])
 DUPLICATES = dg.AssetKey(["client_master", "duplicate_groups"])
 FOREIGN = dg.AssetKey(["client_master", "foreign_originators"])
+REVIEW_QUEUE = dg.AssetKey(["client_master", "review_queue"])
 # 1C documents and settlement movements tell which of two duplicate counterparties is in use.
 ACTIVITY_DOCUMENTS = ("customer_orders", "invoices", "shipments", "bank_receipts", "cash_receipts")
 UPSTREAM = [dg.AssetKey(["onec", "counterparties"]), dg.AssetKey(["bitrix24", "companies"]),
@@ -30,8 +34,12 @@ SPEC_DEFAULTS = dict(group_name="client_master", kinds={"duckdb"}, owners=OWNERS
                      tags={"flow": "client_master"})
 
 
-def reviewer_decisions(conn, database_path: str, decisions_file: str) -> pd.DataFrame:
-    """Decisions from DuckDB table review.client_match_decisions and the reviewers' CSV file, if any."""
+def reviewer_decisions(conn, database_path: str, decisions_file: str,
+                       decisions_store: str | None = None) -> pd.DataFrame:
+    """Decisions from DuckDB table review.client_match_decisions (after importing what the review page
+    recorded in its store since the last run) and the reviewers' CSV file, if any."""
+    store = DecisionStore(store_path(database_path, decisions_store or "review/client_match_decisions.sqlite"))
+    import_into_warehouse(conn, store)
     frames = [read_table(conn, "review", "client_match_decisions")]
     path = Path(database_path).parent / decisions_file
     if path.exists():
@@ -74,6 +82,10 @@ def _exact_originators(report: pd.DataFrame, companies: pd.DataFrame) -> pd.Data
                      "source, with the record the client master linked (survivor_id), why, and the CRM "
                      "company card (card_url). Branches (one INN, several KPP) are not duplicates.",
                      **SPEC_DEFAULTS),
+        dg.AssetSpec(REVIEW_QUEUE, description="What the review page lists, one row per open candidate pair "
+                     "(item 'candidate') or held-back 1C-only client without one (item 'held_back'): both "
+                     "records' names, INN/KPP/OGRN, e-mails, phones, addresses, the CRM company's deals, the "
+                     "rule and score, why the client is held back.", **SPEC_DEFAULTS),
         dg.AssetSpec(FOREIGN, description="Untrusted ORIGINATOR_IDs found on CRM companies whose ORIGIN_ID is a "
                      "1C GUID (an earlier integration), one row per originator: companies, how many point at a "
                      "live 1C record, linked (id_link_foreign), INN/KPP conflicts, stale refs. An administrator "
@@ -88,7 +100,9 @@ def client_master(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         onec = onec_counterparties_for_matching(read_table(conn, "onec", "counterparties"))
         companies, requisites = read_table(conn, "bitrix24", "companies"), read_table(conn, "bitrix24", "requisites")
         crm = crm_companies_for_matching(companies, requisites, config.get("onec_ref_field") or None)
-        decisions = reviewer_decisions(conn, warehouse.database, config.get("decisions_file", ""))
+        decisions = reviewer_decisions(conn, warehouse.database, config.get("decisions_file", ""),
+                                       config.get("decisions_store"))
+        onec_raw = read_table(conn, "onec", "counterparties")
         activity_1c = onec_activity([read_table(conn, "onec", t) for t in ACTIVITY_DOCUMENTS],
                                     read_table(conn, "onec", "settlement_movements"),
                                     read_table(conn, "onec", "contracts"))
@@ -98,6 +112,9 @@ def client_master(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     duplicates = find_duplicates(result.onec, result.crm, originator_ids=originators, survivors=result.survivors,
                                  portal_origin=portal_origin(bitrix24))
     foreign = _exact_originators(result.foreign_originators, companies)
+    held = held_back_adds(result.clients, duplicates, result.candidates, created=created_in_crm(decisions))
+    queue = review_queue(result.candidates, held, result.onec, result.crm, onec_raw, companies, activity_crm,
+                         portal_origin(bitrix24))
     clients = result.clients.assign(
         emails=result.clients["emails"].map(lambda v: ",".join(v) if isinstance(v, list) else v),
         phones=result.clients["phones"].map(lambda v: ",".join(v) if isinstance(v, list) else v))
@@ -108,6 +125,7 @@ def client_master(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         replace_table(conn, "client_master", "client_match_candidates", with_lineage(result.candidates, context))
         replace_table(conn, "client_master", "duplicate_groups", with_lineage(duplicates, context))
         replace_table(conn, "client_master", "foreign_originators", with_lineage(foreign, context))
+        replace_table(conn, "client_master", "review_queue", with_lineage(queue, context))
         if not rejects.empty:
             append_table(conn, "quality", "rejects", with_lineage(rejects, context))
     by_rule = clients["match_rule"].value_counts().to_dict()
@@ -129,6 +147,11 @@ def client_master(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
                                   & (duplicates["survivor_id"] != duplicates["record_id"])).sum())
         if not duplicates.empty else 0,
         "preview": preview(duplicates, ["system", "record_id", "reason", "survivor_id", "why", "card_url"])})
+    yield dg.MaterializeResult(asset_key=REVIEW_QUEUE, metadata={
+        "dagster/row_count": len(queue),
+        "candidates": int((queue["item"] == "candidate").sum()) if not queue.empty else 0,
+        "held_back": int((queue["item"] == "held_back").sum()) if not queue.empty else 0,
+        "preview": preview(queue, ["item", "onec_ref", "company_id", "rule", "score", "onec_name", "crm_title"])})
     yield dg.MaterializeResult(asset_key=FOREIGN, metadata={
         "dagster/row_count": len(foreign),
         "originators": ", ".join(foreign["originator_id"].astype(str)) if not foreign.empty else "",

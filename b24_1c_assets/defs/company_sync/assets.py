@@ -17,6 +17,7 @@ from b24_1c_assets import settings
 from b24_1c_assets.defs.extracts import OWNERS, preview
 from b24_1c_assets.defs.resources import Bitrix24Resource, OneCResource, WarehouseResource
 from b24_1c_assets.domain import company_sync as cs
+from b24_1c_assets.domain.matching import created_in_crm
 from b24_1c_assets.domain.push_plan import NOOP, GuardLimits, guard_plan, payload_hash, plan_updates
 from b24_1c_assets.onec.errors import OneCError
 from b24_1c_assets.sync import journal
@@ -91,7 +92,8 @@ def company_from_1c_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
                                          read_table(conn, "bitrix24", "requisites"))
         pushed, failed = journal.last_pushed(conn, FLOW_TO_CRM), journal.failed_keys(conn, FLOW_TO_CRM)
         held = cs.held_back_adds(clients, read_table(conn, "client_master", "duplicate_groups"),
-                                 read_table(conn, "client_master", "client_match_candidates"))
+                                 read_table(conn, "client_master", "client_match_candidates"),
+                                 created=created_in_crm(read_table(conn, "review", "client_match_decisions")))
     desired = cs.desired_crm_companies(clients, counterparties)
     if held and not desired.empty:
         desired = desired[~(desired["company_id"].isna() & desired["key"].isin(held.keys()))]
