@@ -29,6 +29,7 @@ class Prop:
     edm: str
     nullable: bool = True
     target: str | None = None
+    values: tuple[str, ...] = ()  # an enumeration's value names (Edm.String): anything else is refused
 
     @property
     def empty(self):
@@ -82,6 +83,18 @@ def boolean(name):
 
 def dt(name):
     return [Prop(name, "Edm.DateTime")]
+
+
+def enum(name, *values):
+    """An enumeration attribute: published as Edm.String holding the value's name."""
+    return [Prop(name, "Edm.String", values=values)]
+
+
+# Enums/*.xml of the dumps (AlexanderYekat/unf, antonbergit/skarby1c8: the same values in both)
+PARTY_KINDS = ("ЮридическоеЛицо", "ИндивидуальныйПредприниматель", "ФизическоеЛицо", "ГосударственныйОрган")
+LEGAL_OR_PERSON = ("ЮридическоеЛицо", "ФизическоеЛицо")
+VAT_KINDS = ("Общая", "ОбщаяРасчетная", "Пониженная", "ПониженнаяРасчетная", "Нулевая", "БезНДС", "Пониженная2",
+             "ПониженнаяРасчетная2")
 
 
 def ref(name, target=None):
@@ -246,7 +259,8 @@ def build_sets() -> dict[str, EntitySet]:
     """Every entity set of the canonical schema (3.0 shapes), by name (tabular-section sets included)."""
     sets = [
         _catalog(CP, s("НаименованиеПолное"), s("ИНН"), s("КПП"), s("РегистрационныйНомер"),
-                 s("ВидКонтрагента"), s("ЮридическоеФизическоеЛицо"), boolean("Покупатель"),
+                 enum("ВидКонтрагента", *PARTY_KINDS), enum("ЮридическоеФизическоеЛицо", *LEGAL_OR_PERSON),
+                 boolean("Покупатель"),
                  boolean("Поставщик"), ref("УдалитьДоговорПоУмолчанию", CONTRACT), ref("ДоговорПоУмолчанию", CONTRACT),
                  ref("СтранаРегистрации", COUNTRIES), ref("Ответственный", EMPLOYEE),
                  ref("БанковскийСчетПоУмолчанию"), s("Комментарий"), s("ДополнительнаяИнформация"),
@@ -257,7 +271,7 @@ def build_sets() -> dict[str, EntitySet]:
                  num("Сумма"), s("Комментарий"), owner=CP),
         _catalog("Catalog_Номенклатура", s("НаименованиеПолное"), s("Артикул"), s("ТипНоменклатуры"),
                  ref("ЕдиницаИзмерения", "Catalog_КлассификаторЕдиницИзмерения"),
-                 s("ВидСтавкиНДС"), ref("СтавкаНДС", VAT_RATES),  # 3.0: the kind (enum); 1.6: the rate itself
+                 enum("ВидСтавкиНДС", *VAT_KINDS), ref("СтавкаНДС", VAT_RATES),  # 3.0: the kind; 1.6: the rate
                  boolean("Недействителен"), boolean("ИсключитьИзПрайсЛистов"), s("Комментарий"),
                  hierarchical=True),
         _catalog(PRICE_TYPE, ref("ВалютаЦены", CUR), boolean("ЦенаВключаетНДС"), s("СпособЗаполненияЦены"),
@@ -270,7 +284,8 @@ def build_sets() -> dict[str, EntitySet]:
         _catalog("Catalog_КлассификаторЕдиницИзмерения", s("НаименованиеПолное"), s("МеждународноеСокращение")),
         _catalog("Catalog_СостоянияЗаказовПокупателей", s("ВидСостояния"), int64("ПорядокСортировки")),
         _catalog(ORDER_KINDS, s("Комментарий")),
-        _catalog(VAT_RATES, num("Ставка"), s("ВидСтавкиНДС"), boolean("Расчетная"), boolean("НеОблагается")),
+        _catalog(VAT_RATES, num("Ставка"), enum("ВидСтавкиНДС", *VAT_KINDS), boolean("Расчетная"),
+                 boolean("НеОблагается")),
         _catalog(COUNTRIES, s("НаименованиеПолное"), s("КодАльфа2")),
         _document("Document_ЗаказПокупателя", _sales_header(), s("ВидОперации"), comp("СостояниеЗаказа"),
                   ref("СтруктурнаяЕдиницаПродажи", UNIT), ref("СтруктурнаяЕдиницаРезерв", UNIT),

@@ -721,7 +721,11 @@ class OneCService:
             if str(value).lower() in ("true", "false"):
                 return str(value).lower() == "true"
             raise ODataError(400, "1", f"Не удалось разобрать строку '{value}' как значение типа Edm.Boolean!")
-        return value if isinstance(value, str) else str(value)
+        text = value if isinstance(value, str) else str(value)
+        if prop.values and text and text not in prop.values:
+            # an enumeration takes only its own value names (the text is our reading of 1C's parse error)
+            raise ODataError(400, "1", f"Не удалось разобрать строку '{text}' как значение свойства '{prop.name}'")
+        return text
 
     def _apply(self, es: EntitySet, rec: dict, data: dict) -> set[str]:
         """Write body properties into a record (unknown ones ignored); returns the changed sections."""
@@ -863,13 +867,20 @@ class OneCService:
             return
         messages = []
         header = list(checks["header"])
+        rows = list(checks["rows"])
         if self.use_order_kinds:
             header.append(("ВидЗаказа", "Вид заказа"))
+        # The shipment date is checked for an order for sale only: in the header, or per row when the
+        # order keeps it in its rows (ПоложениеДатыОтгрузки = ВТабличнойЧасти)
+        if rec.get("ВидОперации") != "ЗаказНаПродажу" or rec.get("ПоложениеДатыОтгрузки") == "ВТабличнойЧасти":
+            header = [(n, s) for n, s in header if n != "ДатаОтгрузки"]
+            if rec.get("ВидОперации") == "ЗаказНаПродажу":
+                rows.append(("ДатаОтгрузки", "Дата отгрузки"))
         for name, synonym in header:
             if es.prop(name) is not None and _unfilled(rec.get(name)):
                 messages.append(f'Поле "{synonym}" не заполнено')
         for row in rec.get("Запасы") or []:
-            for name, synonym in checks["rows"]:
+            for name, synonym in rows:
                 if _unfilled(row.get(name)):
                     messages.append(f'Не заполнена колонка "{synonym}" в строке {row["LineNumber"]} '
                                     f'списка "{checks["section"]}"')

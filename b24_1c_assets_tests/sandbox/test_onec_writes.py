@@ -225,12 +225,21 @@ def test_post_refuses_an_order_missing_what_unf_checks_naming_field_and_row(clie
     assert err(refused) == (500, "-1")
     message = refused.json()["odata.error"]["message"]["value"]
     assert message.startswith(f'Не удалось провести "Заказ покупателя {r.json()["Number"]} от ')
-    for text in ('Поле "Операция" не заполнено', 'Поле "Дата отгрузки" не заполнено', 'Поле "Состояние" не заполнено',
+    for text in ('Поле "Операция" не заполнено', 'Поле "Состояние" не заполнено',
                  'Поле "Налогообложение" не заполнено', 'Поле "Курс" не заполнено', 'Поле "Кратность" не заполнено',
                  'Не заполнена колонка "% НДС" в строке 1 списка "Товары, работы, услуги"',
                  'Не заполнена колонка "% НДС" в строке 2 списка "Товары, работы, услуги"'):
         assert text in message
+    assert "Дата отгрузки" not in message  # checked for an order for sale only
     assert client.get(path).json()["Posted"] is False
+    assert client.patch(path, {"ВидОперации": "ЗаказНаПродажу"}).status_code == 200
+    assert 'Поле "Дата отгрузки" не заполнено' in client.post(f"{path}/Post").json()["odata.error"]["message"]["value"]
+    # kept in the rows instead: checked per row
+    assert client.patch(path, {"ПоложениеДатыОтгрузки": "ВТабличнойЧасти"}).status_code == 200
+    message = client.post(f"{path}/Post").json()["odata.error"]["message"]["value"]
+    assert 'Поле "Дата отгрузки"' not in message
+    assert 'Не заполнена колонка "Дата отгрузки" в строке 2 списка "Товары, работы, услуги"' in message
+    assert client.patch(path, {"ПоложениеДатыОтгрузки": "ВШапке"}).status_code == 200
     # the header filled, one row still without its rate: refused for that row alone
     rows = stock(world, 2, profile=onec_profile)
     del rows[1]["СтавкаНДС_Key"]
@@ -343,3 +352,15 @@ def test_a_new_counterparty_gets_its_default_contract(client, world, onec_profil
     # a later write keeps it: no second contract
     client.patch(f"Catalog_Контрагенты(guid'{made['Ref_Key']}')", {"Комментарий": "x"})
     assert sum(c["Owner_Key"] == made["Ref_Key"] for c in client.get("Catalog_ДоговорыКонтрагентов").json()["value"]) == 1
+
+
+def test_counterparty_kinds_are_unfs_enumerations(client):
+    """ВидКонтрагента and ЮридическоеФизическоеЛицо take only their enumerations' values (Enums/*.xml)."""
+    for kind, legal in (("ЮридическоеЛицо", "ЮридическоеЛицо"), ("ИндивидуальныйПредприниматель", "ФизическоеЛицо"),
+                        ("ФизическоеЛицо", "ФизическоеЛицо"), ("ГосударственныйОрган", "ЮридическоеЛицо")):
+        made = client.post("Catalog_Контрагенты", {"Description": kind, "ВидКонтрагента": kind,
+                                                   "ЮридическоеФизическоеЛицо": legal})
+        assert made.status_code == 201 and made.json()["ВидКонтрагента"] == kind
+    for field, value in (("ВидКонтрагента", "Юрлицо"), ("ЮридическоеФизическоеЛицо", "ИндивидуальныйПредприниматель")):
+        refused = client.post("Catalog_Контрагенты", {"Description": "x", field: value})
+        assert err(refused) == (400, "1") and field in refused.json()["odata.error"]["message"]["value"]
