@@ -28,6 +28,17 @@ def _share(text: str) -> float:
     return value
 
 
+def _operating_cost(text: str) -> tuple[str, float]:
+    method, sep, value = text.partition("=")
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not sep or not method or seconds < 0:
+        raise argparse.ArgumentTypeError(f"expected METHOD=SECONDS (e.g. crm.company.update=0.1), got {text!r}")
+    return method.strip().lower(), seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m b24_1c_assets.sandbox",
                                      description="Serve the sandbox world (Bitrix24 portal + 1C OData).")
@@ -39,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--scale", type=int, default=300, help="parties in the world")
     parser.add_argument("--rate", type=float, default=2.0, help="portal requests per second (leaky bucket)")
     parser.add_argument("--burst", type=int, default=50, help="portal bucket size")
+    parser.add_argument("--operating-cost", action="append", default=[], type=_operating_cost, metavar="METHOD=S",
+                        help="server seconds the portal charges per call of METHOD (or *.update, *.list ...), "
+                             "over the defaults (README); repeatable")
+    parser.add_argument("--error-table", choices=("earlier", "current"), default="earlier",
+                        help="HTTP statuses of system errors by doc revision")
     faults = parser.add_argument_group("faults (shares of requests, 0..1)")
     faults.add_argument("--fail-503", type=_share, default=0.0)
     faults.add_argument("--fail-500", type=_share, default=0.0)
@@ -82,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
                                 onec=args.only != "bitrix24", bitrix24=args.only != "1c",
                                 exchange_dir=args.exchange_dir, host=args.host, b24_port=args.b24_port,
                                 onec_port=args.onec_port, onec_username=args.onec_user,
-                                onec_password=args.onec_password, onec_profile=args.onec_profile)
+                                onec_password=args.onec_password, onec_profile=args.onec_profile,
+                                b24_operating_costs=dict(args.operating_cost) or None,
+                                b24_error_table=args.error_table)
     except OSError as exc:  # port taken, unknown host, exchange folder not writable
         print(f"sandbox could not start on {args.host} (portal port {args.b24_port}, 1C port {args.onec_port}"
               f"{', exchange dir ' + args.exchange_dir if args.exchange_dir else ''}): {exc}", file=sys.stderr)
