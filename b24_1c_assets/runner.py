@@ -118,6 +118,7 @@ def business_report(run_id: str, path: str | None = None) -> str:
         # hold notices are not journaled per row: the transitions table says which were sent
         notices = _rows(conn, "SELECT count(*) FILTER (WHERE notified), count(*) FROM receivables.hold_transitions "
                               "WHERE run_id = ?", [run_id]) or [(0, 0)]
+        unpublished = _rows(conn, 'SELECT "table", hint FROM onec.publication WHERE NOT published ORDER BY 1')
 
     matched = [(rule, n) for rule, n in rules if rule not in UNMATCHED]
     unmatched = dict((rule, n) for rule, n in rules if rule in UNMATCHED)
@@ -154,4 +155,12 @@ def business_report(run_id: str, path: str | None = None) -> str:
     lines += ["", "Rejected rows (quality.rejects, this run)",
               *(("  " + line for line in tabulate(rejects, headers=["table", "records"]).splitlines())
                 if rejects else ["  none"])]
+    if unpublished:
+        from b24_1c_assets.defs.onec.publication import FLOW_NEEDS
+
+        missing = {table for table, _ in unpublished}
+        skipped = sorted(flow for flow, needs in FLOW_NEEDS.items() if missing & set(needs))
+        lines += ["", "1C objects not published (what needs them was skipped)",
+                  *(f"  onec.{table}: {hint}" for table, hint in unpublished),
+                  f"  flows skipped: {', '.join(skipped) or 'none'}"]
     return "\n".join(lines)

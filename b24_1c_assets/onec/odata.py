@@ -252,10 +252,12 @@ class OneCClient:
         """
         declared = self.metadata.fields(entity_set)
         aliases = self._aliases.setdefault(entity_set, {})
+        required, optional = list(required), list(optional)
+        asked = set(required) | set(optional)
 
         def published(name: str) -> str:
-            other = _other_shape(name)
-            if name not in declared and other is not None and other in declared:
+            other = _other_shape(name)  # a caller asking for both spellings takes what is there, unaliased
+            if name not in declared and other is not None and other in declared and other not in asked:
                 aliases[name] = other
                 return other
             return name

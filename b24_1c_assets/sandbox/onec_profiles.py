@@ -193,15 +193,15 @@ def reshape_value(row: dict, name: str, shape: Shape) -> None:
         row.pop(name, None), row.pop(key, None), row.pop(typ, None)
     elif isinstance(shape, Ref):
         if key not in row and (name in row or typ in row):
-            value = row.pop(name, None)
-            row.pop(typ, None)
-            row[key] = value or EMPTY_GUID
-    elif shape == COMPOSITE:
+            row[key] = row.pop(name, None) or EMPTY_GUID
+        row.pop(typ, None)
+    elif shape == COMPOSITE:  # from a `X_Key`: the type from a `X_Type` kept beside it, else Undefined
         if key in row:
             value = row.pop(key)
             empty = value in (None, "", EMPTY_GUID)
             row[name] = "" if empty else value
-            row.setdefault(typ, UNDEFINED_TYPE)
+            if empty or typ not in row:
+                row[typ] = UNDEFINED_TYPE
     # a plain Edm shape keeps the value as it is
 
 

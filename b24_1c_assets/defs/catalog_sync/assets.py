@@ -12,6 +12,7 @@ import pandas as pd
 from b24_1c_assets.bitrix24 import Bitrix24Client
 from b24_1c_assets.defs.catalog_sync import flow_support as fs
 from b24_1c_assets.defs.extracts import OWNERS
+from b24_1c_assets.defs.onec import publication
 from b24_1c_assets.defs.resources import Bitrix24Resource, OneCResource, WarehouseResource
 from b24_1c_assets.domain import catalog_sync as cs
 from b24_1c_assets.domain.push_plan import NOOP, UPDATE, plan_updates
@@ -38,6 +39,10 @@ def product_plan(context: dg.AssetExecutionContext, onec: OneCResource,
                  warehouse: WarehouseResource) -> dg.MaterializeResult:
     config = fs.flow_settings().get("catalog", {})
     with warehouse.connect() as conn:
+        skipped = onec.uses_odata and publication.skipped_plan(context, conn, "catalog_sync",
+                                                               ("crm_push", "product_plan"), fs.GUARD_CHECK)
+        if skipped:
+            return skipped
         if onec.uses_odata:
             items, prices = read_table(conn, "onec", "items"), read_table(conn, "onec", "prices")
             price_types = read_table(conn, "onec", "price_types")

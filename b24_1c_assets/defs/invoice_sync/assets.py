@@ -7,6 +7,7 @@ from b24_1c_assets.bitrix24 import Bitrix24Client
 from b24_1c_assets.defs.catalog_sync import flow_support as fs
 from b24_1c_assets.defs.client_master.reads import COMPANIES_FROM_1C, current_clients
 from b24_1c_assets.defs.extracts import OWNERS
+from b24_1c_assets.defs.onec import publication
 from b24_1c_assets.defs.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.domain import invoice_sync as inv
 from b24_1c_assets.domain.push_plan import NOOP, UPDATE, plan_updates
@@ -48,6 +49,11 @@ def invoice_pipeline(client: Bitrix24Client, config: dict) -> tuple[int, dict[st
 def smart_invoice_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
                        warehouse: WarehouseResource) -> dg.MaterializeResult:
     config = fs.flow_settings().get("invoices", {})
+    with warehouse.connect() as conn:
+        skipped = publication.skipped_plan(context, conn, "invoice_sync", ("crm_push", "smart_invoice_plan"),
+                                           fs.GUARD_CHECK)
+    if skipped:
+        return skipped
     client = bitrix24.client()
     calls = client.stats.http_calls
     _, stages = invoice_pipeline(client, config)

@@ -13,11 +13,12 @@ from typing import Callable
 
 import dagster as dg
 
-from b24_1c_assets.defs.extracts import OWNERS, contract_check_spec, store_extract
+from b24_1c_assets.defs.extracts import CONTRACT_CHECK, OWNERS, contract_check_spec, store_extract
+from b24_1c_assets.defs.onec import publication
 from b24_1c_assets.defs.onec.exchange_assets import EXCHANGE_FILES, exchange_extract
 from b24_1c_assets.defs.resources import OneCResource, WarehouseResource
 from b24_1c_assets.domain.contracts import ONEC_CONTRACTS
-from b24_1c_assets.onec import OneCClient, odata
+from b24_1c_assets.onec import OneCClient, OneCPublicationError, odata
 from b24_1c_assets.warehouse import records_frame
 
 
@@ -91,7 +92,23 @@ def build_onec_extract(obj: OneCObject) -> dg.AssetsDefinition:
             return exchange_extract(context, warehouse, obj.table, ONEC_CONTRACTS[obj.table], list(obj.preview))
         client = onec.client()
         requests_before = client.stats.requests
-        records = obj.fetch(client)
+        try:
+            records = obj.fetch(client)
+        except OneCPublicationError as exc:
+            if obj.table in publication.ESSENTIAL:
+                raise
+            # Not published: what needs it is skipped (onec/publication.py), the rest of the run goes on.
+            with warehouse.connect() as conn:
+                publication.record(conn, obj.table, str(exc))
+            context.log.warning(f"onec.{obj.table} not extracted: {exc}")
+            return dg.MaterializeResult(
+                metadata={"published": False, "not_published": str(exc),
+                          "api_calls": client.stats.requests - requests_before},
+                check_results=[dg.AssetCheckResult(check_name=CONTRACT_CHECK, passed=False,
+                                                   severity=dg.AssetCheckSeverity.WARN,
+                                                   metadata={"not_published": str(exc)})])
+        with warehouse.connect() as conn:
+            publication.record(conn, obj.table, None)
         return store_extract(context, warehouse, "onec", obj.table, records_frame(records),
                              contract=ONEC_CONTRACTS[obj.table],
                              api_calls=client.stats.requests - requests_before,

@@ -9,6 +9,7 @@ import pandas as pd
 from b24_1c_assets.bitrix24 import Bitrix24Client
 from b24_1c_assets.defs.catalog_sync import flow_support as fs
 from b24_1c_assets.defs.extracts import OWNERS
+from b24_1c_assets.defs.onec import publication
 from b24_1c_assets.defs.order_sync import onec_orders
 from b24_1c_assets.defs.resources import Bitrix24Resource, OneCResource, WarehouseResource
 from b24_1c_assets.domain import order_sync as osync
@@ -56,6 +57,9 @@ def order_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
     config = fs.flow_settings().get("orders", {})
     uf = config.get("deal_fields", {})
     with warehouse.connect() as conn:
+        skipped = publication.skipped_plan(context, conn, "order_sync", ("onec_push", "order_plan"), fs.GUARD_CHECK)
+        if skipped:
+            return skipped
         all_deals = read_table(conn, "bitrix24", "deals")
         deals = osync.deals_at_order_stage(all_deals, osync.order_stages(config))
         clients, counterparties = read_table(conn, "client_master", "clients"), read_table(conn, "onec", "counterparties")
@@ -100,11 +104,13 @@ def write_order(onec: OneCClient, row: dict, header_defaults: dict, made_since_e
     header = osync.order_header(row, after, header_defaults)
     stock = osync.stock_rows(after["rows"], header.get("СтруктурнаяЕдиницаРезерв_Key"), vat,
                              amounts_include_vat=header.get("СуммаВключаетНДС", True) is not False)
-    # a new order ships today unless the deal says otherwise; an existing one keeps its own date
+    # a new order ships the day it is written; an existing one keeps its own date
     shipment = {"ДатаОтгрузки": datetime.now(onec.tz).date()}
     if row["operation"] == osync.CREATE:
         found = made_since_extract.get(int(row["key"]))
         if not found:
+            # the date in the rows too: an order may keep it per row (ПоложениеДатыОтгрузки = ВТабличнойЧасти)
+            stock = [{**r, **shipment} for r in stock]
             order = onec.create_customer_order({**header, **shipment}, stock, osync.marker(row["key"]), post=True)
             made_since_extract[int(row["key"])] = order["Ref_Key"]
             return order["Ref_Key"], order.get("Number")

@@ -9,6 +9,7 @@ import pandas as pd
 from b24_1c_assets import settings
 from b24_1c_assets.defs.client_master.reads import COMPANIES_FROM_1C, current_clients
 from b24_1c_assets.defs.extracts import OWNERS, preview
+from b24_1c_assets.defs.onec import publication
 from b24_1c_assets.defs.partitions import daily_partitions
 from b24_1c_assets.defs.resources import WarehouseResource
 from b24_1c_assets.domain import receivables_sources as sources
@@ -50,9 +51,12 @@ def read_raw(conn):
     def query(sql: str) -> pd.DataFrame:
         return conn.execute(sql).df()
     movements = read_movements(conn)
+    # an unpublished orders document leaves no payment calendars (terms come from contracts), not stale ones
+    orders = pd.DataFrame() if publication.unpublished(conn, ["customer_orders"]) else \
+        read_table(conn, "onec", "customer_orders")
     balance = query('SELECT "Контрагент_Key", CAST("СуммаBalance" AS VARCHAR) AS amount, "_extracted_at" '
                     'FROM onec.receivables_balance')
-    return (movements, balance, read_table(conn, "onec", "contracts"), read_table(conn, "onec", "customer_orders"),
+    return (movements, balance, read_table(conn, "onec", "contracts"), orders,
             current_clients(conn), read_table(conn, "bitrix24", "companies"))
 
 
