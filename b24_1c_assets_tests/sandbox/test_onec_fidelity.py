@@ -12,6 +12,8 @@ import pyodata
 import pytest
 import requests
 
+from b24_1c_assets_tests.conftest import both_onec_profiles
+
 
 @pytest.fixture
 def session(onec):
@@ -20,11 +22,15 @@ def session(onec):
     return s
 
 
+@both_onec_profiles  # UNF 3.0's and 1.6's metadata alike
 def test_pyodata_parses_metadata_unchanged(onec, session):
     client = pyodata.Client(onec.odata_url + "/", session)
     names = {es.name for es in client.schema.entity_sets}
     assert {"Catalog_Контрагенты", "Document_ЗаказПокупателя", "AccumulationRegister_РасчетыСПокупателями",
-            "AccumulationRegister_РасчетыСПокупателями_RecordType", "InformationRegister_ЦеныНоменклатуры"} <= names
+            "AccumulationRegister_РасчетыСПокупателями_RecordType", "InformationRegister_ЦеныНоменклатуры",
+            "AccumulationRegister_ОплатаСчетовИЗаказов_RecordType"} <= names
+    turnovers = client.schema.entity_type("AccumulationRegister_ОплатаСчетовИЗаказов_RecordType")
+    assert "RecordType" not in {p.name for p in turnovers.proprties()}  # a turnover register
     cp = client.schema.entity_type("Catalog_Контрагенты")
     assert [p.name for p in cp.key_proprties] == ["Ref_Key"]
     assert cp.proprty("ИНН").typ.name == "Edm.String" and cp.proprty("Ref_Key").typ.name == "Edm.Guid"
