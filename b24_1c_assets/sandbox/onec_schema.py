@@ -1,7 +1,8 @@
 """Published metadata of the sandbox 1C:UNF base: entity sets, their fields and the `$metadata` CSDL.
 
-Names follow 1C:UNF as public clients see it (reference onec-odata.md §2, §3, §11). The shapes follow the
-platform: catalogs and documents keyed by `Ref_Key`, tabular sections both inline
+Names and types follow the UNF configuration dumps (metadata XML of UNF 3.0.8 `AlexanderYekat/unf`, 3.0.12
+`Dershoozer/unf1`, 1.6.4 `antonbergit/skarby1c8`); this module holds one canonical (3.0) picture and
+`onec_profiles` what each edition changes in it (`sets_for(profile)`). The shapes follow the platform: catalogs and documents keyed by `Ref_Key`, tabular sections both inline
 (`Collection(..._RowType)`) and as their own set keyed by `Ref_Key`+`LineNumber`, recorder-subordinate
 accumulation registers as record sets (`Recorder`+`Recorder_Type` + `RecordSet`) plus a `_RecordType` set,
 an independent periodic information register keyed by its dimensions and `Period`.
