@@ -5,11 +5,19 @@ company are the same party. Noise: INN/KPP typed with spaces or dashes, legal fo
 many ways (Latin OOO, full forms, trailing form), phones in national formats, e-mails in mixed case,
 CRM companies without KPP, with INN typos (bad checksum), without requisites (only e-mail/phone),
 already linked by ORIGIN_ID, duplicated in the CRM, and head offices with branches (one INN, several KPP).
+Client identity cases (issue 13, `CASE_SHARES`, from a second random stream): duplicates in 1C (a live
+'дубль' without documents; deleted; both live with documents - a candidate by design), duplicates in the CRM
+(same INN+KPP; near miss with another KPP), an earlier connector's ORIGIN_ID under an untrusted ORIGINATOR_ID
+(live record; near misses: deleted, unknown, another party's record).
 
 Figures: seconds and peak traced memory (tracemalloc, Python + numpy/pandas buffers) per stage, and
 precision/recall of automatic matches against the truth: `precision` per record pair, `precision_entity`
 per legal entity (INN) - they differ only where a KPP-less CRM branch record is rolled up to its head office
-(the stated branch policy) or an OGRN-only record meets a single 1C record of a multi-branch entity. Run: `python -m benchmarks.bench_matching [N]`.
+(the stated branch policy) or an OGRN-only record meets a single 1C record of a multi-branch entity.
+`by_category`: per case, links, wrong links (record pair / INN), precision, and recall per party (found when
+one of its true pairs is linked: with duplicates only one record of a side can be); `no_id_evidence` holds the
+parties whose only evidence is contacts or a broken INN (review by design), `all_with_id_evidence` the rest.
+Run: `python -m benchmarks.bench_matching [N]` (BENCH_QUICK=1: 20,000).
 """
 
 from __future__ import annotations
@@ -331,7 +339,8 @@ def run(n: int = 100_000, trace_memory: bool = True) -> dict:
 
 def main(n: int | None = None) -> dict:
     """Benchmark entry point for `python -m benchmarks`: prints a short table, returns the figures."""
-    n = n or (int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 100_000)
+    quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+    n = n or (int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 20_000 if quick else 100_000)
     # Timings come from an untraced run (tracemalloc slows allocation-heavy code); memory from a traced one.
     timed = run(n, trace_memory=False)
     traced = run(n, trace_memory=True)

@@ -1,5 +1,6 @@
 """Client master: 1C counterparties matched to CRM companies, the review queue, duplicate groups."""
 
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -9,7 +10,7 @@ import pandas as pd
 from b24_1c_assets import settings
 from b24_1c_assets.warehouse import append_table, read_table, replace_table
 from b24_1c_assets.defs.extracts import OWNERS, preview, with_lineage
-from b24_1c_assets.defs.resources import Bitrix24Resource, WarehouseResource
+from b24_1c_assets.defs.resources import WarehouseResource
 from b24_1c_assets.domain.client_sources import (
     crm_activity, crm_companies_for_matching, onec_activity, onec_counterparties_for_matching,
 )
@@ -48,9 +49,10 @@ def reviewer_decisions(conn, database_path: str, decisions_file: str,
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=DECISION_COLUMNS)
 
 
-def portal_origin(bitrix24: Bitrix24Resource) -> str | None:
-    """scheme://host of the portal, for company card links: never the webhook's path (it holds the token)."""
-    for url in (getattr(bitrix24, "portal_url", ""), bitrix24.webhook_url):
+def portal_origin() -> str | None:
+    """scheme://host of the portal (B24_PORTAL_URL or B24_WEBHOOK_URL, as the Bitrix24 resource reads them), for
+    company card links: never the webhook's path (it holds the token). No REST call: no resource needed."""
+    for url in (os.environ.get("B24_PORTAL_URL", ""), os.environ.get("B24_WEBHOOK_URL", "")):
         parts = urlsplit(url or "")
         if parts.scheme in ("http", "https") and parts.hostname:
             host = parts.hostname + (f":{parts.port}" if parts.port else "")
@@ -93,7 +95,7 @@ def _exact_originators(report: pd.DataFrame, companies: pd.DataFrame) -> pd.Data
     ],
     pool="duckdb",
 )
-def client_master(context: dg.AssetExecutionContext, warehouse: WarehouseResource, bitrix24: Bitrix24Resource):
+def client_master(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     config = settings.load("client_master")
     originators = tuple(o.lower() for o in config.get("originator_ids", []))
     with warehouse.connect() as conn:
@@ -110,11 +112,11 @@ def client_master(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     result = match_clients(onec, crm, decisions, originator_ids=originators, onec_activity=activity_1c,
                            crm_activity=activity_crm)
     duplicates = find_duplicates(result.onec, result.crm, originator_ids=originators, survivors=result.survivors,
-                                 portal_origin=portal_origin(bitrix24))
+                                 portal_origin=portal_origin())
     foreign = _exact_originators(result.foreign_originators, companies)
     held = held_back_adds(result.clients, duplicates, result.candidates, created=created_in_crm(decisions))
     queue = review_queue(result.candidates, held, result.onec, result.crm, onec_raw, companies, activity_crm,
-                         portal_origin(bitrix24))
+                         portal_origin())
     clients = result.clients.assign(
         emails=result.clients["emails"].map(lambda v: ",".join(v) if isinstance(v, list) else v),
         phones=result.clients["phones"].map(lambda v: ",".join(v) if isinstance(v, list) else v))
