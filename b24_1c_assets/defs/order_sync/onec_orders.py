@@ -81,6 +81,8 @@ def replace_order(client: OneCClient, ref: str, header: Mapping[str, Any], rows:
     current = client.get_object(ORDERS, ref, ["Ref_Key", "Posted", *fill_if_empty]) or {}
     was_posted = bool(current.get("Posted"))
     header = {**header, **{k: v for k, v in fill_if_empty.items() if current.get(k) in (None, "")}}
+    if "ДатаОтгрузки" in fill_if_empty:  # rows are rewritten whole: they carry the order's own shipment date
+        rows = [{**r, "ДатаОтгрузки": current.get("ДатаОтгрузки") or fill_if_empty["ДатаОтгрузки"]} for r in rows]
     if was_posted:
         client.unpost_document(ORDERS, ref)
     try:

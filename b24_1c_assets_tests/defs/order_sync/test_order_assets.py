@@ -57,6 +57,7 @@ def test_deals_become_posted_orders_rerun_writes_nothing_changes_update_until_sh
         # posted, so UNF's fill check passed: every row has its item (in the edition's shape) and VAT rate
         assert order["Posted"] and order["Запасы"]
         assert all(r[item] and r["СтавкаНДС_Key"] for r in order["Запасы"])
+        assert all(r["ДатаОтгрузки"] == order["ДатаОтгрузки"] for r in order["Запасы"])  # per-row position too
         assert order["ВидОперации"] == "ЗаказНаПродажу" and order["Курс"] and order["ДатаОтгрузки"]
         deal = sandbox.portal.state.record("deal", deal_id)
         assert deal["UF_CRM_ONEC_ORDER_REF"] == order["Ref_Key"]
