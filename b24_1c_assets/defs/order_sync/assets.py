@@ -15,7 +15,8 @@ from b24_1c_assets.defs.resources import Bitrix24Resource, OneCResource, Warehou
 from b24_1c_assets.domain import order_sync as osync
 from b24_1c_assets.domain.push_plan import NOOP, UPDATE
 from b24_1c_assets.onec import OneCClient
-from b24_1c_assets.onec.errors import OneCConnectionError, OneCError, OneCRequestError, WriteNotApplied
+from b24_1c_assets.onec.errors import (OneCConnectionError, OneCError, OneCPublicationError, OneCRequestError,
+                                      WriteNotApplied)
 from b24_1c_assets.sync import journal
 from b24_1c_assets.sync.bitrix24_reads import batch_read
 from b24_1c_assets.sync.bitrix24_userfields import UserField, ensure_userfields
@@ -161,8 +162,12 @@ def customer_orders_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
                 defaults[key] = onec_orders.header_defaults(onec_client, settings, latest, HEADER_FROM_ORDERS,
                                                             organization=org, currency=row.get("currency"))
             return defaults[key]
-        vat = osync.item_vat_rates(items, onec_client.vat_rates()) if not (
-            todo["operation"] == osync.LINK).all() else {}
+        vat: dict | OneCPublicationError = {}
+        if not (todo["operation"] == osync.LINK).all():
+            try:
+                vat = osync.item_vat_rates(items, onec_client.vat_rates())
+            except OneCPublicationError as exc:  # no VAT rates, no order UNF would post: each row says why
+                vat = exc
         made = onec_orders.orders_made_since_extract(onec_client, latest) \
             if (todo["operation"] == osync.CREATE).any() else {}
         written: dict[str, tuple[str, str]] = {}
@@ -170,6 +175,8 @@ def customer_orders_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
             try:
                 if row["operation"] == osync.LINK:
                     written[row["key"]] = (row["order_ref"], row["order_number"])
+                elif isinstance(vat, OneCPublicationError):
+                    raise vat
                 else:
                     written[row["key"]] = write_order(onec_client, row, defaults_for(row), made, vat)
             except ValueError as exc:  # our data cannot make a valid order (an item without a VAT rate)
