@@ -60,6 +60,8 @@ def read_queue(conn: duckdb.DuckDBPyConnection) -> tuple[list[dict], str | None]
             WHERE onec_ref IS NOT NULL AND snapshot_date = (SELECT max(snapshot_date)
                                                             FROM receivables.client_credit_status)""")
         queue = queue.merge(debt.drop_duplicates("onec_ref"), on="onec_ref", how="left")
+    else:  # no receivables snapshot yet: debt unknown, shown as a dash
+        queue["balance"], queue["overdue_amount"] = None, None
     published = None
     if warehouse.table_exists(conn, "meta", "publication"):
         found = conn.execute("SELECT published_at FROM meta.publication LIMIT 1").fetchone()
