@@ -102,7 +102,9 @@ def budget_run(world, n: int, cost: float, speedup: float, share: float = 0.5, b
 def main() -> dict:
     n = 1000 if os.environ.get("BENCH_QUICK") else 10_000
     world = generate(seed=11, scale=int(n * 1.25))
-    portal = PortalServer(world, rate=2, burst=50).start()
+    # 0.02 s per update: 10,000 of them stay under half the operating budget, so this part measures the
+    # request rate alone (the budget runs below measure the budget)
+    portal = PortalServer(world, rate=2, burst=50, operating_costs={"crm.company.update": 0.02}).start()
     try:
         client = Bitrix24Client(portal.webhook_url, rate=2, burst=50)
         ids = [int(r["ID"]) for r in client.export_all("crm.company.list", select=["ID"])][:n]
@@ -121,7 +123,7 @@ def main() -> dict:
                "rows_per_second": round(planned / seconds, 1), "throttling_errors_reaching_a_row": throttled_rows,
                "portal_query_limit_answers": throttled_answers,
                "second_run_planned": replanned, "second_run_write_calls": calls_again}
-    print("receivables push at 2 req/s, burst 50 (the sandbox's default operating costs)")
+    print("receivables push at 2 req/s, burst 50 (0.02 s of operating time per update)")
     for key, value in figures.items():
         print(f"  {key:<34} {value}")
     # The operating-time budget: 480 s per method per 10 minutes, the client keeping under 50 % of it.

@@ -545,8 +545,10 @@ class Bitrix24Client:
                pages_per_call: int = BATCH_LIMIT) -> Iterator[list[dict]]:
         """Yield every record of a list method exactly once, page by page, by ID keyset.
 
-        Each batch call chains up to `pages_per_call` pages: page 0 asks `filter[>ID]=<last ID seen>`, page i
-        `filter[>ID]=$result[p<i-1>][49][ID]` (`order ID ASC`, `start=-1`: no counting). Results are read in
+        One call first asks the highest matching ID (`order ID DESC`, `start=-1`). Each batch call then chains up
+        to `pages_per_call` pages, but no more than the IDs left below that highest one can fill: page 0 asks
+        `filter[>ID]=<last ID seen>`, page i `filter[>ID]=$result[p<i-1>][49][ID]` (`order ID ASC`, `start=-1`:
+        no counting). Results are read in
         order and reading stops at the first short page or failed command, whatever the portal made of the
         commands after it; the next call restarts from the last ID actually seen. Records added during the
         export get higher IDs and are picked up at most once; updates do not move a record.
@@ -567,10 +569,18 @@ class Bitrix24Client:
             fields.append(id_field)
         ref_path = f"[{wrapper}]" if wrapper else ""
         pages_per_call = max(1, min(BATCH_LIMIT, pages_per_call))
+        upper = self._highest_id(method, base_filter, extra, id_field, wrapper)
+        if upper is None or upper <= last_id:
+            return  # nothing matches (beyond the lower bound)
         failures = operating_waits = 0  # counted apart: a budget wait must not use up the fault retries
         while True:
+            # Chain only the pages the export can still need: after a short page the portal substitutes a
+            # missing `$result[..][49][ID]` with the whole page array, so every command chained after it runs a
+            # malformed query and spends the method's operating time for nothing. The IDs left up to the highest
+            # fill at most (upper - last_id) // 50 full pages; one more page ends the export on a short one.
+            chain = max(1, min(pages_per_call, (upper - last_id) // PAGE_SIZE + 1))
             chunk = []
-            for i in range(pages_per_call):
+            for i in range(chain):
                 page_filter = dict(base_filter)
                 page_filter[f">{id_field}"] = (last_id if i == 0
                                                else f"$result[p{i - 1}]{ref_path}[{PAGE_SIZE - 1}][{id_field}]")
@@ -580,7 +590,7 @@ class Bitrix24Client:
                 chunk.append((f"p{i}", method, batch_command(method, page_params)))
             outcomes = self._batch_chunk(chunk, halt=False, idempotent=True)
             first_error = None
-            for i in range(pages_per_call):
+            for i in range(chain):
                 outcome = outcomes[f"p{i}"]
                 if outcome.error is not None:
                     first_error = outcome.error if i == 0 else None
@@ -613,6 +623,17 @@ class Bitrix24Client:
                 time.sleep(delay)
             else:
                 raise first_error
+
+    def _highest_id(self, method: str, base_filter: dict, extra: dict, id_field: str,
+                    wrapper: str | None) -> int | None:
+        """The highest ID matching the export's filter (one cheap call: ID DESC, no count), None when none."""
+        envelope = self.call_envelope(method, {**extra, "order": {id_field: "DESC"}, "filter": base_filter,
+                                               "select": [id_field], "start": -1})
+        rows = _rows(envelope.result, wrapper) or []
+        try:
+            return int(rows[0][id_field]) if rows else None
+        except (KeyError, TypeError, ValueError):
+            raise ExportError(f"a row without a numeric {id_field}", host=self.host, method=method) from None
 
     def export_all(self, method: str, **kw: Any) -> list[dict]:
         """`export` collected into one list."""

@@ -10,7 +10,9 @@ data and the method semantics live in `bitrix24_crm.CrmState`; the world is proj
 - `$result[cmd][path...]` is substituted in each parsed parameter value. A reference to a command that has not
   produced a result (unknown, failed, or later in the batch) is left as the literal text, so the command sees
   e.g. `ID = "$result[c9][ID]"` and fails/finds nothing on its own; a known command with a missing path gives
-  an empty string. A parameter that is exactly one reference to an array takes the array itself.
+  the part of the result it could resolve (a whole page array for `[49][ID]` of a short page), so the command
+  runs a malformed query. A parameter that is exactly one reference to an array takes the array itself; inside
+  a longer string an array reads "Array", as PHP prints it.
 - `batch` inside `batch` -> that command's `result_error` is `ERROR_BATCH_METHOD_NOT_ALLOWED`; the rest runs.
 - More than 50 commands: the whole call is refused with HTTP 400 `ERROR_BATCH_LENGTH_EXCEEDED` and nothing
   runs, as the reference's error table says (some portal versions run the first 50 and fail the rest per
@@ -477,6 +479,9 @@ _REFERENCE = re.compile(r"\$result\[([^\]]+)\]((?:\[[^\]]*\])*)")
 
 
 def _resolve(results: dict, key: str, path: str) -> tuple[bool, Any]:
+    """(known, value) of `$result[key][path...]`. A path that leaves the result stops at the part it could
+    resolve and substitutes that (e.g. the whole page array for `[49][ID]` of a 10-row page), as the portal does
+    (`../shared/reference/bitrix24-rest.md`, verified corrections)."""
     if key not in results:
         return False, None
     node = results[key]
@@ -486,7 +491,7 @@ def _resolve(results: dict, key: str, path: str) -> tuple[bool, Any]:
         elif isinstance(node, dict) and part in node:
             node = node[part]
         else:
-            return True, ""
+            break
     return True, node
 
 

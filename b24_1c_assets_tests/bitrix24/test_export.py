@@ -31,7 +31,9 @@ def test_export_returns_every_company_once_whatever_the_last_page(bx_portal, cou
     client = client_for(portal)
     rows = client.export_all("crm.company.list", select=["ID", "TITLE"])
     assert ids_of(rows) == expected
-    assert client.stats.http_calls == 1  # up to 50 pages (2,500 rows) ride in one batch call
+    # the highest ID first, then up to 50 pages (2,500 rows) in one batch call, chaining only the pages needed
+    assert client.stats.http_calls == (2 if count else 1)  # nothing to export: the first call tells
+    assert client.stats.batch_commands == (count // 50 + 1 if count else 0)
     assert client.stats.rows_exported == count
 
 
@@ -47,7 +49,8 @@ def test_export_chains_calls_and_passes_extra_filter_and_select(bx_portal):
     assert ids_of(rows) == ids[::3]
     assert set(rows[0]) >= {"ID", "TITLE"}  # ID is added to the select: the keyset needs it
     assert all(len(page) <= 50 for page in pages)
-    assert client.stats.http_calls == 1  # 77 rows = 2 pages, the second short
+    assert client.stats.http_calls == 2  # the highest ID, then 77 rows = 2 pages in one batch, the second short
+    assert client.stats.batch_commands == 2  # no page chained past the ones the export can still need
 
 
 def test_export_of_each_list_method(bx_portal):

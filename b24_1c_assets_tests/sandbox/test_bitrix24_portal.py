@@ -307,3 +307,23 @@ def test_concurrent_callers_share_one_consistent_crm(empty):
     rows = empty.state.tables["company"].rows
     assert len(rows) == 80 and sorted(rows) == list(range(1, 81))
     assert len({r["TITLE"] for r in rows.values()}) == 80
+
+
+def test_a_reference_past_a_short_page_substitutes_what_resolved_as_the_portal_does(b24):
+    """`$result[p0][49][ID]` after a 3-row page: the portal puts in the part it could resolve (the page array),
+    so the chained command runs with a malformed filter instead of an empty one."""
+    cmd = {"p0": "crm.company.list?filter[>ID]=0&order[ID]=ASC&select[0]=ID&start=-1&filter[%3C%3DID]=3",
+           "p1": "crm.company.list?filter[>ID]=$result[p0][49][ID]&order[ID]=ASC&select[0]=ID&start=-1",
+           "t": "crm.company.list?filter[%TITLE]=x$result[p0][49][ID]&select[0]=ID&start=-1"}
+    body = call(b24, "batch", {"cmd": cmd}).json()["result"]
+    assert len(body["result"]["p0"]) == 3
+    # the malformed queries run (and cost operating time) but find nothing; an empty string would have
+    # read ">ID > ''" and returned the table again
+    assert body["result"]["p1"] == [] and body["result"]["t"] == []
+    assert body["result_time"]["p1"]["operating"] > 0
+    from b24_1c_assets.sandbox.bitrix24_portal import _substitute
+
+    page = body["result"]["p0"]
+    assert _substitute({">ID": "$result[p0][49][ID]"}, {"p0": page}) == {">ID": page}
+    assert _substitute({"%TITLE": "x$result[p0][49][ID]"}, {"p0": page}) == {"%TITLE": "xArray"}
+    assert _substitute({">ID": "$result[p0][2][ID]"}, {"p0": page}) == {">ID": "3"}
