@@ -17,6 +17,7 @@ from .errors import (
     Bitrix24Error,
     ExportError,
     MethodNotFound,
+    MissingScopes,
     NotFound,
     OperationTimeLimit,
     OverloadLimit,
@@ -32,7 +33,7 @@ from .query import batch_command, http_build_query
 __all__ = [
     "ApplicationAuth", "TokenStore", "WebhookAuth",
     "BATCH_LIMIT", "PAGE_SIZE", "AuthError", "BadRequest", "BatchResult", "Bitrix24Client", "Bitrix24Error",
-    "ClientStats", "CommandOutcome", "Envelope", "ExportError", "MethodNotFound", "NotFound",
+    "ClientStats", "CommandOutcome", "Envelope", "ExportError", "MethodNotFound", "MissingScopes", "NotFound",
     "OperationTimeLimit", "OverloadLimit", "Pacer", "PortalDeleted", "QueryLimitExceeded", "ServerError",
     "TransportError", "batch_command", "error_from_envelope", "http_build_query", "is_write_method",
     "shared_pacer",

@@ -37,6 +37,7 @@ from .auth import ApplicationAuth, WebhookAuth
 from .errors import (
     AuthError,
     Bitrix24Error,
+    MissingScopes,
     ExportError,
     OperationTimeLimit,
     QueryLimitExceeded,
@@ -251,11 +252,26 @@ class Bitrix24Client:
         self._blocked_until: dict[str, float] = {}  # method -> monotonic time its operating budget resets
         self._last_time: dict[str, dict] = {}  # method -> last `time` block seen
         self._server_clock_offset = 0.0  # portal clock minus ours, from the last `time.finish`
+        self._granted_scopes: set[str] | None = None  # from `scope`, asked once (require_scopes)
 
     @property
     def user_id(self) -> int | None:
         """The portal user our calls act as (the webhook's user, or the application's installing user)."""
         return self.auth.user_id
+
+    def require_scopes(self, needed: Sequence[str]) -> None:
+        """Ask `scope` once per client and raise MissingScopes naming every needed scope the webhook or the
+        application lacks (`api-reference/common/system/scope.md`), before any write can fail on one."""
+        if self._granted_scopes is None:
+            granted = self.call("scope") or []
+            self._granted_scopes = {str(s) for s in granted} if isinstance(granted, list) else set()
+        missing = [s for s in needed if s not in self._granted_scopes]
+        if missing:
+            where = "the inbound webhook's form" if self.auth.kind == "webhook" else "the application's card"
+            raise MissingScopes(f"the portal does not grant the scopes {', '.join(missing)} to this "
+                                f"{self.auth.kind}; tick them in {where} (granted: "
+                                f"{', '.join(sorted(self._granted_scopes)) or 'none'})", host=self.host,
+                                method="scope", code="insufficient_scope")
 
     def __repr__(self) -> str:
         return f"Bitrix24Client(host={self.host!r}, rate={self.rate}, burst={self.burst})"

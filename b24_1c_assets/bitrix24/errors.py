@@ -100,6 +100,10 @@ class AuthError(Bitrix24Error):
     """401/403: wrong webhook, expired token, no access, insufficient_scope."""
 
 
+class MissingScopes(AuthError):
+    """The webhook or application lacks scopes the product needs (asked with `scope` before the first write)."""
+
+
 class MethodNotFound(Bitrix24Error):
     """404 ERROR_METHOD_NOT_FOUND: the method does not exist (or the scope hides it)."""
 

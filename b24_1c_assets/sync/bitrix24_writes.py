@@ -20,6 +20,11 @@ log = logging.getLogger(__name__)
 
 OK, FAILED = "ok", "failed"
 
+# What the product's calls need (`api-reference/scopes/permissions.md`): crm.* (companies, deals, requisites,
+# products, smart invoices, statuses), im.notify.* (alerts), user.get (managers), userfieldconfig.* (smart-invoice
+# user fields). Asked once before the first write of a run, all missing ones named at once.
+REQUIRED_SCOPES = ("crm", "im", "user", "userfieldconfig")
+
 # Our writes carry this `auth_connector`: the offline-event queue bound with it (change capture) does not hear
 # about them, so a push never comes back as a CRM change (loop prevention).
 OUR_CONNECTOR = "b24-1c"
@@ -70,7 +75,10 @@ def apply_commands(client: Bitrix24Client, commands: list[WriteCommand], *, roun
                    pause_seconds: float = 1.0, connector: str | None = OUR_CONNECTOR) -> list[RowOutcome]:
     """Run every command through `batch`; retry the transient failures; one outcome per command.
 
-    `connector` is sent as `auth_connector` with every command (None: not sent)."""
+    `connector` is sent as `auth_connector` with every command (None: not sent). Before the first write of the
+    client (one per run) the portal is asked which scopes it grants: a missing one raises MissingScopes."""
+    if commands:
+        client.require_scopes(REQUIRED_SCOPES)
     outcomes: dict[str, RowOutcome] = {}
     pending = [with_connector(cmd, connector) for cmd in commands]
     budget_waits = 0
