@@ -52,10 +52,12 @@ def _text(value: Any) -> str | None:
 
 @dataclass(frozen=True)
 class Presets:
-    """Requisite preset IDs of the portal (from `crm.requisite.preset.list`)."""
+    """Requisite preset IDs of the portal (from `crm.requisite.preset.list`) and the fields the ИП preset
+    shows (`crm.requisite.preset.field.list`; empty = not read: the RU individual preset's standard set)."""
 
     legal: int
     ip: int
+    ip_fields: frozenset = frozenset()
 
     def for_kind(self, kind: str) -> int:
         return self.ip if kind == IP else self.legal
@@ -73,6 +75,11 @@ def pick_presets(presets: Iterable[Mapping[str, Any]]) -> Presets:
                              f"(XML_ID {PRESET_XML_IDS[kind]})")
         found[kind] = int(sorted(match, key=lambda p: int(p["ID"]))[0]["ID"])
     return Presets(legal=found[LEGAL], ip=found[IP])
+
+
+def with_ip_fields(presets: Presets, fields: Iterable[Mapping[str, Any]]) -> Presets:
+    """`presets` with the ИП preset's shown fields from `crm.requisite.preset.field.list {preset: {ID}}`."""
+    return Presets(presets.legal, presets.ip, frozenset(str(f.get("FIELD_NAME")) for f in fields))
 
 
 # -- contacts -----------------------------------------------------------------------------------------
@@ -257,21 +264,50 @@ class CompanyWrite:
     changed_fields: list[str] = field(default_factory=list)
 
 
-def _requisite_values(desired: Mapping[str, Any]) -> dict[str, Any]:
+# The RU individual (ИП) preset shows the entrepreneur as three fields; RQ_NAME is stored but not on the card
+# (`../shared/reference/bitrix24-rest.md`, verified corrections; read per portal with
+# `crm.requisite.preset.field.list`).
+IP_NAME_FIELDS = ("RQ_LAST_NAME", "RQ_FIRST_NAME", "RQ_SECOND_NAME")
+_IP_FORMS = re.compile(r"^(?:индивидуальный\s+предприниматель|ип)\s+|\s+(?:ип|индивидуальный\s+предприниматель)$",
+                       re.IGNORECASE)
+_NAME_WORD = re.compile(r"^[A-Za-zА-Яа-яЁё][A-Za-zА-Яа-яЁё'-]*$")
+
+
+def person_name(text: Any) -> dict[str, str] | None:
+    """An entrepreneur's name as the ИП preset's fields: "ИП Иванов Иван Иванович" -> RQ_LAST_NAME Иванов,
+    RQ_FIRST_NAME Иван, RQ_SECOND_NAME Иванович (no patronymic: two words). None when it is no person's name
+    (initials, quotes, a trade name)."""
+    if _blank(text):
+        return None
+    words = _IP_FORMS.sub("", " ".join(str(text).split())).split()
+    if len(words) not in (2, 3) or not all(_NAME_WORD.match(w) and len(w.rstrip(".")) > 1 for w in words):
+        return None
+    return dict(zip(IP_NAME_FIELDS, words))
+
+
+def _ip_name_values(desired: Mapping[str, Any], presets: Presets | None) -> dict[str, Any]:
+    shown = presets.ip_fields if presets is not None and presets.ip_fields else frozenset(IP_NAME_FIELDS)
+    name = person_name(desired.get("full_name")) or person_name(desired.get("name"))
+    if name and all(f in shown for f in IP_NAME_FIELDS[:2]):
+        return {k: v for k, v in name.items() if k in shown}
+    return {"RQ_NAME": desired.get("full_name") or desired.get("name")}  # stored, at least
+
+
+def _requisite_values(desired: Mapping[str, Any], presets: Presets | None = None) -> dict[str, Any]:
     legal = desired["kind"] != IP
     values = {"RQ_INN": desired.get("inn"), "RQ_KPP": desired.get("kpp") if legal else None,
               "RQ_OGRN": desired.get("ogrn") if legal else None, "RQ_OGRNIP": None if legal else desired.get("ogrn")}
     if legal:
         values.update(RQ_COMPANY_NAME=desired.get("name"), RQ_COMPANY_FULL_NAME=desired.get("full_name"))
     else:
-        values["RQ_NAME"] = desired.get("full_name") or desired.get("name")
+        values.update(_ip_name_values(desired, presets))
     return {k: v for k, v in values.items() if not _blank(v)}
 
 
 def _new_requisite(desired: Mapping[str, Any], presets: Presets) -> dict:
     kind = desired["kind"]
     return {"ENTITY_TYPE_ID": 4, "PRESET_ID": presets.for_kind(kind), "NAME": PRESET_NAMES.get(kind, "Организация"),
-            "XML_ID": desired["key"], "ACTIVE": "Y", **_requisite_values(desired)}
+            "XML_ID": desired["key"], "ACTIVE": "Y", **_requisite_values(desired, presets)}
 
 
 def _multifield_items(values: list[str]) -> list[dict]:
@@ -351,6 +387,12 @@ def crm_company_writes(desired: Mapping[str, Any], current: CrmCompany | None, p
             target = ogrn_field if name == "ogrn" else CRM_FIELD[name][1]
             requisite_fields[target] = value
             changed.append(name)
+        if desired["kind"] == IP and current.preset_id == presets.ip and all(_blank(rq.get(f)) for f in IP_NAME_FIELDS):
+            # an ИП requisite without the entrepreneur's name on the card (e.g. only RQ_NAME): fill it
+            names = {k: v for k, v in _ip_name_values(desired, presets).items() if k in IP_NAME_FIELDS}
+            if names:
+                requisite_fields.update(names)
+                changed.append("person_name")
     operation = UPDATE if company_fields or requisite_fields else NOOP
     return CompanyWrite(key, operation, current.company_id, company_fields, current.requisite_id,
                         requisite_fields, changed)
@@ -406,7 +448,8 @@ def counterparty_candidates(clients: pd.DataFrame, companies: dict[int, CrmCompa
             preset_kind = IP if company.preset_id == presets.ip else LEGAL if company.preset_id == presets.legal \
                 else "other"
         rows.append({"key": str(company_id), "company_id": company_id, "title": company.title,
-                     "full_name": rq.get("RQ_COMPANY_FULL_NAME") or rq.get("RQ_NAME"),
+                     "full_name": rq.get("RQ_COMPANY_FULL_NAME") or rq.get("RQ_NAME")
+                     or " ".join(str(rq[f]) for f in IP_NAME_FIELDS if not _blank(rq.get(f))) or None,
                      "inn": rq.get("RQ_INN"), "kpp": rq.get("RQ_KPP"),
                      "ogrn": rq.get("RQ_OGRNIP") or rq.get("RQ_OGRN"), "preset_kind": preset_kind,
                      "emails": company.emails, "phones": company.phones})

@@ -241,6 +241,16 @@ PRESETS = ({"ID": "1", "ENTITY_TYPE_ID": "8", "COUNTRY_ID": "1", "NAME": "Орг
             "XML_ID": "#CRM_REQUISITE_PRESET_DEF_RU_INDIVIDUAL#", "SORT": "500"},
            {"ID": "3", "ENTITY_TYPE_ID": "8", "COUNTRY_ID": "1", "NAME": "Физ. лицо", "ACTIVE": "Y",
             "XML_ID": "#CRM_REQUISITE_PRESET_DEF_RU_PERSON#", "SORT": "500"})
+# Fields each preset shows on the requisite card (`crm.requisite.preset.field.list`): the RU company preset as the
+# docs' example lists it (`api-reference/crm/requisites/presets/fields/crm-requisite-preset-field-list.md`), the
+# RU individual (ИП) preset with the person's name in three fields (`../shared/reference/bitrix24-rest.md`,
+# verified corrections). A field outside its preset (RQ_NAME on an ИП) is stored but not shown.
+PRESET_FIELDS = {
+    "1": ("RQ_INN", "RQ_COMPANY_NAME", "RQ_COMPANY_FULL_NAME", "RQ_OGRN", "RQ_KPP", "RQ_COMPANY_REG_DATE", "RQ_OKPO",
+          "RQ_OKTMO", "RQ_DIRECTOR", "RQ_ACCOUNTANT", "RQ_ADDR", "RQ_SIGNATURE", "RQ_STAMP"),
+    "2": ("RQ_LAST_NAME", "RQ_FIRST_NAME", "RQ_SECOND_NAME", "RQ_INN", "RQ_OGRNIP", "RQ_OKPO", "RQ_OKVED", "RQ_ADDR"),
+    "3": ("RQ_LAST_NAME", "RQ_FIRST_NAME", "RQ_SECOND_NAME", "RQ_IDENT_DOC", "RQ_ADDR"),
+}
 WRITE_VERBS = ("add", "update", "set", "delete", "clear", "bind", "unbind", "error")
 
 
@@ -653,6 +663,7 @@ class CrmState:
             m[f"crm.{name}.userfield.add"] = lambda p, n=name: self.userfield_add(n, p)
         m.update({
             "crm.requisite.preset.list": self.preset_list,
+            "crm.requisite.preset.field.list": self.preset_field_list,
             "crm.deal.productrows.get": self.productrows_get,
             "crm.deal.productrows.set": self.productrows_set,
             "crm.status.list": self.status_list,
@@ -1122,6 +1133,14 @@ class CrmState:
         predicates = compile_filter(params.get("filter"), lambda n: "string" if n in PRESETS[0] else None)
         items = [dict(p) for p in PRESETS if all(pr(p) for pr in predicates)]
         return Page(items, len(items), None)
+
+    def preset_field_list(self, params: dict) -> list[dict]:
+        preset = params.get("preset")
+        preset_id = str((preset or {}).get("ID", "")) if isinstance(preset, dict) else ""
+        if preset_id not in PRESET_FIELDS:
+            raise CrmError("", "Preset is not found." if preset_id else "Parameter 'preset' is required.")
+        return [{"ID": i, "FIELD_NAME": name, "FIELD_TITLE": "", "IN_SHORT_LIST": "Y" if i <= 3 else "N",
+                 "SORT": 500 + 10 * i} for i, name in enumerate(PRESET_FIELDS[preset_id], 1)]
 
     def status_list(self, params: dict) -> Page:
         rows = [s for stages in self.stages.values() for s in stages]

@@ -156,3 +156,24 @@ def test_new_companies_wait_for_review_and_for_1c_cleanup():
                     "b": "duplicate in 1C (1c:inn_kpp:77/01): clean up in 1C first"}
     # c is a plain 1C-only client (created); d is matched; e's duplicate group is in the CRM, not 1C
     assert cs.held_back_adds(clients, dups.iloc[0:0], candidates.iloc[0:0]) == {}
+
+
+def test_a_sole_trader_requisite_carries_the_name_in_the_ip_presets_person_fields():
+    """RU individual preset: RQ_LAST_NAME / RQ_FIRST_NAME / RQ_SECOND_NAME show on the card; RQ_NAME alone is
+    stored but not shown. The fields come from crm.requisite.preset.field.list."""
+    assert cs.person_name("Индивидуальный предприниматель Иванов Иван Иванович") == {
+        "RQ_LAST_NAME": "Иванов", "RQ_FIRST_NAME": "Иван", "RQ_SECOND_NAME": "Иванович"}
+    assert cs.person_name("ИП Петрова-Водкина Анна") == {"RQ_LAST_NAME": "Петрова-Водкина", "RQ_FIRST_NAME": "Анна"}
+    assert cs.person_name("ИП Иванов И.И.") is None and cs.person_name("ООО «Ромашка»") is None
+    presets = cs.with_ip_fields(cs.Presets(1, 2), [{"FIELD_NAME": f} for f in (
+        "RQ_LAST_NAME", "RQ_FIRST_NAME", "RQ_SECOND_NAME", "RQ_INN", "RQ_OGRNIP")])
+    desired = {"key": "k1", "kind": cs.IP, "name": "ИП Иванов И.И.", "inn": "500100732259", "ogrn": "304500116000157",
+               "full_name": "Индивидуальный предприниматель Иванов Иван Иванович", "emails": [], "phones": []}
+    write = cs.crm_company_writes(desired, None, presets, originator_id="1C")
+    rq = write.requisite_fields
+    assert (rq["PRESET_ID"], rq["RQ_LAST_NAME"], rq["RQ_FIRST_NAME"], rq["RQ_SECOND_NAME"], rq["RQ_OGRNIP"]) == \
+        (2, "Иванов", "Иван", "Иванович", "304500116000157")
+    assert "RQ_NAME" not in rq and "RQ_KPP" not in rq
+    unsplit = cs.crm_company_writes({**desired, "full_name": "ИП «Мастерская»", "name": "Мастерская"}, None, presets,
+                                    originator_id="1C").requisite_fields
+    assert unsplit["RQ_NAME"] == "ИП «Мастерская»" and "RQ_LAST_NAME" not in unsplit

@@ -243,6 +243,11 @@ def test_product_rows_set_and_get_recompute_the_amount(empty):
 def test_requisites_are_separate_from_companies_with_presets(firms):
     presets = {p["NAME"]: p["ID"] for p in call(firms, "crm.requisite.preset.list")["result"]}
     assert {"Организация", "ИП"} <= set(presets)
+    ip_fields = [f["FIELD_NAME"] for f in call(firms, "crm.requisite.preset.field.list",
+                                                {"preset": {"ID": presets["ИП"]}})["result"]]
+    assert ip_fields[:3] == ["RQ_LAST_NAME", "RQ_FIRST_NAME", "RQ_SECOND_NAME"] and "RQ_OGRNIP" in ip_fields
+    assert "RQ_NAME" not in ip_fields  # stored if written, not shown on the card
+    assert call(firms, "crm.requisite.preset.field.list", {"preset": {"ID": 99}})["_status"] == 400
     incomplete = call(firms, "crm.requisite.add", {"fields": {"ENTITY_TYPE_ID": 4, "ENTITY_ID": 1}})
     assert incomplete["_status"] == 400 and "PRESET_ID" in incomplete["error_description"]
     rq = call(firms, "crm.requisite.add", {"fields": {"ENTITY_TYPE_ID": 4, "ENTITY_ID": 1, "NAME": "Организация",

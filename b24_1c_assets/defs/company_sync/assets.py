@@ -50,7 +50,10 @@ def _client_master_settings() -> dict:
 
 
 def _presets(client) -> cs.Presets:
-    return cs.pick_presets(client.call("crm.requisite.preset.list", {"select": ["ID", "NAME", "XML_ID", "ACTIVE"]}))
+    """The legal-entity and ИП presets, with the fields the ИП preset shows (its person-name fields)."""
+    presets = cs.pick_presets(client.call("crm.requisite.preset.list", {"select": ["ID", "NAME", "XML_ID", "ACTIVE"]}))
+    return cs.with_ip_fields(presets, client.call("crm.requisite.preset.field.list", {"preset": {"ID": presets.ip}})
+                             or [])
 
 
 def _guard_result(context, plan: pd.DataFrame, population: int) -> dg.AssetCheckResult:
