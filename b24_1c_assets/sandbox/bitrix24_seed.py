@@ -10,8 +10,9 @@
   (`Spelling.originator` / `origin_of`: a deleted duplicate, no record at all, another party);
 - one contact (the party's accountant) per party with companies, attached to its first company;
 - products for items with `in_crm` (XML_ID = the 1C item Ref_Key `world.guid("item", item.key)`);
-- pipelines 0 "Общая", 1 "Опт", 2 "Проекты" with the default stages plus `HOLD` / `C<N>:HOLD`
-  "Приостановлена" (semantics P), and deals under their world IDs with product rows.
+- pipelines 0 "Общая", 1 "Опт", 2 "Проекты" with the default stages (no `HOLD` / `C<N>:HOLD`: the
+  deal-holds flow adds it with crm.status.add, as on a real portal), and deals under their world IDs with
+  product rows.
 """
 
 from __future__ import annotations
