@@ -565,6 +565,7 @@ class CrmState:
         self.event_seq = 0
         self.offline_reserve_seconds = offline_reserve_seconds
         self.events_enabled = True
+        self.event_listeners: list[Callable[[str, int, int], None]] = []  # (event, record ID, user) per change
         self._add_stage_set(0)
         self.invoice_categories: dict[int, dict] = {}
         self.add_invoice_category(SMART_INVOICE_CATEGORY, "Счета", default=True)
@@ -1513,6 +1514,8 @@ class CrmState:
         if not spec.event_prefix or not self.events_enabled:
             return
         name = spec.event_prefix + action
+        for listener in self.event_listeners:  # outbound webhooks: every change, whoever made it
+            listener(name, record_id, self.acting_user)
         writer = str(params.get("auth_connector") or "")
         message_id = hashlib.md5(f"{name}:{record_id}".encode()).hexdigest()
         stamp = now_wire()

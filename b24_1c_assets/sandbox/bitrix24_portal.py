@@ -31,6 +31,7 @@ HTTPS), no per-user CRM permissions, unknown filter fields of classic `crm.*.lis
 from __future__ import annotations
 
 import json
+import queue
 import re
 import secrets
 import socket
@@ -234,6 +235,11 @@ class PortalServer:
         self.webhook_scopes = frozenset(webhook_scopes)
         self.admins = {user_id}  # portal administrators (offline events need one)
         self.application: LocalApplication | None = None  # install_application() adds the local app
+        self.member_id = secrets.token_hex(16)
+        self._outbound: list[tuple[int, str, set[str], str]] = []  # outbound webhooks (add_outbound_webhook)
+        self._deliveries: queue.Queue = queue.Queue()
+        self._delivery: threading.Thread | None = None
+        self.outbound_log: list[dict] = []
         if error_table not in ERROR_STATUS:
             raise ValueError(f"error_table must be one of {sorted(ERROR_STATUS)}")
         self.error_table = error_table  # HTTP statuses of system errors by doc revision (bitrix24_auth.py)
@@ -293,6 +299,51 @@ class PortalServer:
         tokens = self.application.install(f"{self.base_url}/rest/")
         return {"client_id": self.application.client_id, "client_secret": self.application.client_secret,
                 **tokens}
+
+    def add_outbound_webhook(self, handler_url: str, events: list[str], application_token: str | None = None) -> str:
+        """An outbound webhook (*Developer resources → Outbound webhook*): every change of the listed events is
+        POSTed to `handler_url` as the portal's queue server does — `application/x-www-form-urlencoded` in PHP
+        bracket form, `event`, `event_handler_id`, `data[FIELDS][ID]`, `ts`, `auth[...]` with the webhook's
+        application token — from a background thread, a few at a time, never redelivered on failure
+        (`local-integrations/local-webhooks.md`, `api-reference/events/index.md`). Returns the token."""
+        token = application_token or secrets.token_hex(16)
+        handler_id = len(self._outbound) + 1
+        wanted = {e.upper() for e in events}
+        self._outbound.append((handler_id, handler_url, wanted, token))
+        if self._delivery is None:
+            self._delivery = threading.Thread(target=self._deliver_forever, name="b24-outbound", daemon=True)
+            self._delivery.start()
+            self.state.event_listeners.append(self._on_change)
+        return token
+
+    def _on_change(self, event: str, record_id: int, user_id: int) -> None:
+        for handler_id, url, wanted, token in self._outbound:
+            if event in wanted:
+                self._deliveries.put((handler_id, url, token, event, record_id))
+
+    def _deliver_forever(self) -> None:
+        import requests  # only when outbound webhooks are used
+
+        while True:
+            handler_id, url, token, event, record_id = self._deliveries.get()
+            body = {"event": event, "event_handler_id": str(handler_id), "data[FIELDS][ID]": str(record_id),
+                    "ts": str(int(time.time())), "auth[domain]": f"{self.host}:{self.port}",
+                    "auth[client_endpoint]": f"{self.base_url}/rest/", "auth[server_endpoint]": f"{self.base_url}/rest/",
+                    "auth[member_id]": self.member_id, "auth[application_token]": token}
+            try:
+                answer = requests.post(url, data=body, timeout=10)
+                self.outbound_log.append({"event": event, "id": record_id, "status": answer.status_code})
+            except requests.RequestException as exc:  # no redelivery: the event is lost, as on a portal
+                self.outbound_log.append({"event": event, "id": record_id, "status": None,
+                                          "error": type(exc).__name__})
+            finally:
+                self._deliveries.task_done()
+
+    def wait_for_deliveries(self, timeout: float = 10.0) -> None:
+        """Block until every queued outbound delivery was attempted (tests)."""
+        deadline = time.monotonic() + timeout
+        while self._deliveries.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def application_token(self) -> str:
         """A valid access token of the local application (installed first if needed): for tests and tools

@@ -317,3 +317,43 @@ def test_a_whole_sync_writing_to_the_crm_does_not_trigger_change_capture(sandbox
     after = tick(started.cursor)
     assert not after.run_requests, after.run_requests[0].tags
     assert after.skip_reason.skip_message == "no CRM change (sources: sweep)"  # webhook, no journal yet
+
+
+def test_outbound_webhook_events_reach_the_sensor_through_the_service(crm, tmp_path, monkeypatch):
+    """End to end in webhook mode: the portal's outbound webhook POSTs each change to our HTTP service, the
+    service journals it, the sensor reads the journal; our own writes (also POSTed) are dropped on re-read."""
+    from b24_1c_assets.services.config import ServiceConfig
+    from b24_1c_assets.services.server import ServiceThread
+
+    journal_file = tmp_path / "events" / "bitrix24-events.jsonl"
+    monkeypatch.setenv("B24_1C_EVENTS_DIR", str(journal_file.parent))
+    token = "outbound-app-token-5f1c"
+    service = ServiceThread(ServiceConfig(b24_event_token=token, events_journal=str(journal_file),
+                                          analytics_db=str(tmp_path / "a.duckdb"), exchange_dir=str(tmp_path / "x"),
+                                          review_decisions=str(tmp_path / "r.sqlite"))).start()
+    try:
+        crm.add_outbound_webhook(f"{service.url}/v1/bitrix24/events", list(cc.WATCHED_EVENTS), token)
+        instance = dg.DagsterInstance.ephemeral()
+        resource = Bitrix24Resource(webhook_url=crm.webhook_url, rate="1000", burst="1000")
+
+        def tick(cursor):
+            return crm_change_capture(dg.build_sensor_context(instance=instance, cursor=cursor,
+                                                              resources={"bitrix24": resource}))
+
+        first = tick(None)
+        ours, theirs = deal_ids(crm, 2)
+        apply_commands(resource.client(), [WriteCommand("d", "crm.deal.update",
+                                                        {"id": ours, "fields": {"COMMENTS": "из 1С"}})])
+        manager_updates(crm, "deal", theirs, COMMENTS="скидка")
+        crm.wait_for_deliveries()
+        assert [(e["id"], e["status"]) for e in crm.outbound_log] == [(ours, 200), (theirs, 200)]
+        # the sweep would find the manager's change too; make the journal the only way to see it
+        seen = cc.CaptureCursor.load(first.cursor)
+        seen.watermark = crm.state.record("deal", theirs)["DATE_MODIFY"]
+        seen.seen = {f"deal:{theirs}": seen.watermark, f"deal:{ours}": crm.state.record("deal", ours)["DATE_MODIFY"]}
+        [request] = tick(seen.dump()).run_requests
+        assert request.tags["changed_deals"] == str(theirs)  # ours was journaled too, and dropped on re-read
+        assert "outbound_webhook" in request.tags["change_sources"]
+        assert token not in journal_file.read_text()  # the service keeps no token
+    finally:
+        service.stop()
