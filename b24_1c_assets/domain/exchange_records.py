@@ -34,7 +34,7 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
                        ("ДоговорПоУмолчанию_Key", V), ("Ответственный_Key", V), ("Комментарий", V),
                        ("КонтактнаяИнформация", V), ("email", V), ("phone", V), ("default_contracts", V)],
     "contracts": [("Ref_Key", V), ("DataVersion", V), ("Description", V), ("Code", V), ("DeletionMark", B),
-                  ("Owner_Key", V), ("НомерДоговора", V), ("ДатаДоговора", T), ("ВидДоговора", V),
+                  ("Owner_Key", V), ("Owner", V), ("Owner_Type", V), ("НомерДоговора", V), ("ДатаДоговора", T), ("ВидДоговора", V),
                   ("Организация_Key", V), ("ВалютаРасчетов_Key", V), ("ВидЦен_Key", V),
                   ("СрокОплатыПокупателя", I), ("Недействителен", B)],
     "items": [("Ref_Key", V), ("DataVersion", V), ("Description", V), ("Code", V), ("DeletionMark", B),
@@ -136,7 +136,8 @@ def map_counterparties(records: Iterable[dict]) -> dict[str, list[dict]]:
                     "КонтактнаяИнформация": _contact_info(r)})
         parties.append(row)
         for c in r.get("Договоры") or []:
-            contracts.append({**_known(c), "Owner_Key": r["Ref_Key"], "DeletionMark": False,
+            contracts.append({**_known(c), "Owner_Key": r["Ref_Key"], "Owner": r["Ref_Key"],
+                              "Owner_Type": "StandardODATA.Catalog_Контрагенты", "DeletionMark": False,
                               "СрокОплатыПокупателя": c.get("СрокОплатыПокупателя") or 0})
     return {"counterparties": parties, "contracts": contracts}
 

@@ -467,14 +467,20 @@ class OneCClient:
         return rows[0]["Ref_Key"] if rows else None
 
     def contracts(self) -> list[dict[str, Any]]:
-        """Catalog_ДоговорыКонтрагентов; the owner is always given as `Owner_Key` (from `Owner` if composite)."""
+        """Catalog_ДоговорыКонтрагентов; the owning counterparty is always given as `Owner_Key`.
+
+        UNF 3.0 lets a contract belong to a counterparty or an organisation (composite `Owner` + `Owner_Type`,
+        Catalogs/ДоговорыКонтрагентов.xml); 1.6 to counterparties only (`Owner_Key`). An organisation's
+        contract has no counterparty: `Owner_Key` None.
+        """
         required, optional = CATALOG_FIELDS[CONTRACTS]
         declared = self.metadata.fields(CONTRACTS) if self.metadata.has_set(CONTRACTS) else {}
         owner = "Owner" if "Owner" in declared and "Owner_Key" not in declared else "Owner_Key"
         rows = self.read_catalog(CONTRACTS, self._select(CONTRACTS, required + (owner,), optional))
         if owner == "Owner":
             for row in rows:
-                row["Owner_Key"] = row.get("Owner")
+                kind = str(row.get("Owner_Type") or "").rsplit(".", 1)[-1]
+                row["Owner_Key"] = row.get("Owner") if kind in (COUNTERPARTIES, "") else None
         return rows
 
     def items(self) -> list[dict[str, Any]]:

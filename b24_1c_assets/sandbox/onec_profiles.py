@@ -61,8 +61,13 @@ _SHIPMENT = "Document_РасходнаяНакладная"
 _SETTLEMENTS = "AccumulationRegister_РасчетыСПокупателями"
 _ITEM = "Catalog_Номенклатура"
 _CONTRACT = "Catalog_ДоговорыКонтрагентов"
+_CONTRACT = "Catalog_ДоговорыКонтрагентов"
 
 FIELDS: list[FieldShape] = [
+    # -- Catalog ДоговорыКонтрагентов: owned by counterparties, in 3.0 also by organisations ----------------
+    FieldShape(_CONTRACT, "Owner", {UNF30: COMPOSITE, UNF16: Ref("Catalog_Контрагенты")},
+               source="AlexanderYekat/unf, antonbergit/skarby1c8: Catalogs/ДоговорыКонтрагентов.xml (Owners: "
+                      "Контрагенты + Организации in 3.0, Контрагенты in 1.6)"),
     # -- AccumulationRegister РасчетыСПокупателями -------------------------------------------------------
     FieldShape(_SETTLEMENTS, "Заказ", {UNF30: COMPOSITE, UNF16: Ref(_ORDER)}, section="RecordSet",
                # 3.0: DocumentRef.ЗаказПокупателя + DocumentRef.ПриемИПередачаВРемонт; 1.6: ЗаказПокупателя only

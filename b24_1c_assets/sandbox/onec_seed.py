@@ -315,7 +315,7 @@ def _seed(world: World, empty_dimensions: tuple[str, ...] = ()) -> OneCState:
     for n, c in enumerate(world.contracts, 1):
         _obj(st, "Catalog_ДоговорыКонтрагентов", g("contract", c.key),
              Description=f"Договор № {c.number} от {c.signed_on:%d.%m.%Y}", Code=f"{n:09d}",
-             Owner_Key=g("counterparty", c.party_key), НомерДоговора=c.number,
+             Owner_Key=g("counterparty", c.party_key), Owner_Type=_ref("Catalog_Контрагенты"), НомерДоговора=c.number,
              ДатаДоговора=fmt_dt(c.signed_on), ВидДоговора="СПокупателем", Организация_Key=org,
              ВалютаРасчетов_Key=rub, ВидЦен_Key=retail, СрокОплатыПокупателя=c.payment_term_days,
              ДоговорПодписан=True)

@@ -807,7 +807,7 @@ class OneCService:
         if not in_register and rec.get("ДоговорПоУмолчанию_Key") not in (None, "", EMPTY_GUID):
             return
         own = sorted((c for c in self.state.objects.get(CONTRACT, {}).values()
-                      if c.get("Owner_Key") == ref and not c.get("DeletionMark")),
+                      if (c.get("Owner_Key") or c.get("Owner")) == ref and not c.get("DeletionMark")),
                      key=lambda c: str(c.get("НомерДоговора") or ""), reverse=True)
         contract = own[0] if own else self._new_default_contract(rec)
         if in_register:
@@ -826,8 +826,10 @@ class OneCService:
         contract = self.state.blank(es)
         kind = "СПоставщиком" if party.get("Поставщик") and not party.get("Покупатель") else "СПокупателем"
         contract.update(Ref_Key=str(uuid.uuid4()), DataVersion=data_version(0), Description="Основной договор",
-                        Owner_Key=party["Ref_Key"], ВидДоговора=kind, Организация_Key=first("Catalog_Организации"),
+                        Owner_Key=party["Ref_Key"], Owner_Type=f"{NS}.{CP}", ВидДоговора=kind,
+                        Организация_Key=first("Catalog_Организации"),
                         ВалютаРасчетов_Key=first("Catalog_Валюты", Code="643"), ВидЦен_Key=first("Catalog_ВидыЦен"))
+        self.profile.reshape(CONTRACT, contract)  # the owner as the edition publishes it (3.0: composite)
         self._auto_code(es, contract)
         self.state.add(CONTRACT, contract)
         return contract

@@ -35,7 +35,10 @@ def test_pyodata_parses_metadata_unchanged(onec, session):
     assert [p.name for p in cp.key_proprties] == ["Ref_Key"]
     assert cp.proprty("ИНН").typ.name == "Edm.String" and cp.proprty("Ref_Key").typ.name == "Edm.Guid"
     contract = client.schema.entity_type("Catalog_ДоговорыКонтрагентов")
-    assert contract.nav_proprty("Owner").to_role.entity_type_name == "Catalog_Контрагенты"
+    if onec.profile.name == "unf16":  # a single-typed owner navigates; 3.0's composite one has `Owner_Type`
+        assert contract.nav_proprty("Owner").to_role.entity_type_name == "Catalog_Контрагенты"
+    else:
+        assert contract.proprty("Owner_Type").typ.name == "Edm.String"
     rows = client.schema.entity_type("AccumulationRegister_РасчетыСПокупателями_RecordType")
     assert [p.name for p in rows.key_proprties] == ["Recorder", "LineNumber", "Recorder_Type"]
 

@@ -43,7 +43,8 @@ def test_contracts_items_and_documents_use_world_guids(world, state):
     contract = world.contracts[0]
     rec = state.objects["Catalog_ДоговорыКонтрагентов"][world.guid("contract", contract.key)]
     assert rec["СрокОплатыПокупателя"] == contract.payment_term_days and rec["ВидДоговора"] == "СПокупателем"
-    assert rec["Owner_Key"] == counterparty_guid(world, contract.party_key)
+    assert rec["Owner"] == counterparty_guid(world, contract.party_key)  # UNF 3.0: a composite owner
+    assert rec["Owner_Type"] == "StandardODATA.Catalog_Контрагенты" and "Owner_Key" not in rec
     items = state.objects["Catalog_Номенклатура"]
     assert all(items[world.guid("item", i.key)]["DeletionMark"] == i.deleted for i in world.items)
     for kind, set_name, docs in (("order", "Document_ЗаказПокупателя", world.orders),
