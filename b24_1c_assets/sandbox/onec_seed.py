@@ -239,9 +239,9 @@ def _seed(world: World, empty_dimensions: tuple[str, ...] = ()) -> OneCState:
     rub = _obj(st, "Catalog_Валюты", g("currency", 643), Description="руб.", Code="643",
                НаименованиеПолное="Российский рубль")["Ref_Key"]
     retail = _obj(st, "Catalog_ВидыЦен", g("price_type", 1), Description="Розничная", Code="000000001",
-                  ВалютаЦены_Key=rub, ЦенаВключаетНДС=True, СпособЗаполненияЦены="Вручную")["Ref_Key"]
+                  ВалютаЦены_Key=rub, ЦенаВключаетНДС=True)["Ref_Key"]
     wholesale = _obj(st, "Catalog_ВидыЦен", g("price_type", 2), Description="Оптовая", Code="000000002",
-                     ВалютаЦены_Key=rub, ЦенаВключаетНДС=True, СпособЗаполненияЦены="Вручную")["Ref_Key"]
+                     ВалютаЦены_Key=rub, ЦенаВключаетНДС=True)["Ref_Key"]
     warehouse = _obj(st, "Catalog_СтруктурныеЕдиницы", g("structural_unit", 1), Description="Основной склад",
                      Code="000000001", ТипСтруктурнойЕдиницы="Склад", Организация_Key=org)["Ref_Key"]
     sales_dept = _obj(st, "Catalog_СтруктурныеЕдиницы", g("structural_unit", 2), Description="Отдел продаж",
@@ -257,7 +257,7 @@ def _seed(world: World, empty_dimensions: tuple[str, ...] = ()) -> OneCState:
     states = {}
     for i, name in enumerate(ORDER_STATES, 1):
         states[name] = _obj(st, "Catalog_СостоянияЗаказовПокупателей", g("order_state", i), Description=name,
-                            Code=f"{i:09d}", ВидСостояния=name, ПорядокСортировки=i,
+                            Code=f"{i:09d}",
                             # «Завершен» is predefined (ЗНАЧЕНИЕ(Справочник.СостоянияЗаказовПокупателей.Завершен))
                             **({"Predefined": True, "PredefinedDataName": "Завершен"} if name == "Завершен" else {})
                             )["Ref_Key"]
