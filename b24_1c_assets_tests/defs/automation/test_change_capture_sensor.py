@@ -10,6 +10,7 @@ succeeded, a lost event caught by the sweep."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import stat
 
@@ -240,7 +241,8 @@ def test_a_lost_event_is_still_caught_by_the_sweep(crm, tick):
     assert tick.cursor().pending["process_id"] is None  # nothing to confirm: the sweep found it
 
 
-def test_application_tokens_are_renewed_with_a_rotating_refresh_token(crm, tmp_path):
+def test_application_tokens_are_renewed_with_a_rotating_refresh_token(crm, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG, logger="urllib3.connectionpool")  # request lines: the OAuth query is masked
     token_file = tmp_path / "secrets" / "b24.json"
     resource = application_resource(crm, token_file, rate="1000", burst="1000")
     client = resource.client()
@@ -263,6 +265,9 @@ def test_application_tokens_are_renewed_with_a_rotating_refresh_token(crm, tmp_p
     for line in [str(client), repr(client), repr(resource.auth()), json.dumps(client.stats.as_dict())]:
         assert second["refresh_token"] not in line and resource.client_secret not in line
     assert second["access_token"] not in json.dumps([c for c in crm.request_log])
+    assert "/oauth/token/" in caplog.text
+    for secret in (first["refresh_token"], second["refresh_token"], second["access_token"], resource.client_secret):
+        assert secret not in caplog.text
 
 
 def test_a_run_the_daemon_will_retry_is_waited_for_not_relaunched(crm):
