@@ -14,9 +14,10 @@ UNPUBLISHED = ["InformationRegister_ЦеныНоменклатуры", "Document
                "Document_РасходнаяНакладная"]
 
 
-@pytest.fixture
-def sandbox(world, monkeypatch, tmp_path):
-    running = start_sandbox(world=world, rate=50, burst=50, onec_options={"unpublished": UNPUBLISHED})
+@pytest.fixture(params=["unf30", "unf16"])
+def sandbox(request, world, monkeypatch, tmp_path):
+    running = start_sandbox(world=world, rate=50, burst=50, onec_profile=request.param,
+                            onec_options={"unpublished": UNPUBLISHED})
     for name, value in running.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("B24_1C_DUCKDB_PATH", str(tmp_path / "b24_1c.duckdb"))
