@@ -90,6 +90,10 @@ FIELDS: list[FieldShape] = [
                source="antonbergit/skarby1c8: Documents/ЗаказПокупателя.xml (TabularSection Запасы)"),
     FieldShape(_ORDER, "СтруктурнаяЕдиницаРезерв", {UNF16: ABSENT}, section="Запасы",
                source="antonbergit/skarby1c8: Documents/ЗаказПокупателя.xml (TabularSection Запасы)"),
+    # -- InformationRegister ЦеныНоменклатуры -----------------------------------------------------------------
+    FieldShape("InformationRegister_ЦеныНоменклатуры", "ВалютаЦены", {UNF16: ABSENT},
+               source="AlexanderYekat/unf, antonbergit/skarby1c8: InformationRegisters/ЦеныНоменклатуры.xml "
+                      "(resource ВалютаЦены in 3.0 only)"),
     # -- Documents СчетНаОплату / РасходнаяНакладная: Запасы.Номенклатура is a plain reference in both ------
     FieldShape(_INVOICE, "Номенклатура", {UNF30: Ref(_ITEM), UNF16: Ref(_ITEM)}, section="Запасы",
                source="AlexanderYekat/unf, antonbergit/skarby1c8: Documents/СчетНаОплату.xml (Запасы)"),

@@ -313,7 +313,10 @@ def build_sets() -> dict[str, EntitySet]:
                         [Prop("ВидЦен_Key", "Edm.Guid", False, PRICE_TYPE)],
                         [Prop("Номенклатура_Key", "Edm.Guid", False, "Catalog_Номенклатура")],
                         [Prop("Характеристика_Key", "Edm.Guid", False)],
-                        num("Цена"), ref("ЕдиницаИзмерения"), boolean("Актуальность"), ref("Автор")),
+                        # InformationRegisters/ЦеныНоменклатуры.xml: ЕдиницаИзмерения composite (classifier or
+                        # the item's own units) in 3.0 and 1.6; ВалютаЦены 3.0 only (onec_profiles)
+                        num("Цена"), comp("ЕдиницаИзмерения"), ref("ВалютаЦены", CUR), boolean("Актуальность"),
+                        ref("Автор")),
                   dimensions=("ВидЦен", "Номенклатура", "Характеристика"), resources=("Цена",)),
         # 3.0 only, non-periodic and independent (InformationRegisters/ОсновныеДоговорыКонтрагента.xml in
         # AlexanderYekat/unf, Dershoozer/unf1): Контрагент is composite (Организации | Контрагенты).

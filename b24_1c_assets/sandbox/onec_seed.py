@@ -339,7 +339,8 @@ def _seed(world: World, empty_dimensions: tuple[str, ...] = ()) -> OneCState:
             st.prices.append({"Period": fmt_dt(period.replace(hour=0, minute=0, second=0, microsecond=0)),
                               "ВидЦен_Key": price_type, "Номенклатура_Key": item_key,
                               "Характеристика_Key": EMPTY_GUID, "Цена": price,
-                              "ЕдиницаИзмерения_Key": units.get(it.unit, units["шт"]), "Актуальность": True,
+                              "ЕдиницаИзмерения": units.get(it.unit, units["шт"]), "ВалютаЦены_Key": rub,
+                              "ЕдиницаИзмерения_Type": _ref("Catalog_КлассификаторЕдиницИзмерения"), "Актуальность": True,
                               "Автор_Key": EMPTY_GUID})
     st.counters["Catalog_Номенклатура"] = len(world.items)
 
