@@ -60,7 +60,11 @@ def decode_bytes(data: bytes) -> str:
             raise ValueError(f"unknown encoding {declared.group(1)!r} in the XML declaration") from None
     try:
         return data.decode("utf-8")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as exc:
+        if exc.reason == "unexpected end of data" and exc.end == len(data):
+            # Valid UTF-8 cut inside its last character: a truncated UTF-8 file, not windows-1251. Decode what
+            # is whole so the parse that follows names the truncation.
+            return data[:exc.start].decode("utf-8")
         # Not UTF-8: 1C's other export encoding. cp1251 maps nearly every byte, so corruption shows up
         # in the JSON/XML parse that follows, never as mojibake loaded silently into UTF-8 text fields.
         return data.decode("cp1251")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from b24_1c_assets.onec.errors import ExchangeFileRejected
-from b24_1c_assets.onec.exchange import ExchangeFolder, decode_bytes
+from b24_1c_assets.onec.exchange import ExchangeFolder, decode_bytes, parse_exchange_bytes
 from b24_1c_assets.sandbox.exchange_files import write_exchange_files
 
 SAMPLE = "ООО «Ромашка» — Ёлкин"
@@ -148,3 +149,11 @@ def test_unknown_schema_version_is_rejected(tmp_path):
     with pytest.raises(ExchangeFileRejected, match="schema_version"):
         with folder.claim(folder.pending()[0]):
             pass
+
+
+def test_utf8_cut_inside_its_last_character_is_named_truncated_not_decoded_as_cp1251():
+    data = json.dumps({"records": [{"Description": "ООО Ромашка"}]}, ensure_ascii=False).encode("utf-8")
+    cut = data[: data.index("Ромашка".encode()) + 3]  # ends on the first byte of a two-byte letter
+    assert decode_bytes(cut).endswith("Р")  # the whole letters, not cp1251 mojibake
+    with pytest.raises(ExchangeFileRejected, match="truncated JSON"):
+        parse_exchange_bytes("counterparties.json", cut, ZoneInfo("Europe/Moscow"))
