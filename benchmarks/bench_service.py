@@ -2,7 +2,7 @@
 
 1. **Publishing the analysts' copy** at N parties (default 10,000; `BENCH_SERVICE_SCALES=1000,10000,100000`;
    quick: 1,000). A child interpreter generates the world (`generate(seed=7, N)`), starts both sandbox servers
-   (portal limit raised to 1000 req/s as in bench_scale), runs the whole `full_sync` once against a fresh DuckDB
+   (portal limit raised to 1000 req/s as in bench_scale, calls charged their real operating time), runs the whole `full_sync` once against a fresh DuckDB
    file (its last step publishes the copy), then publishes the copy 3 more times: seconds (wall and CPU of the
    process), copy size, rows of the largest tables.
 2. **The service under load.** `python -m b24_1c_assets.services` in its own process (uvicorn, one worker, as
@@ -58,6 +58,10 @@ def measure_publish(scale: int, out_dir: str) -> dict:
     t0 = time.perf_counter()
     world = generate(seed=SEED, scale=scale)
     sandbox = start_sandbox(world=world, rate=1000, burst=1000)
+    # This bench times the copy, not the portal: the sandbox charges each call a loaded portal's operating time
+    # (tens of ms per write), and the client paces itself under half of the 480 s per 10 min budget, which
+    # parks the pushes for minutes at 10k. Charge what the sandbox really spends instead (a few ms).
+    sandbox.portal.operating_costs = {}
     setup_s = time.perf_counter() - t0
     working = os.path.join(out_dir, "b24_1c.duckdb")
     os.environ.update(sandbox.env())
