@@ -46,16 +46,16 @@ def existing_userfields(client: Bitrix24Client, entity: str, names: list[str]) -
             if row.get("FIELD_NAME") in names}
 
 
-def ensure_userfields(client: Bitrix24Client, entity: str, fields: list[UserField], *, rounds: int = 5) -> list[str]:
-    """Add the missing ones of `fields` to `crm.<entity>.userfield`; returns the names created."""
+def _ensure(client: Bitrix24Client, fields: list[UserField], existing_names, add_command, rounds: int) -> list[str]:
+    """Look the fields up, add the missing ones in one batch, repeat while an outcome is unknown or retryable."""
     created: list[str] = []
     for attempt in range(1, rounds + 1):
-        existing = existing_userfields(client, entity, [f.name for f in fields])
+        existing = existing_names()
         missing = [f for f in fields if f.name not in existing]
         if not missing:
             break
         try:
-            outcomes = client.batch({f.name: (f"crm.{entity}.userfield.add", f.add_params()) for f in missing})
+            outcomes = client.batch({f.name: add_command(f) for f in missing})
         except Bitrix24Error as exc:
             # A 5xx or dropped answer leaves the add's outcome unknown: the next round looks the fields up again
             # instead of adding blindly (a field name can only exist once, so that is the lookup).
@@ -72,29 +72,22 @@ def ensure_userfields(client: Bitrix24Client, entity: str, fields: list[UserFiel
     return created
 
 
+def ensure_userfields(client: Bitrix24Client, entity: str, fields: list[UserField], *, rounds: int = 5) -> list[str]:
+    """Add the missing ones of `fields` to `crm.<entity>.userfield`; returns the names created."""
+    return _ensure(client, fields, lambda: existing_userfields(client, entity, [f.name for f in fields]),
+                   lambda f: (f"crm.{entity}.userfield.add", f.add_params()), rounds)
+
+
+def existing_item_userfields(client: Bitrix24Client, entity_id: str, fields: list[UserField]) -> set[str]:
+    """Which of `fields` exist on a crm.item type (`userfieldconfig.list`, moduleId crm, by fieldName)."""
+    answers = batch_read(client, {f"f{i}": ("userfieldconfig.list", {
+        "moduleId": "crm", "filter": {"entityId": entity_id, "fieldName": f.name}}) for i, f in enumerate(fields)})
+    return {row.get("fieldName") for result in answers.values()
+            for row in ((result or {}).get("fields") or [] if isinstance(result, dict) else [])}
+
+
 def ensure_item_userfields(client: Bitrix24Client, entity_id: str, fields: list[UserField], *,
                            rounds: int = 5) -> list[str]:
     """The same for a crm.item type's fields through `userfieldconfig.list|add` (moduleId crm)."""
-    created: list[str] = []
-    for attempt in range(1, rounds + 1):
-        answers = batch_read(client, {f"f{i}": ("userfieldconfig.list", {
-            "moduleId": "crm", "filter": {"entityId": entity_id, "fieldName": f.name}}) for i, f in enumerate(fields)})
-        existing = {row.get("fieldName") for result in answers.values()
-                    for row in ((result or {}).get("fields") or [] if isinstance(result, dict) else [])}
-        missing = [f for f in fields if f.name not in existing]
-        if not missing:
-            break
-        try:
-            outcomes = client.batch({f.name: ("userfieldconfig.add", f.config_params(entity_id)) for f in missing})
-        except Bitrix24Error as exc:
-            if not exc.retryable or attempt == rounds:
-                raise
-            continue
-        created += [f.name for f in missing if outcomes[f.name].ok]
-        retry = [o for o in outcomes.values() if not o.ok and o.error.retryable]
-        for outcome in outcomes.values():
-            if not outcome.ok and (not outcome.error.retryable or attempt == rounds):
-                outcome.unwrap()
-        if not retry:
-            break
-    return created
+    return _ensure(client, fields, lambda: existing_item_userfields(client, entity_id, fields),
+                   lambda f: ("userfieldconfig.add", f.config_params(entity_id)), rounds)
