@@ -9,10 +9,16 @@ from b24_1c_assets.sandbox import start_sandbox
 
 
 @pytest.fixture
-def sandbox(world, monkeypatch, tmp_path, onec_profile):
+def onec_options():
+    """More options of the sandbox 1C (`unpublished`, `empty_dimensions`, ...): a module overrides this fixture."""
+    return {}
+
+
+@pytest.fixture
+def sandbox(world, monkeypatch, tmp_path, onec_profile, onec_options):
     """Both sandbox servers over the session's world, and the environment pointing the product at them; the
     1C base follows `onec_profile` (parametrize it with `both_onec_profiles` to run against UNF 3.0 and 1.6)."""
-    running = start_sandbox(world=world, rate=50, burst=50, onec_profile=onec_profile)
+    running = start_sandbox(world=world, rate=50, burst=50, onec_profile=onec_profile, onec_options=onec_options)
     for name, value in running.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("B24_1C_DUCKDB_PATH", str(tmp_path / "b24_1c.duckdb"))

@@ -8,22 +8,18 @@ import pytest
 
 from b24_1c_assets import runner
 from b24_1c_assets.runner import run_full_sync
-from b24_1c_assets.sandbox import start_sandbox
+from b24_1c_assets_tests.conftest import both_onec_profiles
 
 UNPUBLISHED = ["InformationRegister_ЦеныНоменклатуры", "Document_ПоступлениеНаСчет", "Document_ПоступлениеВКассу",
                "Document_РасходнаяНакладная"]
 
 
-@pytest.fixture(params=["unf30", "unf16"])
-def sandbox(request, world, monkeypatch, tmp_path):
-    running = start_sandbox(world=world, rate=50, burst=50, onec_profile=request.param,
-                            onec_options={"unpublished": UNPUBLISHED})
-    for name, value in running.env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("B24_1C_DUCKDB_PATH", str(tmp_path / "b24_1c.duckdb"))
-    monkeypatch.setenv("ONEC_EXCHANGE_DIR", str(tmp_path / "exchange"))
-    yield running
-    running.stop()
+pytestmark = both_onec_profiles
+
+
+@pytest.fixture
+def onec_options():
+    return {"unpublished": UNPUBLISHED}
 
 
 def test_partial_publication_skips_what_needs_the_missing_objects_and_pushes_receivables(sandbox, tmp_path):

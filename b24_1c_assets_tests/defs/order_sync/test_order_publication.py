@@ -4,20 +4,12 @@ to post is written; every row says which object to publish."""
 import duckdb
 import pytest
 
-from b24_1c_assets.sandbox import start_sandbox
 from b24_1c_assets_tests.defs.order_sync.test_order_assets import FLOW, UPSTREAM, onec_writes, orders_by_deal
 
 
 @pytest.fixture
-def sandbox(world, monkeypatch, tmp_path, onec_profile):
-    running = start_sandbox(world=world, rate=50, burst=50, onec_profile=onec_profile,
-                            onec_options={"unpublished": ["Catalog_СтавкиНДС"]})
-    for name, value in running.env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("B24_1C_DUCKDB_PATH", str(tmp_path / "b24_1c.duckdb"))
-    monkeypatch.setenv("ONEC_EXCHANGE_DIR", str(tmp_path / "exchange"))
-    yield running
-    running.stop()
+def onec_options():
+    return {"unpublished": ["Catalog_СтавкиНДС"]}
 
 
 def test_without_vat_rates_published_no_order_is_written_and_each_row_says_why(sandbox, run_flow, tmp_path):

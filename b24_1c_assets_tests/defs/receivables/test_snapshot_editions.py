@@ -29,7 +29,7 @@ def sandbox(request, world, monkeypatch, tmp_path):
     running.stop()
 
 
-def _balance_by_counterparty(server) -> dict[str, Decimal]:
+def onec_balance_by_counterparty(server) -> dict[str, Decimal]:
     """1C's own Balance per counterparty, read over OData apart from the product."""
     import requests
 
@@ -63,7 +63,7 @@ def test_snapshot_equals_1c_balance_per_counterparty(sandbox, run_assets, tmp_pa
     assert published in raw.columns and "Заказ" in raw.columns
     assert bool(raw["Заказ"].isna().all()) == ("Заказ" in sandbox.empty_dimensions)
 
-    theirs = _balance_by_counterparty(sandbox.onec)
+    theirs = onec_balance_by_counterparty(sandbox.onec)
     nonzero = {k: v for k, v in ours.items() if v != 0}
     assert nonzero == {k: v for k, v in theirs.items() if v != 0}
     world = sandbox.world
