@@ -11,7 +11,6 @@ webhook's user: give the integration a technical user of its own). A sweep hit a
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -64,12 +63,6 @@ def parse_wire_time(value: str) -> datetime:
 def sweep_from(watermark: str, overlap: timedelta) -> str:
     """The `>=DATE_MODIFY` bound of the next sweep: watermark minus the overlap, in the watermark's offset."""
     return (parse_wire_time(watermark) - overlap).isoformat(timespec="seconds")
-
-
-def webhook_user_id(webhook_url: str) -> int | None:
-    """The user an inbound webhook acts as (`.../rest/<user>/<code>/`); the code itself is never kept."""
-    match = re.search(r"/rest/(\d+)/[^/]+/?$", webhook_url or "")
-    return int(match.group(1)) if match else None
 
 
 def changes_from_events(events: list[dict]) -> dict[str, set[int]]:

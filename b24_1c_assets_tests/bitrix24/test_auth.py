@@ -52,3 +52,9 @@ def test_every_missing_scope_is_named_before_the_first_write(bx_portal):
     for _ in range(2):
         assert apply_commands(client, [WriteCommand("c", "crm.company.update", {"id": company, "fields": {}})])
     assert [e["method"] for e in full.request_log].count("scope") == 1  # once per client (per run)
+
+
+def test_the_webhook_user_is_read_from_the_url_and_the_code_is_not_shown():
+    auth = WebhookAuth("https://portal.bitrix24.ru/rest/12/abc123secret/")
+    assert auth.user_id == 12 and "abc123secret" not in repr(auth)
+    assert WebhookAuth("http://127.0.0.1:5000/rest/1/c0de").user_id == 1

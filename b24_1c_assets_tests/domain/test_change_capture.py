@@ -25,12 +25,6 @@ def test_sweep_bound_is_watermark_minus_overlap_in_its_own_offset():
     assert cc.sweep_from("2026-11-25T14:30:00+03:00", OVERLAP) == "2026-11-25T14:20:00+03:00"
 
 
-def test_webhook_user_is_read_from_the_url_and_nothing_else():
-    assert cc.webhook_user_id("https://portal.bitrix24.ru/rest/12/abc123secret/") == 12
-    assert cc.webhook_user_id("http://127.0.0.1:5000/rest/1/c0de") == 1
-    assert cc.webhook_user_id("https://portal.bitrix24.ru/oauth/") is None
-
-
 def test_sweep_hits_seen_with_the_same_stamp_are_not_changes_again():
     first = cc.evaluate_sweep({"deal": [hit(1, "2026-11-25T14:30:00+03:00"), hit(2, "2026-11-25T14:25:00+03:00")]},
                               watermark="2026-11-25T14:00:00+03:00", seen={}, overlap=OVERLAP, own_user_id=1)
