@@ -68,9 +68,7 @@ def test_full_sync_on_each_edition_settles_with_1c_and_a_rerun_writes_nothing(sa
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert checks[BALANCE_CHECK].passed and checks[BALANCE_CHECK].metadata["compared"].value > 0
     with duckdb.connect(str(tmp_path / "b24_1c.duckdb"), read_only=True) as conn:
-        ours = {k: Decimal(v) for k, v in conn.execute(
-            "SELECT counterparty_ref, CAST(sum(balance) AS VARCHAR) FROM receivables.receivables_snapshot "
-            "GROUP BY 1").fetchall()}
+        ours = editions.snapshot_by_counterparty(conn)
         inactive = conn.execute('SELECT count(*) FROM onec.settlement_movements WHERE NOT "Active"').fetchone()[0]
         debts = conn.execute("SELECT company_id, balance FROM receivables.client_credit_status "
                              "WHERE company_id IS NOT NULL").fetchall()

@@ -42,6 +42,13 @@ def onec_balance_by_counterparty(server) -> dict[str, Decimal]:
     return out
 
 
+def snapshot_by_counterparty(conn) -> dict[str, Decimal]:
+    """Our receivables snapshot's balance per counterparty, to the kopeck."""
+    return {k: Decimal(v) for k, v in conn.execute(
+        "SELECT counterparty_ref, CAST(sum(balance) AS VARCHAR) FROM receivables.receivables_snapshot "
+        "GROUP BY 1").fetchall()}
+
+
 def test_snapshot_equals_1c_balance_per_counterparty(sandbox, run_assets, tmp_path):
     result = run_assets(dg.AssetSelection.assets(SNAPSHOT).upstream().required_multi_asset_neighbors(),
                         raise_on_error=False)
@@ -50,9 +57,7 @@ def test_snapshot_equals_1c_balance_per_counterparty(sandbox, run_assets, tmp_pa
     assert checks[BALANCE_CHECK].passed and checks[BALANCE_CHECK].metadata["compared"].value > 0
 
     with duckdb.connect(str(tmp_path / "b24_1c.duckdb"), read_only=True) as conn:
-        ours = {k: Decimal(v) for k, v in conn.execute(
-            'SELECT counterparty_ref, CAST(sum(balance) AS VARCHAR) FROM receivables.receivables_snapshot '
-            'GROUP BY 1').fetchall()}
+        ours = snapshot_by_counterparty(conn)
         raw = conn.execute('SELECT * FROM onec.settlement_movements').df()
         inactive_total = conn.execute(
             'SELECT count(*) FROM onec.settlement_movements WHERE NOT "Active"').fetchone()[0]
