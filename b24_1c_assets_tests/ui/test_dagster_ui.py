@@ -18,7 +18,6 @@ import duckdb
 import pytest
 import requests
 
-from b24_1c_assets_tests.defs.conftest import sandbox  # noqa: F401 — the fixture
 from b24_1c_assets_tests.ui.chromium import BINARY, Browser
 
 ASSET = "bitrix24/companies"
@@ -35,7 +34,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def webserver(sandbox, tmp_path, monkeypatch):  # noqa: F811
+def webserver(sandbox, tmp_path, monkeypatch):
     """dagster-webserver over this code location and a fresh instance in tmp_path; yields (url, instance)."""
     home = tmp_path / "dagster_home"
     home.mkdir()

@@ -20,7 +20,6 @@ from b24_1c_assets.defs.client_master.assets import CLIENTS
 from b24_1c_assets.services.config import ServiceConfig
 from b24_1c_assets.services.server import ServiceThread
 from b24_1c_assets.sync.review_decisions import DecisionStore
-from b24_1c_assets_tests.defs.conftest import run_assets, sandbox  # noqa: F401 — the fixtures
 from b24_1c_assets_tests.ui.chromium import BINARY, Browser
 
 TOKEN = "review-ui-secret-5c1d"
@@ -56,7 +55,7 @@ def _wait_text(browser: Browser, expected: str, seconds: float = 30) -> str:
     raise AssertionError(f"not shown within {seconds} s: {expected!r}; page: {text[:1500]}")
 
 
-def test_accept_and_reject_in_the_browser_are_honoured_by_the_next_run(run_assets, tmp_path, monkeypatch):  # noqa: F811
+def test_accept_and_reject_in_the_browser_are_honoured_by_the_next_run(run_assets, tmp_path, monkeypatch):
     store_file = tmp_path / "review" / "client_match_decisions.sqlite"
     monkeypatch.setenv("B24_1C_REVIEW_DECISIONS", str(store_file))
     run_assets(dg.AssetSelection.assets(CLIENTS).upstream() | CLIENT_MASTER)
