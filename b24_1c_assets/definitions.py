@@ -23,7 +23,7 @@ from b24_1c_assets.defs.receivables import assets as receivables_assets
 from b24_1c_assets.defs.receivables import digest as receivables_digest
 from b24_1c_assets.defs.receivables import freshness as receivables_freshness
 from b24_1c_assets.defs.receivables import sensors as receivables_sensors
-from b24_1c_assets.defs.resources import build_resources
+from b24_1c_assets.lib.resources import build_resources
 
 
 @dg.definitions

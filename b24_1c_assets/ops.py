@@ -50,7 +50,7 @@ def materialize_flow(flow: str, keys: list[str] | None = None,
     """Run the assets tagged with the journal flow's asset tag, tagged flow=<flow>, trigger=replay."""
     from b24_1c_assets.definitions import defs
     from b24_1c_assets.defs.analytics.runs import run_tags
-    from b24_1c_assets.defs.partitions import daily_partitions
+    from b24_1c_assets.lib.partitions import daily_partitions
 
     loaded = defs()
     tag = FLOW_ASSET_TAGS.get(flow, flow)

@@ -18,7 +18,7 @@ def run_full_sync(*, trigger: str, instance: dg.DagsterInstance | None = None, p
     `partition_key` is the receivables day to close (default: today in Moscow).
     """
     from b24_1c_assets.definitions import defs
-    from b24_1c_assets.defs.partitions import daily_partitions
+    from b24_1c_assets.lib.partitions import daily_partitions
 
     job = defs().resolve_job_def("full_sync")
     instance = instance or dg.DagsterInstance.get()

@@ -122,7 +122,7 @@ def sandbox(world, monkeypatch, tmp_path, onec_profile, onec_options):
 def run_assets(sandbox):
     """Materialize a selection (an AssetSelection or a list of keys/strings) of the whole location."""
     from b24_1c_assets.definitions import defs
-    from b24_1c_assets.defs.partitions import daily_partitions
+    from b24_1c_assets.lib.partitions import daily_partitions
 
     def run(selection, *, partition_key: str | None = None, tags: dict | None = None, raise_on_error: bool = True):
         loaded = defs()

@@ -176,7 +176,7 @@ def measure(scale: int, partial: Path | None = None) -> dict:
             os.environ["B24_1C_DUCKDB_PATH"] = os.path.join(tmp, "bench.duckdb")
             os.environ["ONEC_EXCHANGE_DIR"] = os.path.join(tmp, "exchange")
             from b24_1c_assets.definitions import defs
-            from b24_1c_assets.defs.partitions import daily_partitions
+            from b24_1c_assets.lib.partitions import daily_partitions
             from b24_1c_assets.runner import QUIET
 
             loaded = defs()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from b24_1c_assets.defs.partitions import daily_partitions
+from b24_1c_assets.lib.partitions import daily_partitions
 
 PARTITION_TAG = "dagster/partition"
 

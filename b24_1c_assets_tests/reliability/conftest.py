@@ -39,7 +39,7 @@ def reliability_day() -> str:
     """The receivables day every run of the session closes, fixed at its first use: a session crossing
     Moscow midnight would otherwise compare a reference of one day with a bench of the next (DEBT_AS_OF)."""
     if not _DAY:
-        from b24_1c_assets.defs.partitions import daily_partitions
+        from b24_1c_assets.lib.partitions import daily_partitions
 
         _DAY.append(daily_partitions.get_last_partition_key())
     return _DAY[0]

@@ -55,7 +55,7 @@ def age(folder: Path) -> None:
 def materialize(selection: dg.AssetSelection) -> dg.ExecuteInProcessResult:
     """The location's assets in-process, against the environment (a partitioned selection gets the latest day)."""
     from b24_1c_assets.definitions import defs
-    from b24_1c_assets.defs.partitions import daily_partitions
+    from b24_1c_assets.lib.partitions import daily_partitions
 
     loaded = defs()
     graph = loaded.resolve_asset_graph()

@@ -30,9 +30,9 @@ MAX_RUNS = 8
 def short_backoff(monkeypatch):
     """The clients' real retry logic with waits cut tenfold: a loopback server needs no 0.5-30 s backoff, and
     one faulty run would otherwise spend a minute asleep."""
-    monkeypatch.setattr("b24_1c_assets.defs.resources.Bitrix24Client",
+    monkeypatch.setattr("b24_1c_assets.lib.resources.Bitrix24Client",
                         partial(Bitrix24Client, backoff_initial=0.05, backoff_max=3.0))
-    monkeypatch.setattr("b24_1c_assets.defs.resources.OneCClient",
+    monkeypatch.setattr("b24_1c_assets.lib.resources.OneCClient",
                         partial(OneCClient, backoff_initial=0.05, backoff_max=3.0))
 
 

@@ -91,9 +91,9 @@ def sandbox_text(bench) -> str:
 
 @pytest.mark.slow
 def test_no_secret_in_logs_events_tables_or_sandbox_logs(secret_bench, monkeypatch, caplog):
-    monkeypatch.setattr("b24_1c_assets.defs.resources.Bitrix24Client",
+    monkeypatch.setattr("b24_1c_assets.lib.resources.Bitrix24Client",
                         partial(Bitrix24Client, backoff_initial=0.05, backoff_max=3.0))
-    monkeypatch.setattr("b24_1c_assets.defs.resources.OneCClient",
+    monkeypatch.setattr("b24_1c_assets.lib.resources.OneCClient",
                         partial(OneCClient, backoff_initial=0.05, backoff_max=3.0))
     caplog.set_level(logging.DEBUG)
     instance = dg.DagsterInstance.ephemeral()

@@ -14,7 +14,7 @@ import requests
 
 from b24_1c_assets.defs.onec.exchange_assets import exchange_files
 from b24_1c_assets.defs.onec.sensors import exchange_folder_sensor
-from b24_1c_assets.defs.resources import OneCResource, WarehouseResource
+from b24_1c_assets.lib.resources import OneCResource, WarehouseResource
 from b24_1c_assets.onec.exchange import ExchangeFolder
 from b24_1c_assets.sandbox.exchange_files import write_exchange_files
 from b24_1c_assets_tests.services.conftest import EXPORT_TOKEN

@@ -7,8 +7,8 @@ import pandas as pd
 
 from b24_1c_assets import settings
 from b24_1c_assets.defs.analytics.runs import FLOW_TAG, redact, trigger_of
-from b24_1c_assets.defs.extracts import OWNERS
-from b24_1c_assets.defs.resources import Bitrix24Resource, WarehouseResource
+from b24_1c_assets.lib.landing import OWNERS
+from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.domain import analytics_sql
 
 VIEWS = dg.AssetKey(["analytics", "views"])

@@ -14,8 +14,8 @@ import dagster as dg
 import pandas as pd
 
 from b24_1c_assets.analytics_copy import analytics_copy_path, publish
-from b24_1c_assets.defs.extracts import OWNERS
-from b24_1c_assets.defs.resources import WarehouseResource
+from b24_1c_assets.lib.landing import OWNERS
+from b24_1c_assets.lib.resources import WarehouseResource
 
 ANALYTICS_COPY = dg.AssetKey(["analytics", "analyst_copy"])
 

@@ -1,6 +1,6 @@
 """Change capture: CRM changes launch `incremental_sync` (deals to 1C orders, companies, deal holds).
 
-Sources, by how the product reaches the portal (B24_AUTH_MODE, `defs/resources.py`):
+Sources, by how the product reaches the portal (B24_AUTH_MODE, `lib/resources.py`):
 - always the `DATE_MODIFY` sweep of `crm.deal.list` / `crm.company.list` (watermark minus an overlap), dropping
   the integration user's own writes (MODIFY_BY_ID) and hits already seen;
 - with an inbound webhook: the events Bitrix24 outbound webhooks POSTed to our service (`POST /v1/bitrix24/
@@ -31,7 +31,7 @@ import dagster as dg
 from b24_1c_assets.bitrix24 import Bitrix24Client
 from b24_1c_assets.bitrix24.errors import AuthError, Bitrix24Error, MethodNotFound
 from b24_1c_assets.defs.jobs import incremental_sync
-from b24_1c_assets.defs.resources import Bitrix24Resource
+from b24_1c_assets.lib.resources import Bitrix24Resource
 from b24_1c_assets.domain import change_capture as cc
 from b24_1c_assets.sync.bitrix24_writes import OUR_CONNECTOR
 from b24_1c_assets.sync.event_journal import EventJournal, journal_path

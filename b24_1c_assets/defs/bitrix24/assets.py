@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from b24_1c_assets.bitrix24 import Bitrix24Client
-from b24_1c_assets.defs.extracts import OWNERS, contract_check_spec, store_extract
-from b24_1c_assets.defs.resources import Bitrix24Resource, WarehouseResource
+from b24_1c_assets.lib.landing import OWNERS, contract_check_spec, store_extract
+from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.domain.contracts import BITRIX24_CONTRACTS
 from b24_1c_assets.warehouse import records_frame
 

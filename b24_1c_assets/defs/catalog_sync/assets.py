@@ -10,10 +10,10 @@ import dagster as dg
 import pandas as pd
 
 from b24_1c_assets.bitrix24 import Bitrix24Client
-from b24_1c_assets.defs.catalog_sync import flow_support as fs
-from b24_1c_assets.defs.extracts import OWNERS
+from b24_1c_assets.lib import push_flow as fs
+from b24_1c_assets.lib.landing import OWNERS
 from b24_1c_assets.defs.onec import publication
-from b24_1c_assets.defs.resources import Bitrix24Resource, OneCResource, WarehouseResource
+from b24_1c_assets.lib.resources import Bitrix24Resource, OneCResource, WarehouseResource
 from b24_1c_assets.domain import catalog_sync as cs
 from b24_1c_assets.domain.push_plan import NOOP, UPDATE, plan_updates
 from b24_1c_assets.onec import commerceml

@@ -9,8 +9,8 @@ import pandas as pd
 
 from b24_1c_assets import settings
 from b24_1c_assets.warehouse import append_table, read_table, replace_table
-from b24_1c_assets.defs.extracts import OWNERS, preview, with_lineage
-from b24_1c_assets.defs.resources import WarehouseResource
+from b24_1c_assets.lib.landing import OWNERS, preview, with_lineage
+from b24_1c_assets.lib.resources import WarehouseResource
 from b24_1c_assets.domain.client_sources import (
     crm_activity, crm_companies_for_matching, onec_activity, onec_counterparties_for_matching,
 )

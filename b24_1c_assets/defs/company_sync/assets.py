@@ -14,8 +14,8 @@ import dagster as dg
 import pandas as pd
 
 from b24_1c_assets import settings
-from b24_1c_assets.defs.extracts import OWNERS, preview
-from b24_1c_assets.defs.resources import Bitrix24Resource, OneCResource, WarehouseResource
+from b24_1c_assets.lib.landing import OWNERS, preview
+from b24_1c_assets.lib.resources import Bitrix24Resource, OneCResource, WarehouseResource
 from b24_1c_assets.domain import company_sync as cs
 from b24_1c_assets.domain.matching import created_in_crm
 from b24_1c_assets.domain.push_plan import NOOP, GuardLimits, guard_plan, payload_hash, plan_updates

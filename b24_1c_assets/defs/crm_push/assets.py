@@ -5,8 +5,8 @@ import json
 import dagster as dg
 
 from b24_1c_assets.defs.crm_push.guard import guard_limits, guard_result, guard_spec
-from b24_1c_assets.defs.extracts import OWNERS, preview, with_lineage
-from b24_1c_assets.defs.resources import Bitrix24Resource, WarehouseResource
+from b24_1c_assets.lib.landing import OWNERS, preview, with_lineage
+from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.domain.push_plan import UPDATE, guard_plan, plan_updates
 from b24_1c_assets.domain.receivables_push import FIELD_LABELS, FIELDS, desired_company_fields, new_holds, zeroed
 from b24_1c_assets.sync import journal

@@ -8,9 +8,9 @@ import dagster as dg
 import pandas as pd
 
 from b24_1c_assets.defs.crm_push.guard import guard_limits, guard_result, guard_spec
-from b24_1c_assets.defs.extracts import OWNERS, preview, with_lineage
+from b24_1c_assets.lib.landing import OWNERS, preview, with_lineage
 from b24_1c_assets.defs.receivables.assets import credit_policy
-from b24_1c_assets.defs.resources import Bitrix24Resource, WarehouseResource
+from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.domain.credit_holds import (MOVE_COLUMNS, STATE_COLUMNS, SUSPEND, deal_message, hold_message,
                                                plan_holds)
 from b24_1c_assets.domain.push_plan import GuardVerdict, guard_plan, plan_updates

@@ -4,11 +4,11 @@ import dagster as dg
 import pandas as pd
 
 from b24_1c_assets.bitrix24 import Bitrix24Client
-from b24_1c_assets.defs.catalog_sync import flow_support as fs
+from b24_1c_assets.lib import push_flow as fs
 from b24_1c_assets.defs.client_master.reads import COMPANIES_FROM_1C, current_clients
-from b24_1c_assets.defs.extracts import OWNERS
+from b24_1c_assets.lib.landing import OWNERS
 from b24_1c_assets.defs.onec import publication
-from b24_1c_assets.defs.resources import Bitrix24Resource, WarehouseResource
+from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.domain import invoice_sync as inv
 from b24_1c_assets.domain.push_plan import NOOP, UPDATE, plan_updates
 from b24_1c_assets.sync import journal

@@ -13,10 +13,10 @@ from typing import Callable
 
 import dagster as dg
 
-from b24_1c_assets.defs.extracts import CONTRACT_CHECK, OWNERS, contract_check_spec, store_extract
+from b24_1c_assets.lib.landing import CONTRACT_CHECK, OWNERS, contract_check_spec, store_extract
 from b24_1c_assets.defs.onec import publication
 from b24_1c_assets.defs.onec.exchange_assets import EXCHANGE_FILES, exchange_extract
-from b24_1c_assets.defs.resources import OneCResource, WarehouseResource
+from b24_1c_assets.lib.resources import OneCResource, WarehouseResource
 from b24_1c_assets.domain.contracts import ONEC_CONTRACTS
 from b24_1c_assets.onec import OneCClient, OneCPublicationError, odata
 from b24_1c_assets.warehouse import records_frame

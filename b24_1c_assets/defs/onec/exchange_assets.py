@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 import dagster as dg
 import pandas as pd
 
-from b24_1c_assets.defs.extracts import OWNERS, preview, store_extract
-from b24_1c_assets.defs.resources import OneCResource, WarehouseResource
+from b24_1c_assets.lib.landing import OWNERS, preview, store_extract
+from b24_1c_assets.lib.resources import OneCResource, WarehouseResource
 from b24_1c_assets.domain import exchange_records as er
 from b24_1c_assets.domain.contracts import Contract
 from b24_1c_assets.onec.errors import ExchangeFileRejected

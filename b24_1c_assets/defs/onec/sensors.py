@@ -7,8 +7,8 @@ from pathlib import Path
 import dagster as dg
 
 from b24_1c_assets.defs.onec.exchange_assets import EXCHANGE_FILES
-from b24_1c_assets.defs.partitions import daily_partitions
-from b24_1c_assets.defs.resources import OneCResource
+from b24_1c_assets.lib.partitions import daily_partitions
+from b24_1c_assets.lib.resources import OneCResource
 from b24_1c_assets.onec.exchange import SKIP_SUFFIXES, ExchangeFolder
 
 exchange_load = dg.define_asset_job(

@@ -7,11 +7,11 @@ import dagster as dg
 import pandas as pd
 
 from b24_1c_assets.bitrix24 import Bitrix24Client
-from b24_1c_assets.defs.catalog_sync import flow_support as fs
-from b24_1c_assets.defs.extracts import OWNERS
+from b24_1c_assets.lib import push_flow as fs
+from b24_1c_assets.lib.landing import OWNERS
 from b24_1c_assets.defs.onec import publication
 from b24_1c_assets.defs.order_sync import onec_orders
-from b24_1c_assets.defs.resources import Bitrix24Resource, OneCResource, WarehouseResource
+from b24_1c_assets.lib.resources import Bitrix24Resource, OneCResource, WarehouseResource
 from b24_1c_assets.domain import order_sync as osync
 from b24_1c_assets.domain.push_plan import NOOP, UPDATE
 from b24_1c_assets.onec import OneCClient

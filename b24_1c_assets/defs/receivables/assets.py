@@ -8,10 +8,10 @@ import pandas as pd
 
 from b24_1c_assets import settings
 from b24_1c_assets.defs.client_master.reads import COMPANIES_FROM_1C, current_clients
-from b24_1c_assets.defs.extracts import OWNERS, preview
+from b24_1c_assets.lib.landing import OWNERS, preview
 from b24_1c_assets.defs.onec import publication
-from b24_1c_assets.defs.partitions import daily_partitions
-from b24_1c_assets.defs.resources import WarehouseResource
+from b24_1c_assets.lib.partitions import daily_partitions
+from b24_1c_assets.lib.resources import WarehouseResource
 from b24_1c_assets.domain import receivables_sources as sources
 from b24_1c_assets.domain.credit_policy import CreditPolicy, assess
 from b24_1c_assets.domain.receivables import receivables_by_contract, receivables_by_counterparty, to_kopecks

@@ -7,10 +7,10 @@ import pandas as pd
 
 from b24_1c_assets import settings
 from b24_1c_assets.defs.crm_push.deal_holds import APPLY
-from b24_1c_assets.defs.extracts import OWNERS
-from b24_1c_assets.defs.partitions import daily_partitions
+from b24_1c_assets.lib.landing import OWNERS
+from b24_1c_assets.lib.partitions import daily_partitions
 from b24_1c_assets.defs.receivables.assets import CREDIT_STATUS
-from b24_1c_assets.defs.resources import Bitrix24Resource, WarehouseResource
+from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.domain.finance_digest import compose_digest, digest_recipients
 from b24_1c_assets.sync import journal
 from b24_1c_assets.sync.bitrix24_writes import FAILED, OK, RowOutcome, WriteCommand, apply_commands

@@ -5,7 +5,7 @@ import duckdb
 import pandas as pd
 
 from b24_1c_assets.defs.crm_push.deal_holds import APPLY, PLAN
-from b24_1c_assets.defs.resources import Bitrix24Resource, WarehouseResource
+from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.domain.credit_holds import new_deals_to_block
 from b24_1c_assets.warehouse import table_exists
 

@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from b24_1c_assets.defs.automation.schedules import hourly_incremental_sync, nightly_full_sync
-from b24_1c_assets.defs.partitions import daily_partitions
+from b24_1c_assets.lib.partitions import daily_partitions
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 

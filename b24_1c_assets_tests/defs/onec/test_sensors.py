@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from b24_1c_assets.defs.onec.sensors import exchange_folder_sensor
-from b24_1c_assets.defs.resources import OneCResource
+from b24_1c_assets.lib.resources import OneCResource
 from b24_1c_assets.sandbox.exchange_files import write_exchange_files
 from b24_1c_assets_tests.defs.onec.conftest import age
 

@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from b24_1c_assets import settings
-from b24_1c_assets.defs.extracts import preview, with_lineage
+from b24_1c_assets.lib.landing import preview, with_lineage
 from b24_1c_assets.domain.push_plan import NOOP, GuardLimits, guard_plan
 from b24_1c_assets.sync.bitrix24_writes import RowOutcome
 from b24_1c_assets.sync.journal import record

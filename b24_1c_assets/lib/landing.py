@@ -13,7 +13,7 @@ import dagster as dg
 import pandas as pd
 
 from b24_1c_assets import warehouse
-from b24_1c_assets.defs.resources import WarehouseResource
+from b24_1c_assets.lib.resources import WarehouseResource
 from b24_1c_assets.domain.contracts import Contract, quarantine
 
 PREVIEW_ROWS = 5

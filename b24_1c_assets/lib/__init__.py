@@ -1,0 +1,1 @@
+"""Shared machinery of the code location: resources, how extracts land, the push-flow mechanism, tables."""
