@@ -12,10 +12,11 @@ import os
 import re
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 import duckdb
 import pandas as pd
@@ -223,3 +224,74 @@ def replace_partition(conn: duckdb.DuckDBPyConnection, schema: str, table: str, 
         conn.execute("ROLLBACK")
         raise
     return len(frame)
+
+
+@dataclass(frozen=True)
+class MergeCounts:
+    """What a merge did to a table: rows added, replaced (same key, re-read) and removed."""
+
+    inserted: int
+    updated: int
+    deleted: int
+    rows: int  # in the table afterwards
+
+
+def merge_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame: pd.DataFrame, *,
+                key: Sequence[str], date_column: str | None = None, since: datetime | None = None,
+                removed_keys: Iterable[tuple] = (), column_types: dict[str, str] | None = None) -> MergeCounts:
+    """Upsert a partial re-read into `schema.table` by `key`, in one transaction.
+
+    Rows whose key the re-read returns are replaced (changed, or moved into the window from an older date);
+    with `date_column`/`since`, stored rows dated `>= since` that the re-read no longer returns are deleted
+    (a document deleted in 1C, the movements of an unposted one); `removed_keys` are deleted whatever
+    their date. A missing table is created from the frame. Columns new in the frame are added.
+    """
+    if (date_column is None) != (since is None):
+        raise ValueError("merge_table: date_column and since go together")
+    target = f"{_ident(schema)}.{_ident(table)}"
+    if not table_exists(conn, schema, table):
+        rows = replace_table(conn, schema, table, frame, column_types=column_types)
+        return MergeCounts(inserted=rows, updated=0, deleted=0, rows=rows)
+    removed = [tuple(k) for k in removed_keys]
+    staged, types = _stage(frame, column_types)
+    keys = [_ident(k) for k in key]
+    match = " AND ".join(f"i.{k} = t.{k}" for k in keys)
+    conn.execute("BEGIN")
+    try:
+        existing = {r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+            [schema, table]).fetchall()}
+        conn.register("_frame", staged)
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE _incoming AS SELECT {_select_list(staged, types)} FROM _frame")
+        conn.unregister("_frame")
+        for name, sql_type in conn.execute("SELECT column_name, data_type FROM information_schema.columns "
+                                           "WHERE table_name = '_incoming' ORDER BY ordinal_position").fetchall():
+            if name not in existing:
+                conn.execute(f"ALTER TABLE {target} ADD COLUMN {_ident(name)} {sql_type}")
+        before = conn.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
+        updated = conn.execute(f"SELECT count(*) FROM {target} t WHERE EXISTS "
+                               f"(SELECT 1 FROM _incoming i WHERE {match})").fetchall()[0][0]
+        conditions = [f"EXISTS (SELECT 1 FROM _incoming i WHERE {match})"]
+        params: list = []
+        if date_column is not None:
+            conditions.append(f"TRY_CAST(t.{_ident(date_column)} AS TIMESTAMP) >= ?")
+            params.append(since)
+        if removed:
+            conn.execute(f"CREATE OR REPLACE TEMP TABLE _removed ({', '.join(f'{k} VARCHAR' for k in keys)})")
+            conn.executemany(f"INSERT INTO _removed VALUES ({', '.join('?' for _ in keys)})",
+                             [[str(v) for v in k] for k in removed])
+            conditions.append("EXISTS (SELECT 1 FROM _removed r WHERE "
+                              + " AND ".join(f"r.{k} = CAST(t.{k} AS VARCHAR)" for k in keys) + ")")
+        conn.execute(f"DELETE FROM {target} t WHERE {' OR '.join(conditions)}", params)
+        after_delete = conn.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
+        cols = ", ".join(_ident(c) for c in staged.columns)
+        if not staged.empty:
+            conn.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM _incoming")
+        conn.execute("DROP TABLE IF EXISTS _incoming")
+        conn.execute("DROP TABLE IF EXISTS _removed")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    deleted = before - after_delete - updated
+    return MergeCounts(inserted=len(staged) - updated, updated=updated, deleted=deleted, rows=after_delete + len(staged))

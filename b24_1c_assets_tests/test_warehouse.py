@@ -1,3 +1,4 @@
+from datetime import datetime
 from decimal import Decimal
 
 import pandas as pd
@@ -98,3 +99,57 @@ def test_concurrent_writer_processes_wait_for_the_lock_instead_of_failing(tmp_pa
     assert done == [15, 15, 15]
     with warehouse.connect(path, read_only=True) as conn:
         assert [conn.execute(f"SELECT min(i) FROM s.{t}").fetchone()[0] for t in "abc"] == [14, 14, 14]
+
+
+def _movements(*rows):
+    return pd.DataFrame([{"Recorder": r, "LineNumber": n, "Period": pd.Timestamp(p), "Сумма": Decimal(s)}
+                         for r, n, p, s in rows])
+
+
+def test_merge_replaces_by_key_drops_what_vanished_in_the_window_and_keeps_older_rows(tmp_path):
+    path = str(tmp_path / "w.duckdb")
+    with warehouse.connect(path) as conn:
+        warehouse.replace_table(conn, "onec", "m", _movements(
+            ("old", 1, "2026-01-10", "100.00"),      # before the window: kept as it is
+            ("reposted", 1, "2026-03-01", "50.00"),  # re-read with a new amount
+            ("unposted", 1, "2026-03-02", "70.00"),  # in the window, not returned: its document was unposted
+            ("backdated", 1, "2026-01-05", "10.00"),  # redated into the window: replaced, not doubled
+        ))
+        counts = warehouse.merge_table(
+            conn, "onec", "m",
+            _movements(("reposted", 1, "2026-03-01", "55.00"), ("backdated", 1, "2026-02-20", "10.00"),
+                       ("new", 1, "2026-03-03", "5.00"), ("new", 2, "2026-03-03", "6.00")),
+            key=["Recorder", "LineNumber"], date_column="Period", since=datetime(2026, 2, 15))
+        got = conn.execute('SELECT Recorder, LineNumber, Period, "Сумма" FROM onec.m ORDER BY Recorder, LineNumber'
+                           ).fetchall()
+    assert counts == warehouse.MergeCounts(inserted=2, updated=2, deleted=1, rows=5)
+    assert [(r, n, str(s)) for r, n, _, s in got] == [
+        ("backdated", 1, "10.00"), ("new", 1, "5.00"), ("new", 2, "6.00"), ("old", 1, "100.00"),
+        ("reposted", 1, "55.00")]
+    assert [p for r, _, p, _ in got if r == "backdated"] == [datetime(2026, 2, 20)]
+
+
+def test_merge_by_key_alone_upserts_removes_named_keys_and_adds_new_columns(tmp_path):
+    path = str(tmp_path / "w.duckdb")
+    with warehouse.connect(path) as conn:
+        warehouse.replace_table(conn, "onec", "c", pd.DataFrame({"Ref_Key": ["a", "b", "c"],
+                                                                 "DataVersion": ["1", "1", "1"]}))
+        counts = warehouse.merge_table(conn, "onec", "c",
+                                       pd.DataFrame({"Ref_Key": ["b", "d"], "DataVersion": ["2", "1"],
+                                                     "ИНН": ["7707083893", None]}),
+                                       key=["Ref_Key"], removed_keys=[("c",)])
+        got = conn.execute('SELECT Ref_Key, DataVersion, "ИНН" FROM onec.c ORDER BY Ref_Key').fetchall()
+    assert counts == warehouse.MergeCounts(inserted=1, updated=1, deleted=1, rows=3)
+    assert got == [("a", "1", None), ("b", "2", "7707083893"), ("d", "1", None)]
+
+
+def test_merge_is_all_or_nothing_and_names_a_bad_window(tmp_path):
+    path = str(tmp_path / "w.duckdb")
+    with warehouse.connect(path) as conn:
+        warehouse.replace_table(conn, "s", "t", pd.DataFrame({"k": ["1"], "n": [1]}))
+        with pytest.raises(Exception):
+            warehouse.merge_table(conn, "s", "t", pd.DataFrame({"k": ["1"], "n": ["x"]}), key=["k"],
+                                  column_types={"n": "INTEGER"})
+        with pytest.raises(ValueError, match="date_column and since"):
+            warehouse.merge_table(conn, "s", "t", pd.DataFrame({"k": ["2"]}), key=["k"], date_column="d")
+        assert conn.execute("SELECT k, n FROM s.t").fetchall() == [("1", 1)]
