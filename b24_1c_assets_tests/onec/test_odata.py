@@ -465,3 +465,14 @@ def test_a_row_1c_saved_without_its_item_fails_the_read_back_and_post_names_it(o
     assert onec.state.objects[odata.ORDERS][ref]["Posted"] is False  # never posted without its item
     with pytest.raises(OneCRequestError, match='колонка "Номенклатура" в строке 1'):
         client.post_document(odata.ORDERS, ref)  # UNF's fill check refuses it: a refusal, not an unknown outcome
+
+
+def test_one_clients_whole_settlement_history_is_re_read_within_the_query_string_limit(onec, world, client_for):
+    client = client_for(onec, page_size=50)
+    everything = client.settlement_movements()
+    parties = sorted({m["Контрагент_Key"] for m in everything})[:2 * odata.COUNTERPARTIES_PER_FILTER + 1]
+    requests_before = client.stats.requests
+    theirs = client.settlement_movements(counterparties=parties)
+    expected = {(m["Recorder"], m["LineNumber"]) for m in everything if m["Контрагент_Key"] in set(parties)}
+    assert {(m["Recorder"], m["LineNumber"]) for m in theirs} == expected and len(theirs) == len(expected)
+    assert client.stats.requests > requests_before  # read from 1C (three filter groups), not from memory
