@@ -261,17 +261,20 @@ def merge_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame:
         existing = {r[0] for r in conn.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
             [schema, table]).fetchall()}
-        conn.register("_frame", staged)
-        conn.execute(f"CREATE OR REPLACE TEMP TABLE _incoming AS SELECT {_select_list(staged, types)} FROM _frame")
-        conn.unregister("_frame")
-        for name, sql_type in conn.execute("SELECT column_name, data_type FROM information_schema.columns "
-                                           "WHERE table_name = '_incoming' ORDER BY ordinal_position").fetchall():
-            if name not in existing:
-                conn.execute(f"ALTER TABLE {target} ADD COLUMN {_ident(name)} {sql_type}")
         before = conn.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
-        updated = conn.execute(f"SELECT count(*) FROM {target} t WHERE EXISTS "
-                               f"(SELECT 1 FROM _incoming i WHERE {match})").fetchall()[0][0]
-        conditions = [f"EXISTS (SELECT 1 FROM _incoming i WHERE {match})"]
+        conditions: list[str] = []
+        updated = 0
+        if not staged.empty:
+            conn.register("_frame", staged)
+            conn.execute(f"CREATE OR REPLACE TEMP TABLE _incoming AS SELECT {_select_list(staged, types)} FROM _frame")
+            conn.unregister("_frame")
+            for name, sql_type in conn.execute("SELECT column_name, data_type FROM information_schema.columns "
+                                               "WHERE table_name = '_incoming' ORDER BY ordinal_position").fetchall():
+                if name not in existing:
+                    conn.execute(f"ALTER TABLE {target} ADD COLUMN {_ident(name)} {sql_type}")
+            updated = conn.execute(f"SELECT count(*) FROM {target} t WHERE EXISTS "
+                                   f"(SELECT 1 FROM _incoming i WHERE {match})").fetchall()[0][0]
+            conditions.append(f"EXISTS (SELECT 1 FROM _incoming i WHERE {match})")
         params: list = []
         if date_column is not None:
             conditions.append(f"TRY_CAST(t.{_ident(date_column)} AS TIMESTAMP) >= ?")
@@ -282,7 +285,8 @@ def merge_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame:
                              [[str(v) for v in k] for k in removed])
             conditions.append("EXISTS (SELECT 1 FROM _removed r WHERE "
                               + " AND ".join(f"r.{k} = CAST(t.{k} AS VARCHAR)" for k in keys) + ")")
-        conn.execute(f"DELETE FROM {target} t WHERE {' OR '.join(conditions)}", params)
+        if conditions:
+            conn.execute(f"DELETE FROM {target} t WHERE {' OR '.join(conditions)}", params)
         after_delete = conn.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
         cols = ", ".join(_ident(c) for c in staged.columns)
         if not staged.empty:

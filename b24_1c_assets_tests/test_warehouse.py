@@ -153,3 +153,14 @@ def test_merge_is_all_or_nothing_and_names_a_bad_window(tmp_path):
         with pytest.raises(ValueError, match="date_column and since"):
             warehouse.merge_table(conn, "s", "t", pd.DataFrame({"k": ["2"]}), key=["k"], date_column="d")
         assert conn.execute("SELECT k, n FROM s.t").fetchall() == [("1", 1)]
+
+
+def test_an_empty_re_read_of_a_window_empties_the_window_only(tmp_path):
+    path = str(tmp_path / "w.duckdb")
+    with warehouse.connect(path) as conn:
+        warehouse.replace_table(conn, "onec", "m", _movements(("old", 1, "2026-01-10", "1.00"),
+                                                              ("gone", 1, "2026-03-01", "2.00")))
+        counts = warehouse.merge_table(conn, "onec", "m", pd.DataFrame(), key=["Recorder", "LineNumber"],
+                                       date_column="Period", since=datetime(2026, 2, 15))
+        assert conn.execute("SELECT Recorder FROM onec.m").fetchall() == [("old",)]
+    assert counts == warehouse.MergeCounts(inserted=0, updated=0, deleted=1, rows=1)

@@ -7,6 +7,7 @@ result is reported as the asset check `contract`. A broken critical column fails
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -41,11 +42,21 @@ def preview(frame: pd.DataFrame, columns: list[str] | None = None) -> dg.Metadat
     return dg.MetadataValue.md(shown.to_markdown(index=False) if not shown.empty else "_(no rows)_")
 
 
+@dataclass(frozen=True)
+class WindowMerge:
+    """An incremental re-read of rows dated `>= since`: merged into the table by `key` instead of replacing it."""
+
+    key: tuple[str, ...]
+    date_column: str
+    since: datetime
+
+
 def store_extract(context: dg.AssetExecutionContext, store: WarehouseResource, schema: str, table: str,
                   frame: pd.DataFrame, *, contract: Contract, api_calls: int,
                   column_types: dict[str, str] | None = None, preview_columns: list[str] | None = None,
-                  extra: dict | None = None) -> dg.MaterializeResult:
-    """Quarantine rows that break the contract, replace `schema.table` with the rest, describe it."""
+                  extra: dict | None = None, merge: WindowMerge | None = None) -> dg.MaterializeResult:
+    """Quarantine rows that break the contract, replace `schema.table` with the rest (or merge them into it:
+    `merge`), describe it."""
     verdict = quarantine(frame, contract) if not frame.empty else None
     rejects = verdict.rejects if verdict is not None else pd.DataFrame()
     if verdict is not None and not verdict.critical_failures.empty:
@@ -58,7 +69,14 @@ def store_extract(context: dg.AssetExecutionContext, store: WarehouseResource, s
     good = verdict.good if verdict is not None else frame
     good = with_lineage(good, context)
     with store.connect() as conn:
-        rows = warehouse.replace_table(conn, schema, table, good, column_types=column_types)
+        if merge is None:
+            rows = warehouse.replace_table(conn, schema, table, good, column_types=column_types)
+        else:
+            merged = warehouse.merge_table(conn, schema, table, good, key=merge.key, date_column=merge.date_column,
+                                           since=merge.since, column_types=column_types)
+            rows = merged.rows
+            extra = {**(extra or {}), "merged_inserted": merged.inserted, "merged_updated": merged.updated,
+                     "merged_deleted": merged.deleted}
         if not rejects.empty:
             warehouse.append_table(conn, "quality", "rejects", with_lineage(rejects, context))
     metadata = {

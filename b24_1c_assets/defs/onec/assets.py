@@ -13,7 +13,10 @@ from typing import Callable
 
 import dagster as dg
 
-from b24_1c_assets.lib.landing import CONTRACT_CHECK, OWNERS, contract_check_spec, store_extract
+from b24_1c_assets import settings
+from b24_1c_assets.domain.extract_window import ExtractPolicy, ExtractWindow, extract_window
+from b24_1c_assets.lib.landing import CONTRACT_CHECK, OWNERS, WindowMerge, contract_check_spec, store_extract
+from b24_1c_assets.sync.extract_state import last_extracts, record_extract
 from b24_1c_assets.defs.onec import publication
 from b24_1c_assets.defs.onec.exchange_assets import EXCHANGE_FILES, exchange_extract
 from b24_1c_assets.lib.resources import OneCResource, WarehouseResource
@@ -22,12 +25,29 @@ from b24_1c_assets.onec import OneCClient, OneCPublicationError, odata
 from b24_1c_assets.warehouse import records_frame
 
 
+FULL_EXTRACT_TAG = "b24_1c/full_extract"  # "true": documents and movements read whole in this run
+
+
+@dataclass(frozen=True)
+class Windowed:
+    """Read by `date_column` since the last extract minus the overlap, merged by `key` (domain/extract_window.py).
+    A key part given as "A|B" is whichever of the two columns the edition publishes (Recorder / Recorder_Key)."""
+
+    date_column: str
+    key: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class OneCObject:
     table: str
     description: str
-    fetch: Callable[[OneCClient], list[dict]]
+    fetch: Callable[..., list[dict]]  # (client) or, when windowed, (client, since)
     preview: tuple[str, ...] = ()
+    windowed: Windowed | None = None
+
+
+DOCUMENT = Windowed("Date", ("Ref_Key",))
+MOVEMENT = Windowed("Period", ("Recorder|Recorder_Key", "LineNumber"))
 
 
 ONEC_OBJECTS = (
@@ -48,25 +68,27 @@ ONEC_OBJECTS = (
                "price type.", lambda c: c.prices(), ("Номенклатура_Key", "ВидЦен_Key", "Цена")),
     OneCObject("customer_orders",
                "1C customer orders (Document_ЗаказПокупателя), one row per order (Ref_Key), Запасы as JSON.",
-               lambda c: c.documents(odata.ORDERS), ("Number", "Date", "Контрагент_Key", "СуммаДокумента")),
+               lambda c, since: c.documents(odata.ORDERS, since), ("Number", "Date", "Контрагент_Key", "СуммаДокумента"), DOCUMENT),
     OneCObject("invoices", "1C invoices for payment (Document_СчетНаОплату), one row per invoice (Ref_Key).",
-               lambda c: c.documents(odata.INVOICES), ("Number", "Date", "Контрагент_Key", "СуммаДокумента")),
+               lambda c, since: c.documents(odata.INVOICES, since), ("Number", "Date", "Контрагент_Key", "СуммаДокумента"), DOCUMENT),
     OneCObject("shipments", "1C shipments (Document_РасходнаяНакладная), one row per shipment (Ref_Key).",
-               lambda c: c.documents(odata.SHIPMENTS), ("Number", "Date", "Контрагент_Key", "СуммаДокумента")),
+               lambda c, since: c.documents(odata.SHIPMENTS, since), ("Number", "Date", "Контрагент_Key", "СуммаДокумента"), DOCUMENT),
     OneCObject("bank_receipts",
                "Money received to the bank (Document_ПоступлениеНаСчет), one row per document (Ref_Key).",
-               lambda c: c.documents(odata.BANK_RECEIPTS), ("Number", "Date", "Контрагент_Key", "СуммаДокумента")),
+               lambda c, since: c.documents(odata.BANK_RECEIPTS, since), ("Number", "Date", "Контрагент_Key", "СуммаДокумента"), DOCUMENT),
     OneCObject("cash_receipts",
                "Money received at the cash desk (Document_ПоступлениеВКассу), one row per document (Ref_Key).",
-               lambda c: c.documents(odata.CASH_RECEIPTS), ("Number", "Date", "Контрагент_Key", "СуммаДокумента")),
+               lambda c, since: c.documents(odata.CASH_RECEIPTS, since), ("Number", "Date", "Контрагент_Key", "СуммаДокумента"), DOCUMENT),
     OneCObject("settlement_movements",
                "Movements of the customer settlements register (РасчетыСПокупателями), one row per recorder "
                "and line: Receipt/Expense of Долг/Аванс per counterparty and contract.",
-               lambda c: c.settlement_movements(), ("Period", "RecordType", "Контрагент_Key", "ТипРасчетов", "Сумма")),
+               lambda c, since: c.settlement_movements(since),
+               ("Period", "RecordType", "Контрагент_Key", "ТипРасчетов", "Сумма"), MOVEMENT),
     OneCObject("invoice_payments",
                "Movements of ОплатаСчетовИЗаказов, one row per recorder and line: what each invoice or order "
                "asks (Сумма) and what was paid against it (СуммаОплаты, СуммаАванса).",
-               lambda c: c.invoice_payments(), ("Period", "СчетНаОплату", "Сумма", "СуммаОплаты")),
+               lambda c, since: c.invoice_payments(since), ("Period", "СчетНаОплату", "Сумма", "СуммаОплаты"),
+               MOVEMENT),
     OneCObject("receivables_balance",
                "1C's own settlements balance (РасчетыСПокупателями/Balance) at extraction time, one row per "
                "counterparty, contract, document and settlement type with a non-zero СуммаBalance.",
@@ -92,8 +114,16 @@ def build_onec_extract(obj: OneCObject) -> dg.AssetsDefinition:
             return exchange_extract(context, warehouse, obj.table, ONEC_CONTRACTS[obj.table], list(obj.preview))
         client = onec.client()
         requests_before = client.stats.requests
+        window, started = None, datetime.now(client.tz).replace(tzinfo=None)
         try:
-            records = obj.fetch(client)
+            if obj.windowed is None:
+                records = obj.fetch(client)
+            else:
+                with warehouse.connect() as conn:
+                    last_success, last_full = last_extracts(conn, "onec", obj.table)
+                window = extract_window(started, last_success, last_full, extract_policy(),
+                                        force_full=str(context.run.tags.get(FULL_EXTRACT_TAG, "")).lower() == "true")
+                records = obj.fetch(client, window.since)
         except OneCPublicationError as exc:
             if obj.table in publication.ESSENTIAL:
                 raise
@@ -109,13 +139,48 @@ def build_onec_extract(obj: OneCObject) -> dg.AssetsDefinition:
                                                    metadata={"not_published": str(exc)})])
         with warehouse.connect() as conn:
             publication.record(conn, obj.table, None)
-        return store_extract(context, warehouse, "onec", obj.table, records_frame(records),
-                             contract=ONEC_CONTRACTS[obj.table],
-                             api_calls=client.stats.requests - requests_before,
-                             preview_columns=list(obj.preview),
-                             extra={"source": "odata", "extracted_at": datetime.now().isoformat(timespec="seconds")})
+        frame = records_frame(records)
+        requests = client.stats.requests - requests_before
+        extra = {"source": "odata", "extracted_at": datetime.now().isoformat(timespec="seconds")}
+        if window is None:
+            return store_extract(context, warehouse, "onec", obj.table, frame, contract=ONEC_CONTRACTS[obj.table],
+                                 api_calls=requests, preview_columns=list(obj.preview), extra=extra)
+        merge = None if window.full else WindowMerge(_key_of(obj.windowed, frame), obj.windowed.date_column,
+                                                     window.since)
+        result = store_extract(context, warehouse, "onec", obj.table, frame, contract=ONEC_CONTRACTS[obj.table],
+                               api_calls=requests, preview_columns=list(obj.preview), merge=merge,
+                               extra={**extra, **_window_metadata(window, len(frame))})
+        meta = result.metadata or {}
+        with warehouse.connect() as conn:
+            record_extract(conn, source="onec", table=obj.table, started_at=started, window=window,
+                           rows_read=len(frame), requests=requests, inserted=_int(meta.get("merged_inserted")),
+                           updated=_int(meta.get("merged_updated")), deleted=_int(meta.get("merged_deleted")),
+                           run_id=context.run.run_id)
+        return result
 
     return _extract
+
+
+def extract_policy() -> ExtractPolicy:
+    return ExtractPolicy(**settings.load("extracts"))
+
+
+def _key_of(windowed: Windowed, frame) -> tuple[str, ...]:
+    """The merge key as this edition names it ("Recorder|Recorder_Key": whichever the frame has)."""
+    names = []
+    for part in windowed.key:
+        choices = part.split("|")
+        names.append(next((c for c in choices if c in frame.columns), choices[0]))
+    return tuple(names)
+
+
+def _window_metadata(window: ExtractWindow, rows: int) -> dict:
+    return {"full_read": window.full, "window_since": window.since.isoformat() if window.since else "",
+            "window_reason": window.reason, "rows_read": rows}
+
+
+def _int(value) -> int:
+    return int(getattr(value, "value", value) or 0)
 
 
 onec_extracts = [build_onec_extract(obj) for obj in ONEC_OBJECTS]
