@@ -299,3 +299,26 @@ def merge_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame:
         raise
     deleted = before - after_delete - updated
     return MergeCounts(inserted=len(staged) - updated, updated=updated, deleted=deleted, rows=after_delete + len(staged))
+
+
+def replace_rows(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame: pd.DataFrame, *, column: str,
+                 values: Iterable[Any], column_types: dict[str, str] | None = None) -> int:
+    """Replace every row whose `column` is one of `values` with `frame`, in one transaction (e.g. one client's
+    whole history re-read); the table must exist."""
+    target = f"{_ident(schema)}.{_ident(table)}"
+    wanted = [str(v) for v in values]
+    staged, types = _stage(frame, column_types)
+    conn.execute("BEGIN")
+    try:
+        conn.execute(f"DELETE FROM {target} WHERE CAST({_ident(column)} AS VARCHAR) IN "
+                     f"(SELECT unnest(?::VARCHAR[]))", [wanted])
+        if not staged.empty:
+            conn.register("_frame", staged)
+            cols = ", ".join(_ident(c) for c in staged.columns)
+            conn.execute(f"INSERT INTO {target} ({cols}) SELECT {_select_list(staged, types)} FROM _frame")
+            conn.unregister("_frame")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(frame)

@@ -164,3 +164,11 @@ def test_an_empty_re_read_of_a_window_empties_the_window_only(tmp_path):
                                        date_column="Period", since=datetime(2026, 2, 15))
         assert conn.execute("SELECT Recorder FROM onec.m").fetchall() == [("old",)]
     assert counts == warehouse.MergeCounts(inserted=0, updated=0, deleted=1, rows=1)
+
+
+def test_replace_rows_swaps_one_clients_history_and_nothing_else(tmp_path):
+    path = str(tmp_path / "w.duckdb")
+    with warehouse.connect(path) as conn:
+        warehouse.replace_table(conn, "onec", "m", pd.DataFrame({"cp": ["a", "a", "b"], "n": [1, 2, 3]}))
+        warehouse.replace_rows(conn, "onec", "m", pd.DataFrame({"cp": ["a"], "n": [9]}), column="cp", values=["a"])
+        assert conn.execute("SELECT cp, n FROM onec.m ORDER BY n").fetchall() == [("b", 3), ("a", 9)]

@@ -20,6 +20,8 @@ class ExtractPolicy:
 
     overlap_days: int = 45
     full_every_days: int = 7
+    # clients whose balance disagrees with 1C's re-read one by one; more than this asks for a full extract
+    max_balance_rereads: int = 200
 
     def __post_init__(self):
         if self.overlap_days < 1:

@@ -85,3 +85,27 @@ def test_a_second_extract_reads_the_window_merges_it_and_a_full_one_catches_what
     with duckdb.connect(path, read_only=True) as conn:
         assert conn.execute("SELECT count(*) FROM onec.settlement_movements").fetchall()[0][0] == \
             len(sandbox.onec.state.registers[odata.SETTLEMENTS]) < movements_total
+
+
+def test_a_client_whose_balance_disagrees_after_an_incremental_read_is_re_read_before_the_check_is_final(
+        sandbox, run_assets, window_30_days_before_as_of):
+    import os
+
+    import dagster as dg
+
+    from b24_1c_assets.defs.receivables.assets import BALANCE_CHECK, SNAPSHOT
+
+    receivables = dg.AssetSelection.assets(SNAPSHOT).upstream().required_multi_asset_neighbors()
+    path = os.environ["B24_1C_DUCKDB_PATH"]
+    assert run_assets(receivables).success
+    old = _posted_shipment(sandbox.onec, before=window_30_days_before_as_of)
+    OneCClient(sandbox.onec.odata_url, sandbox.onec.username, sandbox.onec.password).unpost_document(
+        odata.SHIPMENTS, old)
+
+    result = run_assets(receivables)
+    assert result.success
+    [check] = [e for e in result.get_asset_check_evaluations() if e.check_name == BALANCE_CHECK]
+    assert check.passed
+    assert check.metadata["re_read_counterparties"].value == 1 and check.metadata["re_read_movements"].value > 0
+    assert old not in _recorders(path)  # the unposted shipment's debt is gone from the warehouse too
+    assert [full for t, full, *_ in _state(path) if t == "settlement_movements"] == [True, False]
