@@ -258,9 +258,9 @@ def merge_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame:
     match = " AND ".join(f"i.{k} = t.{k}" for k in keys)
     conn.execute("BEGIN")
     try:
-        existing = {r[0] for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-            [schema, table]).fetchall()}
+        existing = dict(conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+            [schema, table]).fetchall())
         before = conn.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
         conditions: list[str] = []
         updated = 0
@@ -271,13 +271,19 @@ def merge_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame:
             for name, sql_type in conn.execute("SELECT column_name, data_type FROM information_schema.columns "
                                                "WHERE table_name = '_incoming' ORDER BY ordinal_position").fetchall():
                 if name not in existing:
-                    conn.execute(f"ALTER TABLE {target} ADD COLUMN {_ident(name)} {sql_type}")
+                    typed = "VARCHAR" if sql_type.strip('"') == "NULL" else sql_type
+                    conn.execute(f"ALTER TABLE {target} ADD COLUMN {_ident(name)} {typed}")
+                elif existing[name].strip('"') == "NULL" and sql_type.strip('"') != "NULL":
+                    # a column no row had filled yet was stored untyped: it takes the type of its first values
+                    conn.execute(f"ALTER TABLE {target} ALTER COLUMN {_ident(name)} SET DATA TYPE {sql_type}")
             updated = conn.execute(f"SELECT count(*) FROM {target} t WHERE EXISTS "
                                    f"(SELECT 1 FROM _incoming i WHERE {match})").fetchall()[0][0]
             conditions.append(f"EXISTS (SELECT 1 FROM _incoming i WHERE {match})")
         params: list = []
         if date_column is not None:
-            conditions.append(f"TRY_CAST(t.{_ident(date_column)} AS TIMESTAMP) >= ?")
+            # an aware `since` compares instants (Bitrix24 stamps carry their offset); a naive one, 1C local time
+            kind = "TIMESTAMPTZ" if since.tzinfo is not None else "TIMESTAMP"
+            conditions.append(f"TRY_CAST(t.{_ident(date_column)} AS {kind}) >= CAST(? AS {kind})")
             params.append(since)
         if removed:
             conn.execute(f"CREATE OR REPLACE TEMP TABLE _removed ({', '.join(f'{k} VARCHAR' for k in keys)})")

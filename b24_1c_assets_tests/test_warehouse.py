@@ -172,3 +172,27 @@ def test_replace_rows_swaps_one_clients_history_and_nothing_else(tmp_path):
         warehouse.replace_table(conn, "onec", "m", pd.DataFrame({"cp": ["a", "a", "b"], "n": [1, 2, 3]}))
         warehouse.replace_rows(conn, "onec", "m", pd.DataFrame({"cp": ["a"], "n": [9]}), column="cp", values=["a"])
         assert conn.execute("SELECT cp, n FROM onec.m ORDER BY n").fetchall() == [("b", 3), ("a", 9)]
+
+
+def test_merge_compares_instants_when_the_stamps_carry_an_offset(tmp_path):
+    from datetime import timezone
+
+    path = str(tmp_path / "w.duckdb")
+    with warehouse.connect(path) as conn:
+        warehouse.replace_table(conn, "b", "c", pd.DataFrame({"ID": ["1", "2"], "DATE_MODIFY": [
+            "2026-12-03T12:00:00+03:00", "2026-12-03T14:00:00+03:00"]}))  # 09:00 and 11:00 UTC
+        counts = warehouse.merge_table(conn, "b", "c", pd.DataFrame({"ID": ["3"], "DATE_MODIFY": [
+            "2026-12-03T15:00:00+03:00"]}), key=["ID"], date_column="DATE_MODIFY",
+            since=datetime(2026, 12, 3, 10, 0, tzinfo=timezone.utc))
+        assert [r[0] for r in conn.execute("SELECT ID FROM b.c ORDER BY ID").fetchall()] == ["1", "3"]
+    assert counts.deleted == 1  # "2" was modified inside the window and is no longer listed: deleted
+
+
+def test_merge_types_a_column_that_was_empty_when_the_table_was_made(tmp_path):
+    path = str(tmp_path / "w.duckdb")
+    with warehouse.connect(path) as conn:
+        warehouse.replace_table(conn, "b", "r", pd.DataFrame({"ID": ["1"], "XML_ID": [None]}))
+        warehouse.merge_table(conn, "b", "r", pd.DataFrame({"ID": ["2"], "XML_ID": ["x-2"], "CODE": [None]}),
+                              key=["ID"])
+        assert conn.execute("SELECT ID, XML_ID, CODE FROM b.r ORDER BY ID").fetchall() == [
+            ("1", None, None), ("2", "x-2", None)]

@@ -31,3 +31,8 @@ def test_the_weekly_full_re_read_comes_round_and_can_be_forced():
 def test_a_policy_that_would_never_overlap_or_never_re_read_is_refused(field):
     with pytest.raises(ValueError, match=field):
         ExtractPolicy(**{field: 0})
+
+
+def test_a_crm_window_overlaps_by_minutes_not_days():
+    window = extract_window(NOW, datetime(2026, 12, 3, 2, 41), datetime(2026, 12, 1), POLICY, source="bitrix24")
+    assert window.since == datetime(2026, 12, 3, 1, 41) and "60 minutes" in window.reason

@@ -6,10 +6,12 @@ Full export by ID keyset (`order ID asc`, `filter >ID`, `start=-1`) packed into 
 
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import dagster as dg
 
 from b24_1c_assets.bitrix24 import Bitrix24Client
+from b24_1c_assets.lib.incremental_extract import land_window, next_window
 from b24_1c_assets.lib.landing import OWNERS, contract_check_spec, store_extract
 from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.domain.contracts import BITRIX24_CONTRACTS
@@ -25,28 +27,33 @@ class CrmEntity:
     params: dict = field(default_factory=dict)
     preview: tuple[str, ...] = ()
     keyset: bool = True  # False: a small list paged with `start` (user.get has no ID keyset)
+    # Read incrementally by this modification stamp (`>=` since the last extract minus the overlap) and merged
+    # by `key`; None: read whole every time (small lists)
+    modified: str | None = None
+    key: str = "ID"
 
 
 CRM_ENTITIES = (
     CrmEntity("companies", "crm.company.list", ("*", "UF_*", "EMAIL", "PHONE"),
               "CRM companies, one row per company (ID), with EMAIL/PHONE multifields as JSON and UF_CRM_* fields.",
-              preview=("ID", "TITLE", "ASSIGNED_BY_ID", "ORIGIN_ID", "DATE_MODIFY")),
+              preview=("ID", "TITLE", "ASSIGNED_BY_ID", "ORIGIN_ID", "DATE_MODIFY"), modified="DATE_MODIFY"),
     CrmEntity("requisites", "crm.requisite.list", ("*",),
               "CRM requisites (INN/KPP/OGRN live here, not on the company), one row per requisite (ID); "
               "ENTITY_TYPE_ID 4 = company, 3 = contact.",
-              preview=("ID", "ENTITY_TYPE_ID", "ENTITY_ID", "PRESET_ID", "RQ_INN", "RQ_KPP")),
+              preview=("ID", "ENTITY_TYPE_ID", "ENTITY_ID", "PRESET_ID", "RQ_INN", "RQ_KPP"), modified="DATE_MODIFY"),
     CrmEntity("contacts", "crm.contact.list", ("*", "UF_*", "EMAIL", "PHONE"),
               "CRM contacts, one row per contact (ID), with COMPANY_ID and EMAIL/PHONE multifields as JSON.",
-              preview=("ID", "NAME", "LAST_NAME", "COMPANY_ID")),
+              preview=("ID", "NAME", "LAST_NAME", "COMPANY_ID"), modified="DATE_MODIFY"),
     CrmEntity("deals", "crm.deal.list", ("*", "UF_*"),
               "CRM deals, one row per deal (ID), in every pipeline (CATEGORY_ID) and stage (STAGE_ID).",
-              preview=("ID", "TITLE", "CATEGORY_ID", "STAGE_ID", "COMPANY_ID", "OPPORTUNITY")),
+              preview=("ID", "TITLE", "CATEGORY_ID", "STAGE_ID", "COMPANY_ID", "OPPORTUNITY"), modified="DATE_MODIFY"),
     CrmEntity("products", "crm.product.list", ("*",),
               "CRM catalog products, one row per product (ID); XML_ID holds the 1C item reference.",
               preview=("ID", "NAME", "PRICE", "ACTIVE", "XML_ID")),
     CrmEntity("smart_invoices", "crm.item.list", ("*",),
               "CRM smart invoices (entityTypeId 31), one row per invoice (id), camelCase fields.",
-              params={"entityTypeId": 31}, preview=("id", "title", "stageId", "companyId", "opportunity")),
+              params={"entityTypeId": 31}, preview=("id", "title", "stageId", "companyId", "opportunity"),
+              modified="updatedTime", key="id"),
     CrmEntity("users", "user.get", (),
               "Portal users (responsible managers, finance, ops), one row per user (ID).",
               params={"FILTER": {"ACTIVE": True}}, preview=("ID", "NAME", "LAST_NAME", "EMAIL"), keyset=False),
@@ -80,6 +87,8 @@ def build_crm_extract(entity: CrmEntity) -> dg.AssetsDefinition:
                  warehouse: WarehouseResource) -> dg.MaterializeResult:
         client = bitrix24.client()
         calls_before = client.stats.http_calls
+        if entity.modified is not None:
+            return _incremental_extract(context, client, warehouse, entity)
         if entity.keyset:
             records = client.export_all(entity.method, select=list(entity.select), params=dict(entity.params))
         else:
@@ -90,6 +99,22 @@ def build_crm_extract(entity: CrmEntity) -> dg.AssetsDefinition:
                              preview_columns=list(entity.preview))
 
     return _extract
+
+
+def _incremental_extract(context: dg.AssetExecutionContext, client: Bitrix24Client, warehouse: WarehouseResource,
+                         entity: CrmEntity) -> dg.MaterializeResult:
+    """Records modified since the last extract (minus the overlap) merged by key; the whole list on the first
+    run, every `full_every_days` and with the run tag b24_1c/full_extract=true (deletions show up there)."""
+    calls_before = client.stats.http_calls
+    started = datetime.now(timezone.utc).replace(tzinfo=None)  # kept naive UTC in sync.extract_state
+    window = next_window(context, warehouse, "bitrix24", entity.table, started)
+    since = None if window.full else window.since.replace(tzinfo=timezone.utc)
+    records = client.export_all(entity.method, select=list(entity.select), params=dict(entity.params),
+                                filter={f">={entity.modified}": since.isoformat()} if since else None)
+    return land_window(context, warehouse, source="bitrix24", table=entity.table, frame=records_frame(records),
+                       window=window, started=started, key=(entity.key,), date_column=entity.modified, since=since,
+                       requests=client.stats.http_calls - calls_before, contract=BITRIX24_CONTRACTS[entity.table],
+                       preview_columns=list(entity.preview))
 
 
 crm_extracts = [build_crm_extract(entity) for entity in CRM_ENTITIES]

@@ -13,19 +13,14 @@ from typing import Callable
 
 import dagster as dg
 
-from b24_1c_assets import settings
-from b24_1c_assets.domain.extract_window import ExtractPolicy, ExtractWindow, extract_window
-from b24_1c_assets.lib.landing import CONTRACT_CHECK, OWNERS, WindowMerge, contract_check_spec, store_extract
-from b24_1c_assets.sync.extract_state import last_extracts, record_extract
+from b24_1c_assets.lib.incremental_extract import land_window, next_window
+from b24_1c_assets.lib.landing import CONTRACT_CHECK, OWNERS, contract_check_spec, store_extract
 from b24_1c_assets.defs.onec import publication
 from b24_1c_assets.defs.onec.exchange_assets import EXCHANGE_FILES, exchange_extract
 from b24_1c_assets.lib.resources import OneCResource, WarehouseResource
 from b24_1c_assets.domain.contracts import ONEC_CONTRACTS
 from b24_1c_assets.onec import OneCClient, OneCPublicationError, odata
 from b24_1c_assets.warehouse import records_frame
-
-
-FULL_EXTRACT_TAG = "b24_1c/full_extract"  # "true": documents and movements read whole in this run
 
 
 @dataclass(frozen=True)
@@ -119,10 +114,7 @@ def build_onec_extract(obj: OneCObject) -> dg.AssetsDefinition:
             if obj.windowed is None:
                 records = obj.fetch(client)
             else:
-                with warehouse.connect() as conn:
-                    last_success, last_full = last_extracts(conn, "onec", obj.table)
-                window = extract_window(started, last_success, last_full, extract_policy(),
-                                        force_full=str(context.run.tags.get(FULL_EXTRACT_TAG, "")).lower() == "true")
+                window = next_window(context, warehouse, "onec", obj.table, started)
                 records = obj.fetch(client, window.since)
         except OneCPublicationError as exc:
             if obj.table in publication.ESSENTIAL:
@@ -145,24 +137,12 @@ def build_onec_extract(obj: OneCObject) -> dg.AssetsDefinition:
         if window is None:
             return store_extract(context, warehouse, "onec", obj.table, frame, contract=ONEC_CONTRACTS[obj.table],
                                  api_calls=requests, preview_columns=list(obj.preview), extra=extra)
-        merge = None if window.full else WindowMerge(_key_of(obj.windowed, frame), obj.windowed.date_column,
-                                                     window.since)
-        result = store_extract(context, warehouse, "onec", obj.table, frame, contract=ONEC_CONTRACTS[obj.table],
-                               api_calls=requests, preview_columns=list(obj.preview), merge=merge,
-                               extra={**extra, **_window_metadata(window, len(frame))})
-        meta = result.metadata or {}
-        with warehouse.connect() as conn:
-            record_extract(conn, source="onec", table=obj.table, started_at=started, window=window,
-                           rows_read=len(frame), requests=requests, inserted=_int(meta.get("merged_inserted")),
-                           updated=_int(meta.get("merged_updated")), deleted=_int(meta.get("merged_deleted")),
-                           run_id=context.run.run_id)
-        return result
+        return land_window(context, warehouse, source="onec", table=obj.table, frame=frame, window=window,
+                           started=started, key=_key_of(obj.windowed, frame), date_column=obj.windowed.date_column,
+                           since=window.since, requests=requests, contract=ONEC_CONTRACTS[obj.table],
+                           preview_columns=list(obj.preview), extra=extra)
 
     return _extract
-
-
-def extract_policy() -> ExtractPolicy:
-    return ExtractPolicy(**settings.load("extracts"))
 
 
 def _key_of(windowed: Windowed, frame) -> tuple[str, ...]:
@@ -172,15 +152,6 @@ def _key_of(windowed: Windowed, frame) -> tuple[str, ...]:
         choices = part.split("|")
         names.append(next((c for c in choices if c in frame.columns), choices[0]))
     return tuple(names)
-
-
-def _window_metadata(window: ExtractWindow, rows: int) -> dict:
-    return {"full_read": window.full, "window_since": window.since.isoformat() if window.since else "",
-            "window_reason": window.reason, "rows_read": rows}
-
-
-def _int(value) -> int:
-    return int(getattr(value, "value", value) or 0)
 
 
 onec_extracts = [build_onec_extract(obj) for obj in ONEC_OBJECTS]

@@ -10,7 +10,7 @@ from b24_1c_assets import settings
 from b24_1c_assets.defs.client_master.reads import COMPANIES_FROM_1C, current_clients
 from b24_1c_assets.lib.landing import OWNERS, preview, with_lineage
 from b24_1c_assets.defs.onec import publication
-from b24_1c_assets.defs.onec.assets import extract_policy
+from b24_1c_assets.lib.incremental_extract import extract_policy
 from b24_1c_assets.lib.partitions import daily_partitions
 from b24_1c_assets.lib.resources import OneCResource, WarehouseResource
 from b24_1c_assets.domain import receivables_sources as sources
