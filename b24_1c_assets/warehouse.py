@@ -249,7 +249,13 @@ def merge_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame:
     if (date_column is None) != (since is None):
         raise ValueError("merge_table: date_column and since go together")
     target = f"{_ident(schema)}.{_ident(table)}"
-    if not table_exists(conn, schema, table):
+    stored = {r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+                                         "AND table_name = ?", [schema, table]).fetchall()}
+    if not set(key) | {date_column or key[0]} <= stored:
+        # no table yet, or one made from an empty extract (no columns of its own): nothing to merge into
+        if frame.empty and stored:
+            return MergeCounts(inserted=0, updated=0, deleted=0,
+                               rows=conn.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0])
         rows = replace_table(conn, schema, table, frame, column_types=column_types)
         return MergeCounts(inserted=rows, updated=0, deleted=0, rows=rows)
     removed = [tuple(k) for k in removed_keys]

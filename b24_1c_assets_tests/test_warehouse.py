@@ -196,3 +196,14 @@ def test_merge_types_a_column_that_was_empty_when_the_table_was_made(tmp_path):
                               key=["ID"])
         assert conn.execute("SELECT ID, XML_ID, CODE FROM b.r ORDER BY ID").fetchall() == [
             ("1", None, None), ("2", "x-2", None)]
+
+
+def test_merge_into_a_table_made_from_an_empty_extract_fills_it(tmp_path):
+    path = str(tmp_path / "w.duckdb")
+    with warehouse.connect(path) as conn:
+        warehouse.replace_table(conn, "b", "i", pd.DataFrame({"_run_id": ["r1"]}).iloc[:0])
+        warehouse.replace_table(conn, "b", "i", pd.DataFrame({"_run_id": ["r1"]}))
+        counts = warehouse.merge_table(conn, "b", "i", pd.DataFrame({"id": [5], "updatedTime": ["2026-12-03"]}),
+                                       key=["id"], date_column="updatedTime", since=datetime(2026, 12, 1))
+        assert conn.execute("SELECT id FROM b.i").fetchall() == [(5,)]
+    assert counts.inserted == 1
