@@ -109,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, entry in entries.items():
         status = "ok" if entry["ok"] else f"FAILED: {entry['error'].splitlines()[0][:100]}"
         print(f"{name:<{width}}  {entry['seconds']:>8.1f} s  {status}")
-    print(f"figures: {results_path}")
+    # repository-relative when inside it: this line is pasted into notes and the README
+    shown = results_path.resolve()
+    print(f"figures: {shown.relative_to(PROJECT_ROOT) if shown.is_relative_to(PROJECT_ROOT) else shown}")
     return 0 if all(e["ok"] for e in entries.values()) else 1
 
 
