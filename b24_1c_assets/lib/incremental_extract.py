@@ -36,13 +36,15 @@ def next_window(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
 
 def land_window(context: dg.AssetExecutionContext, warehouse: WarehouseResource, *, source: str, table: str,
                 frame: pd.DataFrame, window: ExtractWindow, started: datetime, key: tuple[str, ...],
-                date_column: str, since: datetime | None, requests: int, contract: Contract,
-                preview_columns: list[str], extra: dict | None = None) -> dg.MaterializeResult:
-    """Store what the window read (replace after a full read, else merge by `key` on `date_column >= since`)
-    and append the extract to `sync.extract_state`."""
+                date_column: str | None, since: datetime | None, requests: int, contract: Contract,
+                preview_columns: list[str], extra: dict | None = None,
+                removed_keys: tuple[tuple, ...] = ()) -> dg.MaterializeResult:
+    """Store what the window read (replace after a full read, else merge by `key`: on `date_column >= since`,
+    or, for a catalog read by DataVersion, the changed objects plus `removed_keys`) and append the extract to
+    `sync.extract_state`."""
     result = store_extract(context, warehouse, source, table, frame, contract=contract, api_calls=requests,
                            preview_columns=preview_columns,
-                           merge=None if window.full else WindowMerge(key, date_column, since),
+                           merge=None if window.full else WindowMerge(key, date_column, since, removed_keys),
                            extra={**(extra or {}), "full_read": window.full,
                                   "window_since": since.isoformat() if since else "",
                                   "window_reason": window.reason, "rows_read": len(frame)})

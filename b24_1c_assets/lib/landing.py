@@ -44,11 +44,13 @@ def preview(frame: pd.DataFrame, columns: list[str] | None = None) -> dg.Metadat
 
 @dataclass(frozen=True)
 class WindowMerge:
-    """An incremental re-read of rows dated `>= since`: merged into the table by `key` instead of replacing it."""
+    """An incremental re-read merged into the table by `key` instead of replacing it: rows dated `>= since`
+    (stored ones there that the re-read lacks are deleted), and `removed_keys` deleted whatever their date."""
 
     key: tuple[str, ...]
-    date_column: str
-    since: datetime
+    date_column: str | None = None
+    since: datetime | None = None
+    removed_keys: tuple[tuple, ...] = ()
 
 
 def store_extract(context: dg.AssetExecutionContext, store: WarehouseResource, schema: str, table: str,
@@ -73,7 +75,8 @@ def store_extract(context: dg.AssetExecutionContext, store: WarehouseResource, s
             rows = warehouse.replace_table(conn, schema, table, good, column_types=column_types)
         else:
             merged = warehouse.merge_table(conn, schema, table, good, key=merge.key, date_column=merge.date_column,
-                                           since=merge.since, column_types=column_types)
+                                           since=merge.since, removed_keys=merge.removed_keys,
+                                           column_types=column_types)
             rows = merged.rows
             extra = {**(extra or {}), "merged_inserted": merged.inserted, "merged_updated": merged.updated,
                      "merged_deleted": merged.deleted}

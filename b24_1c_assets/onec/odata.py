@@ -92,6 +92,7 @@ SETTLEMENT_OPTIONAL = ("Организация_Key", "Документ", "Зак
 # Counterparties per `or` filter: each adds ~130 bytes of percent-encoded query, and IIS refuses a query
 # string over 2048 bytes by default (404.15) next to the register's $select and the date window.
 COUNTERPARTIES_PER_FILTER = 6
+REFS_PER_FILTER = 8  # `Ref_Key eq guid'…'` terms per catalog read by key, under the same limit
 RETRY_STATUSES = (500, 502, 503, 504)  # for GETs; 500: 1C's generic internal error (lock conflict, restart)
 
 
@@ -419,7 +420,27 @@ class OneCClient:
     # reads (UNF names, reference §11)
     # ------------------------------------------------------------------------------------------------
 
-    def counterparties(self, *, include_folders: bool = False) -> list[dict[str, Any]]:
+    def versions(self, entity_set: str, *, include_folders: bool = True) -> dict[str, str]:
+        """{Ref_Key: DataVersion} of every object of a catalog: a cheap read (two short fields a row) that says
+        which objects changed since we read them (DataVersion moves on every write, even a no-op)."""
+        declared = self.metadata.fields(entity_set)
+        flt = None if include_folders or "IsFolder" not in declared else "IsFolder eq false"
+        return {r["Ref_Key"]: r["DataVersion"] for r in self.read_catalog(entity_set, ["Ref_Key", "DataVersion"],
+                                                                          filter=flt)}
+
+    def _catalog_rows(self, entity_set: str, select: Sequence[str], refs: Sequence[str] | None) -> list[dict]:
+        """The whole catalog, or only the objects `refs` (read `REFS_PER_FILTER` at a time)."""
+        if refs is None:
+            return self.read_catalog(entity_set, select)
+        rows: list[dict] = []
+        wanted = sorted(set(refs))
+        for start in range(0, len(wanted), REFS_PER_FILTER):
+            flt = " or ".join(f"Ref_Key eq {wire.guid_literal(r)}" for r in wanted[start:start + REFS_PER_FILTER])
+            rows += self.read_catalog(entity_set, select, filter=flt)
+        return rows
+
+    def counterparties(self, *, include_folders: bool = False, refs: Sequence[str] | None = None
+                       ) -> list[dict[str, Any]]:
         """Catalog_Контрагенты with `email`/`phone` taken from КонтактнаяИнформация (first of each kind).
         Groups (`IsFolder`) are left out unless asked for; items marked for deletion are kept (DeletionMark).
 
@@ -427,7 +448,7 @@ class OneCClient:
         «АдресЭлектроннойПочты»; phone = НомерТелефона (or Представление) where Тип = «Телефон».
         """
         required, optional = CATALOG_FIELDS[COUNTERPARTIES]
-        rows = self.read_catalog(COUNTERPARTIES, self._select(COUNTERPARTIES, required, optional))
+        rows = self._catalog_rows(COUNTERPARTIES, self._select(COUNTERPARTIES, required, optional), refs)
         if not include_folders:
             rows = [r for r in rows if not r.get("IsFolder")]
         for row in rows:
@@ -469,7 +490,7 @@ class OneCClient:
         rows = self.read_catalog(COUNTRIES, ["Ref_Key", "Code"], filter=f"Code eq {wire.string_literal(code)}")
         return rows[0]["Ref_Key"] if rows else None
 
-    def contracts(self) -> list[dict[str, Any]]:
+    def contracts(self, refs: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Catalog_ДоговорыКонтрагентов; the owning counterparty is always given as `Owner_Key`.
 
         UNF 3.0 lets a contract belong to a counterparty or an organisation (composite `Owner` + `Owner_Type`,
@@ -479,17 +500,17 @@ class OneCClient:
         required, optional = CATALOG_FIELDS[CONTRACTS]
         declared = self.metadata.fields(CONTRACTS) if self.metadata.has_set(CONTRACTS) else {}
         owner = "Owner" if "Owner" in declared and "Owner_Key" not in declared else "Owner_Key"
-        rows = self.read_catalog(CONTRACTS, self._select(CONTRACTS, required + (owner,), optional))
+        rows = self._catalog_rows(CONTRACTS, self._select(CONTRACTS, required + (owner,), optional), refs)
         if owner == "Owner":
             for row in rows:
                 kind = str(row.get("Owner_Type") or "").rsplit(".", 1)[-1]
                 row["Owner_Key"] = row.get("Owner") if kind in (COUNTERPARTIES, "") else None
         return rows
 
-    def items(self) -> list[dict[str, Any]]:
+    def items(self, refs: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Catalog_Номенклатура (groups included: see `IsFolder`)."""
         required, optional = CATALOG_FIELDS[ITEMS]
-        return self.read_catalog(ITEMS, self._select(ITEMS, required, optional))
+        return self._catalog_rows(ITEMS, self._select(ITEMS, required, optional), refs)
 
     def price_types(self) -> list[dict[str, Any]]:
         """Catalog_ВидыЦен."""

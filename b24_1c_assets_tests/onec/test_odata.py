@@ -476,3 +476,15 @@ def test_one_clients_whole_settlement_history_is_re_read_within_the_query_string
     expected = {(m["Recorder"], m["LineNumber"]) for m in everything if m["Контрагент_Key"] in set(parties)}
     assert {(m["Recorder"], m["LineNumber"]) for m in theirs} == expected and len(theirs) == len(expected)
     assert client.stats.requests > requests_before  # read from 1C (three filter groups), not from memory
+
+
+@pytest.mark.parametrize("read, entity_set", [("counterparties", odata.COUNTERPARTIES), ("contracts", odata.CONTRACTS),
+                                              ("items", odata.ITEMS)])
+def test_a_catalog_read_by_key_returns_what_the_whole_read_does_for_those_keys(onec, client_for, read, entity_set):
+    client = client_for(onec, page_size=50)
+    whole = {r["Ref_Key"]: r for r in getattr(client, read)()}
+    versions = client.versions(entity_set, include_folders=read != "counterparties")
+    assert set(versions) == set(whole) and all(v for v in versions.values())
+    refs = sorted(whole)[:2 * odata.REFS_PER_FILTER + 3]
+    some = {r["Ref_Key"]: r for r in getattr(client, read)(refs=refs)}
+    assert some == {ref: whole[ref] for ref in refs}

@@ -13,6 +13,7 @@ from typing import Callable
 
 import dagster as dg
 
+from b24_1c_assets.domain.extract_window import ExtractWindow
 from b24_1c_assets.lib.incremental_extract import land_window, next_window
 from b24_1c_assets.lib.landing import CONTRACT_CHECK, OWNERS, contract_check_spec, store_extract
 from b24_1c_assets.defs.onec import publication
@@ -39,6 +40,9 @@ class OneCObject:
     fetch: Callable[..., list[dict]]  # (client) or, when windowed, (client, since)
     preview: tuple[str, ...] = ()
     windowed: Windowed | None = None
+    # A catalog read by DataVersion: all {Ref_Key: DataVersion} first (cheap), then only the objects whose
+    # version differs from ours; objects gone from 1C are deleted. The entity set named here.
+    versioned: str | None = None
 
 
 DOCUMENT = Windowed("Date", ("Ref_Key",))
@@ -49,13 +53,16 @@ ONEC_OBJECTS = (
     OneCObject("counterparties",
                "1C counterparties (Catalog_Контрагенты), one row per Ref_Key, with ИНН/КПП, the contact "
                "information section as JSON and the first e-mail / phone taken from it.",
-               lambda c: c.counterparties(), ("Ref_Key", "Description", "ИНН", "КПП", "email")),
+               lambda c, refs=None: c.counterparties(refs=refs), ("Ref_Key", "Description", "ИНН", "КПП", "email"),
+               versioned=odata.COUNTERPARTIES),
     OneCObject("contracts",
                "1C counterparty contracts (Catalog_ДоговорыКонтрагентов), one row per Ref_Key, with the owner "
                "(Owner_Key) and the payment term in days (СрокОплатыПокупателя, 0 = not set).",
-               lambda c: c.contracts(), ("Ref_Key", "Description", "Owner_Key", "СрокОплатыПокупателя")),
+               lambda c, refs=None: c.contracts(refs), ("Ref_Key", "Description", "Owner_Key", "СрокОплатыПокупателя"),
+               versioned=odata.CONTRACTS),
     OneCObject("items", "1C catalog items (Catalog_Номенклатура), one row per Ref_Key.",
-               lambda c: c.items(), ("Ref_Key", "Code", "Description", "DeletionMark")),
+               lambda c, refs=None: c.items(refs), ("Ref_Key", "Code", "Description", "DeletionMark"),
+               versioned=odata.ITEMS),
     OneCObject("price_types", "1C price types (Catalog_ВидыЦен), one row per Ref_Key.",
                lambda c: c.price_types(), ("Ref_Key", "Description")),
     OneCObject("prices",
@@ -111,7 +118,10 @@ def build_onec_extract(obj: OneCObject) -> dg.AssetsDefinition:
         requests_before = client.stats.requests
         window, started = None, datetime.now(client.tz).replace(tzinfo=None)
         try:
-            if obj.windowed is None:
+            if obj.versioned is not None:
+                window = next_window(context, warehouse, "onec", obj.table, started)
+                records, removed, window = _changed_objects(client, warehouse, obj, window)
+            elif obj.windowed is None:
                 records = obj.fetch(client)
             else:
                 window = next_window(context, warehouse, "onec", obj.table, started)
@@ -137,12 +147,42 @@ def build_onec_extract(obj: OneCObject) -> dg.AssetsDefinition:
         if window is None:
             return store_extract(context, warehouse, "onec", obj.table, frame, contract=ONEC_CONTRACTS[obj.table],
                                  api_calls=requests, preview_columns=list(obj.preview), extra=extra)
+        if obj.versioned is not None:
+            return land_window(context, warehouse, source="onec", table=obj.table, frame=frame, window=window,
+                               started=started, key=("Ref_Key",), date_column=None, since=None, requests=requests,
+                               contract=ONEC_CONTRACTS[obj.table], preview_columns=list(obj.preview), extra=extra,
+                               removed_keys=tuple((ref,) for ref in removed))
         return land_window(context, warehouse, source="onec", table=obj.table, frame=frame, window=window,
                            started=started, key=_key_of(obj.windowed, frame), date_column=obj.windowed.date_column,
                            since=window.since, requests=requests, contract=ONEC_CONTRACTS[obj.table],
                            preview_columns=list(obj.preview), extra=extra)
 
     return _extract
+
+
+def _changed_objects(client: OneCClient, warehouse: WarehouseResource, obj: OneCObject,
+                     window: ExtractWindow) -> tuple[list[dict], list[str], ExtractWindow]:
+    """(objects to store, refs gone from 1C, the window as read): everything on a full read; else the objects
+    whose DataVersion differs from the stored one (new ones included) and the stored refs 1C no longer has."""
+    with warehouse.connect() as conn:
+        stored = _columns(conn, obj.table)
+        held = dict(conn.execute(f'SELECT "Ref_Key", "DataVersion" FROM onec."{obj.table}"').fetchall()) \
+            if not window.full and "DataVersion" in stored else {}
+    if not window.full and not held:
+        # nothing to compare with (versions not published, or a table filled from exchange files): read whole
+        window = ExtractWindow(None, "full: no stored DataVersion to compare with")
+    if window.full:
+        return obj.fetch(client), [], window
+    current = client.versions(obj.versioned, include_folders=obj.table != "counterparties")
+    changed = [ref for ref, version in current.items() if held.get(ref) != version]
+    removed = [ref for ref in held if ref not in current]
+    return (obj.fetch(client, changed) if changed else []), removed, \
+        ExtractWindow(window.since, "objects whose DataVersion differs from the one stored")
+
+
+def _columns(conn, table: str) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns "
+                                       "WHERE table_schema = 'onec' AND table_name = ?", [table]).fetchall()}
 
 
 def _key_of(windowed: Windowed, frame) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 import pytest
+import requests
 
 from b24_1c_assets.onec import OneCClient, odata
 
@@ -109,3 +110,26 @@ def test_a_client_whose_balance_disagrees_after_an_incremental_read_is_re_read_b
     assert check.metadata["re_read_counterparties"].value == 1 and check.metadata["re_read_movements"].value > 0
     assert old not in _recorders(path)  # the unposted shipment's debt is gone from the warehouse too
     assert [full for t, full, *_ in _state(path) if t == "settlement_movements"] == [True, False]
+
+
+def test_catalogs_after_the_first_read_fetch_only_objects_whose_data_version_moved(sandbox, run_assets):
+    import os
+
+    path = os.environ["B24_1C_DUCKDB_PATH"]
+    catalogs = ["onec/counterparties", "onec/contracts", "onec/items"]
+    assert run_assets(catalogs).success
+    with duckdb.connect(path, read_only=True) as conn:
+        first = dict(conn.execute('SELECT Ref_Key, "Комментарий" FROM onec.counterparties').fetchall())
+    client = OneCClient(sandbox.onec.odata_url, sandbox.onec.username, sandbox.onec.password)
+    changed, gone = sorted(first)[:2]
+    client.update_counterparty(changed, {"Комментарий": "изменён"})
+    # deleted in 1C (what the deletion of marked objects does), over OData
+    requests.delete(f"{sandbox.onec.odata_url}/{odata.COUNTERPARTIES}(guid'{gone}')",
+                    auth=(sandbox.onec.username, sandbox.onec.password), timeout=30).raise_for_status()
+
+    assert run_assets(catalogs).success
+    state = {t: (full, rows, deleted) for t, full, rows, _, deleted in _state(path)[3:]}
+    assert state == {"counterparties": (False, 1, 1), "contracts": (False, 0, 0), "items": (False, 0, 0)}
+    with duckdb.connect(path, read_only=True) as conn:
+        second = dict(conn.execute('SELECT Ref_Key, "Комментарий" FROM onec.counterparties').fetchall())
+    assert second[changed] == "изменён" and gone not in second and len(second) == len(first) - 1
