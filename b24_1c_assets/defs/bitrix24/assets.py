@@ -12,6 +12,7 @@ import dagster as dg
 from b24_1c_assets.bitrix24 import Bitrix24Client
 from b24_1c_assets.lib.landing import OWNERS, contract_check_spec, store_extract
 from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
+from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
 from b24_1c_assets.domain.contracts import BITRIX24_CONTRACTS
 from b24_1c_assets.warehouse import records_frame
 
@@ -25,25 +26,26 @@ class CrmEntity:
     params: dict = field(default_factory=dict)
     preview: tuple[str, ...] = ()
     keyset: bool = True  # False: a small list paged with `start` (user.get has no ID keyset)
+    incremental: bool = False  # a CRM change can make it stale: incremental_sync re-reads it
 
 
 CRM_ENTITIES = (
     CrmEntity("companies", "crm.company.list", ("*", "UF_*", "EMAIL", "PHONE"),
               "CRM companies, one row per company (ID), with EMAIL/PHONE multifields as JSON and UF_CRM_* fields.",
-              preview=("ID", "TITLE", "ASSIGNED_BY_ID", "ORIGIN_ID", "DATE_MODIFY")),
+              preview=("ID", "TITLE", "ASSIGNED_BY_ID", "ORIGIN_ID", "DATE_MODIFY"), incremental=True),
     CrmEntity("requisites", "crm.requisite.list", ("*",),
               "CRM requisites (INN/KPP/OGRN live here, not on the company), one row per requisite (ID); "
               "ENTITY_TYPE_ID 4 = company, 3 = contact.",
-              preview=("ID", "ENTITY_TYPE_ID", "ENTITY_ID", "PRESET_ID", "RQ_INN", "RQ_KPP")),
+              preview=("ID", "ENTITY_TYPE_ID", "ENTITY_ID", "PRESET_ID", "RQ_INN", "RQ_KPP"), incremental=True),
     CrmEntity("contacts", "crm.contact.list", ("*", "UF_*", "EMAIL", "PHONE"),
               "CRM contacts, one row per contact (ID), with COMPANY_ID and EMAIL/PHONE multifields as JSON.",
               preview=("ID", "NAME", "LAST_NAME", "COMPANY_ID")),
     CrmEntity("deals", "crm.deal.list", ("*", "UF_*"),
               "CRM deals, one row per deal (ID), in every pipeline (CATEGORY_ID) and stage (STAGE_ID).",
-              preview=("ID", "TITLE", "CATEGORY_ID", "STAGE_ID", "COMPANY_ID", "OPPORTUNITY")),
+              preview=("ID", "TITLE", "CATEGORY_ID", "STAGE_ID", "COMPANY_ID", "OPPORTUNITY"), incremental=True),
     CrmEntity("products", "crm.product.list", ("*",),
               "CRM catalog products, one row per product (ID); XML_ID holds the 1C item reference.",
-              preview=("ID", "NAME", "PRICE", "ACTIVE", "XML_ID")),
+              preview=("ID", "NAME", "PRICE", "ACTIVE", "XML_ID"), incremental=True),
     CrmEntity("smart_invoices", "crm.item.list", ("*",),
               "CRM smart invoices (entityTypeId 31), one row per invoice (id), camelCase fields.",
               params={"entityTypeId": 31}, preview=("id", "title", "stageId", "companyId", "opportunity")),
@@ -74,7 +76,7 @@ def build_crm_extract(entity: CrmEntity) -> dg.AssetsDefinition:
         pool="bitrix24_api",
         description=entity.description,
         check_specs=[contract_check_spec(["bitrix24", entity.table])],
-        tags={"flow": "extract", "source": "bitrix24"},
+        tags={"flow": "extract", "source": "bitrix24", **(INCREMENTAL_SYNC if entity.incremental else {})},
     )
     def _extract(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
                  warehouse: WarehouseResource) -> dg.MaterializeResult:

@@ -17,6 +17,7 @@ from b24_1c_assets.lib.landing import CONTRACT_CHECK, OWNERS, contract_check_spe
 from b24_1c_assets.defs.onec import publication
 from b24_1c_assets.defs.onec.exchange_assets import EXCHANGE_FILES, exchange_extract
 from b24_1c_assets.lib.resources import OneCResource, WarehouseResource
+from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
 from b24_1c_assets.domain.contracts import ONEC_CONTRACTS
 from b24_1c_assets.onec import OneCClient, OneCPublicationError, odata
 from b24_1c_assets.warehouse import records_frame
@@ -28,19 +29,20 @@ class OneCObject:
     description: str
     fetch: Callable[[OneCClient], list[dict]]
     preview: tuple[str, ...] = ()
+    incremental: bool = False  # incremental_sync matches and writes against it, so re-reads it
 
 
 ONEC_OBJECTS = (
     OneCObject("counterparties",
                "1C counterparties (Catalog_Контрагенты), one row per Ref_Key, with ИНН/КПП, the contact "
                "information section as JSON and the first e-mail / phone taken from it.",
-               lambda c: c.counterparties(), ("Ref_Key", "Description", "ИНН", "КПП", "email")),
+               lambda c: c.counterparties(), ("Ref_Key", "Description", "ИНН", "КПП", "email"), incremental=True),
     OneCObject("contracts",
                "1C counterparty contracts (Catalog_ДоговорыКонтрагентов), one row per Ref_Key, with the owner "
                "(Owner_Key) and the payment term in days (СрокОплатыПокупателя, 0 = not set).",
-               lambda c: c.contracts(), ("Ref_Key", "Description", "Owner_Key", "СрокОплатыПокупателя")),
+               lambda c: c.contracts(), ("Ref_Key", "Description", "Owner_Key", "СрокОплатыПокупателя"), incremental=True),
     OneCObject("items", "1C catalog items (Catalog_Номенклатура), one row per Ref_Key.",
-               lambda c: c.items(), ("Ref_Key", "Code", "Description", "DeletionMark")),
+               lambda c: c.items(), ("Ref_Key", "Code", "Description", "DeletionMark"), incremental=True),
     OneCObject("price_types", "1C price types (Catalog_ВидыЦен), one row per Ref_Key.",
                lambda c: c.price_types(), ("Ref_Key", "Description")),
     OneCObject("prices",
@@ -48,11 +50,13 @@ ONEC_OBJECTS = (
                "price type.", lambda c: c.prices(), ("Номенклатура_Key", "ВидЦен_Key", "Цена")),
     OneCObject("customer_orders",
                "1C customer orders (Document_ЗаказПокупателя), one row per order (Ref_Key), Запасы as JSON.",
-               lambda c: c.documents(odata.ORDERS), ("Number", "Date", "Контрагент_Key", "СуммаДокумента")),
+               lambda c: c.documents(odata.ORDERS), ("Number", "Date", "Контрагент_Key", "СуммаДокумента"),
+               incremental=True),
     OneCObject("invoices", "1C invoices for payment (Document_СчетНаОплату), one row per invoice (Ref_Key).",
                lambda c: c.documents(odata.INVOICES), ("Number", "Date", "Контрагент_Key", "СуммаДокумента")),
     OneCObject("shipments", "1C shipments (Document_РасходнаяНакладная), one row per shipment (Ref_Key).",
-               lambda c: c.documents(odata.SHIPMENTS), ("Number", "Date", "Контрагент_Key", "СуммаДокумента")),
+               lambda c: c.documents(odata.SHIPMENTS), ("Number", "Date", "Контрагент_Key", "СуммаДокумента"),
+               incremental=True),
     OneCObject("bank_receipts",
                "Money received to the bank (Document_ПоступлениеНаСчет), one row per document (Ref_Key).",
                lambda c: c.documents(odata.BANK_RECEIPTS), ("Number", "Date", "Контрагент_Key", "СуммаДокумента")),
@@ -83,7 +87,7 @@ def build_onec_extract(obj: OneCObject) -> dg.AssetsDefinition:
         pool="onec_odata",
         description=obj.description,
         check_specs=[contract_check_spec(["onec", obj.table])],
-        tags={"flow": "extract", "source": "1c"},
+        tags={"flow": "extract", "source": "1c", **(INCREMENTAL_SYNC if obj.incremental else {})},
         deps=[EXCHANGE_FILES],  # a no-op with OData; with the exchange folder it stages new files first
     )
     def _extract(context: dg.AssetExecutionContext, onec: OneCResource,
