@@ -40,7 +40,8 @@ ONEC_OBJECTS = (
     OneCObject("contracts",
                "1C counterparty contracts (Catalog_ДоговорыКонтрагентов), one row per Ref_Key, with the owner "
                "(Owner_Key) and the payment term in days (СрокОплатыПокупателя, 0 = not set).",
-               lambda c: c.contracts(), ("Ref_Key", "Description", "Owner_Key", "СрокОплатыПокупателя"), incremental=True),
+               lambda c: c.contracts(), ("Ref_Key", "Description", "Owner_Key", "СрокОплатыПокупателя"),
+               incremental=True),
     OneCObject("items", "1C catalog items (Catalog_Номенклатура), one row per Ref_Key.",
                lambda c: c.items(), ("Ref_Key", "Code", "Description", "DeletionMark"), incremental=True),
     OneCObject("price_types", "1C price types (Catalog_ВидыЦен), one row per Ref_Key.",

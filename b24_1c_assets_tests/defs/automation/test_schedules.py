@@ -3,7 +3,7 @@ incremental_sync; both, and the change-capture sensor, load with the location an
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -17,8 +17,8 @@ MOSCOW = ZoneInfo("Europe/Moscow")
 
 @pytest.mark.parametrize("moment, day", [
     (datetime(2026, 11, 25, 23, 30, tzinfo=MOSCOW), "2026-11-25"),
-    (datetime(2026, 11, 25, 20, 30, tzinfo=timezone.utc), "2026-11-25"),  # the same tick, told in UTC
-    (datetime(2026, 11, 25, 21, 30, tzinfo=timezone.utc), "2026-11-26"),  # 00:30 in Moscow: the next day
+    (datetime(2026, 11, 25, 20, 30, tzinfo=UTC), "2026-11-25"),  # the same tick, told in UTC
+    (datetime(2026, 11, 25, 21, 30, tzinfo=UTC), "2026-11-26"),  # 00:30 in Moscow: the next day
 ])
 def test_nightly_full_sync_closes_the_moscow_day_with_the_day_as_run_key(moment, day):
     request = nightly_full_sync(dg.build_schedule_context(scheduled_execution_time=moment))
@@ -88,8 +88,7 @@ def test_incremental_sync_selects_the_tagged_assets_the_same_as_the_old_hand_mad
 def _load_full_sync(*, served: bool, at: datetime):
     """build_full_sync() as a code server (served=True, the location's name reported) or a one-off process
     loads it, at the moment `at`."""
-    from dagster._core.definitions.definitions_load_context import (DefinitionsLoadContext,
-                                                                    DefinitionsLoadType)
+    from dagster._core.definitions.definitions_load_context import DefinitionsLoadContext, DefinitionsLoadType
     from dagster._core.definitions.repository_definition import RepositoryLoadData
     from dagster._core.test_utils import freeze_time
 
