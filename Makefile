@@ -20,6 +20,7 @@ dev: install
 	$(BIN)/python -m b24_1c_assets.dev
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # `make bench BENCH="scale world"` runs only those benches; `BENCH_QUICK=1` small sizes;

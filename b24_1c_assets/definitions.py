@@ -1,55 +1,35 @@
-"""The b24_1c_assets code location: every asset, check, job, schedule and sensor, with their resources."""
+"""The b24_1c_assets code location: every asset, check, job, schedule and sensor under `defs/`, with their resources.
+
+A module dropped into `defs/` is picked up without touching this file: Dagster's defs-folder loader takes each
+module's one `defs = dg.Definitions(...)` (a module without one contributes its module-level assets, jobs and
+sensors). Modules export `defs` only: the loader ignores module-level objects when a `Definitions` is present,
+so an asset listed there is never registered twice.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 
-from b24_1c_assets.defs import jobs
-from b24_1c_assets.defs.analytics import assets as analytics_assets
+import b24_1c_assets.defs
 from b24_1c_assets.defs.analytics.publish import build_analytics_copy
-from b24_1c_assets.defs.automation import schedules, sensors as automation_sensors
-from b24_1c_assets.defs.bitrix24 import assets as bitrix24_assets
-from b24_1c_assets.defs.catalog_sync import assets as catalog_sync_assets
-from b24_1c_assets.defs.client_master import assets as client_master_assets
-from b24_1c_assets.defs.invoice_sync import assets as invoice_sync_assets
-from b24_1c_assets.defs.order_sync import assets as order_sync_assets
-from b24_1c_assets.defs.company_sync import assets as company_sync_assets
-from b24_1c_assets.defs.crm_push import assets as crm_push_assets
-from b24_1c_assets.defs.crm_push import deal_holds
-from b24_1c_assets.defs.onec import assets as onec_assets
-from b24_1c_assets.defs.onec import exchange_assets as onec_exchange_assets
-from b24_1c_assets.defs.onec import sensors as onec_sensors
-from b24_1c_assets.defs.receivables import assets as receivables_assets
-from b24_1c_assets.defs.receivables import digest as receivables_digest
-from b24_1c_assets.defs.receivables import freshness as receivables_freshness
-from b24_1c_assets.defs.receivables import sensors as receivables_sensors
 from b24_1c_assets.lib.resources import build_resources
+
+
+def load_defs_folder(defs_root=b24_1c_assets.defs) -> dg.Definitions:
+    """Everything the modules under `defs_root` define, merged.
+
+    The tree is built from the module itself, not from pyproject.toml's [tool.dg] (what `load_from_defs_folder`
+    reads), so an installed copy of the package loads the same way as the checkout.
+    """
+    package_dir = Path(defs_root.__file__).parent
+    return dg.ComponentTree.from_module(defs_module=defs_root, project_root=package_dir.parent.parent).build_defs()
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    merged = dg.Definitions.merge(
-        bitrix24_assets.defs,
-        onec_assets.defs,
-        onec_exchange_assets.defs,
-        onec_sensors.defs,
-        client_master_assets.defs,
-        company_sync_assets.defs,
-        receivables_assets.defs,
-        catalog_sync_assets.defs,
-        invoice_sync_assets.defs,
-        order_sync_assets.defs,
-        crm_push_assets.defs,
-        deal_holds.defs,
-        receivables_sensors.defs,
-        receivables_digest.defs,
-        receivables_freshness.defs,
-        jobs.defs,
-        schedules.defs,
-        automation_sensors.defs,
-        analytics_assets.defs,
-        dg.Definitions(resources=build_resources()),
-    )
+    loaded = dg.Definitions.merge(load_defs_folder(), dg.Definitions(resources=build_resources()))
     # The analysts' copy is published last in every job that selects it: it depends on every other asset.
-    upstream = [key for assets_def in merged.assets or [] for key in getattr(assets_def, "keys", ())]
-    return dg.Definitions.merge(merged, dg.Definitions(assets=[build_analytics_copy(upstream)]))
+    upstream = [key for assets_def in loaded.assets or [] for key in getattr(assets_def, "keys", ())]
+    return dg.Definitions.merge(loaded, dg.Definitions(assets=[build_analytics_copy(upstream)]))

@@ -17,7 +17,7 @@ import platform
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import benchmarks
@@ -58,7 +58,7 @@ def run_one(module_name: str) -> dict:
         traceback.print_exc()
         entry.update(ok=False, error=f"{type(exc).__name__}: {exc}"[:2000])
     entry["seconds"] = round(time.perf_counter() - started, 2)
-    entry["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    entry["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     return entry
 
 
@@ -73,7 +73,7 @@ def write_results(path: Path, entries: dict[str, dict], quick: bool) -> None:
     results.setdefault("benches", {})
     for name, entry in entries.items():
         results["benches"][name] = {**entry, "quick": quick}
-    results["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    results["updated"] = datetime.now(UTC).isoformat(timespec="seconds")
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform(),
                           "cpus": os.cpu_count()}
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -66,7 +66,8 @@ def _change(sandbox, changed: int) -> dict[str, int]:
     store = onec.registers["AccumulationRegister_ОплатаСчетовИЗаказов"]
     paid = set()
     for record in list(portal.invoices.rows.values()):
-        if record["stageId"] == f"DT31_{portal.default_invoice_category}:N" and len(paid) < changed and record["xmlId"] in store.by_recorder:
+        new_stage = f"DT31_{portal.default_invoice_category}:N"
+        if record["stageId"] == new_stage and len(paid) < changed and record["xmlId"] in store.by_recorder:
             row = dict(store.by_recorder[record["xmlId"]][0], Сумма=Decimal(0),
                        СуммаОплаты=Decimal(str(record["opportunity"])), Recorder=f"bench-{record['xmlId']}")
             store.put(row["Recorder"], [row])
@@ -121,7 +122,8 @@ def main() -> dict:
         first, again = f["initial"], f["no_change"]
         print(f"{name:<10}{first['portal_http'] + first['onec_http']:>14}"
               f"{first['portal_write_commands'] + first['onec_writes']:>8}"
-              f"{again['portal_http'] + again['onec_http']:>16}{again['portal_write_commands'] + again['onec_writes']:>8}"
+              f"{again['portal_http'] + again['onec_http']:>16}"
+              f"{again['portal_write_commands'] + again['onec_writes']:>8}"
               f"{f['changed_records']:>9}{f['http_per_changed_record']:>10}{f['writes_per_changed_record']:>12}")
     return figures
 

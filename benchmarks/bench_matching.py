@@ -253,7 +253,7 @@ def precision_recall_by_category(auto: set[tuple[str, int]], truth: set[tuple[st
     party, category, entity = labels["party"], labels["category"], labels["entity"]
     wrong_entity: dict[str, int] = {}
     true_parties: dict[str, set] = {}
-    for ref, company in truth:
+    for ref, _company in truth:
         true_parties.setdefault(category[("1c", ref)], set()).add(party[("1c", ref)])
     found: dict[str, set] = {}
     links: dict[str, list[bool]] = {}

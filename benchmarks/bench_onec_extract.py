@@ -72,7 +72,7 @@ def _measure(world, state, read) -> dict:
     server = OneCServer(world, state=state).start()
     try:
         client = OneCClient(server.odata_url, server.username, server.password)
-        client.metadata  # read once, outside the timing (every run reads it first anyway)
+        _ = client.metadata  # read once, outside the timing (every run reads it first anyway)
         before = client.stats.requests
         started, cpu_started = time.perf_counter(), time.process_time()
         rows = read(client)

@@ -76,7 +76,7 @@ class PeakRss:
         while not self._stop.wait(self.interval):
             self.peak = max(self.peak, _rss_bytes())
 
-    def __enter__(self) -> "PeakRss":
+    def __enter__(self) -> PeakRss:
         self.start = self.peak = _rss_bytes()
         self._thread.start()
         return self
@@ -289,7 +289,7 @@ def markdown(runs: list[dict], ratios: list[dict]) -> str:
             lines.append(f"| {r['scale']:,} | {s['stage']}{mark} | {s['seconds']:.1f} | {s['cpu_seconds']:.1f} | "
                          f"{s['peak_rss_mb']:,} | {s['portal']['http']:,} | {s['onec']['http']:,} | "
                          f"{s['optimum_calls']:,} | {s.get('calls_over_optimum') or '–'} |" if "optimum_calls" in s else
-                         f"– | – |")
+                         "– | – |")
         total_s = sum(s["seconds"] for s in r["stages"])
         total_cpu = sum(s["cpu_seconds"] for s in r["stages"])
         peak = r.get("process_peak_rss_mb") or max((s["peak_rss_mb"] for s in r["stages"]), default=0)

@@ -2,7 +2,8 @@
 
 1. **Publishing the analysts' copy** at N parties (default 10,000; `BENCH_SERVICE_SCALES=1000,10000,100000`;
    quick: 1,000). A child interpreter generates the world (`generate(seed=7, N)`), starts both sandbox servers
-   (portal limit raised to 1000 req/s as in bench_scale, calls charged their real operating time), runs the whole `full_sync` once against a fresh DuckDB
+   (portal limit raised to 1000 req/s as in bench_scale, calls charged their real operating time), runs the
+   whole `full_sync` once against a fresh DuckDB
    file (its last step publishes the copy), then publishes the copy 3 more times: seconds (wall and CPU of the
    process), copy size, rows of the largest tables.
 2. **The service under load.** `python -m b24_1c_assets.services` in its own process (uvicorn, one worker, as

@@ -34,7 +34,8 @@ def measure(scale: int, seed: int = 7) -> dict:
     counts = {"parties": parties, "deals": len(world.deals), "orders": len(world.orders),
               "invoices": len(world.invoices), "shipments": len(world.shipments), "payments": len(world.payments),
               "items": len(world.items)}
-    return {"scale": scale, "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2), "peak_rss_mb": round(peak_mb),
+    return {"scale": scale, "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2),
+            "peak_rss_mb": round(peak_mb),
             "parties_per_s": round(parties / seconds) if seconds else None, "counts": counts,
             "per_party": {k: round(v / parties, 2) for k, v in counts.items() if k not in ("parties", "items")}}
 
@@ -52,7 +53,8 @@ def main() -> dict:
           f"invoices shipments payments deals")
     for r in runs:
         pp = r["per_party"]
-        print(f"{r['scale']:>9,} {r['seconds']:>8.2f} {r['cpu_seconds']:>7.2f} {r['parties_per_s']:>10,} {r['peak_rss_mb']:>12,}   "
+        print(f"{r['scale']:>9,} {r['seconds']:>8.2f} {r['cpu_seconds']:>7.2f} {r['parties_per_s']:>10,} "
+              f"{r['peak_rss_mb']:>12,}   "
               f"{pp['orders']:>17} {pp['invoices']:>8} {pp['shipments']:>9} {pp['payments']:>8} {pp['deals']:>5}")
     return {"runs": runs}
 

@@ -26,7 +26,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -37,8 +36,8 @@ from .auth import ApplicationAuth, WebhookAuth
 from .errors import (
     AuthError,
     Bitrix24Error,
-    MissingScopes,
     ExportError,
+    MissingScopes,
     OperationTimeLimit,
     QueryLimitExceeded,
     ServerError,

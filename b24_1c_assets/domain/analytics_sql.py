@@ -389,7 +389,7 @@ streak AS (
     GROUP BY ALL)
 SELECT st.flow, st.key, st.error_class, st.failed_status AS last_status, st.last_error, st.failures, st.attempts,
        st.first_failure_at, st.last_failure_at, st.last_run_id,
-       'python -m b24_1c_assets.ops replay --flow ' || st.flow || ' --key ''' || replace(st.key, '''', '''\\''''')
+       'python -m b24_1c_assets.dead_letters replay --flow ' || st.flow || ' --key ''' || replace(st.key, '''', '''\\''''')
            || '''' AS replay_command,
        'dagster asset materialize -m b24_1c_assets.definitions --select ''tag:flow='
            || (SELECT {asset_tag} FROM (SELECT st.flow AS flow)) || ''''

@@ -1,7 +1,16 @@
 """1C:UNF client side: standard OData client, $metadata checks, exchange-folder reader (JSON + CommerceML)."""
 
-from .errors import (ExchangeFileRejected, OneCAuthError, OneCConnectionError, OneCError, OneCPublicationError,
-                     OneCRequestError, OneCWireError, WriteNotApplied, WriteNotVerified)
+from .errors import (
+    ExchangeFileRejected,
+    OneCAuthError,
+    OneCConnectionError,
+    OneCError,
+    OneCPublicationError,
+    OneCRequestError,
+    OneCWireError,
+    WriteNotApplied,
+    WriteNotVerified,
+)
 from .metadata import Metadata
 from .odata import OneCClient, OneCStats
 

@@ -27,7 +27,8 @@ class OneCRequestError(OneCError):
             parts.append(f"HTTP {status}")
         if code is not None:
             parts.append(f"code {code}")
-        super().__init__(": ".join([parts[0], ", ".join(parts[1:]) or "no answer"]) + (f": {message}" if message else ""))
+        summary = ": ".join([parts[0], ", ".join(parts[1:]) or "no answer"])
+        super().__init__(summary + (f": {message}" if message else ""))
 
     @property
     def transient(self) -> bool:

@@ -22,11 +22,12 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from lxml import etree
@@ -78,7 +79,7 @@ class F:
 
     kind: str
     required: bool = False
-    fields: dict[str, "F"] | None = None
+    fields: dict[str, F] | None = None
     choices: tuple[str, ...] | None = None
 
 
@@ -383,7 +384,7 @@ class ExchangeFolder:
         self._move(file.path, "processed", None)
         manifest = self._manifest()
         manifest[file.sha256] = {"name": file.name, "file_type": batch.file_type,
-                                 "loaded_at": datetime.now(dt_timezone.utc).isoformat(timespec="seconds"),
+                                 "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
                                  "records": len(batch.records), "bad_rows": len(batch.bad_rows)}
         self._save_manifest(manifest)
 

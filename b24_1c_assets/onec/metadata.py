@@ -7,8 +7,8 @@ message that tells the 1C administrator which metadata object to add with
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 from lxml import etree
 
@@ -64,7 +64,7 @@ class Metadata:
     functions: dict[tuple[str, str], str] = field(default_factory=dict)  # (bound type, fn) -> result type
 
     @classmethod
-    def parse(cls, xml: bytes) -> "Metadata":
+    def parse(cls, xml: bytes) -> Metadata:
         parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
         root = etree.fromstring(xml, parser=parser)
         meta = cls()

@@ -17,10 +17,11 @@ import base64
 import json
 import logging
 from calendar import monthrange
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -28,8 +29,15 @@ import requests
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from . import wire
-from .errors import (OneCAuthError, OneCConnectionError, OneCError, OneCRequestError, OneCWireError,
-                     WriteNotApplied, WriteNotVerified)
+from .errors import (
+    OneCAuthError,
+    OneCConnectionError,
+    OneCError,
+    OneCRequestError,
+    OneCWireError,
+    WriteNotApplied,
+    WriteNotVerified,
+)
 from .metadata import Metadata
 
 log = logging.getLogger(__name__)
@@ -118,8 +126,9 @@ class OneCClient:
     (empty date -> None). Date arguments may be naive (taken as infobase-local) or aware.
     """
 
-    def __init__(self, odata_url: str, username: str, password: str, *, timeout: float | tuple[float, float] = (10.0, 120.0),
-                 max_retries: int = 4, timezone: str = "Europe/Moscow", page_size: int = 1000,
+    def __init__(self, odata_url: str, username: str, password: str, *,
+                 timeout: float | tuple[float, float] = (10.0, 120.0), max_retries: int = 4,
+                 timezone: str = "Europe/Moscow", page_size: int = 1000,
                  window_pages: int = 10, page_bytes_target: int | None = 16 * 2**20, max_page_size: int = 20000,
                  backoff_initial: float = 0.5, backoff_max: float = 30.0, session: requests.Session | None = None):
         self._base = odata_url.rstrip("/")
@@ -128,7 +137,7 @@ class OneCClient:
         if parts.port:
             self.host += f":{parts.port}"
         # Basic auth built here: requests would encode str credentials as latin-1 (Cyrillic logins fail).
-        token = base64.b64encode(f"{username}:{password}".encode("utf-8")).decode("ascii")
+        token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         self.__auth_header = f"Basic {token}"
         self.timeout = timeout
         self.max_retries = max_retries
@@ -407,7 +416,8 @@ class OneCClient:
         since = None if since is None else wire.to_local(since, self.tz)
         until = None if until is None else wire.to_local(until, self.tz)
         if until is None:
-            until = datetime.now(self.tz).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+            midnight = datetime.now(self.tz).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
+            until = midnight + timedelta(days=1)
         if since is None:
             params = {"$select": date_field, "$orderby": f"{date_field} asc", "$top": 1, "$filter": extra}
             first = _value(self._get_json([entity_set], params, label=entity_set), entity_set)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -202,7 +203,8 @@ def parse_error_body(body: bytes, content_type: str = "") -> tuple[str | None, s
                     return None, _short(doc[key])
     if text.startswith("<?xml") or text.startswith("<m:error") or "<m:error" in text[:500]:
         try:
-            root = etree.fromstring(text.encode("utf-8"), parser=etree.XMLParser(resolve_entities=False, no_network=True))
+            parser = etree.XMLParser(resolve_entities=False, no_network=True)
+            root = etree.fromstring(text.encode("utf-8"), parser=parser)
             code = root.findtext("{*}code")
             message = root.findtext("{*}message") or ""
             return code, _short(message)

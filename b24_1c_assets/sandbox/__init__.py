@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 class Sandbox:
     """Running sandbox servers over one world. Stop with `.stop()` or use it as a context manager."""
 
-    world: "World"
+    world: World
     portal: Any = None  # PortalServer, or None when not started
     onec: Any = None  # OneCServer, or None when not started
     exchange_dir: Path | None = None
@@ -60,19 +60,20 @@ class Sandbox:
             if server is not None:
                 server.stop()
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
     def __repr__(self) -> str:  # the servers' reprs hide their secrets
-        return f"Sandbox(world seed={self.world.seed} scale={self.world.scale}, portal={self.portal!r}, onec={self.onec!r})"
+        return (f"Sandbox(world seed={self.world.seed} scale={self.world.scale}, portal={self.portal!r}, "
+                f"onec={self.onec!r})")
 
 
 def start_sandbox(seed: int = 7, scale: int = 60, *, rate: float = 2.0, burst: int = 50,
-                  faults: "Faults | None" = None, onec: bool = True, bitrix24: bool = True,
-                  exchange_dir: str | Path | None = None, world: "World | None" = None,
+                  faults: Faults | None = None, onec: bool = True, bitrix24: bool = True,
+                  exchange_dir: str | Path | None = None, world: World | None = None,
                   host: str = "127.0.0.1", b24_port: int = 0, onec_port: int = 0,
                   onec_username: str = "integration", onec_password: str | None = None,
                   onec_profile: str = "unf30", onec_options: dict | None = None,

@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         world = sandbox.world
         print(f"sandbox ready in {time.monotonic() - started:.1f} s: world seed={world.seed} scale={world.scale} "
               f"({len(world.parties)} parties, {len(world.orders)} orders, {len(world.shipments)} shipments, "
-              f"{len(world.payments)} payments); 1C profile {args.onec_profile}; faults {'on' if faults.any else 'off'}; Ctrl-C to stop",
+              f"{len(world.payments)} payments); 1C profile {args.onec_profile}; "
+              f"faults {'on' if faults.any else 'off'}; Ctrl-C to stop",
               file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             pass

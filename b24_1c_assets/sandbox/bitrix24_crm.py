@@ -19,10 +19,11 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Iterable
+from typing import Any
 
 MSK = timezone(timedelta(hours=3))  # the portal's time zone (Moscow)
 PAGE_SIZE = 50
@@ -1420,9 +1421,9 @@ class CrmState:
 
     def userfieldconfig_get(self, params: dict) -> dict:
         wanted = str(params.get("id") or "")
-        for field in self.invoice_userfields.values():
-            if field["id"] == wanted:
-                return {"field": dict(field)}
+        for config in self.invoice_userfields.values():
+            if config["id"] == wanted:
+                return {"field": dict(config)}
         raise not_found()
 
     # -- duplicates -----------------------------------------------------------------------------------

@@ -63,8 +63,9 @@ BASIC_METHODS = frozenset({"scope"})
 # `operating_extra_cost`). They make the budget bind at the sizes a real push has; change them per run.
 DEFAULT_OPERATING_COSTS = {"*.list": 0.02, "*.get": 0.005, "*.add": 0.05, "*.update": 0.03, "*.set": 0.05,
                            "*.delete": 0.03}
+# answered by the portal itself, not by the CRM state
 CRM_ADMIN_METHODS = frozenset({"crm.status.add", "userfieldconfig.add", "crm.company.userfield.add",
-                               "crm.deal.userfield.add", "crm.contact.userfield.add"})  # answered by the portal itself, not by the CRM state
+                               "crm.deal.userfield.add", "crm.contact.userfield.add"})
 OPERATING_WINDOW = 600.0  # seconds of the rolling operating-time window
 SECRET_PARAMS = {"auth", "access_token", "refresh_token", "client_secret", "application_token"}
 
@@ -266,7 +267,7 @@ class PortalServer:
         return f"PortalServer(http://{self.host}:{self.port}, user={self.user_id})"
 
     # -- lifecycle -------------------------------------------------------------------------------------
-    def start(self) -> "PortalServer":
+    def start(self) -> PortalServer:
         handler = type("PortalHandler", (_Handler,), {"portal": self})
         self._httpd = _HTTPServer((self.host, self.port), handler)
         self._httpd.daemon_threads = True
@@ -328,7 +329,8 @@ class PortalServer:
             handler_id, url, token, event, record_id = self._deliveries.get()
             body = {"event": event, "event_handler_id": str(handler_id), "data[FIELDS][ID]": str(record_id),
                     "ts": str(int(time.time())), "auth[domain]": f"{self.host}:{self.port}",
-                    "auth[client_endpoint]": f"{self.base_url}/rest/", "auth[server_endpoint]": f"{self.base_url}/rest/",
+                    "auth[client_endpoint]": f"{self.base_url}/rest/",
+                    "auth[server_endpoint]": f"{self.base_url}/rest/",
                     "auth[member_id]": self.member_id, "auth[application_token]": token}
             try:
                 answer = requests.post(url, data=body, timeout=10)
@@ -677,7 +679,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _oauth_token(self, query: str, body: bytes) -> tuple[int, dict, None, str]:
-        """`GET|POST /oauth/token/?grant_type=refresh_token&...`: a new token pair (`settings/oauth/auto-renewal.md`)."""
+        """`GET|POST /oauth/token/?grant_type=refresh_token&...`: a new token pair
+        (`settings/oauth/auto-renewal.md`)."""
         portal = self.portal
         params = parse_php_query(query) if query else {}
         if body.strip():

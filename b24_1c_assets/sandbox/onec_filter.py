@@ -10,10 +10,11 @@ navigation `Контрагент/ИНН`, lambdas `Товары/any(d: d/Цен�
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any
 
 from b24_1c_assets.sandbox.onec_schema import EntitySet, Prop
 
@@ -146,7 +147,7 @@ class Node:
     path_field: str | None = None  # kind=path: the top-level property name
     composite: bool = False
     op: str | None = None
-    children: list["Node"] = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
     value: Any = None  # kind=literal
     fields: set[str] = field(default_factory=set)  # top-level properties referenced
     section: str | None = None  # kind=lambda
@@ -163,7 +164,7 @@ class Scope:
         self.es_name, self.props, self.tabular = es_name, props, tabular
 
     @classmethod
-    def of(cls, es: EntitySet) -> "Scope":
+    def of(cls, es: EntitySet) -> Scope:
         return cls(es.name, es.by_name, es.tabular)
 
 

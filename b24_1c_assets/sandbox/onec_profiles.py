@@ -19,8 +19,9 @@ and the server write one shape and each edition publishes its own.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 UNF30 = "unf30"
 UNF16 = "unf16"

@@ -2,7 +2,8 @@
 
 Names and types follow the UNF configuration dumps (metadata XML of UNF 3.0.8 `AlexanderYekat/unf`, 3.0.12
 `Dershoozer/unf1`, 1.6.4 `antonbergit/skarby1c8`); this module holds one canonical (3.0) picture and
-`onec_profiles` what each edition changes in it (`sets_for(profile)`). The shapes follow the platform: catalogs and documents keyed by `Ref_Key`, tabular sections both inline
+`onec_profiles` what each edition changes in it (`sets_for(profile)`). The shapes follow the platform:
+catalogs and documents keyed by `Ref_Key`, tabular sections both inline
 (`Collection(..._RowType)`) and as their own set keyed by `Ref_Key`+`LineNumber`, recorder-subordinate
 accumulation registers as record sets (`Recorder`+`Recorder_Type` + `RecordSet`) plus a `_RecordType` set,
 an independent periodic information register keyed by its dimensions and `Period`.
@@ -11,7 +12,7 @@ an independent periodic information register keyed by its dimensions and `Period
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from xml.sax.saxutils import quoteattr
 
 from b24_1c_assets.sandbox.onec_profiles import ABSENT, COMPOSITE, DEFAULT_PROFILE, Profile, Ref, get_profile
@@ -249,7 +250,7 @@ def _profiled(es: EntitySet, profile: Profile) -> EntitySet:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def sets_for(profile: str = DEFAULT_PROFILE) -> dict[str, EntitySet]:
     """Every entity set an edition's sandbox base can publish, by name (tabular-section sets included)."""
     prof = get_profile(profile)
@@ -320,7 +321,8 @@ def build_sets() -> dict[str, EntitySet]:
                   dimensions=("ВидЦен", "Номенклатура", "Характеристика"), resources=("Цена",)),
         # 3.0 only, non-periodic and independent (InformationRegisters/ОсновныеДоговорыКонтрагента.xml in
         # AlexanderYekat/unf, Dershoozer/unf1): Контрагент is composite (Организации | Контрагенты).
-        EntitySet(DEFAULT_CONTRACTS, "info_register", ("Организация_Key", "Контрагент", "Контрагент_Type", "ВидДоговора"),
+        EntitySet(DEFAULT_CONTRACTS, "info_register",
+                  ("Организация_Key", "Контрагент", "Контрагент_Type", "ВидДоговора"),
                   _flat([Prop("Организация_Key", "Edm.Guid", False, ORG)], [Prop("Контрагент", "Edm.String", False)],
                         [Prop("Контрагент_Type", "Edm.String", False)], [Prop("ВидДоговора", "Edm.String", False)],
                         ref("Договор", CONTRACT)),
@@ -445,7 +447,7 @@ def metadata_xml(published: list[str], sets: dict[str, EntitySet] | None = None)
 
 
 def _function(name: str, return_type: str, binding: str, params: tuple[str, ...]) -> str:
-    ps = "".join(f'<Parameter Name="{p}" Type="{"Edm.String" if p in ("Condition", "Dimensions") else "Edm.DateTime"}"/>'
-                 for p in params)
+    ps = "".join(f'<Parameter Name="{p}" Type="{"Edm.String" if p in ("Condition", "Dimensions") else "Edm.DateTime"}"'
+                 "/>" for p in params)
     return (f'<FunctionImport Name="{name}" IsBindable="true" IsSideEffecting="false" '
             f'ReturnType={quoteattr(return_type)}>{binding}{ps}</FunctionImport>')

@@ -23,9 +23,23 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from b24_1c_assets.sandbox.onec_profiles import DEFAULT_PROFILE, get_profile
-from b24_1c_assets.sandbox.onec_schema import (COUNTRIES, CP as CP_SET, DEFAULT_CONTRACTS, ORDER_KINDS, VAT_RATES,
-                                               EMPTY_DATE, EMPTY_GUID, INVOICE_PAYMENTS, NS, PRICES, SETS,
-                                               SETTLEMENTS, UNDEFINED_TYPE, EntitySet, build_sets)
+from b24_1c_assets.sandbox.onec_schema import (
+    COUNTRIES,
+    DEFAULT_CONTRACTS,
+    EMPTY_DATE,
+    EMPTY_GUID,
+    INVOICE_PAYMENTS,
+    NS,
+    ORDER_KINDS,
+    PRICES,
+    SETS,
+    SETTLEMENTS,
+    UNDEFINED_TYPE,
+    VAT_RATES,
+    EntitySet,
+    build_sets,
+)
+from b24_1c_assets.sandbox.onec_schema import CP as CP_SET
 from b24_1c_assets.sandbox.world import WORLD_NS, World
 
 ZERO = Decimal("0.00")
@@ -182,7 +196,8 @@ def _ref(set_name: str) -> str:
     return f"{NS}.{set_name}"
 
 
-UNIT_CODES = {"шт": ("796", "Штука"), "кг": ("166", "Килограмм"), "м": ("006", "Метр"), "усл": ("798", "Условная единица")}
+UNIT_CODES = {"шт": ("796", "Штука"), "кг": ("166", "Килограмм"), "м": ("006", "Метр"),
+              "усл": ("798", "Условная единица")}
 ORDER_STATES = ["Не обработан", "Выставлен счет", "В работе", "На выполнении", "Завершен"]
 # (rate, ВидСтавкиНДС, name): the world's rates 20 / 10 / 0 and «Без НДС» (keyed -1)
 VAT_RATE_SEED = [(20, "Общая", "20%"), (10, "Пониженная", "10%"), (0, "Нулевая", "0%"), (-1, "БезНДС", "Без НДС")]
@@ -251,7 +266,7 @@ def _seed(world: World, empty_dimensions: tuple[str, ...] = ()) -> OneCState:
         _obj(st, "Catalog_Сотрудники", g("employee", user.id), Description=f"{user.last_name} {user.name}",
              Code=f"{user.id:09d}", ВАрхиве=not user.active, Недействителен=not user.active)
     units = {}
-    for i, (short, (code, full)) in enumerate(UNIT_CODES.items(), 1):
+    for short, (code, full) in UNIT_CODES.items():
         units[short] = _obj(st, "Catalog_КлассификаторЕдиницИзмерения", g("unit", int(code)), Description=short,
                             Code=code, НаименованиеПолное=full, МеждународноеСокращение=short)["Ref_Key"]
     states = {}
@@ -340,7 +355,8 @@ def _seed(world: World, empty_dimensions: tuple[str, ...] = ()) -> OneCState:
                               "ВидЦен_Key": price_type, "Номенклатура_Key": item_key,
                               "Характеристика_Key": EMPTY_GUID, "Цена": price,
                               "ЕдиницаИзмерения": units.get(it.unit, units["шт"]), "ВалютаЦены_Key": rub,
-                              "ЕдиницаИзмерения_Type": _ref("Catalog_КлассификаторЕдиницИзмерения"), "Актуальность": True,
+                              "ЕдиницаИзмерения_Type": _ref("Catalog_КлассификаторЕдиницИзмерения"),
+                              "Актуальность": True,
                               "Автор_Key": EMPTY_GUID})
     st.counters["Catalog_Номенклатура"] = len(world.items)
 
@@ -471,14 +487,15 @@ def _settlements(world: World, org: str, g, amounts: dict[tuple[str, int], Decim
             otype = order_t if doc.order_key is not None else UNDEFINED_TYPE
             rows: list[dict] = []
 
+            # called only within the iteration that defines it, so the loop variables it reads are this row's
             def move(record_type, settlement, amount, document, dtype, order_ref, order_type, active=True):
                 if "Заказ" in empty_dimensions:
                     order_ref, order_type = "", UNDEFINED_TYPE
                 if "Документ" in empty_dimensions:
                     document, dtype = "", UNDEFINED_TYPE
-                rows.append({"Recorder": recorder, "Recorder_Type": recorder_type, "Period": period,
-                             "LineNumber": len(rows) + 1, "Active": active, "RecordType": record_type,
-                             "Организация_Key": org, "Контрагент_Key": cp, "Договор_Key": contract,
+                rows.append({"Recorder": recorder, "Recorder_Type": recorder_type, "Period": period,  # noqa: B023
+                             "LineNumber": len(rows) + 1, "Active": active, "RecordType": record_type,  # noqa: B023
+                             "Организация_Key": org, "Контрагент_Key": cp, "Договор_Key": contract,  # noqa: B023
                              "Документ": document, "Документ_Type": dtype, "Заказ": order_ref,
                              "Заказ_Type": order_type, "ТипРасчетов": settlement, "Сумма": amount,
                              "СуммаВал": amount, "СуммаРег": amount, "СодержаниеПроводки": ""})

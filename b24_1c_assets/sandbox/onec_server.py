@@ -19,24 +19,48 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, unquote
 from xml.sax.saxutils import escape
 
 from b24_1c_assets.sandbox.faults import Faults
-from b24_1c_assets.sandbox.onec_filter import (WHERE_NOT_ALLOWED, Node, ODataError, Scope, bounds,
-                                               compile_filter, equals, lambda_bounds, parse_datetime_literal,
-                                               parse_guid_literal, syntax_error)
+from b24_1c_assets.sandbox.onec_filter import (
+    WHERE_NOT_ALLOWED,
+    Node,
+    ODataError,
+    Scope,
+    bounds,
+    compile_filter,
+    equals,
+    lambda_bounds,
+    parse_datetime_literal,
+    parse_guid_literal,
+    syntax_error,
+)
 from b24_1c_assets.sandbox.onec_profiles import DEFAULT_PROFILE, Profile, get_profile
-from b24_1c_assets.sandbox.onec_schema import (BALANCE_SUFFIXES, EMPTY_DATE, EMPTY_GUID, NS,
-                                               CONTRACT, COUNTRIES, CP, DEFAULT_CONTRACTS, ORDER_KINDS,
-                                               ORDER_REQUIRED_HEADER, SETTLEMENTS,
-                                               EntitySet, Prop,
-                                               dimension_props, metadata_xml, sets_for, virtual_props,
-                                               virtual_tables)
-from b24_1c_assets.sandbox.onec_seed import (OneCState, RegisterStore, data_version, next_data_version, seed)
+from b24_1c_assets.sandbox.onec_schema import (
+    BALANCE_SUFFIXES,
+    CONTRACT,
+    COUNTRIES,
+    CP,
+    DEFAULT_CONTRACTS,
+    EMPTY_DATE,
+    EMPTY_GUID,
+    NS,
+    ORDER_KINDS,
+    ORDER_REQUIRED_HEADER,
+    SETTLEMENTS,
+    EntitySet,
+    Prop,
+    dimension_props,
+    metadata_xml,
+    sets_for,
+    virtual_props,
+    virtual_tables,
+)
+from b24_1c_assets.sandbox.onec_seed import OneCState, RegisterStore, data_version, next_data_version, seed
 from b24_1c_assets.sandbox.world import World
 
 BASE_PATH = "/unf/odata/standard.odata"
@@ -551,7 +575,8 @@ class OneCService:
         entries = "".join(self._atom_entry(es, r, props) for r in rows)
         count_xml = f"<m:count>{count}</m:count>" if count is not None else ""
         return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-                f'<feed {ATOM_NS} xml:base="{escape(self.odata_url)}/"><id>{escape(self.odata_url)}/{escape(type_name)}</id>'
+                f'<feed {ATOM_NS} xml:base="{escape(self.odata_url)}/">'
+                f"<id>{escape(self.odata_url)}/{escape(type_name)}</id>"
                 f'<title type="text">{escape(type_name)}</title><updated>{_now_iso()}</updated><author/>'
                 f"{count_xml}{entries}</feed>").encode()
 
@@ -697,19 +722,22 @@ class OneCService:
         if value is None:
             return prop.empty
         if edm == "Edm.Guid":
-            if not isinstance(value, str) or not re.fullmatch(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", value):
+            guid = r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}"
+            if not isinstance(value, str) or not re.fullmatch(guid, value):
                 raise ODataError(400, "1", f"Не удалось разобрать строку '{value}' как значение типа Edm.Guid!")
             return value.lower()
         if edm == "Edm.DateTime":
             try:
                 return parse_datetime_literal(str(value))
             except ODataError:
-                raise ODataError(400, "1", f"Не удалось разобрать строку '{value}' как значение типа Edm.DateTime!") from None
+                raise ODataError(400, "1",
+                                 f"Не удалось разобрать строку '{value}' как значение типа Edm.DateTime!") from None
         if edm == "Edm.Double":
             try:
                 return Decimal(str(value))
             except ArithmeticError:
-                raise ODataError(400, "1", f"Не удалось разобрать строку '{value}' как значение типа Edm.Double!") from None
+                raise ODataError(400, "1",
+                                 f"Не удалось разобрать строку '{value}' как значение типа Edm.Double!") from None
         if edm.startswith("Edm.Int"):
             try:
                 return int(str(value))
@@ -760,9 +788,11 @@ class OneCService:
             try:
                 line = int(str(item["LineNumber"]))
             except ValueError:
-                raise ODataError(400, "1", f"Не удалось разобрать строку '{item['LineNumber']}' как значение типа Edm.Int64!") from None
+                raise ODataError(400, "1", f"Не удалось разобрать строку '{item['LineNumber']}' "
+                                           "как значение типа Edm.Int64!") from None
             if line != n:
-                raise ODataError(400, "4", f"Неверное значение свойства 'LineNumber' ({line}) в табличной части '{section}'")
+                raise ODataError(400, "4",
+                                 f"Неверное значение свойства 'LineNumber' ({line}) в табличной части '{section}'")
             row = {p.name: p.empty for p in row_props}
             for p in row_props:
                 if p.name in item and p.name != "LineNumber":
@@ -1074,7 +1104,7 @@ def _bad_select(name: str) -> ODataError:
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class OneCServer:
@@ -1128,7 +1158,7 @@ class OneCServer:
     def odata_url(self) -> str:
         return f"http://{self.host}:{self.port}{BASE_PATH}"
 
-    def start(self) -> "OneCServer":
+    def start(self) -> OneCServer:
         handler = type("OneCHandler", (_Handler,), {"app": self})
         self._httpd = ThreadingHTTPServer((self.host, self._port), handler)
         self._httpd.daemon_threads = True
@@ -1234,7 +1264,7 @@ class _Handler(BaseHTTPRequestHandler):
         path, _, raw_query = self.path.partition("?")
         resource = unquote(path[len(BASE_PATH):]).lstrip("/")
         app.request_log.append({
-            "method": self.command, "path": resource, "entity_set": re.split(r"[(/]", resource, 1)[0],
+            "method": self.command, "path": resource, "entity_set": re.split(r"[(/]", resource, maxsplit=1)[0],
             "query": {unquote(k): unquote(v) for k, _, v in (p.partition("=") for p in raw_query.split("&") if p)},
             "status": reply.status, "error": reply.error, "kind": "read" if self.command == "GET" else "write"})
         if reply.drop:

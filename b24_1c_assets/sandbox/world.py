@@ -128,7 +128,8 @@ class Deal:
     party_key: int
     title: str
     category_id: int  # pipeline: 0 default, 1 'Опт', 2 'Проекты'
-    stage: str  # stage id without the C<N>: prefix: NEW, PREPARATION, PREPAYMENT_INVOICE, EXECUTING, FINAL_INVOICE, WON, LOSE
+    # stage id without the C<N>: prefix: NEW, PREPARATION, PREPAYMENT_INVOICE, EXECUTING, FINAL_INVOICE, WON, LOSE
+    stage: str
     lines: list[Line]
     created: datetime
     manager_id: int

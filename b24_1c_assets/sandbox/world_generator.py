@@ -21,7 +21,18 @@ from operator import attrgetter
 from b24_1c_assets.sandbox import world_names as names
 from b24_1c_assets.sandbox import world_taxids as taxids
 from b24_1c_assets.sandbox.world import (
-    Contract, Deal, Invoice, Item, Line, Order, Party, Payment, Shipment, Spelling, User, World,
+    Contract,
+    Deal,
+    Invoice,
+    Item,
+    Line,
+    Order,
+    Party,
+    Payment,
+    Shipment,
+    Spelling,
+    User,
+    World,
 )
 
 AS_OF = datetime(2026, 11, 20, 18, 0)  # a Friday evening; the world's "now"
@@ -309,7 +320,6 @@ class WorldGenerator:
                      manager_id=self._choice(self.manager_ids), presence=presence)
 
     def _new_branch(self, head: Party, key: int, seq: int) -> Party:
-        rng = self.rng
         city = self._weighted(CITY_CHOICE)
         office = self._choice(city.tax_offices)
         return Party(key=key, kind="legal", legal_form=head.legal_form, short_name=head.short_name,
@@ -346,7 +356,6 @@ class WorldGenerator:
             self.similar_pairs.append((first.key, second.key))
 
     def _fill_contacts(self, party: Party) -> None:
-        rng = self.rng
         if party.kind == "ip":
             last, first, patronymic = party.short_name.split(" ")
             login = f"{names.translit(last)}.{names.translit(first)[0]}{names.translit(patronymic)[0]}"
@@ -388,7 +397,8 @@ class WorldGenerator:
         national = e164[2:]
         code_len = 4 if national[:4] in _FOUR_DIGIT_CODES else 3
         code, local = national[:code_len], national[code_len:]
-        grouped = f"{local[:3]}-{local[3:5]}-{local[5:]}" if len(local) == 7 else f"{local[:2]}-{local[2:4]}-{local[4:]}"
+        grouped = (f"{local[:3]}-{local[3:5]}-{local[5:]}" if len(local) == 7
+                   else f"{local[:2]}-{local[2:4]}-{local[4:]}")
         return {"e164": e164, "paren8": f"8 ({code}) {grouped}", "space7": f"+7 {code} {local}",
                 "plain8": f"8{national}", "dash7": f"+7-{code}-{grouped}", "paren7": f"+7 ({code}) {grouped}",
                 "local10": f"({code}) {grouped}"}[style]
@@ -690,7 +700,8 @@ class WorldGenerator:
                 self._pay(party, contract, self._later(last, 0, term), _money(rounded + extra), order, invoice)
             elif behaviour == "instalments":
                 count = self._int(2, 3)
-                part_amount = _money(_money(amount / count).quantize(Decimal("1000"), ROUND_DOWN)) or _money(amount / count)
+                part_amount = (_money(_money(amount / count).quantize(Decimal("1000"), ROUND_DOWN))
+                               or _money(amount / count))
                 moment = last
                 for i in range(count):
                     moment = self._later(moment, 3 if i else 0, term // 2 + 10)
@@ -708,7 +719,6 @@ class WorldGenerator:
 
     def _make_open_deals(self, party: Party, sellable: list[Item]) -> None:
         """Deals that are not (yet) 1C orders: in progress, lost, or won before the integration."""
-        rng = self.rng
         count = self._int(1, 4) if party.presence == "crm" else self._int(0, 3)
         for _ in range(count):
             stage = self._weighted(DEAL_STAGE_CHOICE)

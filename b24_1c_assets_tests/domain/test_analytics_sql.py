@@ -153,7 +153,7 @@ def test_dead_letters_are_streaks_of_three_failures_or_older_than_a_day(conn):
     assert set(letters) == {"k1", "k4", "k6"}
     assert letters["k1"]["failures"] == 3 and letters["k1"]["last_error"] == "boom 2"
     assert letters["k1"]["error_class"] == "retryable" and letters["k1"]["first_failure_at"] == t
-    assert letters["k1"]["replay_command"] == "python -m b24_1c_assets.ops replay --flow company_receivables --key 'k1'"
+    assert letters["k1"]["replay_command"] == "python -m b24_1c_assets.dead_letters replay --flow company_receivables --key 'k1'"
     assert letters["k1"]["materialize_command"] == \
         "dagster asset materialize -m b24_1c_assets.definitions --select 'tag:flow=company_receivables'"
     assert letters["k4"]["error_class"] == "data" and letters["k4"]["failures"] == 1

@@ -10,12 +10,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from b24_1c_assets.onec import (OneCAuthError, OneCConnectionError, OneCPublicationError, OneCRequestError,
-                                WriteNotApplied, WriteNotVerified)
-from b24_1c_assets.onec import odata
+from b24_1c_assets.onec import (
+    OneCAuthError,
+    OneCConnectionError,
+    OneCPublicationError,
+    OneCRequestError,
+    WriteNotApplied,
+    WriteNotVerified,
+    odata,
+)
 from b24_1c_assets.sandbox.faults import Faults
 from b24_1c_assets.sandbox.onec_seed import counterparty_guid
-
 from b24_1c_assets_tests.conftest import both_onec_profiles
 
 from .conftest import ScriptedFaults
@@ -33,7 +38,8 @@ def _gets(server, entity_set):
 def test_counterparties_paged_complete_typed_with_contacts(onec, world, client_for):
     client = client_for(onec, page_size=8)
     rows = client.counterparties()
-    assert len(rows) == len(onec.state.objects["Catalog_Контрагенты"]) == sum(len(p.onec_spellings) for p in world.parties)
+    spellings = sum(len(p.onec_spellings) for p in world.parties)
+    assert len(rows) == len(onec.state.objects["Catalog_Контрагенты"]) == spellings
     assert len({r["Ref_Key"] for r in rows}) == len(rows)
     by_ref = {r["Ref_Key"]: r for r in rows}
     for party in world.parties:
@@ -80,8 +86,8 @@ def test_documents_in_date_windows_exact_with_bounded_skip(onec, world, client_f
         assert row["СуммаДокумента"] == order.amount == sum(line["Сумма"] for line in row["Запасы"])
     requests = _gets(onec, odata.ORDERS)
     windowed = [r for r in requests if "$filter" in r["query"]]
-    assert windowed and all("Date ge datetime'" in r["query"]["$filter"] and "Date lt datetime'" in r["query"]["$filter"]
-                            for r in windowed)
+    assert windowed and all("Date ge datetime'" in r["query"]["$filter"]
+                            and "Date lt datetime'" in r["query"]["$filter"] for r in windowed)
     # $skip never grows past a window's page budget, whatever the month size
     assert max(int(r["query"].get("$skip", 0)) for r in windowed) <= 5 * (2 - 1)
     # busy months were re-opened at the last instant read (not only at month starts)
@@ -213,7 +219,7 @@ def test_transient_failures_are_retried_and_reads_stay_complete(onec_factory, wo
 
 def test_retries_are_bounded(onec, client_for):
     client = client_for(onec, max_retries=2)
-    client.metadata
+    _ = client.metadata
     before = client.stats.requests
     onec.faults = ScriptedFaults("503", count=10)
     with pytest.raises(OneCRequestError) as err:
@@ -224,7 +230,7 @@ def test_retries_are_bounded(onec, client_for):
 
 def test_internal_error_500_on_a_read_is_retried(onec, client_for):
     client = client_for(onec, max_retries=3)
-    client.metadata
+    _ = client.metadata
     before = client.stats.requests
     onec.faults = ScriptedFaults("500", count=2)  # 1C's generic 500: a lock conflict, a restarting server
     assert len(client.price_types()) == 2
@@ -242,7 +248,7 @@ def test_register_read_completes_with_a_share_of_internal_errors(onec_factory, c
 def test_deterministic_500_fails_after_bounded_retries_naming_the_query(onec_factory, client_for):
     server = onec_factory(faults=Faults(always_500=(f"{odata.SETTLEMENTS}/Balance",)))
     client = client_for(server, max_retries=2)
-    client.metadata
+    _ = client.metadata
     before = client.stats.requests
     with pytest.raises(OneCRequestError) as err:
         client.receivables_balance()
@@ -256,7 +262,7 @@ def test_deterministic_500_fails_after_bounded_retries_naming_the_query(onec_fac
 
 def test_timeout_is_retried_then_reported(onec, client_for):
     client = client_for(onec, timeout=0.2, max_retries=1)
-    client.metadata
+    _ = client.metadata
     onec.faults = Faults(slow_share=1.0, slow_seconds=0.6)
     with pytest.raises(OneCConnectionError, match="timeout"):
         client.price_types()
@@ -278,7 +284,7 @@ def _with_marker(server, marker):
 
 def test_create_counterparty_found_by_marker_after_lost_answer(onec, client_for):
     client = client_for(onec)
-    client.metadata
+    _ = client.metadata
     marker = f"b24:{uuid.uuid4()}"
     onec.faults = ScriptedFaults("drop", fail_after_write=True)
     created = client.create_counterparty(_new_counterparty(), marker)
@@ -289,7 +295,7 @@ def test_create_counterparty_found_by_marker_after_lost_answer(onec, client_for)
 
 def test_create_not_applied_is_reported_absent_then_created_once(onec, client_for):
     client = client_for(onec)
-    client.metadata
+    _ = client.metadata
     marker = f"b24:{uuid.uuid4()}"
     onec.faults = ScriptedFaults("503")  # fails before the write happens
     with pytest.raises(WriteNotApplied):
@@ -431,7 +437,8 @@ def test_aware_bounds_are_taken_in_infobase_time(onec, world, client_for):
 
 def test_check_publication_lists_every_gap(onec_factory, client_for):
     assert client_for(onec_factory()).check_publication() is None
-    client = client_for(onec_factory(unpublished=["Catalog_ВидыЦен", "AccumulationRegister_ОплатаСчетовИЗаказов_RecordType"]))
+    client = client_for(onec_factory(unpublished=["Catalog_ВидыЦен",
+                                                  "AccumulationRegister_ОплатаСчетовИЗаказов_RecordType"]))
     with pytest.raises(OneCPublicationError) as err:
         client.check_publication()
     assert "Справочник ВидыЦен (Catalog_ВидыЦен" in str(err.value)

@@ -193,7 +193,8 @@ def test_status_add_prefixes_pipeline_stages_sorts_before_the_final_ones_and_nee
     assert call(empty, "crm.status.add", {"fields": {**fields, "SORT": 55}})["_status"] == 200
     again = call(empty, "crm.status.add", {"fields": {**fields, "SORT": 56}})
     assert again["_status"] == 400 and again["error"] == "ERROR_CORE"
-    stages = [s["STATUS_ID"] for s in call(empty, "crm.status.list", {"filter": {"ENTITY_ID": "DEAL_STAGE_1"}})["result"]]
+    listed = call(empty, "crm.status.list", {"filter": {"ENTITY_ID": "DEAL_STAGE_1"}})["result"]
+    stages = [s["STATUS_ID"] for s in listed]
     assert stages.index("C1:HOLD") == stages.index("C1:FINAL_INVOICE") + 1  # saved with the C1: prefix, in order
     missing = call(empty, "crm.status.add", {"fields": {"ENTITY_ID": "DEAL_STAGE"}})
     assert missing["error_description"] == "The field STATUS_ID is required."
@@ -205,7 +206,8 @@ def test_status_add_prefixes_pipeline_stages_sorts_before_the_final_ones_and_nee
 
 def test_deal_stage_rules(empty):
     empty.state.add_category(1, "Опт")
-    deal_id = call(empty, "crm.deal.add", {"fields": {"TITLE": "Опт", "CATEGORY_ID": 1, "OPPORTUNITY": 15000}})["result"]
+    deal_id = call(empty, "crm.deal.add",
+                   {"fields": {"TITLE": "Опт", "CATEGORY_ID": 1, "OPPORTUNITY": 15000}})["result"]
     deal = call(empty, "crm.deal.get", {"id": deal_id})["result"]
     assert (deal["STAGE_ID"], deal["STAGE_SEMANTIC_ID"], deal["CLOSED"], deal["OPPORTUNITY"]) == \
         ("C1:NEW", "P", "N", "15000.00")

@@ -157,8 +157,9 @@ def test_batch_parses_php_encoding_with_nested_filters_arrays_uf_fields_and_cyri
     assert call(empty, "crm.company.userfield.add", {"fields": {"FIELD_NAME": "DEBT_SUM", "USER_TYPE_ID": "double"}}
                 ).status_code == 200
     cmd = {
-        "add1": "crm.company.add?" + php_query({"fields": {"TITLE": "ООО «Ромашка» & Ко", "UF_CRM_DEBT_SUM": "257000.5",
-                                                           "EMAIL": [{"VALUE": "buh@romashka.ru", "VALUE_TYPE": "WORK"}]}}),
+        "add1": "crm.company.add?" + php_query({"fields": {
+            "TITLE": "ООО «Ромашка» & Ко", "UF_CRM_DEBT_SUM": "257000.5",
+            "EMAIL": [{"VALUE": "buh@romashka.ru", "VALUE_TYPE": "WORK"}]}}),
         "add2": "crm.company.add?" + php_query({"fields": {"TITLE": "Лютик"}}),
         "find": "crm.company.list?" + php_query({"filter": {"@ID": ["$result[add1]", "$result[add2]"],
                                                             "%TITLE": "ромашка"},

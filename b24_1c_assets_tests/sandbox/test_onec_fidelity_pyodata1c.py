@@ -68,8 +68,8 @@ def test_pyodata1c_reads_filters_and_gets(onec, world):
     with _connection(onec) as conn:
         everyone = CounterpartyOData.manager(conn).all()
         assert len(everyone) == sum(len(p.onec_spellings) for p in world.parties)
-        hits = CounterpartyOData.manager(conn).filter(inn=party.onec_spellings[0].inn, kind="ЮридическоеЛицо"
-                                                      if party.kind == "legal" else "ИндивидуальныйПредприниматель").all()
+        kind = "ЮридическоеЛицо" if party.kind == "legal" else "ИндивидуальныйПредприниматель"
+        hits = CounterpartyOData.manager(conn).filter(inn=party.onec_spellings[0].inn, kind=kind).all()
         assert counterparty_guid(world, party.key) in {h.uid for h in hits}
         two = CounterpartyOData.manager(conn).filter(Q(name__ne="x")).top(2).all()
         assert len(two) == 2

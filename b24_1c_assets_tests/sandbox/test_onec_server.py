@@ -64,7 +64,8 @@ def test_service_document_lists_published_sets_in_atom_and_json(reader):
     hrefs = etree.fromstring(atom.content).xpath("//*[local-name()='collection']/@href")
     assert CP in hrefs and SETTLEMENTS in hrefs and f"{SETTLEMENTS}_RecordType" in hrefs
     js = jget(reader, "")
-    assert {"name": "Catalog_Контрагенты_КонтактнаяИнформация", "url": "Catalog_Контрагенты_КонтактнаяИнформация"} in js["value"]
+    section = "Catalog_Контрагенты_КонтактнаяИнформация"
+    assert {"name": section, "url": section} in js["value"]
 
 
 def test_metadata_is_edmx_v3_with_1c_container_and_unf_names(reader):
@@ -93,11 +94,12 @@ def test_metadata_is_edmx_v3_with_1c_container_and_unf_names(reader):
 def test_basic_auth_required_and_utf8_credentials(world, onec_factory):
     server = onec_factory(username="интеграция", password="секрет")
     assert requests.get(server.odata_url + "/$metadata", timeout=5).status_code == 401
-    assert requests.get(server.odata_url + "/$metadata", auth=("интеграция".encode(), "нет".encode()), timeout=5).status_code == 401
+    wrong = ("интеграция".encode(), "нет".encode())
+    assert requests.get(server.odata_url + "/$metadata", auth=wrong, timeout=5).status_code == 401
     cp1251 = base64.b64encode("интеграция:секрет".encode("cp1251")).decode()
     r = requests.get(server.odata_url + "/$metadata", headers={"Authorization": f"Basic {cp1251}"}, timeout=5)
     assert r.status_code == 401
-    utf8 = base64.b64encode("интеграция:секрет".encode("utf-8")).decode()
+    utf8 = base64.b64encode("интеграция:секрет".encode()).decode()
     r = requests.get(server.odata_url + "/$metadata", headers={"Authorization": f"Basic {utf8}"}, timeout=5)
     assert r.status_code == 200
 
@@ -223,8 +225,10 @@ def test_filters_strings_dates_navigation_lambda_composites(reader, world):
     window = jget(reader, "Document_ЗаказПокупателя", **{
         "$filter": f"Date ge datetime'{lo:%Y-%m-%dT%H:%M:%S}' and Date lt datetime'{hi:%Y-%m-%dT%H:%M:%S}'",
         "$select": "Date"})["value"]
-    assert len(window) == sum(1 for d in dates if lo.replace(microsecond=0) <= d.replace(microsecond=0) < hi.replace(microsecond=0))
-    big = jget(reader, "Document_ЗаказПокупателя", **{"$filter": "Запасы/any(d: d/Цена gt 10000)", "$select": "Ref_Key,Запасы"})
+    lo_s, hi_s = lo.replace(microsecond=0), hi.replace(microsecond=0)
+    assert len(window) == sum(1 for d in dates if lo_s <= d.replace(microsecond=0) < hi_s)
+    big = jget(reader, "Document_ЗаказПокупателя",
+               **{"$filter": "Запасы/any(d: d/Цена gt 10000)", "$select": "Ref_Key,Запасы"})
     assert all(any(r["Цена"] > 10000 for r in o["Запасы"]) for o in big["value"])
     expected_big = sum(1 for o in world.orders if any(ln.price > 10000 for ln in o.lines))
     assert len(big["value"]) == expected_big
@@ -335,7 +339,8 @@ def test_turnovers_receipts_match_shipments_in_window(reader, world):
     path = (f"{SETTLEMENTS}/Turnovers(StartPeriod=datetime'{lo:%Y-%m-%dT%H:%M:%S}',"
             f"EndPeriod=datetime'{hi:%Y-%m-%dT%H:%M:%S}')")
     rows = jget(reader, path, **{"$filter": "ТипРасчетов eq 'Долг'"})["value"]
-    shipped = sum((s.amount for s in world.shipments if s.posted and lo <= s.date.replace(microsecond=0) <= hi), Decimal(0))
+    shipped = sum((s.amount for s in world.shipments if s.posted and lo <= s.date.replace(microsecond=0) <= hi),
+                  Decimal(0))
     assert sum(r["СуммаReceipt"] for r in rows) == shipped
     assert all(r["СуммаTurnover"] == r["СуммаReceipt"] - r["СуммаExpense"] for r in rows)
 
@@ -355,7 +360,8 @@ def test_record_type_set_and_recordset_windows_by_period(reader, world):
     window = jget(reader, f"{SETTLEMENTS}_RecordType",
                   **{"$filter": f"Period ge datetime'{lo}' and Period lt datetime'{hi}'"})["value"]
     assert len(window) == sum(1 for p in periods if lo <= p < hi)
-    sets = jget(reader, SETTLEMENTS, **{"$filter": f"RecordSet/any(r: r/Period ge datetime'{lo}' and r/Period lt datetime'{hi}')"})
+    in_window = f"RecordSet/any(r: r/Period ge datetime'{lo}' and r/Period lt datetime'{hi}')"
+    sets = jget(reader, SETTLEMENTS, **{"$filter": in_window})
     assert {s["Recorder"] for s in sets["value"]} == {r["Recorder"] for r in rows if lo <= r["Period"] < hi}
 
 

@@ -108,7 +108,8 @@ def test_patch_returns_full_object_and_bumps_dataversion_every_time(client, worl
     assert r.json()["Комментарий"] == "b24:marker" and r.json()["DataVersion"] != before["DataVersion"]
     noop = client.patch(f"Catalog_Контрагенты(guid'{ref}')", {"Комментарий": "b24:marker"})
     assert noop.json()["DataVersion"] not in (before["DataVersion"], r.json()["DataVersion"])
-    stale = client.patch(f"Catalog_Контрагенты(guid'{ref}')", {"Комментарий": "x"}, **{"If-Match": before["DataVersion"]})
+    stale = client.patch(f"Catalog_Контрагенты(guid'{ref}')", {"Комментарий": "x"},
+                         **{"If-Match": before["DataVersion"]})
     assert stale.status_code == 200  # live 1C ignores If-Match
 
 
@@ -116,12 +117,14 @@ def test_if_match_enforced_when_configured(onec_factory, world):
     c = Client(onec_factory(enforce_if_match=True))
     ref = counterparty_guid(world, world.parties[0].key)
     current = c.get(f"Catalog_Контрагенты(guid'{ref}')").json()["DataVersion"]
-    assert c.patch(f"Catalog_Контрагенты(guid'{ref}')", {"Комментарий": "a"}, **{"If-Match": current}).status_code == 200
-    assert c.patch(f"Catalog_Контрагенты(guid'{ref}')", {"Комментарий": "b"}, **{"If-Match": current}).status_code == 412
+    path = f"Catalog_Контрагенты(guid'{ref}')"
+    assert c.patch(path, {"Комментарий": "a"}, **{"If-Match": current}).status_code == 200
+    assert c.patch(path, {"Комментарий": "b"}, **{"If-Match": current}).status_code == 412
 
 
 def test_write_errors_bad_guid_broken_json_missing_key(client, world):
-    assert err(client.post("Catalog_ДоговорыКонтрагентов", {"Description": "x", "Организация_Key": "not-a-guid"})) == (400, "1")
+    bad_guid = client.post("Catalog_ДоговорыКонтрагентов", {"Description": "x", "Организация_Key": "not-a-guid"})
+    assert err(bad_guid) == (400, "1")
     assert err(client.post("Catalog_Контрагенты", raw=b'{"Description": "x",')) == (500, "-1")
     assert err(client.patch(f"Catalog_Контрагенты(guid'{EMPTY_GUID}')", {"Description": "x"})) == (404, "9")
     assert err(client.post("Catalog_Контрагенты_КонтактнаяИнформация", {"LineNumber": "1"})) == (400, "13")
@@ -131,7 +134,8 @@ def test_tabular_rows_need_line_numbers_from_one(client):
     base = {"Description": "ТЧ"}
     missing = client.post("Catalog_Контрагенты", {**base, "КонтактнаяИнформация": [{"Тип": "Телефон"}]})
     assert err(missing) == (500, "-1")
-    shifted = client.post("Catalog_Контрагенты", {**base, "КонтактнаяИнформация": [{"LineNumber": "2", "Тип": "Телефон"}]})
+    shifted = client.post("Catalog_Контрагенты",
+                          {**base, "КонтактнаяИнформация": [{"LineNumber": "2", "Тип": "Телефон"}]})
     assert shifted.status_code == 400
 
 
@@ -171,7 +175,8 @@ def test_post_of_shipment_moves_the_balance(client, world):
     party = world.parties[0]
     contract = next(c for c in world.contracts if c.party_key == party.key)
     cp = counterparty_guid(world, party.key)
-    r = client.post("Document_РасходнаяНакладная", {"Контрагент_Key": cp, "Договор_Key": world.guid("contract", contract.key),
+    r = client.post("Document_РасходнаяНакладная", {"Контрагент_Key": cp,
+                                                   "Договор_Key": world.guid("contract", contract.key),
                                                    "Организация_Key": world.guid("organization", 1),
                                                    "СуммаДокумента": 1234.5, "Date": "2020-01-01T00:00:00"})
     ref = r.json()["Ref_Key"]
@@ -329,7 +334,8 @@ def test_payment_contract_and_advance_are_per_row(client, world, onec_profile):
     assert doc.status_code == 201 and "Договор_Key" not in doc.json()
     assert [r["ПризнакАванса"] for r in doc.json()["РасшифровкаПлатежа"]] == [False, True]
     assert client.post(f"Document_ПоступлениеНаСчет(guid'{doc.json()['Ref_Key']}')/Post").status_code == 200
-    moves = [m for m in client.get(f"{SETTLEMENTS}_RecordType").json()["value"] if m["Recorder"] == doc.json()["Ref_Key"]]
+    recorded = client.get(f"{SETTLEMENTS}_RecordType").json()["value"]
+    moves = [m for m in recorded if m["Recorder"] == doc.json()["Ref_Key"]]
     assert sorted((m["Договор_Key"], m["ТипРасчетов"], m["Сумма"]) for m in moves) == sorted(
         [(c1, "Долг", 100), (c2, "Аванс", 50)])
 

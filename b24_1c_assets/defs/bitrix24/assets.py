@@ -12,6 +12,7 @@ import dagster as dg
 
 from b24_1c_assets.bitrix24 import Bitrix24Client
 from b24_1c_assets.lib.incremental_extract import land_window, next_window
+from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
 from b24_1c_assets.lib.landing import OWNERS, contract_check_spec, store_extract
 from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.domain.contracts import BITRIX24_CONTRACTS
@@ -31,25 +32,30 @@ class CrmEntity:
     # by `key`; None: read whole every time (small lists)
     modified: str | None = None
     key: str = "ID"
+    in_incremental_sync: bool = False  # a CRM change can make it stale: incremental_sync re-reads it
 
 
 CRM_ENTITIES = (
     CrmEntity("companies", "crm.company.list", ("*", "UF_*", "EMAIL", "PHONE"),
               "CRM companies, one row per company (ID), with EMAIL/PHONE multifields as JSON and UF_CRM_* fields.",
-              preview=("ID", "TITLE", "ASSIGNED_BY_ID", "ORIGIN_ID", "DATE_MODIFY"), modified="DATE_MODIFY"),
+              preview=("ID", "TITLE", "ASSIGNED_BY_ID", "ORIGIN_ID", "DATE_MODIFY"), modified="DATE_MODIFY",
+              in_incremental_sync=True),
     CrmEntity("requisites", "crm.requisite.list", ("*",),
               "CRM requisites (INN/KPP/OGRN live here, not on the company), one row per requisite (ID); "
               "ENTITY_TYPE_ID 4 = company, 3 = contact.",
-              preview=("ID", "ENTITY_TYPE_ID", "ENTITY_ID", "PRESET_ID", "RQ_INN", "RQ_KPP"), modified="DATE_MODIFY"),
+              preview=("ID", "ENTITY_TYPE_ID", "ENTITY_ID", "PRESET_ID", "RQ_INN", "RQ_KPP"), modified="DATE_MODIFY",
+              in_incremental_sync=True),
     CrmEntity("contacts", "crm.contact.list", ("*", "UF_*", "EMAIL", "PHONE"),
               "CRM contacts, one row per contact (ID), with COMPANY_ID and EMAIL/PHONE multifields as JSON.",
               preview=("ID", "NAME", "LAST_NAME", "COMPANY_ID"), modified="DATE_MODIFY"),
     CrmEntity("deals", "crm.deal.list", ("*", "UF_*"),
               "CRM deals, one row per deal (ID), in every pipeline (CATEGORY_ID) and stage (STAGE_ID).",
-              preview=("ID", "TITLE", "CATEGORY_ID", "STAGE_ID", "COMPANY_ID", "OPPORTUNITY"), modified="DATE_MODIFY"),
+              preview=("ID", "TITLE", "CATEGORY_ID", "STAGE_ID", "COMPANY_ID", "OPPORTUNITY"), modified="DATE_MODIFY",
+              in_incremental_sync=True),
     CrmEntity("products", "crm.product.list", ("*",),
               "CRM catalog products, one row per product (ID); XML_ID holds the 1C item reference.",
-              preview=("ID", "NAME", "PRICE", "ACTIVE", "XML_ID")),
+              preview=("ID", "NAME", "PRICE", "ACTIVE", "XML_ID"),
+              in_incremental_sync=True),
     CrmEntity("smart_invoices", "crm.item.list", ("*",),
               "CRM smart invoices (entityTypeId 31), one row per invoice (id), camelCase fields.",
               params={"entityTypeId": 31}, preview=("id", "title", "stageId", "companyId", "opportunity"),
@@ -81,7 +87,7 @@ def build_crm_extract(entity: CrmEntity) -> dg.AssetsDefinition:
         pool="bitrix24_api",
         description=entity.description,
         check_specs=[contract_check_spec(["bitrix24", entity.table])],
-        tags={"flow": "extract", "source": "bitrix24"},
+        tags={"flow": "extract", "source": "bitrix24", **(INCREMENTAL_SYNC if entity.in_incremental_sync else {})},
     )
     def _extract(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
                  warehouse: WarehouseResource) -> dg.MaterializeResult:

@@ -11,6 +11,7 @@ from b24_1c_assets import settings
 from b24_1c_assets.warehouse import append_table, read_table, replace_table
 from b24_1c_assets.lib.landing import OWNERS, preview, with_lineage
 from b24_1c_assets.lib.resources import WarehouseResource
+from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
 from b24_1c_assets.domain.client_sources import (
     crm_activity, crm_companies_for_matching, onec_activity, onec_counterparties_for_matching,
 )
@@ -32,7 +33,7 @@ UPSTREAM = [dg.AssetKey(["onec", "counterparties"]), dg.AssetKey(["bitrix24", "c
             dg.AssetKey(["onec", "contracts"]), dg.AssetKey(["onec", "settlement_movements"]),
             *(dg.AssetKey(["onec", t]) for t in ACTIVITY_DOCUMENTS)]
 SPEC_DEFAULTS = dict(group_name="client_master", kinds={"duckdb"}, owners=OWNERS, deps=UPSTREAM,
-                     tags={"flow": "client_master"})
+                     tags={"flow": "client_master", **INCREMENTAL_SYNC})
 
 
 def reviewer_decisions(conn, database_path: str, decisions_file: str,

@@ -16,6 +16,7 @@ import pandas as pd
 from b24_1c_assets import settings
 from b24_1c_assets.lib.landing import OWNERS, preview
 from b24_1c_assets.lib.resources import Bitrix24Resource, OneCResource, WarehouseResource
+from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
 from b24_1c_assets.domain import company_sync as cs
 from b24_1c_assets.domain.matching import created_in_crm
 from b24_1c_assets.domain.push_plan import NOOP, GuardLimits, guard_plan, payload_hash, plan_updates
@@ -35,7 +36,7 @@ RAW = [dg.AssetKey(["onec", "counterparties"]), dg.AssetKey(["bitrix24", "compan
        dg.AssetKey(["bitrix24", "requisites"])]
 GUARD = "guard"
 OVERRIDE_TAG = "b24_1c/guard_override"
-COMMON = dict(group_name="company_sync", owners=OWNERS, tags={"flow": "company_sync"})
+COMMON = dict(group_name="company_sync", owners=OWNERS, tags={"flow": "company_sync", **INCREMENTAL_SYNC})
 CRM_PLAN_COLUMNS = ["key", "company_id", "operation", "reason", "changed_fields", "before", "after",
                     "payload_hash", "company_fields", "requisite_id", "requisite_fields"]
 ONEC_PLAN_COLUMNS = ["key", "company_id", "operation", "reason", "inn", "kpp", "kind", "body", "dropped_fields",

@@ -11,6 +11,7 @@ from b24_1c_assets.defs.crm_push.guard import guard_limits, guard_result, guard_
 from b24_1c_assets.lib.landing import OWNERS, preview, with_lineage
 from b24_1c_assets.defs.receivables.assets import credit_policy
 from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
+from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
 from b24_1c_assets.domain.credit_holds import (MOVE_COLUMNS, STATE_COLUMNS, SUSPEND, deal_message, hold_message,
                                                plan_holds)
 from b24_1c_assets.domain.push_plan import GuardVerdict, guard_plan, plan_updates
@@ -56,7 +57,7 @@ def table_or_empty(conn, schema: str, table: str, columns: list[str]) -> pd.Data
 
 
 @dg.asset(key=PLAN, deps=UPSTREAM, group_name="crm_push", kinds={"duckdb"}, owners=OWNERS,
-          pool="duckdb", tags={"flow": FLOW}, check_specs=[guard_spec(PLAN, "deal suspensions")])
+          pool="duckdb", tags={"flow": FLOW, **INCREMENTAL_SYNC}, check_specs=[guard_spec(PLAN, "deal suspensions")])
 def deal_hold_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Planned deal moves, one row per deal to move: suspend (to HOLD / C<N>:HOLD of its own pipeline,
     remembering the stage it was in) or release (back to that stage), with the client's hold reasons.
@@ -100,7 +101,7 @@ def deal_hold_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResour
 
 
 @dg.asset(key=APPLY, deps=[PLAN], group_name="crm_push", kinds={"bitrix24", "duckdb"}, owners=OWNERS,
-          pool="bitrix24_api", tags={"flow": FLOW})
+          pool="bitrix24_api", tags={"flow": FLOW, **INCREMENTAL_SYNC})
 def deal_holds(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, warehouse: WarehouseResource):
     """Deal moves carried out, one row per moved deal in sync.results (flow deal_holds) with a timeline
     comment on the deal; the hold state (receivables.hold_state, one row per company) and the remembered

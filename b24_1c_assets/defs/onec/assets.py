@@ -15,6 +15,7 @@ import dagster as dg
 
 from b24_1c_assets.domain.extract_window import ExtractWindow
 from b24_1c_assets.lib.incremental_extract import land_window, next_window
+from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
 from b24_1c_assets.lib.landing import CONTRACT_CHECK, OWNERS, contract_check_spec, store_extract
 from b24_1c_assets.defs.onec import publication
 from b24_1c_assets.defs.onec.exchange_assets import EXCHANGE_FILES, exchange_extract
@@ -43,6 +44,7 @@ class OneCObject:
     # A catalog read by DataVersion: all {Ref_Key: DataVersion} first (cheap), then only the objects whose
     # version differs from ours; objects gone from 1C are deleted. The entity set named here.
     versioned: str | None = None
+    in_incremental_sync: bool = False  # incremental_sync matches and writes against it, so re-reads it
 
 
 DOCUMENT = Windowed("Date", ("Ref_Key",))
@@ -54,15 +56,15 @@ ONEC_OBJECTS = (
                "1C counterparties (Catalog_Контрагенты), one row per Ref_Key, with ИНН/КПП, the contact "
                "information section as JSON and the first e-mail / phone taken from it.",
                lambda c, refs=None: c.counterparties(refs=refs), ("Ref_Key", "Description", "ИНН", "КПП", "email"),
-               versioned=odata.COUNTERPARTIES),
+               versioned=odata.COUNTERPARTIES, in_incremental_sync=True),
     OneCObject("contracts",
                "1C counterparty contracts (Catalog_ДоговорыКонтрагентов), one row per Ref_Key, with the owner "
                "(Owner_Key) and the payment term in days (СрокОплатыПокупателя, 0 = not set).",
                lambda c, refs=None: c.contracts(refs), ("Ref_Key", "Description", "Owner_Key", "СрокОплатыПокупателя"),
-               versioned=odata.CONTRACTS),
+               versioned=odata.CONTRACTS, in_incremental_sync=True),
     OneCObject("items", "1C catalog items (Catalog_Номенклатура), one row per Ref_Key.",
                lambda c, refs=None: c.items(refs), ("Ref_Key", "Code", "Description", "DeletionMark"),
-               versioned=odata.ITEMS),
+               versioned=odata.ITEMS, in_incremental_sync=True),
     OneCObject("price_types", "1C price types (Catalog_ВидыЦен), one row per Ref_Key.",
                lambda c: c.price_types(), ("Ref_Key", "Description")),
     OneCObject("prices",
@@ -70,11 +72,13 @@ ONEC_OBJECTS = (
                "price type.", lambda c: c.prices(), ("Номенклатура_Key", "ВидЦен_Key", "Цена")),
     OneCObject("customer_orders",
                "1C customer orders (Document_ЗаказПокупателя), one row per order (Ref_Key), Запасы as JSON.",
-               lambda c, since: c.documents(odata.ORDERS, since), ("Number", "Date", "Контрагент_Key", "СуммаДокумента"), DOCUMENT),
+               lambda c, since: c.documents(odata.ORDERS, since), ("Number", "Date", "Контрагент_Key", "СуммаДокумента"), DOCUMENT,
+               in_incremental_sync=True),
     OneCObject("invoices", "1C invoices for payment (Document_СчетНаОплату), one row per invoice (Ref_Key).",
                lambda c, since: c.documents(odata.INVOICES, since), ("Number", "Date", "Контрагент_Key", "СуммаДокумента"), DOCUMENT),
     OneCObject("shipments", "1C shipments (Document_РасходнаяНакладная), one row per shipment (Ref_Key).",
-               lambda c, since: c.documents(odata.SHIPMENTS, since), ("Number", "Date", "Контрагент_Key", "СуммаДокумента"), DOCUMENT),
+               lambda c, since: c.documents(odata.SHIPMENTS, since), ("Number", "Date", "Контрагент_Key", "СуммаДокумента"), DOCUMENT,
+               in_incremental_sync=True),
     OneCObject("bank_receipts",
                "Money received to the bank (Document_ПоступлениеНаСчет), one row per document (Ref_Key).",
                lambda c, since: c.documents(odata.BANK_RECEIPTS, since), ("Number", "Date", "Контрагент_Key", "СуммаДокумента"), DOCUMENT),
@@ -107,7 +111,7 @@ def build_onec_extract(obj: OneCObject) -> dg.AssetsDefinition:
         pool="onec_odata",
         description=obj.description,
         check_specs=[contract_check_spec(["onec", obj.table])],
-        tags={"flow": "extract", "source": "1c"},
+        tags={"flow": "extract", "source": "1c", **(INCREMENTAL_SYNC if obj.in_incremental_sync else {})},
         deps=[EXCHANGE_FILES],  # a no-op with OData; with the exchange folder it stages new files first
     )
     def _extract(context: dg.AssetExecutionContext, onec: OneCResource,

@@ -12,6 +12,7 @@ from b24_1c_assets.lib.landing import OWNERS
 from b24_1c_assets.defs.onec import publication
 from b24_1c_assets.defs.order_sync import onec_orders
 from b24_1c_assets.lib.resources import Bitrix24Resource, OneCResource, WarehouseResource
+from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
 from b24_1c_assets.domain import order_sync as osync
 from b24_1c_assets.domain.push_plan import NOOP, UPDATE
 from b24_1c_assets.onec import OneCClient
@@ -25,7 +26,7 @@ from b24_1c_assets.warehouse import read_table
 
 PLAN = dg.AssetKey(["onec_push", "order_plan"])
 PUSH = dg.AssetKey(["onec_push", "customer_orders"])
-TAGS = {"flow": osync.FLOW}
+TAGS = {"flow": osync.FLOW, **INCREMENTAL_SYNC}
 # Header fields a new order takes from the latest order of its organisation unless the settings give them:
 # what UNF's fill check at Post needs beyond the contract's (Documents/ЗаказПокупателя.xml, FillChecking).
 HEADER_FROM_ORDERS = ("СтруктурнаяЕдиницаПродажи_Key", "СтруктурнаяЕдиницаРезерв_Key", "ХозяйственнаяОперация_Key",

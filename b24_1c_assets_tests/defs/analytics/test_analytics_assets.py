@@ -6,7 +6,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from b24_1c_assets import ops
+from b24_1c_assets import dead_letters
 from b24_1c_assets.bitrix24 import Bitrix24Client
 from b24_1c_assets.defs.analytics.assets import run_failure_alert
 from b24_1c_assets.defs.analytics.runs import redact, run_tags, trigger_of
@@ -80,13 +80,13 @@ def test_a_row_failing_three_runs_is_a_dead_letter_and_replay_resends_only_it(sa
     before = company_updates(sandbox.portal)
 
     # Replay of one healthy key: its baseline is cleared and only it is written again.
-    assert ops.main(["--db", synced, "replay", "--flow", "company_receivables", "--key", healthy, "--materialize"]) == 0
+    assert dead_letters.main(["--db", synced, "replay", "--flow", "company_receivables", "--key", healthy, "--materialize"]) == 0
     assert company_updates(sandbox.portal) == before + 1
     assert "baseline cleared for 1 key(s) (1 row(s))" in capsys.readouterr().out
 
     # The CRM company is deleted by hand: every push of it fails from now on.
     Bitrix24Client(sandbox.portal.webhook_url, rate=50, burst=50).call("crm.company.delete", {"id": int(doomed)})
-    assert ops.main(["--db", synced, "replay", "--flow", "company_receivables", "--key", doomed]) == 0
+    assert dead_letters.main(["--db", synced, "replay", "--flow", "company_receivables", "--key", doomed]) == 0
     for attempt in range(3):
         assert run_assets(PUSH_AGAIN).success
         with duckdb.connect(synced, read_only=True) as conn:
@@ -96,7 +96,7 @@ def test_a_row_failing_three_runs_is_a_dead_letter_and_replay_resends_only_it(sa
     assert letter["flow"] == "company_receivables" and letter["failures"] == 3 and letter["last_error"]
     assert letter["replay_command"].endswith(f"--flow company_receivables --key '{doomed}'")
     capsys.readouterr()
-    assert ops.main(["--db", synced, "dead-letters"]) == 0
+    assert dead_letters.main(["--db", synced, "list"]) == 0
     out = capsys.readouterr().out
     assert doomed in out and "replay --flow company_receivables" in out
     assert sandbox.portal.webhook_url.split("/rest/")[1] not in out  # no webhook code in what ops read

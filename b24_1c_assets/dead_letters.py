@@ -1,7 +1,7 @@
-"""Ops CLI: list the sync's dead letters and replay them.
+"""Dead letters from the operator's shell: list the rows a push keeps failing on, and replay them.
 
-    python -m b24_1c_assets.ops dead-letters [--flow F]
-    python -m b24_1c_assets.ops replay --flow F [--key K ...] [--materialize]
+    python -m b24_1c_assets.dead_letters list [--flow F]
+    python -m b24_1c_assets.dead_letters replay --flow F [--key K ...] [--materialize]
 
 `replay` clears the flow's baseline (sync.push_state) for the keys (all keys without --key), so the next run
 plans those rows again; the flows look records up by ORIGIN_ID/XML_ID/marker before creating anything, so a
@@ -20,7 +20,7 @@ from b24_1c_assets import warehouse
 from b24_1c_assets.domain.analytics_sql import FLOW_ASSET_TAGS, PARTITIONED_BY_KEY
 
 
-def dead_letters(conn, flow: str | None = None):
+def list_dead_letters(conn, flow: str | None = None):
     """Rows of analytics.dead_letters (the views are created first when missing)."""
     if not warehouse.table_exists(conn, "analytics", "dead_letters"):
         from b24_1c_assets.defs.analytics.assets import create_views
@@ -70,11 +70,11 @@ def materialize_flow(flow: str, keys: list[str] | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m b24_1c_assets.ops", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m b24_1c_assets.dead_letters", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", default=None, help="DuckDB file (default: B24_1C_DUCKDB_PATH or data/b24_1c.duckdb)")
     commands = parser.add_subparsers(dest="command", required=True)
-    listing = commands.add_parser("dead-letters", help="rows failing repeatedly, with the commands to replay them")
+    listing = commands.add_parser("list", help="rows failing repeatedly, with the commands to replay them")
     listing.add_argument("--flow")
     replay = commands.add_parser("replay", help="clear a flow's baseline so its rows are planned again")
     replay.add_argument("--flow", required=True)
@@ -83,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     path = args.db or warehouse.duckdb_path()
 
-    if args.command == "dead-letters":
+    if args.command == "list":
         with warehouse.connect(path) as conn:
-            rows = dead_letters(conn, args.flow)
+            rows = list_dead_letters(conn, args.flow)
         if rows.empty:
             print("no dead letters")
             return 0
