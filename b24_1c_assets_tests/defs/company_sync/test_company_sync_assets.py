@@ -6,6 +6,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from b24_1c_assets.bitrix24 import Bitrix24Client
 from b24_1c_assets.defs.company_sync.assets import TO_1C, TO_1C_PLAN, TO_CRM, TO_CRM_PLAN
 
 UPSTREAM = dg.AssetSelection.groups("bitrix24_raw", "onec_raw", "client_master")
@@ -99,11 +100,14 @@ def test_matched_companies_get_only_1c_owned_fields(run_flow, sandbox, tmp_path)
     ref, company_id = pairs[0]
     portal = sandbox.portal.state
     company = portal.record("company", int(company_id))
-    company["TITLE"] = "Название от продавца"
     rq = next(r for r in portal.tables["requisite"].rows.values()
               if str(r["ENTITY_ID"]) == str(company_id) and str(r["ENTITY_TYPE_ID"]) == "4")
     ip = len(rq["RQ_INN"] or "") == 12
-    rq["RQ_NAME" if ip else "RQ_COMPANY_FULL_NAME"] = "Опечатка"
+    # a seller edits the card in the CRM (over REST, so DATE_MODIFY moves and the next extract sees it)
+    crm = Bitrix24Client(sandbox.portal.webhook_url, rate=50, burst=50)
+    crm.call("crm.company.update", {"id": int(company_id), "fields": {"TITLE": "Название от продавца"}})
+    crm.call("crm.requisite.update", {"id": int(rq["ID"]),
+                                      "fields": {"RQ_NAME" if ip else "RQ_COMPANY_FULL_NAME": "Опечатка"}})
     assert run_flow(TO_CRM_FLOW).success
     cp = sandbox.onec.state.objects["Catalog_Контрагенты"][ref]
     assert company["TITLE"] == "Название от продавца"  # shared field, filled only when empty

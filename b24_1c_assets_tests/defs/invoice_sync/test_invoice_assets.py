@@ -73,8 +73,9 @@ def test_invoice_crash_rerun_no_twins_and_dry_run_writes_nothing(sandbox, run_fl
     prefix = f"DT31_{state.default_invoice_category}:"
     record = next(r for r in by_xml(state).values() if r["stageId"] == prefix + "N")
     store = sandbox.onec.state.registers["AccumulationRegister_ОплатаСчетовИЗаказов"]
+    # recorded today-ish (inside the incremental extract's overlap), as a new payment is
     row = dict(store.by_recorder[record["xmlId"]][0], Сумма=Decimal(0), СуммаОплаты=Decimal(str(record["opportunity"])),
-               Recorder="11111111-2222-3333-4444-555555555555")
+               Recorder="11111111-2222-3333-4444-555555555555", Period=sandbox.world.as_of.isoformat())
     store.put(row["Recorder"], [row])
     before = len(sandbox.portal.request_log)
     assert run_flow(UPSTREAM | FLOW).success
