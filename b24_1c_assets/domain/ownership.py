@@ -80,7 +80,10 @@ class FieldOwnership:
 
     @classmethod
     def from_toml(cls, text: str, source: str = "field_ownership.toml") -> "FieldOwnership":
-        data = tomllib.loads(text)
+        return cls.from_dict(tomllib.loads(text), source)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "field_ownership.toml") -> "FieldOwnership":
         rules = {}
         for name, spec in data.get("fields", {}).items():
             owner, rule = spec.get("owner"), spec.get("rule")
