@@ -13,7 +13,8 @@ from b24_1c_assets.defs.receivables.assets import CREDIT_STATUS
 from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.domain.finance_digest import compose_digest, digest_recipients
 from b24_1c_assets.sync import journal
-from b24_1c_assets.sync.bitrix24_writes import FAILED, OK, RowOutcome, WriteCommand, apply_commands
+from b24_1c_assets.domain.push_plan import Status
+from b24_1c_assets.sync.bitrix24_writes import RowOutcome, WriteCommand, apply_commands
 from b24_1c_assets.warehouse import query, read_table, replace_partition, table_exists
 
 FLOW = "finance_digest"
@@ -46,18 +47,18 @@ def finance_digest(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource
                                                         {"USER_ID": user, "MESSAGE": text}, operation="add")
                                            for user in recipients])
         api_calls = client.stats.http_calls - calls_before
-        ok = all(o.status == OK for o in outcomes)
+        ok = all(o.status == Status.OK for o in outcomes)
         plan = pd.DataFrame([{"key": key, "operation": "add", "reason": "daily", "before": None, "after": text,
                               "payload_hash": None}])
         with warehouse.connect() as conn:
             journal.record(conn, flow=FLOW, run_id=context.run.run_id, plan=plan,
-                           outcomes=[RowOutcome(key, "add", OK if ok else FAILED,
+                           outcomes=[RowOutcome(key, "add", Status.OK if ok else Status.FAILED,
                                                 error=None if ok else "; ".join(o.error or "" for o in outcomes))])
     with warehouse.connect() as conn:
         replace_partition(conn, "receivables", "finance_digest",
                           pd.DataFrame([{"snapshot_date": day, "text": text,
                                          "recipients": ",".join(map(str, recipients)),
-                                         "sent": sent_before or (bool(outcomes) and all(o.status == OK for o in outcomes))}]),
+                                         "sent": sent_before or (bool(outcomes) and all(o.status == Status.OK for o in outcomes))}]),
                           column="snapshot_date", value=day)
     return dg.MaterializeResult(metadata={"dagster/partition_row_count": 1, "recipients": len(recipients),
                                           "sent_now": bool(outcomes), "already_sent": sent_before,

@@ -5,7 +5,7 @@ from decimal import Decimal
 import dagster as dg
 import duckdb
 
-from b24_1c_assets.defs.crm_push.guard import OVERRIDE_TAG
+from b24_1c_assets.lib.push_flow import GUARD_OVERRIDE_TAG
 
 UPSTREAM = dg.AssetSelection.groups("bitrix24_raw", "onec_raw", "client_master", "receivables")
 PUSH = UPSTREAM | dg.AssetSelection.groups("crm_push")
@@ -46,5 +46,5 @@ def test_a_broken_export_zeroing_debts_is_stopped_until_overridden(sandbox, run_
     assert guard and not guard[0].passed and "zero debt" in (guard[0].description or "")
     assert company_updates(sandbox.portal) == writes  # nothing written
 
-    forced = run_assets(PUSH, tags={OVERRIDE_TAG: "1C migration: balances really were closed"})
+    forced = run_assets(PUSH, tags={GUARD_OVERRIDE_TAG: "1C migration: balances really were closed"})
     assert forced.success and company_updates(sandbox.portal) > writes
