@@ -9,7 +9,6 @@ the per-system default in `settings/onec_writes.toml [dry_run]` (1C: dry, Bitrix
 """
 
 import json
-from dataclasses import fields
 
 import dagster as dg
 import pandas as pd
@@ -29,20 +28,9 @@ _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 def guard_limits(flow: str) -> GuardLimits:
-    """The limits of `flow` from push_guard.toml (`company_sync.to_1c` = its nested section); keys a section
-    leaves out take GuardLimits' defaults. A flow without a section is a setup error, not "no limits"."""
-    section = settings.load("push_guard")
-    for part in flow.split("."):
-        section = section.get(part) if isinstance(section, dict) else None
-    if not isinstance(section, dict):
-        raise ValueError(f"push_guard.toml has no [{flow}] section: every writing flow needs its limits")
-    unknown = sorted(set(section) - {f.name for f in fields(GuardLimits)})
-    if unknown:
-        raise ValueError(f"push_guard.toml [{flow}]: unknown key(s) {', '.join(unknown)}")
-    values = dict(section)
-    if "drift_fields" in values:
-        values["drift_fields"] = tuple(values["drift_fields"])
-    return GuardLimits(**values)
+    """The limits of `flow` from push_guard.toml (`company_sync.to_1c` = its nested table); a flow without a
+    table fails (settings.SettingsError), it never runs unguarded."""
+    return settings.push_guard().limits(flow)
 
 
 def guard_spec(asset_key: dg.AssetKey, what: str) -> dg.AssetCheckSpec:
@@ -82,10 +70,7 @@ def dry_run_default(system: str) -> bool:
     """Whether writes into `system` are dry when the run does not say: onec_writes.toml [dry_run]."""
     if system not in SYSTEMS:
         raise ValueError(f"unknown system {system!r}: one of {', '.join(SYSTEMS)}")
-    table = settings.load("onec_writes").get("dry_run", {})
-    if not isinstance(table, dict) or not isinstance(table.get(system, system == "onec"), bool):
-        raise ValueError(f"onec_writes.toml [dry_run] {system} must be true or false")
-    return table.get(system, system == "onec")  # 1C writes stay dry unless asked for
+    return getattr(settings.onec_writes().dry_run, system)
 
 
 def is_dry_run(context: dg.AssetExecutionContext, system: str) -> bool:
