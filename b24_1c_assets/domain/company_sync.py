@@ -25,6 +25,7 @@ from b24_1c_assets.domain.client_sources import multifield_values
 from b24_1c_assets.domain.matching import GUID_PATTERN
 from b24_1c_assets.domain.normalize import normalize_email, normalize_inn, normalize_kpp, normalize_ogrn, normalize_phone
 from b24_1c_assets.domain.ownership import FieldOwnership, default_ownership
+from b24_1c_assets.domain.push_plan import Operation, Status, payload_hash, plan_updates
 
 LEGAL, IP = "legal", "ip"
 PRESET_XML_IDS = {LEGAL: "#CRM_REQUISITE_PRESET_DEF_RU_COMPANY#", IP: "#CRM_REQUISITE_PRESET_DEF_RU_INDIVIDUAL#"}
@@ -35,8 +36,6 @@ CRM_FIELD = {"name": ("company", "TITLE"), "emails": ("company", "EMAIL"), "phon
              "legal_name": ("requisite", "RQ_COMPANY_NAME"), "full_name": ("requisite", "RQ_COMPANY_FULL_NAME"),
              "inn": ("requisite", "RQ_INN"), "kpp": ("requisite", "RQ_KPP"), "ogrn": ("requisite", "RQ_OGRN")}
 DESIRED_FIELDS = ["name", "full_name", "inn", "kpp", "ogrn", "kind", "emails", "phones"]
-ADD, UPDATE, NOOP, LINK = "add", "update", "noop", "link"
-HOLD_BACK = "held_back"  # a 1C-only client not created in the CRM until a person decides (see held_back_adds)
 
 
 def _blank(value: Any) -> bool:
@@ -256,7 +255,7 @@ class CompanyWrite:
     """The planned CRM calls for one 1C counterparty (key = its Ref_Key)."""
 
     key: str
-    operation: str  # add | update | noop
+    operation: Operation  # ADD | UPDATE | NOOP
     company_id: int | None
     company_fields: dict = field(default_factory=dict)  # crm.company.add/update fields
     requisite_id: int | None = None
@@ -336,7 +335,7 @@ def crm_company_writes(desired: Mapping[str, Any], current: CrmCompany | None, p
             fields["EMAIL"] = _multifield_items(desired["emails"])
         if desired.get("phones"):
             fields["PHONE"] = _multifield_items(desired["phones"])
-        return CompanyWrite(key, ADD, None, fields, None, _new_requisite(desired, presets),
+        return CompanyWrite(key, Operation.ADD, None, fields, None, _new_requisite(desired, presets),
                             changed_fields=["company", "requisite"])
 
     company_fields: dict[str, Any] = {}
@@ -393,7 +392,7 @@ def crm_company_writes(desired: Mapping[str, Any], current: CrmCompany | None, p
             if names:
                 requisite_fields.update(names)
                 changed.append("person_name")
-    operation = UPDATE if company_fields or requisite_fields else NOOP
+    operation = Operation.UPDATE if company_fields or requisite_fields else Operation.NOOP
     return CompanyWrite(key, operation, current.company_id, company_fields, current.requisite_id,
                         requisite_fields, changed)
 
@@ -520,3 +519,177 @@ def counterparty_body(verdict: Verdict, allowed: Iterable[str]) -> tuple[dict, l
 def counterparty_marker(company_id: int | str) -> str:
     """The trace left in 1C `Комментарий`, found before any POST so a rerun never creates a second one."""
     return f"b24-1c:company:{int(company_id)}"
+
+
+# -- plans --------------------------------------------------------------------------------------------
+
+CRM_PLAN_COLUMNS = ["key", "company_id", "operation", "reason", "changed_fields", "before", "after",
+                    "payload_hash", "company_fields", "requisite_id", "requisite_fields"]
+ONEC_PLAN_COLUMNS = ["key", "company_id", "operation", "reason", "inn", "kpp", "kind", "body", "dropped_fields",
+                     "problems", "before", "after", "payload_hash"]
+
+
+@dataclass(frozen=True)
+class CompanyLink:
+    """How a CRM company carries its 1C link (settings/client_master.toml): the ORIGINATOR_ID we write, the
+    ones an earlier integration wrote, and our user field holding the Ref_Key (None: not used)."""
+
+    originator_id: str
+    link_originators: tuple[str, ...] = ()
+    onec_ref_field: str | None = None
+
+    @property
+    def originators(self) -> tuple[str, ...]:
+        return (self.originator_id, *self.link_originators)
+
+    def fields(self, ref: str) -> dict[str, str]:
+        """The company fields that link it to the 1C counterparty `ref`."""
+        return {"ORIGINATOR_ID": self.originator_id, "ORIGIN_ID": ref,
+                **({self.onec_ref_field: ref} if self.onec_ref_field else {})}
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class CompanyPlan:
+    """A stored plan, the number of its rows that write, the rows the guard judges (in `plan_updates`'
+    update/noop terms) and the population the guard's shares are taken of."""
+
+    rows: pd.DataFrame
+    writes: int
+    guard_view: pd.DataFrame
+    population: int
+
+
+def crm_company_plan(clients: pd.DataFrame, counterparties: pd.DataFrame, current: Mapping[int, CrmCompany],
+                     presets: Presets, link: CompanyLink, *, last_pushed: pd.DataFrame, failed_keys: set[str],
+                     held: Mapping[str, str]) -> CompanyPlan:
+    """The 1C -> CRM plan, one row per 1C counterparty (CRM_PLAN_COLUMNS, key = Ref_Key): add, update or
+    noop by what changed since the last successful push (`plan_updates`), the CRM calls from
+    `crm_company_writes` as JSON; 1C-only clients in `held` get a `held_back` row with the reason instead."""
+    desired = desired_crm_companies(clients, counterparties)
+    if held and not desired.empty:
+        desired = desired[~(desired["company_id"].isna() & desired["key"].isin(held.keys()))]
+    flat = pd.DataFrame([{"key": r["key"], **desired_payload(r)} for r in desired.to_dict("records")],
+                        columns=["key", *DESIRED_FIELDS])
+    base = plan_updates(flat, last_pushed, failed_keys, DESIRED_FIELDS)
+    by_key = desired.set_index("key").to_dict("index") if not desired.empty else {}
+    rows = []
+    for planned in base.to_dict("records"):
+        want = {"key": planned["key"], **by_key[planned["key"]]}
+        row = {**planned, "company_id": want["company_id"], "company_fields": None, "requisite_id": None,
+               "requisite_fields": None}
+        if planned["operation"] != Operation.NOOP:
+            company = current.get(want["company_id"]) if want["company_id"] is not None else None
+            row.update(crm_write_columns(crm_company_writes(want, company, presets, originator_id=link.originator_id,
+                                                            link_originators=link.link_originators,
+                                                            onec_ref_field=link.onec_ref_field)))
+        rows.append(row)
+    rows += [{"key": ref, "operation": Operation.HOLD_BACK, "reason": why} for ref, why in sorted(held.items())]
+    plan = pd.DataFrame(rows, columns=CRM_PLAN_COLUMNS).astype({"company_id": "Int64", "requisite_id": "Int64"})
+    judged = plan[plan["operation"] != Operation.HOLD_BACK]
+    # An add is judged as the plan's update it came from: new companies are an initial load, not a change.
+    guard_view = judged.assign(operation=judged["operation"].replace({Operation.ADD: Operation.UPDATE}))
+    writes = int(plan["operation"].isin([Operation.ADD, Operation.UPDATE]).sum())
+    return CompanyPlan(plan, writes, guard_view, int(plan["company_id"].notna().sum()))
+
+
+def crm_write_columns(write: CompanyWrite) -> dict[str, Any]:
+    """A plan row's columns for one `CompanyWrite` (what `sync` reads back to make the calls)."""
+    columns = {"operation": write.operation, "changed_fields": ",".join(write.changed_fields),
+               "company_fields": _json(write.company_fields), "requisite_id": write.requisite_id,
+               "requisite_fields": _json(write.requisite_fields)}
+    if write.operation == Operation.NOOP:
+        columns["reason"] = "in sync"
+    return columns
+
+
+def desired_from_plan_row(row: Mapping[str, Any]) -> dict:
+    """The desired company of a stored plan row (its `after` JSON, contacts back as lists)."""
+    after = json.loads(row["after"])
+    return {**after, "key": row["key"], "emails": [v for v in (after.get("emails") or "").split(",") if v],
+            "phones": [v for v in (after.get("phones") or "").split(",") if v]}
+
+
+def counterparty_plan(clients: pd.DataFrame, companies: Mapping[int, CrmCompany], presets: Presets | None,
+                      link: CompanyLink, *, review_candidates: pd.DataFrame, duplicate_groups: pd.DataFrame,
+                      last_pushed: pd.DataFrame, allowed_fields: Iterable[str]) -> CompanyPlan:
+    """The CRM -> 1C plan, one row per only-CRM company (ONEC_PLAN_COLUMNS, key = company ID): create
+    (validated, allow-listed body as JSON), invalid (problems named), skip (duplicate, in review, already
+    linked) or link (created earlier, the link back not written)."""
+    review_ids = review_candidates["company_id"].dropna().astype(int).tolist() if not review_candidates.empty else []
+    dup_ids = (duplicate_groups.loc[duplicate_groups["system"].astype(str).str.lower().isin(["crm", "bitrix24"]),
+                                    "record_id"].astype(int).tolist() if not duplicate_groups.empty else [])
+    candidates, skipped = counterparty_candidates(clients, dict(companies), presets, review_company_ids=review_ids,
+                                                  duplicate_company_ids=dup_ids, link_originators=link.originators)
+    made = dict(zip(last_pushed["key"].astype(str), last_pushed["target_id"])) if not last_pushed.empty else {}
+    allowed = list(allowed_fields)
+    rows = [{"key": s["key"], "company_id": s["company_id"], "operation": Operation.SKIP, "reason": s["reason"]}
+            for s in skipped.to_dict("records")]
+    for cand in candidates.to_dict("records"):
+        verdict = validate_counterparty(cand)
+        row = {"key": cand["key"], "company_id": cand["company_id"], "inn": verdict.values.get("inn"),
+               "kpp": verdict.values.get("kpp"), "kind": verdict.kind}
+        if not verdict.ok:
+            row.update(operation=Operation.INVALID, reason="validation", problems="; ".join(verdict.problems))
+        elif cand["key"] in made:
+            # created earlier but the CRM company still has no link: only the link is written again
+            row.update(operation=Operation.LINK, reason="created earlier, link missing",
+                       body=_json({"Ref_Key": made[cand["key"]]}))
+        else:
+            body, dropped = counterparty_body(verdict, allowed)
+            row.update(operation=Operation.CREATE, reason="only in the CRM", body=_json(body),
+                       dropped_fields=",".join(dropped), after=_json(body), payload_hash=payload_hash(body))
+        rows.append(row)
+    plan = pd.DataFrame(rows, columns=ONEC_PLAN_COLUMNS).astype({"company_id": "Int64"})
+    # A create is an initial load (never pushed); a link rewrites an existing company: a change.
+    writes = plan["operation"].isin([Operation.CREATE, Operation.LINK])
+    guard_view = plan.assign(operation=writes.map({True: Operation.UPDATE, False: Operation.NOOP}),
+                             reason=(plan["operation"] == Operation.CREATE).map({True: "never pushed", False: "link"}))
+    population = int(clients["onec_ref"].notna().sum()) if not clients.empty else 0
+    return CompanyPlan(plan, int(writes.sum()), guard_view, population)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A planned row closed without a write call: its operation, status and why."""
+
+    key: str
+    operation: Operation
+    status: Status
+    error: str | None = None
+    error_class: str | None = None
+
+
+@dataclass(frozen=True)
+class CounterpartyRun:
+    """What one run of the CRM -> 1C push does with its plan: the rows it journals, the ones it writes and
+    the ones it settles without a call."""
+
+    todo: pd.DataFrame
+    live: pd.DataFrame
+    settled: list[Settled]
+
+
+def counterparty_run(plan: pd.DataFrame, *, max_creates: int, dry_run: bool) -> CounterpartyRun:
+    """Invalid rows are rejected (bad data, not a failed write: retrying cannot help until someone fixes the
+    CRM record), creates over the per-run cap wait for the next run, a dry run settles the rest."""
+    todo = plan[plan["operation"].isin([Operation.CREATE, Operation.LINK, Operation.INVALID])] if not plan.empty \
+        else plan
+    creates = todo[todo["operation"] == Operation.CREATE] if not todo.empty else todo
+    allowed = set(creates.head(max_creates)["key"]) if not creates.empty else set()
+    settled = []
+    for r in todo.to_dict("records"):
+        if r["operation"] == Operation.INVALID:
+            settled.append(Settled(r["key"], Operation.CREATE, Status.REJECTED, f"not written: {r['problems']}",
+                                   "data"))
+        elif r["operation"] == Operation.CREATE and r["key"] not in allowed:
+            settled.append(Settled(r["key"], Operation.CREATE, Status.DEFERRED,
+                                   f"over the per-run cap of {max_creates}"))
+        elif dry_run:
+            settled.append(Settled(r["key"], r["operation"], Status.DRY_RUN))
+    live = todo.iloc[0:0] if dry_run or todo.empty else \
+        todo[(todo["operation"] == Operation.LINK) | todo["key"].isin(allowed)]
+    return CounterpartyRun(todo, live, settled)
