@@ -9,8 +9,9 @@ import json
 import pandas as pd
 
 from b24_1c_assets.bitrix24 import Bitrix24Client
-from b24_1c_assets.domain import company_sync
-from b24_1c_assets.domain.company_sync import CompanyLink, CrmCompany, Presets
+from b24_1c_assets.domain.company_sync import (CompanyLink, CrmCompany, Presets, crm_companies_by_id, pick_presets,
+                                               with_ip_fields)
+from b24_1c_assets.domain.company_sync_to_crm import crm_company_writes, crm_write_columns, desired_from_plan_row
 from b24_1c_assets.domain.push_plan import Operation, Status
 from b24_1c_assets.sync.bitrix24_userfields import UserField, ensure_userfields
 from b24_1c_assets.sync.bitrix24_writes import RowOutcome, WriteCommand, apply_commands
@@ -20,9 +21,9 @@ CHUNK = 50  # IDs per `@` filter, as the portal's list pages
 
 def requisite_presets(client: Bitrix24Client) -> Presets:
     """The legal-entity and ИП presets, with the fields the ИП preset shows (its person-name fields)."""
-    presets = company_sync.pick_presets(client.call("crm.requisite.preset.list",
+    presets = pick_presets(client.call("crm.requisite.preset.list",
                                                     {"select": ["ID", "NAME", "XML_ID", "ACTIVE"]}))
-    return company_sync.with_ip_fields(presets, client.call("crm.requisite.preset.field.list",
+    return with_ip_fields(presets, client.call("crm.requisite.preset.field.list",
                                                             {"preset": {"ID": presets.ip}}) or [])
 
 
@@ -47,7 +48,7 @@ def fetch_companies(client: Bitrix24Client, company_ids: list[int]) -> dict[int,
                                        select=["ID", "TITLE", "ORIGINATOR_ID", "ORIGIN_ID", "EMAIL", "PHONE"])
         requisites += client.export_all("crm.requisite.list", filter={"ENTITY_TYPE_ID": 4, "@ENTITY_ID": chunk},
                                         select=["*"])
-    return company_sync.crm_companies_by_id(companies, requisites) if company_ids else {}
+    return crm_companies_by_id(companies, requisites) if company_ids else {}
 
 
 def combine(key: str, operation: str, parts: list[RowOutcome]) -> RowOutcome:
@@ -75,11 +76,11 @@ def write_companies(client: Bitrix24Client, todo: pd.DataFrame, link: CompanyLin
     existing = find_linked_companies(client, adds, link.originators) if adds else {}
     found = fetch_companies(client, sorted(set(existing.values())))
     for key, company_id in existing.items():
-        write = company_sync.crm_company_writes(
-            company_sync.desired_from_plan_row(rows[key]), found.get(company_id), presets,
+        write = crm_company_writes(
+            desired_from_plan_row(rows[key]), found.get(company_id), presets,
             originator_id=link.originator_id, link_originators=link.link_originators,
             onec_ref_field=link.onec_ref_field)
-        columns = company_sync.crm_write_columns(write)
+        columns = crm_write_columns(write)
         rows[key] = {**rows[key], **{k: columns[k] for k in ("operation", "company_fields", "requisite_id",
                                                                "requisite_fields")}}
         company_ids[key] = company_id

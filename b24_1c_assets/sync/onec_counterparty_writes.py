@@ -8,7 +8,8 @@ import json
 import pandas as pd
 
 from b24_1c_assets.bitrix24 import Bitrix24Client
-from b24_1c_assets.domain.company_sync import CompanyLink, counterparty_marker
+from b24_1c_assets.domain.company_sync import CompanyLink
+from b24_1c_assets.domain.company_sync_to_onec import counterparty_marker
 from b24_1c_assets.domain.push_plan import Operation, Status
 from b24_1c_assets.onec.errors import OneCError
 from b24_1c_assets.sync.bitrix24_writes import RowOutcome, WriteCommand, apply_commands

@@ -5,15 +5,17 @@ Each direction is a plan asset (stored in DuckDB, guarded by the blocking check 
 that writes and journals every row in `sync.results`. The two directions close the loop through the ID link:
 a company made from 1C carries ORIGINATOR_ID/ORIGIN_ID, a counterparty made from the CRM has its Ref_Key
 written back to the company, so the next matching links them by ID and neither side sees a new record.
-Planning lives in `domain/company_sync.py`, the order of the writes in `sync/crm_company_writes.py` and
-`sync/onec_counterparty_writes.py`.
+Planning lives in `domain/company_sync_to_crm.py` and `domain/company_sync_to_onec.py`, the order of the
+writes in `sync/crm_company_writes.py` and `sync/onec_counterparty_writes.py`.
 """
 
 import dagster as dg
 
 from b24_1c_assets import settings
-from b24_1c_assets.domain import company_sync
-from b24_1c_assets.domain.company_sync import CompanyLink
+from b24_1c_assets.domain.company_sync import (FLOW_TO_1C, FLOW_TO_CRM, CompanyLink, CrmCompany, crm_companies_by_id,
+                                               held_back_adds)
+from b24_1c_assets.domain.company_sync_to_crm import crm_company_plan
+from b24_1c_assets.domain.company_sync_to_onec import counterparty_plan, counterparty_run
 from b24_1c_assets.domain.matching import created_in_crm
 from b24_1c_assets.domain.push_plan import Operation, Status
 from b24_1c_assets.lib.landing import OWNERS, preview
@@ -26,7 +28,6 @@ from b24_1c_assets.sync.crm_company_writes import requisite_presets, write_compa
 from b24_1c_assets.sync.onec_counterparty_writes import write_counterparties
 from b24_1c_assets.warehouse import read_table
 
-FLOW_TO_CRM, FLOW_TO_1C = company_sync.FLOW_TO_CRM, "company_sync.to_1c"
 TO_CRM_PLAN = dg.AssetKey(["crm_push", "company_from_1c_plan"])
 TO_CRM = dg.AssetKey(["crm_push", "companies_from_1c"])
 TO_1C_PLAN = dg.AssetKey(["onec_push", "counterparty_from_crm_plan"])
@@ -44,9 +45,8 @@ def company_link() -> CompanyLink:
     return CompanyLink(config.our_originator_id, config.originator_ids, config.onec_ref_field or None)
 
 
-def crm_companies(conn) -> dict[int, company_sync.CrmCompany]:
-    return company_sync.crm_companies_by_id(read_table(conn, "bitrix24", "companies"),
-                                            read_table(conn, "bitrix24", "requisites"))
+def crm_companies(conn) -> dict[int, CrmCompany]:
+    return crm_companies_by_id(read_table(conn, "bitrix24", "companies"), read_table(conn, "bitrix24", "requisites"))
 
 
 # ============================================ 1C -> CRM ==============================================
@@ -63,11 +63,10 @@ def company_from_1c_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
     presets = requisite_presets(client)
     with warehouse.connect() as conn:
         clients = read_table(conn, "client_master", "clients")
-        held = company_sync.held_back_adds(
-            clients, read_table(conn, "client_master", "duplicate_groups"),
-            read_table(conn, "client_master", "client_match_candidates"),
-            created=created_in_crm(read_table(conn, "review", "client_match_decisions")))
-        plan = company_sync.crm_company_plan(
+        held = held_back_adds(clients, read_table(conn, "client_master", "duplicate_groups"),
+                              read_table(conn, "client_master", "client_match_candidates"),
+                              created=created_in_crm(read_table(conn, "review", "client_match_decisions")))
+        plan = crm_company_plan(
             clients, read_table(conn, "onec", "counterparties"), crm_companies(conn), presets, company_link(),
             last_pushed=last_pushed(conn, FLOW_TO_CRM), failed_keys=failed_keys(conn, FLOW_TO_CRM), held=held)
         store_plan(conn, context, "crm_push", "company_from_1c_plan", plan.rows)
@@ -115,7 +114,7 @@ def counterparty_from_crm_plan(context: dg.AssetExecutionContext, bitrix24: Bitr
     calls = client.stats.http_calls
     presets = requisite_presets(client)
     with warehouse.connect() as conn:
-        plan = company_sync.counterparty_plan(
+        plan = counterparty_plan(
             read_table(conn, "client_master", "clients"), crm_companies(conn), presets, company_link(),
             review_candidates=read_table(conn, "client_master", "client_match_candidates"),
             duplicate_groups=read_table(conn, "client_master", "duplicate_groups"),
@@ -139,7 +138,7 @@ def counterparties_from_crm(context: dg.AssetExecutionContext, onec: OneCResourc
     dry_run = is_dry_run(context, "onec")
     with warehouse.connect() as conn:
         plan = read_plan(conn, "onec_push", "counterparty_from_crm_plan")
-    run = company_sync.counterparty_run(plan, max_creates=settings.onec_writes().max_creates_per_run,
+    run = counterparty_run(plan, max_creates=settings.onec_writes().max_creates_per_run,
                                         dry_run=dry_run)
     outcomes = [RowOutcome(s.key, s.operation, s.status, error=s.error, error_class=s.error_class, attempts=0)
                 for s in run.settled]
