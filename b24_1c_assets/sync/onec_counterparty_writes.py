@@ -4,17 +4,46 @@ marker), then write its Ref_Key back to the CRM company, so the next matching li
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from b24_1c_assets.bitrix24 import Bitrix24Client
 from b24_1c_assets.domain.company_sync import CompanyLink
-from b24_1c_assets.domain.company_sync_to_onec import counterparty_marker
+from b24_1c_assets.domain.company_sync_to_onec import CounterpartyRun, counterparty_marker
 from b24_1c_assets.domain.push_plan import Operation, Status
 from b24_1c_assets.onec.errors import OneCError
 from b24_1c_assets.sync.bitrix24_writes import RowOutcome, WriteCommand, apply_commands
 
 COUNTERPARTIES = "Catalog_Контрагенты"
+
+
+@dataclass
+class CounterpartyPush:
+    """What one run of the CRM -> 1C push did: an outcome per journaled row, {company ID: Ref_Key} of the
+    counterparties that exist in 1C, and the calls made to each system."""
+
+    outcomes: list[RowOutcome] = field(default_factory=list)
+    target_ids: dict[str, str] = field(default_factory=dict)
+    onec_calls: int = 0
+    bitrix24_calls: int = 0
+
+
+def push_counterparties(run: CounterpartyRun, link: CompanyLink, onec_client: Callable[[], object],
+                        b24_client: Callable[[], Bitrix24Client]) -> CounterpartyPush:
+    """The rows the run settled without a call (rejected, deferred, dry run) as outcomes, then its live rows
+    written. The clients are made only when a row is written: a dry run never connects to 1C."""
+    push = CounterpartyPush([RowOutcome(s.key, s.operation, s.status, error=s.error, error_class=s.error_class,
+                                        attempts=0) for s in run.settled])
+    if run.live.empty:
+        return push
+    onec, b24 = onec_client(), b24_client()
+    before = (onec.stats.requests, b24.stats.http_calls)
+    written, push.target_ids = write_counterparties(onec, b24, run.live, link)
+    push.outcomes += written
+    push.onec_calls, push.bitrix24_calls = onec.stats.requests - before[0], b24.stats.http_calls - before[1]
+    return push
 
 
 def write_counterparties(onec_client, b24_client: Bitrix24Client, live: pd.DataFrame, link: CompanyLink

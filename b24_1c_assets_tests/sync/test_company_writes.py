@@ -9,11 +9,12 @@ import pandas as pd
 from b24_1c_assets.bitrix24 import Bitrix24Client
 from b24_1c_assets.domain.company_sync import CompanyLink, Presets
 from b24_1c_assets.domain.company_sync_to_crm import crm_company_plan
-from b24_1c_assets.domain.company_sync_to_onec import counterparty_body, counterparty_marker, validate_counterparty
+from b24_1c_assets.domain.company_sync_to_onec import (counterparty_body, counterparty_marker, counterparty_run,
+                                                       validate_counterparty)
 from b24_1c_assets.domain.push_plan import Operation, Status
 from b24_1c_assets.onec import OneCClient
 from b24_1c_assets.sync.crm_company_writes import find_linked_companies, requisite_presets, write_companies
-from b24_1c_assets.sync.onec_counterparty_writes import write_counterparties
+from b24_1c_assets.sync.onec_counterparty_writes import push_counterparties, write_counterparties
 
 LINK = CompanyLink("1c-unf", ("1C_UNF",), "UF_CRM_ONEC_REF")
 REF = "5e1f0a00-0000-4000-8000-0000000c0a01"
@@ -106,3 +107,15 @@ def test_a_counterparty_is_created_once_by_marker_and_linked_back(portal, onec):
         assert [e for e in onec.request_log[start:] if e["kind"] == "write"] == []
     finally:
         onec_client.close()
+
+
+def test_a_dry_run_settles_every_row_without_a_client():
+    def no_client():
+        raise AssertionError("a dry run must not connect")
+
+    plan = pd.DataFrame({"key": ["1", "2", "3"], "operation": [Operation.CREATE, Operation.CREATE, Operation.INVALID],
+                         "problems": [None, None, "INN '1': checksum"]})
+    push = push_counterparties(counterparty_run(plan, max_creates=1, dry_run=True), LINK, no_client, no_client)
+    assert [(o.key, o.status, o.attempts) for o in push.outcomes] == [
+        ("1", Status.DRY_RUN, 0), ("2", Status.DEFERRED, 0), ("3", Status.REJECTED, 0)]
+    assert (push.target_ids, push.onec_calls, push.bitrix24_calls) == ({}, 0, 0)

@@ -22,10 +22,9 @@ from b24_1c_assets.lib.landing import OWNERS, preview
 from b24_1c_assets.lib.push_flow import (dry_run_outcomes, guard_check, guard_spec, is_dry_run, journal,
                                          plan_metadata, push_metadata, read_plan, store_plan)
 from b24_1c_assets.lib.resources import Bitrix24Resource, OneCResource, WarehouseResource
-from b24_1c_assets.sync.journal import failed_keys, last_pushed
-from b24_1c_assets.sync.bitrix24_writes import RowOutcome
 from b24_1c_assets.sync.crm_company_writes import requisite_presets, write_companies
-from b24_1c_assets.sync.onec_counterparty_writes import write_counterparties
+from b24_1c_assets.sync.journal import failed_keys, last_pushed
+from b24_1c_assets.sync.onec_counterparty_writes import push_counterparties
 from b24_1c_assets.warehouse import read_table
 
 TO_CRM_PLAN = dg.AssetKey(["crm_push", "company_from_1c_plan"])
@@ -36,7 +35,6 @@ CLIENTS = dg.AssetKey(["client_master", "clients"])
 RAW = [dg.AssetKey(["onec", "counterparties"]), dg.AssetKey(["bitrix24", "companies"]),
        dg.AssetKey(["bitrix24", "requisites"])]
 COMMON = dict(group_name="company_sync", owners=OWNERS, tags={"flow": "company_sync"})
-PUSH_PREVIEW = ["key", "target_id", "operation", "status", "error"]
 
 
 def company_link() -> CompanyLink:
@@ -70,13 +68,10 @@ def company_from_1c_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
             clients, read_table(conn, "onec", "counterparties"), crm_companies(conn), presets, company_link(),
             last_pushed=last_pushed(conn, FLOW_TO_CRM), failed_keys=failed_keys(conn, FLOW_TO_CRM), held=held)
         store_plan(conn, context, "crm_push", "company_from_1c_plan", plan.rows)
-    counts = plan.rows["operation"].value_counts().to_dict()
     return dg.MaterializeResult(
         metadata={**plan_metadata(plan.rows, "crm_push.company_from_1c_plan",
                                   ["key", "company_id", "operation", "reason", "changed_fields"]),
-                  "planned": plan.writes, "adds": int(counts.get(Operation.ADD, 0)),
-                  "updates": int(counts.get(Operation.UPDATE, 0)),
-                  "held_back": int(counts.get(Operation.HOLD_BACK, 0)), "api_calls": client.stats.http_calls - calls},
+                  "planned": plan.writes, "held_back": len(held), "api_calls": client.stats.http_calls - calls},
         check_results=[guard_check(context, TO_CRM_PLAN, plan.guard_view, plan.population, FLOW_TO_CRM)])
 
 
@@ -138,24 +133,14 @@ def counterparties_from_crm(context: dg.AssetExecutionContext, onec: OneCResourc
     dry_run = is_dry_run(context, "onec")
     with warehouse.connect() as conn:
         plan = read_plan(conn, "onec_push", "counterparty_from_crm_plan")
-    run = counterparty_run(plan, max_creates=settings.onec_writes().max_creates_per_run,
-                                        dry_run=dry_run)
-    outcomes = [RowOutcome(s.key, s.operation, s.status, error=s.error, error_class=s.error_class, attempts=0)
-                for s in run.settled]
-    target_ids: dict[str, str] = {}
-    onec_calls = b24_calls = 0
-    if not run.live.empty:
-        onec_client, b24_client = onec.client(), bitrix24.client()
-        before = (onec_client.stats.requests, b24_client.stats.http_calls)
-        written, target_ids = write_counterparties(onec_client, b24_client, run.live, company_link())
-        outcomes += written
-        onec_calls = onec_client.stats.requests - before[0]
-        b24_calls = b24_client.stats.http_calls - before[1]
+    run = counterparty_run(plan, max_creates=settings.onec_writes().max_creates_per_run, dry_run=dry_run)
+    push = push_counterparties(run, company_link(), onec.client, bitrix24.client)
     with warehouse.connect() as conn:
-        results = journal(conn, flow=FLOW_TO_1C, context=context, plan=run.todo, outcomes=outcomes, dry_run=dry_run,
-                          target_ids=target_ids)
-    return dg.MaterializeResult(metadata={**push_metadata(results, len(run.todo), onec_calls + b24_calls, dry_run),
-                                          "onec_calls": onec_calls, "bitrix24_calls": b24_calls})
+        results = journal(conn, flow=FLOW_TO_1C, context=context, plan=run.todo, outcomes=push.outcomes,
+                          dry_run=dry_run, target_ids=push.target_ids)
+    return dg.MaterializeResult(metadata={
+        **push_metadata(results, len(run.todo), push.onec_calls + push.bitrix24_calls, dry_run),
+        "onec_calls": push.onec_calls, "bitrix24_calls": push.bitrix24_calls})
 
 
 defs = dg.Definitions(assets=[company_from_1c_plan, companies_from_1c, counterparty_from_crm_plan,
