@@ -20,7 +20,7 @@ from b24_1c_assets.domain.push_plan import Operation, Status, plan_updates
 from b24_1c_assets.onec import commerceml
 from b24_1c_assets.onec.exchange import decode_bytes
 from b24_1c_assets.sync import journal
-from b24_1c_assets.sync.bitrix24_reads import batch_read
+from b24_1c_assets.sync.bitrix24_reads import find_by_external_id
 from b24_1c_assets.sync.bitrix24_writes import RowOutcome, WriteCommand, apply_commands
 from b24_1c_assets.warehouse import read_table
 
@@ -93,21 +93,6 @@ def catalog_from_exchange(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.
             pd.DataFrame(types or [], columns=None if types else ["Ref_Key", "Description"]))
 
 
-def find_products(client: Bitrix24Client, xml_ids: list[str]) -> dict[str, str]:
-    """Live lookup XML_ID -> product ID (before any add: a rerun after a crash never creates a twin)."""
-    found: dict[str, str] = {}
-    for start in range(0, len(xml_ids), 50):
-        chunk = xml_ids[start:start + 50]
-        answers = batch_read(client, {f"q{i}": ("crm.product.list", {"filter": {"XML_ID": x},
-                                                                     "select": ["ID", "XML_ID"]})
-                                      for i, x in enumerate(chunk)})
-        for i, xml in enumerate(chunk):
-            for row in answers[f"q{i}"] or []:
-                if str(row.get("XML_ID")) == xml:
-                    found.setdefault(xml, str(row["ID"]))
-    return found
-
-
 @dg.asset(key=PUSH, group_name="catalog_sync", kinds={"bitrix24", "duckdb"}, owners=OWNERS, pool="bitrix24_api",
           tags=TAGS, deps=[PLAN],
           description="Results of the catalog push, one row per planned product write (crm.product.add/update "
@@ -125,7 +110,8 @@ def products_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
     target_ids = {str(k): str(p) for k, p in zip(todo.get("key", []), todo.get("product_id", [])) if isinstance(p, str)}
     if not dry_run and not writes.empty:
         unknown = [k for k in writes["key"] if k not in target_ids]
-        target_ids.update(find_products(client, unknown) if unknown else {})
+        target_ids.update(find_by_external_id(client, "crm.product.list", unknown, external_field="XML_ID",
+                                              id_field="ID") if unknown else {})
         commands = []
         for row in writes.to_dict("records"):
             fields = catalog_sync.crm_payload({**push_flow.after_of(row), "XML_ID": row["key"], "PRICE": catalog_sync.money(push_flow.after_of(row).get("PRICE"))})

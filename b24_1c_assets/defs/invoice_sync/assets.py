@@ -13,7 +13,7 @@ from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.domain import invoice_sync
 from b24_1c_assets.domain.push_plan import Operation, Status, plan_updates
 from b24_1c_assets.sync import journal
-from b24_1c_assets.sync.bitrix24_reads import batch_read
+from b24_1c_assets.sync.bitrix24_reads import batch_read, find_by_external_id
 from b24_1c_assets.sync.bitrix24_userfields import SMART_INVOICE_UF_ENTITY, UserField, ensure_item_userfields
 from b24_1c_assets.sync.bitrix24_writes import RowOutcome, WriteCommand, apply_commands
 from b24_1c_assets.warehouse import read_table
@@ -98,23 +98,6 @@ def read_back(client: Bitrix24Client, written: list[RowOutcome], sent: dict[str,
                        error_class="data", attempts=o.attempts) if o.key in mismatches else o for o in written]
 
 
-def find_items(client: Bitrix24Client, xml_ids: list[str]) -> dict[str, str]:
-    """Live lookup xmlId -> smart invoice id, before any add (a rerun after a crash never makes a twin)."""
-    found: dict[str, str] = {}
-    for start in range(0, len(xml_ids), 50):
-        chunk = xml_ids[start:start + 50]
-        answers = batch_read(client, {f"q{i}": ("crm.item.list", {"entityTypeId": invoice_sync.ENTITY_TYPE_ID,
-                                                                  "filter": {"xmlId": x}, "select": ["id", "xmlId"]})
-                                      for i, x in enumerate(chunk)})
-        for i, xml in enumerate(chunk):
-            result = answers[f"q{i}"]
-            rows = result.get("items", []) if isinstance(result, dict) else (result or [])
-            for row in rows:
-                if str(row.get("xmlId")) == xml:
-                    found.setdefault(xml, str(row["id"]))
-    return found
-
-
 @dg.asset(key=PUSH, group_name="invoice_sync", kinds={"bitrix24", "duckdb"}, owners=OWNERS, pool="bitrix24_api",
           tags=TAGS, deps=[PLAN],
           description="Results of the invoice push, one row per planned smart invoice (crm.item.add/update, "
@@ -144,7 +127,9 @@ def smart_invoices_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Res
         if paid_field:  # crm.item.update drops a value for a field that does not exist: make sure it does
             ensure_item_userfields(client, SMART_INVOICE_UF_ENTITY, [UserField(paid_field, "double", PAID_FIELD_LABEL)])
         unknown = [k for k in writes["key"] if k not in target_ids]
-        target_ids.update(find_items(client, unknown) if unknown else {})
+        target_ids.update(find_by_external_id(client, "crm.item.list", unknown, external_field="xmlId", id_field="id",
+                                              params={"entityTypeId": invoice_sync.ENTITY_TYPE_ID})
+                          if unknown else {})
         commands, sent = [], {}
         for row in writes.to_dict("records"):
             fields = invoice_sync.crm_fields(push_flow.after_of(row), paid_field)

@@ -192,15 +192,15 @@ def customer_orders_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
         ensure_deal_fields(b24, [uf["number"], uf["ref"]])
         current = {r["key"]: (r.get("uf_number"), r.get("uf_ref")) for r in todo.to_dict("records")}
         commands, done = [], []
+        ops = dict(zip(todo["key"], todo["operation"]))
         for key, (ref, number) in written.items():
             target_ids[key] = ref
             if current.get(key) == (number, ref):
-                done.append(RowOutcome(key, "write_back", Status.OK))
+                done.append(RowOutcome(key, ops[key], Status.OK))
             else:
                 commands.append(WriteCommand(key, "crm.deal.update",
                                              {"id": key, "fields": {uf["number"]: number, uf["ref"]: ref}}))
-        ops = dict(zip(todo["key"], todo["operation"]))
-        for outcome in done + apply_commands(b24, commands):
+        for outcome in done + apply_commands(b24, commands):  # journaled as the order's operation, not the write-back
             outcome.operation = ops[outcome.key]
             outcomes.append(outcome)
     with warehouse.connect() as conn:
