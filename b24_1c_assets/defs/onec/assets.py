@@ -13,9 +13,12 @@ from typing import Callable
 
 import dagster as dg
 
+from b24_1c_assets.lib import tables
+from b24_1c_assets.lib.api_calls import ApiCalls
 from b24_1c_assets.lib.landing import CONTRACT_CHECK, OWNERS, contract_check_spec, store_extract
+from b24_1c_assets.lib.tables import Table
 from b24_1c_assets.defs.onec import publication
-from b24_1c_assets.defs.onec.exchange_assets import EXCHANGE_FILES, exchange_extract
+from b24_1c_assets.defs.onec.exchange_assets import exchange_extract
 from b24_1c_assets.lib.resources import OneCResource, WarehouseResource
 from b24_1c_assets.domain.contracts import ONEC_CONTRACTS
 from b24_1c_assets.onec import OneCClient, OneCPublicationError, odata
@@ -24,50 +27,50 @@ from b24_1c_assets.warehouse import records_frame
 
 @dataclass(frozen=True)
 class OneCObject:
-    table: str
+    table: Table
     description: str
     fetch: Callable[[OneCClient], list[dict]]
     preview: tuple[str, ...] = ()
 
 
 ONEC_OBJECTS = (
-    OneCObject("counterparties",
+    OneCObject(tables.ONEC_COUNTERPARTIES,
                "1C counterparties (Catalog_Контрагенты), one row per Ref_Key, with ИНН/КПП, the contact "
                "information section as JSON and the first e-mail / phone taken from it.",
                lambda c: c.counterparties(), ("Ref_Key", "Description", "ИНН", "КПП", "email")),
-    OneCObject("contracts",
+    OneCObject(tables.ONEC_CONTRACTS,
                "1C counterparty contracts (Catalog_ДоговорыКонтрагентов), one row per Ref_Key, with the owner "
                "(Owner_Key) and the payment term in days (СрокОплатыПокупателя, 0 = not set).",
                lambda c: c.contracts(), ("Ref_Key", "Description", "Owner_Key", "СрокОплатыПокупателя")),
-    OneCObject("items", "1C catalog items (Catalog_Номенклатура), one row per Ref_Key.",
+    OneCObject(tables.ONEC_ITEMS, "1C catalog items (Catalog_Номенклатура), one row per Ref_Key.",
                lambda c: c.items(), ("Ref_Key", "Code", "Description", "DeletionMark")),
-    OneCObject("price_types", "1C price types (Catalog_ВидыЦен), one row per Ref_Key.",
+    OneCObject(tables.ONEC_PRICE_TYPES, "1C price types (Catalog_ВидыЦен), one row per Ref_Key.",
                lambda c: c.price_types(), ("Ref_Key", "Description")),
-    OneCObject("prices",
+    OneCObject(tables.ONEC_PRICES,
                "Current item prices (InformationRegister_ЦеныНоменклатуры/SliceLast), one row per item and "
                "price type.", lambda c: c.prices(), ("Номенклатура_Key", "ВидЦен_Key", "Цена")),
-    OneCObject("customer_orders",
+    OneCObject(tables.ONEC_CUSTOMER_ORDERS,
                "1C customer orders (Document_ЗаказПокупателя), one row per order (Ref_Key), Запасы as JSON.",
                lambda c: c.documents(odata.ORDERS), ("Number", "Date", "Контрагент_Key", "СуммаДокумента")),
-    OneCObject("invoices", "1C invoices for payment (Document_СчетНаОплату), one row per invoice (Ref_Key).",
+    OneCObject(tables.ONEC_INVOICES, "1C invoices for payment (Document_СчетНаОплату), one row per invoice (Ref_Key).",
                lambda c: c.documents(odata.INVOICES), ("Number", "Date", "Контрагент_Key", "СуммаДокумента")),
-    OneCObject("shipments", "1C shipments (Document_РасходнаяНакладная), one row per shipment (Ref_Key).",
+    OneCObject(tables.ONEC_SHIPMENTS, "1C shipments (Document_РасходнаяНакладная), one row per shipment (Ref_Key).",
                lambda c: c.documents(odata.SHIPMENTS), ("Number", "Date", "Контрагент_Key", "СуммаДокумента")),
-    OneCObject("bank_receipts",
+    OneCObject(tables.ONEC_BANK_RECEIPTS,
                "Money received to the bank (Document_ПоступлениеНаСчет), one row per document (Ref_Key).",
                lambda c: c.documents(odata.BANK_RECEIPTS), ("Number", "Date", "Контрагент_Key", "СуммаДокумента")),
-    OneCObject("cash_receipts",
+    OneCObject(tables.ONEC_CASH_RECEIPTS,
                "Money received at the cash desk (Document_ПоступлениеВКассу), one row per document (Ref_Key).",
                lambda c: c.documents(odata.CASH_RECEIPTS), ("Number", "Date", "Контрагент_Key", "СуммаДокумента")),
-    OneCObject("settlement_movements",
+    OneCObject(tables.ONEC_SETTLEMENT_MOVEMENTS,
                "Movements of the customer settlements register (РасчетыСПокупателями), one row per recorder "
                "and line: Receipt/Expense of Долг/Аванс per counterparty and contract.",
                lambda c: c.settlement_movements(), ("Period", "RecordType", "Контрагент_Key", "ТипРасчетов", "Сумма")),
-    OneCObject("invoice_payments",
+    OneCObject(tables.ONEC_INVOICE_PAYMENTS,
                "Movements of ОплатаСчетовИЗаказов, one row per recorder and line: what each invoice or order "
                "asks (Сумма) and what was paid against it (СуммаОплаты, СуммаАванса).",
                lambda c: c.invoice_payments(), ("Period", "СчетНаОплату", "Сумма", "СуммаОплаты")),
-    OneCObject("receivables_balance",
+    OneCObject(tables.ONEC_RECEIVABLES_BALANCE,
                "1C's own settlements balance (РасчетыСПокупателями/Balance) at extraction time, one row per "
                "counterparty, contract, document and settlement type with a non-zero СуммаBalance.",
                lambda c: c.receivables_balance(), ("Контрагент_Key", "Договор_Key", "ТипРасчетов", "СуммаBalance")),
@@ -76,42 +79,41 @@ ONEC_OBJECTS = (
 
 def build_onec_extract(obj: OneCObject) -> dg.AssetsDefinition:
     @dg.asset(
-        key=["onec", obj.table],
+        key=obj.table.key,
         group_name="onec_raw",
         kinds={"1c", "duckdb"},
         owners=OWNERS,
         pool="onec_odata",
         description=obj.description,
-        check_specs=[contract_check_spec(["onec", obj.table])],
+        check_specs=[contract_check_spec(obj.table)],
         tags={"flow": "extract", "source": "1c"},
-        deps=[EXCHANGE_FILES],  # a no-op with OData; with the exchange folder it stages new files first
+        deps=[tables.EXCHANGE_FILES.key],  # a no-op with OData; with the exchange folder it stages new files first
     )
     def _extract(context: dg.AssetExecutionContext, onec: OneCResource,
                  warehouse: WarehouseResource) -> dg.MaterializeResult:
         if not onec.uses_odata:
-            return exchange_extract(context, warehouse, obj.table, ONEC_CONTRACTS[obj.table], list(obj.preview))
+            return exchange_extract(context, warehouse, obj.table, ONEC_CONTRACTS[obj.table.name], list(obj.preview))
         client = onec.client()
-        requests_before = client.stats.requests
+        calls = ApiCalls(client)
         try:
             records = obj.fetch(client)
         except OneCPublicationError as exc:
-            if obj.table in publication.ESSENTIAL:
+            if obj.table.name in publication.ESSENTIAL:
                 raise
             # Not published: what needs it is skipped (onec/publication.py), the rest of the run goes on.
             with warehouse.connect() as conn:
-                publication.record(conn, obj.table, str(exc))
-            context.log.warning(f"onec.{obj.table} not extracted: {exc}")
+                publication.record(conn, obj.table.name, str(exc))
+            context.log.warning(f"{obj.table} not extracted: {exc}")
             return dg.MaterializeResult(
                 metadata={"published": False, "not_published": str(exc),
-                          "api_calls": client.stats.requests - requests_before},
+                          "api_calls": calls.count},
                 check_results=[dg.AssetCheckResult(check_name=CONTRACT_CHECK, passed=False,
                                                    severity=dg.AssetCheckSeverity.WARN,
                                                    metadata={"not_published": str(exc)})])
         with warehouse.connect() as conn:
-            publication.record(conn, obj.table, None)
-        return store_extract(context, warehouse, "onec", obj.table, records_frame(records),
-                             contract=ONEC_CONTRACTS[obj.table],
-                             api_calls=client.stats.requests - requests_before,
+            publication.record(conn, obj.table.name, None)
+        return store_extract(context, warehouse, obj.table, records_frame(records),
+                             contract=ONEC_CONTRACTS[obj.table.name], api_calls=calls.count,
                              preview_columns=list(obj.preview),
                              extra={"source": "odata", "extracted_at": datetime.now().isoformat(timespec="seconds")})
 

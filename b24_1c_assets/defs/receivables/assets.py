@@ -8,27 +8,26 @@ import pandas as pd
 
 from b24_1c_assets import settings
 from b24_1c_assets.defs.client_master.reads import COMPANIES_FROM_1C, current_clients
+from b24_1c_assets.lib import tables
 from b24_1c_assets.lib.landing import OWNERS, preview
 from b24_1c_assets.defs.onec import publication
 from b24_1c_assets.lib.partitions import daily_partitions
 from b24_1c_assets.lib.resources import WarehouseResource
 from b24_1c_assets.domain import receivables_sources as sources
-from b24_1c_assets.domain.credit_policy import CreditPolicy, assess
+from b24_1c_assets.domain.credit_policy import assess
 from b24_1c_assets.domain.receivables import receivables_by_contract, receivables_by_counterparty, to_kopecks
-from b24_1c_assets.warehouse import read_table, replace_partition
 
-SNAPSHOT = dg.AssetKey(["receivables", "receivables_snapshot"])
-CREDIT_STATUS = dg.AssetKey(["receivables", "client_credit_status"])
+SNAPSHOT, CREDIT_STATUS = tables.RECEIVABLES_SNAPSHOT.key, tables.CLIENT_CREDIT_STATUS.key
 BALANCE_CHECK = "balance_equals_1c"
-UPSTREAM = [dg.AssetKey(["onec", t]) for t in ("settlement_movements", "receivables_balance", "contracts",
-                                               "customer_orders")] + [
-    dg.AssetKey(["client_master", "clients"]), dg.AssetKey(["bitrix24", "companies"]), COMPANIES_FROM_1C]
+UPSTREAM = [*(t.key for t in (tables.ONEC_SETTLEMENT_MOVEMENTS, tables.ONEC_RECEIVABLES_BALANCE, tables.ONEC_CONTRACTS,
+                              tables.ONEC_CUSTOMER_ORDERS, tables.CLIENTS, tables.BITRIX24_COMPANIES)),
+            COMPANIES_FROM_1C]
 SPEC = dict(group_name="receivables", kinds={"duckdb"}, owners=OWNERS, deps=UPSTREAM,
             partitions_def=daily_partitions, tags={"flow": "receivables"})
 
 
-def credit_policy() -> CreditPolicy:
-    return CreditPolicy.from_dict(settings.load("credit_policy"))
+# deal_holds still imports the policy from here; it belongs to settings.credit_policy().
+credit_policy = settings.credit_policy
 
 
 def read_movements(conn) -> pd.DataFrame:
@@ -36,14 +35,14 @@ def read_movements(conn) -> pd.DataFrame:
     (1C's Balance ignores deactivated movements, so must we; TRUE when not published) and the order as
     `Заказ` (3.0 composite `Заказ`, 1.6 `Заказ_Key`, NULL when the dimension is not there at all).
     Money read as text so no kopeck passes through float."""
-    present = set(conn.execute("SELECT * FROM onec.settlement_movements LIMIT 0").df().columns)
+    present = set(conn.execute(f"SELECT * FROM {tables.ONEC_SETTLEMENT_MOVEMENTS} LIMIT 0").df().columns)
 
     def first_of(*names: str, default: str = "NULL") -> str:
         return next((f'"{n}"' for n in names if n in present), default)
     return conn.execute(
         f'SELECT "Period", "RecordType", {first_of("Active", default="TRUE")} AS "Active", "Контрагент_Key", '
         f'"Договор_Key", {first_of("Заказ", "Заказ_Key")} AS "Заказ", "ТипРасчетов", '
-        'CAST("Сумма" AS VARCHAR) AS "Сумма" FROM onec.settlement_movements').df()
+        f'CAST("Сумма" AS VARCHAR) AS "Сумма" FROM {tables.ONEC_SETTLEMENT_MOVEMENTS}').df()
 
 
 def read_raw(conn):
@@ -52,12 +51,12 @@ def read_raw(conn):
         return conn.execute(sql).df()
     movements = read_movements(conn)
     # an unpublished orders document leaves no payment calendars (terms come from contracts), not stale ones
-    orders = pd.DataFrame() if publication.unpublished(conn, ["customer_orders"]) else \
-        read_table(conn, "onec", "customer_orders")
+    orders = pd.DataFrame() if publication.unpublished(conn, [tables.ONEC_CUSTOMER_ORDERS.name]) else \
+        tables.ONEC_CUSTOMER_ORDERS.read(conn)
     balance = query('SELECT "Контрагент_Key", CAST("СуммаBalance" AS VARCHAR) AS amount, "_extracted_at" '
-                    'FROM onec.receivables_balance')
-    return (movements, balance, read_table(conn, "onec", "contracts"), orders,
-            current_clients(conn), read_table(conn, "bitrix24", "companies"))
+                    f'FROM {tables.ONEC_RECEIVABLES_BALANCE}')
+    return (movements, balance, tables.ONEC_CONTRACTS.read(conn), orders,
+            current_clients(conn), tables.BITRIX24_COMPANIES.read(conn))
 
 
 def client_frame(clients: pd.DataFrame, companies: pd.DataFrame, limit_field: str | None) -> pd.DataFrame:
@@ -88,7 +87,7 @@ def client_frame(clients: pd.DataFrame, companies: pd.DataFrame, limit_field: st
 )
 def receivables_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     day = date.fromisoformat(context.partition_key)
-    policy = credit_policy()
+    policy = settings.credit_policy()
     with warehouse.connect() as conn:
         raw_movements, raw_balance, raw_contracts, raw_orders, clients, companies = read_raw(conn)
     movements = sources.settlement_movements(raw_movements)
@@ -108,8 +107,8 @@ def receivables_snapshot(context: dg.AssetExecutionContext, warehouse: Warehouse
     by_contract.insert(0, "snapshot_date", day)
     status.insert(0, "snapshot_date", day)
     with warehouse.connect() as conn:
-        replace_partition(conn, "receivables", "receivables_snapshot", by_contract, column="snapshot_date", value=day)
-        replace_partition(conn, "receivables", "client_credit_status", status, column="snapshot_date", value=day)
+        tables.RECEIVABLES_SNAPSHOT.replace_partition(conn, by_contract, column="snapshot_date", value=day)
+        tables.CLIENT_CREDIT_STATUS.replace_partition(conn, status, column="snapshot_date", value=day)
 
     check = balance_check(balances, raw_balance, day)
     counts = status["status"].value_counts().to_dict()
