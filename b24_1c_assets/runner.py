@@ -108,24 +108,26 @@ def _rows(conn, sql: str, params: list | None = None) -> list[tuple]:
 def business_report(run_id: str, path: str | None = None) -> str:
     """What the run did to the business, read back from the DuckDB file: clients, holds, flows, rejects."""
     from b24_1c_assets import warehouse
+    from b24_1c_assets.lib import tables
 
     with warehouse.connect(path, read_only=True) as conn:
-        rules = _rows(conn, "SELECT match_rule, count(*) FROM client_master.clients GROUP BY 1 ORDER BY 2 DESC, 1")
-        review = _rows(conn, "SELECT reason, count(*) FROM client_master.client_match_candidates GROUP BY 1 "
+        rules = _rows(conn, f"SELECT match_rule, count(*) FROM {tables.CLIENTS} GROUP BY 1 ORDER BY 2 DESC, 1")
+        review = _rows(conn, f"SELECT reason, count(*) FROM {tables.CLIENT_MATCH_CANDIDATES} GROUP BY 1 "
                              "ORDER BY 2 DESC, 1")
-        results = _rows(conn, "SELECT flow, operation, reason, status, dry_run, key FROM sync.results "
+        results = _rows(conn, f"SELECT flow, operation, reason, status, dry_run, key FROM {tables.SYNC_RESULTS} "
                               "WHERE run_id = ?", [run_id])
-        statuses = _rows(conn, "SELECT status, count(*) FROM receivables.client_credit_status WHERE snapshot_date = "
-                               "(SELECT max(snapshot_date) FROM receivables.client_credit_status) GROUP BY 1 ORDER BY 1")
-        rejects = _rows(conn, 'SELECT "table", count(DISTINCT record_id) FROM quality.rejects WHERE _run_id = ? '
-                              "GROUP BY 1 ORDER BY 1", [run_id])
+        statuses = _rows(conn, f"SELECT status, count(*) FROM {tables.CLIENT_CREDIT_STATUS} WHERE snapshot_date = "
+                               f"(SELECT max(snapshot_date) FROM {tables.CLIENT_CREDIT_STATUS}) GROUP BY 1 ORDER BY 1")
+        rejects = _rows(conn, f'SELECT "table", count(DISTINCT record_id) FROM {tables.QUALITY_REJECTS} '
+                              "WHERE _run_id = ? GROUP BY 1 ORDER BY 1", [run_id])
         held = _rows(conn, "SELECT regexp_extract(reason, '^(in review|duplicate in 1C)'), count(*) "
-                           "FROM crm_push.company_from_1c_plan WHERE operation = ? GROUP BY 1 ORDER BY 1",
+                           f"FROM {tables.COMPANY_FROM_1C_PLAN} WHERE operation = ? GROUP BY 1 ORDER BY 1",
                      [Operation.HOLD_BACK.value])
         # hold notices are not journaled per row: the transitions table says which were sent
-        notices = _rows(conn, "SELECT count(*) FILTER (WHERE notified), count(*) FROM receivables.hold_transitions "
+        notices = _rows(conn, f"SELECT count(*) FILTER (WHERE notified), count(*) FROM {tables.HOLD_TRANSITIONS} "
                               "WHERE run_id = ?", [run_id]) or [(0, 0)]
-        unpublished = _rows(conn, 'SELECT "table", hint FROM onec.publication WHERE NOT published ORDER BY 1')
+        unpublished = _rows(conn, f'SELECT "table", hint FROM {tables.ONEC_PUBLICATION} WHERE NOT published '
+                                  "ORDER BY 1")
 
     matched = [(rule, n) for rule, n in rules if rule not in UNMATCHED]
     unmatched = dict((rule, n) for rule, n in rules if rule in UNMATCHED)
