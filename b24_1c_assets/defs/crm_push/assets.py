@@ -62,14 +62,15 @@ def company_receivables(context: dg.AssetExecutionContext, bitrix24: Bitrix24Res
     with warehouse.connect() as conn:
         plan = query(conn, "SELECT key, operation, reason, changed_fields, before, after, payload_hash "
                            "FROM crm_push.company_receivables_plan WHERE operation = ?", [Operation.UPDATE])
+    dry_run = push_flow.is_dry_run(context, "bitrix24")
     client = bitrix24.client()
     calls_before = client.stats.http_calls
-    created = ensure_userfields(client, "company", USER_FIELDS) if not plan.empty else []
+    created = ensure_userfields(client, "company", USER_FIELDS) if not plan.empty and not dry_run else []
     commands = [WriteCommand(key, "crm.company.update", {"id": int(key), "fields": json.loads(after)})
                 for key, after in zip(plan["key"], plan["after"])]
-    outcomes = apply_commands(client, commands)
+    outcomes = push_flow.dry_run_outcomes(plan) if dry_run else apply_commands(client, commands)
     with warehouse.connect() as conn:
-        results = push_flow.journal(conn, flow=FLOW, context=context, plan=plan, outcomes=outcomes)
+        results = push_flow.journal(conn, flow=FLOW, context=context, plan=plan, outcomes=outcomes, dry_run=dry_run)
     failed = [o for o in outcomes if o.status == Status.FAILED]
     for outcome in failed[:20]:
         context.log.warning(f"company {outcome.key}: {outcome.error}")
@@ -78,6 +79,7 @@ def company_receivables(context: dg.AssetExecutionContext, bitrix24: Bitrix24Res
         "succeeded": sum(o.status == Status.OK for o in outcomes), "failed": len(failed),
         "throttled_rows": sum(o.error_class == "retryable" for o in failed),
         "api_calls": client.stats.http_calls - calls_before, "user_fields_created": ", ".join(created) or "none",
+        "dry_run": dry_run,
         "preview": preview(results, ["key", "status", "reason", "error"])})
 
 

@@ -114,6 +114,16 @@ def deal_holds(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, wa
                                      ["company_id", "from_state", "to_state", "reasons", "assigned_by_id"])
         titles = dict(zip(*(read_table(conn, "bitrix24", "companies")[c] for c in ("ID", "TITLE"))))
     moves = moves if not moves.empty else pd.DataFrame(columns=MOVE_COLUMNS)
+    plan_rows = moves.assign(key=moves["deal_id"].astype(str), operation=Operation.UPDATE, reason=moves["action"],
+                             before=moves["from_stage"], after=moves["to_stage"], payload_hash=None)
+    if push_flow.is_dry_run(context, "bitrix24"):
+        # nothing moves: the hold state and the remembered stages stay as they are, nobody is notified
+        with warehouse.connect() as conn:
+            push_flow.journal(conn, flow=FLOW, context=context, plan=plan_rows,
+                              outcomes=push_flow.dry_run_outcomes(plan_rows), dry_run=True)
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": len(plan_rows), "dry_run": True,
+            "preview": preview(moves, ["deal_id", "company_id", "from_stage", "to_stage", "action"])})
     client = bitrix24.client()
     calls_before = client.stats.http_calls
     # A portal has no Suspended stage until it is added: create it where a deal is about to go (fails loudly,
@@ -142,8 +152,6 @@ def deal_holds(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, wa
              previous[previous["deal_id"].astype(int).isin(failed_releases)]]
     parts = [p for p in parts if not p.empty]
     keep = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=SUSPENDED_COLUMNS)
-    plan_rows = moves.assign(key=moves["deal_id"].astype(str), operation=Operation.UPDATE, reason=moves["action"],
-                             before=moves["from_stage"], after=moves["to_stage"], payload_hash=None)
     with warehouse.connect() as conn:
         push_flow.journal(conn, flow=FLOW, context=context, plan=plan_rows, outcomes=outcomes)
         replace_table(conn, "receivables", "suspended_deals", keep)
