@@ -215,7 +215,8 @@ def counterparty_run(plan: pd.DataFrame, *, max_creates: int, dry_run: bool) -> 
                                    "data"))
         elif r["operation"] == Operation.CREATE and r["key"] not in allowed:
             settled.append(Settled(r["key"], Operation.CREATE, Status.DEFERRED,
-                                   f"over the per-run cap of {max_creates}"))
+                                   f"over the per-run cap of {max_creates}" if max_creates else
+                                   "creating counterparties is off (onec_writes.toml max_creates_per_run = 0)"))
         elif dry_run:
             settled.append(Settled(r["key"], r["operation"], Status.DRY_RUN))
     live = todo.iloc[0:0] if dry_run or todo.empty else \

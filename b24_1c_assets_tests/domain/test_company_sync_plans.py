@@ -152,3 +152,7 @@ def test_a_run_rejects_bad_data_caps_creates_and_writes_nothing_when_dry():
                                                       "5": Status.DRY_RUN, "6": Status.DEFERRED,
                                                       "7": Status.DEFERRED}
     assert counterparty_run(plan.iloc[0:0], max_creates=2, dry_run=False).settled == []
+    off = counterparty_run(plan, max_creates=0, dry_run=False)  # the shipped setting: only links are written
+    assert off.live["key"].tolist() == ["2"]
+    assert {s.error for s in off.settled if s.status == Status.DEFERRED} == {
+        "creating counterparties is off (onec_writes.toml max_creates_per_run = 0)"}
