@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 import pandas as pd
@@ -52,9 +53,9 @@ def _money(value) -> Decimal:
     return Decimal(str(value or 0)).quantize(CENT)
 
 
-def order_stages(config: dict) -> dict[str, set[str]]:
-    """Pipeline (CATEGORY_ID as text) -> STAGE_IDs that make a deal an order."""
-    return {str(k): set(v) for k, v in (config.get("stages") or {}).items()}
+def order_stages(stages: Mapping[str, Sequence[str]]) -> dict[str, set[str]]:
+    """Pipeline (CATEGORY_ID as text) -> STAGE_IDs that make a deal an order (deal_orders.toml [orders.stages])."""
+    return {str(k): set(v) for k, v in stages.items()}
 
 
 def deals_at_order_stage(deals: pd.DataFrame, stages: dict[str, set[str]]) -> pd.DataFrame:

@@ -29,7 +29,7 @@ ITEMS = pd.DataFrame([{"Ref_Key": "it", "DeletionMark": False, "ЕдиницаИ
 PRODUCTS = pd.DataFrame([{"ID": "100", "XML_ID": "it"}, {"ID": "101", "XML_ID": None}])
 ROWS = {"1": [{"PRODUCT_ID": 100, "PRICE": 10.5, "QUANTITY": 2.0}],
         "3": [{"PRODUCT_ID": 101, "PRODUCT_NAME": "Без 1С", "PRICE": 1, "QUANTITY": 1}]}
-STAGES = o.order_stages({"stages": {"0": ["EXECUTING"], "1": ["C1:EXECUTING"]}})
+STAGES = o.order_stages({"0": ["EXECUTING"], "1": ["C1:EXECUTING"]})
 
 
 def desired():

@@ -37,7 +37,7 @@ TAGS = {"flow": catalog_sync.FLOW}
                       "product: operation update / in_sync / noop, changed fields, before and after.")
 def product_plan(context: dg.AssetExecutionContext, onec: OneCResource,
                  warehouse: WarehouseResource) -> dg.MaterializeResult:
-    config = settings.load("deal_orders").get("catalog", {})
+    config = settings.deal_orders().catalog
     with warehouse.connect() as conn:
         skipped = onec.uses_odata and publication.skipped_plan(context, conn, "catalog_sync",
                                                                ("crm_push", "product_plan"), push_flow.GUARD_CHECK)
@@ -51,9 +51,9 @@ def product_plan(context: dg.AssetExecutionContext, onec: OneCResource,
     if not onec.uses_odata:
         items, prices, price_types = catalog_from_exchange(Path(onec.exchange_dir))
         context.log.info(f"catalog read from CommerceML files in the exchange folder: {len(items)} items")
-    price_type = catalog_sync.price_type_ref(price_types, config.get("price_type", "Розничная"))
+    price_type = catalog_sync.price_type_ref(price_types, config.price_type)
     desired = catalog_sync.desired_products(items, prices, products, price_type=price_type,
-                                  currency=config.get("currency", "RUB"))
+                                  currency=config.currency)
     plan = plan_updates(desired, pushed, failed, catalog_sync.PRODUCT_FIELDS)
     plan = plan.merge(desired[["key", "product_id"]], on="key", how="left")
     # A product the CRM already shows as 1C has it needs no write, only a baseline.
@@ -114,7 +114,8 @@ def products_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
                                               id_field="ID") if unknown else {})
         commands = []
         for row in writes.to_dict("records"):
-            fields = catalog_sync.crm_payload({**push_flow.after_of(row), "XML_ID": row["key"], "PRICE": catalog_sync.money(push_flow.after_of(row).get("PRICE"))})
+            after = push_flow.after_of(row)
+            fields = catalog_sync.crm_payload({**after, "XML_ID": row["key"], "PRICE": catalog_sync.money(after.get("PRICE"))})
             if row["key"] in target_ids:
                 commands.append(WriteCommand(row["key"], "crm.product.update", {"id": target_ids[row["key"]], "fields": fields}))
             else:
@@ -124,8 +125,8 @@ def products_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
     elif dry_run:
         outcomes += push_flow.dry_run_outcomes(writes)
     with warehouse.connect() as conn:
-        results = push_flow.journal(conn, flow=catalog_sync.FLOW, context=context, plan=plan, outcomes=outcomes, dry_run=dry_run,
-                             target_ids=target_ids)
+        results = push_flow.journal(conn, flow=catalog_sync.FLOW, context=context, plan=plan, outcomes=outcomes,
+                                    dry_run=dry_run, target_ids=target_ids)
     return dg.MaterializeResult(metadata=push_flow.push_metadata(results, len(writes), client.stats.http_calls - calls, dry_run))
 
 

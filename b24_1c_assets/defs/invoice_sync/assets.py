@@ -24,17 +24,16 @@ TAGS = {"flow": invoice_sync.FLOW}
 PAID_FIELD_LABEL = "Оплачено по 1С"
 
 
-def invoice_pipeline(client: Bitrix24Client, config: dict) -> tuple[int, dict[str, str]]:
+def invoice_pipeline(client: Bitrix24Client, config: settings.Invoices) -> tuple[int, dict[str, str]]:
     """(smart-invoice pipeline id, payment state -> STATUS_ID): the pipeline from crm.category.list
     (entityTypeId 31; the default one or `[invoices] category` by name), its stages from crm.status.list
     (ENTITY_ID SMART_INVOICE_STAGE_<id>), paid = the stage with SEMANTICS S."""
     listed = client.call("crm.category.list", {"entityTypeId": invoice_sync.ENTITY_TYPE_ID}) or {}
     categories = listed.get("categories", []) if isinstance(listed, dict) else listed
     try:
-        category = invoice_sync.invoice_category(categories, config.get("category") or None)
+        category = invoice_sync.invoice_category(categories, config.category or None)
         statuses = client.call("crm.status.list", {"filter": {"ENTITY_ID": invoice_sync.stage_list_entity(category)}})
-        return category, invoice_sync.stage_ids(statuses or [], config.get("unpaid_stage", "N"),
-                                       config.get("partly_paid_stage", "S"))
+        return category, invoice_sync.stage_ids(statuses or [], config.unpaid_stage, config.partly_paid_stage)
     except ValueError as exc:
         raise dg.Failure(f"smart invoices: {exc}") from None
 
@@ -49,7 +48,7 @@ def invoice_pipeline(client: Bitrix24Client, config: dict) -> tuple[int, dict[st
                       "company, deal, amount and payment stage; rejected invoices say why.")
 def smart_invoice_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
                        warehouse: WarehouseResource) -> dg.MaterializeResult:
-    config = settings.load("deal_orders").get("invoices", {})
+    config = settings.deal_orders().invoices
     with warehouse.connect() as conn:
         skipped = publication.skipped_plan(context, conn, "invoice_sync", ("crm_push", "smart_invoice_plan"),
                                            push_flow.GUARD_CHECK)
@@ -105,9 +104,9 @@ def read_back(client: Bitrix24Client, written: list[RowOutcome], sent: dict[str,
 def smart_invoices_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
                         warehouse: WarehouseResource) -> dg.MaterializeResult:
     dry_run = push_flow.is_dry_run(context, "bitrix24")
-    config = settings.load("deal_orders").get("invoices", {})
+    config = settings.deal_orders().invoices
     try:
-        paid_field = invoice_sync.check_paid_field(config.get("paid_amount_field") or None)
+        paid_field = invoice_sync.check_paid_field(config.paid_amount_field or None)
     except ValueError as exc:
         raise dg.Failure(f"smart invoices: {exc}") from None
     with warehouse.connect() as conn:
@@ -149,8 +148,9 @@ def smart_invoices_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Res
                 target_ids[o.key] = str((o.result.get("item") or {}).get("id"))
         outcomes += read_back(client, written, sent, target_ids, paid_field)
     with warehouse.connect() as conn:
-        results = push_flow.journal(conn, flow=invoice_sync.FLOW, context=context, plan=plan[plan["operation"] != Operation.NOOP],
-                             outcomes=outcomes, dry_run=dry_run, target_ids=target_ids)
+        results = push_flow.journal(conn, flow=invoice_sync.FLOW, context=context,
+                                    plan=plan[plan["operation"] != Operation.NOOP], outcomes=outcomes,
+                                    dry_run=dry_run, target_ids=target_ids)
     return dg.MaterializeResult(metadata=push_flow.push_metadata(results, len(writes), client.stats.http_calls - calls, dry_run))
 
 

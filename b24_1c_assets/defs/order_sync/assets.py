@@ -56,14 +56,14 @@ def product_rows(client: Bitrix24Client, deal_ids: list[str]) -> dict[str, list[
                       "already in 1C and the reason.")
 def order_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
                warehouse: WarehouseResource) -> dg.MaterializeResult:
-    config = settings.load("deal_orders").get("orders", {})
-    uf = config.get("deal_fields", {})
+    config = settings.deal_orders().orders
+    deal_fields = config.deal_fields
     with warehouse.connect() as conn:
         skipped = publication.skipped_plan(context, conn, "order_sync", ("onec_push", "order_plan"), push_flow.GUARD_CHECK)
         if skipped:
             return skipped
         all_deals = read_table(conn, "bitrix24", "deals")
-        deals = order_sync.deals_at_order_stage(all_deals, order_sync.order_stages(config))
+        deals = order_sync.deals_at_order_stage(all_deals, order_sync.order_stages(config.stages))
         clients, counterparties = read_table(conn, "client_master", "clients"), read_table(conn, "onec", "counterparties")
         contracts, items = read_table(conn, "onec", "contracts"), read_table(conn, "onec", "items")
         products = read_table(conn, "bitrix24", "products")
@@ -77,7 +77,7 @@ def order_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
         late = all_deals[ids.isin(unfinished) & ~ids.isin(deals["ID"].astype(str))]
         deals = pd.concat([deals, late]) if not late.empty else deals
     if not deals.empty:
-        deals = deals.assign(uf_number=deals.get(uf.get("number"), None), uf_ref=deals.get(uf.get("ref"), None))
+        deals = deals.assign(uf_number=deals.get(deal_fields.number, None), uf_ref=deals.get(deal_fields.ref, None))
     client = bitrix24.client()
     calls = client.stats.http_calls
     rows = product_rows(client, [str(d) for d in deals["ID"]]) if not deals.empty else {}
@@ -130,8 +130,8 @@ def write_order(onec: OneCClient, row: dict, header_defaults: dict, made_since_e
 def customer_orders_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, onec: OneCResource,
                          warehouse: WarehouseResource) -> dg.MaterializeResult:
     dry_run = push_flow.is_dry_run(context, "onec")
-    config = settings.load("deal_orders").get("orders", {})
-    uf = config.get("deal_fields", {})
+    config = settings.deal_orders().orders
+    deal_fields = config.deal_fields
     with warehouse.connect() as conn:
         plan = push_flow.read_plan(conn, "onec_push", "order_plan")
         latest = read_table(conn, "onec", "customer_orders")
@@ -156,7 +156,7 @@ def customer_orders_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
         defaults: dict[tuple, dict] = {}  # (organisation, currency) -> header defaults, one GET each
 
         def defaults_for(row: dict) -> dict:
-            header_settings = config.get("header", {})
+            header_settings = config.header
             org = header_settings.get("Организация_Key") or row.get("organization")
             key = (org, row.get("currency"))
             if key not in defaults:
@@ -189,7 +189,7 @@ def customer_orders_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
                     isinstance(exc, OneCRequestError) and exc.transient) else "data"
                 outcomes.append(RowOutcome(row["key"], row["operation"], Status.FAILED, error=str(exc)[:500],
                                            error_class=kind))
-        ensure_deal_fields(b24, [uf["number"], uf["ref"]])
+        ensure_deal_fields(b24, [deal_fields.number, deal_fields.ref])
         current = {r["key"]: (r.get("uf_number"), r.get("uf_ref")) for r in todo.to_dict("records")}
         commands, done = [], []
         ops = dict(zip(todo["key"], todo["operation"]))
@@ -199,13 +199,13 @@ def customer_orders_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
                 done.append(RowOutcome(key, ops[key], Status.OK))
             else:
                 commands.append(WriteCommand(key, "crm.deal.update",
-                                             {"id": key, "fields": {uf["number"]: number, uf["ref"]: ref}}))
+                                             {"id": key, "fields": {deal_fields.number: number, deal_fields.ref: ref}}))
         for outcome in done + apply_commands(b24, commands):  # journaled as the order's operation, not the write-back
             outcome.operation = ops[outcome.key]
             outcomes.append(outcome)
     with warehouse.connect() as conn:
-        results = push_flow.journal(conn, flow=order_sync.FLOW, context=context, plan=plan, outcomes=outcomes, dry_run=dry_run,
-                             target_ids=target_ids)
+        results = push_flow.journal(conn, flow=order_sync.FLOW, context=context, plan=plan, outcomes=outcomes,
+                                    dry_run=dry_run, target_ids=target_ids)
     calls = b24.stats.http_calls - b24_calls + ((onec_client.stats.requests - onec_calls) if onec_client else 0)
     return dg.MaterializeResult(metadata=push_flow.push_metadata(results, len(todo), calls, dry_run))
 
