@@ -18,6 +18,8 @@ from b24_1c_assets.domain.company_sync_to_crm import crm_company_plan
 from b24_1c_assets.domain.company_sync_to_onec import counterparty_plan, counterparty_run
 from b24_1c_assets.domain.matching import created_in_crm
 from b24_1c_assets.domain.push_plan import Operation, Status
+from b24_1c_assets.lib import tables
+from b24_1c_assets.lib.api_calls import ApiCalls
 from b24_1c_assets.lib.landing import OWNERS, preview
 from b24_1c_assets.lib.push_flow import (dry_run_outcomes, guard_check, guard_spec, is_dry_run, journal,
                                          plan_metadata, push_metadata, read_plan, store_plan)
@@ -25,15 +27,11 @@ from b24_1c_assets.lib.resources import Bitrix24Resource, OneCResource, Warehous
 from b24_1c_assets.sync.crm_company_writes import requisite_presets, write_companies
 from b24_1c_assets.sync.journal import failed_keys, last_pushed
 from b24_1c_assets.sync.onec_counterparty_writes import push_counterparties
-from b24_1c_assets.warehouse import read_table
 
-TO_CRM_PLAN = dg.AssetKey(["crm_push", "company_from_1c_plan"])
-TO_CRM = dg.AssetKey(["crm_push", "companies_from_1c"])
-TO_1C_PLAN = dg.AssetKey(["onec_push", "counterparty_from_crm_plan"])
-TO_1C = dg.AssetKey(["onec_push", "counterparties_from_crm"])
-CLIENTS = dg.AssetKey(["client_master", "clients"])
-RAW = [dg.AssetKey(["onec", "counterparties"]), dg.AssetKey(["bitrix24", "companies"]),
-       dg.AssetKey(["bitrix24", "requisites"])]
+TO_CRM_PLAN, TO_CRM = tables.COMPANY_FROM_1C_PLAN.key, tables.PUSH_COMPANIES_FROM_1C.key
+TO_1C_PLAN, TO_1C = tables.COUNTERPARTY_FROM_CRM_PLAN.key, tables.PUSH_COUNTERPARTIES_FROM_CRM.key
+EXTRACTS = [tables.CLIENTS.key, tables.ONEC_COUNTERPARTIES.key, tables.BITRIX24_COMPANIES.key,
+            tables.BITRIX24_REQUISITES.key]
 COMMON = dict(group_name="company_sync", owners=OWNERS, tags={"flow": "company_sync"})
 
 
@@ -44,12 +42,12 @@ def company_link() -> CompanyLink:
 
 
 def crm_companies(conn) -> dict[int, CrmCompany]:
-    return crm_companies_by_id(read_table(conn, "bitrix24", "companies"), read_table(conn, "bitrix24", "requisites"))
+    return crm_companies_by_id(tables.BITRIX24_COMPANIES.read(conn), tables.BITRIX24_REQUISITES.read(conn))
 
 
 # ============================================ 1C -> CRM ==============================================
 
-@dg.asset(key=TO_CRM_PLAN, deps=[CLIENTS, *RAW], kinds={"bitrix24", "duckdb"}, pool="duckdb", **COMMON,
+@dg.asset(key=TO_CRM_PLAN, deps=EXTRACTS, kinds={"bitrix24", "duckdb"}, pool="duckdb", **COMMON,
           check_specs=[guard_spec(TO_CRM_PLAN, "the 1C -> CRM company writes")])
 def company_from_1c_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
                          warehouse: WarehouseResource):
@@ -57,21 +55,20 @@ def company_from_1c_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
     requisite + contacts) for clients only in 1C, update of the fields 1C owns for matched ones, noop when in
     sync, held_back for 1C-only clients a person decides on first; company/requisite fields as JSON."""
     client = bitrix24.client()
-    calls = client.stats.http_calls
+    calls = ApiCalls(client)
     presets = requisite_presets(client)
     with warehouse.connect() as conn:
-        clients = read_table(conn, "client_master", "clients")
-        held = held_back_adds(clients, read_table(conn, "client_master", "duplicate_groups"),
-                              read_table(conn, "client_master", "client_match_candidates"),
-                              created=created_in_crm(read_table(conn, "review", "client_match_decisions")))
+        clients = tables.CLIENTS.read(conn)
+        held = held_back_adds(clients, tables.DUPLICATE_GROUPS.read(conn), tables.CLIENT_MATCH_CANDIDATES.read(conn),
+                              created=created_in_crm(tables.CLIENT_MATCH_DECISIONS.read(conn)))
         plan = crm_company_plan(
-            clients, read_table(conn, "onec", "counterparties"), crm_companies(conn), presets, company_link(),
+            clients, tables.ONEC_COUNTERPARTIES.read(conn), crm_companies(conn), presets, company_link(),
             last_pushed=last_pushed(conn, FLOW_TO_CRM), failed_keys=failed_keys(conn, FLOW_TO_CRM), held=held)
-        store_plan(conn, context, "crm_push", "company_from_1c_plan", plan.rows)
+        store_plan(conn, context, *tables.COMPANY_FROM_1C_PLAN, plan.rows)
     return dg.MaterializeResult(
-        metadata={**plan_metadata(plan.rows, "crm_push.company_from_1c_plan",
+        metadata={**plan_metadata(plan.rows, str(tables.COMPANY_FROM_1C_PLAN),
                                   ["key", "company_id", "operation", "reason", "changed_fields"]),
-                  "planned": plan.writes, "held_back": len(held), "api_calls": client.stats.http_calls - calls},
+                  "planned": plan.writes, "held_back": len(held), "api_calls": calls.count},
         check_results=[guard_check(context, TO_CRM_PLAN, plan.guard_view, plan.population, FLOW_TO_CRM)])
 
 
@@ -82,22 +79,21 @@ def companies_from_1c(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resou
     outcome in sync.results."""
     dry_run = is_dry_run(context, "bitrix24")
     with warehouse.connect() as conn:
-        plan = read_plan(conn, "crm_push", "company_from_1c_plan")
+        plan = read_plan(conn, *tables.COMPANY_FROM_1C_PLAN)
     todo = plan[plan["operation"].isin([Operation.ADD, Operation.UPDATE])] if not plan.empty else plan
     client = bitrix24.client()
-    calls = client.stats.http_calls
+    calls = ApiCalls(client)
     outcomes, target_ids = (dry_run_outcomes(todo, Status.DRY_RUN), {}) if dry_run else \
         write_companies(client, todo, company_link())
     with warehouse.connect() as conn:
         results = journal(conn, flow=FLOW_TO_CRM, context=context, plan=todo, outcomes=outcomes, dry_run=dry_run,
                           target_ids=target_ids)
-    return dg.MaterializeResult(metadata=push_metadata(results, len(todo), client.stats.http_calls - calls, dry_run))
+    return dg.MaterializeResult(metadata=push_metadata(results, len(todo), calls.count, dry_run))
 
 
 # ============================================ CRM -> 1C ==============================================
 
-@dg.asset(key=TO_1C_PLAN, deps=[CLIENTS, dg.AssetKey(["client_master", "client_match_candidates"]),
-                                dg.AssetKey(["client_master", "duplicate_groups"]), *RAW],
+@dg.asset(key=TO_1C_PLAN, deps=[*EXTRACTS, tables.CLIENT_MATCH_CANDIDATES.key, tables.DUPLICATE_GROUPS.key],
           kinds={"1c", "bitrix24", "duckdb"}, pool="duckdb", **COMMON,
           check_specs=[guard_spec(TO_1C_PLAN, "the CRM -> 1C counterparty writes")])
 def counterparty_from_crm_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
@@ -106,21 +102,20 @@ def counterparty_from_crm_plan(context: dg.AssetExecutionContext, bitrix24: Bitr
     create (validated, allow-listed body as JSON), invalid (problems named), skip (duplicate, in review,
     already linked) or link (made earlier, link not written)."""
     client = bitrix24.client()
-    calls = client.stats.http_calls
+    calls = ApiCalls(client)
     presets = requisite_presets(client)
     with warehouse.connect() as conn:
         plan = counterparty_plan(
-            read_table(conn, "client_master", "clients"), crm_companies(conn), presets, company_link(),
-            review_candidates=read_table(conn, "client_master", "client_match_candidates"),
-            duplicate_groups=read_table(conn, "client_master", "duplicate_groups"),
-            last_pushed=last_pushed(conn, FLOW_TO_1C),
+            tables.CLIENTS.read(conn), crm_companies(conn), presets, company_link(),
+            review_candidates=tables.CLIENT_MATCH_CANDIDATES.read(conn),
+            duplicate_groups=tables.DUPLICATE_GROUPS.read(conn), last_pushed=last_pushed(conn, FLOW_TO_1C),
             allowed_fields=settings.onec_writes().counterparty.allowed_fields)
-        store_plan(conn, context, "onec_push", "counterparty_from_crm_plan", plan.rows)
+        store_plan(conn, context, *tables.COUNTERPARTY_FROM_CRM_PLAN, plan.rows)
     shown = ["key", "operation", "inn", "kpp", "kind", "problems"]
     return dg.MaterializeResult(
-        metadata={**plan_metadata(plan.rows, "onec_push.counterparty_from_crm_plan", shown), "planned": plan.writes,
+        metadata={**plan_metadata(plan.rows, str(tables.COUNTERPARTY_FROM_CRM_PLAN), shown), "planned": plan.writes,
                   "preview": preview(plan.rows[plan.rows["operation"] != Operation.SKIP], shown),
-                  "api_calls": client.stats.http_calls - calls},
+                  "api_calls": calls.count},
         check_results=[guard_check(context, TO_1C_PLAN, plan.guard_view, plan.population, FLOW_TO_1C)])
 
 
@@ -132,7 +127,7 @@ def counterparties_from_crm(context: dg.AssetExecutionContext, onec: OneCResourc
     company's ORIGIN_ID. A dry run (1C's default) journals what would be written and calls 1C not at all."""
     dry_run = is_dry_run(context, "onec")
     with warehouse.connect() as conn:
-        plan = read_plan(conn, "onec_push", "counterparty_from_crm_plan")
+        plan = read_plan(conn, *tables.COUNTERPARTY_FROM_CRM_PLAN)
     run = counterparty_run(plan, max_creates=settings.onec_writes().max_creates_per_run, dry_run=dry_run)
     push = push_counterparties(run, company_link(), onec.client, bitrix24.client)
     with warehouse.connect() as conn:
