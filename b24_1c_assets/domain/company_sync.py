@@ -30,11 +30,13 @@ IP_NAME_FIELDS = ("RQ_LAST_NAME", "RQ_FIRST_NAME", "RQ_SECOND_NAME")
 
 
 def is_blank(value: Any) -> bool:
+    """None, NaN or whitespace only: a value the CRM or 1C does not really hold."""
     return value is None or (isinstance(value, float) and pd.isna(value)) or (isinstance(value, str)
                                                                              and not value.strip())
 
 
 def clean_text(value: Any) -> str | None:
+    """The value as trimmed text, None when blank."""
     return None if is_blank(value) else str(value).strip()
 
 
@@ -75,11 +77,13 @@ def with_ip_fields(presets: Presets, fields: Iterable[Mapping[str, Any]]) -> Pre
 # -- contacts -----------------------------------------------------------------------------------------
 
 def email_key(value: str) -> str:
+    """An e-mail as compared (normalised when valid, else lowercased)."""
     n = normalize_email(value)
     return n.value if n.valid else value.strip().lower()
 
 
 def phone_key(value: str) -> str:
+    """A phone as compared (normalised when valid, else its digits)."""
     n = normalize_phone(value)
     return n.value if n.valid else "".join(ch for ch in value if ch.isdigit())
 
@@ -225,6 +229,7 @@ class CompanyLink:
 
 
 def plan_json(value: Any) -> str:
+    """A plan column's JSON text: keys sorted, Cyrillic kept readable."""
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 

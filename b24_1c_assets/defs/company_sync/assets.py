@@ -42,6 +42,7 @@ def company_link() -> CompanyLink:
 
 
 def crm_companies(conn) -> dict[int, CrmCompany]:
+    """The extracted CRM companies with their requisites, by company ID."""
     return crm_companies_by_id(tables.BITRIX24_COMPANIES.read(conn), tables.BITRIX24_REQUISITES.read(conn))
 
 
@@ -76,7 +77,7 @@ def company_from_1c_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
 def companies_from_1c(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, warehouse: WarehouseResource):
     """Writes of the 1C -> CRM plan, one row per 1C counterparty written: crm.company.add (after looking the
     1C ref up in ORIGIN_ID, so a rerun never adds twice), crm.requisite.add/update, crm.company.update; every
-    outcome in sync.results."""
+    outcome in sync.results. A dry run (run tag b24_1c/dry_run=true) journals the rows and sends nothing."""
     dry_run = is_dry_run(context, "bitrix24")
     with warehouse.connect() as conn:
         plan = read_plan(conn, *tables.COMPANY_FROM_1C_PLAN)
