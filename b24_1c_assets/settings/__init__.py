@@ -202,12 +202,6 @@ def settings_path(name: str) -> Path:
     return PACKAGE_DIR / f"{name}.toml"
 
 
-def load(name: str) -> dict:
-    """The raw TOML of `<name>.toml`; flows read the typed accessors below instead."""
-    with open(settings_path(name), "rb") as handle:
-        return tomllib.load(handle)
-
-
 def _typed(name: str, build):
     """`build(raw, path)` of the file `name`, cached per file version (path, mtime, size): a test or a customer
     pointing B24_1C_SETTINGS_DIR elsewhere, or editing a file, gets the new settings without a restart."""
