@@ -59,11 +59,17 @@ def guard_result(context: dg.AssetExecutionContext, asset_key: dg.AssetKey,
         metadata={**verdict.figures, "reasons": "; ".join(verdict.reasons) or "none", "override": override or ""})
 
 
+def guard_verdict(plan: pd.DataFrame, population: int, flow: str, *, new_holds: int = 0,
+                  zeroed: int = 0) -> GuardVerdict:
+    """`guard_plan` with `flow`'s limits (population, new_holds, zeroed: see guard_plan)."""
+    return guard_plan(plan, population, guard_limits(flow), new_holds=new_holds, zeroed=zeroed)
+
+
 def guard_check(context: dg.AssetExecutionContext, asset_key: dg.AssetKey, plan: pd.DataFrame, population: int,
                 flow: str, *, new_holds: int = 0, zeroed: int = 0) -> dg.AssetCheckResult:
-    """The guard's verdict on `plan` with `flow`'s limits (see `guard_plan` for population, holds, zeroed)."""
-    verdict = guard_plan(plan, population, guard_limits(flow), new_holds=new_holds, zeroed=zeroed)
-    return guard_result(context, asset_key, verdict)
+    """The guard's check result on `plan` with `flow`'s limits."""
+    return guard_result(context, asset_key,
+                        guard_verdict(plan, population, flow, new_holds=new_holds, zeroed=zeroed))
 
 
 def dry_run_default(system: str) -> bool:

@@ -13,7 +13,7 @@ from b24_1c_assets.defs.receivables.assets import credit_policy
 from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.domain.credit_holds import (MOVE_COLUMNS, STATE_COLUMNS, SUSPEND, deal_message, hold_message,
                                                plan_holds)
-from b24_1c_assets.domain.push_plan import GuardVerdict, Operation, Status, guard_plan, plan_updates
+from b24_1c_assets.domain.push_plan import GuardVerdict, Operation, Status, plan_updates
 from b24_1c_assets.domain.receivables_push import FIELDS as DEBT_FIELDS, desired_company_fields, zeroed
 from b24_1c_assets.sync import journal
 from b24_1c_assets.sync.bitrix24_stages import StageSetupError, ensure_suspended_stages
@@ -85,9 +85,9 @@ def deal_hold_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     suspends = plan.deal_moves[plan.deal_moves["action"] == SUSPEND]
     guard_view = pd.DataFrame({"operation": Operation.UPDATE, "reason": "never pushed" if initial else "changed"},
                               index=range(len(suspends)))
-    moves_verdict = guard_plan(guard_view, open_count, push_flow.guard_limits(FLOW))
-    debt_verdict = guard_plan(debts.iloc[0:0], len(status), push_flow.guard_limits("company_receivables"),
-                              zeroed=zeroed(debts))
+    moves_verdict = push_flow.guard_verdict(guard_view, open_count, FLOW)
+    debt_verdict = push_flow.guard_verdict(debts.iloc[0:0], len(status), "company_receivables",
+                                           zeroed=zeroed(debts))
     verdict = GuardVerdict(moves_verdict.passed and debt_verdict.passed,
                            moves_verdict.reasons + debt_verdict.reasons,
                            {**moves_verdict.figures, "zeroed": debt_verdict.figures["zeroed"]})
