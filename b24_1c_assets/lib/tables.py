@@ -159,7 +159,7 @@ RUN_FAILURES = Table("ops", "run_failures", has_asset=False)
 
 # -- the pushes (they write the CRM or 1C and sync.results) and the deal-hold plan (its four tables above) ----
 PUSH_COMPANY_RECEIVABLES = Asset(("crm_push", "company_receivables"))
-PUSH_DEAL_HOLD_PLAN = Asset(("crm_push", "deal_hold_plan"))
+DEAL_HOLD_PLAN = Asset(("crm_push", "deal_hold_plan"))
 PUSH_DEAL_HOLDS = Asset(("crm_push", "deal_holds"))
 PUSH_PRODUCTS = Asset(("crm_push", "products"))
 PUSH_SMART_INVOICES = Asset(("crm_push", "smart_invoices"))

@@ -65,27 +65,29 @@ def _exact_originators(report: pd.DataFrame, companies: pd.DataFrame) -> pd.Data
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(tables.CLIENTS.key, description="Clients, one row per legal entity or branch: the 1C counterparty "
-                     "(onec_ref), the CRM company (company_id), INN/KPP/OGRN, the rule that matched "
-                     "(match_rule) and its confidence; only_1c / only_crm rows have one side.",
-                     **SPEC_DEFAULTS),
-        dg.AssetSpec(tables.CLIENT_MATCH_CANDIDATES.key, description="The review queue, one row per candidate pair "
-                     "(onec_ref, company_id) with the reason (email, phone, name, inn_invalid, inn_conflict ...) and its evidence. Never "
-                     "merged automatically: a reviewer accepts or rejects it in review.client_match_decisions "
-                     "or the decisions CSV, and later runs honour that.", **SPEC_DEFAULTS),
-        dg.AssetSpec(tables.DUPLICATE_GROUPS.key, description="Duplicate groups inside 1C and inside Bitrix24, "
-                     "one row per record in a group (system, group_id, record_id, reason): a merge suggestion for cleaning at the "
-                     "source, with the record the client master linked (survivor_id), why, and the CRM "
-                     "company card (card_url). Branches (one INN, several KPP) are not duplicates.",
-                     **SPEC_DEFAULTS),
-        dg.AssetSpec(tables.REVIEW_QUEUE.key, description="What the review page lists, one row per open candidate pair "
-                     "(item 'candidate') or held-back 1C-only client without one (item 'held_back'): both "
-                     "records' names, INN/KPP/OGRN, e-mails, phones, addresses, the CRM company's deals, the "
-                     "rule and score, why the client is held back.", **SPEC_DEFAULTS),
-        dg.AssetSpec(tables.FOREIGN_ORIGINATORS.key, description="Untrusted ORIGINATOR_IDs found on CRM companies "
-                     "whose ORIGIN_ID is a 1C GUID (an earlier integration), one row per originator: companies, how many point at a "
-                     "live 1C record, linked (id_link_foreign), INN/KPP conflicts, stale refs. An administrator "
-                     "adds trusted ones to originator_ids in settings/client_master.toml.", **SPEC_DEFAULTS),
+        dg.AssetSpec(tables.CLIENTS.key, **SPEC_DEFAULTS, description=(
+                     "Clients, one row per legal entity or branch: the 1C counterparty (onec_ref), the CRM company "
+                     "(company_id), INN/KPP/OGRN, the rule that matched (match_rule) and its confidence; only_1c / "
+                     "only_crm rows have one side.")),
+        dg.AssetSpec(tables.CLIENT_MATCH_CANDIDATES.key, **SPEC_DEFAULTS, description=(
+                     "The review queue, one row per candidate pair (onec_ref, company_id) with the reason (email, "
+                     "phone, name, inn_invalid, inn_conflict ...) and its evidence. Never merged automatically: a "
+                     "reviewer accepts or rejects it in review.client_match_decisions or the decisions CSV, and later "
+                     "runs honour that.")),
+        dg.AssetSpec(tables.DUPLICATE_GROUPS.key, **SPEC_DEFAULTS, description=(
+                     "Duplicate groups inside 1C and inside Bitrix24, one row per record in a group (system, "
+                     "group_id, record_id, reason): a merge suggestion for cleaning at the source, with the record "
+                     "the client master linked (survivor_id), why, and the CRM company card (card_url). Branches (one "
+                     "INN, several KPP) are not duplicates.")),
+        dg.AssetSpec(tables.REVIEW_QUEUE.key, **SPEC_DEFAULTS, description=(
+                     "What the review page lists, one row per open candidate pair (item 'candidate') or held-back "
+                     "1C-only client without one (item 'held_back'): both records' names, INN/KPP/OGRN, e-mails, "
+                     "phones, addresses, the CRM company's deals, the rule and score, why the client is held back.")),
+        dg.AssetSpec(tables.FOREIGN_ORIGINATORS.key, **SPEC_DEFAULTS, description=(
+                     "Untrusted ORIGINATOR_IDs found on CRM companies whose ORIGIN_ID is a 1C GUID (an earlier "
+                     "integration), one row per originator: companies, how many point at a live 1C record, linked "
+                     "(id_link_foreign), INN/KPP conflicts, stale refs. An administrator adds trusted ones to "
+                     "originator_ids in settings/client_master.toml.")),
     ],
     pool="duckdb",
 )
