@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 
 from b24_1c_assets import warehouse
+from b24_1c_assets.lib import tables
 
 COPY_DIR = "analytics"
 # schema -> tables to copy (None = every table and view of the schema)
@@ -103,13 +104,14 @@ def publish(working: str | None = None, target: str | None = None, *, run_id: st
                 counts[f"{schema}.{name}"] = conn.execute(f"SELECT count(*) FROM {q_schema}.{q_name}").fetchone()[0]
             conn.execute("COMMIT")
             conn.execute("DETACH src")
-            conn.execute("CREATE SCHEMA meta")
-            conn.execute("CREATE TABLE meta.publication (published_at TIMESTAMP, run_id VARCHAR, source VARCHAR, "
+            publication = tables.ANALYST_COPY_PUBLICATION
+            conn.execute(f"CREATE SCHEMA {publication.schema}")
+            conn.execute(f"CREATE TABLE {publication} (published_at TIMESTAMP, run_id VARCHAR, source VARCHAR, "
                          "tables MAP(VARCHAR, BIGINT))")
-            conn.execute("INSERT INTO meta.publication VALUES (?, ?, ?, MAP(?::VARCHAR[], ?::BIGINT[]))",
+            conn.execute(f"INSERT INTO {publication} VALUES (?, ?, ?, MAP(?::VARCHAR[], ?::BIGINT[]))",
                          [datetime.now(timezone.utc).replace(tzinfo=None), run_id, Path(working).name,
                           list(counts), list(counts.values())])
-            conn.execute("COMMENT ON TABLE meta.publication IS 'When this copy was published, by which run, "
+            conn.execute(f"COMMENT ON TABLE {publication} IS 'When this copy was published, by which run, "
                          "from which working file (name only), and the rows of every table in it (UTC).'")
             conn.execute("CHECKPOINT")
         _fsync(tmp)

@@ -7,23 +7,29 @@ from collections import Counter
 import dagster as dg
 from tabulate import tabulate
 
+from b24_1c_assets.domain.push_plan import Operation, Status
+
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def run_full_sync(*, trigger: str, instance: dg.DagsterInstance | None = None, partition_key: str | None = None,
-                  raise_on_error: bool = False, quiet: bool = True) -> dg.ExecuteInProcessResult:
+                  raise_on_error: bool = False, quiet: bool = True, dry_run: bool = False) -> dg.ExecuteInProcessResult:
     """Execute `full_sync` in this process against the environment's portal, 1C and DuckDB file.
 
-    `partition_key` is the receivables day to close (default: today in Moscow).
+    `partition_key` is the receivables day to close (default: today in Moscow). The run carries the tag
+    `b24_1c/dry_run` = `dry_run`: the demo, tests and benchmarks drive the sandbox and write into its 1C for
+    real, where a scheduled run without the tag keeps 1C writes dry (settings onec_writes.toml [dry_run]).
     """
     from b24_1c_assets.definitions import defs
     from b24_1c_assets.lib.partitions import daily_partitions
+    from b24_1c_assets.lib.push_flow import DRY_RUN_TAG
 
     job = defs().resolve_job_def("full_sync")
     instance = instance or dg.DagsterInstance.get()
     partition_key = partition_key or daily_partitions.get_last_partition_key()
-    return job.execute_in_process(instance=instance, tags={"trigger": trigger}, partition_key=partition_key,
+    tags = {"trigger": trigger, DRY_RUN_TAG: "true" if dry_run else "false"}
+    return job.execute_in_process(instance=instance, tags=tags, partition_key=partition_key,
                                   raise_on_error=raise_on_error, run_config=QUIET if quiet else None)
 
 
@@ -85,7 +91,7 @@ FLOWS = {
     "deal_holds": "credit holds -> CRM deal stages",
     "finance_digest": "finance digest -> Bitrix24 chat",
 }
-UNCHANGED = ("in_sync", "noop", "skip")  # journaled as ok, but nothing was sent
+UNCHANGED = (Operation.IN_SYNC, Operation.NOOP, Operation.SKIP)  # journaled as ok, but nothing was sent
 UNMATCHED = ("only_1c", "only_crm")
 
 
@@ -102,23 +108,26 @@ def _rows(conn, sql: str, params: list | None = None) -> list[tuple]:
 def business_report(run_id: str, path: str | None = None) -> str:
     """What the run did to the business, read back from the DuckDB file: clients, holds, flows, rejects."""
     from b24_1c_assets import warehouse
+    from b24_1c_assets.lib import tables
 
     with warehouse.connect(path, read_only=True) as conn:
-        rules = _rows(conn, "SELECT match_rule, count(*) FROM client_master.clients GROUP BY 1 ORDER BY 2 DESC, 1")
-        review = _rows(conn, "SELECT reason, count(*) FROM client_master.client_match_candidates GROUP BY 1 "
+        rules = _rows(conn, f"SELECT match_rule, count(*) FROM {tables.CLIENTS} GROUP BY 1 ORDER BY 2 DESC, 1")
+        review = _rows(conn, f"SELECT reason, count(*) FROM {tables.CLIENT_MATCH_CANDIDATES} GROUP BY 1 "
                              "ORDER BY 2 DESC, 1")
-        results = _rows(conn, "SELECT flow, operation, reason, status, dry_run, key FROM sync.results "
+        results = _rows(conn, f"SELECT flow, operation, reason, status, dry_run, key FROM {tables.SYNC_RESULTS} "
                               "WHERE run_id = ?", [run_id])
-        statuses = _rows(conn, "SELECT status, count(*) FROM receivables.client_credit_status WHERE snapshot_date = "
-                               "(SELECT max(snapshot_date) FROM receivables.client_credit_status) GROUP BY 1 ORDER BY 1")
-        rejects = _rows(conn, 'SELECT "table", count(DISTINCT record_id) FROM quality.rejects WHERE _run_id = ? '
-                              "GROUP BY 1 ORDER BY 1", [run_id])
+        statuses = _rows(conn, f"SELECT status, count(*) FROM {tables.CLIENT_CREDIT_STATUS} WHERE snapshot_date = "
+                               f"(SELECT max(snapshot_date) FROM {tables.CLIENT_CREDIT_STATUS}) GROUP BY 1 ORDER BY 1")
+        rejects = _rows(conn, f'SELECT "table", count(DISTINCT record_id) FROM {tables.QUALITY_REJECTS} '
+                              "WHERE _run_id = ? GROUP BY 1 ORDER BY 1", [run_id])
         held = _rows(conn, "SELECT regexp_extract(reason, '^(in review|duplicate in 1C)'), count(*) "
-                           "FROM crm_push.company_from_1c_plan WHERE operation = 'held_back' GROUP BY 1 ORDER BY 1")
+                           f"FROM {tables.COMPANY_FROM_1C_PLAN} WHERE operation = ? GROUP BY 1 ORDER BY 1",
+                     [Operation.HOLD_BACK.value])
         # hold notices are not journaled per row: the transitions table says which were sent
-        notices = _rows(conn, "SELECT count(*) FILTER (WHERE notified), count(*) FROM receivables.hold_transitions "
+        notices = _rows(conn, f"SELECT count(*) FILTER (WHERE notified), count(*) FROM {tables.HOLD_TRANSITIONS} "
                               "WHERE run_id = ?", [run_id]) or [(0, 0)]
-        unpublished = _rows(conn, 'SELECT "table", hint FROM onec.publication WHERE NOT published ORDER BY 1')
+        unpublished = _rows(conn, f'SELECT "table", hint FROM {tables.ONEC_PUBLICATION} WHERE NOT published '
+                                  "ORDER BY 1")
 
     matched = [(rule, n) for rule, n in rules if rule not in UNMATCHED]
     unmatched = dict((rule, n) for rule, n in rules if rule in UNMATCHED)
@@ -132,7 +141,7 @@ def business_report(run_id: str, path: str | None = None) -> str:
              + (" (" + ", ".join(f"{why} {n}" for why, n in held) + ")" if held else "")]
 
     def ok_keys(flow: str, reason: str | None = None) -> int:
-        return len({key for f, op, why, status, dry, key in results if f == flow and status == "ok" and not dry
+        return len({key for f, op, why, status, dry, key in results if f == flow and status == Status.OK and not dry
                     and op not in UNCHANGED and (reason is None or why == reason)})
 
     lines += ["", "Receivables",
@@ -144,10 +153,10 @@ def business_report(run_id: str, path: str | None = None) -> str:
     table = []
     for flow in [*FLOWS, *sorted({r[0] for r in results} - set(FLOWS))]:
         rows = [r for r in results if r[0] == flow]
-        written = sum(1 for _, op, _, status, dry, _ in rows if status == "ok" and not dry and op not in UNCHANGED)
+        written = sum(1 for _, op, _, status, dry, _ in rows if status == Status.OK and not dry and op not in UNCHANGED)
         table.append([FLOWS.get(flow, flow), written,
-                      sum(1 for _, op, _, status, _, _ in rows if status == "ok" and op in UNCHANGED),
-                      sum(1 for r in rows if r[3] == "failed"), sum(1 for r in rows if r[3] == "rejected"),
+                      sum(1 for _, op, _, status, _, _ in rows if status == Status.OK and op in UNCHANGED),
+                      sum(1 for r in rows if r[3] == Status.FAILED), sum(1 for r in rows if r[3] == Status.REJECTED),
                       sum(1 for r in rows if r[4])])
     lines += ["", "Flows written (this run)",
               *("  " + line for line in tabulate(table, headers=["flow", "written", "unchanged", "failed",

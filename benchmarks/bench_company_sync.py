@@ -14,15 +14,17 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from b24_1c_assets.lib.push_flow import DRY_RUN_TAG
+
 SCALE = 60
 
 
-def _run(selection, run_config=None):
+def _run(selection, tags=None):
     from b24_1c_assets.definitions import defs
 
     loaded = defs()
     return dg.materialize([*(loaded.assets or []), *(loaded.asset_checks or [])], selection=selection,
-                          resources=loaded.resources, run_config=run_config)
+                          resources=loaded.resources, tags=tags)
 
 
 def _counts(portal, onec, p0, o0):
@@ -40,7 +42,7 @@ def main() -> dict:
     work = Path(tempfile.mkdtemp(prefix="bench_company_sync_"))
     (work / "settings").mkdir()
     (work / "settings" / "onec_writes.toml").write_text(
-        "dry_run = false\nmax_creates_per_run = 10000\n[counterparty]\nallowed_fields = [\"Description\", "
+        "max_creates_per_run = 10000\n[counterparty]\nallowed_fields = [\"Description\", "
         "\"НаименованиеПолное\", \"ИНН\", \"КПП\", \"РегистрационныйНомер\", \"ВидКонтрагента\", "
         "\"ЮридическоеФизическоеЛицо\", \"Покупатель\"]\n", encoding="utf-8")
     sandbox = start_sandbox(scale=scale, rate=1000, burst=1000)
@@ -54,13 +56,12 @@ def main() -> dict:
         assert _run(upstream).success
         figures = {}
         portal, onec = sandbox.portal, sandbox.onec
-        for label, keys, config in (
+        for label, keys, tags in (
                 ("to_crm", [flow.TO_CRM_PLAN, flow.TO_CRM], None),
                 ("to_crm_rerun", [flow.TO_CRM_PLAN, flow.TO_CRM], None),
-                ("to_1c", [flow.TO_1C_PLAN, flow.TO_1C],
-                 {"ops": {"onec_push__counterparties_from_crm": {"config": {"dry_run": False}}}})):
+                ("to_1c", [flow.TO_1C_PLAN, flow.TO_1C], {DRY_RUN_TAG: "false"})):
             p0, o0 = len(portal.request_log), len(onec.request_log)
-            assert _run(dg.AssetSelection.assets(*keys), config).success
+            assert _run(dg.AssetSelection.assets(*keys), tags).success
             counts = _counts(portal, onec, p0, o0)
             table = "company_from_1c_plan" if label.startswith("to_crm") else "counterparty_from_crm_plan"
             schema = "crm_push" if label.startswith("to_crm") else "onec_push"

@@ -22,10 +22,13 @@ def _materialize(selection, tags=None):
     import dagster as dg
 
     from b24_1c_assets.definitions import defs
+    from b24_1c_assets.lib.push_flow import DRY_RUN_TAG
 
     loaded = defs()
+    # the sandbox 1C is written for real (orders): 1C writes are dry unless a run says otherwise
     result = dg.materialize([*(loaded.assets or []), *(loaded.asset_checks or [])], selection=selection,
-                            resources=loaded.resources, tags=tags, raise_on_error=True)
+                            resources=loaded.resources, tags={DRY_RUN_TAG: "false", **(tags or {})},
+                            raise_on_error=True)
     return result
 
 

@@ -25,13 +25,13 @@ import pandas as pd
 
 from b24_1c_assets import warehouse
 from b24_1c_assets.bitrix24 import Bitrix24Client
-from b24_1c_assets.domain.push_plan import UPDATE, plan_updates
+from b24_1c_assets.domain.push_plan import Operation, Status, plan_updates
 from b24_1c_assets.domain.receivables_push import FIELD_LABELS, FIELDS, desired_company_fields
 from b24_1c_assets.sandbox.bitrix24_portal import PortalServer
 from b24_1c_assets.sandbox.world import generate
 from b24_1c_assets.sync import journal
 from b24_1c_assets.sync.bitrix24_userfields import UserField, ensure_userfields
-from b24_1c_assets.sync.bitrix24_writes import FAILED, WriteCommand, apply_commands
+from b24_1c_assets.sync.bitrix24_writes import WriteCommand, apply_commands
 
 FLOW = "company_receivables"
 
@@ -48,7 +48,7 @@ def credit_status(company_ids: list[int]) -> pd.DataFrame:
 def push(client, conn, status, run_id):
     plan = plan_updates(desired_company_fields(status), journal.last_pushed(conn, FLOW),
                         journal.failed_keys(conn, FLOW), FIELDS)
-    updates = plan[plan["operation"] == UPDATE]
+    updates = plan[plan["operation"] == Operation.UPDATE]
     commands = [WriteCommand(k, "crm.company.update", {"id": int(k), "fields": json.loads(a)})
                 for k, a in zip(updates["key"], updates["after"])]
     calls = client.stats.http_calls
@@ -85,7 +85,7 @@ def budget_run(world, n: int, cost: float, speedup: float, share: float = 0.5, b
             planned, calls, seconds, outcomes = push(client, conn, credit_status(ids), f"bench-{cost}")
         refused = sum(1 for e in portal.request_log if e.get("error") == "OPERATION_TIME_LIMIT"
                       or "OPERATION_TIME_LIMIT" in (e.get("command_errors") or {}).values())
-        failed = sum(o.status == FAILED for o in outcomes)
+        failed = sum(o.status == Status.FAILED for o in outcomes)
     finally:
         portal.stop()
     # only the waits for baskets to leave depend on the window; sending runs at the real request rate
@@ -113,7 +113,7 @@ def main() -> dict:
         with tempfile.TemporaryDirectory() as tmp, warehouse.connect(f"{tmp}/bench.duckdb") as conn:
             status = credit_status(ids)
             planned, calls, seconds, outcomes = push(client, conn, status, "bench-1")
-            throttled_rows = sum(o.status == FAILED and o.error_class == "retryable" for o in outcomes)
+            throttled_rows = sum(o.status == Status.FAILED and o.error_class == "retryable" for o in outcomes)
             replanned, calls_again, _, _ = push(client, conn, status, "bench-2")
         throttled_answers = sum(1 for e in portal.request_log if e.get("error") == "QUERY_LIMIT_EXCEEDED")
     finally:

@@ -177,6 +177,7 @@ def measure(scale: int, partial: Path | None = None) -> dict:
             os.environ["ONEC_EXCHANGE_DIR"] = os.path.join(tmp, "exchange")
             from b24_1c_assets.definitions import defs
             from b24_1c_assets.lib.partitions import daily_partitions
+            from b24_1c_assets.lib.push_flow import DRY_RUN_TAG
             from b24_1c_assets.runner import QUIET
 
             loaded = defs()
@@ -196,6 +197,7 @@ def measure(scale: int, partial: Path | None = None) -> dict:
                 with PeakRss() as rss:
                     result = dg.materialize(everything, selection=selection, resources=loaded.resources,
                                             partition_key=partition if partitioned else None,
+                                            tags={DRY_RUN_TAG: "false"},  # the sandbox 1C is written for real
                                             raise_on_error=False, run_config=QUIET)
                 seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
                 main_cpu = time.thread_time() - m0  # the assets' own Python (in-process executor); not DuckDB's threads

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 import pandas as pd
 
-from b24_1c_assets.domain.push_plan import UPDATE, plan_updates
+from b24_1c_assets.domain.push_plan import Operation, plan_updates
 
 FLOW = "deals_to_onec_orders"
 ORDER_FIELDS = ["counterparty", "contract", "amount", "rows"]
-CREATE, LINK, CONFLICT, REJECTED = "create", "link", "conflict", "rejected"
 CENT = Decimal("0.01")
 MARKER = re.compile(r"b24-1c:deal:(\d+)")
 ITEM_TYPE = "StandardODATA.Catalog_Номенклатура"
@@ -53,9 +53,9 @@ def _money(value) -> Decimal:
     return Decimal(str(value or 0)).quantize(CENT)
 
 
-def order_stages(config: dict) -> dict[str, set[str]]:
-    """Pipeline (CATEGORY_ID as text) -> STAGE_IDs that make a deal an order."""
-    return {str(k): set(v) for k, v in (config.get("stages") or {}).items()}
+def order_stages(stages: Mapping[str, Sequence[str]]) -> dict[str, set[str]]:
+    """Pipeline (CATEGORY_ID as text) -> STAGE_IDs that make a deal an order (deal_orders.toml [orders.stages])."""
+    return {str(k): set(v) for k, v in stages.items()}
 
 
 def deals_at_order_stage(deals: pd.DataFrame, stages: dict[str, set[str]]) -> pd.DataFrame:
@@ -213,20 +213,20 @@ def plan_orders(desired: pd.DataFrame, rejects: pd.DataFrame, existing: dict[str
         order = existing.get(key)
         refs.append(order["ref"] if order else None)
         numbers.append(order["number"] if order else None)
-        if op != UPDATE:
+        if op != Operation.UPDATE:
             ops.append(op)
         elif order is None:
-            ops.append(CREATE)
+            ops.append(Operation.CREATE)
         elif order["shipped"]:
-            ops.append(CONFLICT)
+            ops.append(Operation.CONFLICT)
         elif reason == "never pushed" and order["amount"] == amounts[key] and order["posted"]:
-            ops.append(LINK)  # made by an earlier run that crashed before its journal
+            ops.append(Operation.LINK)  # made by an earlier run that crashed before its journal
         # (an unposted one died between its POST and Post: rewritten and posted as an update)
         else:
-            ops.append(UPDATE)
+            ops.append(Operation.UPDATE)
     plan["operation"], plan["order_ref"], plan["order_number"] = ops, refs, numbers
     if not rejects.empty:
-        plan = pd.concat([plan, rejects.assign(operation=REJECTED)], ignore_index=True)
+        plan = pd.concat([plan, rejects.assign(operation=Operation.REJECTED)], ignore_index=True)
     return plan
 
 

@@ -1,9 +1,10 @@
 """Field ownership (survivorship): which system owns a client field and what the sync may write where.
 
-Rules come from ``settings/field_ownership.toml`` (read with ``tomllib``; the file documents each rule).
+Rules come from ``settings/field_ownership.toml`` (the file documents each rule; ``settings.field_ownership()``
+reads and checks it).
 The sync flows call ``plan_field_writes(target_system, current, incoming)`` with the target's current
 values and the other system's values and get back only the fields to write. ``plan_field_changes``
-gives the same plan with old values and rules, for the audit log. Pure: no I/O beyond reading the file.
+gives the same plan with old values and rules, for the audit log. Pure: the settings hand it the parsed file.
 
 An empty value (None, '', whitespace, empty list) never overwrites anything: an owner that has not
 filled a field yet does not wipe the other side's value - except for ``push_only`` computed fields,
@@ -12,10 +13,8 @@ where "no debt any more" must reach the CRM.
 
 from __future__ import annotations
 
-import functools
 import tomllib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -80,7 +79,10 @@ class FieldOwnership:
 
     @classmethod
     def from_toml(cls, text: str, source: str = "field_ownership.toml") -> "FieldOwnership":
-        data = tomllib.loads(text)
+        return cls.from_dict(tomllib.loads(text), source)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "field_ownership.toml") -> "FieldOwnership":
         rules = {}
         for name, spec in data.get("fields", {}).items():
             owner, rule = spec.get("owner"), spec.get("rule")
@@ -149,11 +151,12 @@ class FieldOwnership:
         return {c.field: c.new for c in self.plan_field_changes(target_system, current, incoming)}
 
 
-@functools.lru_cache(maxsize=1)
 def default_ownership() -> FieldOwnership:
-    """The packaged ``b24_1c_assets/settings/field_ownership.toml``."""
-    text = resources.files("b24_1c_assets").joinpath("settings/field_ownership.toml").read_text(encoding="utf-8")
-    return FieldOwnership.from_toml(text)
+    """The product's ``field_ownership.toml`` (a customer's copy under B24_1C_SETTINGS_DIR wins), as the
+    settings read and validate it once."""
+    from b24_1c_assets import settings  # settings builds on this module's types
+
+    return settings.field_ownership()
 
 
 def plan_field_writes(target_system: System, current: Mapping[str, Any], incoming: Mapping[str, Any],

@@ -8,6 +8,7 @@ table.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -16,7 +17,34 @@ from decimal import Decimal
 import pandas as pd
 
 PLAN_COLUMNS = ["key", "operation", "reason", "changed_fields", "before", "after", "payload_hash"]
-UPDATE, NOOP = "update", "noop"
+
+
+class Operation(enum.StrEnum):
+    """What a plan row asks for (`operation` in plans and in `sync.results`). A StrEnum: each member equals
+    the text already stored in DuckDB, so old journals and SQL filters keep working."""
+
+    ADD = "add"  # a new record in Bitrix24 (crm.*.add; the journal keeps the new id as target_id)
+    CREATE = "create"  # a new record in 1C (counterparty, customer order)
+    UPDATE = "update"  # a record that exists is written (or, in a plan, a row to send)
+    NOOP = "noop"  # nothing changed since the last success: nothing sent
+    IN_SYNC = "in_sync"  # changed since our last write, but the target already holds it: nothing sent
+    LINK = "link"  # the target already has the record (made by hand or by a crashed run): only linked
+    SKIP = "skip"  # out of the flow's scope (e.g. no INN): nothing sent
+    INVALID = "invalid"  # fails validation: journaled as rejected, nothing sent
+    HOLD_BACK = "held_back"  # a 1C-only client not created in the CRM until a person decides
+    REJECTED = "rejected"  # refused by the planner for its data (reason says why)
+    CONFLICT = "conflict"  # both sides changed: a person decides
+
+
+class Status(enum.StrEnum):
+    """What happened to one planned row (`status` in `sync.results`)."""
+
+    OK = "ok"
+    FAILED = "failed"  # the write failed; retried next run
+    REJECTED = "rejected"  # not sent: its data is bad (error says why)
+    CONFLICT = "conflict"  # not sent: both sides changed
+    DEFERRED = "deferred"  # over the per-run cap: waits for the next run
+    DRY_RUN = "dry_run"  # would have been written; the run is a dry run
 
 
 def canonical(value):
@@ -57,15 +85,15 @@ def plan_updates(desired: pd.DataFrame, last_pushed: pd.DataFrame, failed_keys: 
         # A row that failed before it ever succeeded is still part of the initial load: so named, the guard
         # does not take the retry of a failed first load for a mass change and block every later run.
         if row_key in failed_keys and before is not None:
-            operation, reason = UPDATE, "failed last run"
+            operation, reason = Operation.UPDATE, "failed last run"
         elif before is None:
-            operation, reason = UPDATE, "never pushed"
+            operation, reason = Operation.UPDATE, "never pushed"
         elif changed:
-            operation, reason = UPDATE, "changed"
+            operation, reason = Operation.UPDATE, "changed"
         else:
-            operation, reason = NOOP, ""
+            operation, reason = Operation.NOOP, ""
         rows.append({"key": row_key, "operation": operation, "reason": reason,
-                     "changed_fields": ",".join(changed) if operation == UPDATE else "",
+                     "changed_fields": ",".join(changed) if operation == Operation.UPDATE else "",
                      "before": json.dumps(before, ensure_ascii=False, sort_keys=True) if before else None,
                      "after": json.dumps(after, ensure_ascii=False, sort_keys=True),
                      "payload_hash": payload_hash(after)})
@@ -104,7 +132,7 @@ def guard_plan(plan: pd.DataFrame, population: int, limits: GuardLimits, *, new_
     population: rows that exist on the target (e.g. CRM companies with a 1C twin);
     new_holds: previously pushed clients that would flip to hold; zeroed: rows whose debt would drop to zero.
     """
-    updates = plan[plan["operation"] == UPDATE] if not plan.empty else plan
+    updates = plan[plan["operation"] == Operation.UPDATE] if not plan.empty else plan
     initial = int((updates["reason"] == "never pushed").sum()) if not plan.empty else 0
     drift = 0
     if limits.drift_fields and not updates.empty and "changed_fields" in updates:

@@ -13,46 +13,46 @@ import pandas as pd
 
 from b24_1c_assets import settings
 from b24_1c_assets.domain.contracts import Contract
-from b24_1c_assets.domain.extract_window import ExtractPolicy, ExtractWindow, extract_window
+from b24_1c_assets.domain.extract_window import ExtractWindow, extract_window
 from b24_1c_assets.lib.landing import WindowMerge, store_extract
 from b24_1c_assets.lib.resources import WarehouseResource
+from b24_1c_assets.lib.tables import Table
 from b24_1c_assets.sync.extract_state import last_extracts, record_extract
 
 FULL_EXTRACT_TAG = "b24_1c/full_extract"  # "true": every incremental table read whole in this run
 
 
-def extract_policy() -> ExtractPolicy:
-    return ExtractPolicy(**settings.load("extracts"))
-
-
-def next_window(context: dg.AssetExecutionContext, warehouse: WarehouseResource, source: str, table: str,
+def next_window(context: dg.AssetExecutionContext, warehouse: WarehouseResource, table: Table,
                 started: datetime) -> ExtractWindow:
-    """The window this run reads of `source.table` (`started`: now, as the source's stamps are kept)."""
+    """The window this run reads of `table` (its schema names the source; `started`: now, as the source's
+    stamps are kept)."""
     with warehouse.connect() as conn:
-        last_success, last_full = last_extracts(conn, source, table)
+        last_success, last_full = last_extracts(conn, table.schema, table.name)
     forced = str(context.run.tags.get(FULL_EXTRACT_TAG, "")).lower() in ("1", "true", "yes")
-    return extract_window(started, last_success, last_full, extract_policy(), force_full=forced, source=source)
+    return extract_window(started, last_success, last_full, settings.extracts(), force_full=forced,
+                          source=table.schema)
 
 
-def land_window(context: dg.AssetExecutionContext, warehouse: WarehouseResource, *, source: str, table: str,
+def land_window(context: dg.AssetExecutionContext, warehouse: WarehouseResource, table: Table, *,
                 frame: pd.DataFrame, window: ExtractWindow, started: datetime, key: tuple[str, ...],
-                date_column: str | None, since: datetime | None, requests: int, contract: Contract,
-                preview_columns: list[str], extra: dict | None = None,
+                date_column: str | None, requests: int, contract: Contract, preview_columns: list[str],
+                since: datetime | None = None, extra: dict | None = None,
                 removed_keys: tuple[tuple, ...] = ()) -> dg.MaterializeResult:
-    """Store what the window read (replace after a full read, else merge by `key`: on `date_column >= since`,
-    or, for a catalog read by DataVersion, the changed objects plus `removed_keys`) and append the extract to
-    `sync.extract_state`."""
-    result = store_extract(context, warehouse, source, table, frame, contract=contract, api_calls=requests,
+    """Store what the window read (replace after a full read, else merge by `key`: on `date_column >= since`
+    (default: the window's), or, for a catalog read by DataVersion, the changed objects plus `removed_keys`)
+    and append the extract to `sync.extract_state`."""
+    since = since or window.since if date_column else None
+    result = store_extract(context, warehouse, table, frame, contract=contract, api_calls=requests,
                            preview_columns=preview_columns,
                            merge=None if window.full else WindowMerge(key, date_column, since, removed_keys),
                            extra={**(extra or {}), "full_read": window.full,
-                                  "window_since": since.isoformat() if since else "",
+                                  "window_since": since.isoformat() if since and not window.full else "",
                                   "window_reason": window.reason, "rows_read": len(frame)})
     merged = {name: _number((result.metadata or {}).get(f"merged_{name}")) for name in ("inserted", "updated",
                                                                                            "deleted")}
     with warehouse.connect() as conn:
-        record_extract(conn, source=source, table=table, started_at=started, window=window, rows_read=len(frame),
-                       requests=requests, run_id=context.run.run_id, **merged)
+        record_extract(conn, source=table.schema, table=table.name, started_at=started, window=window,
+                       rows_read=len(frame), requests=requests, run_id=context.run.run_id, **merged)
     return result
 
 

@@ -13,8 +13,9 @@ from datetime import datetime, timezone
 import dagster as dg
 import pandas as pd
 
-from b24_1c_assets import warehouse
+from b24_1c_assets.lib import tables
 from b24_1c_assets.lib.resources import WarehouseResource
+from b24_1c_assets.lib.tables import Table
 from b24_1c_assets.domain.contracts import Contract, quarantine
 
 PREVIEW_ROWS = 5
@@ -23,8 +24,8 @@ CONTRACT_CHECK = "contract"
 MAX_NAMED_FAILURES = 10
 
 
-def contract_check_spec(key: list[str]) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(CONTRACT_CHECK, asset=dg.AssetKey(key),
+def contract_check_spec(table: Table) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(CONTRACT_CHECK, asset=table.key,
                              description="Rows keep the table's data contract; breaking rows are quarantined "
                                          "in quality.rejects with rule and value.")
 
@@ -53,12 +54,12 @@ class WindowMerge:
     removed_keys: tuple[tuple, ...] = ()
 
 
-def store_extract(context: dg.AssetExecutionContext, store: WarehouseResource, schema: str, table: str,
+def store_extract(context: dg.AssetExecutionContext, store: WarehouseResource, table: Table,
                   frame: pd.DataFrame, *, contract: Contract, api_calls: int,
                   column_types: dict[str, str] | None = None, preview_columns: list[str] | None = None,
                   extra: dict | None = None, merge: WindowMerge | None = None) -> dg.MaterializeResult:
-    """Quarantine rows that break the contract, replace `schema.table` with the rest (or merge them into it:
-    `merge`), describe it."""
+    """Quarantine rows that break the contract, replace `table` with the rest (or merge them into it: `merge`),
+    describe it."""
     verdict = quarantine(frame, contract) if not frame.empty else None
     rejects = verdict.rejects if verdict is not None else pd.DataFrame()
     if verdict is not None and not verdict.critical_failures.empty:
@@ -66,25 +67,24 @@ def store_extract(context: dg.AssetExecutionContext, store: WarehouseResource, s
         reasons = "; ".join(f"record {r.record_id}: {r.column} fails {r.rule} (value {r.value!r})"
                             for r in named.itertuples())
         raise dg.Failure(
-            description=f"{schema}.{table}: {len(verdict.critical_failures)} critical contract failures — {reasons}",
+            description=f"{table}: {len(verdict.critical_failures)} critical contract failures — {reasons}",
             metadata={"rejects": dg.MetadataValue.md(named.to_markdown(index=False))})
     good = verdict.good if verdict is not None else frame
     good = with_lineage(good, context)
     with store.connect() as conn:
         if merge is None:
-            rows = warehouse.replace_table(conn, schema, table, good, column_types=column_types)
+            rows = table.replace(conn, good, column_types=column_types)
         else:
-            merged = warehouse.merge_table(conn, schema, table, good, key=merge.key, date_column=merge.date_column,
-                                           since=merge.since, removed_keys=merge.removed_keys,
-                                           column_types=column_types)
+            merged = table.merge(conn, good, key=merge.key, date_column=merge.date_column, since=merge.since,
+                                 removed_keys=merge.removed_keys, column_types=column_types)
             rows = merged.rows
             extra = {**(extra or {}), "merged_inserted": merged.inserted, "merged_updated": merged.updated,
                      "merged_deleted": merged.deleted}
         if not rejects.empty:
-            warehouse.append_table(conn, "quality", "rejects", with_lineage(rejects, context))
+            tables.QUALITY_REJECTS.append(conn, with_lineage(rejects, context))
     metadata = {
         "dagster/row_count": rows,
-        "dagster/table_name": f"{schema}.{table}",
+        "dagster/table_name": str(table),
         "api_calls": api_calls,
         "rejected_rows": int(rejects["record_id"].nunique()) if not rejects.empty else 0,
         "preview": preview(good, preview_columns),

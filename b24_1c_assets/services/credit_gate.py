@@ -23,6 +23,7 @@ import duckdb
 from starlette.requests import Request
 
 from b24_1c_assets.domain.credit_gate import decide
+from b24_1c_assets.lib import tables
 from b24_1c_assets.services.http import JSON, credential, error, token_matches
 
 PATH = "/v1/may-create-deal"
@@ -35,8 +36,8 @@ def lookup(conn: duckdb.DuckDBPyConnection, *, company_id: int | None = None, in
     Plain `fetchall` (DECIMAL arrives as exact Decimal): a DataFrame per request cost ~40 ms."""
     where, value = ("company_id = ?", company_id) if company_id is not None else ("inn = ?", inn)
     try:
-        cursor = conn.execute(f"""SELECT * FROM receivables.client_credit_status WHERE {where} AND
-                snapshot_date = (SELECT max(snapshot_date) FROM receivables.client_credit_status)
+        cursor = conn.execute(f"""SELECT * FROM {tables.CLIENT_CREDIT_STATUS} WHERE {where} AND
+                snapshot_date = (SELECT max(snapshot_date) FROM {tables.CLIENT_CREDIT_STATUS})
                 ORDER BY balance DESC LIMIT 1""", [value])
         rows = cursor.fetchall()
     except duckdb.CatalogException:  # no receivables published yet
@@ -47,7 +48,7 @@ def lookup(conn: duckdb.DuckDBPyConnection, *, company_id: int | None = None, in
     state = None
     if status.get("company_id") is not None:
         try:
-            found = conn.execute("SELECT state FROM receivables.hold_state WHERE company_id = ?",
+            found = conn.execute(f"SELECT state FROM {tables.HOLD_STATE} WHERE company_id = ?",
                                  [int(status["company_id"])]).fetchall()
         except duckdb.CatalogException:
             found = []

@@ -25,6 +25,7 @@ from starlette.responses import HTMLResponse, RedirectResponse
 from starlette.routing import Route
 
 from b24_1c_assets import warehouse
+from b24_1c_assets.lib import tables
 from b24_1c_assets.sync.review_decisions import DecisionStore, store_path
 from b24_1c_assets.services.http import credential, error, token_matches
 
@@ -51,20 +52,20 @@ def _store(request: Request) -> DecisionStore:
 
 def read_queue(conn: duckdb.DuckDBPyConnection) -> tuple[list[dict], str | None]:
     """The review queue with each client's 1C debt, and when the copy was published."""
-    if not warehouse.table_exists(conn, "client_master", "review_queue"):
+    if not tables.REVIEW_QUEUE.exists(conn):
         return [], None
-    queue = warehouse.query(conn, "SELECT * FROM client_master.review_queue ORDER BY item, score DESC NULLS LAST, "
+    queue = warehouse.query(conn, f"SELECT * FROM {tables.REVIEW_QUEUE} ORDER BY item, score DESC NULLS LAST, "
                                   "onec_ref, company_id")
-    if warehouse.table_exists(conn, "receivables", "client_credit_status"):
-        debt = warehouse.query(conn, """SELECT onec_ref, balance, overdue_amount FROM receivables.client_credit_status
+    if tables.CLIENT_CREDIT_STATUS.exists(conn):
+        debt = warehouse.query(conn, f"""SELECT onec_ref, balance, overdue_amount FROM {tables.CLIENT_CREDIT_STATUS}
             WHERE onec_ref IS NOT NULL AND snapshot_date = (SELECT max(snapshot_date)
-                                                            FROM receivables.client_credit_status)""")
+                                                            FROM {tables.CLIENT_CREDIT_STATUS})""")
         queue = queue.merge(debt.drop_duplicates("onec_ref"), on="onec_ref", how="left")
     else:  # no receivables snapshot yet: debt unknown, shown as a dash
         queue["balance"], queue["overdue_amount"] = None, None
     published = None
-    if warehouse.table_exists(conn, "meta", "publication"):
-        found = conn.execute("SELECT published_at FROM meta.publication LIMIT 1").fetchone()
+    if tables.ANALYST_COPY_PUBLICATION.exists(conn):
+        found = conn.execute(f"SELECT published_at FROM {tables.ANALYST_COPY_PUBLICATION} LIMIT 1").fetchone()
         published = str(found[0])[:19] if found else None
     queue = queue.astype(object).where(queue.notna(), None)
     return queue.to_dict("records"), published

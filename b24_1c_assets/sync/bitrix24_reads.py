@@ -55,3 +55,25 @@ def batch_read(client: Bitrix24Client, commands: Mapping[str, Any], *, rounds: i
         time.sleep(pause_seconds * attempt)
         pending = retry
     return results
+
+
+def find_by_external_id(client: Bitrix24Client, method: str, external_ids: list[str], *, external_field: str,
+                        id_field: str, params: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """external id -> record id, looked up live (one `method` command per id, 50 per batch) before any add:
+    a rerun after a crash finds what the crashed run made and never creates a twin.
+
+    `method` is a list method (`crm.product.list`, `crm.item.list` with `params` {"entityTypeId": ...});
+    a result may be a list of rows or {"items": rows}."""
+    found: dict[str, str] = {}
+    for start in range(0, len(external_ids), 50):
+        chunk = external_ids[start:start + 50]
+        answers = batch_read(client, {f"q{i}": (method, {**(params or {}), "filter": {external_field: x},
+                                                         "select": [id_field, external_field]})
+                                      for i, x in enumerate(chunk)})
+        for i, external in enumerate(chunk):
+            result = answers[f"q{i}"]
+            rows = result.get("items", []) if isinstance(result, dict) else (result or [])
+            for row in rows:
+                if str(row.get(external_field)) == external:
+                    found.setdefault(external, str(row[id_field]))
+    return found

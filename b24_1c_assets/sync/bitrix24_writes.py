@@ -15,10 +15,9 @@ from typing import Any
 
 from b24_1c_assets.bitrix24 import Bitrix24Client, Bitrix24Error
 from b24_1c_assets.bitrix24.errors import AuthError, BadRequest, MethodNotFound, NotFound, OperationTimeLimit
+from b24_1c_assets.domain.push_plan import Operation, Status
 
 log = logging.getLogger(__name__)
-
-OK, FAILED = "ok", "failed"
 
 # What the product's calls need (`api-reference/scopes/permissions.md`): crm.* (companies, deals, requisites,
 # products, smart invoices, statuses), im.notify.* (alerts), user.get (managers), userfieldconfig.* (smart-invoice
@@ -37,14 +36,14 @@ class WriteCommand:
     key: str
     method: str
     params: dict
-    operation: str = "update"
+    operation: str = Operation.UPDATE
 
 
 @dataclass
 class RowOutcome:
     key: str
     operation: str
-    status: str  # ok | failed
+    status: str  # a Status
     result: Any = None
     error: str | None = None
     error_class: str | None = None  # retryable | data | reference | permission
@@ -89,10 +88,10 @@ def apply_commands(client: Bitrix24Client, commands: list[WriteCommand], *, roun
             break
         named = {f"r{i}": (cmd.method, cmd.params) for i, cmd in enumerate(pending)}
         try:
-            result = client.batch(named, idempotent=all(c.operation != "add" for c in pending))
+            result = client.batch(named, idempotent=all(c.operation != Operation.ADD for c in pending))
         except Bitrix24Error as exc:  # the whole call failed after the client's own retries
             for cmd in pending:
-                outcomes[cmd.key] = RowOutcome(cmd.key, cmd.operation, FAILED, error=describe(exc),
+                outcomes[cmd.key] = RowOutcome(cmd.key, cmd.operation, Status.FAILED, error=describe(exc),
                                                error_class=error_class(exc), attempts=attempt)
             if not exc.retryable or getattr(exc, "outcome_unknown", False):
                 break
@@ -102,10 +101,10 @@ def apply_commands(client: Bitrix24Client, commands: list[WriteCommand], *, roun
         for i, cmd in enumerate(pending):
             outcome = result[f"r{i}"]
             if outcome.ok:
-                outcomes[cmd.key] = RowOutcome(cmd.key, cmd.operation, OK, result=outcome.result, attempts=attempt)
+                outcomes[cmd.key] = RowOutcome(cmd.key, cmd.operation, Status.OK, result=outcome.result, attempts=attempt)
             else:
                 cls = error_class(outcome.error)
-                outcomes[cmd.key] = RowOutcome(cmd.key, cmd.operation, FAILED, error=describe(outcome.error),
+                outcomes[cmd.key] = RowOutcome(cmd.key, cmd.operation, Status.FAILED, error=describe(outcome.error),
                                                error_class=cls, attempts=attempt)
                 # an `add` whose command failed did not happen (the portal answered): safe to resend
                 if cls == "retryable":

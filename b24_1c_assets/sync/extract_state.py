@@ -12,16 +12,14 @@ import duckdb
 import pandas as pd
 
 from b24_1c_assets.domain.extract_window import ExtractWindow
-from b24_1c_assets.warehouse import append_table, table_exists
-
-SCHEMA, TABLE = "sync", "extract_state"
+from b24_1c_assets.lib.tables import SYNC_EXTRACT_STATE
 
 
 def last_extracts(conn: duckdb.DuckDBPyConnection, source: str, table: str) -> tuple[datetime | None, datetime | None]:
     """(start of the last successful extract, start of the last full one) of `source.table`; None when never."""
-    if not table_exists(conn, SCHEMA, TABLE):
+    if not SYNC_EXTRACT_STATE.exists(conn):
         return None, None
-    row = conn.execute(f"SELECT max(started_at), max(started_at) FILTER (WHERE full_read) FROM {SCHEMA}.{TABLE} "
+    row = conn.execute(f"SELECT max(started_at), max(started_at) FILTER (WHERE full_read) FROM {SYNC_EXTRACT_STATE} "
                        "WHERE source = ? AND table_name = ?", [source, table]).fetchall()[0]
     return row[0], row[1]
 
@@ -31,7 +29,7 @@ def record_extract(conn: duckdb.DuckDBPyConnection, *, source: str, table: str, 
                    deleted: int, run_id: str) -> None:
     """Append one finished extract. `started_at` (1C's local time) is the next window's reference: a change
     made while this extract ran is re-read next time."""
-    append_table(conn, SCHEMA, TABLE, pd.DataFrame([{
+    SYNC_EXTRACT_STATE.append(conn, pd.DataFrame([{
         "source": source, "table_name": table, "started_at": started_at, "full_read": window.full,
         "since": window.since, "reason": window.reason, "rows_read": rows_read, "requests": requests,
         "inserted": inserted, "updated": updated, "deleted": deleted, "run_id": run_id,

@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 import duckdb
 import pandas as pd
 
-from b24_1c_assets.sync.bitrix24_writes import OK, RowOutcome
+from b24_1c_assets.domain.push_plan import Operation, Status
+from b24_1c_assets.sync.bitrix24_writes import RowOutcome
 from b24_1c_assets.warehouse import table_exists
 
 SCHEMA = "sync"
@@ -37,8 +38,8 @@ def failed_keys(conn: duckdb.DuckDBPyConnection, flow: str, *, status: str | Non
         """SELECT key FROM (
                SELECT key, status, row_number() OVER (PARTITION BY key ORDER BY recorded_at DESC) AS n
                FROM sync.results WHERE flow = ? AND NOT dry_run)
-           WHERE n = 1 AND status <> 'ok' AND (? IS NULL OR status = ?)""",
-        [flow, status, status]).fetchall()
+           WHERE n = 1 AND status <> ? AND (? IS NULL OR status = ?)""",
+        [flow, Status.OK.value, status, status]).fetchall()
     return {r[0] for r in rows}
 
 
@@ -54,12 +55,12 @@ def record(conn: duckdb.DuckDBPyConnection, *, flow: str, run_id: str, plan: pd.
     rows = []
     for outcome in outcomes:
         planned = by_key.get(outcome.key, {})
-        target = (target_ids or {}).get(outcome.key) or (str(outcome.result) if outcome.operation == "add"
-                                                          and outcome.status == OK else None)
+        target = (target_ids or {}).get(outcome.key) or (str(outcome.result) if outcome.operation == Operation.ADD
+                                                          and outcome.status == Status.OK else None)
         rows.append({"run_id": run_id, "flow": flow, "key": outcome.key, "target_id": target,
-                     "operation": outcome.operation, "reason": planned.get("reason"),
+                     "operation": str(outcome.operation), "reason": planned.get("reason"),
                      "before": planned.get("before"), "after": planned.get("after"),
-                     "payload_hash": planned.get("payload_hash"), "status": outcome.status,
+                     "payload_hash": planned.get("payload_hash"), "status": str(outcome.status),
                      "error": outcome.error, "error_class": outcome.error_class, "attempts": outcome.attempts,
                      "dry_run": dry_run, "recorded_at": now})
     results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
@@ -69,7 +70,7 @@ def record(conn: duckdb.DuckDBPyConnection, *, flow: str, run_id: str, plan: pd.
     try:
         _append(conn, results)
         if not dry_run:
-            _advance_state(conn, results[results["status"] == OK], now)
+            _advance_state(conn, results[results["status"] == Status.OK], now)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

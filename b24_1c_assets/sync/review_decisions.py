@@ -18,21 +18,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from b24_1c_assets import warehouse
+from b24_1c_assets import settings, warehouse
 from b24_1c_assets.domain.matching import DECISION_COLUMNS, DECISIONS
 
 STORE_COLUMNS = ["decision_id", *DECISION_COLUMNS]
-DEFAULT_RELATIVE = "review/client_match_decisions.sqlite"
 _SCHEMA = """CREATE TABLE IF NOT EXISTS client_match_decisions (
     decision_id TEXT PRIMARY KEY, onec_ref TEXT NOT NULL, company_id INTEGER, decision TEXT NOT NULL,
     decided_by TEXT NOT NULL, decided_at TEXT NOT NULL, note TEXT)"""
 
 
-def store_path(database_path: str | None = None, relative: str = DEFAULT_RELATIVE) -> Path:
-    """Where the store lives: B24_1C_REVIEW_DECISIONS, else `relative` to the DuckDB file's folder."""
+def store_path(database_path: str | None = None, relative: str | None = None) -> Path:
+    """Where the store lives: B24_1C_REVIEW_DECISIONS, else `relative` (default: client_master.toml
+    `decisions_store`, so the page and the sync agree) to the DuckDB file's folder."""
     explicit = os.environ.get("B24_1C_REVIEW_DECISIONS")
     if explicit:
         return Path(explicit)
+    relative = relative or settings.client_master().decisions_store
     return Path(database_path or warehouse.duckdb_path()).parent / relative
 
 

@@ -14,7 +14,8 @@ from b24_1c_assets.bitrix24 import Bitrix24Client, OperationTimeLimit, OverloadL
 from b24_1c_assets.bitrix24.errors import AuthError, error_from_envelope
 from b24_1c_assets.sandbox.bitrix24_crm import CrmError
 from b24_1c_assets.sync.bitrix24_reads import batch_read
-from b24_1c_assets.sync.bitrix24_writes import OK, WriteCommand, apply_commands
+from b24_1c_assets.domain.push_plan import Status
+from b24_1c_assets.sync.bitrix24_writes import WriteCommand, apply_commands
 
 from .conftest import add_companies
 
@@ -55,7 +56,7 @@ def test_a_long_push_is_paced_under_the_share_and_never_refused(bx_portal, caplo
     client = client_of(portal.webhook_url, operating_budget=20.0, operating_share=0.5)
     with caplog.at_level(logging.WARNING):
         outcomes = apply_commands(client, updates(ids, rounds=2))
-    assert all(o.status == OK for o in outcomes) and len(outcomes) == 200
+    assert all(o.status == Status.OK for o in outcomes) and len(outcomes) == 200
     assert not [e for e in portal.request_log if e.get("error") == "OPERATION_TIME_LIMIT"
                 or "OPERATION_TIME_LIMIT" in (e.get("command_errors") or {}).values()]
     assert client.stats.operating_pauses >= 1 and client.stats.operating_waits == 0
@@ -70,7 +71,7 @@ def test_unpaced_the_same_push_trips_the_limit_inside_batch_and_waits_for_the_re
     outcomes = apply_commands(client, updates(ids, rounds=2))
     refused = [e for e in portal.request_log if "OPERATION_TIME_LIMIT" in (e.get("command_errors") or {}).values()]
     assert refused  # the portal refused commands inside batch ...
-    assert all(o.status == OK for o in outcomes)  # ... and the writes waited for operating_reset_at, not failed
+    assert all(o.status == Status.OK for o in outcomes)  # ... and the writes waited for operating_reset_at, not failed
     assert client.stats.operating_waits >= 1
 
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pandas as pd
 
 from b24_1c_assets.domain import order_sync as o
-from b24_1c_assets.domain.push_plan import payload_hash
+from b24_1c_assets.domain.push_plan import Operation, payload_hash
 
 DEALS = pd.DataFrame([
     {"ID": "1", "TITLE": "ok", "CATEGORY_ID": "0", "STAGE_ID": "EXECUTING", "COMPANY_ID": "10"},
@@ -29,7 +29,7 @@ ITEMS = pd.DataFrame([{"Ref_Key": "it", "DeletionMark": False, "ЕдиницаИ
 PRODUCTS = pd.DataFrame([{"ID": "100", "XML_ID": "it"}, {"ID": "101", "XML_ID": None}])
 ROWS = {"1": [{"PRODUCT_ID": 100, "PRICE": 10.5, "QUANTITY": 2.0}],
         "3": [{"PRODUCT_ID": 101, "PRODUCT_NAME": "Без 1С", "PRICE": 1, "QUANTITY": 1}]}
-STAGES = o.order_stages({"stages": {"0": ["EXECUTING"], "1": ["C1:EXECUTING"]}})
+STAGES = o.order_stages({"0": ["EXECUTING"], "1": ["C1:EXECUTING"]})
 
 
 def desired():
@@ -53,15 +53,15 @@ def test_plan_creates_then_links_after_a_crash_then_updates_or_conflicts():
     wanted, rejects = desired()
     empty = pd.DataFrame(columns=["key", "payload", "payload_hash", "target_id"])
     plan = o.plan_orders(wanted, rejects, {}, empty, set()).set_index("key")
-    assert plan.loc["1", "operation"] == o.CREATE and plan.loc["2", "operation"] == o.REJECTED
+    assert plan.loc["1", "operation"] == Operation.CREATE and plan.loc["2", "operation"] == Operation.REJECTED
     existing = {"1": {"ref": "R", "number": "N1", "posted": True, "amount": Decimal("21.00"), "shipped": False}}
-    assert o.plan_orders(wanted, rejects, existing, empty, set()).set_index("key").loc["1", "operation"] == o.LINK
+    assert o.plan_orders(wanted, rejects, existing, empty, set()).set_index("key").loc["1", "operation"] == Operation.LINK
     before = {"counterparty": "cp", "contract": "k2", "amount": "20.00", "rows": "[]"}
     pushed = pd.DataFrame([{"key": "1", "payload": json.dumps(before), "payload_hash": payload_hash(before),
                             "target_id": "R"}])
     assert o.plan_orders(wanted, rejects, existing, pushed, set()).set_index("key").loc["1", "operation"] == "update"
     existing["1"]["shipped"] = True
-    assert o.plan_orders(wanted, rejects, existing, pushed, set()).set_index("key").loc["1", "operation"] == o.CONFLICT
+    assert o.plan_orders(wanted, rejects, existing, pushed, set()).set_index("key").loc["1", "operation"] == Operation.CONFLICT
 
 
 def test_order_header_and_rows_for_1c():

@@ -60,3 +60,14 @@ def test_daily_drift_is_written_but_does_not_trip_the_guard():
     verdict = guard_plan(plan, population=100, limits=limits)
     assert verdict.passed and verdict.figures["drift"] == 90 and verdict.figures["changes"] == 10
     assert not guard_plan(plan, population=100, limits=GuardLimits(max_change_share=0.2)).passed
+
+
+def test_operations_and_statuses_are_the_text_the_journal_already_holds():
+    from b24_1c_assets.domain.push_plan import Operation, Status
+
+    # StrEnums: old sync.results rows and SQL filters on the plain strings keep matching
+    assert [str(o) for o in (Operation.ADD, Operation.CREATE, Operation.UPDATE, Operation.NOOP, Operation.LINK,
+                             Operation.SKIP, Operation.INVALID, Operation.HOLD_BACK)] == \
+        ["add", "create", "update", "noop", "link", "skip", "invalid", "held_back"]
+    assert {str(s) for s in Status} == {"ok", "failed", "rejected", "conflict", "deferred", "dry_run"}
+    assert {Operation.UPDATE: 1}.get("update") == 1 and Status.OK == "ok"

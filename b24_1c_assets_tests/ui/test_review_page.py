@@ -16,14 +16,14 @@ import duckdb
 import pytest
 
 from b24_1c_assets.analytics_copy import publish
-from b24_1c_assets.defs.client_master.assets import CLIENTS
+from b24_1c_assets.lib import tables
 from b24_1c_assets.services.config import ServiceConfig
 from b24_1c_assets.services.server import ServiceThread
 from b24_1c_assets.sync.review_decisions import DecisionStore
 from b24_1c_assets_tests.ui.chromium import BINARY, Browser
 
 TOKEN = "review-ui-secret-5c1d"
-CLIENT_MASTER = dg.AssetSelection.assets(CLIENTS).required_multi_asset_neighbors()
+CLIENT_MASTER = dg.AssetSelection.assets(tables.CLIENTS.key).required_multi_asset_neighbors()
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420),
               pytest.mark.skipif(BINARY is None, reason="chromium is not installed "
@@ -58,7 +58,7 @@ def _wait_text(browser: Browser, expected: str, seconds: float = 30) -> str:
 def test_accept_and_reject_in_the_browser_are_honoured_by_the_next_run(run_assets, tmp_path, monkeypatch):
     store_file = tmp_path / "review" / "client_match_decisions.sqlite"
     monkeypatch.setenv("B24_1C_REVIEW_DECISIONS", str(store_file))
-    run_assets(dg.AssetSelection.assets(CLIENTS).upstream() | CLIENT_MASTER)
+    run_assets(dg.AssetSelection.assets(tables.CLIENTS.key).upstream() | CLIENT_MASTER)
     working, copy = tmp_path / "b24_1c.duckdb", tmp_path / "analytics" / "b24_1c.duckdb"
     publish(str(working), str(copy))
     with duckdb.connect(str(copy), read_only=True) as conn:

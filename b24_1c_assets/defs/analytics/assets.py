@@ -7,18 +7,17 @@ import pandas as pd
 
 from b24_1c_assets import settings
 from b24_1c_assets.defs.analytics.runs import FLOW_TAG, redact, trigger_of
+from b24_1c_assets.lib import tables
 from b24_1c_assets.lib.landing import OWNERS
 from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.domain import analytics_sql
 
-VIEWS = dg.AssetKey(["analytics", "views"])
 MAX_ALERT_CHARS = 1500
 # What the views read: created after these so a full sync ends with views over fresh tables.
-UPSTREAM = [dg.AssetKey(k) for k in (
-    ["bitrix24", "companies"], ["bitrix24", "requisites"], ["bitrix24", "deals"], ["onec", "counterparties"],
-    ["onec", "customer_orders"], ["onec", "invoices"], ["onec", "bank_receipts"], ["onec", "cash_receipts"],
-    ["onec", "receivables_balance"], ["client_master", "clients"], ["receivables", "client_credit_status"],
-    ["crm_push", "company_receivables"])]
+UPSTREAM = [t.key for t in (
+    tables.BITRIX24_COMPANIES, tables.BITRIX24_REQUISITES, tables.BITRIX24_DEALS, tables.ONEC_COUNTERPARTIES,
+    tables.ONEC_CUSTOMER_ORDERS, tables.ONEC_INVOICES, tables.ONEC_BANK_RECEIPTS, tables.ONEC_CASH_RECEIPTS,
+    tables.ONEC_RECEIVABLES_BALANCE, tables.CLIENTS, tables.CLIENT_CREDIT_STATUS, tables.PUSH_COMPANY_RECEIVABLES)]
 
 
 def present_columns(conn) -> dict[str, set[str]]:
@@ -45,26 +44,26 @@ def create_views(conn) -> dict[str, int]:
             for v in analytics_sql.view_definitions()}
 
 
-@dg.asset(key=VIEWS, deps=UPSTREAM, group_name="analytics", kinds={"duckdb"}, owners=OWNERS, pool="duckdb",
-          tags={"flow": "analytics"})
+@dg.asset(key=tables.ANALYTICS_VIEWS.key, deps=UPSTREAM, group_name="analytics", kinds={"duckdb"}, owners=OWNERS,
+          pool="duckdb", tags={"flow": "analytics"})
 def analytics_views(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """The documented analyst views of schema `analytics` (docs/analytics.md), one row per view here:
     client, balance and revenue reconciliation, aging, flow history and dead letters. Recreated after every
     sync so they follow the tables' current columns."""
     with warehouse.connect() as conn:
         counts = create_views(conn)
-        balance = conn.execute("SELECT status, count(*) FROM analytics.balance_reconciliation GROUP BY 1 "
+        balance = conn.execute(f"SELECT status, count(*) FROM {tables.BALANCE_RECONCILIATION} GROUP BY 1 "
                                "ORDER BY 1").fetchall()
     table = pd.DataFrame({"view": list(counts), "rows": list(counts.values())})
     return dg.MaterializeResult(metadata={
         "dagster/row_count": len(counts),
-        "dead_letters": counts["analytics.dead_letters"],
+        "dead_letters": counts[str(tables.DEAD_LETTERS)],
         "balance_statuses": ", ".join(f"{s}={n}" for s, n in balance) or "none",
         "preview": dg.MetadataValue.md(table.to_markdown(index=False))})  # all views, not the first few
 
 
 def ops_user_ids() -> list[int]:
-    return [int(u) for u in settings.load("notifications").get("ops_alerts", {}).get("user_ids", [])]
+    return list(settings.notifications().ops_alerts.user_ids)
 
 
 def failure_record(run: dg.DagsterRun, step_failures: list, run_message: str | None) -> dict:
@@ -92,10 +91,10 @@ def alert_text(row: dict) -> str:
 
 def store_failure(warehouse: WarehouseResource, row: dict) -> None:
     with warehouse.connect(lock_wait_seconds=30) as conn:
-        conn.execute("CREATE SCHEMA IF NOT EXISTS ops")
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {tables.RUN_FAILURES.schema}")
         conn.execute(analytics_sql.RUN_FAILURES_DDL)
-        conn.execute("DELETE FROM ops.run_failures WHERE run_id = ?", [row["run_id"]])  # one row per run
-        conn.execute('INSERT INTO ops.run_failures (run_id, job_name, flow, "trigger", failed_steps, error, failed_at, '
+        conn.execute(f"DELETE FROM {tables.RUN_FAILURES} WHERE run_id = ?", [row["run_id"]])  # one row per run
+        conn.execute(f'INSERT INTO {tables.RUN_FAILURES} (run_id, job_name, flow, "trigger", failed_steps, error, failed_at, '
                      'notified_user_ids, notified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
                      [row["run_id"], row["job_name"], row["flow"], row["trigger"], row["failed_steps"], row["error"],
                       row["failed_at"], row.get("notified_user_ids"), row.get("notified", False)])

@@ -14,18 +14,17 @@ import dagster as dg
 import pandas as pd
 
 from b24_1c_assets.analytics_copy import analytics_copy_path, publish
+from b24_1c_assets.lib import tables
 from b24_1c_assets.lib.landing import OWNERS
 from b24_1c_assets.lib.resources import WarehouseResource
-
-ANALYTICS_COPY = dg.AssetKey(["analytics", "analyst_copy"])
 
 
 def build_analytics_copy(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
     """The publishing asset, downstream of `upstream` (every other asset of the location, so in any job
     that selects it, it runs last)."""
 
-    @dg.asset(key=ANALYTICS_COPY, deps=[k for k in upstream if k != ANALYTICS_COPY], group_name="analytics",
-              kinds={"duckdb"}, owners=OWNERS, pool="duckdb", tags={"flow": "analytics"})
+    @dg.asset(key=tables.ANALYST_COPY.key, deps=[k for k in upstream if k != tables.ANALYST_COPY.key],
+              group_name="analytics", kinds={"duckdb"}, owners=OWNERS, pool="duckdb", tags={"flow": "analytics"})
     def analyst_copy(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         """The analysts' DuckDB file (`data/analytics/b24_1c.duckdb` beside the working file, or
         B24_1C_ANALYTICS_DUCKDB_PATH), one row per published table: the `analytics` views materialized,

@@ -11,9 +11,12 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from b24_1c_assets.bitrix24 import Bitrix24Client
+from b24_1c_assets.lib import tables
+from b24_1c_assets.lib.api_calls import ApiCalls
 from b24_1c_assets.lib.incremental_extract import land_window, next_window
 from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
 from b24_1c_assets.lib.landing import OWNERS, contract_check_spec, store_extract
+from b24_1c_assets.lib.tables import Table
 from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.domain.contracts import BITRIX24_CONTRACTS
 from b24_1c_assets.warehouse import records_frame
@@ -21,7 +24,7 @@ from b24_1c_assets.warehouse import records_frame
 
 @dataclass(frozen=True)
 class CrmEntity:
-    table: str
+    table: Table
     method: str
     select: tuple[str, ...]
     description: str
@@ -36,31 +39,31 @@ class CrmEntity:
 
 
 CRM_ENTITIES = (
-    CrmEntity("companies", "crm.company.list", ("*", "UF_*", "EMAIL", "PHONE"),
+    CrmEntity(tables.BITRIX24_COMPANIES, "crm.company.list", ("*", "UF_*", "EMAIL", "PHONE"),
               "CRM companies, one row per company (ID), with EMAIL/PHONE multifields as JSON and UF_CRM_* fields.",
               preview=("ID", "TITLE", "ASSIGNED_BY_ID", "ORIGIN_ID", "DATE_MODIFY"), modified="DATE_MODIFY",
               in_incremental_sync=True),
-    CrmEntity("requisites", "crm.requisite.list", ("*",),
+    CrmEntity(tables.BITRIX24_REQUISITES, "crm.requisite.list", ("*",),
               "CRM requisites (INN/KPP/OGRN live here, not on the company), one row per requisite (ID); "
               "ENTITY_TYPE_ID 4 = company, 3 = contact.",
               preview=("ID", "ENTITY_TYPE_ID", "ENTITY_ID", "PRESET_ID", "RQ_INN", "RQ_KPP"), modified="DATE_MODIFY",
               in_incremental_sync=True),
-    CrmEntity("contacts", "crm.contact.list", ("*", "UF_*", "EMAIL", "PHONE"),
+    CrmEntity(tables.BITRIX24_CONTACTS, "crm.contact.list", ("*", "UF_*", "EMAIL", "PHONE"),
               "CRM contacts, one row per contact (ID), with COMPANY_ID and EMAIL/PHONE multifields as JSON.",
               preview=("ID", "NAME", "LAST_NAME", "COMPANY_ID"), modified="DATE_MODIFY"),
-    CrmEntity("deals", "crm.deal.list", ("*", "UF_*"),
+    CrmEntity(tables.BITRIX24_DEALS, "crm.deal.list", ("*", "UF_*"),
               "CRM deals, one row per deal (ID), in every pipeline (CATEGORY_ID) and stage (STAGE_ID).",
               preview=("ID", "TITLE", "CATEGORY_ID", "STAGE_ID", "COMPANY_ID", "OPPORTUNITY"), modified="DATE_MODIFY",
               in_incremental_sync=True),
-    CrmEntity("products", "crm.product.list", ("*",),
+    CrmEntity(tables.BITRIX24_PRODUCTS, "crm.product.list", ("*",),
               "CRM catalog products, one row per product (ID); XML_ID holds the 1C item reference.",
               preview=("ID", "NAME", "PRICE", "ACTIVE", "XML_ID"),
               in_incremental_sync=True),
-    CrmEntity("smart_invoices", "crm.item.list", ("*",),
+    CrmEntity(tables.BITRIX24_SMART_INVOICES, "crm.item.list", ("*",),
               "CRM smart invoices (entityTypeId 31), one row per invoice (id), camelCase fields.",
               params={"entityTypeId": 31}, preview=("id", "title", "stageId", "companyId", "opportunity"),
               modified="updatedTime", key="id"),
-    CrmEntity("users", "user.get", (),
+    CrmEntity(tables.BITRIX24_USERS, "user.get", (),
               "Portal users (responsible managers, finance, ops), one row per user (ID).",
               params={"FILTER": {"ACTIVE": True}}, preview=("ID", "NAME", "LAST_NAME", "EMAIL"), keyset=False),
 )
@@ -79,29 +82,28 @@ def paged(client: Bitrix24Client, method: str, params: dict):
 
 def build_crm_extract(entity: CrmEntity) -> dg.AssetsDefinition:
     @dg.asset(
-        key=["bitrix24", entity.table],
+        key=entity.table.key,
         group_name="bitrix24_raw",
         kinds={"bitrix24", "duckdb"},
         owners=OWNERS,
         # The portal's rate budget is one for all runs; DuckDB writes are short and wait for the lock.
         pool="bitrix24_api",
         description=entity.description,
-        check_specs=[contract_check_spec(["bitrix24", entity.table])],
+        check_specs=[contract_check_spec(entity.table)],
         tags={"flow": "extract", "source": "bitrix24", **(INCREMENTAL_SYNC if entity.in_incremental_sync else {})},
     )
     def _extract(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
                  warehouse: WarehouseResource) -> dg.MaterializeResult:
         client = bitrix24.client()
-        calls_before = client.stats.http_calls
         if entity.modified is not None:
             return _incremental_extract(context, client, warehouse, entity)
+        calls = ApiCalls(client)
         if entity.keyset:
             records = client.export_all(entity.method, select=list(entity.select), params=dict(entity.params))
         else:
             records = list(paged(client, entity.method, dict(entity.params)))
-        return store_extract(context, warehouse, "bitrix24", entity.table, records_frame(records),
-                             contract=BITRIX24_CONTRACTS[entity.table],
-                             api_calls=client.stats.http_calls - calls_before,
+        return store_extract(context, warehouse, entity.table, records_frame(records),
+                             contract=BITRIX24_CONTRACTS[entity.table.name], api_calls=calls.count,
                              preview_columns=list(entity.preview))
 
     return _extract
@@ -111,15 +113,15 @@ def _incremental_extract(context: dg.AssetExecutionContext, client: Bitrix24Clie
                          entity: CrmEntity) -> dg.MaterializeResult:
     """Records modified since the last extract (minus the overlap) merged by key; the whole list on the first
     run, every `full_every_days` and with the run tag b24_1c/full_extract=true (deletions show up there)."""
-    calls_before = client.stats.http_calls
+    calls = ApiCalls(client)
     started = datetime.now(timezone.utc).replace(tzinfo=None)  # kept naive UTC in sync.extract_state
-    window = next_window(context, warehouse, "bitrix24", entity.table, started)
+    window = next_window(context, warehouse, entity.table, started)
     since = None if window.full else window.since.replace(tzinfo=timezone.utc)
     records = client.export_all(entity.method, select=list(entity.select), params=dict(entity.params),
                                 filter={f">={entity.modified}": since.isoformat()} if since else None)
-    return land_window(context, warehouse, source="bitrix24", table=entity.table, frame=records_frame(records),
-                       window=window, started=started, key=(entity.key,), date_column=entity.modified, since=since,
-                       requests=client.stats.http_calls - calls_before, contract=BITRIX24_CONTRACTS[entity.table],
+    return land_window(context, warehouse, entity.table, frame=records_frame(records), window=window,
+                       started=started, key=(entity.key,), date_column=entity.modified, since=since,
+                       requests=calls.count, contract=BITRIX24_CONTRACTS[entity.table.name],
                        preview_columns=list(entity.preview))
 
 

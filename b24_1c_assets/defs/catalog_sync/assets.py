@@ -9,65 +9,65 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from b24_1c_assets import settings
 from b24_1c_assets.bitrix24 import Bitrix24Client
-from b24_1c_assets.lib import push_flow as fs
+from b24_1c_assets.lib import push_flow
 from b24_1c_assets.lib.landing import OWNERS
 from b24_1c_assets.defs.onec import publication
 from b24_1c_assets.lib.resources import Bitrix24Resource, OneCResource, WarehouseResource
-from b24_1c_assets.domain import catalog_sync as cs
-from b24_1c_assets.domain.push_plan import NOOP, UPDATE, plan_updates
+from b24_1c_assets.domain import catalog_sync
+from b24_1c_assets.domain.push_plan import Operation, Status, plan_updates
 from b24_1c_assets.onec import commerceml
 from b24_1c_assets.onec.exchange import decode_bytes
 from b24_1c_assets.sync import journal
-from b24_1c_assets.sync.bitrix24_reads import batch_read
-from b24_1c_assets.sync.bitrix24_writes import OK, RowOutcome, WriteCommand, apply_commands
+from b24_1c_assets.sync.bitrix24_reads import find_by_external_id
+from b24_1c_assets.sync.bitrix24_writes import RowOutcome, WriteCommand, apply_commands
 from b24_1c_assets.warehouse import read_table
 
 PLAN = dg.AssetKey(["crm_push", "product_plan"])
 PUSH = dg.AssetKey(["crm_push", "products"])
-IN_SYNC = "in_sync"
-TAGS = {"flow": cs.FLOW}
+TAGS = {"flow": catalog_sync.FLOW}
 
 
 @dg.asset(key=PLAN, group_name="catalog_sync", kinds={"duckdb"}, owners=OWNERS, pool="duckdb", tags=TAGS,
           deps=[dg.AssetKey(["onec", "items"]), dg.AssetKey(["onec", "prices"]), dg.AssetKey(["onec", "price_types"]),
                 dg.AssetKey(["bitrix24", "products"])],
-          check_specs=[fs.guard_spec(PLAN)],
+          check_specs=[push_flow.guard_spec(PLAN, "the catalog push to CRM products")],
           description="What the catalog push would write, one row per 1C item that is (or becomes) a CRM "
                       "product: operation update / in_sync / noop, changed fields, before and after.")
 def product_plan(context: dg.AssetExecutionContext, onec: OneCResource,
                  warehouse: WarehouseResource) -> dg.MaterializeResult:
-    config = fs.flow_settings().get("catalog", {})
+    config = settings.deal_orders().catalog
     with warehouse.connect() as conn:
         skipped = onec.uses_odata and publication.skipped_plan(context, conn, "catalog_sync",
-                                                               ("crm_push", "product_plan"), fs.GUARD_CHECK)
+                                                               ("crm_push", "product_plan"), push_flow.GUARD_CHECK)
         if skipped:
             return skipped
         if onec.uses_odata:
             items, prices = read_table(conn, "onec", "items"), read_table(conn, "onec", "prices")
             price_types = read_table(conn, "onec", "price_types")
         products = read_table(conn, "bitrix24", "products")
-        pushed, failed = journal.last_pushed(conn, cs.FLOW), journal.failed_keys(conn, cs.FLOW)
+        pushed, failed = journal.last_pushed(conn, catalog_sync.FLOW), journal.failed_keys(conn, catalog_sync.FLOW)
     if not onec.uses_odata:
         items, prices, price_types = catalog_from_exchange(Path(onec.exchange_dir))
         context.log.info(f"catalog read from CommerceML files in the exchange folder: {len(items)} items")
-    price_type = cs.price_type_ref(price_types, config.get("price_type", "Розничная"))
-    desired = cs.desired_products(items, prices, products, price_type=price_type,
-                                  currency=config.get("currency", "RUB"))
-    plan = plan_updates(desired, pushed, failed, cs.PRODUCT_FIELDS)
+    price_type = catalog_sync.price_type_ref(price_types, config.price_type)
+    desired = catalog_sync.desired_products(items, prices, products, price_type=price_type,
+                                  currency=config.currency)
+    plan = plan_updates(desired, pushed, failed, catalog_sync.PRODUCT_FIELDS)
     plan = plan.merge(desired[["key", "product_id"]], on="key", how="left")
     # A product the CRM already shows as 1C has it needs no write, only a baseline.
     crm = {str(x): r for x, r in zip(products.get("XML_ID", []), products.to_dict("records"))} if not products.empty else {}
     wanted = desired.set_index("key").to_dict("index")
     in_sync = [k for k, op in zip(plan["key"], plan["operation"])
-               if op == UPDATE and cs.same_as_crm({**wanted[k], "key": k}, crm.get(k))]
-    plan.loc[plan["key"].isin(in_sync), "operation"] = IN_SYNC
+               if op == Operation.UPDATE and catalog_sync.same_as_crm({**wanted[k], "key": k}, crm.get(k))]
+    plan.loc[plan["key"].isin(in_sync), "operation"] = Operation.IN_SYNC
     with warehouse.connect() as conn:
-        fs.store_plan(conn, context, "crm_push", "product_plan", plan)
+        push_flow.store_plan(conn, context, "crm_push", "product_plan", plan)
     population = int(desired["product_id"].notna().sum())
     return dg.MaterializeResult(
-        metadata=fs.plan_metadata(plan, "crm_push.product_plan", ["key", "operation", "reason", "changed_fields"]),
-        check_results=[fs.guard_result(context, PLAN, plan, population)])
+        metadata=push_flow.plan_metadata(plan, "crm_push.product_plan", ["key", "operation", "reason", "changed_fields"]),
+        check_results=[push_flow.guard_check(context, PLAN, plan, population, "catalog")])
 
 
 def _newest(folder: Path, pattern: str) -> Path | None:
@@ -93,54 +93,41 @@ def catalog_from_exchange(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.
             pd.DataFrame(types or [], columns=None if types else ["Ref_Key", "Description"]))
 
 
-def find_products(client: Bitrix24Client, xml_ids: list[str]) -> dict[str, str]:
-    """Live lookup XML_ID -> product ID (before any add: a rerun after a crash never creates a twin)."""
-    found: dict[str, str] = {}
-    for start in range(0, len(xml_ids), 50):
-        chunk = xml_ids[start:start + 50]
-        answers = batch_read(client, {f"q{i}": ("crm.product.list", {"filter": {"XML_ID": x},
-                                                                     "select": ["ID", "XML_ID"]})
-                                      for i, x in enumerate(chunk)})
-        for i, xml in enumerate(chunk):
-            for row in answers[f"q{i}"] or []:
-                if str(row.get("XML_ID")) == xml:
-                    found.setdefault(xml, str(row["ID"]))
-    return found
-
-
 @dg.asset(key=PUSH, group_name="catalog_sync", kinds={"bitrix24", "duckdb"}, owners=OWNERS, pool="bitrix24_api",
           tags=TAGS, deps=[PLAN],
           description="Results of the catalog push, one row per planned product write (crm.product.add/update "
                       "keyed by XML_ID); also journaled in sync.results.")
 def products_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
                   warehouse: WarehouseResource) -> dg.MaterializeResult:
-    dry_run = fs.is_dry_run(context)
+    dry_run = push_flow.is_dry_run(context, "bitrix24")
     with warehouse.connect() as conn:
-        plan = fs.read_plan(conn, "crm_push", "product_plan")
-    todo = plan[plan["operation"] != NOOP] if not plan.empty else plan
+        plan = push_flow.read_plan(conn, "crm_push", "product_plan")
+    todo = plan[plan["operation"] != Operation.NOOP] if not plan.empty else plan
     client = bitrix24.client()
     calls = client.stats.http_calls
-    outcomes = [RowOutcome(k, IN_SYNC, OK) for k in todo.loc[todo["operation"] == IN_SYNC, "key"]] if not todo.empty else []
-    writes = todo[todo["operation"] == UPDATE] if not todo.empty else todo
+    outcomes = [RowOutcome(k, Operation.IN_SYNC, Status.OK) for k in todo.loc[todo["operation"] == Operation.IN_SYNC, "key"]] if not todo.empty else []
+    writes = todo[todo["operation"] == Operation.UPDATE] if not todo.empty else todo
     target_ids = {str(k): str(p) for k, p in zip(todo.get("key", []), todo.get("product_id", [])) if isinstance(p, str)}
     if not dry_run and not writes.empty:
         unknown = [k for k in writes["key"] if k not in target_ids]
-        target_ids.update(find_products(client, unknown) if unknown else {})
+        target_ids.update(find_by_external_id(client, "crm.product.list", unknown, external_field="XML_ID",
+                                              id_field="ID") if unknown else {})
         commands = []
         for row in writes.to_dict("records"):
-            fields = cs.crm_payload({**fs.after_of(row), "XML_ID": row["key"], "PRICE": cs.money(fs.after_of(row).get("PRICE"))})
+            after = push_flow.after_of(row)
+            fields = catalog_sync.crm_payload({**after, "XML_ID": row["key"], "PRICE": catalog_sync.money(after.get("PRICE"))})
             if row["key"] in target_ids:
                 commands.append(WriteCommand(row["key"], "crm.product.update", {"id": target_ids[row["key"]], "fields": fields}))
             else:
-                commands.append(WriteCommand(row["key"], "crm.product.add", {"fields": fields}, operation="add"))
+                commands.append(WriteCommand(row["key"], "crm.product.add", {"fields": fields}, operation=Operation.ADD))
         outcomes += apply_commands(client, commands)
-        target_ids.update({o.key: str(o.result) for o in outcomes if o.operation == "add" and o.status == OK})
+        target_ids.update({o.key: str(o.result) for o in outcomes if o.operation == Operation.ADD and o.status == Status.OK})
     elif dry_run:
-        outcomes += [RowOutcome(k, UPDATE, OK) for k in writes["key"]] if not writes.empty else []
+        outcomes += push_flow.dry_run_outcomes(writes)
     with warehouse.connect() as conn:
-        results = fs.journal(conn, flow=cs.FLOW, context=context, plan=plan, outcomes=outcomes, dry_run=dry_run,
-                             target_ids=target_ids)
-    return dg.MaterializeResult(metadata=fs.push_metadata(results, len(writes), client.stats.http_calls - calls, dry_run))
+        results = push_flow.journal(conn, flow=catalog_sync.FLOW, context=context, plan=plan, outcomes=outcomes,
+                                    dry_run=dry_run, target_ids=target_ids)
+    return dg.MaterializeResult(metadata=push_flow.push_metadata(results, len(writes), client.stats.http_calls - calls, dry_run))
 
 
 defs = dg.Definitions(assets=[product_plan, products_push])

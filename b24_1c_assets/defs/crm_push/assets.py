@@ -4,15 +4,15 @@ import json
 
 import dagster as dg
 
-from b24_1c_assets.defs.crm_push.guard import guard_limits, guard_result, guard_spec
-from b24_1c_assets.lib.landing import OWNERS, preview, with_lineage
+from b24_1c_assets.lib import push_flow
+from b24_1c_assets.lib.landing import OWNERS, preview
 from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
-from b24_1c_assets.domain.push_plan import UPDATE, guard_plan, plan_updates
+from b24_1c_assets.domain.push_plan import Operation, Status, plan_updates
 from b24_1c_assets.domain.receivables_push import FIELD_LABELS, FIELDS, desired_company_fields, new_holds, zeroed
 from b24_1c_assets.sync import journal
 from b24_1c_assets.sync.bitrix24_userfields import UserField, ensure_userfields
-from b24_1c_assets.sync.bitrix24_writes import FAILED, OK, WriteCommand, apply_commands
-from b24_1c_assets.warehouse import query, replace_table, table_exists
+from b24_1c_assets.sync.bitrix24_writes import WriteCommand, apply_commands
+from b24_1c_assets.warehouse import query, table_exists
 
 FLOW = "company_receivables"
 PLAN = dg.AssetKey(["crm_push", "company_receivables_plan"])
@@ -30,7 +30,7 @@ def latest_credit_status(conn):
 
 @dg.asset(
     key=PLAN, deps=[CREDIT_STATUS], group_name="crm_push", kinds={"duckdb"}, owners=OWNERS,
-    pool="duckdb", tags={"flow": FLOW}, check_specs=[guard_spec(PLAN, "the receivables push to CRM companies")],
+    pool="duckdb", tags={"flow": FLOW}, check_specs=[push_flow.guard_spec(PLAN, "the receivables push to CRM companies")],
 )
 def company_receivables_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """The receivables push plan, one row per linked CRM company (key = company ID): update when its debt,
@@ -40,15 +40,15 @@ def company_receivables_plan(context: dg.AssetExecutionContext, warehouse: Wareh
         status = latest_credit_status(conn)
         plan = plan_updates(desired_company_fields(status), journal.last_pushed(conn, FLOW),
                             journal.failed_keys(conn, FLOW), FIELDS)
-        replace_table(conn, "crm_push", "company_receivables_plan", with_lineage(plan, context))
+        push_flow.store_plan(conn, context, "crm_push", "company_receivables_plan", plan)
     population = int(status["company_id"].notna().sum())
-    verdict = guard_plan(plan, population, guard_limits(FLOW), new_holds=new_holds(plan), zeroed=zeroed(plan))
-    updates = plan[plan["operation"] == UPDATE]
+    guard = push_flow.guard_check(context, PLAN, plan, population, FLOW, new_holds=new_holds(plan), zeroed=zeroed(plan))
+    updates = plan[plan["operation"] == Operation.UPDATE]
     yield dg.MaterializeResult(metadata={
         "dagster/row_count": len(plan), "planned_updates": len(updates), "noop": len(plan) - len(updates),
-        **{f"guard_{k}": v for k, v in verdict.figures.items()},
+        **{f"guard_{k}": v for k, v in guard.metadata.items() if k not in ("reasons", "override")},
         "preview": preview(updates, ["key", "reason", "changed_fields", "after"])})
-    yield guard_result(context, verdict, PLAN)
+    yield guard
 
 
 @dg.asset(
@@ -61,23 +61,25 @@ def company_receivables(context: dg.AssetExecutionContext, bitrix24: Bitrix24Res
     before, after, status and error; only planned updates are sent, 50 per batch call."""
     with warehouse.connect() as conn:
         plan = query(conn, "SELECT key, operation, reason, changed_fields, before, after, payload_hash "
-                           "FROM crm_push.company_receivables_plan WHERE operation = ?", [UPDATE])
+                           "FROM crm_push.company_receivables_plan WHERE operation = ?", [Operation.UPDATE])
+    dry_run = push_flow.is_dry_run(context, "bitrix24")
     client = bitrix24.client()
     calls_before = client.stats.http_calls
-    created = ensure_userfields(client, "company", USER_FIELDS) if not plan.empty else []
+    created = ensure_userfields(client, "company", USER_FIELDS) if not plan.empty and not dry_run else []
     commands = [WriteCommand(key, "crm.company.update", {"id": int(key), "fields": json.loads(after)})
                 for key, after in zip(plan["key"], plan["after"])]
-    outcomes = apply_commands(client, commands)
+    outcomes = push_flow.dry_run_outcomes(plan) if dry_run else apply_commands(client, commands)
     with warehouse.connect() as conn:
-        results = journal.record(conn, flow=FLOW, run_id=context.run.run_id, plan=plan, outcomes=outcomes)
-    failed = [o for o in outcomes if o.status == FAILED]
+        results = push_flow.journal(conn, flow=FLOW, context=context, plan=plan, outcomes=outcomes, dry_run=dry_run)
+    failed = [o for o in outcomes if o.status == Status.FAILED]
     for outcome in failed[:20]:
         context.log.warning(f"company {outcome.key}: {outcome.error}")
     return dg.MaterializeResult(metadata={
         "dagster/row_count": len(outcomes), "planned": len(commands),
-        "succeeded": sum(o.status == OK for o in outcomes), "failed": len(failed),
+        "succeeded": sum(o.status == Status.OK for o in outcomes), "failed": len(failed),
         "throttled_rows": sum(o.error_class == "retryable" for o in failed),
         "api_calls": client.stats.http_calls - calls_before, "user_fields_created": ", ".join(created) or "none",
+        "dry_run": dry_run,
         "preview": preview(results, ["key", "status", "reason", "error"])})
 
 

@@ -7,19 +7,19 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from b24_1c_assets.defs.crm_push.guard import guard_limits, guard_result, guard_spec
-from b24_1c_assets.lib.landing import OWNERS, preview, with_lineage
+from b24_1c_assets.lib import push_flow
+from b24_1c_assets.lib.landing import OWNERS, preview
 from b24_1c_assets.defs.receivables.assets import credit_policy
 from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
-from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
 from b24_1c_assets.domain.credit_holds import (MOVE_COLUMNS, STATE_COLUMNS, SUSPEND, deal_message, hold_message,
                                                plan_holds)
-from b24_1c_assets.domain.push_plan import GuardVerdict, guard_plan, plan_updates
+from b24_1c_assets.domain.push_plan import GuardVerdict, Operation, Status, plan_updates
 from b24_1c_assets.domain.receivables_push import FIELDS as DEBT_FIELDS, desired_company_fields, zeroed
 from b24_1c_assets.sync import journal
 from b24_1c_assets.sync.bitrix24_stages import StageSetupError, ensure_suspended_stages
-from b24_1c_assets.sync.bitrix24_writes import OK, WriteCommand, apply_commands
+from b24_1c_assets.sync.bitrix24_writes import WriteCommand, apply_commands
 from b24_1c_assets.warehouse import append_table, query, read_table, replace_table, table_exists
+from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
 
 FLOW = "deal_holds"
 PLAN = dg.AssetKey(["crm_push", "deal_hold_plan"])
@@ -57,7 +57,7 @@ def table_or_empty(conn, schema: str, table: str, columns: list[str]) -> pd.Data
 
 
 @dg.asset(key=PLAN, deps=UPSTREAM, group_name="crm_push", kinds={"duckdb"}, owners=OWNERS,
-          pool="duckdb", tags={"flow": FLOW, **INCREMENTAL_SYNC}, check_specs=[guard_spec(PLAN, "deal suspensions")])
+          pool="duckdb", tags={"flow": FLOW, **INCREMENTAL_SYNC}, check_specs=[push_flow.guard_spec(PLAN, "deal suspensions")])
 def deal_hold_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Planned deal moves, one row per deal to move: suspend (to HOLD / C<N>:HOLD of its own pipeline,
     remembering the stage it was in) or release (back to that stage), with the client's hold reasons.
@@ -72,7 +72,7 @@ def deal_hold_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResour
                           manual_releases(conn, warehouse.database), open_deals(read_table(conn, "bitrix24", "deals")),
                           table_or_empty(conn, "receivables", "suspended_deals", SUSPENDED_COLUMNS),
                           credit_policy(), pd.Timestamp(as_of).date())
-        replace_table(conn, "crm_push", "deal_hold_moves", with_lineage(plan.deal_moves, context))
+        push_flow.store_plan(conn, context, "crm_push", "deal_hold_moves", plan.deal_moves)
         replace_table(conn, "crm_push", "deal_hold_state_plan", plan.state)
         replace_table(conn, "crm_push", "deal_hold_suspended_plan", plan.suspended)
         replace_table(conn, "crm_push", "hold_transition_plan", plan.transitions)
@@ -84,11 +84,11 @@ def deal_hold_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResour
         debts = plan_updates(desired_company_fields(status), journal.last_pushed(conn, "company_receivables"),
                              set(), DEBT_FIELDS)
     suspends = plan.deal_moves[plan.deal_moves["action"] == SUSPEND]
-    guard_view = pd.DataFrame({"operation": "update", "reason": "never pushed" if initial else "changed"},
+    guard_view = pd.DataFrame({"operation": Operation.UPDATE, "reason": "never pushed" if initial else "changed"},
                               index=range(len(suspends)))
-    moves_verdict = guard_plan(guard_view, open_count, guard_limits(FLOW))
-    debt_verdict = guard_plan(debts.iloc[0:0], len(status), guard_limits("company_receivables"),
-                              zeroed=zeroed(debts))
+    moves_verdict = push_flow.guard_verdict(guard_view, open_count, FLOW)
+    debt_verdict = push_flow.guard_verdict(debts.iloc[0:0], len(status), "company_receivables",
+                                           zeroed=zeroed(debts))
     verdict = GuardVerdict(moves_verdict.passed and debt_verdict.passed,
                            moves_verdict.reasons + debt_verdict.reasons,
                            {**moves_verdict.figures, "zeroed": debt_verdict.figures["zeroed"]})
@@ -97,7 +97,7 @@ def deal_hold_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResour
         "release": int((plan.deal_moves["action"] != SUSPEND).sum()), "transitions": len(plan.transitions),
         "held_clients": int((plan.state["state"] == "held").sum()),
         "preview": preview(plan.deal_moves, ["deal_id", "company_id", "from_stage", "to_stage", "action"])})
-    yield guard_result(context, verdict, PLAN)
+    yield push_flow.guard_result(context, PLAN, verdict)
 
 
 @dg.asset(key=APPLY, deps=[PLAN], group_name="crm_push", kinds={"bitrix24", "duckdb"}, owners=OWNERS,
@@ -115,6 +115,16 @@ def deal_holds(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, wa
                                      ["company_id", "from_state", "to_state", "reasons", "assigned_by_id"])
         titles = dict(zip(*(read_table(conn, "bitrix24", "companies")[c] for c in ("ID", "TITLE"))))
     moves = moves if not moves.empty else pd.DataFrame(columns=MOVE_COLUMNS)
+    plan_rows = moves.assign(key=moves["deal_id"].astype(str), operation=Operation.UPDATE, reason=moves["action"],
+                             before=moves["from_stage"], after=moves["to_stage"], payload_hash=None)
+    if push_flow.is_dry_run(context, "bitrix24"):
+        # nothing moves: the hold state and the remembered stages stay as they are, nobody is notified
+        with warehouse.connect() as conn:
+            push_flow.journal(conn, flow=FLOW, context=context, plan=plan_rows,
+                              outcomes=push_flow.dry_run_outcomes(plan_rows), dry_run=True)
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": len(plan_rows), "dry_run": True,
+            "preview": preview(moves, ["deal_id", "company_id", "from_stage", "to_stage", "action"])})
     client = bitrix24.client()
     calls_before = client.stats.http_calls
     # A portal has no Suspended stage until it is added: create it where a deal is about to go (fails loudly,
@@ -127,10 +137,10 @@ def deal_holds(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, wa
     commands = [WriteCommand(str(m.deal_id), "crm.deal.update", {"id": int(m.deal_id), "fields": {"STAGE_ID": m.to_stage}})
                 for m in moves.itertuples()]
     outcomes = apply_commands(client, commands)
-    moved = {o.key for o in outcomes if o.status == OK}
+    moved = {o.key for o in outcomes if o.status == Status.OK}
     comments = [WriteCommand(f"deal:{m.deal_id}", "crm.timeline.comment.add",
                              {"fields": {"ENTITY_ID": int(m.deal_id), "ENTITY_TYPE": "deal",
-                                         "COMMENT": deal_message(m.reasons, m.action)}}, operation="add")
+                                         "COMMENT": deal_message(m.reasons, m.action)}}, operation=Operation.ADD)
                 for m in moves.itertuples() if str(m.deal_id) in moved]
     comment_outcomes = apply_commands(client, comments)
 
@@ -143,10 +153,8 @@ def deal_holds(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, wa
              previous[previous["deal_id"].astype(int).isin(failed_releases)]]
     parts = [p for p in parts if not p.empty]
     keep = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=SUSPENDED_COLUMNS)
-    plan_rows = moves.assign(key=moves["deal_id"].astype(str), operation="update", reason=moves["action"],
-                             before=moves["from_stage"], after=moves["to_stage"], payload_hash=None)
     with warehouse.connect() as conn:
-        journal.record(conn, flow=FLOW, run_id=context.run.run_id, plan=plan_rows, outcomes=outcomes)
+        push_flow.journal(conn, flow=FLOW, context=context, plan=plan_rows, outcomes=outcomes)
         replace_table(conn, "receivables", "suspended_deals", keep)
         if not state.empty:
             replace_table(conn, "receivables", "hold_state", state)
@@ -155,14 +163,14 @@ def deal_holds(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, wa
                                         run_id=context.run.run_id, notified=False)
             append_table(conn, "receivables", "hold_transitions", queued)
     notified = notify_transitions(context, client, warehouse, titles)
-    failed = [o for o in outcomes if o.status != OK]
+    failed = [o for o in outcomes if o.status != Status.OK]
     for outcome in failed[:20]:
         context.log.warning(f"deal {outcome.key}: {outcome.error}")
     return dg.MaterializeResult(metadata={
         "dagster/row_count": len(outcomes), "suspended": sum(1 for m in moves.itertuples()
                                                            if m.action == SUSPEND and str(m.deal_id) in moved),
         "released": sum(1 for m in moves.itertuples() if m.action != SUSPEND and str(m.deal_id) in moved),
-        "failed": len(failed), "comments": sum(o.status == OK for o in comment_outcomes),
+        "failed": len(failed), "comments": sum(o.status == Status.OK for o in comment_outcomes),
         "notifications": notified, "api_calls": client.stats.http_calls - calls_before,
         "stages_created": ", ".join(created_stages) or "none",
         "preview": preview(moves, ["deal_id", "company_id", "from_stage", "to_stage", "action"])})
@@ -181,12 +189,12 @@ def notify_transitions(context, client, warehouse: WarehouseResource, titles: di
         text = hold_message(str(titles.get(str(t.company_id), t.company_id)), t.reasons, t.to_state)
         commands.append(WriteCommand(f"{t.row_id}:comment", "crm.timeline.comment.add",
                                      {"fields": {"ENTITY_ID": int(t.company_id), "ENTITY_TYPE": "company",
-                                                 "COMMENT": text}}, operation="add"))
+                                                 "COMMENT": text}}, operation=Operation.ADD))
         if pd.notna(t.assigned_by_id):
             commands.append(WriteCommand(f"{t.row_id}:notify", "im.notify.system.add",
-                                         {"USER_ID": int(t.assigned_by_id), "MESSAGE": text}, operation="add"))
+                                         {"USER_ID": int(t.assigned_by_id), "MESSAGE": text}, operation=Operation.ADD))
     # a transition is notified when every command made for it succeeded (grouped once: linear in outcomes)
-    failed_rows = {o.key.split(":")[0] for o in apply_commands(client, commands) if o.status != OK}
+    failed_rows = {o.key.split(":")[0] for o in apply_commands(client, commands) if o.status != Status.OK}
     done = [int(t.row_id) for t in pending.itertuples() if str(t.row_id) not in failed_rows]
     with warehouse.connect() as conn:
         if done:

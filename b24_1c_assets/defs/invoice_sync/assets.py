@@ -3,37 +3,37 @@
 import dagster as dg
 import pandas as pd
 
+from b24_1c_assets import settings
 from b24_1c_assets.bitrix24 import Bitrix24Client
-from b24_1c_assets.lib import push_flow as fs
+from b24_1c_assets.lib import push_flow
 from b24_1c_assets.defs.client_master.reads import COMPANIES_FROM_1C, current_clients
 from b24_1c_assets.lib.landing import OWNERS
 from b24_1c_assets.defs.onec import publication
 from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
-from b24_1c_assets.domain import invoice_sync as inv
-from b24_1c_assets.domain.push_plan import NOOP, UPDATE, plan_updates
+from b24_1c_assets.domain import invoice_sync
+from b24_1c_assets.domain.push_plan import Operation, Status, plan_updates
 from b24_1c_assets.sync import journal
-from b24_1c_assets.sync.bitrix24_reads import batch_read
+from b24_1c_assets.sync.bitrix24_reads import batch_read, find_by_external_id
 from b24_1c_assets.sync.bitrix24_userfields import SMART_INVOICE_UF_ENTITY, UserField, ensure_item_userfields
-from b24_1c_assets.sync.bitrix24_writes import OK, RowOutcome, WriteCommand, apply_commands
+from b24_1c_assets.sync.bitrix24_writes import RowOutcome, WriteCommand, apply_commands
 from b24_1c_assets.warehouse import read_table
 
 PLAN = dg.AssetKey(["crm_push", "smart_invoice_plan"])
 PUSH = dg.AssetKey(["crm_push", "smart_invoices"])
-TAGS = {"flow": inv.FLOW}
+TAGS = {"flow": invoice_sync.FLOW}
 PAID_FIELD_LABEL = "Оплачено по 1С"
 
 
-def invoice_pipeline(client: Bitrix24Client, config: dict) -> tuple[int, dict[str, str]]:
+def invoice_pipeline(client: Bitrix24Client, config: settings.Invoices) -> tuple[int, dict[str, str]]:
     """(smart-invoice pipeline id, payment state -> STATUS_ID): the pipeline from crm.category.list
     (entityTypeId 31; the default one or `[invoices] category` by name), its stages from crm.status.list
     (ENTITY_ID SMART_INVOICE_STAGE_<id>), paid = the stage with SEMANTICS S."""
-    listed = client.call("crm.category.list", {"entityTypeId": inv.ENTITY_TYPE_ID}) or {}
+    listed = client.call("crm.category.list", {"entityTypeId": invoice_sync.ENTITY_TYPE_ID}) or {}
     categories = listed.get("categories", []) if isinstance(listed, dict) else listed
     try:
-        category = inv.invoice_category(categories, config.get("category") or None)
-        statuses = client.call("crm.status.list", {"filter": {"ENTITY_ID": inv.stage_list_entity(category)}})
-        return category, inv.stage_ids(statuses or [], config.get("unpaid_stage", "N"),
-                                       config.get("partly_paid_stage", "S"))
+        category = invoice_sync.invoice_category(categories, config.category or None)
+        statuses = client.call("crm.status.list", {"filter": {"ENTITY_ID": invoice_sync.stage_list_entity(category)}})
+        return category, invoice_sync.stage_ids(statuses or [], config.unpaid_stage, config.partly_paid_stage)
     except ValueError as exc:
         raise dg.Failure(f"smart invoices: {exc}") from None
 
@@ -43,75 +43,58 @@ def invoice_pipeline(client: Bitrix24Client, config: dict) -> tuple[int, dict[st
           deps=[dg.AssetKey(["onec", "invoices"]), dg.AssetKey(["onec", "invoice_payments"]),
                 dg.AssetKey(["onec", "customer_orders"]), dg.AssetKey(["bitrix24", "smart_invoices"]),
                 dg.AssetKey(["client_master", "clients"]), COMPANIES_FROM_1C],
-          check_specs=[fs.guard_spec(PLAN)],
+          check_specs=[push_flow.guard_spec(PLAN, "the invoice push to CRM smart invoices")],
           description="What the invoice push would write, one row per posted 1C invoice (СчетНаОплату) with its "
                       "company, deal, amount and payment stage; rejected invoices say why.")
 def smart_invoice_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
                        warehouse: WarehouseResource) -> dg.MaterializeResult:
-    config = fs.flow_settings().get("invoices", {})
+    config = settings.deal_orders().invoices
     with warehouse.connect() as conn:
         skipped = publication.skipped_plan(context, conn, "invoice_sync", ("crm_push", "smart_invoice_plan"),
-                                           fs.GUARD_CHECK)
+                                           push_flow.GUARD_CHECK)
     if skipped:
         return skipped
     client = bitrix24.client()
     calls = client.stats.http_calls
     _, stages = invoice_pipeline(client, config)
     with warehouse.connect() as conn:
-        desired, rejects = inv.desired_invoices(
+        desired, rejects = invoice_sync.desired_invoices(
             read_table(conn, "onec", "invoices"), read_table(conn, "onec", "invoice_payments"),
             current_clients(conn), read_table(conn, "onec", "customer_orders"), stages)
         crm = read_table(conn, "bitrix24", "smart_invoices")
-        pushed, failed = journal.last_pushed(conn, inv.FLOW), journal.failed_keys(conn, inv.FLOW)
-    plan = plan_updates(desired, pushed, failed, inv.INVOICE_FIELDS)
+        pushed, failed = journal.last_pushed(conn, invoice_sync.FLOW), journal.failed_keys(conn, invoice_sync.FLOW)
+    plan = plan_updates(desired, pushed, failed, invoice_sync.INVOICE_FIELDS)
     ids = {str(x): str(i) for x, i in zip(crm.get("xmlId", []), crm.get("id", [])) if isinstance(x, str) and x}
     plan["item_id"] = plan["key"].map(ids)
     if not rejects.empty:
-        plan = pd.concat([plan, pd.DataFrame({"key": rejects["key"], "operation": fs.REJECTED,
+        plan = pd.concat([plan, pd.DataFrame({"key": rejects["key"], "operation": Operation.REJECTED,
                                               "reason": rejects["reason"]})], ignore_index=True)
     with warehouse.connect() as conn:
-        fs.store_plan(conn, context, "crm_push", "smart_invoice_plan", plan)
-    metadata = fs.plan_metadata(plan, "crm_push.smart_invoice_plan", ["key", "operation", "reason", "changed_fields"])
+        push_flow.store_plan(conn, context, "crm_push", "smart_invoice_plan", plan)
+    metadata = push_flow.plan_metadata(plan, "crm_push.smart_invoice_plan", ["key", "operation", "reason", "changed_fields"])
     metadata["api_calls"] = client.stats.http_calls - calls
     return dg.MaterializeResult(metadata=metadata,
-                                check_results=[fs.guard_result(context, PLAN, plan, len(ids))])
+                                check_results=[push_flow.guard_check(context, PLAN, plan, len(ids), "invoices")])
 
 
 def read_back(client: Bitrix24Client, written: list[RowOutcome], sent: dict[str, dict], target_ids: dict[str, str],
               paid_field: str | None) -> list[RowOutcome]:
     """The outcomes with every written invoice read back (50 ids per crm.item.list command): a value the portal
     did not keep (an ignored field) turns the row into a failure saying so, instead of a silent success."""
-    done = {o.key: target_ids[o.key] for o in written if o.status == OK and o.key in target_ids}
+    done = {o.key: target_ids[o.key] for o in written if o.status == Status.OK and o.key in target_ids}
     select = ["id", "stageId"] + ([paid_field] if paid_field else [])
     ids = sorted(set(done.values()), key=int)
-    commands = {f"r{i}": ("crm.item.list", {"entityTypeId": inv.ENTITY_TYPE_ID, "filter": {"@id": ids[i:i + 50]},
+    commands = {f"r{i}": ("crm.item.list", {"entityTypeId": invoice_sync.ENTITY_TYPE_ID, "filter": {"@id": ids[i:i + 50]},
                                             "select": select, "useOriginalUfNames": "Y"})
                 for i in range(0, len(ids), 50)}
     stored_by_id: dict[str, dict] = {}
     for result in (batch_read(client, commands) if commands else {}).values():
         for item in (result.get("items", []) if isinstance(result, dict) else []):
             stored_by_id[str(item["id"])] = item
-    mismatches = inv.readback_mismatches({k: sent.get(k, {}) for k in done},
+    mismatches = invoice_sync.readback_mismatches({k: sent.get(k, {}) for k in done},
                                          {k: stored_by_id[i] for k, i in done.items() if i in stored_by_id})
-    return [RowOutcome(o.key, o.operation, "failed", result=o.result, error=f"read back: {mismatches[o.key]}",
+    return [RowOutcome(o.key, o.operation, Status.FAILED, result=o.result, error=f"read back: {mismatches[o.key]}",
                        error_class="data", attempts=o.attempts) if o.key in mismatches else o for o in written]
-
-
-def find_items(client: Bitrix24Client, xml_ids: list[str]) -> dict[str, str]:
-    """Live lookup xmlId -> smart invoice id, before any add (a rerun after a crash never makes a twin)."""
-    found: dict[str, str] = {}
-    for start in range(0, len(xml_ids), 50):
-        chunk = xml_ids[start:start + 50]
-        answers = batch_read(client, {f"q{i}": ("crm.item.list", {"entityTypeId": inv.ENTITY_TYPE_ID,
-                                                                  "filter": {"xmlId": x}, "select": ["id", "xmlId"]})
-                                      for i, x in enumerate(chunk)})
-        for i, xml in enumerate(chunk):
-            result = answers[f"q{i}"]
-            rows = result.get("items", []) if isinstance(result, dict) else (result or [])
-            for row in rows:
-                if str(row.get("xmlId")) == xml:
-                    found.setdefault(xml, str(row["id"]))
-    return found
 
 
 @dg.asset(key=PUSH, group_name="invoice_sync", kinds={"bitrix24", "duckdb"}, owners=OWNERS, pool="bitrix24_api",
@@ -120,52 +103,55 @@ def find_items(client: Bitrix24Client, xml_ids: list[str]) -> dict[str, str]:
                       "xmlId = 1C Ref_Key) or rejected invoice; also journaled in sync.results.")
 def smart_invoices_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
                         warehouse: WarehouseResource) -> dg.MaterializeResult:
-    dry_run = fs.is_dry_run(context)
-    config = fs.flow_settings().get("invoices", {})
+    dry_run = push_flow.is_dry_run(context, "bitrix24")
+    config = settings.deal_orders().invoices
     try:
-        paid_field = inv.check_paid_field(config.get("paid_amount_field") or None)
+        paid_field = invoice_sync.check_paid_field(config.paid_amount_field or None)
     except ValueError as exc:
         raise dg.Failure(f"smart invoices: {exc}") from None
     with warehouse.connect() as conn:
-        plan = fs.read_plan(conn, "crm_push", "smart_invoice_plan")
+        plan = push_flow.read_plan(conn, "crm_push", "smart_invoice_plan")
     if plan.empty:
         plan = pd.DataFrame(columns=["key", "operation", "reason", "after", "item_id"])
     client = bitrix24.client()
     calls = client.stats.http_calls
-    rejected = plan[plan["operation"] == fs.REJECTED]
-    outcomes = [RowOutcome(k, fs.REJECTED, fs.REJECTED, error=r) for k, r in zip(rejected["key"], rejected["reason"])]
-    writes = plan[plan["operation"] == UPDATE]
+    rejected = plan[plan["operation"] == Operation.REJECTED]
+    outcomes = [RowOutcome(k, Operation.REJECTED, Status.REJECTED, error=r) for k, r in zip(rejected["key"], rejected["reason"])]
+    writes = plan[plan["operation"] == Operation.UPDATE]
     target_ids = {str(k): str(i) for k, i in zip(writes["key"], writes["item_id"]) if isinstance(i, str)}
     if dry_run:
-        outcomes += [RowOutcome(k, UPDATE, OK) for k in writes["key"]]
+        outcomes += push_flow.dry_run_outcomes(writes)
     elif not writes.empty:
         category, _ = invoice_pipeline(client, config)
         if paid_field:  # crm.item.update drops a value for a field that does not exist: make sure it does
             ensure_item_userfields(client, SMART_INVOICE_UF_ENTITY, [UserField(paid_field, "double", PAID_FIELD_LABEL)])
         unknown = [k for k in writes["key"] if k not in target_ids]
-        target_ids.update(find_items(client, unknown) if unknown else {})
+        target_ids.update(find_by_external_id(client, "crm.item.list", unknown, external_field="xmlId", id_field="id",
+                                              params={"entityTypeId": invoice_sync.ENTITY_TYPE_ID})
+                          if unknown else {})
         commands, sent = [], {}
         for row in writes.to_dict("records"):
-            fields = inv.crm_fields(fs.after_of(row), paid_field)
+            fields = invoice_sync.crm_fields(push_flow.after_of(row), paid_field)
             sent[row["key"]] = {k: fields[k] for k in ("stageId", paid_field) if k and k in fields}
             # useOriginalUfNames: user fields by their UF_CRM_ names, as userfieldconfig created them
             if row["key"] in target_ids:
                 commands.append(WriteCommand(row["key"], "crm.item.update", {
-                    "entityTypeId": inv.ENTITY_TYPE_ID, "id": target_ids[row["key"]], "fields": fields,
+                    "entityTypeId": invoice_sync.ENTITY_TYPE_ID, "id": target_ids[row["key"]], "fields": fields,
                     "useOriginalUfNames": "Y"}))
             else:
                 commands.append(WriteCommand(row["key"], "crm.item.add", {
-                    "entityTypeId": inv.ENTITY_TYPE_ID, "useOriginalUfNames": "Y",
-                    "fields": {**fields, "categoryId": category, "xmlId": row["key"]}}, operation="add"))
+                    "entityTypeId": invoice_sync.ENTITY_TYPE_ID, "useOriginalUfNames": "Y",
+                    "fields": {**fields, "categoryId": category, "xmlId": row["key"]}}, operation=Operation.ADD))
         written = apply_commands(client, commands)
         for o in written:
-            if o.operation == "add" and o.status == OK and isinstance(o.result, dict):
+            if o.operation == Operation.ADD and o.status == Status.OK and isinstance(o.result, dict):
                 target_ids[o.key] = str((o.result.get("item") or {}).get("id"))
         outcomes += read_back(client, written, sent, target_ids, paid_field)
     with warehouse.connect() as conn:
-        results = fs.journal(conn, flow=inv.FLOW, context=context, plan=plan[plan["operation"] != NOOP],
-                             outcomes=outcomes, dry_run=dry_run, target_ids=target_ids)
-    return dg.MaterializeResult(metadata=fs.push_metadata(results, len(writes), client.stats.http_calls - calls, dry_run))
+        results = push_flow.journal(conn, flow=invoice_sync.FLOW, context=context,
+                                    plan=plan[plan["operation"] != Operation.NOOP], outcomes=outcomes,
+                                    dry_run=dry_run, target_ids=target_ids)
+    return dg.MaterializeResult(metadata=push_flow.push_metadata(results, len(writes), client.stats.http_calls - calls, dry_run))
 
 
 defs = dg.Definitions(assets=[smart_invoice_plan, smart_invoices_push])

@@ -16,9 +16,12 @@ import dagster as dg
 from b24_1c_assets.domain.extract_window import ExtractWindow
 from b24_1c_assets.lib.incremental_extract import land_window, next_window
 from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
+from b24_1c_assets.lib import tables
+from b24_1c_assets.lib.api_calls import ApiCalls
 from b24_1c_assets.lib.landing import CONTRACT_CHECK, OWNERS, contract_check_spec, store_extract
+from b24_1c_assets.lib.tables import Table
 from b24_1c_assets.defs.onec import publication
-from b24_1c_assets.defs.onec.exchange_assets import EXCHANGE_FILES, exchange_extract
+from b24_1c_assets.defs.onec.exchange_assets import exchange_extract
 from b24_1c_assets.lib.resources import OneCResource, WarehouseResource
 from b24_1c_assets.domain.contracts import ONEC_CONTRACTS
 from b24_1c_assets.onec import OneCClient, OneCPublicationError, odata
@@ -36,7 +39,7 @@ class Windowed:
 
 @dataclass(frozen=True)
 class OneCObject:
-    table: str
+    table: Table
     description: str
     fetch: Callable[..., list[dict]]  # (client) or, when windowed, (client, since)
     preview: tuple[str, ...] = ()
@@ -52,50 +55,50 @@ MOVEMENT = Windowed("Period", ("Recorder|Recorder_Key", "LineNumber"))
 
 
 ONEC_OBJECTS = (
-    OneCObject("counterparties",
+    OneCObject(tables.ONEC_COUNTERPARTIES,
                "1C counterparties (Catalog_Контрагенты), one row per Ref_Key, with ИНН/КПП, the contact "
                "information section as JSON and the first e-mail / phone taken from it.",
                lambda c, refs=None: c.counterparties(refs=refs), ("Ref_Key", "Description", "ИНН", "КПП", "email"),
                versioned=odata.COUNTERPARTIES, in_incremental_sync=True),
-    OneCObject("contracts",
+    OneCObject(tables.ONEC_CONTRACTS,
                "1C counterparty contracts (Catalog_ДоговорыКонтрагентов), one row per Ref_Key, with the owner "
                "(Owner_Key) and the payment term in days (СрокОплатыПокупателя, 0 = not set).",
                lambda c, refs=None: c.contracts(refs), ("Ref_Key", "Description", "Owner_Key", "СрокОплатыПокупателя"),
                versioned=odata.CONTRACTS, in_incremental_sync=True),
-    OneCObject("items", "1C catalog items (Catalog_Номенклатура), one row per Ref_Key.",
+    OneCObject(tables.ONEC_ITEMS, "1C catalog items (Catalog_Номенклатура), one row per Ref_Key.",
                lambda c, refs=None: c.items(refs), ("Ref_Key", "Code", "Description", "DeletionMark"),
                versioned=odata.ITEMS, in_incremental_sync=True),
-    OneCObject("price_types", "1C price types (Catalog_ВидыЦен), one row per Ref_Key.",
+    OneCObject(tables.ONEC_PRICE_TYPES, "1C price types (Catalog_ВидыЦен), one row per Ref_Key.",
                lambda c: c.price_types(), ("Ref_Key", "Description")),
-    OneCObject("prices",
+    OneCObject(tables.ONEC_PRICES,
                "Current item prices (InformationRegister_ЦеныНоменклатуры/SliceLast), one row per item and "
                "price type.", lambda c: c.prices(), ("Номенклатура_Key", "ВидЦен_Key", "Цена")),
-    OneCObject("customer_orders",
+    OneCObject(tables.ONEC_CUSTOMER_ORDERS,
                "1C customer orders (Document_ЗаказПокупателя), one row per order (Ref_Key), Запасы as JSON.",
                lambda c, since: c.documents(odata.ORDERS, since), ("Number", "Date", "Контрагент_Key", "СуммаДокумента"), DOCUMENT,
                in_incremental_sync=True),
-    OneCObject("invoices", "1C invoices for payment (Document_СчетНаОплату), one row per invoice (Ref_Key).",
+    OneCObject(tables.ONEC_INVOICES, "1C invoices for payment (Document_СчетНаОплату), one row per invoice (Ref_Key).",
                lambda c, since: c.documents(odata.INVOICES, since), ("Number", "Date", "Контрагент_Key", "СуммаДокумента"), DOCUMENT),
-    OneCObject("shipments", "1C shipments (Document_РасходнаяНакладная), one row per shipment (Ref_Key).",
+    OneCObject(tables.ONEC_SHIPMENTS, "1C shipments (Document_РасходнаяНакладная), one row per shipment (Ref_Key).",
                lambda c, since: c.documents(odata.SHIPMENTS, since), ("Number", "Date", "Контрагент_Key", "СуммаДокумента"), DOCUMENT,
                in_incremental_sync=True),
-    OneCObject("bank_receipts",
+    OneCObject(tables.ONEC_BANK_RECEIPTS,
                "Money received to the bank (Document_ПоступлениеНаСчет), one row per document (Ref_Key).",
                lambda c, since: c.documents(odata.BANK_RECEIPTS, since), ("Number", "Date", "Контрагент_Key", "СуммаДокумента"), DOCUMENT),
-    OneCObject("cash_receipts",
+    OneCObject(tables.ONEC_CASH_RECEIPTS,
                "Money received at the cash desk (Document_ПоступлениеВКассу), one row per document (Ref_Key).",
                lambda c, since: c.documents(odata.CASH_RECEIPTS, since), ("Number", "Date", "Контрагент_Key", "СуммаДокумента"), DOCUMENT),
-    OneCObject("settlement_movements",
+    OneCObject(tables.ONEC_SETTLEMENT_MOVEMENTS,
                "Movements of the customer settlements register (РасчетыСПокупателями), one row per recorder "
                "and line: Receipt/Expense of Долг/Аванс per counterparty and contract.",
                lambda c, since: c.settlement_movements(since),
                ("Period", "RecordType", "Контрагент_Key", "ТипРасчетов", "Сумма"), MOVEMENT),
-    OneCObject("invoice_payments",
+    OneCObject(tables.ONEC_INVOICE_PAYMENTS,
                "Movements of ОплатаСчетовИЗаказов, one row per recorder and line: what each invoice or order "
                "asks (Сумма) and what was paid against it (СуммаОплаты, СуммаАванса).",
                lambda c, since: c.invoice_payments(since), ("Period", "СчетНаОплату", "Сумма", "СуммаОплаты"),
                MOVEMENT),
-    OneCObject("receivables_balance",
+    OneCObject(tables.ONEC_RECEIVABLES_BALANCE,
                "1C's own settlements balance (РасчетыСПокупателями/Balance) at extraction time, one row per "
                "counterparty, contract, document and settlement type with a non-zero СуммаBalance.",
                lambda c: c.receivables_balance(), ("Контрагент_Key", "Договор_Key", "ТипРасчетов", "СуммаBalance")),
@@ -104,62 +107,60 @@ ONEC_OBJECTS = (
 
 def build_onec_extract(obj: OneCObject) -> dg.AssetsDefinition:
     @dg.asset(
-        key=["onec", obj.table],
+        key=obj.table.key,
         group_name="onec_raw",
         kinds={"1c", "duckdb"},
         owners=OWNERS,
         pool="onec_odata",
         description=obj.description,
-        check_specs=[contract_check_spec(["onec", obj.table])],
+        check_specs=[contract_check_spec(obj.table)],
         tags={"flow": "extract", "source": "1c", **(INCREMENTAL_SYNC if obj.in_incremental_sync else {})},
-        deps=[EXCHANGE_FILES],  # a no-op with OData; with the exchange folder it stages new files first
+        deps=[tables.EXCHANGE_FILES.key],  # a no-op with OData; with the exchange folder it stages new files first
     )
     def _extract(context: dg.AssetExecutionContext, onec: OneCResource,
                  warehouse: WarehouseResource) -> dg.MaterializeResult:
         if not onec.uses_odata:
-            return exchange_extract(context, warehouse, obj.table, ONEC_CONTRACTS[obj.table], list(obj.preview))
+            return exchange_extract(context, warehouse, obj.table, ONEC_CONTRACTS[obj.table.name], list(obj.preview))
         client = onec.client()
-        requests_before = client.stats.requests
-        window, started = None, datetime.now(client.tz).replace(tzinfo=None)
+        calls = ApiCalls(client)
+        window, removed, started = None, [], datetime.now(client.tz).replace(tzinfo=None)
         try:
             if obj.versioned is not None:
-                window = next_window(context, warehouse, "onec", obj.table, started)
-                records, removed, window = _changed_objects(client, warehouse, obj, window)
+                records, removed, window = _changed_objects(
+                    client, warehouse, obj, next_window(context, warehouse, obj.table, started))
             elif obj.windowed is None:
                 records = obj.fetch(client)
             else:
-                window = next_window(context, warehouse, "onec", obj.table, started)
+                window = next_window(context, warehouse, obj.table, started)
                 records = obj.fetch(client, window.since)
         except OneCPublicationError as exc:
-            if obj.table in publication.ESSENTIAL:
+            if obj.table.name in publication.ESSENTIAL:
                 raise
             # Not published: what needs it is skipped (onec/publication.py), the rest of the run goes on.
             with warehouse.connect() as conn:
-                publication.record(conn, obj.table, str(exc))
-            context.log.warning(f"onec.{obj.table} not extracted: {exc}")
+                publication.record(conn, obj.table.name, str(exc))
+            context.log.warning(f"{obj.table} not extracted: {exc}")
             return dg.MaterializeResult(
-                metadata={"published": False, "not_published": str(exc),
-                          "api_calls": client.stats.requests - requests_before},
+                metadata={"published": False, "not_published": str(exc), "api_calls": calls.count},
                 check_results=[dg.AssetCheckResult(check_name=CONTRACT_CHECK, passed=False,
                                                    severity=dg.AssetCheckSeverity.WARN,
                                                    metadata={"not_published": str(exc)})])
         with warehouse.connect() as conn:
-            publication.record(conn, obj.table, None)
+            publication.record(conn, obj.table.name, None)
         frame = records_frame(records)
-        requests = client.stats.requests - requests_before
         extra = {"source": "odata", "extracted_at": datetime.now().isoformat(timespec="seconds")}
+        contract = ONEC_CONTRACTS[obj.table.name]
         if window is None:
-            return store_extract(context, warehouse, "onec", obj.table, frame, contract=ONEC_CONTRACTS[obj.table],
-                                 api_calls=requests, preview_columns=list(obj.preview), extra=extra)
+            return store_extract(context, warehouse, obj.table, frame, contract=contract, api_calls=calls.count,
+                                 preview_columns=list(obj.preview), extra=extra)
         if obj.versioned is not None:
-            return land_window(context, warehouse, source="onec", table=obj.table, frame=frame, window=window,
-                               started=started, key=("Ref_Key",), date_column=None, since=None, requests=requests,
-                               contract=ONEC_CONTRACTS[obj.table], preview_columns=list(obj.preview), extra=extra,
+            return land_window(context, warehouse, obj.table, frame=frame, window=window, started=started,
+                               key=("Ref_Key",), date_column=None, requests=calls.count, contract=contract,
+                               preview_columns=list(obj.preview), extra=extra,
                                removed_keys=tuple((ref,) for ref in removed))
-        return land_window(context, warehouse, source="onec", table=obj.table, frame=frame, window=window,
-                           started=started, key=_key_of(obj.windowed, frame), date_column=obj.windowed.date_column,
-                           since=window.since, requests=requests, contract=ONEC_CONTRACTS[obj.table],
-                           preview_columns=list(obj.preview), extra=extra)
+        return land_window(context, warehouse, obj.table, frame=frame, window=window, started=started,
+                           key=_key_of(obj.windowed, frame), date_column=obj.windowed.date_column,
+                           requests=calls.count, contract=contract, preview_columns=list(obj.preview), extra=extra)
 
     return _extract
 
@@ -169,24 +170,18 @@ def _changed_objects(client: OneCClient, warehouse: WarehouseResource, obj: OneC
     """(objects to store, refs gone from 1C, the window as read): everything on a full read; else the objects
     whose DataVersion differs from the stored one (new ones included) and the stored refs 1C no longer has."""
     with warehouse.connect() as conn:
-        stored = _columns(conn, obj.table)
-        held = dict(conn.execute(f'SELECT "Ref_Key", "DataVersion" FROM onec."{obj.table}"').fetchall()) \
-            if not window.full and "DataVersion" in stored else {}
+        held = dict(conn.execute(f'SELECT "Ref_Key", "DataVersion" FROM {obj.table}').fetchall()) \
+            if not window.full and "DataVersion" in obj.table.columns(conn) else {}
     if not window.full and not held:
         # nothing to compare with (versions not published, or a table filled from exchange files): read whole
         window = ExtractWindow(None, "full: no stored DataVersion to compare with")
     if window.full:
         return obj.fetch(client), [], window
-    current = client.versions(obj.versioned, include_folders=obj.table != "counterparties")
+    current = client.versions(obj.versioned, include_folders=obj.table != tables.ONEC_COUNTERPARTIES)
     changed = [ref for ref, version in current.items() if held.get(ref) != version]
     removed = [ref for ref in held if ref not in current]
     return (obj.fetch(client, changed) if changed else []), removed, \
         ExtractWindow(window.since, "objects whose DataVersion differs from the one stored")
-
-
-def _columns(conn, table: str) -> set[str]:
-    return {r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns "
-                                       "WHERE table_schema = 'onec' AND table_name = ?", [table]).fetchall()}
 
 
 def _key_of(windowed: Windowed, frame) -> tuple[str, ...]:

@@ -12,26 +12,27 @@ from datetime import datetime, timezone
 import dagster as dg
 import pandas as pd
 
+from b24_1c_assets.lib import tables
 from b24_1c_assets.lib.landing import OWNERS, preview, store_extract
 from b24_1c_assets.lib.resources import OneCResource, WarehouseResource
 from b24_1c_assets.domain import exchange_records as er
 from b24_1c_assets.domain.contracts import Contract
 from b24_1c_assets.onec.errors import ExchangeFileRejected
 from b24_1c_assets.onec.exchange import ExchangeBatch, ExchangeFolder
-from b24_1c_assets.warehouse import records_frame, table_exists
+from b24_1c_assets.lib.tables import Table
+from b24_1c_assets.warehouse import records_frame
 
-EXCHANGE_FILES = dg.AssetKey(["onec", "exchange_files"])
-STAGE = "onec_exchange"
+RECORDS, FILES, REJECTS = tables.EXCHANGE_RECORDS, tables.EXCHANGE_FILE_LOG, tables.QUALITY_REJECTS
 
 _DDL = [
-    f"CREATE SCHEMA IF NOT EXISTS {STAGE}",
-    f"CREATE TABLE IF NOT EXISTS {STAGE}.records (tbl VARCHAR, record_key VARCHAR, record VARCHAR, "
+    f"CREATE SCHEMA IF NOT EXISTS {RECORDS.schema}",
+    f"CREATE TABLE IF NOT EXISTS {RECORDS} (tbl VARCHAR, record_key VARCHAR, record VARCHAR, "
     "source_file VARCHAR, sha256 VARCHAR, loaded_at TIMESTAMP)",
-    f"CREATE TABLE IF NOT EXISTS {STAGE}.files (name VARCHAR, sha256 VARCHAR, file_type VARCHAR, "
+    f"CREATE TABLE IF NOT EXISTS {FILES} (name VARCHAR, sha256 VARCHAR, file_type VARCHAR, "
     "exported_at TIMESTAMP WITH TIME ZONE, as_of TIMESTAMP WITH TIME ZONE, records BIGINT, bad_rows BIGINT, "
     "status VARCHAR, reason VARCHAR, loaded_at TIMESTAMP, run_id VARCHAR)",
-    "CREATE SCHEMA IF NOT EXISTS quality",
-    'CREATE TABLE IF NOT EXISTS quality.rejects ("table" VARCHAR, record_id VARCHAR, "column" VARCHAR, '
+    f"CREATE SCHEMA IF NOT EXISTS {REJECTS.schema}",
+    f'CREATE TABLE IF NOT EXISTS {REJECTS} ("table" VARCHAR, record_id VARCHAR, "column" VARCHAR, '
     'rule VARCHAR, value VARCHAR, critical BOOLEAN, _extracted_at TIMESTAMP, _run_id VARCHAR)',
 ]
 
@@ -56,10 +57,10 @@ def stage_batch(conn, batch: ExchangeBatch, run_id: str) -> dict[str, int]:
         for table, rows in mapped.tables.items():
             keyed = {er.row_key(table, r): r for r in rows}  # the file's last row for a key wins
             if table in mapped.replace:
-                conn.execute(f"DELETE FROM {STAGE}.records WHERE tbl = ?", [table])
+                conn.execute(f"DELETE FROM {RECORDS} WHERE tbl = ?", [table])
             elif keyed:
                 conn.register("_keys", pd.DataFrame({"k": list(keyed)}))
-                conn.execute(f"DELETE FROM {STAGE}.records WHERE tbl = ? AND record_key IN (SELECT k FROM _keys)",
+                conn.execute(f"DELETE FROM {RECORDS} WHERE tbl = ? AND record_key IN (SELECT k FROM _keys)",
                              [table])
                 conn.unregister("_keys")
             if keyed:
@@ -67,12 +68,12 @@ def stage_batch(conn, batch: ExchangeBatch, run_id: str) -> dict[str, int]:
                                        "record": [er.encode_row(r) for r in keyed.values()],
                                        "source_file": batch.file.name, "sha256": batch.file.sha256, "loaded_at": now})
                 conn.register("_rows", staged)
-                conn.execute(f"INSERT INTO {STAGE}.records SELECT * FROM _rows")
+                conn.execute(f"INSERT INTO {RECORDS} SELECT * FROM _rows")
                 conn.unregister("_rows")
             counts[table] = len(keyed)
         if batch.bad_rows:
             rejects = pd.DataFrame({
-                "table": f"{STAGE}.{batch.file_type}",
+                "table": f"{RECORDS.schema}.{batch.file_type}",
                 "record_id": [er.reject_record_id(b["record"]) for b in batch.bad_rows],
                 "column": None,
                 "rule": [f"{batch.file.name} row #{b['index']}: {b['reason']}" for b in batch.bad_rows],
@@ -80,7 +81,7 @@ def stage_batch(conn, batch: ExchangeBatch, run_id: str) -> dict[str, int]:
                           for b in batch.bad_rows],
                 "critical": False, "_extracted_at": now, "_run_id": run_id})
             conn.register("_rejects", rejects)
-            conn.execute('INSERT INTO quality.rejects ("table", record_id, "column", rule, value, critical, '
+            conn.execute(f'INSERT INTO {REJECTS} ("table", record_id, "column", rule, value, critical, '
                          "_extracted_at, _run_id) SELECT * FROM _rejects")
             conn.unregister("_rejects")
         _log_file(conn, batch.file.name, batch.file.sha256, batch.file_type, batch.exported_at,
@@ -93,13 +94,13 @@ def stage_batch(conn, batch: ExchangeBatch, run_id: str) -> dict[str, int]:
 
 
 def _log_file(conn, name, sha256, file_type, exported_at, as_of, records, bad_rows, status, reason, run_id):
-    conn.execute(f"INSERT INTO {STAGE}.files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    conn.execute(f"INSERT INTO {FILES} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                  [name, sha256, file_type, exported_at, as_of if isinstance(as_of, datetime) else None,
                   records, bad_rows, status, reason, _now(), run_id])
 
 
 @dg.asset(
-    key=EXCHANGE_FILES,
+    key=tables.EXCHANGE_FILES.key,
     group_name="onec_raw",
     kinds={"1c", "duckdb"},
     owners=OWNERS,
@@ -147,24 +148,24 @@ def exchange_files(context: dg.AssetExecutionContext, onec: OneCResource,
 
 
 def staged_rows(conn, table: str) -> list[dict]:
-    if not table_exists(conn, STAGE, "records"):
+    if not RECORDS.exists(conn):
         return []
-    texts = conn.execute(f"SELECT record FROM {STAGE}.records WHERE tbl = ? ORDER BY record_key", [table]).fetchall()
+    texts = conn.execute(f"SELECT record FROM {RECORDS} WHERE tbl = ? ORDER BY record_key", [table]).fetchall()
     return [er.decode_row(table, t) for (t,) in texts]
 
 
 def _latest_receivables_as_of(conn) -> datetime | None:
-    if not table_exists(conn, STAGE, "files"):
+    if not FILES.exists(conn):
         return None
-    found = conn.execute(f"SELECT as_of FROM {STAGE}.files WHERE file_type = 'receivables' AND status = 'loaded' "
+    found = conn.execute(f"SELECT as_of FROM {FILES} WHERE file_type = 'receivables' AND status = 'loaded' "
                          "ORDER BY loaded_at DESC, as_of DESC LIMIT 1").fetchall()
     return found[0][0] if found else None
 
 
-def exchange_extract(context: dg.AssetExecutionContext, warehouse: WarehouseResource, table: str,
+def exchange_extract(context: dg.AssetExecutionContext, warehouse: WarehouseResource, target: Table,
                      contract: Contract, preview_columns: list[str]) -> dg.MaterializeResult:
     """Rebuild raw `onec.<table>` from the staged exchange rows, in the OData extract's shape."""
-    note = None
+    table, note = target.name, None
     with warehouse.connect(read_only=False) as conn:
         if table in er.DERIVED:
             as_of = _latest_receivables_as_of(conn)
@@ -184,9 +185,10 @@ def exchange_extract(context: dg.AssetExecutionContext, warehouse: WarehouseReso
         extra["exchange_file_type"] = er.FROM_FILES[table]
     if note:
         extra["exchange_note"] = note
-        context.log.info(f"onec.{table} from the exchange folder: {note}")
-    return store_extract(context, warehouse, "onec", table, frame, contract=contract, api_calls=0,
-                         column_types={**er.column_types(table), "_run_id": "VARCHAR"}, preview_columns=preview_columns, extra=extra)
+        context.log.info(f"{target} from the exchange folder: {note}")
+    return store_extract(context, warehouse, target, frame, contract=contract, api_calls=0,
+                         column_types={**er.column_types(table), "_run_id": "VARCHAR"}, preview_columns=preview_columns,
+                         extra=extra)
 
 
 defs = dg.Definitions(assets=[exchange_files])

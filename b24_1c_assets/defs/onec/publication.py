@@ -14,8 +14,10 @@ import dagster as dg
 import pandas as pd
 
 from b24_1c_assets import warehouse
+from b24_1c_assets.lib import tables
+from b24_1c_assets.lib.tables import Table
 
-SCHEMA, TABLE = "onec", "publication"
+PUBLICATION = tables.ONEC_PUBLICATION
 # Without these nothing trustworthy reaches the CRM: their extracts fail instead of being skipped.
 ESSENTIAL = ("counterparties", "contracts", "settlement_movements", "receivables_balance")
 # The 1C extracts (onec.<table>) each flow cannot run without.
@@ -32,11 +34,11 @@ def record(conn, table: str, hint: str | None) -> None:
     One row per table, replaced in one transaction (extracts run side by side)."""
     conn.execute("BEGIN")
     try:
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-        conn.execute(f'CREATE TABLE IF NOT EXISTS {SCHEMA}.{TABLE} ("table" VARCHAR PRIMARY KEY, '
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {PUBLICATION.schema}")
+        conn.execute(f'CREATE TABLE IF NOT EXISTS {PUBLICATION} ("table" VARCHAR PRIMARY KEY, '
                      'published BOOLEAN NOT NULL, hint VARCHAR, checked_at TIMESTAMP NOT NULL)')
-        conn.execute(f'DELETE FROM {SCHEMA}.{TABLE} WHERE "table" = ?', [table])
-        conn.execute(f"INSERT INTO {SCHEMA}.{TABLE} VALUES (?, ?, ?, ?)",
+        conn.execute(f'DELETE FROM {PUBLICATION} WHERE "table" = ?', [table])
+        conn.execute(f"INSERT INTO {PUBLICATION} VALUES (?, ?, ?, ?)",
                      [table, hint is None, hint, datetime.now(timezone.utc).replace(tzinfo=None)])
         conn.execute("COMMIT")
     except BaseException:
@@ -46,17 +48,18 @@ def record(conn, table: str, hint: str | None) -> None:
 
 def unpublished(conn, tables) -> dict[str, str]:
     """{extract table: how to publish its object} for those of `tables` last found unpublished."""
-    if not warehouse.table_exists(conn, SCHEMA, TABLE):
+    if not PUBLICATION.exists(conn):
         return {}
-    rows = conn.execute(f'SELECT "table", hint FROM {SCHEMA}.{TABLE} WHERE NOT published').fetchall()
+    rows = conn.execute(f'SELECT "table", hint FROM {PUBLICATION} WHERE NOT published').fetchall()
     return {t: h for t, h in rows if t in set(tables)}
 
 
 def skip_message(flow: str, missing: dict[str, str]) -> str:
-    return f"{flow} skipped: " + "; ".join(f"onec.{t} has no data — {hint}" for t, hint in sorted(missing.items()))
+    return f"{flow} skipped: " + "; ".join(f"{tables.onec_extract(t)} has no data — {hint}"
+                                           for t, hint in sorted(missing.items()))
 
 
-def skipped_plan(context: dg.AssetExecutionContext, conn, flow: str, plan: tuple[str, str],
+def skipped_plan(context: dg.AssetExecutionContext, conn, flow: str, plan: Table,
                  guard_check: str | None = None) -> dg.MaterializeResult | None:
     """None when every object `flow` needs is published. Else the flow is skipped: its plan is emptied (so
     the push after it writes nothing, not an older plan) and the result says which object is missing."""
@@ -66,6 +69,7 @@ def skipped_plan(context: dg.AssetExecutionContext, conn, flow: str, plan: tuple
     message = skip_message(flow, missing)
     context.log.warning(message)
     warehouse.replace_table(conn, *plan, pd.DataFrame())  # keeps an existing plan table's columns, no rows
+    # (`*plan`: a Table unpacks to schema, name, as the (schema, name) pairs some flows still pass do)
     checks = [dg.AssetCheckResult(check_name=guard_check, passed=True, metadata={"skipped": message})] \
         if guard_check else []
     return dg.MaterializeResult(metadata={"skipped": message, "dagster/row_count": 0, "planned": 0},

@@ -6,17 +6,17 @@ from pathlib import Path
 
 import dagster as dg
 
-from b24_1c_assets.defs.onec.exchange_assets import EXCHANGE_FILES
+from b24_1c_assets.lib import tables
 from b24_1c_assets.lib.partitions import daily_partitions
 from b24_1c_assets.lib.resources import OneCResource
 from b24_1c_assets.onec.exchange import SKIP_SUFFIXES, ExchangeFolder
 
 exchange_load = dg.define_asset_job(
     "exchange_load",
-    selection=(dg.AssetSelection.assets(EXCHANGE_FILES) | dg.AssetSelection.groups("onec_raw", "client_master")
-               | dg.AssetSelection.assets(dg.AssetKey(["receivables", "receivables_snapshot"]),
-                                          dg.AssetKey(["receivables", "client_credit_status"]),
-                                          dg.AssetKey(["analytics", "analyst_copy"]))),
+    selection=(dg.AssetSelection.assets(tables.EXCHANGE_FILES.key)
+               | dg.AssetSelection.groups("onec_raw", "client_master")
+               | dg.AssetSelection.assets(tables.RECEIVABLES_SNAPSHOT.key, tables.CLIENT_CREDIT_STATUS.key,
+                                          tables.ANALYST_COPY.key)),
     partitions_def=daily_partitions,
     description="Load new exchange-folder files into the raw onec.* tables, then rebuild the client master "
                 "and today's receivables from them, then publish the analysts' copy.",

@@ -6,27 +6,28 @@ from datetime import datetime
 import dagster as dg
 import pandas as pd
 
+from b24_1c_assets import settings
 from b24_1c_assets.bitrix24 import Bitrix24Client
-from b24_1c_assets.lib import push_flow as fs
+from b24_1c_assets.lib import push_flow
 from b24_1c_assets.lib.landing import OWNERS
 from b24_1c_assets.defs.onec import publication
 from b24_1c_assets.defs.order_sync import onec_orders
 from b24_1c_assets.lib.resources import Bitrix24Resource, OneCResource, WarehouseResource
-from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
-from b24_1c_assets.domain import order_sync as osync
-from b24_1c_assets.domain.push_plan import NOOP, UPDATE
+from b24_1c_assets.domain import order_sync
+from b24_1c_assets.domain.push_plan import Operation, Status
 from b24_1c_assets.onec import OneCClient
 from b24_1c_assets.onec.errors import (OneCConnectionError, OneCError, OneCPublicationError, OneCRequestError,
                                       WriteNotApplied)
 from b24_1c_assets.sync import journal
 from b24_1c_assets.sync.bitrix24_reads import batch_read
 from b24_1c_assets.sync.bitrix24_userfields import UserField, ensure_userfields
-from b24_1c_assets.sync.bitrix24_writes import FAILED, OK, RowOutcome, WriteCommand, apply_commands
+from b24_1c_assets.sync.bitrix24_writes import RowOutcome, WriteCommand, apply_commands
 from b24_1c_assets.warehouse import read_table
+from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
 
 PLAN = dg.AssetKey(["onec_push", "order_plan"])
 PUSH = dg.AssetKey(["onec_push", "customer_orders"])
-TAGS = {"flow": osync.FLOW, **INCREMENTAL_SYNC}
+TAGS = {"flow": order_sync.FLOW, **INCREMENTAL_SYNC}
 # Header fields a new order takes from the latest order of its organisation unless the settings give them:
 # what UNF's fill check at Post needs beyond the contract's (Documents/ЗаказПокупателя.xml, FillChecking).
 HEADER_FROM_ORDERS = ("СтруктурнаяЕдиницаПродажи_Key", "СтруктурнаяЕдиницаРезерв_Key", "ХозяйственнаяОперация_Key",
@@ -50,26 +51,26 @@ def product_rows(client: Bitrix24Client, deal_ids: list[str]) -> dict[str, list[
                 dg.AssetKey(["client_master", "clients"]), dg.AssetKey(["onec", "counterparties"]),
                 dg.AssetKey(["onec", "contracts"]), dg.AssetKey(["onec", "items"]),
                 dg.AssetKey(["onec", "customer_orders"]), dg.AssetKey(["onec", "shipments"])],
-          check_specs=[fs.guard_spec(PLAN)],
+          check_specs=[push_flow.guard_spec(PLAN, "the deal push to 1C customer orders")],
           description="What the deal push would do in 1C, one row per deal at an order stage (settings "
                       "deal_orders.toml): create / link / update / conflict / rejected / noop, with the order "
                       "already in 1C and the reason.")
 def order_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
                warehouse: WarehouseResource) -> dg.MaterializeResult:
-    config = fs.flow_settings().get("orders", {})
-    uf = config.get("deal_fields", {})
+    config = settings.deal_orders().orders
+    deal_fields = config.deal_fields
     with warehouse.connect() as conn:
-        skipped = publication.skipped_plan(context, conn, "order_sync", ("onec_push", "order_plan"), fs.GUARD_CHECK)
+        skipped = publication.skipped_plan(context, conn, "order_sync", ("onec_push", "order_plan"), push_flow.GUARD_CHECK)
         if skipped:
             return skipped
         all_deals = read_table(conn, "bitrix24", "deals")
-        deals = osync.deals_at_order_stage(all_deals, osync.order_stages(config))
+        deals = order_sync.deals_at_order_stage(all_deals, order_sync.order_stages(config.stages))
         clients, counterparties = read_table(conn, "client_master", "clients"), read_table(conn, "onec", "counterparties")
         contracts, items = read_table(conn, "onec", "contracts"), read_table(conn, "onec", "items")
         products = read_table(conn, "bitrix24", "products")
         orders, shipments = read_table(conn, "onec", "customer_orders"), read_table(conn, "onec", "shipments")
-        pushed, failed = journal.last_pushed(conn, osync.FLOW), journal.failed_keys(conn, osync.FLOW)
-        unfinished = journal.failed_keys(conn, osync.FLOW, status=FAILED)
+        pushed, failed = journal.last_pushed(conn, order_sync.FLOW), journal.failed_keys(conn, order_sync.FLOW)
+        unfinished = journal.failed_keys(conn, order_sync.FLOW, status=Status.FAILED)
     if unfinished and not all_deals.empty:
         # A write that failed halfway (order created, not posted) is finished even after its deal left the
         # order stages (a credit hold moves it on in the same run): else the 1C order stays half-written.
@@ -77,18 +78,18 @@ def order_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
         late = all_deals[ids.isin(unfinished) & ~ids.isin(deals["ID"].astype(str))]
         deals = pd.concat([deals, late]) if not late.empty else deals
     if not deals.empty:
-        deals = deals.assign(uf_number=deals.get(uf.get("number"), None), uf_ref=deals.get(uf.get("ref"), None))
+        deals = deals.assign(uf_number=deals.get(deal_fields.number, None), uf_ref=deals.get(deal_fields.ref, None))
     client = bitrix24.client()
     calls = client.stats.http_calls
     rows = product_rows(client, [str(d) for d in deals["ID"]]) if not deals.empty else {}
-    desired, rejects = osync.desired_orders(deals, rows, clients, counterparties, contracts, items, products)
-    plan = osync.plan_orders(desired, rejects, osync.existing_orders(orders, shipments), pushed, failed)
+    desired, rejects = order_sync.desired_orders(deals, rows, clients, counterparties, contracts, items, products)
+    plan = order_sync.plan_orders(desired, rejects, order_sync.existing_orders(orders, shipments), pushed, failed)
     with warehouse.connect() as conn:
-        fs.store_plan(conn, context, "onec_push", "order_plan", plan)
-    metadata = fs.plan_metadata(plan, "onec_push.order_plan", ["key", "operation", "reason", "order_number"])
+        push_flow.store_plan(conn, context, "onec_push", "order_plan", plan)
+    metadata = push_flow.plan_metadata(plan, "onec_push.order_plan", ["key", "operation", "reason", "order_number"])
     metadata["api_calls"] = client.stats.http_calls - calls
     population = int(plan["order_ref"].notna().sum()) if not plan.empty else 0
-    return dg.MaterializeResult(metadata=metadata, check_results=[fs.guard_result(context, PLAN, plan, population)])
+    return dg.MaterializeResult(metadata=metadata, check_results=[push_flow.guard_check(context, PLAN, plan, population, "orders")])
 
 
 def ensure_deal_fields(client: Bitrix24Client, names: list[str]) -> None:
@@ -102,18 +103,18 @@ def write_order(onec: OneCClient, row: dict, header_defaults: dict, made_since_e
                 vat: dict) -> tuple[str, str]:
     """Create (unless an order with the deal's marker appeared since the extract) or update one order;
     returns (order ref, number). Rows carry each item's VAT rate (`vat`, see order_sync.item_vat_rates)."""
-    after = fs.after_of(row)
-    header = osync.order_header(row, after, header_defaults)
-    stock = osync.stock_rows(after["rows"], header.get("СтруктурнаяЕдиницаРезерв_Key"), vat,
+    after = push_flow.after_of(row)
+    header = order_sync.order_header(row, after, header_defaults)
+    stock = order_sync.stock_rows(after["rows"], header.get("СтруктурнаяЕдиницаРезерв_Key"), vat,
                              amounts_include_vat=header.get("СуммаВключаетНДС", True) is not False)
     # a new order ships the day it is written; an existing one keeps its own date
     shipment = {"ДатаОтгрузки": datetime.now(onec.tz).date()}
-    if row["operation"] == osync.CREATE:
+    if row["operation"] == Operation.CREATE:
         found = made_since_extract.get(int(row["key"]))
         if not found:
             # the date in the rows too: an order may keep it per row (ПоложениеДатыОтгрузки = ВТабличнойЧасти)
             stock = [{**r, **shipment} for r in stock]
-            order = onec.create_customer_order({**header, **shipment}, stock, osync.marker(row["key"]), post=True)
+            order = onec.create_customer_order({**header, **shipment}, stock, order_sync.marker(row["key"]), post=True)
             made_since_extract[int(row["key"])] = order["Ref_Key"]
             return order["Ref_Key"], order.get("Number")
         row = {**row, "order_ref": found}
@@ -129,85 +130,85 @@ def write_order(onec: OneCClient, row: dict, header_defaults: dict, made_since_e
                       "shipped) or a rejection with its reason; also journaled in sync.results.")
 def customer_orders_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, onec: OneCResource,
                          warehouse: WarehouseResource) -> dg.MaterializeResult:
-    dry_run = fs.is_dry_run(context)
-    config = fs.flow_settings().get("orders", {})
-    uf = config.get("deal_fields", {})
+    dry_run = push_flow.is_dry_run(context, "onec")
+    config = settings.deal_orders().orders
+    deal_fields = config.deal_fields
     with warehouse.connect() as conn:
-        plan = fs.read_plan(conn, "onec_push", "order_plan")
+        plan = push_flow.read_plan(conn, "onec_push", "order_plan")
         latest = read_table(conn, "onec", "customer_orders")
         items = read_table(conn, "onec", "items")
     if plan.empty:
         plan = pd.DataFrame(columns=["key", "operation", "reason", "after", "order_ref", "order_number"])
-    plan = plan[plan["operation"] != NOOP] if not plan.empty else plan
+    plan = plan[plan["operation"] != Operation.NOOP] if not plan.empty else plan
     outcomes = [RowOutcome(r["key"], r["operation"], r["operation"], error=r["reason"])
-                for r in plan.to_dict("records") if r["operation"] in (osync.REJECTED, osync.CONFLICT)]
+                for r in plan.to_dict("records") if r["operation"] in (Operation.REJECTED, Operation.CONFLICT)]
     for outcome in outcomes:
-        if outcome.status == osync.CONFLICT:
+        if outcome.status == Operation.CONFLICT:
             outcome.error = f"deal {outcome.key} changed after its 1C order was shipped: not written"
-    todo = plan[plan["operation"].isin([osync.CREATE, osync.LINK, UPDATE])] if not plan.empty else plan
+    todo = plan[plan["operation"].isin([Operation.CREATE, Operation.LINK, Operation.UPDATE])] if not plan.empty else plan
     b24 = bitrix24.client()
     b24_calls = b24.stats.http_calls
     onec_client = onec.client() if not todo.empty else None
     onec_calls = onec_client.stats.requests if onec_client else 0
     target_ids: dict[str, str] = {}
     if dry_run:
-        outcomes += [RowOutcome(k, op, OK) for k, op in zip(todo["key"], todo["operation"])] if not todo.empty else []
+        outcomes += push_flow.dry_run_outcomes(todo)
     elif not todo.empty:
         defaults: dict[tuple, dict] = {}  # (organisation, currency) -> header defaults, one GET each
 
         def defaults_for(row: dict) -> dict:
-            settings = config.get("header", {})
-            org = settings.get("Организация_Key") or row.get("organization")
+            header_settings = config.header
+            org = header_settings.get("Организация_Key") or row.get("organization")
             key = (org, row.get("currency"))
             if key not in defaults:
-                defaults[key] = onec_orders.header_defaults(onec_client, settings, latest, HEADER_FROM_ORDERS,
+                defaults[key] = onec_orders.header_defaults(onec_client, header_settings, latest, HEADER_FROM_ORDERS,
                                                             organization=org, currency=row.get("currency"))
             return defaults[key]
         vat: dict | OneCPublicationError = {}
-        if not (todo["operation"] == osync.LINK).all():
+        if not (todo["operation"] == Operation.LINK).all():
             try:
-                vat = osync.item_vat_rates(items, onec_client.vat_rates())
+                vat = order_sync.item_vat_rates(items, onec_client.vat_rates())
             except OneCPublicationError as exc:  # no VAT rates, no order UNF would post: each row says why
                 vat = exc
         made = onec_orders.orders_made_since_extract(onec_client, latest) \
-            if (todo["operation"] == osync.CREATE).any() else {}
+            if (todo["operation"] == Operation.CREATE).any() else {}
         written: dict[str, tuple[str, str]] = {}
         for row in todo.to_dict("records"):
             try:
-                if row["operation"] == osync.LINK:
+                if row["operation"] == Operation.LINK:
                     written[row["key"]] = (row["order_ref"], row["order_number"])
                 elif isinstance(vat, OneCPublicationError):
                     raise vat
                 else:
                     written[row["key"]] = write_order(onec_client, row, defaults_for(row), made, vat)
             except ValueError as exc:  # our data cannot make a valid order (an item without a VAT rate)
-                outcomes.append(RowOutcome(row["key"], row["operation"], FAILED, error=str(exc)[:500],
+                outcomes.append(RowOutcome(row["key"], row["operation"], Status.FAILED, error=str(exc)[:500],
                                            error_class="data"))
             except OneCError as exc:  # one bad order never stops the others
                 # no answer or a gateway/overload answer: the next run retries; anything else is 1C refusing the data
                 kind = "retryable" if isinstance(exc, (OneCConnectionError, WriteNotApplied)) or (
                     isinstance(exc, OneCRequestError) and exc.transient) else "data"
-                outcomes.append(RowOutcome(row["key"], row["operation"], FAILED, error=str(exc)[:500],
+                outcomes.append(RowOutcome(row["key"], row["operation"], Status.FAILED, error=str(exc)[:500],
                                            error_class=kind))
-        ensure_deal_fields(b24, [uf["number"], uf["ref"]])
+        ensure_deal_fields(b24, [deal_fields.number, deal_fields.ref])
         current = {r["key"]: (r.get("uf_number"), r.get("uf_ref")) for r in todo.to_dict("records")}
         commands, done = [], []
+        ops = dict(zip(todo["key"], todo["operation"]))
         for key, (ref, number) in written.items():
             target_ids[key] = ref
             if current.get(key) == (number, ref):
-                done.append(RowOutcome(key, "write_back", OK))
+                done.append(RowOutcome(key, ops[key], Status.OK))
             else:
                 commands.append(WriteCommand(key, "crm.deal.update",
-                                             {"id": key, "fields": {uf["number"]: number, uf["ref"]: ref}}))
-        ops = dict(zip(todo["key"], todo["operation"]))
-        for outcome in done + apply_commands(b24, commands):
+                                             {"id": key, "fields": {deal_fields.number: number, deal_fields.ref: ref}}))
+        for outcome in done + apply_commands(b24, commands):  # journaled as the order's operation, not the write-back
             outcome.operation = ops[outcome.key]
             outcomes.append(outcome)
     with warehouse.connect() as conn:
-        results = fs.journal(conn, flow=osync.FLOW, context=context, plan=plan, outcomes=outcomes, dry_run=dry_run,
-                             target_ids=target_ids)
+        results = push_flow.journal(conn, flow=order_sync.FLOW, context=context, plan=plan, outcomes=outcomes,
+                                    dry_run=dry_run, target_ids=target_ids)
     calls = b24.stats.http_calls - b24_calls + ((onec_client.stats.requests - onec_calls) if onec_client else 0)
-    return dg.MaterializeResult(metadata=fs.push_metadata(results, len(todo), calls, dry_run))
+    return dg.MaterializeResult(metadata=push_flow.push_metadata(results, len(todo), calls, dry_run))
 
 
 defs = dg.Definitions(assets=[order_plan, customer_orders_push])

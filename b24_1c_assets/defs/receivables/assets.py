@@ -8,28 +8,27 @@ import pandas as pd
 
 from b24_1c_assets import settings
 from b24_1c_assets.defs.client_master.reads import COMPANIES_FROM_1C, current_clients
+from b24_1c_assets.lib import tables
 from b24_1c_assets.lib.landing import OWNERS, preview, with_lineage
 from b24_1c_assets.defs.onec import publication
-from b24_1c_assets.lib.incremental_extract import extract_policy
 from b24_1c_assets.lib.partitions import daily_partitions
 from b24_1c_assets.lib.resources import OneCResource, WarehouseResource
 from b24_1c_assets.domain import receivables_sources as sources
 from b24_1c_assets.domain.credit_policy import CreditPolicy, assess
 from b24_1c_assets.domain.receivables import receivables_by_contract, receivables_by_counterparty, to_kopecks
-from b24_1c_assets.warehouse import read_table, records_frame, replace_partition, replace_rows
+from b24_1c_assets.warehouse import records_frame
 
-SNAPSHOT = dg.AssetKey(["receivables", "receivables_snapshot"])
-CREDIT_STATUS = dg.AssetKey(["receivables", "client_credit_status"])
+SNAPSHOT, CREDIT_STATUS = tables.RECEIVABLES_SNAPSHOT.key, tables.CLIENT_CREDIT_STATUS.key
 BALANCE_CHECK = "balance_equals_1c"
-UPSTREAM = [dg.AssetKey(["onec", t]) for t in ("settlement_movements", "receivables_balance", "contracts",
-                                               "customer_orders")] + [
-    dg.AssetKey(["client_master", "clients"]), dg.AssetKey(["bitrix24", "companies"]), COMPANIES_FROM_1C]
+UPSTREAM = [*(t.key for t in (tables.ONEC_SETTLEMENT_MOVEMENTS, tables.ONEC_RECEIVABLES_BALANCE, tables.ONEC_CONTRACTS,
+                              tables.ONEC_CUSTOMER_ORDERS, tables.CLIENTS, tables.BITRIX24_COMPANIES)),
+            COMPANIES_FROM_1C]
 SPEC = dict(group_name="receivables", kinds={"duckdb"}, owners=OWNERS, deps=UPSTREAM,
             partitions_def=daily_partitions, tags={"flow": "receivables"})
 
 
-def credit_policy() -> CreditPolicy:
-    return CreditPolicy.from_dict(settings.load("credit_policy"))
+# deal_holds still imports the policy from here; it belongs to settings.credit_policy().
+credit_policy = settings.credit_policy
 
 
 def read_movements(conn) -> pd.DataFrame:
@@ -37,14 +36,14 @@ def read_movements(conn) -> pd.DataFrame:
     (1C's Balance ignores deactivated movements, so must we; TRUE when not published) and the order as
     `Заказ` (3.0 composite `Заказ`, 1.6 `Заказ_Key`, NULL when the dimension is not there at all).
     Money read as text so no kopeck passes through float."""
-    present = set(conn.execute("SELECT * FROM onec.settlement_movements LIMIT 0").df().columns)
+    present = set(conn.execute(f"SELECT * FROM {tables.ONEC_SETTLEMENT_MOVEMENTS} LIMIT 0").df().columns)
 
     def first_of(*names: str, default: str = "NULL") -> str:
         return next((f'"{n}"' for n in names if n in present), default)
     return conn.execute(
         f'SELECT "Period", "RecordType", {first_of("Active", default="TRUE")} AS "Active", "Контрагент_Key", '
         f'"Договор_Key", {first_of("Заказ", "Заказ_Key")} AS "Заказ", "ТипРасчетов", '
-        'CAST("Сумма" AS VARCHAR) AS "Сумма" FROM onec.settlement_movements').df()
+        f'CAST("Сумма" AS VARCHAR) AS "Сумма" FROM {tables.ONEC_SETTLEMENT_MOVEMENTS}').df()
 
 
 def read_raw(conn):
@@ -53,12 +52,12 @@ def read_raw(conn):
         return conn.execute(sql).df()
     movements = read_movements(conn)
     # an unpublished orders document leaves no payment calendars (terms come from contracts), not stale ones
-    orders = pd.DataFrame() if publication.unpublished(conn, ["customer_orders"]) else \
-        read_table(conn, "onec", "customer_orders")
+    orders = pd.DataFrame() if publication.unpublished(conn, [tables.ONEC_CUSTOMER_ORDERS.name]) else \
+        tables.ONEC_CUSTOMER_ORDERS.read(conn)
     balance = query('SELECT "Контрагент_Key", CAST("СуммаBalance" AS VARCHAR) AS amount, "_extracted_at" '
-                    'FROM onec.receivables_balance')
-    return (movements, balance, read_table(conn, "onec", "contracts"), orders,
-            current_clients(conn), read_table(conn, "bitrix24", "companies"))
+                    f'FROM {tables.ONEC_RECEIVABLES_BALANCE}')
+    return (movements, balance, tables.ONEC_CONTRACTS.read(conn), orders,
+            current_clients(conn), tables.BITRIX24_COMPANIES.read(conn))
 
 
 def client_frame(clients: pd.DataFrame, companies: pd.DataFrame, limit_field: str | None) -> pd.DataFrame:
@@ -89,7 +88,7 @@ def client_frame(clients: pd.DataFrame, companies: pd.DataFrame, limit_field: st
 )
 def receivables_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource, onec: OneCResource):
     day = date.fromisoformat(context.partition_key)
-    policy = credit_policy()
+    policy = settings.credit_policy()
     with warehouse.connect() as conn:
         raw = read_raw(conn)
     by_contract, status, balances = _snapshot(raw, day, policy)
@@ -105,8 +104,8 @@ def receivables_snapshot(context: dg.AssetExecutionContext, warehouse: Warehouse
             by_contract, status, balances = _snapshot(raw, day, policy)
 
     with warehouse.connect() as conn:
-        replace_partition(conn, "receivables", "receivables_snapshot", by_contract, column="snapshot_date", value=day)
-        replace_partition(conn, "receivables", "client_credit_status", status, column="snapshot_date", value=day)
+        tables.RECEIVABLES_SNAPSHOT.replace_partition(conn, by_contract, column="snapshot_date", value=day)
+        tables.CLIENT_CREDIT_STATUS.replace_partition(conn, status, column="snapshot_date", value=day)
 
     check = balance_check(balances, raw[1], day, re_read=re_read)
     counts = status["status"].value_counts().to_dict()
@@ -148,7 +147,7 @@ def _snapshot(raw, day: date, policy: CreditPolicy) -> tuple[pd.DataFrame, pd.Da
 def re_read_movements(context, onec: OneCResource, warehouse: WarehouseResource, refs: list[str]) -> dict:
     """Every settlement movement of these counterparties read again from 1C and swapped into
     onec.settlement_movements; {} when there are more than settings allow (a full extract is then the cure)."""
-    limit = extract_policy().max_balance_rereads
+    limit = settings.extracts().max_balance_rereads
     if len(refs) > limit:
         context.log.warning(f"{len(refs)} counterparties disagree with 1C's balance: over the {limit} re-read one by "
                             "one; run the extracts with tag b24_1c/full_extract=true")
@@ -158,7 +157,7 @@ def re_read_movements(context, onec: OneCResource, warehouse: WarehouseResource,
     records = client.settlement_movements(counterparties=refs)
     frame = with_lineage(records_frame(records), context)
     with warehouse.connect() as conn:
-        replace_rows(conn, "onec", "settlement_movements", frame, column="Контрагент_Key", values=refs)
+        tables.ONEC_SETTLEMENT_MOVEMENTS.replace_rows(conn, frame, column="Контрагент_Key", values=refs)
     context.log.info(f"re-read the settlement history of {len(refs)} counterparties: {len(frame)} movements")
     return {"re_read_counterparties": len(refs), "re_read_movements": len(frame),
             "re_read_requests": client.stats.requests - before}

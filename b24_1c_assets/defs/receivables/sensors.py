@@ -7,21 +7,19 @@ import pandas as pd
 from b24_1c_assets.defs.crm_push.deal_holds import APPLY, PLAN
 from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.domain.credit_holds import new_deals_to_block
-from b24_1c_assets.warehouse import table_exists
-
-DEALS = dg.AssetKey(["bitrix24", "deals"])
+from b24_1c_assets.lib import tables
 
 block_new_deals = dg.define_asset_job(
-    "block_new_deals", selection=dg.AssetSelection.assets(DEALS, PLAN, APPLY),
+    "block_new_deals", selection=dg.AssetSelection.assets(tables.BITRIX24_DEALS.key, PLAN, APPLY),
     description="Re-read deals and apply holds: new deals of held clients go to Suspended with a comment.",
     tags={"flow": "new_deal_block"})
 
 
 def held_companies(warehouse: WarehouseResource) -> set[int]:
     with warehouse.connect(read_only=True, lock_wait_seconds=5) as conn:  # a sensor tick must stay short
-        if not table_exists(conn, "receivables", "hold_state"):
+        if not tables.HOLD_STATE.exists(conn):
             return set()
-        return {int(r[0]) for r in conn.execute("SELECT company_id FROM receivables.hold_state WHERE state = 'held'")
+        return {int(r[0]) for r in conn.execute(f"SELECT company_id FROM {tables.HOLD_STATE} WHERE state = 'held'")
                 .fetchall()}
 
 

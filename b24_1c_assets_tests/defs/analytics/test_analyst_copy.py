@@ -10,8 +10,10 @@ import dagster as dg
 import duckdb
 
 from b24_1c_assets.analytics_copy import publish
-from b24_1c_assets.defs.analytics.publish import ANALYTICS_COPY
+from b24_1c_assets.lib import tables
 from b24_1c_assets.runner import run_full_sync
+
+ANALYST_COPY = tables.ANALYST_COPY.key
 
 HOLD = """
 import duckdb, sys
@@ -49,7 +51,7 @@ def test_full_sync_publishes_the_copy_while_an_analyst_holds_the_old_one_open(sa
         assert analyst.ask("SELECT count(*) FROM client_master.clients") == "[(1,)]"
         result = run_full_sync(trigger="test", instance=dg.DagsterInstance.ephemeral())
         assert result.success  # no writer waited on the analyst's connection
-        assert ANALYTICS_COPY in {e.asset_key for e in result.get_asset_materialization_events()}
+        assert ANALYST_COPY in {e.asset_key for e in result.get_asset_materialization_events()}
         # the open connection still answers, from the copy it opened
         assert analyst.ask("SELECT count(*) FROM client_master.clients") == "[(1,)]"
         assert analyst.ask("SELECT run_id FROM meta.publication") == "[('yesterday',)]"
@@ -77,9 +79,9 @@ def test_the_copy_is_the_last_step_of_every_job(definitions):
     for name in ("full_sync", "incremental_sync", "exchange_load"):
         job = definitions.resolve_job_def(name)
         selected = set(job.asset_layer.selected_asset_keys)
-        assert ANALYTICS_COPY in selected, name
-        parents = graph.get(ANALYTICS_COPY).parent_keys
-        assert selected - {ANALYTICS_COPY} <= parents, name  # runs after everything else the job materializes
+        assert ANALYST_COPY in selected, name
+        parents = graph.get(ANALYST_COPY).parent_keys
+        assert selected - {ANALYST_COPY} <= parents, name  # runs after everything else the job materializes
 
 
 def test_a_failed_publication_leaves_the_old_copy(tmp_path):

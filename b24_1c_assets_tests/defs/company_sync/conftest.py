@@ -1,4 +1,4 @@
-"""`run_flow`: like `run_assets` (defs/conftest.py), plus run config (e.g. to turn the 1C dry run off)."""
+"""`run_flow`: like `run_assets` (defs/conftest.py), plus run config and tags (e.g. `b24_1c/dry_run=false`)."""
 
 import dagster as dg
 import pytest

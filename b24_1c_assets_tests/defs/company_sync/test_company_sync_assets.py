@@ -8,13 +8,14 @@ import pytest
 
 from b24_1c_assets.bitrix24 import Bitrix24Client
 from b24_1c_assets.defs.company_sync.assets import TO_1C, TO_1C_PLAN, TO_CRM, TO_CRM_PLAN
+from b24_1c_assets.lib.push_flow import DRY_RUN_TAG
 
 UPSTREAM = dg.AssetSelection.groups("bitrix24_raw", "onec_raw", "client_master")
 EXTRACTS = dg.AssetSelection.assets(["onec", "counterparties"], ["bitrix24", "companies"],
                                     ["bitrix24", "requisites"]) | dg.AssetSelection.groups("client_master")
 TO_CRM_FLOW = EXTRACTS | dg.AssetSelection.assets(TO_CRM_PLAN, TO_CRM)
 TO_1C_FLOW = EXTRACTS | dg.AssetSelection.assets(TO_1C_PLAN, TO_1C)
-LIVE = {"ops": {"onec_push__counterparties_from_crm": {"config": {"dry_run": False}}}}
+LIVE = {DRY_RUN_TAG: "false"}  # 1C writes are dry unless the run says otherwise
 
 
 def query(tmp_path, sql):
@@ -146,14 +147,14 @@ def live_onec_writes(monkeypatch, tmp_path):
     settings_dir = tmp_path / "settings"
     settings_dir.mkdir()
     (settings_dir / "onec_writes.toml").write_text(
-        'dry_run = false\nmax_creates_per_run = 2\n[counterparty]\nallowed_fields = ["Description", '
+        'max_creates_per_run = 2\n[counterparty]\nallowed_fields = ["Description", '
         '"НаименованиеПолное", "ИНН", "КПП", "РегистрационныйНомер", "ВидКонтрагента", '
         '"ЮридическоеФизическоеЛицо", "Покупатель", "СтранаРегистрации"]\n', encoding="utf-8")
     monkeypatch.setenv("B24_1C_SETTINGS_DIR", str(settings_dir))
 
 
 def test_crm_to_1c_writes_capped_traceable_and_closes_the_loop(run_flow, sandbox, tmp_path, live_onec_writes):
-    assert run_flow(TO_1C_FLOW, run_config=LIVE).success
+    assert run_flow(TO_1C_FLOW, tags=LIVE).success
     created = {r[0]: r[1] for r in query(tmp_path, "SELECT key, target_id FROM sync.results "
                                                    "WHERE flow = 'company_sync.to_1c' AND status = 'ok'")}
     deferred = query(tmp_path, "SELECT count(*) FROM sync.results WHERE flow = 'company_sync.to_1c' "
@@ -174,7 +175,7 @@ def test_crm_to_1c_writes_capped_traceable_and_closes_the_loop(run_flow, sandbox
         conn.execute("DELETE FROM sync.push_state WHERE flow = 'company_sync.to_1c'")
     size = len(catalog)
     start = len(sandbox.onec.request_log)
-    assert run_flow([TO_1C_PLAN, TO_1C], run_config=LIVE).success
+    assert run_flow([TO_1C_PLAN, TO_1C], tags=LIVE).success
     posts = [e for e in onec_writes(sandbox.onec, start) if e["method"] == "POST"]
     assert posts == [] and len(catalog) == size  # the same two were first in line: found by marker
     again = dict(query(tmp_path, "SELECT key, target_id FROM sync.results WHERE flow = 'company_sync.to_1c' "
@@ -182,7 +183,7 @@ def test_crm_to_1c_writes_capped_traceable_and_closes_the_loop(run_flow, sandbox
     assert again == created
 
     # the loop: both directions re-extracted; nothing made by one side comes back as new on the other
-    assert run_flow(TO_1C_FLOW | TO_CRM_FLOW, run_config=LIVE).success
+    assert run_flow(TO_1C_FLOW | TO_CRM_FLOW, tags=LIVE).success
     both = dict(query(tmp_path, "SELECT company_id, match_rule FROM client_master.clients "
                                 "WHERE company_id IS NOT NULL"))
     for company_id in created:
@@ -197,11 +198,11 @@ def test_a_kpp_1c_drops_is_reported_not_hidden(run_flow, sandbox, tmp_path, monk
     settings_dir = tmp_path / "settings_no_country"
     settings_dir.mkdir()
     (settings_dir / "onec_writes.toml").write_text(
-        'dry_run = false\nmax_creates_per_run = 20\n[counterparty]\nallowed_fields = ["Description", '
+        'max_creates_per_run = 20\n[counterparty]\nallowed_fields = ["Description", '
         '"НаименованиеПолное", "ИНН", "КПП", "ВидКонтрагента", "ЮридическоеФизическоеЛицо", "Покупатель"]\n',
         encoding="utf-8")
     monkeypatch.setenv("B24_1C_SETTINGS_DIR", str(settings_dir))
-    assert run_flow(TO_1C_FLOW, run_config=LIVE).success
+    assert run_flow(TO_1C_FLOW, tags=LIVE).success
     plan = dict(query(tmp_path, "SELECT key, kind FROM onec_push.counterparty_from_crm_plan WHERE operation = 'create'"))
     failed = dict(query(tmp_path, "SELECT key, error FROM sync.results WHERE flow = 'company_sync.to_1c' "
                                   "AND status = 'failed'"))

@@ -5,7 +5,7 @@ from decimal import Decimal
 import dagster as dg
 import duckdb
 
-from b24_1c_assets.defs.crm_push.guard import OVERRIDE_TAG
+from b24_1c_assets.lib.push_flow import DRY_RUN_TAG, GUARD_OVERRIDE_TAG
 
 UPSTREAM = dg.AssetSelection.groups("bitrix24_raw", "onec_raw", "client_master", "receivables")
 PUSH = UPSTREAM | dg.AssetSelection.groups("crm_push")
@@ -46,5 +46,16 @@ def test_a_broken_export_zeroing_debts_is_stopped_until_overridden(sandbox, run_
     assert guard and not guard[0].passed and "zero debt" in (guard[0].description or "")
     assert company_updates(sandbox.portal) == writes  # nothing written
 
-    forced = run_assets(PUSH, tags={OVERRIDE_TAG: "1C migration: balances really were closed"})
+    forced = run_assets(PUSH, tags={GUARD_OVERRIDE_TAG: "1C migration: balances really were closed"})
     assert forced.success and company_updates(sandbox.portal) > writes
+
+
+def test_a_dry_run_writes_nothing_and_moves_no_baseline(sandbox, run_assets, tmp_path):
+    assert run_assets(PUSH, tags={DRY_RUN_TAG: "true"}).success
+    assert company_updates(sandbox.portal) == 0  # Bitrix24 writes are live by default; the run tag says dry
+    with duckdb.connect(str(tmp_path / "b24_1c.duckdb"), read_only=True) as conn:
+        journaled = dict(conn.execute("SELECT flow, count(*) FROM sync.results WHERE dry_run GROUP BY 1").fetchall())
+        live = conn.execute("SELECT count(*) FROM sync.results WHERE NOT dry_run").fetchone()[0]
+    assert journaled.get("company_receivables", 0) > 0 and live == 0
+    assert run_assets(PUSH).success  # the next live run writes them all: the dry run advanced no baseline
+    assert company_updates(sandbox.portal) == journaled["company_receivables"]
