@@ -18,7 +18,7 @@ from b24_1c_assets.domain.push_plan import GuardLimits, GuardVerdict, Operation,
 from b24_1c_assets.lib.landing import preview, with_lineage
 from b24_1c_assets.sync.bitrix24_writes import RowOutcome
 from b24_1c_assets.sync.journal import record
-from b24_1c_assets.warehouse import read_table, replace_table
+from b24_1c_assets.lib.tables import Table
 
 GUARD_CHECK = "push_guard"
 GUARD_OVERRIDE_TAG = "b24_1c/guard_override"
@@ -99,12 +99,12 @@ def dry_run_outcomes(rows: pd.DataFrame, status: str = Status.OK) -> list[RowOut
             for k, op in zip(rows["key"], rows["operation"])]
 
 
-def store_plan(conn, context, schema: str, table: str, plan: pd.DataFrame) -> None:
-    replace_table(conn, schema, table, with_lineage(plan, context))
+def store_plan(conn, context, table: Table, plan: pd.DataFrame) -> None:
+    table.replace(conn, with_lineage(plan, context))
 
 
-def read_plan(conn, schema: str, table: str) -> pd.DataFrame:
-    return read_table(conn, schema, table)
+def read_plan(conn, table: Table) -> pd.DataFrame:
+    return table.read(conn)
 
 
 def journal(conn, *, flow: str, context, plan: pd.DataFrame, outcomes: list[RowOutcome], dry_run: bool = False,

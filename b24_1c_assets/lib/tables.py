@@ -16,7 +16,6 @@ No Dagster import at module level: the HTTP service reads tables through this mo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,10 +57,6 @@ class Table:
 
     def __str__(self) -> str:
         return f"{self.schema}.{self.name}"
-
-    def __iter__(self) -> Iterator[str]:
-        """`schema, name = table` (and `*table` where a (schema, name) pair is expected)."""
-        return iter((self.schema, self.name))
 
     def read(self, conn) -> pd.DataFrame:
         """The whole table, or an empty frame when it does not exist yet."""

@@ -35,8 +35,7 @@ def test_an_entry_reads_and_writes_its_table(tmp_path):
                                 value="2026-01-02")
         assert sorted(entry.read(conn)["n"]) == [1, 3, 20]
         assert conn.execute(f"SELECT count(*) FROM {entry}").fetchone()[0] == 3
-    schema, name = entry
-    assert (schema, name) == ("scratch", "rows") and entry.key.path == ["scratch", "rows"]
+    assert entry.key.path == ["scratch", "rows"]
 
 
 def test_api_calls_counts_each_client_since_it_started():

@@ -11,7 +11,8 @@ import pandas as pd
 
 from b24_1c_assets import settings
 from b24_1c_assets.bitrix24 import Bitrix24Client
-from b24_1c_assets.lib import push_flow
+from b24_1c_assets.lib import push_flow, tables
+from b24_1c_assets.lib.api_calls import ApiCalls
 from b24_1c_assets.lib.landing import OWNERS
 from b24_1c_assets.defs.onec import publication
 from b24_1c_assets.lib.resources import Bitrix24Resource, OneCResource, WarehouseResource
@@ -22,16 +23,15 @@ from b24_1c_assets.onec.exchange import decode_bytes
 from b24_1c_assets.sync import journal
 from b24_1c_assets.sync.bitrix24_reads import find_by_external_id
 from b24_1c_assets.sync.bitrix24_writes import RowOutcome, WriteCommand, apply_commands
-from b24_1c_assets.warehouse import read_table
 
-PLAN = dg.AssetKey(["crm_push", "product_plan"])
-PUSH = dg.AssetKey(["crm_push", "products"])
+PLAN = tables.PRODUCT_PLAN.key
+PUSH = tables.PUSH_PRODUCTS.key
 TAGS = {"flow": catalog_sync.FLOW}
 
 
 @dg.asset(key=PLAN, group_name="catalog_sync", kinds={"duckdb"}, owners=OWNERS, pool="duckdb", tags=TAGS,
-          deps=[dg.AssetKey(["onec", "items"]), dg.AssetKey(["onec", "prices"]), dg.AssetKey(["onec", "price_types"]),
-                dg.AssetKey(["bitrix24", "products"])],
+          deps=[tables.ONEC_ITEMS.key, tables.ONEC_PRICES.key, tables.ONEC_PRICE_TYPES.key,
+                tables.BITRIX24_PRODUCTS.key],
           check_specs=[push_flow.guard_spec(PLAN, "the catalog push to CRM products")],
           description="What the catalog push would write, one row per 1C item that is (or becomes) a CRM "
                       "product: operation update / in_sync / noop, changed fields, before and after.")
@@ -40,13 +40,13 @@ def product_plan(context: dg.AssetExecutionContext, onec: OneCResource,
     config = settings.deal_orders().catalog
     with warehouse.connect() as conn:
         skipped = onec.uses_odata and publication.skipped_plan(context, conn, "catalog_sync",
-                                                               ("crm_push", "product_plan"), push_flow.GUARD_CHECK)
+                                                               tables.PRODUCT_PLAN, push_flow.GUARD_CHECK)
         if skipped:
             return skipped
         if onec.uses_odata:
-            items, prices = read_table(conn, "onec", "items"), read_table(conn, "onec", "prices")
-            price_types = read_table(conn, "onec", "price_types")
-        products = read_table(conn, "bitrix24", "products")
+            items, prices = tables.ONEC_ITEMS.read(conn), tables.ONEC_PRICES.read(conn)
+            price_types = tables.ONEC_PRICE_TYPES.read(conn)
+        products = tables.BITRIX24_PRODUCTS.read(conn)
         pushed, failed = journal.last_pushed(conn, catalog_sync.FLOW), journal.failed_keys(conn, catalog_sync.FLOW)
     if not onec.uses_odata:
         items, prices, price_types = catalog_from_exchange(Path(onec.exchange_dir))
@@ -63,7 +63,7 @@ def product_plan(context: dg.AssetExecutionContext, onec: OneCResource,
                if op == Operation.UPDATE and catalog_sync.same_as_crm({**wanted[k], "key": k}, crm.get(k))]
     plan.loc[plan["key"].isin(in_sync), "operation"] = Operation.IN_SYNC
     with warehouse.connect() as conn:
-        push_flow.store_plan(conn, context, "crm_push", "product_plan", plan)
+        push_flow.store_plan(conn, context, tables.PRODUCT_PLAN, plan)
     population = int(desired["product_id"].notna().sum())
     return dg.MaterializeResult(
         metadata=push_flow.plan_metadata(plan, "crm_push.product_plan", ["key", "operation", "reason", "changed_fields"]),
@@ -101,10 +101,10 @@ def products_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
                   warehouse: WarehouseResource) -> dg.MaterializeResult:
     dry_run = push_flow.is_dry_run(context, "bitrix24")
     with warehouse.connect() as conn:
-        plan = push_flow.read_plan(conn, "crm_push", "product_plan")
+        plan = push_flow.read_plan(conn, tables.PRODUCT_PLAN)
     todo = plan[plan["operation"] != Operation.NOOP] if not plan.empty else plan
     client = bitrix24.client()
-    calls = client.stats.http_calls
+    calls = ApiCalls(client)
     outcomes = [RowOutcome(k, Operation.IN_SYNC, Status.OK) for k in todo.loc[todo["operation"] == Operation.IN_SYNC, "key"]] if not todo.empty else []
     writes = todo[todo["operation"] == Operation.UPDATE] if not todo.empty else todo
     target_ids = {str(k): str(p) for k, p in zip(todo.get("key", []), todo.get("product_id", [])) if isinstance(p, str)}
@@ -127,7 +127,7 @@ def products_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
     with warehouse.connect() as conn:
         results = push_flow.journal(conn, flow=catalog_sync.FLOW, context=context, plan=plan, outcomes=outcomes,
                                     dry_run=dry_run, target_ids=target_ids)
-    return dg.MaterializeResult(metadata=push_flow.push_metadata(results, len(writes), client.stats.http_calls - calls, dry_run))
+    return dg.MaterializeResult(metadata=push_flow.push_metadata(results, len(writes), calls.count, dry_run))
 
 
 defs = dg.Definitions(assets=[product_plan, products_push])

@@ -66,7 +66,7 @@ def company_from_1c_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
         plan = crm_company_plan(
             clients, tables.ONEC_COUNTERPARTIES.read(conn), crm_companies(conn), presets, company_link(),
             last_pushed=last_pushed(conn, FLOW_TO_CRM), failed_keys=failed_keys(conn, FLOW_TO_CRM), held=held)
-        store_plan(conn, context, *tables.COMPANY_FROM_1C_PLAN, plan.rows)
+        store_plan(conn, context, tables.COMPANY_FROM_1C_PLAN, plan.rows)
     return dg.MaterializeResult(
         metadata={**plan_metadata(plan.rows, str(tables.COMPANY_FROM_1C_PLAN),
                                   ["key", "company_id", "operation", "reason", "changed_fields"]),
@@ -81,7 +81,7 @@ def companies_from_1c(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resou
     outcome in sync.results. A dry run (run tag b24_1c/dry_run=true) journals the rows and sends nothing."""
     dry_run = is_dry_run(context, "bitrix24")
     with warehouse.connect() as conn:
-        plan = read_plan(conn, *tables.COMPANY_FROM_1C_PLAN)
+        plan = read_plan(conn, tables.COMPANY_FROM_1C_PLAN)
     todo = plan[plan["operation"].isin([Operation.ADD, Operation.UPDATE])] if not plan.empty else plan
     client = bitrix24.client()
     calls = ApiCalls(client)
@@ -112,7 +112,7 @@ def counterparty_from_crm_plan(context: dg.AssetExecutionContext, bitrix24: Bitr
             review_candidates=tables.CLIENT_MATCH_CANDIDATES.read(conn),
             duplicate_groups=tables.DUPLICATE_GROUPS.read(conn), last_pushed=last_pushed(conn, FLOW_TO_1C),
             allowed_fields=settings.onec_writes().counterparty.allowed_fields)
-        store_plan(conn, context, *tables.COUNTERPARTY_FROM_CRM_PLAN, plan.rows)
+        store_plan(conn, context, tables.COUNTERPARTY_FROM_CRM_PLAN, plan.rows)
     shown = ["key", "operation", "inn", "kpp", "kind", "problems"]
     return dg.MaterializeResult(
         metadata={**plan_metadata(plan.rows, str(tables.COUNTERPARTY_FROM_CRM_PLAN), shown), "planned": plan.writes,
@@ -129,7 +129,7 @@ def counterparties_from_crm(context: dg.AssetExecutionContext, onec: OneCResourc
     company's ORIGIN_ID. A dry run (1C's default) journals what would be written and calls 1C not at all."""
     dry_run = is_dry_run(context, "onec")
     with warehouse.connect() as conn:
-        plan = read_plan(conn, *tables.COUNTERPARTY_FROM_CRM_PLAN)
+        plan = read_plan(conn, tables.COUNTERPARTY_FROM_CRM_PLAN)
     run = counterparty_run(plan, max_creates=settings.onec_writes().max_creates_per_run, dry_run=dry_run)
     push = push_counterparties(run, company_link(), onec.client, bitrix24.client)
     with warehouse.connect() as conn:

@@ -4,7 +4,8 @@ import json
 
 import dagster as dg
 
-from b24_1c_assets.lib import push_flow
+from b24_1c_assets.lib import push_flow, tables
+from b24_1c_assets.lib.api_calls import ApiCalls
 from b24_1c_assets.lib.landing import OWNERS, preview
 from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.domain.push_plan import Operation, Status, plan_updates
@@ -12,20 +13,20 @@ from b24_1c_assets.domain.receivables_push import FIELD_LABELS, FIELDS, desired_
 from b24_1c_assets.sync import journal
 from b24_1c_assets.sync.bitrix24_userfields import UserField, ensure_userfields
 from b24_1c_assets.sync.bitrix24_writes import WriteCommand, apply_commands
-from b24_1c_assets.warehouse import query, table_exists
+from b24_1c_assets.warehouse import query
 
 FLOW = "company_receivables"
-PLAN = dg.AssetKey(["crm_push", "company_receivables_plan"])
-PUSH = dg.AssetKey(["crm_push", "company_receivables"])
-CREDIT_STATUS = dg.AssetKey(["receivables", "client_credit_status"])
+PLAN = tables.COMPANY_RECEIVABLES_PLAN.key
+PUSH = tables.PUSH_COMPANY_RECEIVABLES.key
+CREDIT_STATUS = tables.CLIENT_CREDIT_STATUS.key
 USER_FIELDS = [UserField(name, kind, label) for name, (kind, label) in FIELD_LABELS.items()]
 
 
 def latest_credit_status(conn):
-    if not table_exists(conn, "receivables", "client_credit_status"):
-        raise dg.Failure("receivables.client_credit_status is empty: materialize receivables first")
-    return query(conn, "SELECT * FROM receivables.client_credit_status WHERE snapshot_date = "
-                       "(SELECT max(snapshot_date) FROM receivables.client_credit_status)")
+    if not tables.CLIENT_CREDIT_STATUS.exists(conn):
+        raise dg.Failure(f"{tables.CLIENT_CREDIT_STATUS} is empty: materialize receivables first")
+    return query(conn, f"SELECT * FROM {tables.CLIENT_CREDIT_STATUS} WHERE snapshot_date = "
+                       f"(SELECT max(snapshot_date) FROM {tables.CLIENT_CREDIT_STATUS})")
 
 
 @dg.asset(
@@ -40,7 +41,7 @@ def company_receivables_plan(context: dg.AssetExecutionContext, warehouse: Wareh
         status = latest_credit_status(conn)
         plan = plan_updates(desired_company_fields(status), journal.last_pushed(conn, FLOW),
                             journal.failed_keys(conn, FLOW), FIELDS)
-        push_flow.store_plan(conn, context, "crm_push", "company_receivables_plan", plan)
+        push_flow.store_plan(conn, context, tables.COMPANY_RECEIVABLES_PLAN, plan)
     population = int(status["company_id"].notna().sum())
     guard = push_flow.guard_check(context, PLAN, plan, population, FLOW, new_holds=new_holds(plan), zeroed=zeroed(plan))
     updates = plan[plan["operation"] == Operation.UPDATE]
@@ -61,10 +62,10 @@ def company_receivables(context: dg.AssetExecutionContext, bitrix24: Bitrix24Res
     before, after, status and error; only planned updates are sent, 50 per batch call."""
     with warehouse.connect() as conn:
         plan = query(conn, "SELECT key, operation, reason, changed_fields, before, after, payload_hash "
-                           "FROM crm_push.company_receivables_plan WHERE operation = ?", [Operation.UPDATE])
+                           f"FROM {tables.COMPANY_RECEIVABLES_PLAN} WHERE operation = ?", [Operation.UPDATE])
     dry_run = push_flow.is_dry_run(context, "bitrix24")
     client = bitrix24.client()
-    calls_before = client.stats.http_calls
+    calls = ApiCalls(client)
     created = ensure_userfields(client, "company", USER_FIELDS) if not plan.empty and not dry_run else []
     commands = [WriteCommand(key, "crm.company.update", {"id": int(key), "fields": json.loads(after)})
                 for key, after in zip(plan["key"], plan["after"])]
@@ -78,7 +79,7 @@ def company_receivables(context: dg.AssetExecutionContext, bitrix24: Bitrix24Res
         "dagster/row_count": len(outcomes), "planned": len(commands),
         "succeeded": sum(o.status == Status.OK for o in outcomes), "failed": len(failed),
         "throttled_rows": sum(o.error_class == "retryable" for o in failed),
-        "api_calls": client.stats.http_calls - calls_before, "user_fields_created": ", ".join(created) or "none",
+        "api_calls": calls.count, "user_fields_created": ", ".join(created) or "none",
         "dry_run": dry_run,
         "preview": preview(results, ["key", "status", "reason", "error"])})
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from b24_1c_assets.lib import push_flow
+from b24_1c_assets import settings
+from b24_1c_assets.lib import push_flow, tables
+from b24_1c_assets.lib.api_calls import ApiCalls
 from b24_1c_assets.lib.landing import OWNERS, preview
-from b24_1c_assets.defs.receivables.assets import credit_policy
 from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.domain.credit_holds import (MOVE_COLUMNS, STATE_COLUMNS, SUSPEND, deal_message, hold_message,
                                                plan_holds)
@@ -18,14 +19,14 @@ from b24_1c_assets.domain.receivables_push import FIELDS as DEBT_FIELDS, desired
 from b24_1c_assets.sync import journal
 from b24_1c_assets.sync.bitrix24_stages import StageSetupError, ensure_suspended_stages
 from b24_1c_assets.sync.bitrix24_writes import WriteCommand, apply_commands
-from b24_1c_assets.warehouse import append_table, query, read_table, replace_table, table_exists
+from b24_1c_assets.warehouse import query
 from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
 
 FLOW = "deal_holds"
-PLAN = dg.AssetKey(["crm_push", "deal_hold_plan"])
-APPLY = dg.AssetKey(["crm_push", "deal_holds"])
-UPSTREAM = [dg.AssetKey(["receivables", "client_credit_status"]), dg.AssetKey(["bitrix24", "deals"]),
-            dg.AssetKey(["bitrix24", "companies"])]
+PLAN = tables.DEAL_HOLD_PLAN.key
+APPLY = tables.PUSH_DEAL_HOLDS.key
+UPSTREAM = [tables.CLIENT_CREDIT_STATUS.key, tables.BITRIX24_DEALS.key,
+            tables.BITRIX24_COMPANIES.key]
 SUSPENDED_COLUMNS = ["deal_id", "company_id", "category_id", "previous_stage", "suspended_on"]
 RELEASE_COLUMNS = ["company_id", "until", "reason", "released_by"]
 
@@ -43,7 +44,7 @@ def open_deals(deals: pd.DataFrame) -> pd.DataFrame:
 
 def manual_releases(conn, database_path: str) -> pd.DataFrame:
     """Manual releases from review.manual_releases and review/manual_releases.csv beside the DuckDB file."""
-    frames = [read_table(conn, "review", "manual_releases")]
+    frames = [tables.MANUAL_RELEASES.read(conn)]
     path = Path(database_path).parent / "review" / "manual_releases.csv"
     if path.exists():
         frames.append(pd.read_csv(path, parse_dates=["until"]))
@@ -51,8 +52,8 @@ def manual_releases(conn, database_path: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RELEASE_COLUMNS)
 
 
-def table_or_empty(conn, schema: str, table: str, columns: list[str]) -> pd.DataFrame:
-    frame = read_table(conn, schema, table)
+def table_or_empty(conn, table: tables.Table, columns: list[str]) -> pd.DataFrame:
+    frame = table.read(conn)
     return frame[columns] if not frame.empty else pd.DataFrame(columns=columns)
 
 
@@ -65,20 +66,20 @@ def deal_hold_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     crm_push.hold_transition_plan). Guarded against mass suspension, and against an export zeroing many debts
     (which would release every hold)."""
     with warehouse.connect() as conn:
-        status = query(conn, "SELECT * FROM receivables.client_credit_status WHERE company_id IS NOT NULL AND "
-                             "snapshot_date = (SELECT max(snapshot_date) FROM receivables.client_credit_status)")
+        status = query(conn, f"SELECT * FROM {tables.CLIENT_CREDIT_STATUS} WHERE company_id IS NOT NULL AND "
+                             f"snapshot_date = (SELECT max(snapshot_date) FROM {tables.CLIENT_CREDIT_STATUS})")
         as_of = status["snapshot_date"].max() if not status.empty else date.today()
-        plan = plan_holds(status, table_or_empty(conn, "receivables", "hold_state", STATE_COLUMNS),
-                          manual_releases(conn, warehouse.database), open_deals(read_table(conn, "bitrix24", "deals")),
-                          table_or_empty(conn, "receivables", "suspended_deals", SUSPENDED_COLUMNS),
-                          credit_policy(), pd.Timestamp(as_of).date())
-        push_flow.store_plan(conn, context, "crm_push", "deal_hold_moves", plan.deal_moves)
-        replace_table(conn, "crm_push", "deal_hold_state_plan", plan.state)
-        replace_table(conn, "crm_push", "deal_hold_suspended_plan", plan.suspended)
-        replace_table(conn, "crm_push", "hold_transition_plan", plan.transitions)
-        open_count = len(open_deals(read_table(conn, "bitrix24", "deals")))
+        plan = plan_holds(status, table_or_empty(conn, tables.HOLD_STATE, STATE_COLUMNS),
+                          manual_releases(conn, warehouse.database), open_deals(tables.BITRIX24_DEALS.read(conn)),
+                          table_or_empty(conn, tables.SUSPENDED_DEALS, SUSPENDED_COLUMNS),
+                          settings.credit_policy(), pd.Timestamp(as_of).date())
+        push_flow.store_plan(conn, context, tables.DEAL_HOLD_MOVES, plan.deal_moves)
+        tables.DEAL_HOLD_STATE_PLAN.replace(conn, plan.state)
+        tables.DEAL_HOLD_SUSPENDED_PLAN.replace(conn, plan.suspended)
+        tables.HOLD_TRANSITION_PLAN.replace(conn, plan.transitions)
+        open_count = len(open_deals(tables.BITRIX24_DEALS.read(conn)))
         # the first run after installation holds everyone already over the line: an initial load, not a change
-        initial = not table_exists(conn, "receivables", "hold_state")
+        initial = not tables.HOLD_STATE.exists(conn)
         # Debts as the CRM last showed them: an export that zeroes many of them would release every hold, so
         # the receivables push's zeroed-debt limits stop the moves too (also in runs without that push).
         debts = plan_updates(desired_company_fields(status), journal.last_pushed(conn, "company_receivables"),
@@ -108,12 +109,12 @@ def deal_holds(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, wa
     stages of suspended deals (receivables.suspended_deals, one row per deal) advance only for moves that
     succeeded; each change of hold state is queued once in receivables.hold_transitions and notified."""
     with warehouse.connect() as conn:
-        moves = read_table(conn, "crm_push", "deal_hold_moves")
-        state = read_table(conn, "crm_push", "deal_hold_state_plan")
-        suspended = table_or_empty(conn, "crm_push", "deal_hold_suspended_plan", SUSPENDED_COLUMNS)
-        transitions = table_or_empty(conn, "crm_push", "hold_transition_plan",
+        moves = tables.DEAL_HOLD_MOVES.read(conn)
+        state = tables.DEAL_HOLD_STATE_PLAN.read(conn)
+        suspended = table_or_empty(conn, tables.DEAL_HOLD_SUSPENDED_PLAN, SUSPENDED_COLUMNS)
+        transitions = table_or_empty(conn, tables.HOLD_TRANSITION_PLAN,
                                      ["company_id", "from_state", "to_state", "reasons", "assigned_by_id"])
-        titles = dict(zip(*(read_table(conn, "bitrix24", "companies")[c] for c in ("ID", "TITLE"))))
+        titles = dict(zip(*(tables.BITRIX24_COMPANIES.read(conn)[c] for c in ("ID", "TITLE"))))
     moves = moves if not moves.empty else pd.DataFrame(columns=MOVE_COLUMNS)
     plan_rows = moves.assign(key=moves["deal_id"].astype(str), operation=Operation.UPDATE, reason=moves["action"],
                              before=moves["from_stage"], after=moves["to_stage"], payload_hash=None)
@@ -126,7 +127,7 @@ def deal_holds(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, wa
             "dagster/row_count": len(plan_rows), "dry_run": True,
             "preview": preview(moves, ["deal_id", "company_id", "from_stage", "to_stage", "action"])})
     client = bitrix24.client()
-    calls_before = client.stats.http_calls
+    calls = ApiCalls(client)
     # A portal has no Suspended stage until it is added: create it where a deal is about to go (fails loudly,
     # naming the pipeline, when the integration user may not).
     needed = {int(m.category_id) for m in moves.itertuples() if m.action == SUSPEND}
@@ -148,20 +149,20 @@ def deal_holds(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, wa
     failed_releases = {int(m.deal_id) for m in moves.itertuples() if m.action != SUSPEND and str(m.deal_id) not in moved}
     failed_suspends = {int(m.deal_id) for m in moves.itertuples() if m.action == SUSPEND and str(m.deal_id) not in moved}
     with warehouse.connect() as conn:
-        previous = table_or_empty(conn, "receivables", "suspended_deals", SUSPENDED_COLUMNS)
+        previous = table_or_empty(conn, tables.SUSPENDED_DEALS, SUSPENDED_COLUMNS)
     parts = [suspended[~suspended["deal_id"].astype(int).isin(failed_suspends)],
              previous[previous["deal_id"].astype(int).isin(failed_releases)]]
     parts = [p for p in parts if not p.empty]
     keep = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=SUSPENDED_COLUMNS)
     with warehouse.connect() as conn:
         push_flow.journal(conn, flow=FLOW, context=context, plan=plan_rows, outcomes=outcomes)
-        replace_table(conn, "receivables", "suspended_deals", keep)
+        tables.SUSPENDED_DEALS.replace(conn, keep)
         if not state.empty:
-            replace_table(conn, "receivables", "hold_state", state)
+            tables.HOLD_STATE.replace(conn, state)
         if not transitions.empty:
             queued = transitions.assign(decided_at=pd.Timestamp.now(tz="UTC").tz_localize(None),
                                         run_id=context.run.run_id, notified=False)
-            append_table(conn, "receivables", "hold_transitions", queued)
+            tables.HOLD_TRANSITIONS.append(conn, queued)
     notified = notify_transitions(context, client, warehouse, titles)
     failed = [o for o in outcomes if o.status != Status.OK]
     for outcome in failed[:20]:
@@ -171,7 +172,7 @@ def deal_holds(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, wa
                                                            if m.action == SUSPEND and str(m.deal_id) in moved),
         "released": sum(1 for m in moves.itertuples() if m.action != SUSPEND and str(m.deal_id) in moved),
         "failed": len(failed), "comments": sum(o.status == Status.OK for o in comment_outcomes),
-        "notifications": notified, "api_calls": client.stats.http_calls - calls_before,
+        "notifications": notified, "api_calls": calls.count,
         "stages_created": ", ".join(created_stages) or "none",
         "preview": preview(moves, ["deal_id", "company_id", "from_stage", "to_stage", "action"])})
 
@@ -179,9 +180,9 @@ def deal_holds(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, wa
 def notify_transitions(context, client, warehouse: WarehouseResource, titles: dict) -> int:
     """Send every queued, not yet notified change of hold state (an outbox: failures are sent next run)."""
     with warehouse.connect() as conn:
-        if not table_exists(conn, "receivables", "hold_transitions"):
+        if not tables.HOLD_TRANSITIONS.exists(conn):
             return 0
-        pending = query(conn, "SELECT rowid AS row_id, * FROM receivables.hold_transitions WHERE NOT notified")
+        pending = query(conn, f"SELECT rowid AS row_id, * FROM {tables.HOLD_TRANSITIONS} WHERE NOT notified")
     if pending.empty:
         return 0
     commands = []
@@ -198,7 +199,7 @@ def notify_transitions(context, client, warehouse: WarehouseResource, titles: di
     done = [int(t.row_id) for t in pending.itertuples() if str(t.row_id) not in failed_rows]
     with warehouse.connect() as conn:
         if done:
-            conn.execute("UPDATE receivables.hold_transitions SET notified = true WHERE rowid IN "
+            conn.execute(f"UPDATE {tables.HOLD_TRANSITIONS} SET notified = true WHERE rowid IN "
                          f"({', '.join(str(r) for r in done)})")
     return len(done)
 

@@ -5,7 +5,8 @@ import pandas as pd
 
 from b24_1c_assets import settings
 from b24_1c_assets.bitrix24 import Bitrix24Client
-from b24_1c_assets.lib import push_flow
+from b24_1c_assets.lib import push_flow, tables
+from b24_1c_assets.lib.api_calls import ApiCalls
 from b24_1c_assets.defs.client_master.reads import COMPANIES_FROM_1C, current_clients
 from b24_1c_assets.lib.landing import OWNERS
 from b24_1c_assets.defs.onec import publication
@@ -16,10 +17,9 @@ from b24_1c_assets.sync import journal
 from b24_1c_assets.sync.bitrix24_reads import batch_read, find_by_external_id
 from b24_1c_assets.sync.bitrix24_userfields import SMART_INVOICE_UF_ENTITY, UserField, ensure_item_userfields
 from b24_1c_assets.sync.bitrix24_writes import RowOutcome, WriteCommand, apply_commands
-from b24_1c_assets.warehouse import read_table
 
-PLAN = dg.AssetKey(["crm_push", "smart_invoice_plan"])
-PUSH = dg.AssetKey(["crm_push", "smart_invoices"])
+PLAN = tables.SMART_INVOICE_PLAN.key
+PUSH = tables.PUSH_SMART_INVOICES.key
 TAGS = {"flow": invoice_sync.FLOW}
 PAID_FIELD_LABEL = "Оплачено по 1С"
 
@@ -40,9 +40,9 @@ def invoice_pipeline(client: Bitrix24Client, config: settings.Invoices) -> tuple
 
 @dg.asset(key=PLAN, group_name="invoice_sync", kinds={"bitrix24", "duckdb"}, owners=OWNERS, pool="bitrix24_api",
           tags=TAGS,
-          deps=[dg.AssetKey(["onec", "invoices"]), dg.AssetKey(["onec", "invoice_payments"]),
-                dg.AssetKey(["onec", "customer_orders"]), dg.AssetKey(["bitrix24", "smart_invoices"]),
-                dg.AssetKey(["client_master", "clients"]), COMPANIES_FROM_1C],
+          deps=[tables.ONEC_INVOICES.key, tables.ONEC_INVOICE_PAYMENTS.key,
+                tables.ONEC_CUSTOMER_ORDERS.key, tables.BITRIX24_SMART_INVOICES.key,
+                tables.CLIENTS.key, COMPANIES_FROM_1C],
           check_specs=[push_flow.guard_spec(PLAN, "the invoice push to CRM smart invoices")],
           description="What the invoice push would write, one row per posted 1C invoice (СчетНаОплату) with its "
                       "company, deal, amount and payment stage; rejected invoices say why.")
@@ -50,18 +50,18 @@ def smart_invoice_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Reso
                        warehouse: WarehouseResource) -> dg.MaterializeResult:
     config = settings.deal_orders().invoices
     with warehouse.connect() as conn:
-        skipped = publication.skipped_plan(context, conn, "invoice_sync", ("crm_push", "smart_invoice_plan"),
+        skipped = publication.skipped_plan(context, conn, "invoice_sync", tables.SMART_INVOICE_PLAN,
                                            push_flow.GUARD_CHECK)
     if skipped:
         return skipped
     client = bitrix24.client()
-    calls = client.stats.http_calls
+    calls = ApiCalls(client)
     _, stages = invoice_pipeline(client, config)
     with warehouse.connect() as conn:
         desired, rejects = invoice_sync.desired_invoices(
-            read_table(conn, "onec", "invoices"), read_table(conn, "onec", "invoice_payments"),
-            current_clients(conn), read_table(conn, "onec", "customer_orders"), stages)
-        crm = read_table(conn, "bitrix24", "smart_invoices")
+            tables.ONEC_INVOICES.read(conn), tables.ONEC_INVOICE_PAYMENTS.read(conn),
+            current_clients(conn), tables.ONEC_CUSTOMER_ORDERS.read(conn), stages)
+        crm = tables.BITRIX24_SMART_INVOICES.read(conn)
         pushed, failed = journal.last_pushed(conn, invoice_sync.FLOW), journal.failed_keys(conn, invoice_sync.FLOW)
     plan = plan_updates(desired, pushed, failed, invoice_sync.INVOICE_FIELDS)
     ids = {str(x): str(i) for x, i in zip(crm.get("xmlId", []), crm.get("id", [])) if isinstance(x, str) and x}
@@ -70,9 +70,9 @@ def smart_invoice_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Reso
         plan = pd.concat([plan, pd.DataFrame({"key": rejects["key"], "operation": Operation.REJECTED,
                                               "reason": rejects["reason"]})], ignore_index=True)
     with warehouse.connect() as conn:
-        push_flow.store_plan(conn, context, "crm_push", "smart_invoice_plan", plan)
+        push_flow.store_plan(conn, context, tables.SMART_INVOICE_PLAN, plan)
     metadata = push_flow.plan_metadata(plan, "crm_push.smart_invoice_plan", ["key", "operation", "reason", "changed_fields"])
-    metadata["api_calls"] = client.stats.http_calls - calls
+    metadata["api_calls"] = calls.count
     return dg.MaterializeResult(metadata=metadata,
                                 check_results=[push_flow.guard_check(context, PLAN, plan, len(ids), "invoices")])
 
@@ -110,11 +110,11 @@ def smart_invoices_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Res
     except ValueError as exc:
         raise dg.Failure(f"smart invoices: {exc}") from None
     with warehouse.connect() as conn:
-        plan = push_flow.read_plan(conn, "crm_push", "smart_invoice_plan")
+        plan = push_flow.read_plan(conn, tables.SMART_INVOICE_PLAN)
     if plan.empty:
         plan = pd.DataFrame(columns=["key", "operation", "reason", "after", "item_id"])
     client = bitrix24.client()
-    calls = client.stats.http_calls
+    calls = ApiCalls(client)
     rejected = plan[plan["operation"] == Operation.REJECTED]
     outcomes = [RowOutcome(k, Operation.REJECTED, Status.REJECTED, error=r) for k, r in zip(rejected["key"], rejected["reason"])]
     writes = plan[plan["operation"] == Operation.UPDATE]
@@ -151,7 +151,7 @@ def smart_invoices_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Res
         results = push_flow.journal(conn, flow=invoice_sync.FLOW, context=context,
                                     plan=plan[plan["operation"] != Operation.NOOP], outcomes=outcomes,
                                     dry_run=dry_run, target_ids=target_ids)
-    return dg.MaterializeResult(metadata=push_flow.push_metadata(results, len(writes), client.stats.http_calls - calls, dry_run))
+    return dg.MaterializeResult(metadata=push_flow.push_metadata(results, len(writes), calls.count, dry_run))
 
 
 defs = dg.Definitions(assets=[smart_invoice_plan, smart_invoices_push])

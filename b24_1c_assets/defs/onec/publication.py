@@ -13,7 +13,6 @@ from datetime import datetime, timezone
 import dagster as dg
 import pandas as pd
 
-from b24_1c_assets import warehouse
 from b24_1c_assets.lib import tables
 from b24_1c_assets.lib.tables import Table
 
@@ -68,8 +67,7 @@ def skipped_plan(context: dg.AssetExecutionContext, conn, flow: str, plan: Table
         return None
     message = skip_message(flow, missing)
     context.log.warning(message)
-    warehouse.replace_table(conn, *plan, pd.DataFrame())  # keeps an existing plan table's columns, no rows
-    # (`*plan`: a Table unpacks to schema, name, as the (schema, name) pairs some flows still pass do)
+    plan.replace(conn, pd.DataFrame())  # keeps an existing plan table's columns, no rows
     checks = [dg.AssetCheckResult(check_name=guard_check, passed=True, metadata={"skipped": message})] \
         if guard_check else []
     return dg.MaterializeResult(metadata={"skipped": message, "dagster/row_count": 0, "planned": 0},

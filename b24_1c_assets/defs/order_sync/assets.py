@@ -8,7 +8,8 @@ import pandas as pd
 
 from b24_1c_assets import settings
 from b24_1c_assets.bitrix24 import Bitrix24Client
-from b24_1c_assets.lib import push_flow
+from b24_1c_assets.lib import push_flow, tables
+from b24_1c_assets.lib.api_calls import ApiCalls
 from b24_1c_assets.lib.landing import OWNERS
 from b24_1c_assets.defs.onec import publication
 from b24_1c_assets.defs.order_sync import onec_orders
@@ -22,11 +23,10 @@ from b24_1c_assets.sync import journal
 from b24_1c_assets.sync.bitrix24_reads import batch_read
 from b24_1c_assets.sync.bitrix24_userfields import UserField, ensure_userfields
 from b24_1c_assets.sync.bitrix24_writes import RowOutcome, WriteCommand, apply_commands
-from b24_1c_assets.warehouse import read_table
 from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
 
-PLAN = dg.AssetKey(["onec_push", "order_plan"])
-PUSH = dg.AssetKey(["onec_push", "customer_orders"])
+PLAN = tables.ORDER_PLAN.key
+PUSH = tables.PUSH_CUSTOMER_ORDERS.key
 TAGS = {"flow": order_sync.FLOW, **INCREMENTAL_SYNC}
 # Header fields a new order takes from the latest order of its organisation unless the settings give them:
 # what UNF's fill check at Post needs beyond the contract's (Documents/ЗаказПокупателя.xml, FillChecking).
@@ -47,10 +47,10 @@ def product_rows(client: Bitrix24Client, deal_ids: list[str]) -> dict[str, list[
 
 @dg.asset(key=PLAN, group_name="order_sync", kinds={"bitrix24", "duckdb"}, owners=OWNERS, pool="bitrix24_api",
           tags=TAGS,
-          deps=[dg.AssetKey(["bitrix24", "deals"]), dg.AssetKey(["bitrix24", "products"]),
-                dg.AssetKey(["client_master", "clients"]), dg.AssetKey(["onec", "counterparties"]),
-                dg.AssetKey(["onec", "contracts"]), dg.AssetKey(["onec", "items"]),
-                dg.AssetKey(["onec", "customer_orders"]), dg.AssetKey(["onec", "shipments"])],
+          deps=[tables.BITRIX24_DEALS.key, tables.BITRIX24_PRODUCTS.key,
+                tables.CLIENTS.key, tables.ONEC_COUNTERPARTIES.key,
+                tables.ONEC_CONTRACTS.key, tables.ONEC_ITEMS.key,
+                tables.ONEC_CUSTOMER_ORDERS.key, tables.ONEC_SHIPMENTS.key],
           check_specs=[push_flow.guard_spec(PLAN, "the deal push to 1C customer orders")],
           description="What the deal push would do in 1C, one row per deal at an order stage (settings "
                       "deal_orders.toml): create / link / update / conflict / rejected / noop, with the order "
@@ -60,15 +60,15 @@ def order_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
     config = settings.deal_orders().orders
     deal_fields = config.deal_fields
     with warehouse.connect() as conn:
-        skipped = publication.skipped_plan(context, conn, "order_sync", ("onec_push", "order_plan"), push_flow.GUARD_CHECK)
+        skipped = publication.skipped_plan(context, conn, "order_sync", tables.ORDER_PLAN, push_flow.GUARD_CHECK)
         if skipped:
             return skipped
-        all_deals = read_table(conn, "bitrix24", "deals")
+        all_deals = tables.BITRIX24_DEALS.read(conn)
         deals = order_sync.deals_at_order_stage(all_deals, order_sync.order_stages(config.stages))
-        clients, counterparties = read_table(conn, "client_master", "clients"), read_table(conn, "onec", "counterparties")
-        contracts, items = read_table(conn, "onec", "contracts"), read_table(conn, "onec", "items")
-        products = read_table(conn, "bitrix24", "products")
-        orders, shipments = read_table(conn, "onec", "customer_orders"), read_table(conn, "onec", "shipments")
+        clients, counterparties = tables.CLIENTS.read(conn), tables.ONEC_COUNTERPARTIES.read(conn)
+        contracts, items = tables.ONEC_CONTRACTS.read(conn), tables.ONEC_ITEMS.read(conn)
+        products = tables.BITRIX24_PRODUCTS.read(conn)
+        orders, shipments = tables.ONEC_CUSTOMER_ORDERS.read(conn), tables.ONEC_SHIPMENTS.read(conn)
         pushed, failed = journal.last_pushed(conn, order_sync.FLOW), journal.failed_keys(conn, order_sync.FLOW)
         unfinished = journal.failed_keys(conn, order_sync.FLOW, status=Status.FAILED)
     if unfinished and not all_deals.empty:
@@ -80,14 +80,14 @@ def order_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
     if not deals.empty:
         deals = deals.assign(uf_number=deals.get(deal_fields.number, None), uf_ref=deals.get(deal_fields.ref, None))
     client = bitrix24.client()
-    calls = client.stats.http_calls
+    calls = ApiCalls(client)
     rows = product_rows(client, [str(d) for d in deals["ID"]]) if not deals.empty else {}
     desired, rejects = order_sync.desired_orders(deals, rows, clients, counterparties, contracts, items, products)
     plan = order_sync.plan_orders(desired, rejects, order_sync.existing_orders(orders, shipments), pushed, failed)
     with warehouse.connect() as conn:
-        push_flow.store_plan(conn, context, "onec_push", "order_plan", plan)
+        push_flow.store_plan(conn, context, tables.ORDER_PLAN, plan)
     metadata = push_flow.plan_metadata(plan, "onec_push.order_plan", ["key", "operation", "reason", "order_number"])
-    metadata["api_calls"] = client.stats.http_calls - calls
+    metadata["api_calls"] = calls.count
     population = int(plan["order_ref"].notna().sum()) if not plan.empty else 0
     return dg.MaterializeResult(metadata=metadata, check_results=[push_flow.guard_check(context, PLAN, plan, population, "orders")])
 
@@ -134,9 +134,9 @@ def customer_orders_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
     config = settings.deal_orders().orders
     deal_fields = config.deal_fields
     with warehouse.connect() as conn:
-        plan = push_flow.read_plan(conn, "onec_push", "order_plan")
-        latest = read_table(conn, "onec", "customer_orders")
-        items = read_table(conn, "onec", "items")
+        plan = push_flow.read_plan(conn, tables.ORDER_PLAN)
+        latest = tables.ONEC_CUSTOMER_ORDERS.read(conn)
+        items = tables.ONEC_ITEMS.read(conn)
     if plan.empty:
         plan = pd.DataFrame(columns=["key", "operation", "reason", "after", "order_ref", "order_number"])
     plan = plan[plan["operation"] != Operation.NOOP] if not plan.empty else plan
@@ -147,9 +147,8 @@ def customer_orders_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
             outcome.error = f"deal {outcome.key} changed after its 1C order was shipped: not written"
     todo = plan[plan["operation"].isin([Operation.CREATE, Operation.LINK, Operation.UPDATE])] if not plan.empty else plan
     b24 = bitrix24.client()
-    b24_calls = b24.stats.http_calls
     onec_client = onec.client() if not todo.empty else None
-    onec_calls = onec_client.stats.requests if onec_client else 0
+    calls = ApiCalls(b24, onec_client)
     target_ids: dict[str, str] = {}
     if dry_run:
         outcomes += push_flow.dry_run_outcomes(todo)
@@ -207,8 +206,7 @@ def customer_orders_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
     with warehouse.connect() as conn:
         results = push_flow.journal(conn, flow=order_sync.FLOW, context=context, plan=plan, outcomes=outcomes,
                                     dry_run=dry_run, target_ids=target_ids)
-    calls = b24.stats.http_calls - b24_calls + ((onec_client.stats.requests - onec_calls) if onec_client else 0)
-    return dg.MaterializeResult(metadata=push_flow.push_metadata(results, len(todo), calls, dry_run))
+    return dg.MaterializeResult(metadata=push_flow.push_metadata(results, len(todo), calls.count, dry_run))
 
 
 defs = dg.Definitions(assets=[order_plan, customer_orders_push])

@@ -27,10 +27,6 @@ SPEC = dict(group_name="receivables", kinds={"duckdb"}, owners=OWNERS, deps=UPST
             partitions_def=daily_partitions, tags={"flow": "receivables"})
 
 
-# deal_holds still imports the policy from here; it belongs to settings.credit_policy().
-credit_policy = settings.credit_policy
-
-
 def read_movements(conn) -> pd.DataFrame:
     """`onec.settlement_movements` as the snapshot needs it, whatever the edition published: `Active`
     (1C's Balance ignores deactivated movements, so must we; TRUE when not published) and the order as
