@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -109,7 +109,7 @@ def publish(working: str | None = None, target: str | None = None, *, run_id: st
             conn.execute(f"CREATE TABLE {publication} (published_at TIMESTAMP, run_id VARCHAR, source VARCHAR, "
                          "tables MAP(VARCHAR, BIGINT))")
             conn.execute(f"INSERT INTO {publication} VALUES (?, ?, ?, MAP(?::VARCHAR[], ?::BIGINT[]))",
-                         [datetime.now(timezone.utc).replace(tzinfo=None), run_id, Path(working).name,
+                         [datetime.now(UTC).replace(tzinfo=None), run_id, Path(working).name,
                           list(counts), list(counts.values())])
             conn.execute(f"COMMENT ON TABLE {publication} IS 'When this copy was published, by which run, "
                          "from which working file (name only), and the rows of every table in it (UTC).'")

@@ -9,7 +9,6 @@ from tabulate import tabulate
 
 from b24_1c_assets.domain.push_plan import Operation, Status
 
-
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 

@@ -11,12 +11,13 @@ import json
 import os
 import re
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -206,13 +207,28 @@ def replace_partition(conn: duckdb.DuckDBPyConnection, schema: str, table: str, 
 
     Rerunning a day replaces that day and nothing else; an empty frame leaves the day empty.
     """
+    return _replace_where(conn, schema, table, frame, f"{_ident(column)} = ?", [value], column_types)
+
+
+def replace_rows(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame: pd.DataFrame, *, column: str,
+                 values: Iterable[Any], column_types: dict[str, str] | None = None) -> int:
+    """Replace every row whose `column` is one of `values` with `frame`, in one transaction (e.g. some clients'
+    whole history re-read)."""
+    return _replace_where(conn, schema, table, frame, f"CAST({_ident(column)} AS VARCHAR) IN "
+                                                      "(SELECT unnest(?::VARCHAR[]))", [[str(v) for v in values]],
+                          column_types)
+
+
+def _replace_where(conn, schema: str, table: str, frame: pd.DataFrame, where: str, params: list,
+                   column_types: dict[str, str] | None) -> int:
+    """Delete the rows `where` says, insert `frame` (creating the table from its shape when missing)."""
     target = f"{_ident(schema)}.{_ident(table)}"
     staged, types = _stage(frame, column_types)
     conn.execute("BEGIN")
     try:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
         if table_exists(conn, schema, table):
-            conn.execute(f"DELETE FROM {target} WHERE {_ident(column)} = ?", [value])
+            conn.execute(f"DELETE FROM {target} WHERE {where}", params)
         if not staged.empty:
             conn.register("_frame", staged)
             conn.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT {_select_list(staged, types)} FROM _frame LIMIT 0")
@@ -312,25 +328,3 @@ def merge_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame:
     deleted = before - after_delete - updated
     return MergeCounts(inserted=len(staged) - updated, updated=updated, deleted=deleted, rows=after_delete + len(staged))
 
-
-def replace_rows(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame: pd.DataFrame, *, column: str,
-                 values: Iterable[Any], column_types: dict[str, str] | None = None) -> int:
-    """Replace every row whose `column` is one of `values` with `frame`, in one transaction (e.g. one client's
-    whole history re-read); the table must exist."""
-    target = f"{_ident(schema)}.{_ident(table)}"
-    wanted = [str(v) for v in values]
-    staged, types = _stage(frame, column_types)
-    conn.execute("BEGIN")
-    try:
-        conn.execute(f"DELETE FROM {target} WHERE CAST({_ident(column)} AS VARCHAR) IN "
-                     f"(SELECT unnest(?::VARCHAR[]))", [wanted])
-        if not staged.empty:
-            conn.register("_frame", staged)
-            cols = ", ".join(_ident(c) for c in staged.columns)
-            conn.execute(f"INSERT INTO {target} ({cols}) SELECT {_select_list(staged, types)} FROM _frame")
-            conn.unregister("_frame")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return len(frame)

@@ -1,4 +1,4 @@
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pandas as pd
@@ -175,7 +175,6 @@ def test_replace_rows_swaps_one_clients_history_and_nothing_else(tmp_path):
 
 
 def test_merge_compares_instants_when_the_stamps_carry_an_offset(tmp_path):
-    from datetime import timezone
 
     path = str(tmp_path / "w.duckdb")
     with warehouse.connect(path) as conn:
@@ -183,7 +182,7 @@ def test_merge_compares_instants_when_the_stamps_carry_an_offset(tmp_path):
             "2026-12-03T12:00:00+03:00", "2026-12-03T14:00:00+03:00"]}))  # 09:00 and 11:00 UTC
         counts = warehouse.merge_table(conn, "b", "c", pd.DataFrame({"ID": ["3"], "DATE_MODIFY": [
             "2026-12-03T15:00:00+03:00"]}), key=["ID"], date_column="DATE_MODIFY",
-            since=datetime(2026, 12, 3, 10, 0, tzinfo=timezone.utc))
+            since=datetime(2026, 12, 3, 10, 0, tzinfo=UTC))
         assert [r[0] for r in conn.execute("SELECT ID FROM b.c ORDER BY ID").fetchall()] == ["1", "3"]
     assert counts.deleted == 1  # "2" was modified inside the window and is no longer listed: deleted
 

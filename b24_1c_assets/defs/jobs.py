@@ -13,6 +13,7 @@ from __future__ import annotations
 import dagster as dg
 from dagster._core.definitions.definitions_load_context import DefinitionsLoadContext
 
+from b24_1c_assets.lib import tables
 from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC_TAG
 from b24_1c_assets.lib.partitions import daily_partitions
 
@@ -24,10 +25,10 @@ FORKSERVER = dg.multiprocess_executor.configured(
     {"start_method": {"forkserver": {"preload_modules": ["b24_1c_assets.definitions"]}}},
     name="forkserver_multiprocess")
 
-SNAPSHOT_FRESHNESS_CHECK = dg.AssetCheckKey(dg.AssetKey(["receivables", "receivables_snapshot"]), "freshness_check")
+SNAPSHOT_FRESHNESS_CHECK = dg.AssetCheckKey(tables.RECEIVABLES_SNAPSHOT.key, "freshness_check")
 
 # Every job ends by publishing the analysts' copy (defs/analytics/publish.py); full_sync selects it with all().
-ANALYST_COPY = dg.AssetSelection.assets(dg.AssetKey(["analytics", "analyst_copy"]))
+ANALYST_COPY = dg.AssetSelection.assets(tables.ANALYST_COPY.key)
 # Membership is declared on the assets (lib/job_tags.py); receivables and catalogs are nightly business.
 INCREMENTAL = dg.AssetSelection.tag(INCREMENTAL_SYNC_TAG, "true")
 

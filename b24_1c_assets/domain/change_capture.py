@@ -41,7 +41,7 @@ class CaptureCursor:
     journal_offset: int = 0
 
     @classmethod
-    def load(cls, text: str | None) -> "CaptureCursor":
+    def load(cls, text: str | None) -> CaptureCursor:
         if not text:
             return cls()
         data = json.loads(text)

@@ -10,8 +10,9 @@ planners read it, how a company carries its 1C link, and the plan both direction
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 

@@ -12,14 +12,29 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 
-from b24_1c_assets.domain.company_sync import (IP, IP_NAME_FIELDS, LEGAL, PRESET_NAMES, CompanyLink, CompanyPlan,
-                                               CrmCompany, Presets, clean_text, email_key, is_blank, missing_items,
-                                               onec_contacts, phone_key, plan_json)
+from b24_1c_assets.domain.company_sync import (
+    IP,
+    IP_NAME_FIELDS,
+    LEGAL,
+    PRESET_NAMES,
+    CompanyLink,
+    CompanyPlan,
+    CrmCompany,
+    Presets,
+    clean_text,
+    email_key,
+    is_blank,
+    missing_items,
+    onec_contacts,
+    phone_key,
+    plan_json,
+)
 from b24_1c_assets.domain.normalize import normalize_inn, normalize_kpp, normalize_ogrn
 from b24_1c_assets.domain.ownership import FieldOwnership, default_ownership
 from b24_1c_assets.domain.push_plan import Operation, plan_updates

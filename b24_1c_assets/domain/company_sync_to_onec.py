@@ -9,13 +9,24 @@ length) before anything may be written, and `counterparty_body` keeps only allow
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 
-from b24_1c_assets.domain.company_sync import (IP, IP_NAME_FIELDS, LEGAL, CompanyLink, CompanyPlan, CrmCompany,
-                                               Presets, clean_text, is_blank, plan_json)
+from b24_1c_assets.domain.company_sync import (
+    IP,
+    IP_NAME_FIELDS,
+    LEGAL,
+    CompanyLink,
+    CompanyPlan,
+    CrmCompany,
+    Presets,
+    clean_text,
+    is_blank,
+    plan_json,
+)
 from b24_1c_assets.domain.matching import GUID_PATTERN
 from b24_1c_assets.domain.normalize import normalize_inn, normalize_kpp, normalize_ogrn
 from b24_1c_assets.domain.push_plan import Operation, Status, payload_hash

@@ -49,13 +49,13 @@ class CreditPolicy:
     aging: AgingRules = AgingRules()
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> "CreditPolicy":
+    def load(cls, path: str | Path | None = None) -> CreditPolicy:
         with open(path or DEFAULT_POLICY_PATH, "rb") as handle:
             raw = tomllib.load(handle)
         return cls.from_dict(raw)
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "CreditPolicy":
+    def from_dict(cls, raw: dict) -> CreditPolicy:
         limits, hold, warning = raw.get("limits", {}), raw.get("hold", {}), raw.get("warning", {})
         money = lambda v: None if v is None else Decimal(str(v))  # noqa: E731 - tiny local converter
         return cls(

@@ -13,10 +13,11 @@ Columns the exchange format does not carry stay NULL (never guessed). What the f
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 V, B, I, D, T = "VARCHAR", "BOOLEAN", "BIGINT", "DECIMAL(38,2)", "TIMESTAMP WITH TIME ZONE"
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import NamedTuple
 
 import pandas as pd
 import phonenumbers

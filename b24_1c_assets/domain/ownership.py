@@ -14,9 +14,10 @@ where "no debt any more" must reach the CRM.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 System = Literal["1c", "crm"]
 SYSTEMS = ("1c", "crm")
@@ -78,11 +79,11 @@ class FieldOwnership:
         self.rules = dict(rules)
 
     @classmethod
-    def from_toml(cls, text: str, source: str = "field_ownership.toml") -> "FieldOwnership":
+    def from_toml(cls, text: str, source: str = "field_ownership.toml") -> FieldOwnership:
         return cls.from_dict(tomllib.loads(text), source)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], source: str = "field_ownership.toml") -> "FieldOwnership":
+    def from_dict(cls, data: Mapping[str, Any], source: str = "field_ownership.toml") -> FieldOwnership:
         rules = {}
         for name, spec in data.get("fields", {}).items():
             owner, rule = spec.get("owner"), spec.get("rule")
@@ -96,7 +97,7 @@ class FieldOwnership:
         return cls(rules)
 
     @classmethod
-    def from_path(cls, path: str | Path) -> "FieldOwnership":
+    def from_path(cls, path: str | Path) -> FieldOwnership:
         path = Path(path)
         return cls.from_toml(path.read_text(encoding="utf-8"), source=str(path))
 

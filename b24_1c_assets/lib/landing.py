@@ -8,15 +8,15 @@ result is reported as the asset check `contract`. A broken critical column fails
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
 
+from b24_1c_assets.domain.contracts import Contract, quarantine
 from b24_1c_assets.lib import tables
 from b24_1c_assets.lib.resources import WarehouseResource
 from b24_1c_assets.lib.tables import Table
-from b24_1c_assets.domain.contracts import Contract, quarantine
 
 PREVIEW_ROWS = 5
 OWNERS = ["team:data"]
@@ -33,7 +33,7 @@ def contract_check_spec(table: Table) -> dg.AssetCheckSpec:
 def with_lineage(frame: pd.DataFrame, context: dg.AssetExecutionContext) -> pd.DataFrame:
     """Every extracted row says when and by which run it was extracted."""
     frame = frame.copy()
-    frame["_extracted_at"] = datetime.now(timezone.utc).replace(tzinfo=None)
+    frame["_extracted_at"] = datetime.now(UTC).replace(tzinfo=None)
     frame["_run_id"] = context.run.run_id
     return frame
 

@@ -16,9 +16,9 @@ import pandas as pd
 from b24_1c_assets import settings
 from b24_1c_assets.domain.push_plan import GuardLimits, GuardVerdict, Operation, Status, guard_plan
 from b24_1c_assets.lib.landing import preview, with_lineage
+from b24_1c_assets.lib.tables import Table
 from b24_1c_assets.sync.bitrix24_writes import RowOutcome
 from b24_1c_assets.sync.journal import record
-from b24_1c_assets.lib.tables import Table
 
 GUARD_CHECK = "push_guard"
 GUARD_OVERRIDE_TAG = "b24_1c/guard_override"

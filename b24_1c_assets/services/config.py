@@ -40,7 +40,7 @@ class ServiceConfig:
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
-    def from_env(cls, **overrides) -> "ServiceConfig":
+    def from_env(cls, **overrides) -> ServiceConfig:
         env = os.environ
         limits = Limits(export_bytes=int(float(env.get("B24_1C_SERVICE_MAX_EXPORT_MB", "64")) * MB))
         values = dict(

@@ -16,7 +16,8 @@ import hmac
 import json
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.responses import JSONResponse
@@ -117,7 +118,7 @@ class Guard:
             body = await asyncio.wait_for(self._read(receive, cap, state), self.limits.body_seconds)
         except _BodyTooLarge:
             return await error(413, f"body over {cap} bytes for {scope['path']}")(scope, receive, send)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return await error(408, f"body not received within {self.limits.body_seconds:g} s")(scope, receive, send)
         replayed = False
 
@@ -130,7 +131,7 @@ class Guard:
 
         try:
             await asyncio.wait_for(self.app(scope, replay, send), self.limits.handler_seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if state["status"] is None:
                 await error(503, f"not answered within {self.limits.handler_seconds:g} s; retry later",
                             headers={"Retry-After": "30"})(scope, receive, send)

@@ -28,7 +28,7 @@ import os
 import re
 import threading
 import zlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -64,7 +64,7 @@ class Inbox:
         except ValueError as exc:
             return error(400, str(exc))
         digest = hashlib.sha256(data).hexdigest()
-        export_id = f"{PREFIX}{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%f')}-{digest[:12]}"
+        export_id = f"{PREFIX}{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}-{digest[:12]}"
         try:
             file_type, version, exported, header, records, bad = parse_exchange_bytes(export_id, data, self.tz)
         except ExchangeFileRejected as exc:

@@ -26,8 +26,8 @@ from starlette.routing import Route
 
 from b24_1c_assets import warehouse
 from b24_1c_assets.lib import tables
-from b24_1c_assets.sync.review_decisions import DecisionStore, store_path
 from b24_1c_assets.services.http import credential, error, token_matches
+from b24_1c_assets.sync.review_decisions import DecisionStore, store_path
 
 PATH = "/review"
 DECISIONS_PATH = "/review/decisions"

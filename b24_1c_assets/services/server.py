@@ -40,7 +40,7 @@ class ServiceThread:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> "ServiceThread":
+    def start(self, timeout: float = 20.0) -> ServiceThread:
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self.server.started:
@@ -54,7 +54,7 @@ class ServiceThread:
         self._thread.join(15)
         self.socket.close()
 
-    def __enter__(self) -> "ServiceThread":
+    def __enter__(self) -> ServiceThread:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -18,11 +18,11 @@ import os
 import tomllib
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from types import MappingProxyType
-from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from b24_1c_assets.domain.credit_policy import CreditPolicy

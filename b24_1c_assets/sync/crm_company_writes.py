@@ -9,8 +9,14 @@ import json
 import pandas as pd
 
 from b24_1c_assets.bitrix24 import Bitrix24Client
-from b24_1c_assets.domain.company_sync import (CompanyLink, CrmCompany, Presets, crm_companies_by_id, pick_presets,
-                                               with_ip_fields)
+from b24_1c_assets.domain.company_sync import (
+    CompanyLink,
+    CrmCompany,
+    Presets,
+    crm_companies_by_id,
+    pick_presets,
+    with_ip_fields,
+)
 from b24_1c_assets.domain.company_sync_to_crm import crm_company_writes, crm_write_columns, desired_from_plan_row
 from b24_1c_assets.domain.push_plan import Operation, Status
 from b24_1c_assets.sync.bitrix24_userfields import UserField, ensure_userfields

@@ -6,7 +6,7 @@ table was last read in full, what window each run read and how many rows and req
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import duckdb
 import pandas as pd
@@ -33,5 +33,5 @@ def record_extract(conn: duckdb.DuckDBPyConnection, *, source: str, table: str, 
         "source": source, "table_name": table, "started_at": started_at, "full_read": window.full,
         "since": window.since, "reason": window.reason, "rows_read": rows_read, "requests": requests,
         "inserted": inserted, "updated": updated, "deleted": deleted, "run_id": run_id,
-        "recorded_at": datetime.now(timezone.utc).replace(tzinfo=None)}]),
+        "recorded_at": datetime.now(UTC).replace(tzinfo=None)}]),
         column_types={"since": "TIMESTAMP", "started_at": "TIMESTAMP"})

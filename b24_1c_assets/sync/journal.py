@@ -7,7 +7,7 @@ A row whose latest result failed is planned again on the next run until it succe
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import duckdb
 import pandas as pd
@@ -50,7 +50,7 @@ def record(conn: duckdb.DuckDBPyConnection, *, flow: str, run_id: str, plan: pd.
     plan: key, operation, reason, before, after, payload_hash (as `push_plan.plan_updates` makes it).
     Returns the result rows written.
     """
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     by_key = plan.set_index("key").to_dict("index") if not plan.empty else {}
     rows = []
     for outcome in outcomes:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -66,7 +66,7 @@ class DecisionStore:
         row = {"decision_id": str(uuid.uuid4()), "onec_ref": ref,
                "company_id": None if company_id is None else int(company_id), "decision": decision,
                "decided_by": who[:200],
-               "decided_at": (decided_at or datetime.now(timezone.utc)).isoformat(timespec="milliseconds"),
+               "decided_at": (decided_at or datetime.now(UTC)).isoformat(timespec="milliseconds"),
                "note": (note or "").strip()[:2000] or None}
         with self._connect() as conn:
             conn.execute(f"INSERT INTO client_match_decisions ({', '.join(STORE_COLUMNS)}) VALUES "

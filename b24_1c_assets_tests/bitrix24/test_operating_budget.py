@@ -12,9 +12,9 @@ import requests
 
 from b24_1c_assets.bitrix24 import Bitrix24Client, OperationTimeLimit, OverloadLimit
 from b24_1c_assets.bitrix24.errors import AuthError, error_from_envelope
+from b24_1c_assets.domain.push_plan import Status
 from b24_1c_assets.sandbox.bitrix24_crm import CrmError
 from b24_1c_assets.sync.bitrix24_reads import batch_read
-from b24_1c_assets.domain.push_plan import Status
 from b24_1c_assets.sync.bitrix24_writes import WriteCommand, apply_commands
 
 from .conftest import add_companies

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from b24_1c_assets.domain.normalize import CRM_COLUMNS, ONEC_COLUMNS
 from b24_1c_assets.domain.matching import DECISION_COLUMNS
+from b24_1c_assets.domain.normalize import CRM_COLUMNS, ONEC_COLUMNS
 from b24_1c_assets.domain.survivors import CRM_ACTIVITY_COLUMNS, ONEC_ACTIVITY_COLUMNS
 
 CASES_PATH = Path(__file__).parent / "fixtures" / "matching_cases.json"

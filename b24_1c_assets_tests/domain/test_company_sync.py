@@ -5,11 +5,24 @@ import json
 import pandas as pd
 import pytest
 
-from b24_1c_assets.domain.company_sync import (CREATED_FROM_1C, IP, CrmCompany, Presets, held_back_adds,
-                                               link_created_companies, onec_contacts, pick_presets, with_ip_fields)
+from b24_1c_assets.domain.company_sync import (
+    CREATED_FROM_1C,
+    IP,
+    CrmCompany,
+    Presets,
+    held_back_adds,
+    link_created_companies,
+    onec_contacts,
+    pick_presets,
+    with_ip_fields,
+)
 from b24_1c_assets.domain.company_sync_to_crm import crm_company_writes, person_name
-from b24_1c_assets.domain.company_sync_to_onec import (counterparty_body, counterparty_candidates,
-                                                       counterparty_marker, validate_counterparty)
+from b24_1c_assets.domain.company_sync_to_onec import (
+    counterparty_body,
+    counterparty_candidates,
+    counterparty_marker,
+    validate_counterparty,
+)
 from b24_1c_assets.domain.push_plan import Operation
 
 PRESETS = Presets(legal=1, ip=2)

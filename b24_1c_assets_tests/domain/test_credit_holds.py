@@ -3,8 +3,7 @@ from decimal import Decimal as D
 
 import pandas as pd
 
-from b24_1c_assets.domain.credit_holds import (CLEAR, HELD, RELEASE, STATE_COLUMNS, SUSPEND, plan_holds,
-                                               suspended_stage)
+from b24_1c_assets.domain.credit_holds import CLEAR, HELD, RELEASE, STATE_COLUMNS, SUSPEND, plan_holds, suspended_stage
 from b24_1c_assets.domain.credit_policy import CreditPolicy
 
 POLICY = CreditPolicy.from_dict({"limits": {"default": 100000}, "hold": {"overdue_days": 30},

@@ -5,9 +5,19 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from b24_1c_assets.domain.invoice_sync import (PAID, PARTLY_PAID, UNPAID, check_paid_field, crm_fields,
-                                               deal_of_order, desired_invoices, invoice_category, payment_state,
-                                               readback_mismatches, stage_ids)
+from b24_1c_assets.domain.invoice_sync import (
+    PAID,
+    PARTLY_PAID,
+    UNPAID,
+    check_paid_field,
+    crm_fields,
+    deal_of_order,
+    desired_invoices,
+    invoice_category,
+    payment_state,
+    readback_mismatches,
+    stage_ids,
+)
 
 STAGES = {UNPAID: "DT31_13:N", PARTLY_PAID: "DT31_13:S", PAID: "DT31_13:P"}
 

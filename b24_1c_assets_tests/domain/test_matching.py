@@ -7,7 +7,12 @@ import pytest
 
 from b24_1c_assets.domain.matching import CANDIDATE_COLUMNS, CLIENT_COLUMNS, client_id_for, match_clients
 from b24_1c_assets_tests.domain.conftest import (
-    crm_activity_frame, crm_frame, decisions_frame, load_cases, onec_activity_frame, onec_frame,
+    crm_activity_frame,
+    crm_frame,
+    decisions_frame,
+    load_cases,
+    onec_activity_frame,
+    onec_frame,
 )
 
 CASES = load_cases()

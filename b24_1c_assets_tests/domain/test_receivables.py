@@ -4,8 +4,13 @@ from decimal import Decimal as D
 import pandas as pd
 import pytest
 
-from b24_1c_assets.domain.receivables import (AgingRules, open_debts, receivables_by_contract,
-                                               receivables_by_counterparty, to_kopecks)
+from b24_1c_assets.domain.receivables import (
+    AgingRules,
+    open_debts,
+    receivables_by_contract,
+    receivables_by_counterparty,
+    to_kopecks,
+)
 
 AS_OF = date(2026, 11, 20)
 

@@ -69,7 +69,7 @@ def test_malformed_events_are_400_naming_the_field(service, service_config):
     assert bad_name.status_code == 400 and bad_name.json()["error"].startswith("event:")
     as_json = requests.post(service.url + "/v1/bitrix24/events", json={"event": "ONCRMDEALUPDATE"}, timeout=5)
     assert as_json.status_code == 415
-    raw_bytes = send(service, "event=ONCRMDEALUPDATE&data[FIELDS][ID]=5&x=".encode() + "ё".encode("cp1251"))
+    raw_bytes = send(service, b"event=ONCRMDEALUPDATE&data[FIELDS][ID]=5&x=" + "ё".encode("cp1251"))
     assert raw_bytes.status_code == 400
     too_many = "&".join(f"f{i}=1" for i in range(300))
     assert send(service, too_many).status_code == 400
@@ -114,5 +114,5 @@ def test_burst_of_1000_events_none_lost_each_read_once(service, service_config):
 def test_php_bracket_forms():
     assert php_form(b"event=X&data%5BFIELDS%5D%5BID%5D=5&a[]=1&a[]=2&auth[domain]=d") == {
         "event": "X", "data": {"FIELDS": {"ID": "5"}}, "a": ["1", "2"], "auth": {"domain": "d"}}
-    assert php_form("data[FIELDS][TITLE]=%D0%9E%D0%9E%D0%9E".encode()) == {"data": {"FIELDS": {"TITLE": "ООО"}}}
+    assert php_form(b"data[FIELDS][TITLE]=%D0%9E%D0%9E%D0%9E") == {"data": {"FIELDS": {"TITLE": "ООО"}}}
     assert json.dumps(php_form(b"data=flat&data[FIELDS][ID]=3")) == '{"data": {"FIELDS": {"ID": "3"}}}'

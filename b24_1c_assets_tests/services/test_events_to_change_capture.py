@@ -9,8 +9,8 @@ import dagster as dg
 import requests
 
 from b24_1c_assets.defs.automation.sensors import SENSOR_NAME, crm_change_capture
-from b24_1c_assets.lib.resources import Bitrix24Resource
 from b24_1c_assets.domain import change_capture as cc
+from b24_1c_assets.lib.resources import Bitrix24Resource
 from b24_1c_assets.sync.event_journal import EventJournal
 from b24_1c_assets_tests.services.test_bitrix24_events import portal_post, send
 

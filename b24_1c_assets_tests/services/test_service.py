@@ -14,7 +14,7 @@ import requests
 
 from b24_1c_assets.sandbox.exchange_files import write_exchange_files
 from b24_1c_assets.services.config import ServiceConfig
-from b24_1c_assets_tests.services.conftest import EXPORT_TOKEN, access_lines, GATE_TOKEN, REVIEW_TOKEN
+from b24_1c_assets_tests.services.conftest import EXPORT_TOKEN, GATE_TOKEN, REVIEW_TOKEN, access_lines
 
 
 def test_healthz_needs_no_token_and_says_what_is_ready(service):

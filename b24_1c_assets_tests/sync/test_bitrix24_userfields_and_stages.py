@@ -8,8 +8,12 @@ import requests
 
 from b24_1c_assets.bitrix24 import Bitrix24Client
 from b24_1c_assets.sync.bitrix24_stages import StageSetupError, ensure_suspended_stages
-from b24_1c_assets.sync.bitrix24_userfields import (SMART_INVOICE_UF_ENTITY, UserField, ensure_item_userfields,
-                                                    ensure_userfields)
+from b24_1c_assets.sync.bitrix24_userfields import (
+    SMART_INVOICE_UF_ENTITY,
+    UserField,
+    ensure_item_userfields,
+    ensure_userfields,
+)
 
 
 @pytest.fixture

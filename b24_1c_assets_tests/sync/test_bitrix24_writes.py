@@ -1,8 +1,7 @@
-import pytest
 
 from b24_1c_assets.bitrix24 import Bitrix24Client
-from b24_1c_assets.sandbox.faults import Faults
 from b24_1c_assets.domain.push_plan import Status
+from b24_1c_assets.sandbox.faults import Faults
 from b24_1c_assets.sync.bitrix24_writes import WriteCommand, apply_commands
 
 

@@ -9,8 +9,12 @@ import pandas as pd
 from b24_1c_assets.bitrix24 import Bitrix24Client
 from b24_1c_assets.domain.company_sync import CompanyLink, Presets
 from b24_1c_assets.domain.company_sync_to_crm import crm_company_plan
-from b24_1c_assets.domain.company_sync_to_onec import (counterparty_body, counterparty_marker, counterparty_run,
-                                                       validate_counterparty)
+from b24_1c_assets.domain.company_sync_to_onec import (
+    counterparty_body,
+    counterparty_marker,
+    counterparty_run,
+    validate_counterparty,
+)
 from b24_1c_assets.domain.push_plan import Operation, Status
 from b24_1c_assets.onec import OneCClient
 from b24_1c_assets.sync.crm_company_writes import find_linked_companies, requisite_presets, write_companies

@@ -1,16 +1,16 @@
 """The analyst views (schema `analytics`) and the ops record of failed runs (`ops.run_failures`)."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
 
 from b24_1c_assets import settings
 from b24_1c_assets.defs.analytics.runs import FLOW_TAG, redact, trigger_of
+from b24_1c_assets.domain import analytics_sql
 from b24_1c_assets.lib import tables
 from b24_1c_assets.lib.landing import OWNERS
 from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
-from b24_1c_assets.domain import analytics_sql
 
 MAX_ALERT_CHARS = 1500
 # What the views read: created after these so a full sync ends with views over fresh tables.
@@ -80,7 +80,7 @@ def failure_record(run: dg.DagsterRun, step_failures: list, run_message: str | N
     return {"run_id": run.run_id, "job_name": run.job_name, "flow": tags.get(FLOW_TAG),
             "trigger": trigger_of(tags), "failed_steps": ", ".join(steps) or None,
             "error": redact("\n".join(errors) or run_message or "run failed"),
-            "failed_at": datetime.now(timezone.utc).replace(tzinfo=None)}
+            "failed_at": datetime.now(UTC).replace(tzinfo=None)}
 
 
 def alert_text(row: dict) -> str:

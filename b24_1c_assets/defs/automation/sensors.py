@@ -31,8 +31,8 @@ import dagster as dg
 from b24_1c_assets.bitrix24 import Bitrix24Client
 from b24_1c_assets.bitrix24.errors import AuthError, Bitrix24Error, MethodNotFound
 from b24_1c_assets.defs.jobs import incremental_sync
-from b24_1c_assets.lib.resources import Bitrix24Resource
 from b24_1c_assets.domain import change_capture as cc
+from b24_1c_assets.lib.resources import Bitrix24Resource
 from b24_1c_assets.sync.bitrix24_writes import OUR_CONNECTOR
 from b24_1c_assets.sync.event_journal import EventJournal, journal_path
 

@@ -6,19 +6,19 @@ Full export by ID keyset (`order ID asc`, `filter >ID`, `start=-1`) packed into 
 
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
 from b24_1c_assets.bitrix24 import Bitrix24Client
+from b24_1c_assets.domain.contracts import BITRIX24_CONTRACTS
 from b24_1c_assets.lib import tables
 from b24_1c_assets.lib.api_calls import ApiCalls
 from b24_1c_assets.lib.incremental_extract import land_window, next_window
 from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
 from b24_1c_assets.lib.landing import OWNERS, contract_check_spec, store_extract
-from b24_1c_assets.lib.tables import Table
 from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
-from b24_1c_assets.domain.contracts import BITRIX24_CONTRACTS
+from b24_1c_assets.lib.tables import Table
 from b24_1c_assets.warehouse import records_frame
 
 
@@ -114,9 +114,9 @@ def _incremental_extract(context: dg.AssetExecutionContext, client: Bitrix24Clie
     """Records modified since the last extract (minus the overlap) merged by key; the whole list on the first
     run, every `full_every_days` and with the run tag b24_1c/full_extract=true (deletions show up there)."""
     calls = ApiCalls(client)
-    started = datetime.now(timezone.utc).replace(tzinfo=None)  # kept naive UTC in sync.extract_state
+    started = datetime.now(UTC).replace(tzinfo=None)  # kept naive UTC in sync.extract_state
     window = next_window(context, warehouse, entity.table, started)
-    since = None if window.full else window.since.replace(tzinfo=timezone.utc)
+    since = None if window.full else window.since.replace(tzinfo=UTC)
     records = client.export_all(entity.method, select=list(entity.select), params=dict(entity.params),
                                 filter={f">={entity.modified}": since.isoformat()} if since else None)
     return land_window(context, warehouse, entity.table, frame=records_frame(records), window=window,

@@ -10,14 +10,13 @@ import dagster as dg
 import pandas as pd
 
 from b24_1c_assets import settings
-from b24_1c_assets.bitrix24 import Bitrix24Client
+from b24_1c_assets.defs.onec import publication
+from b24_1c_assets.domain import catalog_sync
+from b24_1c_assets.domain.push_plan import Operation, Status, plan_updates
 from b24_1c_assets.lib import push_flow, tables
 from b24_1c_assets.lib.api_calls import ApiCalls
 from b24_1c_assets.lib.landing import OWNERS
-from b24_1c_assets.defs.onec import publication
 from b24_1c_assets.lib.resources import Bitrix24Resource, OneCResource, WarehouseResource
-from b24_1c_assets.domain import catalog_sync
-from b24_1c_assets.domain.push_plan import Operation, Status, plan_updates
 from b24_1c_assets.onec import commerceml
 from b24_1c_assets.onec.exchange import decode_bytes
 from b24_1c_assets.sync import journal

@@ -8,17 +8,20 @@ import dagster as dg
 import pandas as pd
 
 from b24_1c_assets import settings
-from b24_1c_assets.lib import tables
-from b24_1c_assets.lib.landing import OWNERS, preview, with_lineage
-from b24_1c_assets.lib.resources import WarehouseResource
-from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
 from b24_1c_assets.domain.client_sources import (
-    crm_activity, crm_companies_for_matching, onec_activity, onec_counterparties_for_matching,
+    crm_activity,
+    crm_companies_for_matching,
+    onec_activity,
+    onec_counterparties_for_matching,
 )
 from b24_1c_assets.domain.company_sync import held_back_adds
 from b24_1c_assets.domain.duplicates import find_duplicates
 from b24_1c_assets.domain.matching import DECISION_COLUMNS, created_in_crm, match_clients
 from b24_1c_assets.domain.review_queue import review_queue
+from b24_1c_assets.lib import tables
+from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
+from b24_1c_assets.lib.landing import OWNERS, preview, with_lineage
+from b24_1c_assets.lib.resources import WarehouseResource
 from b24_1c_assets.sync.review_decisions import DecisionStore, import_into_warehouse, store_path
 
 # 1C documents and settlement movements tell which of two duplicate counterparties is in use.

@@ -12,22 +12,37 @@ writes in `sync/crm_company_writes.py` and `sync/onec_counterparty_writes.py`.
 import dagster as dg
 
 from b24_1c_assets import settings
-from b24_1c_assets.domain.company_sync import (FLOW_TO_1C, FLOW_TO_CRM, CompanyLink, CrmCompany, crm_companies_by_id,
-                                               held_back_adds)
+from b24_1c_assets.domain.company_sync import (
+    FLOW_TO_1C,
+    FLOW_TO_CRM,
+    CompanyLink,
+    CrmCompany,
+    crm_companies_by_id,
+    held_back_adds,
+)
 from b24_1c_assets.domain.company_sync_to_crm import crm_company_plan
 from b24_1c_assets.domain.company_sync_to_onec import counterparty_plan, counterparty_run
 from b24_1c_assets.domain.matching import created_in_crm
 from b24_1c_assets.domain.push_plan import Operation, Status
 from b24_1c_assets.lib import tables
 from b24_1c_assets.lib.api_calls import ApiCalls
+from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
 from b24_1c_assets.lib.landing import OWNERS, preview
-from b24_1c_assets.lib.push_flow import (dry_run_outcomes, guard_check, guard_spec, is_dry_run, journal,
-                                         plan_metadata, push_metadata, read_plan, store_plan)
+from b24_1c_assets.lib.push_flow import (
+    dry_run_outcomes,
+    guard_check,
+    guard_spec,
+    is_dry_run,
+    journal,
+    plan_metadata,
+    push_metadata,
+    read_plan,
+    store_plan,
+)
 from b24_1c_assets.lib.resources import Bitrix24Resource, OneCResource, WarehouseResource
 from b24_1c_assets.sync.crm_company_writes import requisite_presets, write_companies
 from b24_1c_assets.sync.journal import failed_keys, last_pushed
 from b24_1c_assets.sync.onec_counterparty_writes import push_counterparties
-from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
 
 TO_CRM_PLAN, TO_CRM = tables.COMPANY_FROM_1C_PLAN.key, tables.PUSH_COMPANIES_FROM_1C.key
 TO_1C_PLAN, TO_1C = tables.COUNTERPARTY_FROM_CRM_PLAN.key, tables.PUSH_COUNTERPARTIES_FROM_CRM.key

@@ -4,12 +4,12 @@ import json
 
 import dagster as dg
 
+from b24_1c_assets.domain.push_plan import Operation, Status, plan_updates
+from b24_1c_assets.domain.receivables_push import FIELD_LABELS, FIELDS, desired_company_fields, new_holds, zeroed
 from b24_1c_assets.lib import push_flow, tables
 from b24_1c_assets.lib.api_calls import ApiCalls
 from b24_1c_assets.lib.landing import OWNERS, preview
 from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
-from b24_1c_assets.domain.push_plan import Operation, Status, plan_updates
-from b24_1c_assets.domain.receivables_push import FIELD_LABELS, FIELDS, desired_company_fields, new_holds, zeroed
 from b24_1c_assets.sync import journal
 from b24_1c_assets.sync.bitrix24_userfields import UserField, ensure_userfields
 from b24_1c_assets.sync.bitrix24_writes import WriteCommand, apply_commands

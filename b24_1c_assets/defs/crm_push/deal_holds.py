@@ -8,19 +8,26 @@ import dagster as dg
 import pandas as pd
 
 from b24_1c_assets import settings
+from b24_1c_assets.domain.credit_holds import (
+    MOVE_COLUMNS,
+    STATE_COLUMNS,
+    SUSPEND,
+    deal_message,
+    hold_message,
+    plan_holds,
+)
+from b24_1c_assets.domain.push_plan import GuardVerdict, Operation, Status, plan_updates
+from b24_1c_assets.domain.receivables_push import FIELDS as DEBT_FIELDS
+from b24_1c_assets.domain.receivables_push import desired_company_fields, zeroed
 from b24_1c_assets.lib import push_flow, tables
 from b24_1c_assets.lib.api_calls import ApiCalls
+from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
 from b24_1c_assets.lib.landing import OWNERS, preview
 from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
-from b24_1c_assets.domain.credit_holds import (MOVE_COLUMNS, STATE_COLUMNS, SUSPEND, deal_message, hold_message,
-                                               plan_holds)
-from b24_1c_assets.domain.push_plan import GuardVerdict, Operation, Status, plan_updates
-from b24_1c_assets.domain.receivables_push import FIELDS as DEBT_FIELDS, desired_company_fields, zeroed
 from b24_1c_assets.sync import journal
 from b24_1c_assets.sync.bitrix24_stages import StageSetupError, ensure_suspended_stages
 from b24_1c_assets.sync.bitrix24_writes import WriteCommand, apply_commands
 from b24_1c_assets.warehouse import query
-from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
 
 FLOW = "deal_holds"
 PLAN = tables.DEAL_HOLD_PLAN.key

@@ -5,14 +5,14 @@ import pandas as pd
 
 from b24_1c_assets import settings
 from b24_1c_assets.bitrix24 import Bitrix24Client
-from b24_1c_assets.lib import push_flow, tables
-from b24_1c_assets.lib.api_calls import ApiCalls
 from b24_1c_assets.defs.client_master.reads import COMPANIES_FROM_1C, current_clients
-from b24_1c_assets.lib.landing import OWNERS
 from b24_1c_assets.defs.onec import publication
-from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.domain import invoice_sync
 from b24_1c_assets.domain.push_plan import Operation, Status, plan_updates
+from b24_1c_assets.lib import push_flow, tables
+from b24_1c_assets.lib.api_calls import ApiCalls
+from b24_1c_assets.lib.landing import OWNERS
+from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.sync import journal
 from b24_1c_assets.sync.bitrix24_reads import batch_read, find_by_external_id
 from b24_1c_assets.sync.bitrix24_userfields import SMART_INVOICE_UF_ENTITY, UserField, ensure_item_userfields

@@ -7,23 +7,23 @@ When it is not set, the same tables are rebuilt from the exchange folder (`excha
 """
 
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
 
 import dagster as dg
 
-from b24_1c_assets.domain.extract_window import ExtractWindow
-from b24_1c_assets.lib.incremental_extract import land_window, next_window
-from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
-from b24_1c_assets.lib import tables
-from b24_1c_assets.lib.api_calls import ApiCalls
-from b24_1c_assets.lib.landing import CONTRACT_CHECK, OWNERS, contract_check_spec, store_extract
-from b24_1c_assets.lib.tables import Table
 from b24_1c_assets.defs.onec import publication
 from b24_1c_assets.defs.onec.exchange_assets import exchange_extract
-from b24_1c_assets.lib.resources import OneCResource, WarehouseResource
 from b24_1c_assets.domain.contracts import ONEC_CONTRACTS
+from b24_1c_assets.domain.extract_window import ExtractWindow
+from b24_1c_assets.lib import tables
+from b24_1c_assets.lib.api_calls import ApiCalls
+from b24_1c_assets.lib.incremental_extract import land_window, next_window
+from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
+from b24_1c_assets.lib.landing import CONTRACT_CHECK, OWNERS, contract_check_spec, store_extract
+from b24_1c_assets.lib.resources import OneCResource, WarehouseResource
+from b24_1c_assets.lib.tables import Table
 from b24_1c_assets.onec import OneCClient, OneCPublicationError, odata
 from b24_1c_assets.warehouse import records_frame
 

@@ -7,19 +7,19 @@ a good file go to `quality.rejects`. The raw `onec.*` assets then rebuild their 
 (`exchange_extract`), so everything downstream reads the same tables as with OData.
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
 
+from b24_1c_assets.domain import exchange_records as er
+from b24_1c_assets.domain.contracts import Contract
 from b24_1c_assets.lib import tables
 from b24_1c_assets.lib.landing import OWNERS, preview, store_extract
 from b24_1c_assets.lib.resources import OneCResource, WarehouseResource
-from b24_1c_assets.domain import exchange_records as er
-from b24_1c_assets.domain.contracts import Contract
+from b24_1c_assets.lib.tables import Table
 from b24_1c_assets.onec.errors import ExchangeFileRejected
 from b24_1c_assets.onec.exchange import ExchangeBatch, ExchangeFolder
-from b24_1c_assets.lib.tables import Table
 from b24_1c_assets.warehouse import records_frame
 
 RECORDS, FILES, REJECTS = tables.EXCHANGE_RECORDS, tables.EXCHANGE_FILE_LOG, tables.QUALITY_REJECTS
@@ -42,7 +42,7 @@ def exchange_folder(onec: OneCResource) -> ExchangeFolder:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def stage_batch(conn, batch: ExchangeBatch, run_id: str) -> dict[str, int]:

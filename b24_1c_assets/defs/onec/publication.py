@@ -8,7 +8,7 @@ to publish it, and everything else goes on. Only the objects receivables cannot 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
@@ -38,7 +38,7 @@ def record(conn, table: str, hint: str | None) -> None:
                      'published BOOLEAN NOT NULL, hint VARCHAR, checked_at TIMESTAMP NOT NULL)')
         conn.execute(f'DELETE FROM {PUBLICATION} WHERE "table" = ?', [table])
         conn.execute(f"INSERT INTO {PUBLICATION} VALUES (?, ?, ?, ?)",
-                     [table, hint is None, hint, datetime.now(timezone.utc).replace(tzinfo=None)])
+                     [table, hint is None, hint, datetime.now(UTC).replace(tzinfo=None)])
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -8,22 +8,27 @@ import pandas as pd
 
 from b24_1c_assets import settings
 from b24_1c_assets.bitrix24 import Bitrix24Client
-from b24_1c_assets.lib import push_flow, tables
-from b24_1c_assets.lib.api_calls import ApiCalls
-from b24_1c_assets.lib.landing import OWNERS
 from b24_1c_assets.defs.onec import publication
 from b24_1c_assets.defs.order_sync import onec_orders
-from b24_1c_assets.lib.resources import Bitrix24Resource, OneCResource, WarehouseResource
 from b24_1c_assets.domain import order_sync
 from b24_1c_assets.domain.push_plan import Operation, Status
+from b24_1c_assets.lib import push_flow, tables
+from b24_1c_assets.lib.api_calls import ApiCalls
+from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
+from b24_1c_assets.lib.landing import OWNERS
+from b24_1c_assets.lib.resources import Bitrix24Resource, OneCResource, WarehouseResource
 from b24_1c_assets.onec import OneCClient
-from b24_1c_assets.onec.errors import (OneCConnectionError, OneCError, OneCPublicationError, OneCRequestError,
-                                      WriteNotApplied)
+from b24_1c_assets.onec.errors import (
+    OneCConnectionError,
+    OneCError,
+    OneCPublicationError,
+    OneCRequestError,
+    WriteNotApplied,
+)
 from b24_1c_assets.sync import journal
 from b24_1c_assets.sync.bitrix24_reads import batch_read
 from b24_1c_assets.sync.bitrix24_userfields import UserField, ensure_userfields
 from b24_1c_assets.sync.bitrix24_writes import RowOutcome, WriteCommand, apply_commands
-from b24_1c_assets.lib.job_tags import INCREMENTAL_SYNC
 
 PLAN = tables.ORDER_PLAN.key
 PUSH = tables.PUSH_CUSTOMER_ORDERS.key

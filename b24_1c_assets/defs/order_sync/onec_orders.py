@@ -5,8 +5,9 @@ Reference §6: rows of a posted order cannot be PATCHed (500), so a posted order
 blindly; an unknown outcome is reconciled by reading the order back).
 """
 
-from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 
@@ -105,8 +106,8 @@ def orders_made_since_extract(client: OneCClient, orders: pd.DataFrame) -> dict[
     orders replaces a `substringof` lookup per created order, a full scan of the orders each time."""
     extracted = pd.to_datetime(orders.get("_extracted_at", pd.Series(dtype="datetime64[ns]"))).min()
     # no extract to go by (an empty base, a wiped table): a month back is more than any run lasts
-    started = datetime.now(timezone.utc) - timedelta(days=29) if pd.isna(extracted) \
-        else extracted.to_pydatetime().replace(tzinfo=timezone.utc)
+    started = datetime.now(UTC) - timedelta(days=29) if pd.isna(extracted) \
+        else extracted.to_pydatetime().replace(tzinfo=UTC)
     since = started - CLOCK_MARGIN
     made: dict[int, str] = {}
     for order in client.documents(ORDERS, since=since, select=["Ref_Key", "Date", "Комментарий"]):

@@ -8,14 +8,14 @@ import pandas as pd
 
 from b24_1c_assets import settings
 from b24_1c_assets.defs.client_master.reads import COMPANIES_FROM_1C, current_clients
-from b24_1c_assets.lib import tables
-from b24_1c_assets.lib.landing import OWNERS, preview, with_lineage
 from b24_1c_assets.defs.onec import publication
-from b24_1c_assets.lib.partitions import daily_partitions
-from b24_1c_assets.lib.resources import OneCResource, WarehouseResource
 from b24_1c_assets.domain import receivables_sources as sources
 from b24_1c_assets.domain.credit_policy import CreditPolicy, assess
 from b24_1c_assets.domain.receivables import receivables_by_contract, receivables_by_counterparty, to_kopecks
+from b24_1c_assets.lib import tables
+from b24_1c_assets.lib.landing import OWNERS, preview, with_lineage
+from b24_1c_assets.lib.partitions import daily_partitions
+from b24_1c_assets.lib.resources import OneCResource, WarehouseResource
 from b24_1c_assets.warehouse import records_frame
 
 SNAPSHOT, CREDIT_STATUS = tables.RECEIVABLES_SNAPSHOT.key, tables.CLIENT_CREDIT_STATUS.key

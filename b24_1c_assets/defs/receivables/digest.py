@@ -7,15 +7,15 @@ import pandas as pd
 
 from b24_1c_assets import settings
 from b24_1c_assets.defs.crm_push.deal_holds import APPLY
+from b24_1c_assets.defs.receivables.assets import CREDIT_STATUS
+from b24_1c_assets.domain.finance_digest import compose_digest, digest_recipients
+from b24_1c_assets.domain.push_plan import Operation, Status
 from b24_1c_assets.lib import push_flow, tables
 from b24_1c_assets.lib.api_calls import ApiCalls
 from b24_1c_assets.lib.landing import OWNERS
 from b24_1c_assets.lib.partitions import daily_partitions
-from b24_1c_assets.defs.receivables.assets import CREDIT_STATUS
 from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
-from b24_1c_assets.domain.finance_digest import compose_digest, digest_recipients
 from b24_1c_assets.sync import journal
-from b24_1c_assets.domain.push_plan import Operation, Status
 from b24_1c_assets.sync.bitrix24_writes import RowOutcome, WriteCommand, apply_commands
 from b24_1c_assets.warehouse import query
 

@@ -5,9 +5,9 @@ import duckdb
 import pandas as pd
 
 from b24_1c_assets.defs.crm_push.deal_holds import APPLY, PLAN
-from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
 from b24_1c_assets.domain.credit_holds import new_deals_to_block
 from b24_1c_assets.lib import tables
+from b24_1c_assets.lib.resources import Bitrix24Resource, WarehouseResource
 
 block_new_deals = dg.define_asset_job(
     "block_new_deals", selection=dg.AssetSelection.assets(tables.BITRIX24_DEALS.key, PLAN, APPLY),

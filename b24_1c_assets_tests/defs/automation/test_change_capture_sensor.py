@@ -18,11 +18,10 @@ import dagster as dg
 import pytest
 import requests
 
-from b24_1c_assets.bitrix24 import Bitrix24Client
 from b24_1c_assets.bitrix24.auth import store_tokens
 from b24_1c_assets.defs.automation.sensors import SENSOR_NAME, crm_change_capture
-from b24_1c_assets.lib.resources import Bitrix24Resource
 from b24_1c_assets.domain import change_capture as cc
+from b24_1c_assets.lib.resources import Bitrix24Resource
 from b24_1c_assets.sync.bitrix24_writes import OUR_CONNECTOR, WriteCommand, apply_commands
 from b24_1c_assets.sync.event_journal import EventJournal, journal_path
 

@@ -1,7 +1,7 @@
 """Catalog 1C -> CRM products against the sandbox: creates, deactivates, reruns without writes or twins."""
 
-import duckdb
 import dagster as dg
+import duckdb
 
 EXTRACTS = dg.AssetSelection.assets(["onec", "items"], ["onec", "prices"], ["onec", "price_types"],
                                     ["bitrix24", "products"])

@@ -2,8 +2,8 @@
 
 from decimal import Decimal
 
-import duckdb
 import dagster as dg
+import duckdb
 
 UPSTREAM = dg.AssetSelection.groups("client_master") | dg.AssetSelection.assets(
     ["onec", "invoices"], ["onec", "invoice_payments"], ["onec", "customer_orders"], ["onec", "counterparties"],

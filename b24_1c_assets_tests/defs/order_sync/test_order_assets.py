@@ -1,7 +1,7 @@
 """Deals at an order stage -> 1C customer orders against the sandbox."""
 
-import duckdb
 import dagster as dg
+import duckdb
 import requests
 
 from b24_1c_assets.domain.order_sync import deal_of_comment

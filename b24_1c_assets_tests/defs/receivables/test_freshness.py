@@ -6,9 +6,9 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from b24_1c_assets.definitions import defs
-from b24_1c_assets.lib.partitions import daily_partitions
 from b24_1c_assets.defs.receivables.assets import SNAPSHOT
 from b24_1c_assets.defs.receivables.freshness import SNAPSHOT_FRESHNESS
+from b24_1c_assets.lib.partitions import daily_partitions
 
 SNAPSHOT_SPEC = dg.AssetSpec(SNAPSHOT, partitions_def=daily_partitions)
 
