@@ -231,7 +231,8 @@ def _replace_where(conn, schema: str, table: str, frame: pd.DataFrame, where: st
             conn.execute(f"DELETE FROM {target} WHERE {where}", params)
         if not staged.empty:
             conn.register("_frame", staged)
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT {_select_list(staged, types)} FROM _frame LIMIT 0")
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT {_select_list(staged, types)} "
+                         "FROM _frame LIMIT 0")
             cols = ", ".join(_ident(c) for c in staged.columns)
             conn.execute(f"INSERT INTO {target} ({cols}) SELECT {_select_list(staged, types)} FROM _frame")
             conn.unregister("_frame")
@@ -326,5 +327,6 @@ def merge_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame:
         conn.execute("ROLLBACK")
         raise
     deleted = before - after_delete - updated
-    return MergeCounts(inserted=len(staged) - updated, updated=updated, deleted=deleted, rows=after_delete + len(staged))
+    return MergeCounts(inserted=len(staged) - updated, updated=updated, deleted=deleted,
+                       rows=after_delete + len(staged))
 

@@ -120,6 +120,7 @@ def test_the_demo_report_reads_the_run_back(full_sync):
     flows = {m.group(1): int(m.group(2)) for m in re.finditer(r"^ +(\S.*?\S) {2,}(\d+) ", report, re.M)}
     assert flows["CRM deals -> 1C customer orders"] == orders["succeeded"] > 0
     assert flows["1C invoices -> CRM smart invoices"] == invoices["succeeded"] > 0
-    for flow in ("1C items -> CRM products", "1C counterparties -> CRM companies", "CRM companies -> 1C counterparties"):
+    for flow in ("1C items -> CRM products", "1C counterparties -> CRM companies",
+                 "CRM companies -> 1C counterparties"):
         assert flow in flows
     assert "Rejected rows (quality.rejects, this run)" in report

@@ -1,6 +1,7 @@
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -25,7 +26,7 @@ def test_replace_is_all_or_nothing(tmp_path):
     path = str(tmp_path / "w.duckdb")
     with warehouse.connect(path) as conn:
         warehouse.replace_table(conn, "s", "t", pd.DataFrame({"a": ["1"]}))
-        with pytest.raises(Exception):
+        with pytest.raises(duckdb.ConversionException):
             warehouse.replace_table(conn, "s", "t", pd.DataFrame({"a": ["x"]}), column_types={"a": "INTEGER"})
         assert conn.execute("SELECT a FROM s.t").fetchall() == [("1",)]
 
@@ -147,7 +148,7 @@ def test_merge_is_all_or_nothing_and_names_a_bad_window(tmp_path):
     path = str(tmp_path / "w.duckdb")
     with warehouse.connect(path) as conn:
         warehouse.replace_table(conn, "s", "t", pd.DataFrame({"k": ["1"], "n": [1]}))
-        with pytest.raises(Exception):
+        with pytest.raises(duckdb.ConversionException):
             warehouse.merge_table(conn, "s", "t", pd.DataFrame({"k": ["1"], "n": ["x"]}), key=["k"],
                                   column_types={"n": "INTEGER"})
         with pytest.raises(ValueError, match="date_column and since"):

@@ -162,9 +162,11 @@ WITH req AS (
 crm AS (
     SELECT TRY_CAST("ID" AS BIGINT) AS company_id, "TITLE" AS crm_name,
            list_sort(list_distinct(list_filter(list_transform(
-               coalesce(json_extract_string("EMAIL", '$[*].VALUE'), []), lambda v: {SCHEMA}.norm_email(v)), lambda v: v IS NOT NULL))) AS crm_emails,
+               coalesce(json_extract_string("EMAIL", '$[*].VALUE'), []), lambda v: {SCHEMA}.norm_email(v)), \
+lambda v: v IS NOT NULL))) AS crm_emails,
            list_sort(list_distinct(list_filter(list_transform(
-               coalesce(json_extract_string("PHONE", '$[*].VALUE'), []), lambda v: {SCHEMA}.norm_phone(v)), lambda v: v IS NOT NULL))) AS crm_phones
+               coalesce(json_extract_string("PHONE", '$[*].VALUE'), []), lambda v: {SCHEMA}.norm_phone(v)), \
+lambda v: v IS NOT NULL))) AS crm_phones
     FROM {s['bitrix24.companies']}),
 pairs AS (
     SELECT c.client_id,
@@ -292,7 +294,8 @@ joined AS (
     FROM won w FULL OUTER JOIN onec_month m ON m.client_id = w.client_id AND m.month = w.month)
 SELECT j.client_id, c.name AS client_name, j.month, j.deals_won, j.deals_won_amount, j.orders, j.orders_amount,
        j.invoices, j.invoiced_amount, j.paid_amount,
-       j.deals_won_amount - j.orders_amount AS won_minus_orders, j.invoiced_amount - j.paid_amount AS invoiced_minus_paid
+       j.deals_won_amount - j.orders_amount AS won_minus_orders, \
+j.invoiced_amount - j.paid_amount AS invoiced_minus_paid
 FROM joined j LEFT JOIN clients c ON c.client_id = j.client_id"""),
 
         View("client_aging",
@@ -382,14 +385,16 @@ streak AS (
     SELECT r.flow, r.key, count(*) AS failures, sum(coalesce(r.attempts, 1)) AS attempts,
            min(r.recorded_at) AS first_failure_at, max(r.recorded_at) AS last_failure_at,
            arg_max(r.error, r.recorded_at) AS last_error, arg_max(r.status, r.recorded_at) AS failed_status,
-           arg_max(coalesce(r.error_class, CASE WHEN r.status = 'rejected' THEN 'data' END), r.recorded_at) AS error_class,
+           arg_max(coalesce(r.error_class, CASE WHEN r.status = 'rejected' THEN 'data' END), \
+r.recorded_at) AS error_class,
            arg_max(r.run_id, r.recorded_at) AS last_run_id
     FROM r LEFT JOIN last_ok USING (flow, key)
     WHERE r.status IN ({failures}) AND (last_ok.last_ok_at IS NULL OR r.recorded_at > last_ok.last_ok_at)
     GROUP BY ALL)
 SELECT st.flow, st.key, st.error_class, st.failed_status AS last_status, st.last_error, st.failures, st.attempts,
        st.first_failure_at, st.last_failure_at, st.last_run_id,
-       'python -m b24_1c_assets.dead_letters replay --flow ' || st.flow || ' --key ''' || replace(st.key, '''', '''\\''''')
+       'python -m b24_1c_assets.dead_letters replay --flow ' || st.flow || ' --key ''' || \
+replace(st.key, '''', '''\\''''')
            || '''' AS replay_command,
        'dagster asset materialize -m b24_1c_assets.definitions --select ''tag:flow='
            || (SELECT {asset_tag} FROM (SELECT st.flow AS flow)) || ''''

@@ -17,7 +17,8 @@ DESIRED_COLUMNS = ["key", "XML_ID", *PRODUCT_FIELDS, "product_id"]
 
 
 def _truthy(value) -> bool:
-    return bool(value) and not (isinstance(value, float) and pd.isna(value)) and str(value).lower() not in ("false", "0")
+    return (bool(value) and not (isinstance(value, float) and pd.isna(value))
+            and str(value).lower() not in ("false", "0"))
 
 
 def money(value) -> Decimal | None:
@@ -81,4 +82,5 @@ def same_as_crm(row: dict, crm: dict | None) -> bool:
         return False
     price = money(crm.get("PRICE"))
     return (str(crm.get("NAME") or "").strip() == row["NAME"] and price == row.get("PRICE")
-            and str(crm.get("CURRENCY_ID") or "") == row["CURRENCY_ID"] and str(crm.get("ACTIVE") or "Y") == row["ACTIVE"])
+            and str(crm.get("CURRENCY_ID") or "") == row["CURRENCY_ID"]
+            and str(crm.get("ACTIVE") or "Y") == row["ACTIVE"])

@@ -2,7 +2,8 @@
 
 Three sources feed it. Offline events (the portal's durable queue, application mode only, read under our
 `auth_connector`, so our own writes never appear there), events received from outbound webhooks (webhook mode:
-they name IDs only, so the records are re-read and our own user's changes dropped) and a sweep on `DATE_MODIFY` with an overlap window, which catches what the queue
+they name IDs only, so the records are re-read and our own user's changes dropped) and a sweep on `DATE_MODIFY` with an
+overlap window, which catches what the queue
 lost. The sweep cannot see a connector, so it drops changes made by the integration's own user (the inbound
 webhook's user: give the integration a technical user of its own). A sweep hit already seen with the same
 `DATE_MODIFY` is not a new change.

@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-V, B, I, D, T = "VARCHAR", "BOOLEAN", "BIGINT", "DECIMAL(38,2)", "TIMESTAMP WITH TIME ZONE"
+V, B, N, D, T = "VARCHAR", "BOOLEAN", "BIGINT", "DECIMAL(38,2)", "TIMESTAMP WITH TIME ZONE"
 
 _DOC = [("Ref_Key", V), ("DataVersion", V), ("Number", V), ("Date", T), ("DeletionMark", B), ("Posted", B),
         ("Организация_Key", V)]
@@ -35,13 +35,14 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
                        ("ДоговорПоУмолчанию_Key", V), ("Ответственный_Key", V), ("Комментарий", V),
                        ("КонтактнаяИнформация", V), ("email", V), ("phone", V), ("default_contracts", V)],
     "contracts": [("Ref_Key", V), ("DataVersion", V), ("Description", V), ("Code", V), ("DeletionMark", B),
-                  ("Owner_Key", V), ("Owner", V), ("Owner_Type", V), ("НомерДоговора", V), ("ДатаДоговора", T), ("ВидДоговора", V),
+                  ("Owner_Key", V), ("Owner", V), ("Owner_Type", V), ("НомерДоговора", V), ("ДатаДоговора", T),
+                  ("ВидДоговора", V),
                   ("Организация_Key", V), ("ВалютаРасчетов_Key", V), ("ВидЦен_Key", V),
-                  ("СрокОплатыПокупателя", I), ("Недействителен", B)],
+                  ("СрокОплатыПокупателя", N), ("Недействителен", B)],
     "items": [("Ref_Key", V), ("DataVersion", V), ("Description", V), ("Code", V), ("DeletionMark", B),
               ("Parent_Key", V), ("IsFolder", B), ("Артикул", V), ("ТипНоменклатуры", V),
               ("ЕдиницаИзмерения_Key", V), ("ВидСтавкиНДС", V), ("СтавкаНДС_Key", V), ("Недействителен", B),
-              ("Комментарий", V), ("ЕдиницаИзмерения", V), ("СтавкаНДС", I), ("Группы", V)],
+              ("Комментарий", V), ("ЕдиницаИзмерения", V), ("СтавкаНДС", N), ("Группы", V)],
     "price_types": [("Ref_Key", V), ("Description", V), ("Code", V), ("DeletionMark", B), ("ВалютаЦены_Key", V),
                     ("ЦенаВключаетНДС", B), ("Валюта", V)],
     "prices": [("Period", T), ("ВидЦен_Key", V), ("Номенклатура_Key", V), ("Характеристика_Key", V), ("Цена", D),
@@ -57,12 +58,12 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
                          ("СуммаДокумента", D), ("Комментарий", V), ("Заказ", V), ("Заказ_Type", V), ("Запасы", V)],
     "bank_receipts": _RECEIPT,
     "cash_receipts": [c for c in _RECEIPT if c[0] != "НазначениеПлатежа"],
-    "settlement_movements": [("Recorder", V), ("Period", T), ("LineNumber", I), ("Active", B), ("RecordType", V),
+    "settlement_movements": [("Recorder", V), ("Period", T), ("LineNumber", N), ("Active", B), ("RecordType", V),
                              ("Организация_Key", V), ("Контрагент_Key", V), ("Договор_Key", V), ("Документ", V),
                              ("Документ_Type", V), ("Заказ", V), ("Заказ_Type", V), ("ТипРасчетов", V),
                              ("Сумма", D), ("СуммаВал", D), ("СуммаРег", D), ("Recorder_Type", V),
                              ("Источник", V)],
-    "invoice_payments": [("Recorder", V), ("Period", T), ("LineNumber", I), ("Active", B), ("RecordType", V),
+    "invoice_payments": [("Recorder", V), ("Period", T), ("LineNumber", N), ("Active", B), ("RecordType", V),
                          ("Организация_Key", V), ("СчетНаОплату", V), ("СчетНаОплату_Type", V), ("Сумма", D),
                          ("СуммаОплаты", D), ("СуммаАванса", D), ("Recorder_Type", V)],
     "receivables_balance": [("Контрагент_Key", V), ("Договор_Key", V), ("ТипРасчетов", V), ("СуммаBalance", D),

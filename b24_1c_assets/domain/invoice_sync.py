@@ -46,7 +46,8 @@ def payment_totals(invoice_payments: pd.DataFrame) -> dict[str, tuple[Decimal, D
         sign = Decimal(-1) if row.get("RecordType") == "Expense" else Decimal(1)
         asked, paid = totals.get(str(row["СчетНаОплату"]), (ZERO, ZERO))
         totals[str(row["СчетНаОплату"])] = (asked + sign * _money(row.get("Сумма")),
-                                            paid + sign * (_money(row.get("СуммаОплаты")) + _money(row.get("СуммаАванса"))))
+                                            paid + sign * (_money(row.get("СуммаОплаты"))
+                                                           + _money(row.get("СуммаАванса"))))
     return totals
 
 
@@ -180,7 +181,8 @@ def desired_invoices(invoices: pd.DataFrame, invoice_payments: pd.DataFrame, cli
                      "accountNumber": str(inv.get("Number") or ""), "companyId": company,
                      "parentId2": deal_of.get(str(inv.get("ДокументОснование"))), "opportunity": amount,
                      "currencyId": "RUB", "stageId": stages[state], "payment_state": state,
-                     "begindate": pd.Timestamp(date).strftime("%Y-%m-%d") if date is not None and not pd.isna(date) else None,
+                     "begindate": (pd.Timestamp(date).strftime("%Y-%m-%d")
+                                   if date is not None and not pd.isna(date) else None),
                      "paid": min(paid, amount) if paid > 0 else ZERO})
     return (pd.DataFrame(rows, columns=["key", "xmlId", *INVOICE_FIELDS, "payment_state"]),
             pd.DataFrame(rejects, columns=["key", "reason"]))

@@ -70,7 +70,8 @@ CONFIDENCE = {"id_link": 1.0, "reviewer_accept": 1.0, "id_link_foreign": 0.98, "
               "onec_duplicate_survivor": 0.97, "crm_duplicate_survivor": 0.97, "ogrn": 0.97,
               "inn_branch_rule": 0.9, "only_1c": 0.0, "only_crm": 0.0}
 CANDIDATE_SCORES = {
-    "id_link_conflict": 0.9, "id_link_foreign_inn_conflict": 0.9, "id_link_foreign_kpp_conflict": 0.9, "onec_duplicates_undecided": 0.9, "inn_conflict": 0.9, "inn_branch_ambiguous": 0.8, "kpp_invalid": 0.8,
+    "id_link_conflict": 0.9, "id_link_foreign_inn_conflict": 0.9, "id_link_foreign_kpp_conflict": 0.9,
+    "onec_duplicates_undecided": 0.9, "inn_conflict": 0.9, "inn_branch_ambiguous": 0.8, "kpp_invalid": 0.8,
     "ogrn_conflict": 0.8, "kpp_mismatch": 0.7, "inn_invalid": 0.6, "email": 0.6, "phone": 0.5,
     "name": 0.4, "email_free": 0.3,
 }

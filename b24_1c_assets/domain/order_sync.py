@@ -73,7 +73,8 @@ def default_contracts(counterparties: pd.DataFrame) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if counterparties.empty:
         return out
-    listed = counterparties["default_contracts"] if "default_contracts" in counterparties else [None] * len(counterparties)
+    listed = counterparties["default_contracts"] if "default_contracts" in counterparties \
+        else [None] * len(counterparties)
     plain = counterparties["ДоговорПоУмолчанию_Key"] if "ДоговорПоУмолчанию_Key" in counterparties \
         else [None] * len(counterparties)
     for ref, cell, default in zip(counterparties["Ref_Key"].astype(str), listed, plain):
@@ -130,7 +131,7 @@ def desired_orders(deals: pd.DataFrame, product_rows: dict[str, list[dict]], cli
     for deal in deals.to_dict("records"):
         deal_id = str(deal["ID"])
 
-        def reject(reason: str) -> None:
+        def reject(reason: str, deal_id: str = deal_id, deal: dict = deal) -> None:
             rejects.append({"key": deal_id, "reason": f"deal {deal_id} ({deal.get('TITLE')}): {reason}"})
 
         company = str(deal.get("COMPANY_ID") or "0")

@@ -52,7 +52,8 @@ def contract_terms(raw_contracts: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "contract_ref": raw_contracts["Ref_Key"],
         "counterparty_ref": raw_contracts.get("Owner_Key"),
-        "payment_term_days": pd.to_numeric(raw_contracts["СрокОплатыПокупателя"], errors="coerce").fillna(0).astype(int),
+        "payment_term_days": pd.to_numeric(raw_contracts["СрокОплатыПокупателя"],
+                                           errors="coerce").fillna(0).astype(int),
     })
 
 

@@ -1,7 +1,8 @@
 """Which record of a duplicate group keeps the link (pure: DataFrames in, DataFrames out).
 
 A duplicate group here is several records of one system with the same valid INN and the same valid KPP
-(an ИП has no KPP; two KPP-less records of a legal entity are not grouped: head office and branch?). Nothing is merged or deleted: the survivor is the record the client master links,
+(an ИП has no KPP; two KPP-less records of a legal entity are not grouped: head office and branch?). Nothing is merged
+or deleted: the survivor is the record the client master links,
 the others are listed in `client_master.duplicate_groups` as merge suggestions for people to clean up.
 
 **1C** (`onec_survivors`), in order:

@@ -1,6 +1,7 @@
 """Dagster resources: configuration from the environment, clients built once per run.
 
-Secrets (the webhook URL, the application's client secret, the 1C password) only ever pass through `dg.EnvVar`, so the UI and the run's
+Secrets (the webhook URL, the application's client secret, the 1C password) only ever pass through `dg.EnvVar`, so the
+UI and the run's
 stored config show the variable's name, never its value.
 """
 

@@ -4,9 +4,11 @@
 |---|---|---|
 | `GET /healthz` | monitoring | none |
 | `GET /v1/may-create-deal` | CRM forms and business processes (credit gate) | B24_1C_GATE_TOKEN, Bearer or `token=` |
-| `POST /v1/onec/exports`, `GET /v1/onec/exports/{id}` | 1C's scheduled export job | B24_1C_ONEC_EXPORT_TOKEN, Basic or Bearer |
+| `POST /v1/onec/exports`, `GET /v1/onec/exports/{id}` | 1C's scheduled export job | \
+B24_1C_ONEC_EXPORT_TOKEN, Basic or Bearer |
 | `POST /v1/bitrix24/events` | Bitrix24 outbound webhook | B24_1C_B24_EVENT_TOKEN as `auth[application_token]` |
-| `GET /review`, `POST /review/decisions` | people settling client matches (`services/review.py`) | B24_1C_REVIEW_TOKEN, Bearer or `token=` (form field on POST) |
+| `GET /review`, `POST /review/decisions` | people settling client matches (`services/review.py`) | \
+B24_1C_REVIEW_TOKEN, Bearer or `token=` (form field on POST) |
 
 A route whose token is not set answers 503 naming the variable. Every request passes the guard
 (`services/http.py`): body caps per route, time limits, a JSON access log without secrets.

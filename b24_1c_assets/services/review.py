@@ -75,7 +75,6 @@ def review_page(request: Request):
     ok, refusal = _authorised(request)
     if not ok:
         return refusal
-    config = request.app.state.config
     try:
         items, published = request.app.state.copy_reader.run(read_queue)
     except FileNotFoundError:
@@ -85,7 +84,8 @@ def review_page(request: Request):
     recorded = _store(request).rows()
     latest = {}
     for row in recorded.to_dict("records"):  # oldest first: the last one per item wins
-        company = None if row["company_id"] is None or row["company_id"] != row["company_id"] else int(row["company_id"])
+        company = (None if row["company_id"] is None or row["company_id"] != row["company_id"]
+                   else int(row["company_id"]))
         latest[(row["onec_ref"], company)] = row
         if row["decision"] == "create":
             latest[(row["onec_ref"], "any")] = row

@@ -416,8 +416,8 @@ def push_guard() -> PushGuard:
 
 
 ALL = {"client_master": client_master, "credit_policy": credit_policy, "deal_orders": deal_orders,
-       "extracts": extracts, "field_ownership": field_ownership, "notifications": notifications, "onec_writes": onec_writes,
-       "push_guard": push_guard}
+       "extracts": extracts, "field_ownership": field_ownership, "notifications": notifications,
+       "onec_writes": onec_writes, "push_guard": push_guard}
 
 
 def clear_cache() -> None:

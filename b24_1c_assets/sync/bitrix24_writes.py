@@ -101,7 +101,8 @@ def apply_commands(client: Bitrix24Client, commands: list[WriteCommand], *, roun
         for i, cmd in enumerate(pending):
             outcome = result[f"r{i}"]
             if outcome.ok:
-                outcomes[cmd.key] = RowOutcome(cmd.key, cmd.operation, Status.OK, result=outcome.result, attempts=attempt)
+                outcomes[cmd.key] = RowOutcome(cmd.key, cmd.operation, Status.OK, result=outcome.result,
+                                               attempts=attempt)
             else:
                 cls = error_class(outcome.error)
                 outcomes[cmd.key] = RowOutcome(cmd.key, cmd.operation, Status.FAILED, error=describe(outcome.error),

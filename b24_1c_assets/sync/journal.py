@@ -98,7 +98,8 @@ def _advance_state(conn, ok: pd.DataFrame, now: datetime) -> None:
     state = pd.DataFrame({"flow": ok["flow"], "key": ok["key"], "payload": ok["after"],
                           "payload_hash": ok["payload_hash"], "target_id": ok["target_id"], "pushed_at": now})
     conn.register("_state", state)
-    conn.execute("""INSERT INTO sync.push_state SELECT flow, key, payload, payload_hash, target_id, pushed_at FROM _state
+    conn.execute("""INSERT INTO sync.push_state SELECT flow, key, payload, payload_hash, target_id, pushed_at """
+                 """FROM _state
                     ON CONFLICT (flow, key) DO UPDATE SET payload = excluded.payload,
                         payload_hash = excluded.payload_hash,
                         target_id = coalesce(excluded.target_id, sync.push_state.target_id),

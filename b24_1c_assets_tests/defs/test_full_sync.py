@@ -19,7 +19,8 @@ def test_full_sync_runs_on_the_sandbox_and_lands_every_table(sandbox, tmp_path):
         companies = conn.execute("SELECT count(*) FROM bitrix24.companies").fetchone()[0]
         counterparties = conn.execute("SELECT count(*) FROM onec.counterparties").fetchone()[0]
         rules = dict(conn.execute("SELECT match_rule, count(*) FROM client_master.clients GROUP BY 1").fetchall())
-        statuses = dict(conn.execute("SELECT status, count(*) FROM receivables.client_credit_status GROUP BY 1").fetchall())
+        statuses = dict(conn.execute("SELECT status, count(*) FROM receivables.client_credit_status "
+                                     "GROUP BY 1").fetchall())
         # companies the run created for 1C-only clients already carry their invoices in the same run
         orphan_invoices = conn.execute(
             "SELECT count(*) FROM sync.results r JOIN sync.push_state p ON p.flow = 'company_sync.to_crm' "

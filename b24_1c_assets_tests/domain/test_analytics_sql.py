@@ -76,14 +76,19 @@ def test_client_reconciliation_names_the_fields_that_differ_after_normalisation(
          "email": "buh@beta.ru", "phone": "+7 495 999-00-00"},
         {"Ref_Key": "r3", "Description": "Гамма", "ИНН": "7700000000", "КПП": None, "email": None, "phone": None}]))
     replace_table(conn, "bitrix24", "companies", pd.DataFrame([
-        {"ID": "1", "TITLE": "Альфа, ООО", "EMAIL": '[{"VALUE": "info@alfa.ru"}]', "PHONE": '[{"VALUE": "+74951112233"}]'},
-        {"ID": "2", "TITLE": "Бета-Плюс", "EMAIL": '[{"VALUE": "sales@beta.ru"}]', "PHONE": '[{"VALUE": "+74959990000"}]'}]))
+        {"ID": "1", "TITLE": "Альфа, ООО", "EMAIL": '[{"VALUE": "info@alfa.ru"}]',
+         "PHONE": '[{"VALUE": "+74951112233"}]'},
+        {"ID": "2", "TITLE": "Бета-Плюс", "EMAIL": '[{"VALUE": "sales@beta.ru"}]',
+         "PHONE": '[{"VALUE": "+74959990000"}]'}]))
     replace_table(conn, "bitrix24", "requisites", pd.DataFrame([
-        {"ID": "10", "ENTITY_TYPE_ID": "4", "ENTITY_ID": "1", "ACTIVE": "Y", "RQ_INN": "7701234567", "RQ_KPP": "770101001"},
-        {"ID": "11", "ENTITY_TYPE_ID": "4", "ENTITY_ID": "2", "ACTIVE": "Y", "RQ_INN": "7707654321", "RQ_KPP": "770702001"}]))
+        {"ID": "10", "ENTITY_TYPE_ID": "4", "ENTITY_ID": "1", "ACTIVE": "Y",
+         "RQ_INN": "7701234567", "RQ_KPP": "770101001"},
+        {"ID": "11", "ENTITY_TYPE_ID": "4", "ENTITY_ID": "2", "ACTIVE": "Y",
+         "RQ_INN": "7707654321", "RQ_KPP": "770702001"}]))
     build(conn)
     rows = {r[0]: r[1:] for r in conn.execute(
-        "SELECT client_id, match_status, conflicting_fields, has_conflict FROM analytics.client_reconciliation").fetchall()}
+        "SELECT client_id, match_status, conflicting_fields, has_conflict "
+        "FROM analytics.client_reconciliation").fetchall()}
     assert rows["a"] == ("matched", [], False)
     assert rows["b"] == ("matched", ["name", "kpp", "email"], True)
     assert rows["c"] == ("only_1c", [], False)
@@ -145,7 +150,8 @@ def test_dead_letters_are_streaks_of_three_failures_or_older_than_a_day(conn):
         # k5: three dry-run failures -> ignored
         *[result(f"dry{i}", "k5", "failed", t + timedelta(minutes=i), dry_run=True) for i in range(3)],
         # k6: ok, then three failures -> the streak after the success counts
-        result("run0", "k6", "ok", t), *[result(f"run{i}", "k6", "failed", t + timedelta(minutes=i)) for i in (1, 2, 3)],
+        result("run0", "k6", "ok", t),
+        *[result(f"run{i}", "k6", "failed", t + timedelta(minutes=i)) for i in (1, 2, 3)],
     ]
     replace_table(conn, "sync", "results", pd.DataFrame(rows))
     build(conn)
@@ -153,7 +159,8 @@ def test_dead_letters_are_streaks_of_three_failures_or_older_than_a_day(conn):
     assert set(letters) == {"k1", "k4", "k6"}
     assert letters["k1"]["failures"] == 3 and letters["k1"]["last_error"] == "boom 2"
     assert letters["k1"]["error_class"] == "retryable" and letters["k1"]["first_failure_at"] == t
-    assert letters["k1"]["replay_command"] == "python -m b24_1c_assets.dead_letters replay --flow company_receivables --key 'k1'"
+    assert letters["k1"]["replay_command"] == \
+        "python -m b24_1c_assets.dead_letters replay --flow company_receivables --key 'k1'"
     assert letters["k1"]["materialize_command"] == \
         "dagster asset materialize -m b24_1c_assets.definitions --select 'tag:flow=company_receivables'"
     assert letters["k4"]["error_class"] == "data" and letters["k4"]["failures"] == 1
@@ -184,7 +191,8 @@ def test_revenue_reconciliation_counts_by_client_and_local_month(conn):
         {"Ref_Key": "p1", "Date": pd.Timestamp("2026-06-15", tz="UTC"), "Posted": True, "DeletionMark": False,
          "ВидОперации": "ОтПокупателя", "Контрагент_Key": "r1", "СуммаДокумента": Decimal("40.00")}]))
     build(conn)
-    rows = {str(r["month"])[:7]: r for r in query(conn, "SELECT * FROM analytics.revenue_reconciliation").to_dict("records")}
+    rows = {str(r["month"])[:7]: r
+            for r in query(conn, "SELECT * FROM analytics.revenue_reconciliation").to_dict("records")}
     assert set(rows) == {"2026-06", "2026-07"}
     assert rows["2026-06"]["deals_won"] == 1 and rows["2026-06"]["deals_won_amount"] == Decimal("100.50")
     assert rows["2026-06"]["orders"] == 0 and rows["2026-06"]["paid_amount"] == Decimal("40.00")

@@ -22,7 +22,8 @@ def project(world):
         if party.presence != "crm":
             for i, sp in enumerate(party.onec_spellings):
                 ref = counterparty_guid(world, party.key, i)
-                onec_rows.append({"ref_key": ref, "description": sp.title, "full_name": party.full_name if i == 0 else None,
+                onec_rows.append({"ref_key": ref, "description": sp.title,
+                                  "full_name": party.full_name if i == 0 else None,
                                   "inn": sp.inn, "kpp": sp.kpp, "ogrn": sp.ogrn, "kind": party.kind,
                                   "email": sp.email, "phone": sp.phone, "deletion_mark": sp.deleted})
                 party_of[("1c", ref)] = party

@@ -55,19 +55,22 @@ def test_plan_creates_then_links_after_a_crash_then_updates_or_conflicts():
     plan = o.plan_orders(wanted, rejects, {}, empty, set()).set_index("key")
     assert plan.loc["1", "operation"] == Operation.CREATE and plan.loc["2", "operation"] == Operation.REJECTED
     existing = {"1": {"ref": "R", "number": "N1", "posted": True, "amount": Decimal("21.00"), "shipped": False}}
-    assert o.plan_orders(wanted, rejects, existing, empty, set()).set_index("key").loc["1", "operation"] == Operation.LINK
+    assert (o.plan_orders(wanted, rejects, existing, empty, set()).set_index("key").loc["1", "operation"]
+            == Operation.LINK)
     before = {"counterparty": "cp", "contract": "k2", "amount": "20.00", "rows": "[]"}
     pushed = pd.DataFrame([{"key": "1", "payload": json.dumps(before), "payload_hash": payload_hash(before),
                             "target_id": "R"}])
     assert o.plan_orders(wanted, rejects, existing, pushed, set()).set_index("key").loc["1", "operation"] == "update"
     existing["1"]["shipped"] = True
-    assert o.plan_orders(wanted, rejects, existing, pushed, set()).set_index("key").loc["1", "operation"] == Operation.CONFLICT
+    assert (o.plan_orders(wanted, rejects, existing, pushed, set()).set_index("key").loc["1", "operation"]
+            == Operation.CONFLICT)
 
 
 def test_order_header_and_rows_for_1c():
     header = o.order_header({"organization": "org", "price_type": "pt", "currency": "rub"},
                             {"counterparty": "cp", "contract": "k2", "amount": "21.00"},
-                            {"СтруктурнаяЕдиницаПродажи_Key": "dept", "ВидЦен_Key": "", "ВидОперации": "ЗаказНаПродажу"})
+                            {"СтруктурнаяЕдиницаПродажи_Key": "dept", "ВидЦен_Key": "",
+                             "ВидОперации": "ЗаказНаПродажу"})
     assert header["ВидЦен_Key"] == "pt" and header["СтруктурнаяЕдиницаПродажи_Key"] == "dept"
     assert header["СуммаДокумента"] == Decimal("21.00") and header["Договор_Key"] == "k2"
     (row,) = o.stock_rows(json.dumps([["it", "2", "10.50", "pcs"]]), "wh")

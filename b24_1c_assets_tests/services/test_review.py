@@ -51,7 +51,8 @@ def test_queue_shows_both_sides_and_the_held_back_duplicates():
                          crm_activity=None, portal_origin="https://portal.example.ru")
     assert list(queue.columns) == REVIEW_COLUMNS
     mail = queue[queue["onec_ref"] == "r-mail"].iloc[0]
-    assert (mail["item"], mail["company_id"], mail["rule"], mail["crm_title"]) == ("candidate", 122, "email", "Фи Групп")
+    assert ((mail["item"], mail["company_id"], mail["rule"], mail["crm_title"])
+            == ("candidate", 122, "email", "Фи Групп"))
     assert mail["onec_address"] == "г. Москва, ул. Ленина, д. 1" and mail["crm_address"] == "ул. Мира, 5, Москва"
     assert mail["card_url"] == "https://portal.example.ru/crm/company/details/122/"
     held = queue[queue["item"] == "held_back"]

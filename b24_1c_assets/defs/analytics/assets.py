@@ -94,8 +94,8 @@ def store_failure(warehouse: WarehouseResource, row: dict) -> None:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {tables.RUN_FAILURES.schema}")
         conn.execute(analytics_sql.RUN_FAILURES_DDL)
         conn.execute(f"DELETE FROM {tables.RUN_FAILURES} WHERE run_id = ?", [row["run_id"]])  # one row per run
-        conn.execute(f'INSERT INTO {tables.RUN_FAILURES} (run_id, job_name, flow, "trigger", failed_steps, error, failed_at, '
-                     'notified_user_ids, notified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        conn.execute(f'INSERT INTO {tables.RUN_FAILURES} (run_id, job_name, flow, "trigger", failed_steps, error, '
+                     'failed_at, notified_user_ids, notified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
                      [row["run_id"], row["job_name"], row["flow"], row["trigger"], row["failed_steps"], row["error"],
                       row["failed_at"], row.get("notified_user_ids"), row.get("notified", False)])
 

@@ -56,7 +56,8 @@ def product_plan(context: dg.AssetExecutionContext, onec: OneCResource,
     plan = plan_updates(desired, pushed, failed, catalog_sync.PRODUCT_FIELDS)
     plan = plan.merge(desired[["key", "product_id"]], on="key", how="left")
     # A product the CRM already shows as 1C has it needs no write, only a baseline.
-    crm = {str(x): r for x, r in zip(products.get("XML_ID", []), products.to_dict("records"))} if not products.empty else {}
+    crm = ({str(x): r for x, r in zip(products.get("XML_ID", []), products.to_dict("records"))}
+           if not products.empty else {})
     wanted = desired.set_index("key").to_dict("index")
     in_sync = [k for k, op in zip(plan["key"], plan["operation"])
                if op == Operation.UPDATE and catalog_sync.same_as_crm({**wanted[k], "key": k}, crm.get(k))]
@@ -65,7 +66,8 @@ def product_plan(context: dg.AssetExecutionContext, onec: OneCResource,
         push_flow.store_plan(conn, context, tables.PRODUCT_PLAN, plan)
     population = int(desired["product_id"].notna().sum())
     return dg.MaterializeResult(
-        metadata=push_flow.plan_metadata(plan, "crm_push.product_plan", ["key", "operation", "reason", "changed_fields"]),
+        metadata=push_flow.plan_metadata(plan, "crm_push.product_plan",
+                                         ["key", "operation", "reason", "changed_fields"]),
         check_results=[push_flow.guard_check(context, PLAN, plan, population, "catalog")])
 
 
@@ -87,7 +89,8 @@ def catalog_from_exchange(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.
     if offers is not None:
         package = commerceml.read(commerceml.parse_xml(decode_bytes(offers.read_bytes())))
         prices, types = package.records, package.extra.get("price_types", [])
-    return (pd.DataFrame(items.records, columns=["Ref_Key", "Description", "DeletionMark"] if not items.records else None),
+    return (pd.DataFrame(items.records,
+                         columns=["Ref_Key", "Description", "DeletionMark"] if not items.records else None),
             pd.DataFrame(prices or [], columns=None if prices else ["Номенклатура_Key", "ВидЦен_Key", "Цена"]),
             pd.DataFrame(types or [], columns=None if types else ["Ref_Key", "Description"]))
 
@@ -104,7 +107,9 @@ def products_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
     todo = plan[plan["operation"] != Operation.NOOP] if not plan.empty else plan
     client = bitrix24.client()
     calls = ApiCalls(client)
-    outcomes = [RowOutcome(k, Operation.IN_SYNC, Status.OK) for k in todo.loc[todo["operation"] == Operation.IN_SYNC, "key"]] if not todo.empty else []
+    outcomes = ([RowOutcome(k, Operation.IN_SYNC, Status.OK)
+                 for k in todo.loc[todo["operation"] == Operation.IN_SYNC, "key"]]
+                if not todo.empty else [])
     writes = todo[todo["operation"] == Operation.UPDATE] if not todo.empty else todo
     target_ids = {str(k): str(p) for k, p in zip(todo.get("key", []), todo.get("product_id", [])) if isinstance(p, str)}
     if not dry_run and not writes.empty:
@@ -114,13 +119,17 @@ def products_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
         commands = []
         for row in writes.to_dict("records"):
             after = push_flow.after_of(row)
-            fields = catalog_sync.crm_payload({**after, "XML_ID": row["key"], "PRICE": catalog_sync.money(after.get("PRICE"))})
+            fields = catalog_sync.crm_payload({**after, "XML_ID": row["key"],
+                                               "PRICE": catalog_sync.money(after.get("PRICE"))})
             if row["key"] in target_ids:
-                commands.append(WriteCommand(row["key"], "crm.product.update", {"id": target_ids[row["key"]], "fields": fields}))
+                commands.append(WriteCommand(row["key"], "crm.product.update",
+                                             {"id": target_ids[row["key"]], "fields": fields}))
             else:
-                commands.append(WriteCommand(row["key"], "crm.product.add", {"fields": fields}, operation=Operation.ADD))
+                commands.append(WriteCommand(row["key"], "crm.product.add", {"fields": fields},
+                                             operation=Operation.ADD))
         outcomes += apply_commands(client, commands)
-        target_ids.update({o.key: str(o.result) for o in outcomes if o.operation == Operation.ADD and o.status == Status.OK})
+        target_ids.update({o.key: str(o.result) for o in outcomes
+                           if o.operation == Operation.ADD and o.status == Status.OK})
     elif dry_run:
         outcomes += push_flow.dry_run_outcomes(writes)
     with warehouse.connect() as conn:

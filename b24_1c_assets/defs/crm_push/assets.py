@@ -31,7 +31,8 @@ def latest_credit_status(conn):
 
 @dg.asset(
     key=PLAN, deps=[CREDIT_STATUS], group_name="crm_push", kinds={"duckdb"}, owners=OWNERS,
-    pool="duckdb", tags={"flow": FLOW}, check_specs=[push_flow.guard_spec(PLAN, "the receivables push to CRM companies")],
+    pool="duckdb", tags={"flow": FLOW},
+    check_specs=[push_flow.guard_spec(PLAN, "the receivables push to CRM companies")],
 )
 def company_receivables_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """The receivables push plan, one row per linked CRM company (key = company ID): update when its debt,

@@ -65,7 +65,8 @@ def table_or_empty(conn, table: tables.Table, columns: list[str]) -> pd.DataFram
 
 
 @dg.asset(key=PLAN, deps=UPSTREAM, group_name="crm_push", kinds={"duckdb"}, owners=OWNERS,
-          pool="duckdb", tags={"flow": FLOW, **INCREMENTAL_SYNC}, check_specs=[push_flow.guard_spec(PLAN, "deal suspensions")])
+          pool="duckdb", tags={"flow": FLOW, **INCREMENTAL_SYNC},
+          check_specs=[push_flow.guard_spec(PLAN, "deal suspensions")])
 def deal_hold_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Planned deal moves, one row per deal to move: suspend (to HOLD / C<N>:HOLD of its own pipeline,
     remembering the stage it was in) or release (back to that stage), with the client's hold reasons.
@@ -142,7 +143,8 @@ def deal_holds(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, wa
         created_stages = ensure_suspended_stages(client, needed)
     except StageSetupError as exc:
         raise dg.Failure(f"deal holds: {exc}") from None
-    commands = [WriteCommand(str(m.deal_id), "crm.deal.update", {"id": int(m.deal_id), "fields": {"STAGE_ID": m.to_stage}})
+    commands = [WriteCommand(str(m.deal_id), "crm.deal.update",
+                             {"id": int(m.deal_id), "fields": {"STAGE_ID": m.to_stage}})
                 for m in moves.itertuples()]
     outcomes = apply_commands(client, commands)
     moved = {o.key for o in outcomes if o.status == Status.OK}
@@ -153,8 +155,10 @@ def deal_holds(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, wa
     comment_outcomes = apply_commands(client, comments)
 
     # remember only suspensions that happened; keep the memory of releases that failed
-    failed_releases = {int(m.deal_id) for m in moves.itertuples() if m.action != SUSPEND and str(m.deal_id) not in moved}
-    failed_suspends = {int(m.deal_id) for m in moves.itertuples() if m.action == SUSPEND and str(m.deal_id) not in moved}
+    failed_releases = {int(m.deal_id) for m in moves.itertuples()
+                       if m.action != SUSPEND and str(m.deal_id) not in moved}
+    failed_suspends = {int(m.deal_id) for m in moves.itertuples()
+                       if m.action == SUSPEND and str(m.deal_id) not in moved}
     with warehouse.connect() as conn:
         previous = table_or_empty(conn, tables.SUSPENDED_DEALS, SUSPENDED_COLUMNS)
     parts = [suspended[~suspended["deal_id"].astype(int).isin(failed_suspends)],

@@ -71,7 +71,8 @@ def smart_invoice_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Reso
                                               "reason": rejects["reason"]})], ignore_index=True)
     with warehouse.connect() as conn:
         push_flow.store_plan(conn, context, tables.SMART_INVOICE_PLAN, plan)
-    metadata = push_flow.plan_metadata(plan, "crm_push.smart_invoice_plan", ["key", "operation", "reason", "changed_fields"])
+    metadata = push_flow.plan_metadata(plan, "crm_push.smart_invoice_plan",
+                                       ["key", "operation", "reason", "changed_fields"])
     metadata["api_calls"] = calls.count
     return dg.MaterializeResult(metadata=metadata,
                                 check_results=[push_flow.guard_check(context, PLAN, plan, len(ids), "invoices")])
@@ -84,7 +85,8 @@ def read_back(client: Bitrix24Client, written: list[RowOutcome], sent: dict[str,
     done = {o.key: target_ids[o.key] for o in written if o.status == Status.OK and o.key in target_ids}
     select = ["id", "stageId"] + ([paid_field] if paid_field else [])
     ids = sorted(set(done.values()), key=int)
-    commands = {f"r{i}": ("crm.item.list", {"entityTypeId": invoice_sync.ENTITY_TYPE_ID, "filter": {"@id": ids[i:i + 50]},
+    commands = {f"r{i}": ("crm.item.list", {"entityTypeId": invoice_sync.ENTITY_TYPE_ID,
+                                            "filter": {"@id": ids[i:i + 50]},
                                             "select": select, "useOriginalUfNames": "Y"})
                 for i in range(0, len(ids), 50)}
     stored_by_id: dict[str, dict] = {}
@@ -116,7 +118,8 @@ def smart_invoices_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Res
     client = bitrix24.client()
     calls = ApiCalls(client)
     rejected = plan[plan["operation"] == Operation.REJECTED]
-    outcomes = [RowOutcome(k, Operation.REJECTED, Status.REJECTED, error=r) for k, r in zip(rejected["key"], rejected["reason"])]
+    outcomes = [RowOutcome(k, Operation.REJECTED, Status.REJECTED, error=r)
+                for k, r in zip(rejected["key"], rejected["reason"])]
     writes = plan[plan["operation"] == Operation.UPDATE]
     target_ids = {str(k): str(i) for k, i in zip(writes["key"], writes["item_id"]) if isinstance(i, str)}
     if dry_run:

@@ -94,7 +94,8 @@ def order_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
     metadata = push_flow.plan_metadata(plan, "onec_push.order_plan", ["key", "operation", "reason", "order_number"])
     metadata["api_calls"] = calls.count
     population = int(plan["order_ref"].notna().sum()) if not plan.empty else 0
-    return dg.MaterializeResult(metadata=metadata, check_results=[push_flow.guard_check(context, PLAN, plan, population, "orders")])
+    return dg.MaterializeResult(metadata=metadata,
+                                check_results=[push_flow.guard_check(context, PLAN, plan, population, "orders")])
 
 
 def ensure_deal_fields(client: Bitrix24Client, names: list[str]) -> None:
@@ -150,7 +151,8 @@ def customer_orders_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
     for outcome in outcomes:
         if outcome.status == Operation.CONFLICT:
             outcome.error = f"deal {outcome.key} changed after its 1C order was shipped: not written"
-    todo = plan[plan["operation"].isin([Operation.CREATE, Operation.LINK, Operation.UPDATE])] if not plan.empty else plan
+    todo = (plan[plan["operation"].isin([Operation.CREATE, Operation.LINK, Operation.UPDATE])]
+            if not plan.empty else plan)
     b24 = bitrix24.client()
     onec_client = onec.client() if not todo.empty else None
     calls = ApiCalls(b24, onec_client)

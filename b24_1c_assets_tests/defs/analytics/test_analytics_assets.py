@@ -80,7 +80,8 @@ def test_a_row_failing_three_runs_is_a_dead_letter_and_replay_resends_only_it(sa
     before = company_updates(sandbox.portal)
 
     # Replay of one healthy key: its baseline is cleared and only it is written again.
-    assert dead_letters.main(["--db", synced, "replay", "--flow", "company_receivables", "--key", healthy, "--materialize"]) == 0
+    assert dead_letters.main(["--db", synced, "replay", "--flow", "company_receivables", "--key", healthy,
+                              "--materialize"]) == 0
     assert company_updates(sandbox.portal) == before + 1
     assert "baseline cleared for 1 key(s) (1 row(s))" in capsys.readouterr().out
 
@@ -130,8 +131,8 @@ def test_a_failed_run_is_recorded_without_secrets_and_alerts_the_ops_user(sandbo
     run_failure_alert(context)
 
     with duckdb.connect(str(tmp_path / "b24_1c.duckdb"), read_only=True) as conn:
-        rows = conn.execute('SELECT run_id, job_name, flow, "trigger", failed_steps, error, notified, notified_user_ids '
-                            "FROM ops.run_failures").fetchall()
+        rows = conn.execute('SELECT run_id, job_name, flow, "trigger", failed_steps, error, notified, '
+                            "notified_user_ids FROM ops.run_failures").fetchall()
     assert len(rows) == 1
     run_id, job, flow, trigger, steps, error, notified, users = rows[0]
     assert (run_id, job, flow, trigger, steps) == (run.run_id, "nightly_push", "company_receivables", "schedule",

@@ -67,7 +67,8 @@ def test_only_1c_clients_become_linked_companies_with_requisite_and_contacts(run
         emails = [i["VALUE"] for i in made[0].get("EMAIL") or []]
         onec_emails = [c["АдресЭП"] for c in cp["КонтактнаяИнформация"] if c["Тип"] == "АдресЭлектроннойПочты"]
         assert set(onec_emails) <= set(emails)
-    results = dict(query(tmp_path, "SELECT status, count(*) FROM sync.results WHERE flow = 'company_sync.to_crm' GROUP BY 1"))
+    results = dict(query(tmp_path, "SELECT status, count(*) FROM sync.results WHERE flow = 'company_sync.to_crm' "
+                                   "GROUP BY 1"))
     assert results.get("ok", 0) >= len(refs) and "failed" not in results
 
     # a second full run adds nothing and does not re-append e-mails/phones
@@ -203,7 +204,8 @@ def test_a_kpp_1c_drops_is_reported_not_hidden(run_flow, sandbox, tmp_path, monk
         encoding="utf-8")
     monkeypatch.setenv("B24_1C_SETTINGS_DIR", str(settings_dir))
     assert run_flow(TO_1C_FLOW, tags=LIVE).success
-    plan = dict(query(tmp_path, "SELECT key, kind FROM onec_push.counterparty_from_crm_plan WHERE operation = 'create'"))
+    plan = dict(query(tmp_path, "SELECT key, kind FROM onec_push.counterparty_from_crm_plan "
+                                "WHERE operation = 'create'"))
     failed = dict(query(tmp_path, "SELECT key, error FROM sync.results WHERE flow = 'company_sync.to_1c' "
                                   "AND status = 'failed'"))
     legal = [k for k in failed if plan.get(k) == "legal"]

@@ -36,8 +36,8 @@ def test_sensor_fires_once_per_new_file(world, exchange_dir, run_assets):
     again = exchange_dir / "again-invoices.json"  # same content under a new name: already loaded
     again.write_bytes((exchange_dir / "processed" / "invoices.json").read_bytes())
     new = exchange_dir / "receivables-2.json"
-    new.write_bytes((exchange_dir / "processed" / "receivables.json").read_bytes().replace(b'"exported_at"',
-                                                                                         b'"infobase2": 1, "exported_at"'))
+    new.write_bytes((exchange_dir / "processed" / "receivables.json").read_bytes()
+                    .replace(b'"exported_at"', b'"infobase2": 1, "exported_at"'))
     age([again, new])
     result = evaluate(exchange_dir, instance)
     assert [r.run_key.split(":")[0] for r in result.run_requests] == ["receivables-2.json"]

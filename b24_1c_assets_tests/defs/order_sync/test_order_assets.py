@@ -110,7 +110,8 @@ def test_dry_run_writes_nothing_and_crash_rerun_makes_no_second_order(sandbox, r
     onec_before = len(sandbox.onec.request_log)
     assert run_flow(UPSTREAM | FLOW).success
     assert onec_writes(sandbox, onec_before) == []
-    assert (str(deal_id), f"deal {deal_id} changed after its 1C order was shipped: not written") in results(tmp_path)["conflict"]
+    assert ((str(deal_id), f"deal {deal_id} changed after its 1C order was shipped: not written")
+            in results(tmp_path)["conflict"])
 
 
 def test_writes_that_fail_after_1c_committed_them_never_make_a_second_order(sandbox, run_flow, tmp_path):
