@@ -68,8 +68,7 @@ def _objects(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str | None
         UNION ALL
         SELECT schema_name, view_name, comment FROM duckdb_views() WHERE database_name = 'src' AND NOT internal
         ORDER BY 1, 2""").fetchall()
-    return [(s, n, c) for s, n, c in rows
-            if s in PUBLISHED and (PUBLISHED[s] is None or n in PUBLISHED[s])]
+    return [(s, n, c) for s, n, c in rows if s in PUBLISHED and (PUBLISHED[s] is None or n in PUBLISHED[s])]
 
 
 def publish(working: str | None = None, target: str | None = None, *, run_id: str | None = None) -> Publication:
@@ -97,22 +96,37 @@ def publish(working: str | None = None, target: str | None = None, *, run_id: st
                 if comment:
                     conn.execute(f"COMMENT ON TABLE {q_schema}.{q_name} IS {_literal(comment)}")
                 for column, column_comment in conn.execute(
-                        "SELECT column_name, comment FROM duckdb_columns() WHERE database_name = 'src' "
-                        "AND schema_name = ? AND table_name = ? AND comment IS NOT NULL", [schema, name]).fetchall():
-                    conn.execute(f"COMMENT ON COLUMN {q_schema}.{q_name}.{warehouse._ident(column)} "
-                                 f"IS {_literal(column_comment)}")
+                    "SELECT column_name, comment FROM duckdb_columns() WHERE database_name = 'src' "
+                    "AND schema_name = ? AND table_name = ? AND comment IS NOT NULL",
+                    [schema, name],
+                ).fetchall():
+                    conn.execute(
+                        f"COMMENT ON COLUMN {q_schema}.{q_name}.{warehouse._ident(column)} "
+                        f"IS {_literal(column_comment)}"
+                    )
                 counts[f"{schema}.{name}"] = conn.execute(f"SELECT count(*) FROM {q_schema}.{q_name}").fetchone()[0]
             conn.execute("COMMIT")
             conn.execute("DETACH src")
             publication = tables.ANALYST_COPY_PUBLICATION
             conn.execute(f"CREATE SCHEMA {publication.schema}")
-            conn.execute(f"CREATE TABLE {publication} (published_at TIMESTAMP, run_id VARCHAR, source VARCHAR, "
-                         "tables MAP(VARCHAR, BIGINT))")
-            conn.execute(f"INSERT INTO {publication} VALUES (?, ?, ?, MAP(?::VARCHAR[], ?::BIGINT[]))",
-                         [datetime.now(UTC).replace(tzinfo=None), run_id, Path(working).name,
-                          list(counts), list(counts.values())])
-            conn.execute(f"COMMENT ON TABLE {publication} IS 'When this copy was published, by which run, "
-                         "from which working file (name only), and the rows of every table in it (UTC).'")
+            conn.execute(
+                f"CREATE TABLE {publication} (published_at TIMESTAMP, run_id VARCHAR, source VARCHAR, "
+                "tables MAP(VARCHAR, BIGINT))"
+            )
+            conn.execute(
+                f"INSERT INTO {publication} VALUES (?, ?, ?, MAP(?::VARCHAR[], ?::BIGINT[]))",
+                [
+                    datetime.now(UTC).replace(tzinfo=None),
+                    run_id,
+                    Path(working).name,
+                    list(counts),
+                    list(counts.values()),
+                ],
+            )
+            conn.execute(
+                f"COMMENT ON TABLE {publication} IS 'When this copy was published, by which run, "
+                "from which working file (name only), and the rows of every table in it (UTC).'"
+            )
             conn.execute("CHECKPOINT")
         _fsync(tmp)
         os.replace(tmp, target_path)  # atomic: a reader sees the old file or the new one, never a mix

@@ -24,6 +24,7 @@ def list_dead_letters(conn, flow: str | None = None):
     """Rows of analytics.dead_letters (the views are created first when missing)."""
     if not warehouse.table_exists(conn, "analytics", "dead_letters"):
         from b24_1c_assets.defs.analytics.assets import create_views
+
         create_views(conn)
     sql = "SELECT * FROM analytics.dead_letters"
     params = None
@@ -45,8 +46,9 @@ def clear_baseline(conn, flow: str, keys: list[str] | None = None) -> int:
     return int(count)
 
 
-def materialize_flow(flow: str, keys: list[str] | None = None,
-                     instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
+def materialize_flow(
+    flow: str, keys: list[str] | None = None, instance: dg.DagsterInstance | None = None
+) -> dg.ExecuteInProcessResult:
     """Run the assets tagged with the journal flow's asset tag, tagged flow=<flow>, trigger=replay."""
     from b24_1c_assets.definitions import defs
     from b24_1c_assets.defs.analytics.runs import run_tags
@@ -64,14 +66,23 @@ def materialize_flow(flow: str, keys: list[str] | None = None,
         partition = keys[0] if flow in PARTITIONED_BY_KEY and keys else daily_partitions.get_last_partition_key()
     if instance is None:
         instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    return dg.materialize([*(loaded.assets or []), *(loaded.asset_checks or [])], selection=selection,
-                          resources=loaded.resources, partition_key=partition, instance=instance,
-                          tags=run_tags(tag, "replay", journal_flow=flow), raise_on_error=False)
+    return dg.materialize(
+        [*(loaded.assets or []), *(loaded.asset_checks or [])],
+        selection=selection,
+        resources=loaded.resources,
+        partition_key=partition,
+        instance=instance,
+        tags=run_tags(tag, "replay", journal_flow=flow),
+        raise_on_error=False,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m b24_1c_assets.dead_letters", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m b24_1c_assets.dead_letters",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--db", default=None, help="DuckDB file (default: B24_1C_DUCKDB_PATH or data/b24_1c.duckdb)")
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="rows failing repeatedly, with the commands to replay them")

@@ -39,11 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, default=300, help="parties in the sandbox world")
     parser.add_argument("--rate", type=float, default=2.0, help="portal requests per second")
     parser.add_argument("--burst", type=int, default=50)
-    parser.add_argument("--onec-profile", choices=("unf30", "unf16"), default="unf30",
-                        help="the UNF edition the sandbox 1C follows")
-    parser.add_argument("--b24-mode", choices=("webhook", "application"), default="webhook",
-                        help="how the product signs in to the sandbox portal: an inbound webhook, or a local "
-                             "application's OAuth tokens")
+    parser.add_argument(
+        "--onec-profile", choices=("unf30", "unf16"), default="unf30", help="the UNF edition the sandbox 1C follows"
+    )
+    parser.add_argument(
+        "--b24-mode",
+        choices=("webhook", "application"),
+        default="webhook",
+        help="how the product signs in to the sandbox portal: an inbound webhook, or a local "
+        "application's OAuth tokens",
+    )
     parser.add_argument("--assets", action="store_true", help="also list every asset's rows and API calls")
     args = parser.parse_args(argv)
 
@@ -54,12 +59,20 @@ def main(argv: list[str] | None = None) -> int:
     DEMO_DIR.mkdir(parents=True)
     prepare_dagster_home()
     started = time.monotonic()
-    print(f"b24-1c demo: sandbox world seed={args.seed} scale={args.scale}, portal limit {args.rate}/s burst "
-          f"{args.burst}, Bitrix24 by {args.b24_mode}, 1C edition {args.onec_profile}")
+    print(
+        f"b24-1c demo: sandbox world seed={args.seed} scale={args.scale}, portal limit {args.rate}/s burst "
+        f"{args.burst}, Bitrix24 by {args.b24_mode}, 1C edition {args.onec_profile}"
+    )
     token_file = DEMO_DIR / "secrets" / "bitrix24-oauth.json" if args.b24_mode == "application" else None
-    with start_sandbox(args.seed, args.scale, rate=args.rate, burst=args.burst, onec_profile=args.onec_profile,
-                       b24_application_token_file=token_file,
-                       exchange_dir=str(DEMO_DIR / "exchange")) as sandbox:
+    with start_sandbox(
+        args.seed,
+        args.scale,
+        rate=args.rate,
+        burst=args.burst,
+        onec_profile=args.onec_profile,
+        b24_application_token_file=token_file,
+        exchange_dir=str(DEMO_DIR / "exchange"),
+    ) as sandbox:
         env = sandbox.env()
         env["B24_1C_DUCKDB_PATH"] = str(DEMO_DIR / "b24_1c.duckdb")
         env["ONEC_EXCHANGE_DIR"] = str(DEMO_DIR / "exchange")
@@ -70,9 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         print(runner.describe_run(result, sandbox, per_asset=args.assets))
         print(runner.business_report(result.run_id))
     copy = DEMO_DIR / "analytics" / "b24_1c.duckdb"  # published by the run's last step (analytics/analyst_copy)
-    print(f"done in {time.monotonic() - started:.1f} s; DuckDB: {DEMO_DIR / 'b24_1c.duckdb'} (the sync's); "
-          f"for analysts: {copy if copy.exists() else 'not published (the run failed)'}; "
-          f"run history: `make dev` (DAGSTER_HOME={DAGSTER_HOME})")
+    print(
+        f"done in {time.monotonic() - started:.1f} s; DuckDB: {DEMO_DIR / 'b24_1c.duckdb'} (the sync's); "
+        f"for analysts: {copy if copy.exists() else 'not published (the run failed)'}; "
+        f"run history: `make dev` (DAGSTER_HOME={DAGSTER_HOME})"
+    )
     return 0 if result.success else 1
 
 

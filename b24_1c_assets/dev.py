@@ -20,9 +20,19 @@ def main() -> int:
     prepare_dagster_home()
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
     sandbox = subprocess.Popen(
-        [sys.executable, "-m", "b24_1c_assets.sandbox", "--scale", os.environ.get("SANDBOX_SCALE", "300"),
-         "--exchange-dir", str(DEMO_DIR / "exchange")],
-        stdout=subprocess.PIPE, text=True, cwd=PROJECT_ROOT)
+        [
+            sys.executable,
+            "-m",
+            "b24_1c_assets.sandbox",
+            "--scale",
+            os.environ.get("SANDBOX_SCALE", "300"),
+            "--exchange-dir",
+            str(DEMO_DIR / "exchange"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=PROJECT_ROOT,
+    )
     env = dict(os.environ)
     for _ in range(ENV_LINES):
         line = sandbox.stdout.readline().strip()  # type: ignore[union-attr]
@@ -32,9 +42,22 @@ def main() -> int:
     env.setdefault("ONEC_EXCHANGE_DIR", str(DEMO_DIR / "exchange"))
     print("sandbox running; opening the Dagster UI on http://127.0.0.1:3000", flush=True)
     try:
-        return subprocess.call([sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml",
-                                "-h", "127.0.0.1", "-p", os.environ.get("DAGSTER_PORT", "3000")],
-                               cwd=PROJECT_ROOT, env=env)
+        return subprocess.call(
+            [
+                sys.executable,
+                "-m",
+                "dagster",
+                "dev",
+                "-w",
+                "workspace.yaml",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                os.environ.get("DAGSTER_PORT", "3000"),
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+        )
     except KeyboardInterrupt:
         return 0
     finally:

@@ -40,8 +40,9 @@ def _ident(name: str) -> str:
 
 
 @contextmanager
-def connect(path: str | None = None, *, read_only: bool = False, lock_wait_seconds: float = 120.0
-            ) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(
+    path: str | None = None, *, read_only: bool = False, lock_wait_seconds: float = 120.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived connection. Waits for another process's write lock instead of failing at once."""
     path = path or duckdb_path()
     if not read_only:
@@ -82,8 +83,14 @@ def records_frame(records: Iterable[dict], columns: list[str] | None = None) -> 
     return frame
 
 
-def replace_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame: pd.DataFrame,
-                  *, column_types: dict[str, str] | None = None) -> int:
+def replace_table(
+    conn: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    frame: pd.DataFrame,
+    *,
+    column_types: dict[str, str] | None = None,
+) -> int:
     """Replace `schema.table` with `frame` in one transaction; returns the row count.
 
     `column_types` casts named columns (e.g. {"amount": "DECIMAL(18,2)"}); Decimal objects are cast from
@@ -109,8 +116,14 @@ def replace_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, fram
     return len(frame)
 
 
-def append_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame: pd.DataFrame,
-                 *, column_types: dict[str, str] | None = None) -> int:
+def append_table(
+    conn: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    frame: pd.DataFrame,
+    *,
+    column_types: dict[str, str] | None = None,
+) -> int:
     """Append `frame` to `schema.table`, creating it from the frame's shape when missing."""
     if frame.empty:
         return 0
@@ -133,8 +146,8 @@ def append_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame
 
 def table_exists(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     rows = conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, table]).fetchall()  # fetch all: DuckDB 2 refuses new work on a half-read result
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, table]
+    ).fetchall()  # fetch all: DuckDB 2 refuses new work on a half-read result
     return bool(rows and rows[0][0])
 
 
@@ -155,8 +168,9 @@ def query(conn: duckdb.DuckDBPyConnection, sql: str, params: list | None = None)
     decimals = [c for c, t in zip(relation.columns, relation.types) if str(t).startswith("DECIMAL")]
     if not decimals:
         return relation.df()
-    projection = ", ".join(f"CAST({_ident(c)} AS VARCHAR) AS {_ident(c)}" if c in decimals else _ident(c)
-                           for c in relation.columns)
+    projection = ", ".join(
+        f"CAST({_ident(c)} AS VARCHAR) AS {_ident(c)}" if c in decimals else _ident(c) for c in relation.columns
+    )
     frame = relation.project(projection).df()
     for col in decimals:
         frame[col] = [None if v is None else Decimal(v) for v in frame[col]]
@@ -201,8 +215,16 @@ def _select_list(frame: pd.DataFrame, column_types: dict[str, str] | None) -> st
     return ", ".join(parts) if parts else "*"
 
 
-def replace_partition(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame: pd.DataFrame,
-                      *, column: str, value: Any, column_types: dict[str, str] | None = None) -> int:
+def replace_partition(
+    conn: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    frame: pd.DataFrame,
+    *,
+    column: str,
+    value: Any,
+    column_types: dict[str, str] | None = None,
+) -> int:
     """Replace the rows of one partition (`column = value`) with `frame`, in one transaction.
 
     Rerunning a day replaces that day and nothing else; an empty frame leaves the day empty.
@@ -210,17 +232,32 @@ def replace_partition(conn: duckdb.DuckDBPyConnection, schema: str, table: str, 
     return _replace_where(conn, schema, table, frame, f"{_ident(column)} = ?", [value], column_types)
 
 
-def replace_rows(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame: pd.DataFrame, *, column: str,
-                 values: Iterable[Any], column_types: dict[str, str] | None = None) -> int:
+def replace_rows(
+    conn: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    frame: pd.DataFrame,
+    *,
+    column: str,
+    values: Iterable[Any],
+    column_types: dict[str, str] | None = None,
+) -> int:
     """Replace every row whose `column` is one of `values` with `frame`, in one transaction (e.g. some clients'
     whole history re-read)."""
-    return _replace_where(conn, schema, table, frame, f"CAST({_ident(column)} AS VARCHAR) IN "
-                                                      "(SELECT unnest(?::VARCHAR[]))", [[str(v) for v in values]],
-                          column_types)
+    return _replace_where(
+        conn,
+        schema,
+        table,
+        frame,
+        f"CAST({_ident(column)} AS VARCHAR) IN (SELECT unnest(?::VARCHAR[]))",
+        [[str(v) for v in values]],
+        column_types,
+    )
 
 
-def _replace_where(conn, schema: str, table: str, frame: pd.DataFrame, where: str, params: list,
-                   column_types: dict[str, str] | None) -> int:
+def _replace_where(
+    conn, schema: str, table: str, frame: pd.DataFrame, where: str, params: list, column_types: dict[str, str] | None
+) -> int:
     """Delete the rows `where` says, insert `frame` (creating the table from its shape when missing)."""
     target = f"{_ident(schema)}.{_ident(table)}"
     staged, types = _stage(frame, column_types)
@@ -231,8 +268,9 @@ def _replace_where(conn, schema: str, table: str, frame: pd.DataFrame, where: st
             conn.execute(f"DELETE FROM {target} WHERE {where}", params)
         if not staged.empty:
             conn.register("_frame", staged)
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT {_select_list(staged, types)} "
-                         "FROM _frame LIMIT 0")
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {target} AS SELECT {_select_list(staged, types)} FROM _frame LIMIT 0"
+            )
             cols = ", ".join(_ident(c) for c in staged.columns)
             conn.execute(f"INSERT INTO {target} ({cols}) SELECT {_select_list(staged, types)} FROM _frame")
             conn.unregister("_frame")
@@ -253,9 +291,18 @@ class MergeCounts:
     rows: int  # in the table afterwards
 
 
-def merge_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame: pd.DataFrame, *,
-                key: Sequence[str], date_column: str | None = None, since: datetime | None = None,
-                removed_keys: Iterable[tuple] = (), column_types: dict[str, str] | None = None) -> MergeCounts:
+def merge_table(
+    conn: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    frame: pd.DataFrame,
+    *,
+    key: Sequence[str],
+    date_column: str | None = None,
+    since: datetime | None = None,
+    removed_keys: Iterable[tuple] = (),
+    column_types: dict[str, str] | None = None,
+) -> MergeCounts:
     """Upsert a partial re-read into `schema.table` by `key`, in one transaction.
 
     Rows whose key the re-read returns are replaced (changed, or moved into the window from an older date);
@@ -266,13 +313,19 @@ def merge_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame:
     if (date_column is None) != (since is None):
         raise ValueError("merge_table: date_column and since go together")
     target = f"{_ident(schema)}.{_ident(table)}"
-    stored = {r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
-                                         "AND table_name = ?", [schema, table]).fetchall()}
+    stored = {
+        r[0]
+        for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+            [schema, table],
+        ).fetchall()
+    }
     if not set(key) | {date_column or key[0]} <= stored:
         # no table yet, or one made from an empty extract (no columns of its own): nothing to merge into
         if frame.empty and stored:
-            return MergeCounts(inserted=0, updated=0, deleted=0,
-                               rows=conn.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0])
+            return MergeCounts(
+                inserted=0, updated=0, deleted=0, rows=conn.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
+            )
         rows = replace_table(conn, schema, table, frame, column_types=column_types)
         return MergeCounts(inserted=rows, updated=0, deleted=0, rows=rows)
     removed = [tuple(k) for k in removed_keys]
@@ -281,9 +334,13 @@ def merge_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame:
     match = " AND ".join(f"i.{k} = t.{k}" for k in keys)
     conn.execute("BEGIN")
     try:
-        existing = dict(conn.execute(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-            [schema, table]).fetchall())
+        existing = dict(
+            conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = ? AND table_name = ?",
+                [schema, table],
+            ).fetchall()
+        )
         before = conn.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
         conditions: list[str] = []
         updated = 0
@@ -291,16 +348,19 @@ def merge_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame:
             conn.register("_frame", staged)
             conn.execute(f"CREATE OR REPLACE TEMP TABLE _incoming AS SELECT {_select_list(staged, types)} FROM _frame")
             conn.unregister("_frame")
-            for name, sql_type in conn.execute("SELECT column_name, data_type FROM information_schema.columns "
-                                               "WHERE table_name = '_incoming' ORDER BY ordinal_position").fetchall():
+            for name, sql_type in conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = '_incoming' ORDER BY ordinal_position"
+            ).fetchall():
                 if name not in existing:
                     typed = "VARCHAR" if sql_type.strip('"') == "NULL" else sql_type
                     conn.execute(f"ALTER TABLE {target} ADD COLUMN {_ident(name)} {typed}")
                 elif existing[name].strip('"') == "NULL" and sql_type.strip('"') != "NULL":
                     # a column no row had filled yet was stored untyped: it takes the type of its first values
                     conn.execute(f"ALTER TABLE {target} ALTER COLUMN {_ident(name)} SET DATA TYPE {sql_type}")
-            updated = conn.execute(f"SELECT count(*) FROM {target} t WHERE EXISTS "
-                                   f"(SELECT 1 FROM _incoming i WHERE {match})").fetchall()[0][0]
+            updated = conn.execute(
+                f"SELECT count(*) FROM {target} t WHERE EXISTS (SELECT 1 FROM _incoming i WHERE {match})"
+            ).fetchall()[0][0]
             conditions.append(f"EXISTS (SELECT 1 FROM _incoming i WHERE {match})")
         params: list = []
         if date_column is not None:
@@ -310,10 +370,14 @@ def merge_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame:
             params.append(since)
         if removed:
             conn.execute(f"CREATE OR REPLACE TEMP TABLE _removed ({', '.join(f'{k} VARCHAR' for k in keys)})")
-            conn.executemany(f"INSERT INTO _removed VALUES ({', '.join('?' for _ in keys)})",
-                             [[str(v) for v in k] for k in removed])
-            conditions.append("EXISTS (SELECT 1 FROM _removed r WHERE "
-                              + " AND ".join(f"r.{k} = CAST(t.{k} AS VARCHAR)" for k in keys) + ")")
+            conn.executemany(
+                f"INSERT INTO _removed VALUES ({', '.join('?' for _ in keys)})", [[str(v) for v in k] for k in removed]
+            )
+            conditions.append(
+                "EXISTS (SELECT 1 FROM _removed r WHERE "
+                + " AND ".join(f"r.{k} = CAST(t.{k} AS VARCHAR)" for k in keys)
+                + ")"
+            )
         if conditions:
             conn.execute(f"DELETE FROM {target} t WHERE {' OR '.join(conditions)}", params)
         after_delete = conn.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
@@ -327,6 +391,6 @@ def merge_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, frame:
         conn.execute("ROLLBACK")
         raise
     deleted = before - after_delete - updated
-    return MergeCounts(inserted=len(staged) - updated, updated=updated, deleted=deleted,
-                       rows=after_delete + len(staged))
-
+    return MergeCounts(
+        inserted=len(staged) - updated, updated=updated, deleted=deleted, rows=after_delete + len(staged)
+    )

@@ -30,8 +30,9 @@ def portal_factory(world):
     started = []
 
     def start(*, rate: float = 50.0, burst: int = 50, faults: Faults | None = None, world_=None, **kw):
-        server = PortalServer(world_ or world, host="127.0.0.1", port=0, rate=rate, burst=burst,
-                              faults=faults or Faults(), **kw)
+        server = PortalServer(
+            world_ or world, host="127.0.0.1", port=0, rate=rate, burst=burst, faults=faults or Faults(), **kw
+        )
         server.start()
         started.append(server)
         return server
@@ -129,14 +130,20 @@ def run_assets(sandbox):
         assets = list(loaded.assets or [])
         checks = list(loaded.asset_checks or [])
         if not isinstance(selection, dg.AssetSelection):
-            selection = dg.AssetSelection.assets(*[dg.AssetKey.from_user_string(s) if isinstance(s, str) else s
-                                                   for s in selection])
+            selection = dg.AssetSelection.assets(
+                *[dg.AssetKey.from_user_string(s) if isinstance(s, str) else s for s in selection]
+            )
         graph = loaded.resolve_asset_graph()
         partitioned = any(graph.get(key).partitions_def is not None for key in selection.resolve(graph))
         if partitioned:
             partition_key = partition_key or daily_partitions.get_last_partition_key()
-        return dg.materialize([*assets, *checks], selection=selection, resources=loaded.resources,
-                              partition_key=partition_key if partitioned else None,
-                              tags=tags, raise_on_error=raise_on_error)
+        return dg.materialize(
+            [*assets, *checks],
+            selection=selection,
+            resources=loaded.resources,
+            partition_key=partition_key if partitioned else None,
+            tags=tags,
+            raise_on_error=raise_on_error,
+        )
 
     return run

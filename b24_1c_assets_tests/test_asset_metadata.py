@@ -43,8 +43,9 @@ def test_every_asset_has_group_kinds_owner_and_says_what_a_row_is(loaded):
 
 
 def test_every_check_has_a_description(loaded):
-    checks = [check for definition in [*loaded.assets, *(loaded.asset_checks or [])]
-              for check in definition.check_specs]
+    checks = [
+        check for definition in [*loaded.assets, *(loaded.asset_checks or [])] for check in definition.check_specs
+    ]
     assert len(checks) >= 20
     for check in checks:
         assert check.description and len(check.description) > 20, check.key
@@ -96,17 +97,23 @@ def test_the_demo_report_reads_the_run_back(full_sync):
     result, path = full_sync
     report = runner.business_report(result.run_id, path)
     with duckdb.connect(path, read_only=True) as conn:
-        matched = conn.execute("SELECT count(*) FROM client_master.clients "
-                               "WHERE onec_ref IS NOT NULL AND company_id IS NOT NULL").fetchone()[0]
+        matched = conn.execute(
+            "SELECT count(*) FROM client_master.clients WHERE onec_ref IS NOT NULL AND company_id IS NOT NULL"
+        ).fetchone()[0]
         inn_kpp = conn.execute("SELECT count(*) FROM client_master.clients WHERE match_rule = 'inn_kpp'").fetchone()[0]
         candidates = conn.execute("SELECT count(*) FROM client_master.client_match_candidates").fetchone()[0]
-        held = conn.execute("SELECT count(*) FROM crm_push.company_from_1c_plan "
-                            "WHERE operation = 'held_back'").fetchone()[0]
-        reasons = conn.execute("SELECT CASE WHEN reason LIKE 'in review%' THEN 'in review' ELSE 'duplicate in 1C' "
-                               "END, count(*) FROM crm_push.company_from_1c_plan WHERE operation = 'held_back' "
-                               "GROUP BY 1").fetchall()
-        sent, transitions = conn.execute("SELECT count(*) FILTER (WHERE notified), count(*) FROM "
-                                         "receivables.hold_transitions WHERE run_id = ?", [result.run_id]).fetchone()
+        held = conn.execute(
+            "SELECT count(*) FROM crm_push.company_from_1c_plan WHERE operation = 'held_back'"
+        ).fetchone()[0]
+        reasons = conn.execute(
+            "SELECT CASE WHEN reason LIKE 'in review%' THEN 'in review' ELSE 'duplicate in 1C' "
+            "END, count(*) FROM crm_push.company_from_1c_plan WHERE operation = 'held_back' "
+            "GROUP BY 1"
+        ).fetchall()
+        sent, transitions = conn.execute(
+            "SELECT count(*) FILTER (WHERE notified), count(*) FROM receivables.hold_transitions WHERE run_id = ?",
+            [result.run_id],
+        ).fetchone()
     receivables, holds = _metadata(result, "crm_push/company_receivables"), _metadata(result, "crm_push/deal_holds")
     orders, invoices = _metadata(result, "onec_push/customer_orders"), _metadata(result, "crm_push/smart_invoices")
     assert f"matched: {matched} (" in report and f"inn_kpp {inn_kpp}" in report
@@ -120,7 +127,10 @@ def test_the_demo_report_reads_the_run_back(full_sync):
     flows = {m.group(1): int(m.group(2)) for m in re.finditer(r"^ +(\S.*?\S) {2,}(\d+) ", report, re.M)}
     assert flows["CRM deals -> 1C customer orders"] == orders["succeeded"] > 0
     assert flows["1C invoices -> CRM smart invoices"] == invoices["succeeded"] > 0
-    for flow in ("1C items -> CRM products", "1C counterparties -> CRM companies",
-                 "CRM companies -> 1C counterparties"):
+    for flow in (
+        "1C items -> CRM products",
+        "1C counterparties -> CRM companies",
+        "CRM companies -> 1C counterparties",
+    ):
         assert flow in flows
     assert "Rejected rows (quality.rejects, this run)" in report

@@ -43,8 +43,11 @@ def _what_a_module_defines(module) -> dg.Definitions:
 
 def _names(definitions: dg.Definitions) -> dict[str, set[str]]:
     return {
-        "assets": {key.to_user_string() for a in definitions.assets or []
-                   for key in (a.keys if isinstance(a, dg.AssetsDefinition) else [a.key])},
+        "assets": {
+            key.to_user_string()
+            for a in definitions.assets or []
+            for key in (a.keys if isinstance(a, dg.AssetsDefinition) else [a.key])
+        },
         "checks": {str(key) for c in definitions.asset_checks or [] for key in c.check_keys},
         "jobs": {job.name for job in definitions.jobs or []},
         "sensors": {sensor.name for sensor in definitions.sensors or []},
@@ -88,7 +91,8 @@ def test_a_module_dropped_into_a_defs_folder_is_loaded_without_listing_it(tmp_pa
     (flow / "assets.py").write_text(
         "import dagster as dg\n\n\n"
         "@dg.asset(key=['new_flow', 'rows'])\ndef rows():\n    return 1\n\n\n"
-        "defs = dg.Definitions(assets=[rows])\n")
+        "defs = dg.Definitions(assets=[rows])\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     loaded = load_defs_folder(importlib.import_module("dropin_project.defs"))
     assert _names(loaded)["assets"] == {"new_flow/rows"}

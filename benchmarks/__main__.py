@@ -74,8 +74,7 @@ def write_results(path: Path, entries: dict[str, dict], quick: bool) -> None:
     for name, entry in entries.items():
         results["benches"][name] = {**entry, "quick": quick}
     results["updated"] = datetime.now(UTC).isoformat(timespec="seconds")
-    results["machine"] = {"python": platform.python_version(), "platform": platform.platform(),
-                          "cpus": os.cpu_count()}
+    results["machine"] = {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(results, ensure_ascii=False, indent=1, default=str) + "\n", encoding="utf-8")

@@ -81,10 +81,16 @@ def main() -> dict:
                 seconds = time.perf_counter() - started
                 calls, throttled = _portal_figures(portal, since)
                 ids = [int(r["ID"]) for r in rows]
-                run = {"client": contender, "list": name, "records": len(rows),
-                       "exact": len(set(ids)) == len(ids) == truth[name], "http_calls": calls,
-                       "throttled": throttled, "seconds": round(seconds, 2),
-                       "records_per_s": round(len(rows) / seconds) if seconds else None}
+                run = {
+                    "client": contender,
+                    "list": name,
+                    "records": len(rows),
+                    "exact": len(set(ids)) == len(ids) == truth[name],
+                    "http_calls": calls,
+                    "throttled": throttled,
+                    "seconds": round(seconds, 2),
+                    "records_per_s": round(len(rows) / seconds) if seconds else None,
+                }
                 if stats:
                     run["pacer_wait_s"] = stats["pacer_wait_seconds"]
                     run["retries"] = stats["retries"]
@@ -99,8 +105,10 @@ def main() -> dict:
 def _print(figures: dict) -> None:
     from tabulate import tabulate
 
-    print(f"Bitrix24 export at {figures['rate']:g} req/s, bucket {figures['burst']}; "
-          f"portal rows: {figures['portal_rows']}")
+    print(
+        f"Bitrix24 export at {figures['rate']:g} req/s, bucket {figures['burst']}; "
+        f"portal rows: {figures['portal_rows']}"
+    )
     columns = ["client", "list", "records", "exact", "http_calls", "throttled", "seconds", "records_per_s"]
     print(tabulate([[run.get(c) for c in columns] for run in figures["runs"]], headers=columns))
 

@@ -42,9 +42,15 @@ def main() -> dict:
     tables = portal.state.tables
     counts = {name: len(tables[name].rows) for name in ("company", "requisite", "contact", "deal", "product")}
     records = sum(counts.values())
-    figures: dict = {"scale": scale, "world_generate_s": round(generate_s, 1), "seed_s": round(seed_s, 1),
-                     "seed_records_per_s": round(records / seed_s), "records": counts,
-                     "max_rss_mb_after_seed": round(_rss_mb()), "max_rss_growth_mb": round(_rss_mb() - rss_before)}
+    figures: dict = {
+        "scale": scale,
+        "world_generate_s": round(generate_s, 1),
+        "seed_s": round(seed_s, 1),
+        "seed_records_per_s": round(records / seed_s),
+        "records": counts,
+        "max_rss_mb_after_seed": round(_rss_mb()),
+        "max_rss_growth_mb": round(_rss_mb() - rss_before),
+    }
     portal.start()
     session = requests.Session()
     url = portal.webhook_url
@@ -58,14 +64,22 @@ def main() -> dict:
         last_id = max(tables["company"].ids)
         figures["get_calls_per_s"] = round(1 / _timed(lambda: post("crm.company.get", {"id": 17}), 300))
         deep = max(0, counts["company"] - 50)
-        offset_s = _timed(lambda: post("crm.company.list", {"select": ["ID", "TITLE"], "order": {"ID": "ASC"},
-                                                            "start": deep}), 5)
-        keyset_s = _timed(lambda: post("crm.company.list", {"select": ["ID", "TITLE"], "order": {"ID": "ASC"},
-                                                            "filter": {">ID": last_id - 50}, "start": -1}), 50)
+        offset_s = _timed(
+            lambda: post("crm.company.list", {"select": ["ID", "TITLE"], "order": {"ID": "ASC"}, "start": deep}), 5
+        )
+        keyset_s = _timed(
+            lambda: post(
+                "crm.company.list",
+                {"select": ["ID", "TITLE"], "order": {"ID": "ASC"}, "filter": {">ID": last_id - 50}, "start": -1},
+            ),
+            50,
+        )
         figures["deep_offset_page_ms"] = round(offset_s * 1000, 2)
         figures["keyset_page_ms"] = round(keyset_s * 1000, 2)
-        cmd = {f"p{i}": f"crm.company.list?order[ID]=ASC&filter[>ID]={i * 50}&select[0]=ID&select[1]=TITLE&start=-1"
-               for i in range(50)}
+        cmd = {
+            f"p{i}": f"crm.company.list?order[ID]=ASC&filter[>ID]={i * 50}&select[0]=ID&select[1]=TITLE&start=-1"
+            for i in range(50)
+        }
         batch_s = _timed(lambda: post("batch", {"halt": 0, "cmd": cmd}), 10)
         figures["keyset_batch_of_50_pages_ms"] = round(batch_s * 1000, 1)
         figures["keyset_batch_rows_per_s"] = round(2500 / batch_s)
@@ -83,8 +97,10 @@ def main() -> dict:
         ("crm.company.get", f"{figures['get_calls_per_s']:,} calls/s (one keep-alive connection)"),
         ("list page, start offset + total", f"{figures['deep_offset_page_ms']} ms at start={deep:,}"),
         ("list page, keyset start=-1", f"{figures['keyset_page_ms']} ms"),
-        ("batch of 50 keyset pages", f"{figures['keyset_batch_of_50_pages_ms']} ms "
-                                     f"({figures['keyset_batch_rows_per_s']:,} rows/s)"),
+        (
+            "batch of 50 keyset pages",
+            f"{figures['keyset_batch_of_50_pages_ms']} ms ({figures['keyset_batch_rows_per_s']:,} rows/s)",
+        ),
     ]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:

@@ -26,14 +26,19 @@ def _materialize(selection, tags=None):
 
     loaded = defs()
     # the sandbox 1C is written for real (orders): 1C writes are dry unless a run says otherwise
-    result = dg.materialize([*(loaded.assets or []), *(loaded.asset_checks or [])], selection=selection,
-                            resources=loaded.resources, tags={DRY_RUN_TAG: "false", **(tags or {})},
-                            raise_on_error=True)
+    result = dg.materialize(
+        [*(loaded.assets or []), *(loaded.asset_checks or [])],
+        selection=selection,
+        resources=loaded.resources,
+        tags={DRY_RUN_TAG: "false", **(tags or {})},
+        raise_on_error=True,
+    )
     return result
 
 
 def _extracts():
     import dagster as dg
+
     return dg.AssetSelection.groups("bitrix24_raw", "onec_raw", "client_master")
 
 
@@ -42,8 +47,12 @@ def _count(sandbox, portal_from, onec_from) -> dict:
     onec = sandbox.onec.request_log[onec_from:]
     commands = [m for e in portal for m in (e.get("commands") or [e.get("method")])]
     crm_writes = [m for m in commands if str(m).endswith((".add", ".update", ".set"))]
-    return {"portal_http": len(portal), "portal_write_commands": len(crm_writes), "onec_http": len(onec),
-            "onec_writes": sum(1 for e in onec if e["kind"] == "write")}
+    return {
+        "portal_http": len(portal),
+        "portal_write_commands": len(crm_writes),
+        "onec_http": len(onec),
+        "onec_writes": sum(1 for e in onec if e["kind"] == "write"),
+    }
 
 
 def _run_flow(sandbox, group: str) -> dict:
@@ -71,12 +80,17 @@ def _change(sandbox, changed: int) -> dict[str, int]:
     for record in list(portal.invoices.rows.values()):
         new_stage = f"DT31_{portal.default_invoice_category}:N"
         if record["stageId"] == new_stage and len(paid) < changed and record["xmlId"] in store.by_recorder:
-            row = dict(store.by_recorder[record["xmlId"]][0], Сумма=Decimal(0),
-                       СуммаОплаты=Decimal(str(record["opportunity"])), Recorder=f"bench-{record['xmlId']}")
+            row = dict(
+                store.by_recorder[record["xmlId"]][0],
+                Сумма=Decimal(0),
+                СуммаОплаты=Decimal(str(record["opportunity"])),
+                Recorder=f"bench-{record['xmlId']}",
+            )
             store.put(row["Recorder"], [row])
             paid.add(record["xmlId"])
-    deals = sorted({deal_of_comment(r.get("Комментарий")) for r in onec.objects["Document_ЗаказПокупателя"].values()}
-                   - {None})[:changed]
+    deals = sorted(
+        {deal_of_comment(r.get("Комментарий")) for r in onec.objects["Document_ЗаказПокупателя"].values()} - {None}
+    )[:changed]
     for deal in deals:
         portal.product_rows[deal][0]["QUANTITY"] = float(portal.product_rows[deal][0]["QUANTITY"]) + 1
     return {"catalog": len(items), "invoices": len(paid), "orders": len(deals)}
@@ -109,9 +123,13 @@ def measure(scale: int) -> dict:
         n = changed[name] or 1
         http = delta["portal_http"] + delta["onec_http"]
         out["flows"][name] = {
-            "initial": first, "no_change": again, "changed_records": changed[name], "after_change": delta,
+            "initial": first,
+            "no_change": again,
+            "changed_records": changed[name],
+            "after_change": delta,
             "http_per_changed_record": round(http / n, 2),
-            "writes_per_changed_record": round((delta["portal_write_commands"] + delta["onec_writes"]) / n, 2)}
+            "writes_per_changed_record": round((delta["portal_write_commands"] + delta["onec_writes"]) / n, 2),
+        }
     return out
 
 
@@ -119,15 +137,19 @@ def main() -> dict:
     quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
     figures = measure(QUICK_SCALE if quick else SCALE)
     print(f"push flows at scale {figures['scale']} (HTTP requests during the flow's own assets)")
-    print(f"{'flow':<10}{'initial http':>14}{'writes':>8}{'no-change http':>16}{'writes':>8}"
-          f"{'changed':>9}{'http/rec':>10}{'writes/rec':>12}")
+    print(
+        f"{'flow':<10}{'initial http':>14}{'writes':>8}{'no-change http':>16}{'writes':>8}"
+        f"{'changed':>9}{'http/rec':>10}{'writes/rec':>12}"
+    )
     for name, f in figures["flows"].items():
         first, again = f["initial"], f["no_change"]
-        print(f"{name:<10}{first['portal_http'] + first['onec_http']:>14}"
-              f"{first['portal_write_commands'] + first['onec_writes']:>8}"
-              f"{again['portal_http'] + again['onec_http']:>16}"
-              f"{again['portal_write_commands'] + again['onec_writes']:>8}"
-              f"{f['changed_records']:>9}{f['http_per_changed_record']:>10}{f['writes_per_changed_record']:>12}")
+        print(
+            f"{name:<10}{first['portal_http'] + first['onec_http']:>14}"
+            f"{first['portal_write_commands'] + first['onec_writes']:>8}"
+            f"{again['portal_http'] + again['onec_http']:>16}"
+            f"{again['portal_write_commands'] + again['onec_writes']:>8}"
+            f"{f['changed_records']:>9}{f['http_per_changed_record']:>10}{f['writes_per_changed_record']:>12}"
+        )
     return figures
 
 

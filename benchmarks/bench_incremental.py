@@ -40,16 +40,24 @@ def _run_extracts(tags: dict | None = None) -> tuple[dict, float]:
     loaded = defs()
     selection = dg.AssetSelection.groups("bitrix24_raw", "onec_raw")
     started = time.perf_counter()
-    result = dg.materialize([*loaded.assets, *loaded.asset_checks], selection=selection,
-                            resources=loaded.resources, tags=tags or {}, raise_on_error=True)
+    result = dg.materialize(
+        [*loaded.assets, *loaded.asset_checks],
+        selection=selection,
+        resources=loaded.resources,
+        tags=tags or {},
+        raise_on_error=True,
+    )
     seconds = time.perf_counter() - started
     figures = {}
     for event in result.get_asset_materialization_events():
         mat = event.materialization
         meta = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
         rows = meta.get("rows_read", meta.get("dagster/row_count", 0))
-        figures["/".join(mat.asset_key.path)] = {"rows": int(rows or 0), "requests": int(meta.get("api_calls", 0) or 0),
-                                                 "incremental": not meta.get("full_read", True)}
+        figures["/".join(mat.asset_key.path)] = {
+            "rows": int(rows or 0),
+            "requests": int(meta.get("api_calls", 0) or 0),
+            "incremental": not meta.get("full_read", True),
+        }
     return figures, seconds
 
 
@@ -65,8 +73,10 @@ def _change_clients(sandbox, world, share: float) -> dict:
     portal_ids = sorted(int(i) for i in sandbox.portal.state.tables["company"].rows)
     step = max(1, round(1 / share))
     crm = Bitrix24Client(sandbox.portal.webhook_url, rate=1000, burst=1000)
-    commands = [WriteCommand(str(i), "crm.company.update", {"id": i, "fields": {"COMMENTS": "bench: changed"}})
-                for i in portal_ids[::step]]
+    commands = [
+        WriteCommand(str(i), "crm.company.update", {"id": i, "fields": {"COMMENTS": "bench: changed"}})
+        for i in portal_ids[::step]
+    ]
     apply_commands(crm, commands)
     onec = OneCClient(sandbox.onec.odata_url, sandbox.onec.username, sandbox.onec.password)
     parties = sorted(sandbox.onec.state.objects["Catalog_Контрагенты"])[::step]
@@ -101,8 +111,9 @@ def measure(scale: int) -> dict:
     from b24_1c_assets.sandbox.world import generate
 
     world = generate(seed=SEED, scale=scale)
-    sandbox = start_sandbox(world=world, rate=1000, burst=1000,
-                            b24_operating_costs={verb: 0.0 for verb in DEFAULT_OPERATING_COSTS})
+    sandbox = start_sandbox(
+        world=world, rate=1000, burst=1000, b24_operating_costs={verb: 0.0 for verb in DEFAULT_OPERATING_COSTS}
+    )
     gc.collect()
     gc.freeze()  # the seeded world: millions of long-lived objects the cyclic GC need not rescan
     with tempfile.TemporaryDirectory() as folder:
@@ -119,10 +130,14 @@ def measure(scale: int) -> dict:
             os.environ.update(saved)
             sandbox.stop()
             gc.unfreeze()
-    return {"scale": scale, "parties": len(world.parties), "changed": changed,
-            "first": {"seconds": round(first_s, 1), **_by_system(first)},
-            "second": {"seconds": round(second_s, 1), **_by_system(second)},
-            "tables": {asset: {"first": first[asset], "second": second.get(asset)} for asset in sorted(first)}}
+    return {
+        "scale": scale,
+        "parties": len(world.parties),
+        "changed": changed,
+        "first": {"seconds": round(first_s, 1), **_by_system(first)},
+        "second": {"seconds": round(second_s, 1), **_by_system(second)},
+        "tables": {asset: {"first": first[asset], "second": second.get(asset)} for asset in sorted(first)},
+    }
 
 
 def main() -> dict:
@@ -132,14 +147,18 @@ def main() -> dict:
     for run in figures["runs"]:
         for which in ("first", "second"):
             f = run[which]
-            print(f"{run['scale']:>8} {which:<7}{f['seconds']:>9}{f.get('bitrix24', {}).get('rows', 0):>10}"
-                  f"{f.get('bitrix24', {}).get('requests', 0):>10}{f.get('onec', {}).get('rows', 0):>10}"
-                  f"{f.get('onec', {}).get('requests', 0):>12}")
+            print(
+                f"{run['scale']:>8} {which:<7}{f['seconds']:>9}{f.get('bitrix24', {}).get('rows', 0):>10}"
+                f"{f.get('bitrix24', {}).get('requests', 0):>10}{f.get('onec', {}).get('rows', 0):>10}"
+                f"{f.get('onec', {}).get('requests', 0):>12}"
+            )
         print(f"{'':>8} changed: {run['changed']}")
         incremental = {a: t for a, t in run["tables"].items() if t["second"] and t["second"]["incremental"]}
         for asset, t in incremental.items():
-            print(f"{'':>10}{asset:<32} rows {t['first']['rows']:>9} -> {t['second']['rows']:<9} "
-                  f"requests {t['first']['requests']:>6} -> {t['second']['requests']}")
+            print(
+                f"{'':>10}{asset:<32} rows {t['first']['rows']:>9} -> {t['second']['rows']:<9} "
+                f"requests {t['first']['requests']:>6} -> {t['second']['requests']}"
+            )
     return figures
 
 

@@ -35,13 +35,58 @@ from b24_1c_assets.domain.duplicates import find_duplicates
 from b24_1c_assets.domain.matching import match_normalized
 from b24_1c_assets.domain.normalize import normalize_crm_companies, normalize_onec_counterparties
 
-ROOTS = ["ромашк", "вектор", "альф", "бет", "гамм", "дельт", "сигм", "омег", "строй", "торг", "лес",
-         "тех", "пром", "агро", "мет", "энерг", "транс", "логист", "снаб", "инвест", "сервис", "групп",
-         "капитал", "север", "юг", "восток", "запад", "центр", "урал", "сибир", "волг", "дон", "нев",
-         "кам", "оки", "балт", "кавказ", "алтай", "байкал", "амур"]
+ROOTS = [
+    "ромашк",
+    "вектор",
+    "альф",
+    "бет",
+    "гамм",
+    "дельт",
+    "сигм",
+    "омег",
+    "строй",
+    "торг",
+    "лес",
+    "тех",
+    "пром",
+    "агро",
+    "мет",
+    "энерг",
+    "транс",
+    "логист",
+    "снаб",
+    "инвест",
+    "сервис",
+    "групп",
+    "капитал",
+    "север",
+    "юг",
+    "восток",
+    "запад",
+    "центр",
+    "урал",
+    "сибир",
+    "волг",
+    "дон",
+    "нев",
+    "кам",
+    "оки",
+    "балт",
+    "кавказ",
+    "алтай",
+    "байкал",
+    "амур",
+]
 ENDINGS = ["а", "ия", "ум", "он", "ика", "ex", "ос", "ит", ""]
-FORM_SPELLINGS = ['ООО "{n}"', "ООО «{n}»", "{n} ООО", "Общество с ограниченной ответственностью «{n}»",
-                  'OOO "{n}"', "ООО „{n}“", "{n}, ооо"]
+FORM_SPELLINGS = [
+    'ООО "{n}"',
+    "ООО «{n}»",
+    "{n} ООО",
+    "Общество с ограниченной ответственностью «{n}»",
+    'OOO "{n}"',
+    "ООО „{n}“",
+    "{n}, ооо",
+]
 REGIONS = ["77", "78", "50", "16", "66", "54", "23", "52"]
 
 
@@ -69,7 +114,7 @@ def _ogrn(rng: random.Random, ip: bool) -> str:
 def _spaced(rng: random.Random, digits: str) -> str:
     style = rng.random()
     if style < 0.1:
-        return " ".join(digits[i:i + 3] for i in range(0, len(digits), 3))
+        return " ".join(digits[i : i + 3] for i in range(0, len(digits), 3))
     if style < 0.15:
         return digits[:4] + "-" + digits[4:]
     return digits
@@ -134,8 +179,14 @@ def generate(n: int, seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame, set[tup
     def add_crm(row: dict, p: int, cat: str, deals: int, age_days: int) -> None:
         crm.append(row)
         party[("crm", row["company_id"])], category[("crm", row["company_id"])] = p, cat
-        crm_activity.append({"company_id": row["company_id"], "deals": deals, "open_deals": min(deals, 1),
-                             "created": pd.Timestamp("2026-11-01") - pd.Timedelta(days=age_days)})
+        crm_activity.append(
+            {
+                "company_id": row["company_id"],
+                "deals": deals,
+                "open_deals": min(deals, 1),
+                "created": pd.Timestamp("2026-11-01") - pd.Timedelta(days=age_days),
+            }
+        )
 
     for i in range(n):
         ip = rng.random() < 0.1
@@ -161,17 +212,33 @@ def generate(n: int, seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame, set[tup
             cat = "plain"  # these cases need a KPP
         live, live_dup = True, None
         if presence < 0.92:  # 1C side
-            row = {"ref_key": ref, "code": f"{i:09d}", "description": name, "full_name": title,
-                   "inn": _spaced(rng, inn), "kpp": kpp, "ogrn": ogrn, "kind": "ip" if ip else "legal",
-                   "email": email.upper() if rng.random() < 0.1 else email,
-                   "phone": _phone_text(rng, phone), "deletion_mark": rng.random() < 0.01}
+            row = {
+                "ref_key": ref,
+                "code": f"{i:09d}",
+                "description": name,
+                "full_name": title,
+                "inn": _spaced(rng, inn),
+                "kpp": kpp,
+                "ogrn": ogrn,
+                "kind": "ip" if ip else "legal",
+                "email": email.upper() if rng.random() < 0.1 else email,
+                "phone": _phone_text(rng, phone),
+                "deletion_mark": rng.random() < 0.01,
+            }
             live = not row["deletion_mark"]
             add_onec(row, i, cat, crng.randrange(1, 30) if crng.random() < 0.9 else 0)
             entity[("1c", ref)] = inn
             if cat.startswith("dup_1c") or cat == "foreign_deleted":
-                dup = {**row, "ref_key": _dup_ref(seed, i), "code": f"D{i:08d}", "description": f"{name} (дубль)",
-                       "full_name": None, "email": None, "ogrn": None,
-                       "deletion_mark": cat in ("dup_1c_deleted", "foreign_deleted")}
+                dup = {
+                    **row,
+                    "ref_key": _dup_ref(seed, i),
+                    "code": f"D{i:08d}",
+                    "description": f"{name} (дубль)",
+                    "full_name": None,
+                    "email": None,
+                    "ogrn": None,
+                    "deletion_mark": cat in ("dup_1c_deleted", "foreign_deleted"),
+                }
                 add_onec(dup, i, cat, crng.randrange(1, 5) if cat == "dup_1c_both_live" else 0)
                 entity[("1c", dup["ref_key"])] = inn
                 if not dup["deletion_mark"]:
@@ -182,9 +249,19 @@ def generate(n: int, seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame, set[tup
         if presence > 0.08 or presence < 0.01:  # CRM side (mostly both)
             noise = rng.random()
             no_evidence = False
-            row = {"company_id": company_id, "title": title, "inn": _spaced(rng, inn), "kpp": kpp,
-                   "ogrn": None, "originator_id": None, "origin_id": None, "onec_ref_uf": None,
-                   "emails": [email], "phones": [_phone_text(rng, phone)], "assigned_by_id": 1 + i % 12}
+            row = {
+                "company_id": company_id,
+                "title": title,
+                "inn": _spaced(rng, inn),
+                "kpp": kpp,
+                "ogrn": None,
+                "originator_id": None,
+                "origin_id": None,
+                "onec_ref_uf": None,
+                "emails": [email],
+                "phones": [_phone_text(rng, phone)],
+                "assigned_by_id": 1 + i % 12,
+            }
             if noise < 0.03:
                 row["kpp"] = None  # requisite without KPP
             elif noise < 0.04:
@@ -204,9 +281,12 @@ def generate(n: int, seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame, set[tup
             if cat.startswith("foreign"):
                 # The earlier integration's link, under its own ORIGINATOR_ID.
                 row["originator_id"] = crng.choice(FOREIGN_ORIGINATORS)
-                row["origin_id"] = {"foreign_link": ref, "foreign_deleted": _dup_ref(seed, i),
-                                    "foreign_missing": _dup_ref(seed, i, 0xfff),
-                                    "foreign_inn_conflict": last_live_ref or _dup_ref(seed, i, 0xffe)}[cat]
+                row["origin_id"] = {
+                    "foreign_link": ref,
+                    "foreign_deleted": _dup_ref(seed, i),
+                    "foreign_missing": _dup_ref(seed, i, 0xFFF),
+                    "foreign_inn_conflict": last_live_ref or _dup_ref(seed, i, 0xFFE),
+                }[cat]
                 if cat == "foreign_link":  # typically no requisite and the name of years ago
                     row.update(inn=None, kpp=None, ogrn=None, title=f"{name.split()[0]} (старое)")
                 else:  # the near misses carry the party's own requisite: INN/KPP decide
@@ -219,8 +299,17 @@ def generate(n: int, seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame, set[tup
                 truth.add((live_dup, company_id))
             company_id += 1
             if cat in ("dup_crm", "dup_crm_wrong_kpp"):
-                dup = {**row, "company_id": company_id, "title": name, "emails": [], "phones": list(row["phones"]),
-                       "inn": inn, "kpp": kpp, "originator_id": None, "origin_id": None}
+                dup = {
+                    **row,
+                    "company_id": company_id,
+                    "title": name,
+                    "emails": [],
+                    "phones": list(row["phones"]),
+                    "inn": inn,
+                    "kpp": kpp,
+                    "originator_id": None,
+                    "origin_id": None,
+                }
                 if cat == "dup_crm_wrong_kpp":
                     dup["kpp"] = inn[:4] + "02" + kpp[6:]  # a valid KPP of another registration
                 else:
@@ -231,19 +320,26 @@ def generate(n: int, seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame, set[tup
                 entity[("crm", company_id)] = inn
                 company_id += 1
             elif rng.random() < 0.01:  # a CRM duplicate of the same party (legacy noise: often no KPP)
-                crm.append({**row, "company_id": company_id, "emails": list(row["emails"]),
-                            "phones": list(row["phones"])})
+                crm.append(
+                    {**row, "company_id": company_id, "emails": list(row["emails"]), "phones": list(row["phones"])}
+                )
                 party[("crm", company_id)], category[("crm", company_id)] = i, cat
-                crm_activity.append({"company_id": company_id, "deals": 0, "open_deals": 0,
-                                     "created": pd.Timestamp("2026-11-01")})
+                crm_activity.append(
+                    {"company_id": company_id, "deals": 0, "open_deals": 0, "created": pd.Timestamp("2026-11-01")}
+                )
                 if presence < 0.92 and live:
                     truth.add((ref, company_id))  # either copy is a correct (if ambiguous) partner
                 entity[("crm", company_id)] = inn
                 company_id += 1
         if presence < 0.92 and live:
             last_live_ref = ref
-    labels = {"entity": entity, "party": party, "category": category,
-              "onec_activity": pd.DataFrame(onec_activity), "crm_activity": pd.DataFrame(crm_activity)}
+    labels = {
+        "entity": entity,
+        "party": party,
+        "category": category,
+        "onec_activity": pd.DataFrame(onec_activity),
+        "crm_activity": pd.DataFrame(crm_activity),
+    }
     return pd.DataFrame(onec), pd.DataFrame(crm), truth, labels
 
 
@@ -269,23 +365,35 @@ def precision_recall_by_category(auto: set[tuple[str, int]], truth: set[tuple[st
     for cat in sorted(set(true_parties) | set(links)):
         ok = links.get(cat, [])
         parties = true_parties.get(cat, set())
-        out[cat] = {"parties": len(parties), "links": len(ok), "wrong": ok.count(False),
-                    "wrong_entity": wrong_entity.get(cat, 0),
-                    "precision": round(ok.count(True) / len(ok), 5) if ok else None,
-                    "recall": round(len(found.get(cat, set()) & parties) / len(parties), 4) if parties else None}
+        out[cat] = {
+            "parties": len(parties),
+            "links": len(ok),
+            "wrong": ok.count(False),
+            "wrong_entity": wrong_entity.get(cat, 0),
+            "precision": round(ok.count(True) / len(ok), 5) if ok else None,
+            "recall": round(len(found.get(cat, set()) & parties) / len(parties), 4) if parties else None,
+        }
     all_parties = set().union(*true_parties.values()) if true_parties else set()
     all_found = set().union(*found.values()) if found else set()
     with_evidence = {p for cat, ps in true_parties.items() if cat != "no_id_evidence" for p in ps}
     out["all_with_id_evidence"] = {
-        "parties": len(with_evidence), "links": len(auto), "wrong": len(auto - truth),
+        "parties": len(with_evidence),
+        "links": len(auto),
+        "wrong": len(auto - truth),
         "wrong_entity": sum(entity[("1c", r)] != entity[("crm", c)] for r, c in auto),
         "precision": round(len(auto & truth) / len(auto), 5) if auto else None,
         "recall": round(len(set().union(*found.values()) & with_evidence) / len(with_evidence), 4)
-        if with_evidence and found else None}
-    out["all"] = {"parties": len(all_parties), "links": len(auto), "wrong": len(auto - truth),
-                  "wrong_entity": sum(entity[("1c", r)] != entity[("crm", c)] for r, c in auto),
-                  "precision": round(len(auto & truth) / len(auto), 5) if auto else None,
-                  "recall": round(len(all_found & all_parties) / len(all_parties), 4) if all_parties else None}
+        if with_evidence and found
+        else None,
+    }
+    out["all"] = {
+        "parties": len(all_parties),
+        "links": len(auto),
+        "wrong": len(auto - truth),
+        "wrong_entity": sum(entity[("1c", r)] != entity[("crm", c)] for r, c in auto),
+        "precision": round(len(auto & truth) / len(auto), 5) if auto else None,
+        "recall": round(len(all_found & all_parties) / len(all_parties), 4) if all_parties else None,
+    }
     return out
 
 
@@ -311,26 +419,39 @@ def run(n: int = 100_000, trace_memory: bool = True) -> dict:
     onec_n, onec_rej = _stage("normalize_1c", lambda: normalize_onec_counterparties(onec), figures, trace_memory)
     crm_n, crm_rej = _stage("normalize_crm", lambda: normalize_crm_companies(crm), figures, trace_memory)
     rejects = pd.concat([onec_rej, crm_rej], ignore_index=True)
-    result = _stage("match", lambda: match_normalized(onec_n, crm_n, rejects=rejects,
-                                                      onec_activity=labels["onec_activity"],
-                                                      crm_activity=labels["crm_activity"]), figures, trace_memory)
-    dups = _stage("duplicates", lambda: find_duplicates(onec_n, crm_n, survivors=result.survivors), figures,
-                  trace_memory)
+    result = _stage(
+        "match",
+        lambda: match_normalized(
+            onec_n, crm_n, rejects=rejects, onec_activity=labels["onec_activity"], crm_activity=labels["crm_activity"]
+        ),
+        figures,
+        trace_memory,
+    )
+    dups = _stage(
+        "duplicates", lambda: find_duplicates(onec_n, crm_n, survivors=result.survivors), figures, trace_memory
+    )
 
     clients = result.clients
     linked = clients[clients["onec_ref"].notna() & clients["company_id"].notna()]
     auto = set(zip(linked["onec_ref"], linked["company_id"].astype(int)))
     truth_refs = {r for r, _ in truth}
-    figures.update({
-        "onec_rows": len(onec), "crm_rows": len(crm), "clients": len(clients), "auto_matches": len(auto),
-        "candidates": len(result.candidates), "rejects": len(result.rejects),
-        "duplicate_groups": dups["group_id"].nunique() if len(dups) else 0,
-        "precision": round(len(auto & truth) / len(auto), 5) if auto else None,
-        # Same legal entity (INN) but maybe another branch record: the head-office roll-up policy.
-        "precision_entity": (round(sum(entity[("1c", r)] == entity[("crm", c)] for r, c in auto) / len(auto), 5)
-                             if auto else None),
-        "recall_refs": round(len({r for r, _ in auto} & truth_refs) / len(truth_refs), 4) if truth_refs else None,
-    })
+    figures.update(
+        {
+            "onec_rows": len(onec),
+            "crm_rows": len(crm),
+            "clients": len(clients),
+            "auto_matches": len(auto),
+            "candidates": len(result.candidates),
+            "rejects": len(result.rejects),
+            "duplicate_groups": dups["group_id"].nunique() if len(dups) else 0,
+            "precision": round(len(auto & truth) / len(auto), 5) if auto else None,
+            # Same legal entity (INN) but maybe another branch record: the head-office roll-up policy.
+            "precision_entity": (
+                round(sum(entity[("1c", r)] == entity[("crm", c)] for r, c in auto) / len(auto), 5) if auto else None
+            ),
+            "recall_refs": round(len({r for r, _ in auto} & truth_refs) / len(truth_refs), 4) if truth_refs else None,
+        }
+    )
     figures["by_category"] = precision_recall_by_category(auto, truth, labels)
     figures["recall"] = figures["by_category"]["all"]["recall"]
     figures["rules"] = clients["match_rule"].value_counts().to_dict()
@@ -350,14 +471,25 @@ def main(n: int | None = None) -> dict:
         timed[f"{stage}_peak_mb"] = traced[f"{stage}_peak_mb"]
         print(f"{stage:<15}{timed[stage + '_s']:>10}{timed[stage + '_cpu_s']:>10}{timed[stage + '_peak_mb']:>10}")
     timed["load_avg_1m"] = round(os.getloadavg()[0], 2)  # other work on the box inflates wall time
-    for key in ("auto_matches", "candidates", "rejects", "duplicate_groups", "precision", "precision_entity",
-                "recall_refs", "recall", "load_avg_1m"):
+    for key in (
+        "auto_matches",
+        "candidates",
+        "rejects",
+        "duplicate_groups",
+        "precision",
+        "precision_entity",
+        "recall_refs",
+        "recall",
+        "load_avg_1m",
+    ):
         print(f"{key:<15}{timed[key]!s:>20}")
     print(f"{'rules':<15}{timed['rules']}")
     print(f"{'category':<22}{'parties':>9}{'links':>9}{'wrong':>7}{'wrong_inn':>10}{'precision':>11}{'recall':>9}")
     for cat, row in timed["by_category"].items():
-        print(f"{cat:<22}{row['parties']:>9}{row['links']:>9}{row['wrong']:>7}{row['wrong_entity']:>10}"
-              f"{row['precision']!s:>11}{row['recall']!s:>9}")
+        print(
+            f"{cat:<22}{row['parties']:>9}{row['links']:>9}{row['wrong']:>7}{row['wrong_entity']:>10}"
+            f"{row['precision']!s:>11}{row['recall']!s:>9}"
+        )
     return timed
 
 

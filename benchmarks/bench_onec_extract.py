@@ -78,10 +78,14 @@ def _measure(world, state, read) -> dict:
         rows = read(client)
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu_started  # client + in-process server; robust to a busy machine
-        return {"rows": len(rows), "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
-                "requests": client.stats.requests - before,
-                "rows_per_s": round(len(rows) / seconds) if seconds else None,
-                "mb": round(client.stats.bytes / 2**20, 1)}
+        return {
+            "rows": len(rows),
+            "seconds": round(seconds, 2),
+            "cpu_seconds": round(cpu, 2),
+            "requests": client.stats.requests - before,
+            "rows_per_s": round(len(rows) / seconds) if seconds else None,
+            "mb": round(client.stats.bytes / 2**20, 1),
+        }
     finally:
         server.stop()
         gc.unfreeze()
@@ -116,10 +120,14 @@ def main() -> dict:
     print(f"{'what':<16}{'rows':>10}{'seconds':>9}{'cpu s':>9}{'requests':>10}{'rows/s':>9}{'MB':>8}")
     for what in ("counterparties", "movements"):
         for r in figures[what]:
-            print(f"{what:<16}{r['rows']:>10}{r['seconds']:>9}{r['cpu_seconds']:>9}{r['requests']:>10}"
-                  f"{r['rows_per_s']:>9}{r['mb']:>8}")
-        print(f"  growth (time ratio / size ratio, 1.0 = linear): wall {figures[what + '_growth']}, "
-              f"cpu {figures[what + '_growth_cpu']}")
+            print(
+                f"{what:<16}{r['rows']:>10}{r['seconds']:>9}{r['cpu_seconds']:>9}{r['requests']:>10}"
+                f"{r['rows_per_s']:>9}{r['mb']:>8}"
+            )
+        print(
+            f"  growth (time ratio / size ratio, 1.0 = linear): wall {figures[what + '_growth']}, "
+            f"cpu {figures[what + '_growth_cpu']}"
+        )
     return figures
 
 

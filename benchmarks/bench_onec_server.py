@@ -56,12 +56,16 @@ def measure(scale: int, seed: int = 7) -> dict:
         "metadata": "$metadata",
         "balance_all": f"{reg}/Balance?$format=json",
         "balance_one_counterparty": f"{reg}/Balance(Condition='Контрагент_Key eq guid''{cp}''')?$format=json",
-        "orders_month_window": ("Document_ЗаказПокупателя?$format=json&$orderby=Date,Number&$top=1000&$filter="
-                                f"Date ge datetime'{lo}' and Date lt datetime'{hi}'"),
-        "recordsets_month_window": (f"{reg}?$format=json&$filter=RecordSet/any(r: r/Period ge datetime'{lo}' "
-                                    f"and r/Period lt datetime'{hi}')"),
-        "recordtype_month_window": (f"{reg}_RecordType?$format=json&$filter=Period ge datetime'{lo}' "
-                                    f"and Period lt datetime'{hi}'"),
+        "orders_month_window": (
+            "Document_ЗаказПокупателя?$format=json&$orderby=Date,Number&$top=1000&$filter="
+            f"Date ge datetime'{lo}' and Date lt datetime'{hi}'"
+        ),
+        "recordsets_month_window": (
+            f"{reg}?$format=json&$filter=RecordSet/any(r: r/Period ge datetime'{lo}' and r/Period lt datetime'{hi}')"
+        ),
+        "recordtype_month_window": (
+            f"{reg}_RecordType?$format=json&$filter=Period ge datetime'{lo}' and Period lt datetime'{hi}'"
+        ),
         "counterparties_all_select": "Catalog_Контрагенты?$format=json&$select=Ref_Key,ИНН,КПП,Description",
         "count_segment": "Document_РасходнаяНакладная/$count",
     }
@@ -74,30 +78,45 @@ def measure(scale: int, seed: int = 7) -> dict:
         r.raise_for_status()
         sizes[name] = len(r.content)
     server.stop()
-    return {"scale": scale, "world_seconds": round(gen_s, 2), "seed_seconds": round(seed_s, 2),
-            "seed_cpu_seconds": round(seed_cpu, 2),
-            "counterparties": len(st.objects.get("Catalog_Контрагенты", {})),
-            "documents": sum(len(v) for k, v in st.objects.items() if k.startswith("Document_")),
-            "register_movements": movements,
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-            "request_seconds": timings, "response_bytes": sizes}
+    return {
+        "scale": scale,
+        "world_seconds": round(gen_s, 2),
+        "seed_seconds": round(seed_s, 2),
+        "seed_cpu_seconds": round(seed_cpu, 2),
+        "counterparties": len(st.objects.get("Catalog_Контрагенты", {})),
+        "documents": sum(len(v) for k, v in st.objects.items() if k.startswith("Document_")),
+        "register_movements": movements,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "request_seconds": timings,
+        "response_bytes": sizes,
+    }
 
 
 def _measure_in_child(scale: int) -> dict:
-    out = subprocess.run([sys.executable, "-m", "benchmarks.bench_onec_server", "--measure", str(scale)],
-                         cwd=PROJECT_ROOT, capture_output=True, text=True, check=True, timeout=1800)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_onec_server", "--measure", str(scale)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1800,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> dict:
     quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
     runs = [_measure_in_child(scale) for scale in (QUICK_SIZES if quick else SIZES)]
-    print(f"{'parties':>8} {'world s':>8} {'seed s':>7} {'seed cpu':>8} {'counterp.':>10} {'documents':>10} "
-          f"{'movements':>10} {'RSS MB':>7}")
+    print(
+        f"{'parties':>8} {'world s':>8} {'seed s':>7} {'seed cpu':>8} {'counterp.':>10} {'documents':>10} "
+        f"{'movements':>10} {'RSS MB':>7}"
+    )
     for r in runs:
-        print(f"{r['scale']:>8,} {r['world_seconds']:>8.1f} {r['seed_seconds']:>7.1f} {r['seed_cpu_seconds']:>8.1f} "
-              f"{r['counterparties']:>10,} "
-              f"{r['documents']:>10,} {r['register_movements']:>10,} {r['peak_rss_mb']:>7,}")
+        print(
+            f"{r['scale']:>8,} {r['world_seconds']:>8.1f} {r['seed_seconds']:>7.1f} {r['seed_cpu_seconds']:>8.1f} "
+            f"{r['counterparties']:>10,} "
+            f"{r['documents']:>10,} {r['register_movements']:>10,} {r['peak_rss_mb']:>7,}"
+        )
     print("request seconds (bytes):")
     for name in runs[0]["request_seconds"]:
         cells = "  ".join(f"{r['request_seconds'][name]:>7.3f} ({r['response_bytes'][name]:,})" for r in runs)

@@ -37,20 +37,31 @@ FLOW = "company_receivables"
 
 
 def credit_status(company_ids: list[int]) -> pd.DataFrame:
-    rows = [{"snapshot_date": date(2026, 11, 24), "company_id": cid, "balance": Decimal(cid % 997) * 100,
-             "overdue_amount": Decimal(cid % 13) * 10, "days_overdue": cid % 40, "credit_limit": Decimal("500000.00"),
-             "status": "hold" if cid % 17 == 0 else "ok",
-             **{f"aging_{b}": Decimal(0) for b in ("current", "1_30", "31_60", "61_90", "90_plus")}}
-            for cid in company_ids]
+    rows = [
+        {
+            "snapshot_date": date(2026, 11, 24),
+            "company_id": cid,
+            "balance": Decimal(cid % 997) * 100,
+            "overdue_amount": Decimal(cid % 13) * 10,
+            "days_overdue": cid % 40,
+            "credit_limit": Decimal("500000.00"),
+            "status": "hold" if cid % 17 == 0 else "ok",
+            **{f"aging_{b}": Decimal(0) for b in ("current", "1_30", "31_60", "61_90", "90_plus")},
+        }
+        for cid in company_ids
+    ]
     return pd.DataFrame(rows)
 
 
 def push(client, conn, status, run_id):
-    plan = plan_updates(desired_company_fields(status), journal.last_pushed(conn, FLOW),
-                        journal.failed_keys(conn, FLOW), FIELDS)
+    plan = plan_updates(
+        desired_company_fields(status), journal.last_pushed(conn, FLOW), journal.failed_keys(conn, FLOW), FIELDS
+    )
     updates = plan[plan["operation"] == Operation.UPDATE]
-    commands = [WriteCommand(k, "crm.company.update", {"id": int(k), "fields": json.loads(a)})
-                for k, a in zip(updates["key"], updates["after"])]
+    commands = [
+        WriteCommand(k, "crm.company.update", {"id": int(k), "fields": json.loads(a)})
+        for k, a in zip(updates["key"], updates["after"])
+    ]
     calls = client.stats.http_calls
     started = time.monotonic()
     outcomes = apply_commands(client, commands)
@@ -73,8 +84,9 @@ def budget_run(world, n: int, cost: float, speedup: float, share: float = 0.5, b
     10-minute window is compressed `speedup` times (baskets too): the same number of windows pass, so the
     pacing is the same, in 1/speedup of the wall time; seconds are reported back in real-window seconds."""
     window = 600.0 / speedup
-    portal = PortalServer(world, rate=2, burst=50, operating_budget=budget,
-                          operating_costs={"crm.company.update": cost}).start()
+    portal = PortalServer(
+        world, rate=2, burst=50, operating_budget=budget, operating_costs={"crm.company.update": cost}
+    ).start()
     portal.operating.window = window
     try:
         client = Bitrix24Client(portal.webhook_url, rate=2, burst=50, operating_budget=budget, operating_share=share)
@@ -83,20 +95,33 @@ def budget_run(world, n: int, cost: float, speedup: float, share: float = 0.5, b
         time.sleep(25)  # let the bucket drain after the export, as between two scheduled runs
         with tempfile.TemporaryDirectory() as tmp, warehouse.connect(f"{tmp}/bench.duckdb") as conn:
             planned, calls, seconds, outcomes = push(client, conn, credit_status(ids), f"bench-{cost}")
-        refused = sum(1 for e in portal.request_log if e.get("error") == "OPERATION_TIME_LIMIT"
-                      or "OPERATION_TIME_LIMIT" in (e.get("command_errors") or {}).values())
+        refused = sum(
+            1
+            for e in portal.request_log
+            if e.get("error") == "OPERATION_TIME_LIMIT"
+            or "OPERATION_TIME_LIMIT" in (e.get("command_errors") or {}).values()
+        )
         failed = sum(o.status == Status.FAILED for o in outcomes)
     finally:
         portal.stop()
     # only the waits for baskets to leave depend on the window; sending runs at the real request rate
     real = seconds + client.stats.operating_pause_seconds * (speedup - 1)
     allowed = allowed_seconds(planned, cost, share, budget, 600.0, 2.0)
-    return {"cost_s_per_update": cost, "updates": planned, "http_calls": calls, "window_speedup": speedup,
-            "wall_seconds": round(seconds, 1), "pause_seconds_wall": round(client.stats.operating_pause_seconds, 1),
-            "seconds_real_window": round(real, 1),
-            "seconds_the_share_allows": round(allowed, 1), "over_allowed_pct": round(100 * (real / allowed - 1), 1),
-            "peak_share_of_budget": round(client.operating_peak.get("crm.company.update", 0.0) / budget, 3),
-            "pauses": client.stats.operating_pauses, "operation_time_limit_answers": refused, "failed_rows": failed}
+    return {
+        "cost_s_per_update": cost,
+        "updates": planned,
+        "http_calls": calls,
+        "window_speedup": speedup,
+        "wall_seconds": round(seconds, 1),
+        "pause_seconds_wall": round(client.stats.operating_pause_seconds, 1),
+        "seconds_real_window": round(real, 1),
+        "seconds_the_share_allows": round(allowed, 1),
+        "over_allowed_pct": round(100 * (real / allowed - 1), 1),
+        "peak_share_of_budget": round(client.operating_peak.get("crm.company.update", 0.0) / budget, 3),
+        "pauses": client.stats.operating_pauses,
+        "operation_time_limit_answers": refused,
+        "failed_rows": failed,
+    }
 
 
 def main() -> dict:
@@ -118,11 +143,18 @@ def main() -> dict:
         throttled_answers = sum(1 for e in portal.request_log if e.get("error") == "QUERY_LIMIT_EXCEEDED")
     finally:
         portal.stop()
-    figures = {"companies": planned, "http_calls": calls, "optimum_calls": math.ceil(planned / 50),
-               "seconds": round(seconds, 1), "seconds_bound_n_over_100": planned / 100,
-               "rows_per_second": round(planned / seconds, 1), "throttling_errors_reaching_a_row": throttled_rows,
-               "portal_query_limit_answers": throttled_answers,
-               "second_run_planned": replanned, "second_run_write_calls": calls_again}
+    figures = {
+        "companies": planned,
+        "http_calls": calls,
+        "optimum_calls": math.ceil(planned / 50),
+        "seconds": round(seconds, 1),
+        "seconds_bound_n_over_100": planned / 100,
+        "rows_per_second": round(planned / seconds, 1),
+        "throttling_errors_reaching_a_row": throttled_rows,
+        "portal_query_limit_answers": throttled_answers,
+        "second_run_planned": replanned,
+        "second_run_write_calls": calls_again,
+    }
     print("receivables push at 2 req/s, burst 50 (0.02 s of operating time per update)")
     for key, value in figures.items():
         print(f"  {key:<34} {value}")

@@ -108,28 +108,44 @@ def _portal_figures(entries: list[dict]) -> dict:
     by_method = Counter(e.get("method") for e in entries)
     commands = Counter()
     for e in entries:
-        for c in (e.get("commands") or ([] if e.get("method") == "batch" else [e.get("method")])):
+        for c in e.get("commands") or ([] if e.get("method") == "batch" else [e.get("method")]):
             commands[str(c).partition("?")[0].strip().lower()] += 1
-    writes = sum(n for m, n in commands.items() if m.endswith((".add", ".update", ".set", ".delete"))
-                 or m.startswith(("timeline.", "im.", "crm.activity.")))
+    writes = sum(
+        n
+        for m, n in commands.items()
+        if m.endswith((".add", ".update", ".set", ".delete")) or m.startswith(("timeline.", "im.", "crm.activity."))
+    )
     # A full list export: 50 records a page, 50 pages chained in one batch call.
     listed = {m: n for m, n in commands.items() if m.endswith(".list")}
-    return {"http": len(entries), "throttled": sum(1 for e in entries if e.get("error") == "QUERY_LIMIT_EXCEEDED"),
-            "write_commands": writes, "by_method": dict(by_method.most_common()),
-            "list_commands": dict(sorted(listed.items()))}
+    return {
+        "http": len(entries),
+        "throttled": sum(1 for e in entries if e.get("error") == "QUERY_LIMIT_EXCEEDED"),
+        "write_commands": writes,
+        "by_method": dict(by_method.most_common()),
+        "list_commands": dict(sorted(listed.items())),
+    }
 
 
 def _onec_figures(entries: list[dict]) -> dict:
     sets = Counter((e["entity_set"], e["kind"]) for e in entries)
-    return {"http": len(entries), "writes": sum(1 for e in entries if e["kind"] == "write"),
-            "by_set": {f"{s} {k}": n for (s, k), n in sets.most_common()}}
+    return {
+        "http": len(entries),
+        "writes": sum(1 for e in entries if e["kind"] == "write"),
+        "by_set": {f"{s} {k}": n for (s, k), n in sets.most_common()},
+    }
 
 
 def _export_optimum(portal_rows: dict[str, int], listed: dict[str, int]) -> int:
     """ceil(rows/2500) batch calls for every table the stage listed (one call at least)."""
-    table_of = {"crm.company.list": "company", "crm.contact.list": "contact", "crm.deal.list": "deal",
-                "crm.requisite.list": "requisite", "crm.product.list": "product", "user.get": None,
-                "crm.item.list": "smart_invoice"}
+    table_of = {
+        "crm.company.list": "company",
+        "crm.contact.list": "contact",
+        "crm.deal.list": "deal",
+        "crm.requisite.list": "requisite",
+        "crm.product.list": "product",
+        "user.get": None,
+        "crm.item.list": "smart_invoice",
+    }
     total = 0
     for method in listed:
         table = table_of.get(method)
@@ -156,17 +172,24 @@ def measure(scale: int, partial: Path | None = None) -> dict:
     t0, c0 = time.perf_counter(), time.process_time()
     # Like the request rate, the operating-time budget is lifted: this bench measures our code, not the
     # portal's limits (bench_receivables_push measures pacing under the budget).
-    sandbox = start_sandbox(world=world, rate=RATE, burst=BURST,
-                            b24_operating_costs={verb: 0.0 for verb in DEFAULT_OPERATING_COSTS})
+    sandbox = start_sandbox(
+        world=world, rate=RATE, burst=BURST, b24_operating_costs={verb: 0.0 for verb in DEFAULT_OPERATING_COSTS}
+    )
     sandbox.portal.request_log_limit = 10**9  # counted and cleared per stage below; never trimmed unseen
     sandbox_s, sandbox_cpu = time.perf_counter() - t0, time.process_time() - c0
     # The seeded world is millions of long-lived objects: keep the cyclic GC from rescanning them every
     # collection (that would measure the fixture, not the sync). Objects made by the stages are still collected.
     gc.collect()
     gc.freeze()
-    counts = {"parties": len(world.parties), "deals": len(world.deals), "orders": len(world.orders),
-              "invoices": len(world.invoices), "shipments": len(world.shipments), "payments": len(world.payments),
-              "items": len(world.items)}
+    counts = {
+        "parties": len(world.parties),
+        "deals": len(world.deals),
+        "orders": len(world.orders),
+        "invoices": len(world.invoices),
+        "shipments": len(world.shipments),
+        "payments": len(world.payments),
+        "items": len(world.items),
+    }
     portal_rows_start, onec_rows_start = _portal_rows(sandbox.portal), _onec_rows(sandbox.onec)
     saved = dict(os.environ)
     stages = []
@@ -188,37 +211,61 @@ def measure(scale: int, partial: Path | None = None) -> dict:
             for name, groups, keys in STAGES:
                 if name in skip or name.removeprefix("push: ") in skip:
                     continue
-                selection = dg.AssetSelection.groups(*groups) if groups else dg.AssetSelection.assets(
-                    *[dg.AssetKey.from_user_string(k) for k in keys])
+                selection = (
+                    dg.AssetSelection.groups(*groups)
+                    if groups
+                    else dg.AssetSelection.assets(*[dg.AssetKey.from_user_string(k) for k in keys])
+                )
                 partitioned = any(graph.get(k).partitions_def is not None for k in selection.resolve(graph))
                 sandbox.portal.clear_log()
                 sandbox.onec.request_log.clear()
                 t0, c0, m0 = time.perf_counter(), time.process_time(), time.thread_time()
                 with PeakRss() as rss:
-                    result = dg.materialize(everything, selection=selection, resources=loaded.resources,
-                                            partition_key=partition if partitioned else None,
-                                            tags={DRY_RUN_TAG: "false"},  # the sandbox 1C is written for real
-                                            raise_on_error=False, run_config=QUIET)
+                    result = dg.materialize(
+                        everything,
+                        selection=selection,
+                        resources=loaded.resources,
+                        partition_key=partition if partitioned else None,
+                        tags={DRY_RUN_TAG: "false"},  # the sandbox 1C is written for real
+                        raise_on_error=False,
+                        run_config=QUIET,
+                    )
                 seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
                 main_cpu = time.thread_time() - m0  # the assets' own Python (in-process executor); not DuckDB's threads
                 portal = _portal_figures(list(sandbox.portal.request_log))
                 onec = _onec_figures(list(sandbox.onec.request_log))
                 failed = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-                stages.append({"stage": name, "ok": result.success, "failed_steps": failed,
-                               "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
-                               "main_thread_cpu_seconds": round(main_cpu, 2),
-                               "peak_rss_mb": round(rss.peak / 2**20), "rss_start_mb": round(rss.start / 2**20),
-                               "portal": portal, "onec": onec,
-                               "rows": _stage_rows(result)})
+                stages.append(
+                    {
+                        "stage": name,
+                        "ok": result.success,
+                        "failed_steps": failed,
+                        "seconds": round(seconds, 2),
+                        "cpu_seconds": round(cpu, 2),
+                        "main_thread_cpu_seconds": round(main_cpu, 2),
+                        "peak_rss_mb": round(rss.peak / 2**20),
+                        "rss_start_mb": round(rss.start / 2**20),
+                        "portal": portal,
+                        "onec": onec,
+                        "rows": _stage_rows(result),
+                    }
+                )
                 sandbox.portal.clear_log()
                 sandbox.onec.request_log.clear()
                 if partial:  # a long run leaves its figures so far, should it be stopped
                     partial.parent.mkdir(parents=True, exist_ok=True)
-                    partial.write_text(json.dumps({"scale": scale, "counts": counts, "stages": stages},
-                                                  ensure_ascii=False, default=str), encoding="utf-8")
-                print(f"[{scale}] {name}: {seconds:.1f} s, cpu {cpu:.1f} s, portal {portal['http']}, "
-                      f"1C {onec['http']}, peak {rss.peak / 2**20:.0f} MB{'' if result.success else ' FAILED'}",
-                      file=sys.stderr, flush=True)
+                    partial.write_text(
+                        json.dumps(
+                            {"scale": scale, "counts": counts, "stages": stages}, ensure_ascii=False, default=str
+                        ),
+                        encoding="utf-8",
+                    )
+                print(
+                    f"[{scale}] {name}: {seconds:.1f} s, cpu {cpu:.1f} s, portal {portal['http']}, "
+                    f"1C {onec['http']}, peak {rss.peak / 2**20:.0f} MB{'' if result.success else ' FAILED'}",
+                    file=sys.stderr,
+                    flush=True,
+                )
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -226,11 +273,18 @@ def measure(scale: int, partial: Path | None = None) -> dict:
     _add_optimum(stages, portal_rows_start, onec_rows_start)
     import resource
 
-    return {"scale": scale, "counts": counts, "crm_rows": portal_rows_start, "onec_rows": onec_rows_start,
-            "world_seconds": round(world_s, 1), "world_cpu_seconds": round(world_cpu, 1),
-            "sandbox_start_seconds": round(sandbox_s, 1), "sandbox_start_cpu_seconds": round(sandbox_cpu, 1),
-            "process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-            "stages": stages}
+    return {
+        "scale": scale,
+        "counts": counts,
+        "crm_rows": portal_rows_start,
+        "onec_rows": onec_rows_start,
+        "world_seconds": round(world_s, 1),
+        "world_cpu_seconds": round(world_cpu, 1),
+        "sandbox_start_seconds": round(sandbox_s, 1),
+        "sandbox_start_cpu_seconds": round(sandbox_cpu, 1),
+        "process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "stages": stages,
+    }
 
 
 def _stage_rows(result) -> dict[str, int]:
@@ -259,8 +313,13 @@ def _add_optimum(stages: list[dict], portal_rows: dict[str, int], onec_rows: dic
 
 def _measure_in_child(scale: int) -> None:
     """One scale in a fresh interpreter: its peak memory is its own, and it leaves `scale_<n>.json`."""
-    subprocess.run([sys.executable, "-m", "benchmarks.bench_scale", "--measure", str(scale)],
-                   cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, check=True, timeout=4 * 3600)
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_scale", "--measure", str(scale)],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        check=True,
+        timeout=4 * 3600,
+    )
 
 
 def growth(runs: list[dict]) -> list[dict]:
@@ -279,8 +338,10 @@ def growth(runs: list[dict]) -> list[dict]:
 
 
 def markdown(runs: list[dict], ratios: list[dict]) -> str:
-    lines = ["| scale | stage | wall s | CPU s | peak RSS MB | portal calls | 1C requests | optimum | calls/opt |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| scale | stage | wall s | CPU s | peak RSS MB | portal calls | 1C requests | optimum | calls/opt |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in runs:
         if "world_seconds" in r:
             setup_s = r["world_seconds"] + r["sandbox_start_seconds"]
@@ -288,23 +349,33 @@ def markdown(runs: list[dict], ratios: list[dict]) -> str:
             lines.append(f"| {r['scale']:,} | (world + sandbox start) | {setup_s:.1f} | {setup_cpu:.1f} | | | | | |")
         for s in r["stages"]:
             mark = "" if s["ok"] else " (FAILED)"
-            lines.append(f"| {r['scale']:,} | {s['stage']}{mark} | {s['seconds']:.1f} | {s['cpu_seconds']:.1f} | "
-                         f"{s['peak_rss_mb']:,} | {s['portal']['http']:,} | {s['onec']['http']:,} | "
-                         f"{s['optimum_calls']:,} | {s.get('calls_over_optimum') or '–'} |" if "optimum_calls" in s else
-                         "– | – |")
+            lines.append(
+                f"| {r['scale']:,} | {s['stage']}{mark} | {s['seconds']:.1f} | {s['cpu_seconds']:.1f} | "
+                f"{s['peak_rss_mb']:,} | {s['portal']['http']:,} | {s['onec']['http']:,} | "
+                f"{s['optimum_calls']:,} | {s.get('calls_over_optimum') or '–'} |"
+                if "optimum_calls" in s
+                else "– | – |"
+            )
         total_s = sum(s["seconds"] for s in r["stages"])
         total_cpu = sum(s["cpu_seconds"] for s in r["stages"])
         peak = r.get("process_peak_rss_mb") or max((s["peak_rss_mb"] for s in r["stages"]), default=0)
         label = "stages so far (partial run)" if r.get("partial") else "full_sync total"
-        lines.append(f"| {r['scale']:,} | **{label}** | {total_s:.1f} | {total_cpu:.1f} | "
-                     f"{peak:,} | {sum(s['portal']['http'] for s in r['stages']):,} | "
-                     f"{sum(s['onec']['http'] for s in r['stages']):,} | | |")
+        lines.append(
+            f"| {r['scale']:,} | **{label}** | {total_s:.1f} | {total_cpu:.1f} | "
+            f"{peak:,} | {sum(s['portal']['http'] for s in r['stages']):,} | "
+            f"{sum(s['onec']['http'] for s in r['stages']):,} | | |"
+        )
     if ratios:
-        lines += ["", "| stage | sizes | wall ratio | CPU ratio | calls ratio | RSS ratio | flag |",
-                  "|---|---|---:|---:|---:|---:|---|"]
+        lines += [
+            "",
+            "| stage | sizes | wall ratio | CPU ratio | calls ratio | RSS ratio | flag |",
+            "|---|---|---:|---:|---:|---:|---|",
+        ]
         for g in ratios:
-            lines.append(f"| {g['stage']} | {g['to']:,}/{g['from']:,} | {g['seconds']} | {g['cpu_seconds']} | "
-                         f"{g['calls'] or '–'} | {g['peak_rss_mb']} | {'**> linear**' if g['flag'] else ''} |")
+            lines.append(
+                f"| {g['stage']} | {g['to']:,}/{g['from']:,} | {g['seconds']} | {g['cpu_seconds']} | "
+                f"{g['calls'] or '–'} | {g['peak_rss_mb']} | {'**> linear**' if g['flag'] else ''} |"
+            )
     return "\n".join(lines)
 
 

@@ -49,6 +49,7 @@ def _quick() -> bool:
 
 # -- 1. the copy ------------------------------------------------------------------------------------------
 
+
 def measure_publish(scale: int, out_dir: str) -> dict:
     """In this process: world, sandbox, full_sync, then 3 timed publications. The copy stays in `out_dir`."""
     import dagster as dg
@@ -96,18 +97,27 @@ def measure_publish(scale: int, out_dir: str) -> dict:
         publication = publish(working, copy, run_id=result.run_id)
         runs.append((time.perf_counter() - w0, time.process_time() - c0))
     largest = sorted(publication.tables.items(), key=lambda kv: -kv[1])[:6]
-    return {"scale": scale, "parties": len(world.parties), "setup_seconds": round(setup_s, 1),
-            "full_sync_seconds": round(sync_s, 1), "full_sync_ok": result.success, "failed_steps": failed,
-            "publish_seconds": [round(w, 2) for w, _ in runs],
-            "publish_cpu_seconds": [round(c, 2) for _, c in runs],
-            "publish_seconds_median": round(statistics.median(w for w, _ in runs), 2),
-            "copy_mb": round(publication.bytes / 2**20, 1),
-            "working_mb": round(os.path.getsize(working) / 2**20, 1),
-            "tables": len(publication.tables), "rows": sum(publication.tables.values()),
-            "largest_tables": dict(largest), "copy": copy}
+    return {
+        "scale": scale,
+        "parties": len(world.parties),
+        "setup_seconds": round(setup_s, 1),
+        "full_sync_seconds": round(sync_s, 1),
+        "full_sync_ok": result.success,
+        "failed_steps": failed,
+        "publish_seconds": [round(w, 2) for w, _ in runs],
+        "publish_cpu_seconds": [round(c, 2) for _, c in runs],
+        "publish_seconds_median": round(statistics.median(w for w, _ in runs), 2),
+        "copy_mb": round(publication.bytes / 2**20, 1),
+        "working_mb": round(os.path.getsize(working) / 2**20, 1),
+        "tables": len(publication.tables),
+        "rows": sum(publication.tables.values()),
+        "largest_tables": dict(largest),
+        "copy": copy,
+    }
 
 
 # -- 2. the service ---------------------------------------------------------------------------------------
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -118,14 +128,24 @@ def _free_port() -> int:
 def start_service(tmp: str, copy: str | None) -> tuple[subprocess.Popen, int, str]:
     port = _free_port()
     journal_dir = os.path.join(tmp, "events")
-    env = {**os.environ, "B24_1C_GATE_TOKEN": GATE_TOKEN, "B24_1C_B24_EVENT_TOKEN": EVENT_TOKEN,
-           "B24_1C_EVENTS_DIR": journal_dir, "ONEC_EXCHANGE_DIR": os.path.join(tmp, "exchange"),
-           "B24_1C_DUCKDB_PATH": os.path.join(tmp, "unused.duckdb")}
+    env = {
+        **os.environ,
+        "B24_1C_GATE_TOKEN": GATE_TOKEN,
+        "B24_1C_B24_EVENT_TOKEN": EVENT_TOKEN,
+        "B24_1C_EVENTS_DIR": journal_dir,
+        "ONEC_EXCHANGE_DIR": os.path.join(tmp, "exchange"),
+        "B24_1C_DUCKDB_PATH": os.path.join(tmp, "unused.duckdb"),
+    }
     if copy:
         env["B24_1C_ANALYTICS_DUCKDB_PATH"] = copy
     log = open(os.path.join(tmp, "service.log"), "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "b24_1c_assets.services", "--port", str(port)], env=env,
-                            stdout=log, stderr=log, cwd=str(PROJECT_ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "b24_1c_assets.services", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=log,
+        cwd=str(PROJECT_ROOT),
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -171,22 +191,41 @@ def load(port: int, requests_: list[tuple[str, str, bytes | None, dict]], sender
         t.join()
     seconds = time.perf_counter() - started
     latencies.sort()
-    return {"requests": len(requests_), "senders": senders, "seconds": round(seconds, 2),
-            "per_second": round(len(requests_) / seconds), "statuses": statuses,
-            "p50_ms": round(latencies[len(latencies) // 2], 2),
-            "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 2),
-            "max_ms": round(latencies[-1], 2)}
+    return {
+        "requests": len(requests_),
+        "senders": senders,
+        "seconds": round(seconds, 2),
+        "per_second": round(len(requests_) / seconds),
+        "statuses": statuses,
+        "p50_ms": round(latencies[len(latencies) // 2], 2),
+        "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 2),
+        "max_ms": round(latencies[-1], 2),
+    }
 
 
 def event_requests(first_id: int, n: int) -> list:
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
-    return [("POST", "/v1/bitrix24/events", urlencode([
-        ("event", "ONCRMDEALUPDATE"), ("event_handler_id", "17"), ("data[FIELDS][ID]", str(first_id + i)),
-        ("ts", "1732400000"), ("auth[domain]", "bench.bitrix24.ru"),
-        ("auth[client_endpoint]", "https://bench.bitrix24.ru/rest/"),
-        ("auth[server_endpoint]", "https://oauth.bitrix.info/rest/"),
-        ("auth[member_id]", "a223c6b3710f85df22e9377d6c4f7553"), ("auth[application_token]", EVENT_TOKEN),
-    ]).encode(), headers) for i in range(n)]
+    return [
+        (
+            "POST",
+            "/v1/bitrix24/events",
+            urlencode(
+                [
+                    ("event", "ONCRMDEALUPDATE"),
+                    ("event_handler_id", "17"),
+                    ("data[FIELDS][ID]", str(first_id + i)),
+                    ("ts", "1732400000"),
+                    ("auth[domain]", "bench.bitrix24.ru"),
+                    ("auth[client_endpoint]", "https://bench.bitrix24.ru/rest/"),
+                    ("auth[server_endpoint]", "https://oauth.bitrix.info/rest/"),
+                    ("auth[member_id]", "a223c6b3710f85df22e9377d6c4f7553"),
+                    ("auth[application_token]", EVENT_TOKEN),
+                ]
+            ).encode(),
+            headers,
+        )
+        for i in range(n)
+    ]
 
 
 def gate_requests(company_ids: list[int], n: int) -> list:
@@ -203,8 +242,12 @@ def measure_service(copy: str | None) -> dict:
     company_ids = [17]
     if copy:
         with duckdb.connect(copy, read_only=True) as conn:
-            company_ids = [r[0] for r in conn.execute(
-                "SELECT company_id FROM receivables.client_credit_status WHERE company_id IS NOT NULL").fetchall()]
+            company_ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT company_id FROM receivables.client_credit_status WHERE company_id IS NOT NULL"
+                ).fetchall()
+            ]
     with tempfile.TemporaryDirectory() as tmp:
         proc, port, journal = start_service(tmp, copy)
         try:
@@ -220,11 +263,18 @@ def measure_service(copy: str | None) -> dict:
     expected = n_events + n_events // 5
     if sorted(ids) != list(range(1, expected + 1)):
         raise RuntimeError(f"journal holds {len(ids)} events, {len(set(ids))} distinct; expected {expected}")
-    return {"events": events, "events_one_sender": events_one, "gate": gate, "gate_one_sender": gate_one,
-            "gate_companies": len(company_ids), "journal_events": len(ids)}
+    return {
+        "events": events,
+        "events_one_sender": events_one,
+        "gate": gate,
+        "gate_one_sender": gate_one,
+        "gate_companies": len(company_ids),
+        "journal_events": len(ids),
+    }
 
 
 # -- main -------------------------------------------------------------------------------------------------
+
 
 def _scales() -> list[int]:
     raw = os.environ.get("BENCH_SERVICE_SCALES") or ("1000" if _quick() else "10000")
@@ -232,20 +282,33 @@ def _scales() -> list[int]:
 
 
 def markdown(figures: dict) -> str:
-    lines = ["| scale | full_sync s | publish s (3 runs) | publish CPU s | copy MB | working MB | rows in copy |",
-             "|---:|---:|---|---|---:|---:|---:|"]
+    lines = [
+        "| scale | full_sync s | publish s (3 runs) | publish CPU s | copy MB | working MB | rows in copy |",
+        "|---:|---:|---|---|---:|---:|---:|",
+    ]
     for p in figures["publish"]:
-        lines.append(f"| {p['parties']:,} | {p['full_sync_seconds']} | {', '.join(map(str, p['publish_seconds']))} | "
-                     f"{', '.join(map(str, p['publish_cpu_seconds']))} | {p['copy_mb']} | {p['working_mb']} | "
-                     f"{p['rows']:,} |")
-    lines += ["", "| route | senders | requests | per second | p50 ms | p99 ms | max ms | statuses |",
-              "|---|---:|---:|---:|---:|---:|---:|---|"]
+        lines.append(
+            f"| {p['parties']:,} | {p['full_sync_seconds']} | {', '.join(map(str, p['publish_seconds']))} | "
+            f"{', '.join(map(str, p['publish_cpu_seconds']))} | {p['copy_mb']} | {p['working_mb']} | "
+            f"{p['rows']:,} |"
+        )
+    lines += [
+        "",
+        "| route | senders | requests | per second | p50 ms | p99 ms | max ms | statuses |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
     service = figures["service"]
-    for label, key in (("POST /v1/bitrix24/events", "events"), ("POST /v1/bitrix24/events", "events_one_sender"),
-                       ("GET /v1/may-create-deal", "gate"), ("GET /v1/may-create-deal", "gate_one_sender")):
+    for label, key in (
+        ("POST /v1/bitrix24/events", "events"),
+        ("POST /v1/bitrix24/events", "events_one_sender"),
+        ("GET /v1/may-create-deal", "gate"),
+        ("GET /v1/may-create-deal", "gate_one_sender"),
+    ):
         f = service[key]
-        lines.append(f"| {label} | {f['senders']} | {f['requests']:,} | {f['per_second']:,} | {f['p50_ms']} | "
-                     f"{f['p99_ms']} | {f['max_ms']} | {f['statuses']} |")
+        lines.append(
+            f"| {label} | {f['senders']} | {f['requests']:,} | {f['per_second']:,} | {f['p50_ms']} | "
+            f"{f['p99_ms']} | {f['max_ms']} | {f['statuses']} |"
+        )
     return "\n".join(lines)
 
 
@@ -256,15 +319,23 @@ def main() -> dict:
         for scale in _scales():
             out_dir = os.path.join(tmp, str(scale))
             os.makedirs(out_dir)
-            done = subprocess.run([sys.executable, "-m", "benchmarks.bench_service", "--publish", str(scale), out_dir],
-                                  capture_output=True, text=True, cwd=str(PROJECT_ROOT))
+            done = subprocess.run(
+                [sys.executable, "-m", "benchmarks.bench_service", "--publish", str(scale), out_dir],
+                capture_output=True,
+                text=True,
+                cwd=str(PROJECT_ROOT),
+            )
             if done.returncode != 0:
                 raise RuntimeError(f"publish bench at {scale} failed:\n{done.stderr[-3000:]}")
             measured = json.loads(done.stdout.strip().splitlines()[-1])
             copy = measured.pop("copy")
             figures["publish"].append(measured)
-            print(f"[{scale}] full_sync {measured['full_sync_seconds']} s, publish {measured['publish_seconds']} s, "
-                  f"copy {measured['copy_mb']} MB", file=sys.stderr, flush=True)
+            print(
+                f"[{scale}] full_sync {measured['full_sync_seconds']} s, publish {measured['publish_seconds']} s, "
+                f"copy {measured['copy_mb']} MB",
+                file=sys.stderr,
+                flush=True,
+            )
         figures["service"] = measure_service(copy)
     figures["load_after"] = os.getloadavg()
     print(markdown(figures))

@@ -68,8 +68,10 @@ def require_https(url: str, what: str) -> None:
     """A credential travels with every call: plain HTTP only to this machine (the sandbox)."""
     parts = urlsplit(url)
     if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ValueError(f"{what} must use https:// (a portal requires HTTPS and the call carries a credential); "
-                         f"http:// is accepted only for a loopback sandbox, not for {parts.hostname}")
+        raise ValueError(
+            f"{what} must use https:// (a portal requires HTTPS and the call carries a credential); "
+            f"http:// is accepted only for a loopback sandbox, not for {parts.hostname}"
+        )
 
 
 class WebhookAuth:
@@ -118,16 +120,21 @@ class TokenStore:
         try:
             return json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise AuthError(f"no Bitrix24 application tokens in {self.path.name}: store the refresh token from the "
-                            "installation with `python -m b24_1c_assets.bitrix24.auth store`") from None
+            raise AuthError(
+                f"no Bitrix24 application tokens in {self.path.name}: store the refresh token from the "
+                "installation with `python -m b24_1c_assets.bitrix24.auth store`"
+            ) from None
         except ValueError:
             raise AuthError(f"the Bitrix24 token file {self.path.name} is not valid JSON") from None
 
     def save(self, tokens: dict) -> None:
         """Write atomically with mode 0600 (the folder 0700): only the product's user reads it."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        keep = {k: tokens.get(k) for k in ("access_token", "refresh_token", "expires", "user_id", "member_id",
-                                           "client_endpoint", "scope") if tokens.get(k) is not None}
+        keep = {
+            k: tokens.get(k)
+            for k in ("access_token", "refresh_token", "expires", "user_id", "member_id", "client_endpoint", "scope")
+            if tokens.get(k) is not None
+        }
         tmp = self.path.with_name(self.path.name + f".tmp{os.getpid()}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -154,8 +161,16 @@ class ApplicationAuth:
 
     kind = "application"
 
-    def __init__(self, portal_url: str, client_id: str, client_secret: str, token_store: TokenStore | str,
-                 *, oauth_server: str = DEFAULT_OAUTH_SERVER, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        portal_url: str,
+        client_id: str,
+        client_secret: str,
+        token_store: TokenStore | str,
+        *,
+        oauth_server: str = DEFAULT_OAUTH_SERVER,
+        timeout: float = 30.0,
+    ) -> None:
         parts = urlsplit(portal_url or "")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("portal_url must look like https://<portal>/")
@@ -214,9 +229,16 @@ class ApplicationAuth:
                 raise AuthError("the Bitrix24 token file holds no refresh token", host=self.host)
             failure = None
             try:
-                answer = requests.get(f"{self.oauth_server}/oauth/token/", timeout=(10.0, self.timeout), params={
-                    "grant_type": "refresh_token", "client_id": self.client_id,
-                    "client_secret": self._secret.reveal(), "refresh_token": refresh})
+                answer = requests.get(
+                    f"{self.oauth_server}/oauth/token/",
+                    timeout=(10.0, self.timeout),
+                    params={
+                        "grant_type": "refresh_token",
+                        "client_id": self.client_id,
+                        "client_secret": self._secret.reveal(),
+                        "refresh_token": refresh,
+                    },
+                )
                 body: Any = answer.json() if answer.content else {}
             except (requests.RequestException, ValueError) as exc:
                 failure = f"token renewal failed ({type(exc).__name__})"  # the message would carry the URL
@@ -224,9 +246,14 @@ class ApplicationAuth:
                 raise AuthError(failure, host=self.host, method="oauth/token")
             if not isinstance(body, dict) or not body.get("access_token") or not body.get("refresh_token"):
                 code = body.get("error") if isinstance(body, dict) else None
-                raise AuthError("the authorization server refused to renew the tokens; if the refresh token is "
-                                "spent or older than 180 days, reinstall the application and store the new one",
-                                host=self.host, method="oauth/token", status=answer.status_code, code=code)
+                raise AuthError(
+                    "the authorization server refused to renew the tokens; if the refresh token is "
+                    "spent or older than 180 days, reinstall the application and store the new one",
+                    host=self.host,
+                    method="oauth/token",
+                    status=answer.status_code,
+                    code=code,
+                )
             if not body.get("expires"):
                 body["expires"] = int(time.time() + float(body.get("expires_in") or 3600))
             self.store.save(body)
@@ -235,11 +262,18 @@ class ApplicationAuth:
             return True
 
 
-def store_tokens(path: str, refresh_token: str, *, user_id: int | None = None, access_token: str = "",
-                 expires: int = 0) -> None:
+def store_tokens(
+    path: str, refresh_token: str, *, user_id: int | None = None, access_token: str = "", expires: int = 0
+) -> None:
     """Put the installation's tokens into the token file (mode 0600)."""
-    TokenStore(path).save({"refresh_token": refresh_token, "access_token": access_token or None,
-                           "expires": expires or None, "user_id": user_id})
+    TokenStore(path).save(
+        {
+            "refresh_token": refresh_token,
+            "access_token": access_token or None,
+            "expires": expires or None,
+            "user_id": user_id,
+        }
+    )
 
 
 def _main(argv: list[str] | None = None) -> int:

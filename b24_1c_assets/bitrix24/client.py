@@ -208,13 +208,24 @@ class Bitrix24Client:
     call the portal is still running (that spends the method's operating budget twice).
     """
 
-    def __init__(self, webhook_url: str | None = None, *, auth: WebhookAuth | ApplicationAuth | None = None,
-                 rate: float = 2.0, burst: int = 50, timeout: float = 65.0,
-                 max_retries: int = 5, session: requests.Session | None = None,
-                 backoff_initial: float = 0.5, backoff_max: float = 30.0,
-                 max_operating_waits: int = 2, max_operating_wait_seconds: float = 660.0,
-                 operating_budget: float = 480.0, operating_share: float = 0.5,
-                 pacer: Pacer | None = None) -> None:
+    def __init__(
+        self,
+        webhook_url: str | None = None,
+        *,
+        auth: WebhookAuth | ApplicationAuth | None = None,
+        rate: float = 2.0,
+        burst: int = 50,
+        timeout: float = 65.0,
+        max_retries: int = 5,
+        session: requests.Session | None = None,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        max_operating_waits: int = 2,
+        max_operating_wait_seconds: float = 660.0,
+        operating_budget: float = 480.0,
+        operating_share: float = 0.5,
+        pacer: Pacer | None = None,
+    ) -> None:
         if auth is None:
             auth = WebhookAuth(webhook_url or "")
         elif webhook_url:
@@ -267,10 +278,14 @@ class Bitrix24Client:
         missing = [s for s in needed if s not in self._granted_scopes]
         if missing:
             where = "the inbound webhook's form" if self.auth.kind == "webhook" else "the application's card"
-            raise MissingScopes(f"the portal does not grant the scopes {', '.join(missing)} to this "
-                                f"{self.auth.kind}; tick them in {where} (granted: "
-                                f"{', '.join(sorted(self._granted_scopes)) or 'none'})", host=self.host,
-                                method="scope", code="insufficient_scope")
+            raise MissingScopes(
+                f"the portal does not grant the scopes {', '.join(missing)} to this "
+                f"{self.auth.kind}; tick them in {where} (granted: "
+                f"{', '.join(sorted(self._granted_scopes)) or 'none'})",
+                host=self.host,
+                method="scope",
+                code="insufficient_scope",
+            )
 
     def __repr__(self) -> str:
         return f"Bitrix24Client(host={self.host!r}, rate={self.rate}, burst={self.burst})"
@@ -295,13 +310,13 @@ class Bitrix24Client:
         return dict(self._last_time.get(method.lower(), {}))
 
     # ------------------------------------------------------------------------------------ one call
-    def call(self, method: str, params: Mapping[str, Any] | None = None, *,
-             idempotent: bool | None = None) -> Any:
+    def call(self, method: str, params: Mapping[str, Any] | None = None, *, idempotent: bool | None = None) -> Any:
         """Call `method` and return its `result`. `idempotent` defaults to False for `*.add`, else True."""
         return self.call_envelope(method, params, idempotent=idempotent).result
 
-    def call_envelope(self, method: str, params: Mapping[str, Any] | None = None, *,
-                      idempotent: bool | None = None) -> Envelope:
+    def call_envelope(
+        self, method: str, params: Mapping[str, Any] | None = None, *, idempotent: bool | None = None
+    ) -> Envelope:
         """Call `method` and return the whole success envelope (`result`, `next`, `total`, `time`)."""
         if not _METHOD_RE.match(method or ""):
             raise ValueError(f"not a Bitrix24 method name: {method!r}")
@@ -338,8 +353,9 @@ class Bitrix24Client:
         return idempotent or not exc.outcome_unknown
 
     def _backoff(self, state: RetryCallState) -> float:
-        wait = wait_exponential_jitter(initial=self.backoff_initial, max=self.backoff_max,
-                                       jitter=self.backoff_initial)(state)
+        wait = wait_exponential_jitter(initial=self.backoff_initial, max=self.backoff_max, jitter=self.backoff_initial)(
+            state
+        )
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, QueryLimitExceeded):
             wait = max(wait, 1.0 / self.rate)  # retrying sooner only refills the portal's bucket
@@ -348,9 +364,15 @@ class Bitrix24Client:
     def _before_retry(self, method: str, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         self._count(retries=1)
-        log.warning("Bitrix24 %s %s: %s; retry %d of %d in %.1f s", self.host, method,
-                    getattr(exc, "code", None) or type(exc).__name__, state.attempt_number, self.max_retries,
-                    state.next_action.sleep if state.next_action else 0.0)
+        log.warning(
+            "Bitrix24 %s %s: %s; retry %d of %d in %.1f s",
+            self.host,
+            method,
+            getattr(exc, "code", None) or type(exc).__name__,
+            state.attempt_number,
+            self.max_retries,
+            state.next_action.sleep if state.next_action else 0.0,
+        )
 
     # ------------------------------------------------------------------ operating-time budget (pacing)
     # Each method may use `operating_budget` seconds of server time per 10 minutes (`limits.md`); past it the
@@ -396,11 +418,19 @@ class Bitrix24Client:
             if wait > self.max_operating_wait_seconds:
                 wait = self.max_operating_wait_seconds
             before = self._operating_before.get(key, 0.0)
-            log.warning("Bitrix24 %s %s: %.0f s of the %.0f s operating budget used in the last 10 minutes "
-                        "(keeping under %.0f%%%s); pausing %.1f s until operating_reset_at", self.host, method,
-                        used, self.operating_budget, self.operating_share * 100,
-                        f"; {before:.0f} s were already used before this run: other runs, applications or "
-                        f"webhooks" if before >= limit / 2 else "", wait)
+            log.warning(
+                "Bitrix24 %s %s: %.0f s of the %.0f s operating budget used in the last 10 minutes "
+                "(keeping under %.0f%%%s); pausing %.1f s until operating_reset_at",
+                self.host,
+                method,
+                used,
+                self.operating_budget,
+                self.operating_share * 100,
+                f"; {before:.0f} s were already used before this run: other runs, applications or webhooks"
+                if before >= limit / 2
+                else "",
+                wait,
+            )
             time.sleep(wait)
             waited += wait
             with self._operating_lock:
@@ -421,8 +451,9 @@ class Bitrix24Client:
         if wait > self.max_operating_wait_seconds:
             raise exc
         self._blocked_until[key] = time.monotonic() + wait
-        log.warning("Bitrix24 %s %s: OPERATION_TIME_LIMIT, waiting %.1f s for the operating-time reset",
-                    self.host, method, wait)
+        log.warning(
+            "Bitrix24 %s %s: OPERATION_TIME_LIMIT, waiting %.1f s for the operating-time reset", self.host, method, wait
+        )
         return self._sleep_if_blocked(key)
 
     def _sleep_if_blocked(self, key: str) -> float:
@@ -442,8 +473,11 @@ class Bitrix24Client:
                 return self._post_once(method, body, token)
             except AuthError as exc:
                 # `expired_token` (401): renew and send the same call again, once (`settings/oauth/auto-renewal.md`)
-                if renewal or (exc.code or "").lower() not in ("expired_token", "invalid_token") \
-                        or not self.auth.renew(token):
+                if (
+                    renewal
+                    or (exc.code or "").lower() not in ("expired_token", "invalid_token")
+                    or not self.auth.renew(token)
+                ):
                     raise
         raise AssertionError("unreachable")
 
@@ -455,13 +489,15 @@ class Bitrix24Client:
         failure: TransportError | None = None
         try:
             response = self._session.post(
-                self.auth.url(method), data=body, timeout=(min(self.timeout, 10.0), self.timeout),
-                headers={"Content-Type": "application/json; charset=utf-8", "Accept": "application/json"})
+                self.auth.url(method),
+                data=body,
+                timeout=(min(self.timeout, 10.0), self.timeout),
+                headers={"Content-Type": "application/json; charset=utf-8", "Accept": "application/json"},
+            )
             raw = response.content  # read the body on any status: errors live there
         except requests.RequestException as exc:
             # requests' messages contain the URL (the credential): keep only the kind of failure.
-            failure = TransportError(_transport_reason(exc), sent=_maybe_sent(exc), host=self.host,
-                                     method=method)
+            failure = TransportError(_transport_reason(exc), sent=_maybe_sent(exc), host=self.host, method=method)
         if failure is not None:  # raised outside the except block: no chained exception to print the URL
             self._count(transport_errors=1)
             raise failure
@@ -486,8 +522,12 @@ class Bitrix24Client:
                 finish = _num(time_block.get("finish"))
                 if finish:
                     self._server_clock_offset = finish - time.time()
-            return Envelope(result=payload["result"], next=_int(payload.get("next")),
-                            total=_int(payload.get("total")), time=time_block)
+            return Envelope(
+                result=payload["result"],
+                next=_int(payload.get("next")),
+                total=_int(payload.get("total")),
+                time=time_block,
+            )
         if isinstance(error, QueryLimitExceeded):
             self._count(throttled=1)
         elif isinstance(error, ServerError):
@@ -495,8 +535,9 @@ class Bitrix24Client:
         raise error
 
     # ---------------------------------------------------------------------------------------- batch
-    def batch(self, commands: Mapping[str, Any] | Sequence[Any], *, halt: bool = False,
-              idempotent: bool | None = None) -> BatchResult:
+    def batch(
+        self, commands: Mapping[str, Any] | Sequence[Any], *, halt: bool = False, idempotent: bool | None = None
+    ) -> BatchResult:
         """Run any number of commands, 50 per `batch` call, keeping each command's result or error apart.
 
         `commands`: a mapping name -> command or a sequence of commands (named `c0`, `c1`, ...); a command
@@ -513,13 +554,15 @@ class Bitrix24Client:
             idempotent = not any(is_write_method(method) for _, method, _ in encoded)
         outcomes: dict[str, CommandOutcome] = {}
         for start in range(0, len(encoded), BATCH_LIMIT):
-            outcomes.update(self._batch_chunk(encoded[start:start + BATCH_LIMIT], halt, idempotent))
+            outcomes.update(self._batch_chunk(encoded[start : start + BATCH_LIMIT], halt, idempotent))
         return BatchResult(outcomes)
 
-    def _batch_chunk(self, chunk: list[tuple[str, str, str]], halt: bool,
-                     idempotent: bool) -> dict[str, CommandOutcome]:
-        body = json.dumps({"halt": 1 if halt else 0, "cmd": {name: text for name, _, text in chunk}},
-                          ensure_ascii=False).encode("utf-8")
+    def _batch_chunk(
+        self, chunk: list[tuple[str, str, str]], halt: bool, idempotent: bool
+    ) -> dict[str, CommandOutcome]:
+        body = json.dumps(
+            {"halt": 1 if halt else 0, "cmd": {name: text for name, _, text in chunk}}, ensure_ascii=False
+        ).encode("utf-8")
         self._count(batch_calls=1, batch_commands=len(chunk))
         per_method: dict[str, int] = {}
         for _, method, _ in chunk:
@@ -534,30 +577,44 @@ class Bitrix24Client:
         times = _as_map(inner.get("result_time"))
         outcomes = {}
         for name, method, _ in chunk:
-            outcome = CommandOutcome(name=name, method=method, total=_int(totals.get(name)),
-                                     next=_int(nexts.get(name)),
-                                     time=times.get(name) if isinstance(times.get(name), dict) else {})
+            outcome = CommandOutcome(
+                name=name,
+                method=method,
+                total=_int(totals.get(name)),
+                next=_int(nexts.get(name)),
+                time=times.get(name) if isinstance(times.get(name), dict) else {},
+            )
             if name in errors:
-                outcome.error = error_from_envelope(host=self.host, method=method, status=None,
-                                                    body=errors[name] if isinstance(errors[name], dict)
-                                                    else {"error": str(errors[name])})
+                outcome.error = error_from_envelope(
+                    host=self.host,
+                    method=method,
+                    status=None,
+                    body=errors[name] if isinstance(errors[name], dict) else {"error": str(errors[name])},
+                )
             elif name in results:
                 outcome.result = results[name]
                 if outcome.time:  # inner commands carry their own method's operating time
                     self._observe_operating(method, outcome.time)
                     self._last_time[method.lower()] = outcome.time
             else:
-                outcome.error = Bitrix24Error("not executed (batch halted)", host=self.host, method=method,
-                                              code="NOT_EXECUTED")
+                outcome.error = Bitrix24Error(
+                    "not executed (batch halted)", host=self.host, method=method, code="NOT_EXECUTED"
+                )
             if outcome.error is not None:
                 self._count(command_errors=1)
             outcomes[name] = outcome
         return outcomes
 
     # --------------------------------------------------------------------------------------- export
-    def export(self, method: str, *, filter: Mapping[str, Any] | None = None,
-               select: Sequence[str] | None = None, params: Mapping[str, Any] | None = None,
-               pages_per_call: int = BATCH_LIMIT) -> Iterator[list[dict]]:
+    def export(
+        self,
+        method: str,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        select: Sequence[str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        pages_per_call: int = BATCH_LIMIT,
+    ) -> Iterator[list[dict]]:
         """Yield every record of a list method exactly once, page by page, by ID keyset.
 
         One call first asks the highest matching ID (`order ID DESC`, `start=-1`). Each batch call then chains up
@@ -573,8 +630,7 @@ class Bitrix24Client:
         id_field, wrapper = _list_shape(method)
         base_filter = dict(filter or {})
         last_id = int(base_filter.pop(f">{id_field}", 0) or 0)
-        if any(key.lstrip("<>=!@%").lower() == id_field.lower() and key.startswith(">")
-               for key in base_filter):
+        if any(key.lstrip("<>=!@%").lower() == id_field.lower() and key.startswith(">") for key in base_filter):
             raise ValueError("export filters by ID itself; pass a lower bound as '>ID' only")
         extra = dict(params or {})
         if "order" in extra or "start" in extra:
@@ -597,8 +653,9 @@ class Bitrix24Client:
             chunk = []
             for i in range(chain):
                 page_filter = dict(base_filter)
-                page_filter[f">{id_field}"] = (last_id if i == 0
-                                               else f"$result[p{i - 1}]{ref_path}[{PAGE_SIZE - 1}][{id_field}]")
+                page_filter[f">{id_field}"] = (
+                    last_id if i == 0 else f"$result[p{i - 1}]{ref_path}[{PAGE_SIZE - 1}][{id_field}]"
+                )
                 page_params = {**extra, "order": {id_field: "ASC"}, "filter": page_filter, "start": -1}
                 if fields:
                     page_params["select"] = fields
@@ -633,17 +690,26 @@ class Bitrix24Client:
             if first_error.retryable and failures <= self.max_retries:
                 self._count(retries=1)
                 delay = min(self.backoff_max, self.backoff_initial * 2 ** (failures - 1))
-                log.warning("Bitrix24 %s %s: page failed (%s); retry %d of %d in %.1f s", self.host, method,
-                            first_error.code or type(first_error).__name__, failures, self.max_retries, delay)
+                log.warning(
+                    "Bitrix24 %s %s: page failed (%s); retry %d of %d in %.1f s",
+                    self.host,
+                    method,
+                    first_error.code or type(first_error).__name__,
+                    failures,
+                    self.max_retries,
+                    delay,
+                )
                 time.sleep(delay)
             else:
                 raise first_error
 
-    def _highest_id(self, method: str, base_filter: dict, extra: dict, id_field: str,
-                    wrapper: str | None) -> int | None:
+    def _highest_id(
+        self, method: str, base_filter: dict, extra: dict, id_field: str, wrapper: str | None
+    ) -> int | None:
         """The highest ID matching the export's filter (one cheap call: ID DESC, no count), None when none."""
-        envelope = self.call_envelope(method, {**extra, "order": {id_field: "DESC"}, "filter": base_filter,
-                                               "select": [id_field], "start": -1})
+        envelope = self.call_envelope(
+            method, {**extra, "order": {id_field: "DESC"}, "filter": base_filter, "select": [id_field], "start": -1}
+        )
         rows = _rows(envelope.result, wrapper) or []
         try:
             return int(rows[0][id_field]) if rows else None
@@ -661,8 +727,11 @@ class Bitrix24Client:
             except (KeyError, TypeError, ValueError):
                 raise ExportError(f"a row without a numeric {id_field}", host=self.host, method=method) from None
             if row_id <= last_id:
-                raise ExportError(f"IDs out of order ({row_id} after {last_id}): the portal ignored order/filter",
-                                  host=self.host, method=method)
+                raise ExportError(
+                    f"IDs out of order ({row_id} after {last_id}): the portal ignored order/filter",
+                    host=self.host,
+                    method=method,
+                )
             last_id = row_id
         return last_id
 

@@ -17,8 +17,16 @@ class Bitrix24Error(Exception):
     # True when the portal may have carried the call out although we got no usable answer.
     outcome_unknown = False
 
-    def __init__(self, message: str = "", *, host: str = "", method: str = "", status: int | None = None,
-                 code: str | None = None, description: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        host: str = "",
+        method: str = "",
+        status: int | None = None,
+        code: str | None = None,
+        description: str | None = None,
+    ) -> None:
         self.host = host
         self.method = method
         self.status = status
@@ -34,12 +42,13 @@ class Bitrix24Error(Exception):
         return f"{where}:{status}{code}: {self.message}"
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(host={self.host!r}, method={self.method!r}, status={self.status!r}, "
-                f"code={self.code!r}, message={self.message!r})")
+        return (
+            f"{type(self).__name__}(host={self.host!r}, method={self.method!r}, status={self.status!r}, "
+            f"code={self.code!r}, message={self.message!r})"
+        )
 
     def __reduce__(self):  # keep pickling (Dagster may ship errors between processes) working
-        return (_rebuild, (type(self), self.message, self.host, self.method, self.status, self.code,
-                           self.description))
+        return (_rebuild, (type(self), self.message, self.host, self.method, self.status, self.code, self.description))
 
 
 def _rebuild(cls, message, host, method, status, code, description):
@@ -125,15 +134,32 @@ class ExportError(Bitrix24Error):
 
 
 _AUTH_CODES = {
-    "NO_AUTH_FOUND", "EXPIRED_TOKEN", "INVALID_TOKEN", "INVALID_CREDENTIALS", "ACCESS_DENIED",
-    "INSUFFICIENT_SCOPE", "WRONG_AUTH_TYPE", "AUTHORIZATION_ERROR", "USER_ACCESS_ERROR", "INVALID_CLIENT",
-    "INVALID_GRANT", "PAYMENT_REQUIRED", "WRONG_LICENSE",
+    "NO_AUTH_FOUND",
+    "EXPIRED_TOKEN",
+    "INVALID_TOKEN",
+    "INVALID_CREDENTIALS",
+    "ACCESS_DENIED",
+    "INSUFFICIENT_SCOPE",
+    "WRONG_AUTH_TYPE",
+    "AUTHORIZATION_ERROR",
+    "USER_ACCESS_ERROR",
+    "INVALID_CLIENT",
+    "INVALID_GRANT",
+    "PAYMENT_REQUIRED",
+    "WRONG_LICENSE",
 }
 _SERVER_CODES = {"INTERNAL_SERVER_ERROR", "ERROR_UNEXPECTED_ANSWER"}
-_BAD_REQUEST_CODES = {"ERROR_CORE", "ERROR_ARGUMENT", "INVALID_ARG_VALUE", "INVALID_REQUEST",
-                      "ERROR_BATCH_LENGTH_EXCEEDED", "ERROR_BATCH_METHOD_NOT_ALLOWED", "ERROR_EVENT_NOT_FOUND",
-                      "ERROR_HANDLER_ALREADY_EXIST",
-                      "ERROR_REQUIRED_PARAMETERS_MISSING"}
+_BAD_REQUEST_CODES = {
+    "ERROR_CORE",
+    "ERROR_ARGUMENT",
+    "INVALID_ARG_VALUE",
+    "INVALID_REQUEST",
+    "ERROR_BATCH_LENGTH_EXCEEDED",
+    "ERROR_BATCH_METHOD_NOT_ALLOWED",
+    "ERROR_EVENT_NOT_FOUND",
+    "ERROR_HANDLER_ALREADY_EXIST",
+    "ERROR_REQUIRED_PARAMETERS_MISSING",
+}
 _NOT_FOUND_CODES = {"NOT_FOUND", "ERROR_NOT_FOUND", "ENTITY_NOT_FOUND"}
 
 

@@ -22,8 +22,8 @@ PARTITION_TAG = "dagster/partition"
 # Steps run in their own processes (a crash or leak in one never takes the run down), forked from a server
 # that has already imported the location: a step starts in well under a second instead of ~3 s.
 FORKSERVER = dg.multiprocess_executor.configured(
-    {"start_method": {"forkserver": {"preload_modules": ["b24_1c_assets.definitions"]}}},
-    name="forkserver_multiprocess")
+    {"start_method": {"forkserver": {"preload_modules": ["b24_1c_assets.definitions"]}}}, name="forkserver_multiprocess"
+)
 
 SNAPSHOT_FRESHNESS_CHECK = dg.AssetCheckKey(tables.RECEIVABLES_SNAPSHOT.key, "freshness_check")
 
@@ -54,8 +54,8 @@ def build_full_sync() -> dg.UnresolvedAssetJobDefinition:
         # the freshness check is the sensor's business: inside the run it would only race the snapshot
         selection=dg.AssetSelection.all() - dg.AssetSelection.checks(SNAPSHOT_FRESHNESS_CHECK),
         description="Everything, in order: extracts from Bitrix24 and 1C into DuckDB, then the flows built on "
-                    "them; closes one receivables day (pick it in the partition picker; the CLI closes today "
-                    "in Moscow).",
+        "them; closes one receivables day (pick it in the partition picker; the CLI closes today "
+        "in Moscow).",
         tags={"flow": "full_sync", **default_day},
         executor_def=FORKSERVER,
     )
@@ -65,7 +65,7 @@ incremental_sync = dg.define_asset_job(
     "incremental_sync",
     selection=INCREMENTAL | ANALYST_COPY,
     description="CRM changes through: deals, companies and requisites re-read, the client master rebuilt, "
-                "counterparties and orders written to 1C, companies and deal holds written back to the CRM.",
+    "counterparties and orders written to 1C, companies and deal holds written back to the CRM.",
     tags={"flow": "incremental_sync"},
     executor_def=FORKSERVER,
 )

@@ -17,8 +17,9 @@ DESIRED_COLUMNS = ["key", "XML_ID", *PRODUCT_FIELDS, "product_id"]
 
 
 def _truthy(value) -> bool:
-    return (bool(value) and not (isinstance(value, float) and pd.isna(value))
-            and str(value).lower() not in ("false", "0"))
+    return (
+        bool(value) and not (isinstance(value, float) and pd.isna(value)) and str(value).lower() not in ("false", "0")
+    )
 
 
 def money(value) -> Decimal | None:
@@ -36,8 +37,14 @@ def price_type_ref(price_types: pd.DataFrame, name: str) -> str | None:
     return str(found["Ref_Key"].iloc[0]) if not found.empty else None
 
 
-def desired_products(items: pd.DataFrame, prices: pd.DataFrame, crm_products: pd.DataFrame, *,
-                     price_type: str | None, currency: str = "RUB") -> pd.DataFrame:
+def desired_products(
+    items: pd.DataFrame,
+    prices: pd.DataFrame,
+    crm_products: pd.DataFrame,
+    *,
+    price_type: str | None,
+    currency: str = "RUB",
+) -> pd.DataFrame:
     """One row per 1C item that should be a CRM product: key (= XML_ID), fields, product_id when known.
 
     items: onec.items (Ref_Key, Description, DeletionMark, optional IsFolder/Недействителен);
@@ -62,9 +69,17 @@ def desired_products(items: pd.DataFrame, prices: pd.DataFrame, crm_products: pd
         inactive = _truthy(item.get("DeletionMark")) or _truthy(item.get("Недействителен"))
         if inactive and ref not in by_xml:
             continue  # never create a product only to switch it off
-        rows.append({"key": ref, "XML_ID": ref, "NAME": str(item.get("Description") or "").strip(),
-                     "PRICE": price_of.get(ref), "CURRENCY_ID": currency, "ACTIVE": "N" if inactive else "Y",
-                     "product_id": by_xml.get(ref)})
+        rows.append(
+            {
+                "key": ref,
+                "XML_ID": ref,
+                "NAME": str(item.get("Description") or "").strip(),
+                "PRICE": price_of.get(ref),
+                "CURRENCY_ID": currency,
+                "ACTIVE": "N" if inactive else "Y",
+                "product_id": by_xml.get(ref),
+            }
+        )
     return pd.DataFrame(rows, columns=DESIRED_COLUMNS)
 
 
@@ -81,6 +96,9 @@ def same_as_crm(row: dict, crm: dict | None) -> bool:
     if not crm:
         return False
     price = money(crm.get("PRICE"))
-    return (str(crm.get("NAME") or "").strip() == row["NAME"] and price == row.get("PRICE")
-            and str(crm.get("CURRENCY_ID") or "") == row["CURRENCY_ID"]
-            and str(crm.get("ACTIVE") or "Y") == row["ACTIVE"])
+    return (
+        str(crm.get("NAME") or "").strip() == row["NAME"]
+        and price == row.get("PRICE")
+        and str(crm.get("CURRENCY_ID") or "") == row["CURRENCY_ID"]
+        and str(crm.get("ACTIVE") or "Y") == row["ACTIVE"]
+    )

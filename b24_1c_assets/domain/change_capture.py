@@ -46,14 +46,29 @@ class CaptureCursor:
         if not text:
             return cls()
         data = json.loads(text)
-        return cls(watermark=data.get("watermark"), seen=dict(data.get("seen") or {}), pending=data.get("pending"),
-                   bound=bool(data.get("bound")), attempt=int(data.get("attempt") or 0),
-                   offline_refused=data.get("offline_refused"), journal_offset=int(data.get("journal_offset") or 0))
+        return cls(
+            watermark=data.get("watermark"),
+            seen=dict(data.get("seen") or {}),
+            pending=data.get("pending"),
+            bound=bool(data.get("bound")),
+            attempt=int(data.get("attempt") or 0),
+            offline_refused=data.get("offline_refused"),
+            journal_offset=int(data.get("journal_offset") or 0),
+        )
 
     def dump(self) -> str:
-        return json.dumps({"watermark": self.watermark, "seen": self.seen, "pending": self.pending,
-                           "bound": self.bound, "attempt": self.attempt, "offline_refused": self.offline_refused,
-                           "journal_offset": self.journal_offset}, sort_keys=True)
+        return json.dumps(
+            {
+                "watermark": self.watermark,
+                "seen": self.seen,
+                "pending": self.pending,
+                "bound": self.bound,
+                "attempt": self.attempt,
+                "offline_refused": self.offline_refused,
+                "journal_offset": self.journal_offset,
+            },
+            sort_keys=True,
+        )
 
 
 def parse_wire_time(value: str) -> datetime:
@@ -79,8 +94,9 @@ def changes_from_events(events: list[dict]) -> dict[str, set[int]]:
     return changed
 
 
-def drop_own_changes(named: dict[str, set[int]], modified_by: dict[str, dict[int, str]],
-                     own_user_id: int | None) -> tuple[dict[str, set[int]], int]:
+def drop_own_changes(
+    named: dict[str, set[int]], modified_by: dict[str, dict[int, str]], own_user_id: int | None
+) -> tuple[dict[str, set[int]], int]:
     """(changes, how many were ours) of records named by received events, after re-reading who last modified
     each (`modified_by`: entity -> ID -> MODIFY_BY_ID). An event only names an ID (outbound webhooks carry no
     author we could trust), so the record's current MODIFY_BY_ID decides: our integration user -> our own
@@ -105,8 +121,14 @@ class SweepOutcome:
     own: int  # hits dropped as the integration's own writes
 
 
-def evaluate_sweep(hits: dict[str, list[dict]], *, watermark: str | None, seen: dict[str, str],
-                   overlap: timedelta, own_user_id: int | None) -> SweepOutcome:
+def evaluate_sweep(
+    hits: dict[str, list[dict]],
+    *,
+    watermark: str | None,
+    seen: dict[str, str],
+    overlap: timedelta,
+    own_user_id: int | None,
+) -> SweepOutcome:
     """New changes among sweep hits (rows with ID, DATE_MODIFY, MODIFY_BY_ID per entity).
 
     A hit is new unless it is the integration's own write or was already seen with the same DATE_MODIFY.

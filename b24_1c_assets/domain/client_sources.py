@@ -22,8 +22,9 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
 
 
 def _blank_to_none(series: pd.Series) -> pd.Series:
-    return series.map(lambda v: None if v is None or (isinstance(v, float) and pd.isna(v)) or str(v).strip() == ""
-                      else v)
+    return series.map(
+        lambda v: None if v is None or (isinstance(v, float) and pd.isna(v)) or str(v).strip() == "" else v
+    )
 
 
 def onec_counterparties_for_matching(raw: pd.DataFrame) -> pd.DataFrame:
@@ -31,21 +32,22 @@ def onec_counterparties_for_matching(raw: pd.DataFrame) -> pd.DataFrame:
     if raw.empty:
         return pd.DataFrame(columns=ONEC_COLUMNS)
     kind = _column(raw, "ВидКонтрагента").map(KIND_BY_1C_TYPE)
-    legal_physical = _column(raw, "ЮридическоеФизическоеЛицо").map({"ЮридическоеЛицо": "legal",
-                                                                    "ФизическоеЛицо": "ip"})
-    frame = pd.DataFrame({
-        "ref_key": raw["Ref_Key"],
-        "code": _column(raw, "Code"),
-        "description": _column(raw, "Description"),
-        "full_name": _blank_to_none(_column(raw, "НаименованиеПолное")),
-        "inn": _blank_to_none(_column(raw, "ИНН")),
-        "kpp": _blank_to_none(_column(raw, "КПП")),
-        "ogrn": _blank_to_none(_column(raw, "РегистрационныйНомер")),
-        "kind": kind.where(kind.notna(), legal_physical).fillna("legal"),
-        "email": _blank_to_none(_column(raw, "email")),
-        "phone": _blank_to_none(_column(raw, "phone")),
-        "deletion_mark": _column(raw, "DeletionMark").fillna(False).astype(bool),
-    })
+    legal_physical = _column(raw, "ЮридическоеФизическоеЛицо").map({"ЮридическоеЛицо": "legal", "ФизическоеЛицо": "ip"})
+    frame = pd.DataFrame(
+        {
+            "ref_key": raw["Ref_Key"],
+            "code": _column(raw, "Code"),
+            "description": _column(raw, "Description"),
+            "full_name": _blank_to_none(_column(raw, "НаименованиеПолное")),
+            "inn": _blank_to_none(_column(raw, "ИНН")),
+            "kpp": _blank_to_none(_column(raw, "КПП")),
+            "ogrn": _blank_to_none(_column(raw, "РегистрационныйНомер")),
+            "kind": kind.where(kind.notna(), legal_physical).fillna("legal"),
+            "email": _blank_to_none(_column(raw, "email")),
+            "phone": _blank_to_none(_column(raw, "phone")),
+            "deletion_mark": _column(raw, "DeletionMark").fillna(False).astype(bool),
+        }
+    )
     return frame[ONEC_COLUMNS].reset_index(drop=True)
 
 
@@ -68,25 +70,34 @@ def company_requisites(requisites: pd.DataFrame) -> pd.DataFrame:
     rq = rq.sort_values("_id").drop_duplicates("ENTITY_ID", keep="first")
     ogrn = _blank_to_none(_column(rq, "RQ_OGRN"))
     ogrn = ogrn.where(ogrn.notna(), _blank_to_none(_column(rq, "RQ_OGRNIP")))
-    return pd.DataFrame({"company_id": rq["ENTITY_ID"].astype(int), "inn": _blank_to_none(_column(rq, "RQ_INN")),
-                         "kpp": _blank_to_none(_column(rq, "RQ_KPP")), "ogrn": ogrn})
+    return pd.DataFrame(
+        {
+            "company_id": rq["ENTITY_ID"].astype(int),
+            "inn": _blank_to_none(_column(rq, "RQ_INN")),
+            "kpp": _blank_to_none(_column(rq, "RQ_KPP")),
+            "ogrn": ogrn,
+        }
+    )
 
 
-def crm_companies_for_matching(companies: pd.DataFrame, requisites: pd.DataFrame,
-                               onec_ref_field: str | None = None) -> pd.DataFrame:
+def crm_companies_for_matching(
+    companies: pd.DataFrame, requisites: pd.DataFrame, onec_ref_field: str | None = None
+) -> pd.DataFrame:
     """One row per CRM company, in the matcher's columns."""
     if companies.empty:
         return pd.DataFrame(columns=CRM_COLUMNS)
-    frame = pd.DataFrame({
-        "company_id": companies["ID"].astype(int),
-        "title": companies["TITLE"],
-        "originator_id": _blank_to_none(_column(companies, "ORIGINATOR_ID")),
-        "origin_id": _blank_to_none(_column(companies, "ORIGIN_ID")),
-        "onec_ref_uf": _blank_to_none(_column(companies, onec_ref_field)) if onec_ref_field else None,
-        "emails": _column(companies, "EMAIL").map(multifield_values),
-        "phones": _column(companies, "PHONE").map(multifield_values),
-        "assigned_by_id": pd.to_numeric(_column(companies, "ASSIGNED_BY_ID"), errors="coerce").astype("Int64"),
-    })
+    frame = pd.DataFrame(
+        {
+            "company_id": companies["ID"].astype(int),
+            "title": companies["TITLE"],
+            "originator_id": _blank_to_none(_column(companies, "ORIGINATOR_ID")),
+            "origin_id": _blank_to_none(_column(companies, "ORIGIN_ID")),
+            "onec_ref_uf": _blank_to_none(_column(companies, onec_ref_field)) if onec_ref_field else None,
+            "emails": _column(companies, "EMAIL").map(multifield_values),
+            "phones": _column(companies, "PHONE").map(multifield_values),
+            "assigned_by_id": pd.to_numeric(_column(companies, "ASSIGNED_BY_ID"), errors="coerce").astype("Int64"),
+        }
+    )
     frame = frame.merge(company_requisites(requisites), on="company_id", how="left")
     frame = frame.astype({"inn": object, "kpp": object, "ogrn": object})
     frame[["inn", "kpp", "ogrn"]] = frame[["inn", "kpp", "ogrn"]].where(frame[["inn", "kpp", "ogrn"]].notna(), None)
@@ -101,20 +112,28 @@ def onec_activity(documents: list[pd.DataFrame], movements: pd.DataFrame, contra
     (`Owner_Key`, `ДатаДоговора`) - a contract is activity but not a document. Columns
     `survivors.ONEC_ACTIVITY_COLUMNS`; the survivor rule of 1C duplicates reads it."""
     parts = []
-    for frame, ref_col, date_col, counts in [*((d, "Контрагент_Key", "Date", True) for d in documents),
-                                             (movements, "Контрагент_Key", "Period", True),
-                                             (contracts, "Owner_Key", "ДатаДоговора", False)]:
+    for frame, ref_col, date_col, counts in [
+        *((d, "Контрагент_Key", "Date", True) for d in documents),
+        (movements, "Контрагент_Key", "Period", True),
+        (contracts, "Owner_Key", "ДатаДоговора", False),
+    ]:
         if frame is None or frame.empty or ref_col not in frame.columns:
             continue
         dates = pd.to_datetime(_column(frame, date_col), errors="coerce")
         dates = dates.where(dates.dt.year > 1, pd.NaT)  # 1C's empty date 0001-01-01 is no activity
-        parts.append(pd.DataFrame({"ref_key": frame[ref_col].astype(str).str.lower(),
-                                   "documents": int(counts), "last_activity": dates}))
+        parts.append(
+            pd.DataFrame(
+                {"ref_key": frame[ref_col].astype(str).str.lower(), "documents": int(counts), "last_activity": dates}
+            )
+        )
     if not parts:
         return pd.DataFrame(columns=["ref_key", "documents", "last_activity"])
     rows = pd.concat(parts, ignore_index=True)
-    out = rows.groupby("ref_key", sort=True).agg(documents=("documents", "sum"),
-                                                  last_activity=("last_activity", "max")).reset_index()
+    out = (
+        rows.groupby("ref_key", sort=True)
+        .agg(documents=("documents", "sum"), last_activity=("last_activity", "max"))
+        .reset_index()
+    )
     return out[["ref_key", "documents", "last_activity"]]
 
 
@@ -123,12 +142,21 @@ def crm_activity(companies: pd.DataFrame, deals: pd.DataFrame, requisites: pd.Da
     (`survivors.CRM_ACTIVITY_COLUMNS` + `has_requisite`); the survivor rule of CRM duplicates reads it."""
     if companies.empty:
         return pd.DataFrame(columns=["company_id", "deals", "open_deals", "created", "has_requisite"])
-    out = pd.DataFrame({"company_id": companies["ID"].astype(int),
-                        "created": pd.to_datetime(_column(companies, "DATE_CREATE"), errors="coerce", utc=True)
-                        .dt.tz_localize(None)})
+    out = pd.DataFrame(
+        {
+            "company_id": companies["ID"].astype(int),
+            "created": pd.to_datetime(_column(companies, "DATE_CREATE"), errors="coerce", utc=True).dt.tz_localize(
+                None
+            ),
+        }
+    )
     if not deals.empty and "COMPANY_ID" in deals.columns:
-        d = pd.DataFrame({"company_id": pd.to_numeric(deals["COMPANY_ID"], errors="coerce"),
-                          "open": _column(deals, "CLOSED").astype(str).eq("N")}).dropna(subset=["company_id"])
+        d = pd.DataFrame(
+            {
+                "company_id": pd.to_numeric(deals["COMPANY_ID"], errors="coerce"),
+                "open": _column(deals, "CLOSED").astype(str).eq("N"),
+            }
+        ).dropna(subset=["company_id"])
         d["company_id"] = d["company_id"].astype(int)
         per = d.groupby("company_id").agg(deals=("open", "size"), open_deals=("open", "sum"))
         out = out.merge(per, left_on="company_id", right_index=True, how="left")

@@ -32,8 +32,9 @@ IP_NAME_FIELDS = ("RQ_LAST_NAME", "RQ_FIRST_NAME", "RQ_SECOND_NAME")
 
 def is_blank(value: Any) -> bool:
     """None, NaN or whitespace only: a value the CRM or 1C does not really hold."""
-    return value is None or (isinstance(value, float) and pd.isna(value)) or (isinstance(value, str)
-                                                                             and not value.strip())
+    return (
+        value is None or (isinstance(value, float) and pd.isna(value)) or (isinstance(value, str) and not value.strip())
+    )
 
 
 def clean_text(value: Any) -> str | None:
@@ -42,6 +43,7 @@ def clean_text(value: Any) -> str | None:
 
 
 # -- presets ------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Presets:
@@ -61,11 +63,14 @@ def pick_presets(presets: Iterable[Mapping[str, Any]]) -> Presets:
     active = [p for p in presets if str(p.get("ACTIVE", "Y")) != "N"]
     found = {}
     for kind in (LEGAL, IP):
-        match = [p for p in active if p.get("XML_ID") == PRESET_XML_IDS[kind]] or \
-                [p for p in active if str(p.get("NAME", "")).strip() == PRESET_NAMES[kind]]
+        match = [p for p in active if p.get("XML_ID") == PRESET_XML_IDS[kind]] or [
+            p for p in active if str(p.get("NAME", "")).strip() == PRESET_NAMES[kind]
+        ]
         if not match:
-            raise ValueError(f"crm.requisite.preset.list has no active preset for {PRESET_NAMES[kind]!r} "
-                             f"(XML_ID {PRESET_XML_IDS[kind]})")
+            raise ValueError(
+                f"crm.requisite.preset.list has no active preset for {PRESET_NAMES[kind]!r} "
+                f"(XML_ID {PRESET_XML_IDS[kind]})"
+            )
         found[kind] = int(sorted(match, key=lambda p: int(p["ID"]))[0]["ID"])
     return Presets(legal=found[LEGAL], ip=found[IP])
 
@@ -76,6 +81,7 @@ def with_ip_fields(presets: Presets, fields: Iterable[Mapping[str, Any]]) -> Pre
 
 
 # -- contacts -----------------------------------------------------------------------------------------
+
 
 def email_key(value: str) -> str:
     """An e-mail as compared (normalised when valid, else lowercased)."""
@@ -142,8 +148,9 @@ def link_created_companies(clients: pd.DataFrame, pushed: pd.DataFrame) -> pd.Da
     return out
 
 
-def held_back_adds(clients: pd.DataFrame, duplicate_groups: pd.DataFrame,
-                   candidates: pd.DataFrame, created: Iterable[str] = ()) -> dict[str, str]:
+def held_back_adds(
+    clients: pd.DataFrame, duplicate_groups: pd.DataFrame, candidates: pd.DataFrame, created: Iterable[str] = ()
+) -> dict[str, str]:
     """1C-only clients that must not become new CRM companies yet, by 1C ref, with the reason.
 
     A new company for a client that is still a match candidate (its INN or contacts already in the CRM), or
@@ -168,6 +175,7 @@ def held_back_adds(clients: pd.DataFrame, duplicate_groups: pd.DataFrame,
 
 # -- the CRM company, its link, a plan ------------------------------------------------------------
 
+
 @dataclass
 class CrmCompany:
     """A CRM company as the planner needs it: title, link, multifields (ID + VALUE), its requisite."""
@@ -183,8 +191,9 @@ class CrmCompany:
     requisite: dict = field(default_factory=dict)  # RQ_* as stored
 
 
-def crm_companies_by_id(companies: pd.DataFrame | list[dict], requisites: pd.DataFrame | list[dict]
-                        ) -> dict[int, CrmCompany]:
+def crm_companies_by_id(
+    companies: pd.DataFrame | list[dict], requisites: pd.DataFrame | list[dict]
+) -> dict[int, CrmCompany]:
     """`bitrix24.companies` + `bitrix24.requisites` (frames or REST records) -> {company_id: CrmCompany}.
 
     The requisite that counts is the lowest-ID active company requisite (as in client matching).
@@ -194,9 +203,14 @@ def crm_companies_by_id(companies: pd.DataFrame | list[dict], requisites: pd.Dat
     out: dict[int, CrmCompany] = {}
     for rec in companies.to_dict("records"):
         cid = int(rec["ID"])
-        out[cid] = CrmCompany(cid, clean_text(rec.get("TITLE")), clean_text(rec.get("ORIGINATOR_ID")),
-                              clean_text(rec.get("ORIGIN_ID")), multifield_values(rec.get("EMAIL")),
-                              multifield_values(rec.get("PHONE")))
+        out[cid] = CrmCompany(
+            cid,
+            clean_text(rec.get("TITLE")),
+            clean_text(rec.get("ORIGINATOR_ID")),
+            clean_text(rec.get("ORIGIN_ID")),
+            multifield_values(rec.get("EMAIL")),
+            multifield_values(rec.get("PHONE")),
+        )
     if not requisites.empty:
         rq = requisites[requisites["ENTITY_TYPE_ID"].astype(str) == "4"]
         if "ACTIVE" in rq.columns:
@@ -225,8 +239,11 @@ class CompanyLink:
 
     def fields(self, ref: str) -> dict[str, str]:
         """The company fields that link it to the 1C counterparty `ref`."""
-        return {"ORIGINATOR_ID": self.originator_id, "ORIGIN_ID": ref,
-                **({self.onec_ref_field: ref} if self.onec_ref_field else {})}
+        return {
+            "ORIGINATOR_ID": self.originator_id,
+            "ORIGIN_ID": ref,
+            **({self.onec_ref_field: ref} if self.onec_ref_field else {}),
+        }
 
 
 def plan_json(value: Any) -> str:

@@ -33,15 +33,33 @@ from b24_1c_assets.domain.push_plan import Operation, Status, payload_hash
 
 RUSSIA_OKSM = "643"  # Catalog_СтраныМира.Code of Russia (ОКСМ)
 KIND_TO_1C = {LEGAL: ("ЮридическоеЛицо", "ЮридическоеЛицо"), IP: ("ИндивидуальныйПредприниматель", "ФизическоеЛицо")}
-CANDIDATE_COLUMNS = ["key", "company_id", "title", "full_name", "inn", "kpp", "ogrn", "preset_kind", "emails",
-                     "phones"]
-ONEC_PLAN_COLUMNS = ["key", "company_id", "operation", "reason", "inn", "kpp", "kind", "body", "dropped_fields",
-                     "problems", "before", "after", "payload_hash"]
+CANDIDATE_COLUMNS = ["key", "company_id", "title", "full_name", "inn", "kpp", "ogrn", "preset_kind", "emails", "phones"]
+ONEC_PLAN_COLUMNS = [
+    "key",
+    "company_id",
+    "operation",
+    "reason",
+    "inn",
+    "kpp",
+    "kind",
+    "body",
+    "dropped_fields",
+    "problems",
+    "before",
+    "after",
+    "payload_hash",
+]
 
 
-def counterparty_candidates(clients: pd.DataFrame, companies: dict[int, CrmCompany], presets: Presets | None,
-                            *, review_company_ids: Iterable[int] = (), duplicate_company_ids: Iterable[int] = (),
-                            link_originators: Iterable[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+def counterparty_candidates(
+    clients: pd.DataFrame,
+    companies: dict[int, CrmCompany],
+    presets: Presets | None,
+    *,
+    review_company_ids: Iterable[int] = (),
+    duplicate_company_ids: Iterable[int] = (),
+    link_originators: Iterable[str] = (),
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """CRM companies that may become 1C counterparties, and the ones left out with the reason.
 
     Taken: `only_crm` clients. Left out: a duplicate inside the CRM, a candidate in the review queue, or a
@@ -73,16 +91,30 @@ def counterparty_candidates(clients: pd.DataFrame, companies: dict[int, CrmCompa
         rq = company.requisite
         preset_kind = None
         if presets is not None and company.preset_id is not None:
-            preset_kind = IP if company.preset_id == presets.ip else LEGAL if company.preset_id == presets.legal \
-                else "other"
-        rows.append({"key": str(company_id), "company_id": company_id, "title": company.title,
-                     "full_name": rq.get("RQ_COMPANY_FULL_NAME") or rq.get("RQ_NAME")
-                     or " ".join(str(rq[f]) for f in IP_NAME_FIELDS if not is_blank(rq.get(f))) or None,
-                     "inn": rq.get("RQ_INN"), "kpp": rq.get("RQ_KPP"),
-                     "ogrn": rq.get("RQ_OGRNIP") or rq.get("RQ_OGRN"), "preset_kind": preset_kind,
-                     "emails": company.emails, "phones": company.phones})
-    return (pd.DataFrame(rows, columns=CANDIDATE_COLUMNS),
-            pd.DataFrame(skipped, columns=["key", "company_id", "reason"]))
+            preset_kind = (
+                IP if company.preset_id == presets.ip else LEGAL if company.preset_id == presets.legal else "other"
+            )
+        rows.append(
+            {
+                "key": str(company_id),
+                "company_id": company_id,
+                "title": company.title,
+                "full_name": rq.get("RQ_COMPANY_FULL_NAME")
+                or rq.get("RQ_NAME")
+                or " ".join(str(rq[f]) for f in IP_NAME_FIELDS if not is_blank(rq.get(f)))
+                or None,
+                "inn": rq.get("RQ_INN"),
+                "kpp": rq.get("RQ_KPP"),
+                "ogrn": rq.get("RQ_OGRNIP") or rq.get("RQ_OGRN"),
+                "preset_kind": preset_kind,
+                "emails": company.emails,
+                "phones": company.phones,
+            }
+        )
+    return (
+        pd.DataFrame(rows, columns=CANDIDATE_COLUMNS),
+        pd.DataFrame(skipped, columns=["key", "company_id", "reason"]),
+    )
 
 
 @dataclass
@@ -108,8 +140,10 @@ def validate_counterparty(row: Mapping[str, Any]) -> Verdict:
         kind = LEGAL if len(inn.value) == 10 else IP
         preset = row.get("preset_kind")
         if preset in (LEGAL, IP) and preset != kind:
-            problems.append(f"INN has {len(inn.value)} digits but the requisite preset says "
-                            f"{'ИП' if preset == IP else 'legal entity'}")
+            problems.append(
+                f"INN has {len(inn.value)} digits but the requisite preset says "
+                f"{'ИП' if preset == IP else 'legal entity'}"
+            )
         elif preset == "other":
             problems.append("requisite preset is neither legal entity nor ИП")
     kpp = normalize_kpp(row.get("kpp"))
@@ -122,13 +156,20 @@ def validate_counterparty(row: Mapping[str, Any]) -> Verdict:
         if not ogrn.valid:
             problems.append(f"OGRN {row.get('ogrn')!r}: {ogrn.reason}")
         elif kind and len(ogrn.value) != (13 if kind == LEGAL else 15):
-            problems.append(f"OGRN {ogrn.value!r} has {len(ogrn.value)} digits, expected "
-                            f"{13 if kind == LEGAL else 15} for {'a legal entity' if kind == LEGAL else 'an ИП'}")
+            problems.append(
+                f"OGRN {ogrn.value!r} has {len(ogrn.value)} digits, expected "
+                f"{13 if kind == LEGAL else 15} for {'a legal entity' if kind == LEGAL else 'an ИП'}"
+            )
     name = clean_text(row.get("title"))
     if not name or not any(ch.isalpha() for ch in name):
         problems.append(f"name {row.get('title')!r} is empty or has no letters")
-    values = {"name": name, "full_name": clean_text(row.get("full_name")) or name, "inn": inn.value,
-              "kpp": kpp.value if kind == LEGAL else None, "ogrn": ogrn.value if ogrn.valid else None}
+    values = {
+        "name": name,
+        "full_name": clean_text(row.get("full_name")) or name,
+        "inn": inn.value,
+        "kpp": kpp.value if kind == LEGAL else None,
+        "ogrn": ogrn.value if ogrn.valid else None,
+    }
     return Verdict(not problems, problems, kind, values)
 
 
@@ -138,9 +179,17 @@ def counterparty_body(verdict: Verdict, allowed: Iterable[str]) -> tuple[dict, l
     v = verdict.values
     # СтранаРегистрации: the ОКСМ code (Russia: INN/КПП/ОГРН are Russian), resolved to the Catalog_СтраныМира
     # ref when written. Without it UNF 3.0's ПередЗаписью clears the КПП of a legal entity.
-    full = {"Description": v["name"], "НаименованиеПолное": v["full_name"], "ИНН": v["inn"],
-            "КПП": v["kpp"] or "", "РегистрационныйНомер": v["ogrn"] or "", "ВидКонтрагента": kind_1c,
-            "ЮридическоеФизическоеЛицо": legal_physical, "Покупатель": True, "СтранаРегистрации": RUSSIA_OKSM}
+    full = {
+        "Description": v["name"],
+        "НаименованиеПолное": v["full_name"],
+        "ИНН": v["inn"],
+        "КПП": v["kpp"] or "",
+        "РегистрационныйНомер": v["ogrn"] or "",
+        "ВидКонтрагента": kind_1c,
+        "ЮридическоеФизическоеЛицо": legal_physical,
+        "Покупатель": True,
+        "СтранаРегистрации": RUSSIA_OKSM,
+    }
     allowed = set(allowed)
     return {k: val for k, val in full.items() if k in allowed}, sorted(k for k in full if k not in allowed)
 
@@ -152,41 +201,79 @@ def counterparty_marker(company_id: int | str) -> str:
 
 # -- the plan, and one run of it ----------------------------------------------------------------------------
 
-def counterparty_plan(clients: pd.DataFrame, companies: Mapping[int, CrmCompany], presets: Presets | None,
-                      link: CompanyLink, *, review_candidates: pd.DataFrame, duplicate_groups: pd.DataFrame,
-                      last_pushed: pd.DataFrame, allowed_fields: Iterable[str]) -> CompanyPlan:
+
+def counterparty_plan(
+    clients: pd.DataFrame,
+    companies: Mapping[int, CrmCompany],
+    presets: Presets | None,
+    link: CompanyLink,
+    *,
+    review_candidates: pd.DataFrame,
+    duplicate_groups: pd.DataFrame,
+    last_pushed: pd.DataFrame,
+    allowed_fields: Iterable[str],
+) -> CompanyPlan:
     """The CRM -> 1C plan, one row per only-CRM company (ONEC_PLAN_COLUMNS, key = company ID): create
     (validated, allow-listed body as JSON), invalid (problems named), skip (duplicate, in review, already
     linked) or link (created earlier, the link back not written)."""
     review_ids = review_candidates["company_id"].dropna().astype(int).tolist() if not review_candidates.empty else []
-    dup_ids = (duplicate_groups.loc[duplicate_groups["system"].astype(str).str.lower().isin(["crm", "bitrix24"]),
-                                    "record_id"].astype(int).tolist() if not duplicate_groups.empty else [])
-    candidates, skipped = counterparty_candidates(clients, dict(companies), presets, review_company_ids=review_ids,
-                                                  duplicate_company_ids=dup_ids, link_originators=link.originators)
+    dup_ids = (
+        duplicate_groups.loc[duplicate_groups["system"].astype(str).str.lower().isin(["crm", "bitrix24"]), "record_id"]
+        .astype(int)
+        .tolist()
+        if not duplicate_groups.empty
+        else []
+    )
+    candidates, skipped = counterparty_candidates(
+        clients,
+        dict(companies),
+        presets,
+        review_company_ids=review_ids,
+        duplicate_company_ids=dup_ids,
+        link_originators=link.originators,
+    )
     made = dict(zip(last_pushed["key"].astype(str), last_pushed["target_id"])) if not last_pushed.empty else {}
     allowed = list(allowed_fields)
-    rows = [{"key": s["key"], "company_id": s["company_id"], "operation": Operation.SKIP, "reason": s["reason"]}
-            for s in skipped.to_dict("records")]
+    rows = [
+        {"key": s["key"], "company_id": s["company_id"], "operation": Operation.SKIP, "reason": s["reason"]}
+        for s in skipped.to_dict("records")
+    ]
     for cand in candidates.to_dict("records"):
         verdict = validate_counterparty(cand)
-        row = {"key": cand["key"], "company_id": cand["company_id"], "inn": verdict.values.get("inn"),
-               "kpp": verdict.values.get("kpp"), "kind": verdict.kind}
+        row = {
+            "key": cand["key"],
+            "company_id": cand["company_id"],
+            "inn": verdict.values.get("inn"),
+            "kpp": verdict.values.get("kpp"),
+            "kind": verdict.kind,
+        }
         if not verdict.ok:
             row.update(operation=Operation.INVALID, reason="validation", problems="; ".join(verdict.problems))
         elif cand["key"] in made:
             # created earlier but the CRM company still has no link: only the link is written again
-            row.update(operation=Operation.LINK, reason="created earlier, link missing",
-                       body=plan_json({"Ref_Key": made[cand["key"]]}))
+            row.update(
+                operation=Operation.LINK,
+                reason="created earlier, link missing",
+                body=plan_json({"Ref_Key": made[cand["key"]]}),
+            )
         else:
             body, dropped = counterparty_body(verdict, allowed)
-            row.update(operation=Operation.CREATE, reason="only in the CRM", body=plan_json(body),
-                       dropped_fields=",".join(dropped), after=plan_json(body), payload_hash=payload_hash(body))
+            row.update(
+                operation=Operation.CREATE,
+                reason="only in the CRM",
+                body=plan_json(body),
+                dropped_fields=",".join(dropped),
+                after=plan_json(body),
+                payload_hash=payload_hash(body),
+            )
         rows.append(row)
     plan = pd.DataFrame(rows, columns=ONEC_PLAN_COLUMNS).astype({"company_id": "Int64"})
     # A create is an initial load (never pushed); a link rewrites an existing company: a change.
     writes = plan["operation"].isin([Operation.CREATE, Operation.LINK])
-    guard_view = plan.assign(operation=writes.map({True: Operation.UPDATE, False: Operation.NOOP}),
-                             reason=(plan["operation"] == Operation.CREATE).map({True: "never pushed", False: "link"}))
+    guard_view = plan.assign(
+        operation=writes.map({True: Operation.UPDATE, False: Operation.NOOP}),
+        reason=(plan["operation"] == Operation.CREATE).map({True: "never pushed", False: "link"}),
+    )
     population = int(clients["onec_ref"].notna().sum()) if not clients.empty else 0
     return CompanyPlan(plan, int(writes.sum()), guard_view, population)
 
@@ -215,21 +302,33 @@ class CounterpartyRun:
 def counterparty_run(plan: pd.DataFrame, *, max_creates: int, dry_run: bool) -> CounterpartyRun:
     """Invalid rows are rejected (bad data, not a failed write: retrying cannot help until someone fixes the
     CRM record), creates over the per-run cap wait for the next run, a dry run settles the rest."""
-    todo = plan[plan["operation"].isin([Operation.CREATE, Operation.LINK, Operation.INVALID])] if not plan.empty \
-        else plan
+    todo = (
+        plan[plan["operation"].isin([Operation.CREATE, Operation.LINK, Operation.INVALID])] if not plan.empty else plan
+    )
     creates = todo[todo["operation"] == Operation.CREATE] if not todo.empty else todo
     allowed = set(creates.head(max_creates)["key"]) if not creates.empty else set()
     settled = []
     for r in todo.to_dict("records"):
         if r["operation"] == Operation.INVALID:
-            settled.append(Settled(r["key"], Operation.CREATE, Status.REJECTED, f"not written: {r['problems']}",
-                                   "data"))
+            settled.append(
+                Settled(r["key"], Operation.CREATE, Status.REJECTED, f"not written: {r['problems']}", "data")
+            )
         elif r["operation"] == Operation.CREATE and r["key"] not in allowed:
-            settled.append(Settled(r["key"], Operation.CREATE, Status.DEFERRED,
-                                   f"over the per-run cap of {max_creates}" if max_creates else
-                                   "creating counterparties is off (onec_writes.toml max_creates_per_run = 0)"))
+            settled.append(
+                Settled(
+                    r["key"],
+                    Operation.CREATE,
+                    Status.DEFERRED,
+                    f"over the per-run cap of {max_creates}"
+                    if max_creates
+                    else "creating counterparties is off (onec_writes.toml max_creates_per_run = 0)",
+                )
+            )
         elif dry_run:
             settled.append(Settled(r["key"], r["operation"], Status.DRY_RUN))
-    live = todo.iloc[0:0] if dry_run or todo.empty else \
-        todo[(todo["operation"] == Operation.LINK) | todo["key"].isin(allowed)]
+    live = (
+        todo.iloc[0:0]
+        if dry_run or todo.empty
+        else todo[(todo["operation"] == Operation.LINK) | todo["key"].isin(allowed)]
+    )
     return CounterpartyRun(todo, live, settled)

@@ -72,14 +72,29 @@ def quarantine(frame: pd.DataFrame, contract: Contract) -> Verdict:
         column = case.column if isinstance(case.column, str) else str(case.column)
         if index is None or (isinstance(index, float) and pd.isna(index)):
             # a table-level failure (missing column, wrong dtype): the whole extract is unusable
-            rows.append({"table": contract.table, "record_id": None, "column": column, "rule": str(case.check),
-                         "value": _text(case.failure_case), "critical": True})
+            rows.append(
+                {
+                    "table": contract.table,
+                    "record_id": None,
+                    "column": column,
+                    "rule": str(case.check),
+                    "value": _text(case.failure_case),
+                    "critical": True,
+                }
+            )
             continue
         bad_index.add(index)
         record_id = contract.record_id(frame, index)
-        rows.append({"table": contract.table, "record_id": _text(record_id), "column": column,
-                     "rule": str(case.check), "value": _text(case.failure_case),
-                     "critical": column in contract.critical})
+        rows.append(
+            {
+                "table": contract.table,
+                "record_id": _text(record_id),
+                "column": column,
+                "rule": str(case.check),
+                "value": _text(case.failure_case),
+                "critical": column in contract.critical,
+            }
+        )
     rejects = pd.DataFrame(rows, columns=REJECT_COLUMNS)
     good = frame.drop(index=[i for i in bad_index if i in frame.index])
     return Verdict(good, rejects, len(frame))
@@ -107,41 +122,90 @@ def _optional(pattern: str) -> pa.Column:
 
 # -- Bitrix24 raw tables (values as the portal sends them: strings) ---------------------------------------
 BITRIX24_CONTRACTS = {
-    "companies": Contract("bitrix24.companies", pa.DataFrameSchema({
-        "ID": _id(),
-        "TITLE": _text_col(255, nullable=False, min_len=1),
-        "ASSIGNED_BY_ID": _optional(DIGITS),
-        "DATE_MODIFY": _optional(ISO_DATETIME),
-    }), "ID", frozenset({"ID"})),
-    "requisites": Contract("bitrix24.requisites", pa.DataFrameSchema({
-        "ID": _id(),
-        "ENTITY_TYPE_ID": pa.Column(str, pa.Check.isin(["3", "4"]), nullable=False, coerce=True),
-        "ENTITY_ID": pa.Column(str, pa.Check.str_matches(DIGITS), nullable=False, coerce=True),
-        "RQ_INN": _text_col(32),
-        "RQ_KPP": _text_col(32),
-    }), "ID", frozenset({"ID", "ENTITY_TYPE_ID", "ENTITY_ID"})),
-    "contacts": Contract("bitrix24.contacts", pa.DataFrameSchema({
-        "ID": _id(),
-        "COMPANY_ID": _optional(DIGITS),
-    }), "ID", frozenset({"ID"})),
-    "deals": Contract("bitrix24.deals", pa.DataFrameSchema({
-        "ID": _id(),
-        "STAGE_ID": pa.Column(str, nullable=False, coerce=True),
-        "CATEGORY_ID": pa.Column(str, pa.Check.str_matches(DIGITS), nullable=False, coerce=True),
-        "OPPORTUNITY": _optional(MONEY),
-        "COMPANY_ID": _optional(DIGITS),
-    }), "ID", frozenset({"ID", "OPPORTUNITY"})),
-    "products": Contract("bitrix24.products", pa.DataFrameSchema({
-        "ID": _id(),
-        "NAME": _text_col(255, nullable=False, min_len=1),
-        "PRICE": _optional(MONEY),
-    }), "ID", frozenset({"ID", "PRICE"})),
-    "smart_invoices": Contract("bitrix24.smart_invoices", pa.DataFrameSchema({
-        "id": _id(),
-    }), "id", frozenset({"id"})),
-    "users": Contract("bitrix24.users", pa.DataFrameSchema({
-        "ID": _id(),
-    }), "ID", frozenset({"ID"})),
+    "companies": Contract(
+        "bitrix24.companies",
+        pa.DataFrameSchema(
+            {
+                "ID": _id(),
+                "TITLE": _text_col(255, nullable=False, min_len=1),
+                "ASSIGNED_BY_ID": _optional(DIGITS),
+                "DATE_MODIFY": _optional(ISO_DATETIME),
+            }
+        ),
+        "ID",
+        frozenset({"ID"}),
+    ),
+    "requisites": Contract(
+        "bitrix24.requisites",
+        pa.DataFrameSchema(
+            {
+                "ID": _id(),
+                "ENTITY_TYPE_ID": pa.Column(str, pa.Check.isin(["3", "4"]), nullable=False, coerce=True),
+                "ENTITY_ID": pa.Column(str, pa.Check.str_matches(DIGITS), nullable=False, coerce=True),
+                "RQ_INN": _text_col(32),
+                "RQ_KPP": _text_col(32),
+            }
+        ),
+        "ID",
+        frozenset({"ID", "ENTITY_TYPE_ID", "ENTITY_ID"}),
+    ),
+    "contacts": Contract(
+        "bitrix24.contacts",
+        pa.DataFrameSchema(
+            {
+                "ID": _id(),
+                "COMPANY_ID": _optional(DIGITS),
+            }
+        ),
+        "ID",
+        frozenset({"ID"}),
+    ),
+    "deals": Contract(
+        "bitrix24.deals",
+        pa.DataFrameSchema(
+            {
+                "ID": _id(),
+                "STAGE_ID": pa.Column(str, nullable=False, coerce=True),
+                "CATEGORY_ID": pa.Column(str, pa.Check.str_matches(DIGITS), nullable=False, coerce=True),
+                "OPPORTUNITY": _optional(MONEY),
+                "COMPANY_ID": _optional(DIGITS),
+            }
+        ),
+        "ID",
+        frozenset({"ID", "OPPORTUNITY"}),
+    ),
+    "products": Contract(
+        "bitrix24.products",
+        pa.DataFrameSchema(
+            {
+                "ID": _id(),
+                "NAME": _text_col(255, nullable=False, min_len=1),
+                "PRICE": _optional(MONEY),
+            }
+        ),
+        "ID",
+        frozenset({"ID", "PRICE"}),
+    ),
+    "smart_invoices": Contract(
+        "bitrix24.smart_invoices",
+        pa.DataFrameSchema(
+            {
+                "id": _id(),
+            }
+        ),
+        "id",
+        frozenset({"id"}),
+    ),
+    "users": Contract(
+        "bitrix24.users",
+        pa.DataFrameSchema(
+            {
+                "ID": _id(),
+            }
+        ),
+        "ID",
+        frozenset({"ID"}),
+    ),
 }
 
 
@@ -154,11 +218,23 @@ def _is_amount(value) -> bool:
 
 
 def _amount(*, nullable: bool = False, non_negative: bool = False) -> pa.Column:
-    checks = [pa.Check(lambda v: v is None or _is_amount(v), element_wise=True, name="decimal_amount",
-                       error="an exact Decimal amount below 1e13")]
+    checks = [
+        pa.Check(
+            lambda v: v is None or _is_amount(v),
+            element_wise=True,
+            name="decimal_amount",
+            error="an exact Decimal amount below 1e13",
+        )
+    ]
     if non_negative:
-        checks.append(pa.Check(lambda v: v is None or not isinstance(v, Decimal) or v >= 0, element_wise=True,
-                               name="non_negative", error="amount must not be negative"))
+        checks.append(
+            pa.Check(
+                lambda v: v is None or not isinstance(v, Decimal) or v >= 0,
+                element_wise=True,
+                name="non_negative",
+                error="amount must not be negative",
+            )
+        )
     return pa.Column(object, checks, nullable=nullable, required=True)
 
 
@@ -167,56 +243,113 @@ def _guid(*, unique: bool = False, nullable: bool = False) -> pa.Column:
 
 
 def _document(table: str, *amount_columns: str) -> Contract:
-    columns = {"Ref_Key": _guid(unique=True), "Number": _text_col(64, nullable=False, min_len=1),
-               "Контрагент_Key": _guid(nullable=True)}
+    columns = {
+        "Ref_Key": _guid(unique=True),
+        "Number": _text_col(64, nullable=False, min_len=1),
+        "Контрагент_Key": _guid(nullable=True),
+    }
     columns.update({name: _amount(non_negative=True) for name in amount_columns})
-    return Contract(f"onec.{table}", pa.DataFrameSchema(columns), "Ref_Key",
-                    frozenset({"Ref_Key", *amount_columns}))
+    return Contract(f"onec.{table}", pa.DataFrameSchema(columns), "Ref_Key", frozenset({"Ref_Key", *amount_columns}))
 
 
 def _movements(table: str, *amount_columns: str) -> Contract:
     columns = {"RecordType": pa.Column(str, pa.Check.isin(["Receipt", "Expense"]), nullable=False)}
     columns.update({name: _amount() for name in amount_columns})
-    return Contract(f"onec.{table}", pa.DataFrameSchema(columns), ("Recorder_Key", "Recorder", "LineNumber"),
-                    frozenset({"RecordType", *amount_columns}))
+    return Contract(
+        f"onec.{table}",
+        pa.DataFrameSchema(columns),
+        ("Recorder_Key", "Recorder", "LineNumber"),
+        frozenset({"RecordType", *amount_columns}),
+    )
 
 
 ONEC_CONTRACTS = {
-    "counterparties": Contract("onec.counterparties", pa.DataFrameSchema({
-        "Ref_Key": _guid(unique=True),
-        "Description": _text_col(150, nullable=False, min_len=1),
-        "ИНН": _text_col(20),
-        "КПП": _text_col(20),
-    }), "Ref_Key", frozenset({"Ref_Key"})),
-    "contracts": Contract("onec.contracts", pa.DataFrameSchema({
-        "Ref_Key": _guid(unique=True),
-        "Owner_Key": _guid(nullable=True),
-        "СрокОплатыПокупателя": pa.Column(None, pa.Check(lambda v: v is None or (int(v) >= 0 and int(v) < 3650),
-                                                           element_wise=True, name="payment_term_days"),
-                                          nullable=True),
-    }), "Ref_Key", frozenset({"Ref_Key"})),
-    "items": Contract("onec.items", pa.DataFrameSchema({
-        "Ref_Key": _guid(unique=True),
-        "Description": _text_col(150, nullable=False, min_len=1),
-    }), "Ref_Key", frozenset({"Ref_Key"})),
-    "price_types": Contract("onec.price_types", pa.DataFrameSchema({
-        "Ref_Key": _guid(unique=True),
-    }), "Ref_Key", frozenset({"Ref_Key"})),
-    "prices": Contract("onec.prices", pa.DataFrameSchema({
-        "Номенклатура_Key": _guid(),
-        "Цена": _amount(non_negative=True),
-    }), "Номенклатура_Key", frozenset({"Цена"})),
+    "counterparties": Contract(
+        "onec.counterparties",
+        pa.DataFrameSchema(
+            {
+                "Ref_Key": _guid(unique=True),
+                "Description": _text_col(150, nullable=False, min_len=1),
+                "ИНН": _text_col(20),
+                "КПП": _text_col(20),
+            }
+        ),
+        "Ref_Key",
+        frozenset({"Ref_Key"}),
+    ),
+    "contracts": Contract(
+        "onec.contracts",
+        pa.DataFrameSchema(
+            {
+                "Ref_Key": _guid(unique=True),
+                "Owner_Key": _guid(nullable=True),
+                "СрокОплатыПокупателя": pa.Column(
+                    None,
+                    pa.Check(
+                        lambda v: v is None or (int(v) >= 0 and int(v) < 3650),
+                        element_wise=True,
+                        name="payment_term_days",
+                    ),
+                    nullable=True,
+                ),
+            }
+        ),
+        "Ref_Key",
+        frozenset({"Ref_Key"}),
+    ),
+    "items": Contract(
+        "onec.items",
+        pa.DataFrameSchema(
+            {
+                "Ref_Key": _guid(unique=True),
+                "Description": _text_col(150, nullable=False, min_len=1),
+            }
+        ),
+        "Ref_Key",
+        frozenset({"Ref_Key"}),
+    ),
+    "price_types": Contract(
+        "onec.price_types",
+        pa.DataFrameSchema(
+            {
+                "Ref_Key": _guid(unique=True),
+            }
+        ),
+        "Ref_Key",
+        frozenset({"Ref_Key"}),
+    ),
+    "prices": Contract(
+        "onec.prices",
+        pa.DataFrameSchema(
+            {
+                "Номенклатура_Key": _guid(),
+                "Цена": _amount(non_negative=True),
+            }
+        ),
+        "Номенклатура_Key",
+        frozenset({"Цена"}),
+    ),
     "customer_orders": _document("customer_orders", "СуммаДокумента"),
     "invoices": _document("invoices", "СуммаДокумента"),
     "shipments": _document("shipments", "СуммаДокумента"),
     "bank_receipts": _document("bank_receipts", "СуммаДокумента"),
     "cash_receipts": _document("cash_receipts", "СуммаДокумента"),
     "settlement_movements": _movements("settlement_movements", "Сумма"),
-    "invoice_payments": Contract("onec.invoice_payments",  # a turnover register: no RecordType
-                                 pa.DataFrameSchema({"Сумма": _amount()}), ("Recorder_Key", "Recorder", "LineNumber"),
-                                 frozenset({"Сумма"})),
-    "receivables_balance": Contract("onec.receivables_balance", pa.DataFrameSchema({
-        "Контрагент_Key": _guid(nullable=True),
-        "СуммаBalance": _amount(),
-    }), ("Контрагент_Key", "Договор_Key", "ТипРасчетов"), frozenset({"СуммаBalance"})),
+    "invoice_payments": Contract(
+        "onec.invoice_payments",  # a turnover register: no RecordType
+        pa.DataFrameSchema({"Сумма": _amount()}),
+        ("Recorder_Key", "Recorder", "LineNumber"),
+        frozenset({"Сумма"}),
+    ),
+    "receivables_balance": Contract(
+        "onec.receivables_balance",
+        pa.DataFrameSchema(
+            {
+                "Контрагент_Key": _guid(nullable=True),
+                "СуммаBalance": _amount(),
+            }
+        ),
+        ("Контрагент_Key", "Договор_Key", "ТипРасчетов"),
+        frozenset({"СуммаBalance"}),
+    ),
 }

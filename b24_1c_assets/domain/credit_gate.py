@@ -27,17 +27,23 @@ def decide(status: dict | None, hold_state: str | None, *, allow_unknown: bool =
     """A held client gets no new deal; a client the product knows nothing about is let through (the CRM
     owns sales) unless `allow_unknown` is False."""
     if status is None:
-        return GateAnswer(allowed=allow_unknown, status="unknown", held=False,
-                          reasons="no receivables known for this company")
+        return GateAnswer(
+            allowed=allow_unknown, status="unknown", held=False, reasons="no receivables known for this company"
+        )
     held = hold_state == "held"
     return GateAnswer(
-        allowed=not held, status=str(status.get("status")), held=held,
+        allowed=not held,
+        status=str(status.get("status")),
+        held=held,
         reasons=str(status.get("status_reasons") or ""),
-        balance=_text(status.get("balance")), credit_limit=_text(status.get("credit_limit")),
+        balance=_text(status.get("balance")),
+        credit_limit=_text(status.get("credit_limit")),
         overdue_amount=_text(status.get("overdue_amount")),
         days_overdue=int(status["days_overdue"]) if status.get("days_overdue") is not None else None,
-        as_of=str(status.get("snapshot_date"))[:10], company_id=_int(status.get("company_id")),
-        inn=status.get("inn"))
+        as_of=str(status.get("snapshot_date"))[:10],
+        company_id=_int(status.get("company_id")),
+        inn=status.get("inn"),
+    )
 
 
 def _text(value) -> str | None:

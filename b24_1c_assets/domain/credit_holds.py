@@ -44,9 +44,15 @@ class HoldPlan:
     suspended: pd.DataFrame  # deal_id, company_id, category_id, previous_stage, suspended_on
 
 
-def plan_holds(assessed: pd.DataFrame, previous_state: pd.DataFrame, manual_releases: pd.DataFrame,
-               open_deals: pd.DataFrame, suspended: pd.DataFrame, policy: CreditPolicy,
-               as_of: date) -> HoldPlan:
+def plan_holds(
+    assessed: pd.DataFrame,
+    previous_state: pd.DataFrame,
+    manual_releases: pd.DataFrame,
+    open_deals: pd.DataFrame,
+    suspended: pd.DataFrame,
+    policy: CreditPolicy,
+    as_of: date,
+) -> HoldPlan:
     """Decide holds, releases and deal moves for one run.
 
     assessed: company_id, status, status_reasons, balance, credit_limit, days_overdue, assigned_by_id
@@ -71,8 +77,9 @@ def plan_holds(assessed: pd.DataFrame, previous_state: pd.DataFrame, manual_rele
             now, reasons = CLEAR, released[company]
         elif was == HELD:
             # still held by any rule (e.g. the overdue amount) -> no release, whatever the balance says
-            if row["status"] != HOLD and may_release(row["balance"], row["credit_limit"],
-                                                     int(row["days_overdue"]), policy):
+            if row["status"] != HOLD and may_release(
+                row["balance"], row["credit_limit"], int(row["days_overdue"]), policy
+            ):
                 now, reasons = CLEAR, f"back in good standing: balance {row['balance']}, limit {row['credit_limit']}"
             else:
                 now, reasons = HELD, row["status_reasons"] or before[company].reasons
@@ -82,8 +89,15 @@ def plan_holds(assessed: pd.DataFrame, previous_state: pd.DataFrame, manual_rele
         since = before[company].since if company in before and was == now else as_of
         states.append({"company_id": company, "state": now, "since": since, "reasons": reasons})
         if now != was:
-            transitions.append({"company_id": company, "from_state": was, "to_state": now, "reasons": reasons,
-                                "assigned_by_id": row.get("assigned_by_id")})
+            transitions.append(
+                {
+                    "company_id": company,
+                    "from_state": was,
+                    "to_state": now,
+                    "reasons": reasons,
+                    "assigned_by_id": row.get("assigned_by_id"),
+                }
+            )
     # companies no longer assessed (e.g. unlinked) keep their previous state untouched
     assessed_ids = {s["company_id"] for s in states}
     for company, r in before.items():
@@ -105,35 +119,63 @@ def plan_holds(assessed: pd.DataFrame, previous_state: pd.DataFrame, manual_rele
         hold_stage = suspended_stage(deal["category_id"])
         if company in held:
             if deal["stage_id"] != hold_stage:
-                moves.append({"deal_id": deal_id, "company_id": company, "category_id": int(deal["category_id"]),
-                              "from_stage": deal["stage_id"], "to_stage": hold_stage, "action": SUSPEND,
-                              "reasons": reasons_of.get(company, "")})
-                remembered.append({"deal_id": deal_id, "company_id": company,
-                                   "category_id": int(deal["category_id"]), "previous_stage": deal["stage_id"],
-                                   "suspended_on": as_of})
+                moves.append(
+                    {
+                        "deal_id": deal_id,
+                        "company_id": company,
+                        "category_id": int(deal["category_id"]),
+                        "from_stage": deal["stage_id"],
+                        "to_stage": hold_stage,
+                        "action": SUSPEND,
+                        "reasons": reasons_of.get(company, ""),
+                    }
+                )
+                remembered.append(
+                    {
+                        "deal_id": deal_id,
+                        "company_id": company,
+                        "category_id": int(deal["category_id"]),
+                        "previous_stage": deal["stage_id"],
+                        "suspended_on": as_of,
+                    }
+                )
             elif deal_id in memory:
                 remembered.append(memory[deal_id]._asdict())
         elif deal_id in memory and deal["stage_id"] == hold_stage:
             previous = memory[deal_id].previous_stage
-            moves.append({"deal_id": deal_id, "company_id": company, "category_id": int(deal["category_id"]),
-                          "from_stage": hold_stage, "to_stage": previous, "action": RELEASE,
-                          "reasons": reasons_of.get(company, "")})
+            moves.append(
+                {
+                    "deal_id": deal_id,
+                    "company_id": company,
+                    "category_id": int(deal["category_id"]),
+                    "from_stage": hold_stage,
+                    "to_stage": previous,
+                    "action": RELEASE,
+                    "reasons": reasons_of.get(company, ""),
+                }
+            )
         # a remembered deal moved out of Suspended by hand, or closed: forgotten
-    remembered_frame = pd.DataFrame(remembered, columns=["deal_id", "company_id", "category_id",
-                                                         "previous_stage", "suspended_on"])
+    remembered_frame = pd.DataFrame(
+        remembered, columns=["deal_id", "company_id", "category_id", "previous_stage", "suspended_on"]
+    )
     if "Index" in remembered_frame.columns:
         remembered_frame = remembered_frame.drop(columns=["Index"])
-    return HoldPlan(state=state, transitions=pd.DataFrame(transitions, columns=TRANSITION_COLUMNS),
-                    deal_moves=pd.DataFrame(moves, columns=MOVE_COLUMNS), suspended=remembered_frame)
+    return HoldPlan(
+        state=state,
+        transitions=pd.DataFrame(transitions, columns=TRANSITION_COLUMNS),
+        deal_moves=pd.DataFrame(moves, columns=MOVE_COLUMNS),
+        suspended=remembered_frame,
+    )
 
 
 def hold_message(company_title: str, reasons: str, to_state: str) -> str:
     """The text of a timeline comment / notification for a change of hold state."""
     if to_state == HELD:
-        return (f"Клиент «{company_title}» поставлен на кредитный стоп: {reasons}. "
-                f"Открытые сделки переведены в стадию «Приостановлена» до погашения задолженности.")
-    return (f"Кредитный стоп клиента «{company_title}» снят: {reasons}. "
-            f"Сделки возвращены на прежние стадии.")
+        return (
+            f"Клиент «{company_title}» поставлен на кредитный стоп: {reasons}. "
+            f"Открытые сделки переведены в стадию «Приостановлена» до погашения задолженности."
+        )
+    return f"Кредитный стоп клиента «{company_title}» снят: {reasons}. Сделки возвращены на прежние стадии."
 
 
 def deal_message(reasons: str, action: str) -> str:

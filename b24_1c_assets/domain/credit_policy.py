@@ -69,9 +69,14 @@ class CreditPolicy:
             warning_limit_share=money(warning.get("limit_share", "0.8")),
             warning_any_overdue=bool(warning.get("any_overdue", True)),
             release_margin=money(raw.get("release", {}).get("margin", "0.05")),
-            exemptions=tuple(Exemption(str(e.get("inn")) + (f"-{e['kpp']}" if e.get("kpp") else ""),
-                                       date.fromisoformat(str(e["until"])), str(e.get("reason", "")))
-                             for e in raw.get("exemptions", [])),
+            exemptions=tuple(
+                Exemption(
+                    str(e.get("inn")) + (f"-{e['kpp']}" if e.get("kpp") else ""),
+                    date.fromisoformat(str(e["until"])),
+                    str(e.get("reason", "")),
+                )
+                for e in raw.get("exemptions", [])
+            ),
             aging=AgingRules(**raw.get("aging", {})),
         )
 
@@ -81,6 +86,7 @@ def resolve_limits(clients: pd.DataFrame, policy: CreditPolicy) -> pd.Series:
 
     clients: inn, kpp, segment (may be missing), crm_limit (may be missing: the CRM field's value).
     """
+
     def limit_of(row) -> Decimal:
         inn, kpp = row.get("inn"), row.get("kpp")
         for key in (f"{inn}-{kpp}" if kpp else None, inn):
@@ -93,6 +99,7 @@ def resolve_limits(clients: pd.DataFrame, policy: CreditPolicy) -> pd.Series:
         if segment in policy.segment_limits:
             return policy.segment_limits[segment]
         return policy.default_limit
+
     return clients.apply(limit_of, axis=1) if not clients.empty else pd.Series(dtype=object)
 
 
@@ -133,8 +140,10 @@ def assess(snapshot: pd.DataFrame, policy: CreditPolicy, as_of: date) -> pd.Data
         exemption = active_exemption(row.get("inn"), row.get("kpp"), as_of, policy)
         if exemption and (hold_reasons or warn_reasons):
             statuses.append(OK)
-            reasons.append(f"exempt until {exemption.until}: {exemption.reason}; would be "
-                           + "; ".join(hold_reasons or warn_reasons))
+            reasons.append(
+                f"exempt until {exemption.until}: {exemption.reason}; would be "
+                + "; ".join(hold_reasons or warn_reasons)
+            )
         elif hold_reasons:
             statuses.append(HOLD)
             reasons.append("; ".join(hold_reasons))

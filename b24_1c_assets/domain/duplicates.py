@@ -53,9 +53,14 @@ def _duplicates_of(system: str, frame: pd.DataFrame, ids: pd.Series) -> list[pd.
     return out
 
 
-def find_duplicates(onec: pd.DataFrame, crm: pd.DataFrame,
-                    originator_ids: tuple[str, ...] = OUR_ORIGINATOR_IDS, *,
-                    survivors: pd.DataFrame | None = None, portal_origin: str | None = None) -> pd.DataFrame:
+def find_duplicates(
+    onec: pd.DataFrame,
+    crm: pd.DataFrame,
+    originator_ids: tuple[str, ...] = OUR_ORIGINATOR_IDS,
+    *,
+    survivors: pd.DataFrame | None = None,
+    portal_origin: str | None = None,
+) -> pd.DataFrame:
     """Duplicate groups in both systems (columns ``DUPLICATE_COLUMNS``), in a deterministic order.
 
     Each row is a merge suggestion for one record: ``survivor_id`` / ``why`` come from the matcher's
@@ -83,6 +88,8 @@ def find_duplicates(onec: pd.DataFrame, crm: pd.DataFrame,
     result["card_url"] = None
     if portal_origin:
         crm_rows = result["system"].eq("crm")
-        result.loc[crm_rows, "card_url"] = [COMPANY_CARD.format(origin=portal_origin.rstrip("/"), company_id=r)
-                                            for r in result.loc[crm_rows, "record_id"]]
+        result.loc[crm_rows, "card_url"] = [
+            COMPANY_CARD.format(origin=portal_origin.rstrip("/"), company_id=r)
+            for r in result.loc[crm_rows, "record_id"]
+        ]
     return result[DUPLICATE_COLUMNS].sort_values(["system", "group_id", "record_id"]).reset_index(drop=True)

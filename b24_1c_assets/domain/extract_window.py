@@ -47,8 +47,15 @@ class ExtractWindow:
         return self.since is None
 
 
-def extract_window(now: datetime, last_success: datetime | None, last_full: datetime | None,
-                   policy: ExtractPolicy, *, force_full: bool = False, source: str = "onec") -> ExtractWindow:
+def extract_window(
+    now: datetime,
+    last_success: datetime | None,
+    last_full: datetime | None,
+    policy: ExtractPolicy,
+    *,
+    force_full: bool = False,
+    source: str = "onec",
+) -> ExtractWindow:
     """The window of the next extract of one table of `source` ("onec": accounting dates, overlap in days from
     midnight; "bitrix24": modification stamps, overlap in minutes).
 
@@ -60,14 +67,19 @@ def extract_window(now: datetime, last_success: datetime | None, last_full: date
     if last_success is None or last_full is None:
         return ExtractWindow(None, "first extract")
     if now - last_full >= timedelta(days=policy.full_every_days):
-        return ExtractWindow(None, f"full re-read: the last one was {(now - last_full).days} days ago "
-                                   f"(every {policy.full_every_days})")
+        return ExtractWindow(
+            None, f"full re-read: the last one was {(now - last_full).days} days ago (every {policy.full_every_days})"
+        )
     if source == "bitrix24":
         since = last_success - timedelta(minutes=policy.crm_overlap_minutes)
-        return ExtractWindow(since, f"modified since the last extract ({last_success:%Y-%m-%d %H:%M}) minus "
-                                    f"{policy.crm_overlap_minutes} minutes")
+        return ExtractWindow(
+            since,
+            f"modified since the last extract ({last_success:%Y-%m-%d %H:%M}) minus "
+            f"{policy.crm_overlap_minutes} minutes",
+        )
     since = last_success - timedelta(days=policy.overlap_days)
     # midnight: a window that starts at a day boundary reads whole days, as accountants date documents
     since = since.replace(hour=0, minute=0, second=0, microsecond=0)
-    return ExtractWindow(since, f"since the last extract ({last_success:%Y-%m-%d %H:%M}) minus "
-                                f"{policy.overlap_days} days of overlap")
+    return ExtractWindow(
+        since, f"since the last extract ({last_success:%Y-%m-%d %H:%M}) minus {policy.overlap_days} days of overlap"
+    )

@@ -16,19 +16,26 @@ def compose_digest(status: pd.DataFrame, transitions: pd.DataFrame, day, top: in
     total = sum(status["balance"], Decimal(0)) if not status.empty else Decimal(0)
     overdue = sum(status["overdue_amount"], Decimal(0)) if not status.empty else Decimal(0)
     counts = status["status"].value_counts().to_dict() if not status.empty else {}
-    lines = [f"Дебиторская задолженность на {day}: {money(total)} ₽, просрочено {money(overdue)} ₽.",
-             f"Клиентов на стопе: {counts.get('hold', 0)}, с предупреждением: {counts.get('warning', 0)}."]
+    lines = [
+        f"Дебиторская задолженность на {day}: {money(total)} ₽, просрочено {money(overdue)} ₽.",
+        f"Клиентов на стопе: {counts.get('hold', 0)}, с предупреждением: {counts.get('warning', 0)}.",
+    ]
     if not transitions.empty:
         held = transitions[transitions["to_state"] == "held"]
         cleared = transitions[transitions["to_state"] == "clear"]
         lines.append(f"За день: поставлено на стоп {len(held)}, снято со стопа {len(cleared)}.")
-    worst = status[status["overdue_amount"] > 0].sort_values("overdue_amount", ascending=False).head(top) \
-        if not status.empty else status
+    worst = (
+        status[status["overdue_amount"] > 0].sort_values("overdue_amount", ascending=False).head(top)
+        if not status.empty
+        else status
+    )
     if not worst.empty:
         lines.append("Наибольшая просрочка:")
         for row in worst.itertuples():
-            lines.append(f"• {row.name} (ИНН {row.inn}): {money(row.overdue_amount)} ₽, {row.days_overdue} дн., "
-                         f"статус {row.status}")
+            lines.append(
+                f"• {row.name} (ИНН {row.inn}): {money(row.overdue_amount)} ₽, {row.days_overdue} дн., "
+                f"статус {row.status}"
+            )
     return "\n".join(lines)
 
 

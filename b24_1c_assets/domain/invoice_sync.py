@@ -17,8 +17,17 @@ import pandas as pd
 FLOW = "invoices_to_crm"
 ENTITY_TYPE_ID = 31
 DEAL_MARKER = re.compile(r"b24-1c:deal:(\d+)")
-INVOICE_FIELDS = ["title", "accountNumber", "companyId", "parentId2", "opportunity", "currencyId", "stageId",
-                  "begindate", "paid"]
+INVOICE_FIELDS = [
+    "title",
+    "accountNumber",
+    "companyId",
+    "parentId2",
+    "opportunity",
+    "currencyId",
+    "stageId",
+    "begindate",
+    "paid",
+]
 UNPAID, PARTLY_PAID, PAID = "unpaid", "partly_paid", "paid"
 ZERO = Decimal("0.00")
 
@@ -45,9 +54,10 @@ def payment_totals(invoice_payments: pd.DataFrame) -> dict[str, tuple[Decimal, D
             continue
         sign = Decimal(-1) if row.get("RecordType") == "Expense" else Decimal(1)
         asked, paid = totals.get(str(row["СчетНаОплату"]), (ZERO, ZERO))
-        totals[str(row["СчетНаОплату"])] = (asked + sign * _money(row.get("Сумма")),
-                                            paid + sign * (_money(row.get("СуммаОплаты"))
-                                                           + _money(row.get("СуммаАванса"))))
+        totals[str(row["СчетНаОплату"])] = (
+            asked + sign * _money(row.get("Сумма")),
+            paid + sign * (_money(row.get("СуммаОплаты")) + _money(row.get("СуммаАванса"))),
+        )
     return totals
 
 
@@ -87,8 +97,10 @@ def invoice_category(categories: list[dict], name: str | None = None) -> int:
     if name:
         named = [c for c in categories if str(c.get("name") or "").strip() == name.strip()]
         if not named:
-            raise ValueError(f"no smart-invoice pipeline named {name!r}; the portal has "
-                             f"{sorted(str(c.get('name')) for c in categories)} (settings deal_orders.toml [invoices])")
+            raise ValueError(
+                f"no smart-invoice pipeline named {name!r}; the portal has "
+                f"{sorted(str(c.get('name')) for c in categories)} (settings deal_orders.toml [invoices])"
+            )
         return int(named[0]["id"])
     default = [c for c in categories if str(c.get("isDefault") or "").upper() in ("Y", "TRUE", "1")]
     return int((default or categories)[0]["id"])
@@ -106,14 +118,21 @@ def stage_ids(statuses: list[dict], unpaid: str, partly: str) -> dict[str, str]:
     in-progress stages with the configured codes."""
     success = [str(s["STATUS_ID"]) for s in statuses if s.get("SEMANTICS") == "S"]
     if len(success) != 1:
-        raise ValueError(f"the smart-invoice pipeline has {len(success)} success stages (SEMANTICS S), expected one: "
-                         f"{sorted(str(s['STATUS_ID']) for s in statuses)}")
-    in_progress = {str(s["STATUS_ID"]).split(":")[-1]: str(s["STATUS_ID"]) for s in statuses
-                   if s.get("SEMANTICS") in (None, "", "P")}
+        raise ValueError(
+            f"the smart-invoice pipeline has {len(success)} success stages (SEMANTICS S), expected one: "
+            f"{sorted(str(s['STATUS_ID']) for s in statuses)}"
+        )
+    in_progress = {
+        str(s["STATUS_ID"]).split(":")[-1]: str(s["STATUS_ID"])
+        for s in statuses
+        if s.get("SEMANTICS") in (None, "", "P")
+    }
     missing = [code for code in (unpaid, partly) if code not in in_progress]
     if missing:
-        raise ValueError(f"smart-invoice stages {missing} are not in-progress stages of the pipeline "
-                         f"{sorted(in_progress)} (settings deal_orders.toml [invoices])")
+        raise ValueError(
+            f"smart-invoice stages {missing} are not in-progress stages of the pipeline "
+            f"{sorted(in_progress)} (settings deal_orders.toml [invoices])"
+        )
     return {UNPAID: in_progress[unpaid], PARTLY_PAID: in_progress[partly], PAID: success[0]}
 
 
@@ -125,8 +144,10 @@ def check_paid_field(name: str | None) -> str | None:
     if not name:
         return None
     if not re.fullmatch(r"UF_CRM_SMART_INVOICE_[A-Z0-9_]{1,29}", name):
-        raise ValueError(f"paid_amount_field {name!r} must be a smart-invoice user field name "
-                         f"{PAID_FIELD_PREFIX}<A-Z0-9_>, at most 50 characters (settings deal_orders.toml [invoices])")
+        raise ValueError(
+            f"paid_amount_field {name!r} must be a smart-invoice user field name "
+            f"{PAID_FIELD_PREFIX}<A-Z0-9_>, at most 50 characters (settings deal_orders.toml [invoices])"
+        )
     return name
 
 
@@ -151,8 +172,13 @@ def readback_mismatches(sent: dict[str, dict], stored: dict[str, dict]) -> dict[
     return out
 
 
-def desired_invoices(invoices: pd.DataFrame, invoice_payments: pd.DataFrame, clients: pd.DataFrame,
-                     orders: pd.DataFrame, stages: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def desired_invoices(
+    invoices: pd.DataFrame,
+    invoice_payments: pd.DataFrame,
+    clients: pd.DataFrame,
+    orders: pd.DataFrame,
+    stages: dict[str, str],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(desired, rejects): one row per posted 1C invoice with its CRM fields; rejects name invoice and reason."""
     company_of = {}
     if not clients.empty:
@@ -164,34 +190,55 @@ def desired_invoices(invoices: pd.DataFrame, invoice_payments: pd.DataFrame, cli
     totals = payment_totals(invoice_payments)
     attribute_order_payments(totals, invoices)
     rows, rejects = [], []
-    for inv in (invoices.to_dict("records") if not invoices.empty else []):
+    for inv in invoices.to_dict("records") if not invoices.empty else []:
         if not inv.get("Posted") or inv.get("DeletionMark"):
             continue
         ref = str(inv["Ref_Key"])
         company = company_of.get(str(inv.get("Контрагент_Key")))
         if company is None:
-            rejects.append({"key": ref, "reason": f"invoice {inv.get('Number')} ({ref}): counterparty "
-                                                  f"{inv.get('Контрагент_Key')} has no CRM company"})
+            rejects.append(
+                {
+                    "key": ref,
+                    "reason": f"invoice {inv.get('Number')} ({ref}): counterparty "
+                    f"{inv.get('Контрагент_Key')} has no CRM company",
+                }
+            )
             continue
         amount = _money(inv.get("СуммаДокумента"))
         asked, paid = totals.get(ref, (amount, ZERO))
         state = payment_state(asked if asked > 0 else amount, paid)
         date = inv.get("Date")
-        rows.append({"key": ref, "xmlId": ref, "title": f"Счёт 1С № {inv.get('Number')}",
-                     "accountNumber": str(inv.get("Number") or ""), "companyId": company,
-                     "parentId2": deal_of.get(str(inv.get("ДокументОснование"))), "opportunity": amount,
-                     "currencyId": "RUB", "stageId": stages[state], "payment_state": state,
-                     "begindate": (pd.Timestamp(date).strftime("%Y-%m-%d")
-                                   if date is not None and not pd.isna(date) else None),
-                     "paid": min(paid, amount) if paid > 0 else ZERO})
-    return (pd.DataFrame(rows, columns=["key", "xmlId", *INVOICE_FIELDS, "payment_state"]),
-            pd.DataFrame(rejects, columns=["key", "reason"]))
+        rows.append(
+            {
+                "key": ref,
+                "xmlId": ref,
+                "title": f"Счёт 1С № {inv.get('Number')}",
+                "accountNumber": str(inv.get("Number") or ""),
+                "companyId": company,
+                "parentId2": deal_of.get(str(inv.get("ДокументОснование"))),
+                "opportunity": amount,
+                "currencyId": "RUB",
+                "stageId": stages[state],
+                "payment_state": state,
+                "begindate": (
+                    pd.Timestamp(date).strftime("%Y-%m-%d") if date is not None and not pd.isna(date) else None
+                ),
+                "paid": min(paid, amount) if paid > 0 else ZERO,
+            }
+        )
+    return (
+        pd.DataFrame(rows, columns=["key", "xmlId", *INVOICE_FIELDS, "payment_state"]),
+        pd.DataFrame(rejects, columns=["key", "reason"]),
+    )
 
 
 def crm_fields(after: dict, paid_field: str | None) -> dict:
     """crm.item fields for a planned invoice (its `after` payload); money as text, exact."""
-    fields = {k: after[k] for k in ("title", "accountNumber", "companyId", "opportunity", "currencyId", "stageId",
-                                    "begindate") if after.get(k) is not None}
+    fields = {
+        k: after[k]
+        for k in ("title", "accountNumber", "companyId", "opportunity", "currencyId", "stageId", "begindate")
+        if after.get(k) is not None
+    }
     if after.get("parentId2") is not None:
         fields["parentId2"] = after["parentId2"]
     if paid_field:

@@ -66,27 +66,81 @@ OUR_ORIGINATOR_IDS = ("1c-unf",)
 BLOCK_CAP = 20
 MIN_NAME_KEY_LEN = 3
 
-CONFIDENCE = {"id_link": 1.0, "reviewer_accept": 1.0, "id_link_foreign": 0.98, "inn_kpp": 0.99,
-              "onec_duplicate_survivor": 0.97, "crm_duplicate_survivor": 0.97, "ogrn": 0.97,
-              "inn_branch_rule": 0.9, "only_1c": 0.0, "only_crm": 0.0}
+CONFIDENCE = {
+    "id_link": 1.0,
+    "reviewer_accept": 1.0,
+    "id_link_foreign": 0.98,
+    "inn_kpp": 0.99,
+    "onec_duplicate_survivor": 0.97,
+    "crm_duplicate_survivor": 0.97,
+    "ogrn": 0.97,
+    "inn_branch_rule": 0.9,
+    "only_1c": 0.0,
+    "only_crm": 0.0,
+}
 CANDIDATE_SCORES = {
-    "id_link_conflict": 0.9, "id_link_foreign_inn_conflict": 0.9, "id_link_foreign_kpp_conflict": 0.9,
-    "onec_duplicates_undecided": 0.9, "inn_conflict": 0.9, "inn_branch_ambiguous": 0.8, "kpp_invalid": 0.8,
-    "ogrn_conflict": 0.8, "kpp_mismatch": 0.7, "inn_invalid": 0.6, "email": 0.6, "phone": 0.5,
-    "name": 0.4, "email_free": 0.3,
+    "id_link_conflict": 0.9,
+    "id_link_foreign_inn_conflict": 0.9,
+    "id_link_foreign_kpp_conflict": 0.9,
+    "onec_duplicates_undecided": 0.9,
+    "inn_conflict": 0.9,
+    "inn_branch_ambiguous": 0.8,
+    "kpp_invalid": 0.8,
+    "ogrn_conflict": 0.8,
+    "kpp_mismatch": 0.7,
+    "inn_invalid": 0.6,
+    "email": 0.6,
+    "phone": 0.5,
+    "name": 0.4,
+    "email_free": 0.3,
 }
 
-CLIENT_COLUMNS = ["client_id", "onec_ref", "company_id", "inn", "kpp", "ogrn", "name", "legal_form",
-                  "name_key", "match_rule", "confidence", "email", "phone", "emails", "phones",
-                  "assigned_by_id"]
-CANDIDATE_COLUMNS = ["onec_ref", "company_id", "reason", "score", "reasons", "onec_name", "crm_title",
-                     "onec_inn", "crm_inn", "onec_kpp", "crm_kpp", "shared_email", "shared_phone",
-                     "name_key"]
+CLIENT_COLUMNS = [
+    "client_id",
+    "onec_ref",
+    "company_id",
+    "inn",
+    "kpp",
+    "ogrn",
+    "name",
+    "legal_form",
+    "name_key",
+    "match_rule",
+    "confidence",
+    "email",
+    "phone",
+    "emails",
+    "phones",
+    "assigned_by_id",
+]
+CANDIDATE_COLUMNS = [
+    "onec_ref",
+    "company_id",
+    "reason",
+    "score",
+    "reasons",
+    "onec_name",
+    "crm_title",
+    "onec_inn",
+    "crm_inn",
+    "onec_kpp",
+    "crm_kpp",
+    "shared_email",
+    "shared_phone",
+    "name_key",
+]
 DECISION_COLUMNS = ["onec_ref", "company_id", "decision", "decided_by", "decided_at", "note"]
 DECISIONS = ("accept", "reject", "create")
 CLIENT_NS = uuid.UUID("0f4c2a57-5b8e-4a37-9c1e-b24c1c000c11")
-FOREIGN_ORIGINATOR_COLUMNS = ["originator_id", "companies", "live_1c_refs", "linked", "conflicts",
-                              "stale_refs", "example_company_ids"]
+FOREIGN_ORIGINATOR_COLUMNS = [
+    "originator_id",
+    "companies",
+    "live_1c_refs",
+    "linked",
+    "conflicts",
+    "stale_refs",
+    "example_company_ids",
+]
 # A 1C Ref_Key: only a GUID in ORIGIN_ID is evidence (another system's short IDs can collide with anything).
 GUID_PATTERN = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
@@ -103,8 +157,7 @@ class MatchResult:
     # SURVIVOR_COLUMNS: every member of a same-INN+KPP group in either system, its survivor and why
     survivors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SURVIVOR_COLUMNS))
     # FOREIGN_ORIGINATOR_COLUMNS: ORIGINATOR_IDs outside the trusted list whose ORIGIN_ID is a 1C GUID
-    foreign_originators: pd.DataFrame = field(
-        default_factory=lambda: pd.DataFrame(columns=FOREIGN_ORIGINATOR_COLUMNS))
+    foreign_originators: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FOREIGN_ORIGINATOR_COLUMNS))
 
 
 class _Ladder:
@@ -155,8 +208,10 @@ class _Ladder:
 
 def is_our_originator(originator: pd.Series, originator_ids: tuple[str, ...] = OUR_ORIGINATOR_IDS) -> pd.Series:
     """True where ORIGINATOR_ID names our 1C ('1C_UNF', '1c-unf' ...)."""
+
     def fold(text):
         return text.strip().lower().replace("_", "-")
+
     return originator.map(lambda v: isinstance(v, str) and fold(v) in {fold(o) for o in originator_ids}).astype(bool)
 
 
@@ -182,11 +237,22 @@ def _latest_decisions(decisions: pd.DataFrame | None) -> tuple[pd.DataFrame, lis
     # is optional - the reviewer may decide on a held-back client that has no candidate.
     create = d["decision"].eq("create").fillna(False)
     company = company.where(~(create & company.isna()), -1)
-    bad = (d["onec_ref"].isna() | (d["onec_ref"] == "") | company.isna()
-           | ~d["decision"].isin(list(DECISIONS)).fillna(False))
-    problems = [{"system": "decisions", "record_id": f"{r}/{c}", "field": "decision", "value": str(v),
-                 "problem": "decision_malformed"}
-                for r, c, v in zip(d.loc[bad, "onec_ref"], d.loc[bad, "company_id"], d.loc[bad, "decision"])]
+    bad = (
+        d["onec_ref"].isna()
+        | (d["onec_ref"] == "")
+        | company.isna()
+        | ~d["decision"].isin(list(DECISIONS)).fillna(False)
+    )
+    problems = [
+        {
+            "system": "decisions",
+            "record_id": f"{r}/{c}",
+            "field": "decision",
+            "value": str(v),
+            "problem": "decision_malformed",
+        }
+        for r, c, v in zip(d.loc[bad, "onec_ref"], d.loc[bad, "company_id"], d.loc[bad, "decision"])
+    ]
     d = d[~bad].copy()
     d["onec_ref"] = d["onec_ref"].astype(str)
     d["company_id"] = company[~bad].astype("int64")
@@ -196,6 +262,7 @@ def _latest_decisions(decisions: pd.DataFrame | None) -> tuple[pd.DataFrame, lis
 
 
 # -- rungs -----------------------------------------------------------------------------------------
+
 
 def created_in_crm(decisions: pd.DataFrame | None) -> set[str]:
     """1C refs whose latest reviewer decision is 'create in CRM': the company push must not hold them back."""
@@ -210,10 +277,16 @@ def created_in_crm(decisions: pd.DataFrame | None) -> set[str]:
 def _rung_id_link(ladder: _Ladder, originator_ids: tuple[str, ...]) -> None:
     crm = ladder.crm
     ours = crm["originator_id"].isna() | is_our_originator(crm["originator_id"], originator_ids)
-    links = pd.concat([
-        pd.DataFrame({"company_id": crm["company_id"], "onec_ref": crm["onec_ref_uf"]}),
-        pd.DataFrame({"company_id": crm.loc[ours, "company_id"], "onec_ref": crm.loc[ours, "origin_id"]}),
-    ]).dropna().drop_duplicates()
+    links = (
+        pd.concat(
+            [
+                pd.DataFrame({"company_id": crm["company_id"], "onec_ref": crm["onec_ref_uf"]}),
+                pd.DataFrame({"company_id": crm.loc[ours, "company_id"], "onec_ref": crm.loc[ours, "origin_id"]}),
+            ]
+        )
+        .dropna()
+        .drop_duplicates()
+    )
     links = links[links["onec_ref"].isin(ladder.live["ref_key"])]
     links = ladder.not_rejected(links)
     unique, conflicts = _one_to_one(links)
@@ -243,8 +316,10 @@ def _rung_id_link_foreign(ladder: _Ladder, originator_ids: tuple[str, ...]) -> N
     # so does another valid KPP (the link names the head office, the requisite a branch, or vice versa).
     crm_by_id = ladder.crm.set_index("company_id")
     live = ladder.live.set_index("ref_key")
-    crm_inn, crm_has = links["company_id"].map(crm_by_id["inn"]), links["company_id"].map(
-        crm_by_id["inn_reason"]).ne("empty")
+    crm_inn, crm_has = (
+        links["company_id"].map(crm_by_id["inn"]),
+        links["company_id"].map(crm_by_id["inn_reason"]).ne("empty"),
+    )
     inn_contradicts = crm_has & (crm_inn != links["onec_ref"].map(live["inn"]))
     crm_kpp = links["company_id"].map(crm_by_id["kpp"].where(crm_by_id["kpp_valid"]))
     onec_kpp = links["onec_ref"].map(live["kpp"].where(live["kpp_valid"]))
@@ -256,8 +331,13 @@ def _rung_id_link_foreign(ladder: _Ladder, originator_ids: tuple[str, ...]) -> N
     ladder.propose(conflicts, "id_link_conflict")
 
 
-def foreign_originator_report(onec: pd.DataFrame, crm: pd.DataFrame, clients: pd.DataFrame,
-                              candidates: pd.DataFrame, originator_ids: tuple[str, ...]) -> pd.DataFrame:
+def foreign_originator_report(
+    onec: pd.DataFrame,
+    crm: pd.DataFrame,
+    clients: pd.DataFrame,
+    candidates: pd.DataFrame,
+    originator_ids: tuple[str, ...],
+) -> pd.DataFrame:
     """One row per untrusted ORIGINATOR_ID whose ORIGIN_IDs are GUIDs: how many companies, how many point
     at a live 1C record, how many were linked (`id_link_foreign`), contradicted by the requisite
     (INN/KPP conflicts), or point at no live record (stale_refs)."""
@@ -273,15 +353,21 @@ def foreign_originator_report(onec: pd.DataFrame, crm: pd.DataFrame, clients: pd
     frame["conflict"] = frame["company_id"].isin(conflict["company_id"])
     rows = []
     for originator, g in frame.groupby("originator_id", sort=True):
-        rows.append({"originator_id": originator, "companies": len(g), "live_1c_refs": int(g["live"].sum()),
-                     "linked": int(g["linked"].sum()), "conflicts": int(g["conflict"].sum()),
-                     "stale_refs": int((~g["live"]).sum()),
-                     "example_company_ids": ",".join(str(c) for c in sorted(g["company_id"])[:5])})
+        rows.append(
+            {
+                "originator_id": originator,
+                "companies": len(g),
+                "live_1c_refs": int(g["live"].sum()),
+                "linked": int(g["linked"].sum()),
+                "conflicts": int(g["conflict"].sum()),
+                "stale_refs": int((~g["live"]).sum()),
+                "example_company_ids": ",".join(str(c) for c in sorted(g["company_id"])[:5]),
+            }
+        )
     return pd.DataFrame(rows, columns=FOREIGN_ORIGINATOR_COLUMNS)
 
 
-def _resolve_duplicates(ladder: _Ladder, onec_activity: pd.DataFrame | None,
-                        crm_activity: pd.DataFrame | None) -> None:
+def _resolve_duplicates(ladder: _Ladder, onec_activity: pd.DataFrame | None, crm_activity: pd.DataFrame | None) -> None:
     """Pick one survivor per same-INN+KPP group in each system; retire the others from later rungs.
 
     A member already linked (id link, reviewer accept) survives whatever the rule says: the link is
@@ -291,8 +377,9 @@ def _resolve_duplicates(ladder: _Ladder, onec_activity: pd.DataFrame | None,
     if not o.empty:
         o = _prefer_linked(o, ladder.taken_refs, "already linked to CRM company")
         decided = o[o["survivor_id"].notna()]
-        ladder.retired_refs = set(decided.loc[decided["record_id"] != decided["survivor_id"], "record_id"]) \
-            - ladder.taken_refs
+        ladder.retired_refs = (
+            set(decided.loc[decided["record_id"] != decided["survivor_id"], "record_id"]) - ladder.taken_refs
+        )
         ladder.undecided_refs = set(o.loc[o["survivor_id"].isna(), "record_id"])
         frames.append(o)
     c = crm_survivors(ladder.crm, crm_activity)
@@ -336,10 +423,13 @@ def _rung_reviewer_accept(ladder: _Ladder, accepted: pd.DataFrame) -> list[dict]
     frame = pd.DataFrame(usable, columns=["onec_ref", "company_id"])
     unique, conflicts = _one_to_one(frame)
     ladder.link(unique, "reviewer_accept")
-    problems += [(r, c, "decision_conflicts_with_other_accept") for r, c in
-                 zip(conflicts["onec_ref"], conflicts["company_id"])]
-    return [{"system": "decisions", "record_id": f"{r}/{c}", "field": "decision", "value": "accept",
-             "problem": p} for r, c, p in problems]
+    problems += [
+        (r, c, "decision_conflicts_with_other_accept") for r, c in zip(conflicts["onec_ref"], conflicts["company_id"])
+    ]
+    return [
+        {"system": "decisions", "record_id": f"{r}/{c}", "field": "decision", "value": "accept", "problem": p}
+        for r, c, p in problems
+    ]
 
 
 def _key(frame: pd.DataFrame) -> pd.Series:
@@ -374,9 +464,14 @@ def _rung_inn_kpp(ladder: _Ladder) -> None:
 
 def _rung_inn_branch(ladder: _Ladder) -> None:
     onec = ladder.live[ladder.live["inn_valid"]]
-    o = pd.DataFrame({"onec_ref": onec["ref_key"], "inn": onec["inn"],
-                      "head": onec["kpp"].map(kpp_reason_code).eq("01") & onec["kpp_valid"],
-                      "no_kpp": onec["kpp_reason"].eq("empty")})
+    o = pd.DataFrame(
+        {
+            "onec_ref": onec["ref_key"],
+            "inn": onec["inn"],
+            "head": onec["kpp"].map(kpp_reason_code).eq("01") & onec["kpp_valid"],
+            "no_kpp": onec["kpp_reason"].eq("empty"),
+        }
+    )
     crm_valid = ladder.crm[ladder.crm["inn_valid"]]
     no_kpp_c = crm_valid[crm_valid["kpp_reason"] == "empty"]
     n_o = o["inn"].value_counts()
@@ -401,8 +496,7 @@ def _rung_inn_branch(ladder: _Ladder) -> None:
     # So does one that has the target's KPP but no valid INN (a typo'd INN on the head office's record).
     kpp_claims = free_c.loc[free_c["kpp_valid"] & ~free_c["inn_valid"], "kpp"].value_counts()
     other_claims += chosen["onec_ref"].map(live["kpp"]).map(kpp_claims).fillna(0)
-    ok = (chosen["inn"].map(n_claims).eq(1) & ~chosen["onec_ref"].isin(ladder.taken_refs)
-          & other_claims.eq(0))
+    ok = chosen["inn"].map(n_claims).eq(1) & ~chosen["onec_ref"].isin(ladder.taken_refs) & other_claims.eq(0)
     ladder.link(chosen[ok], "inn_branch_rule")
     ladder.propose(chosen[~ok], "inn_conflict")
 
@@ -417,8 +511,9 @@ def _rung_inn_branch(ladder: _Ladder) -> None:
     ladder.propose(pairs[~ok], "inn_branch_ambiguous")
 
 
-def _compatible(a: pd.Series, a_valid: pd.Series, b: pd.Series, b_valid: pd.Series,
-                a_empty: pd.Series, b_empty: pd.Series) -> pd.Series:
+def _compatible(
+    a: pd.Series, a_valid: pd.Series, b: pd.Series, b_valid: pd.Series, a_empty: pd.Series, b_empty: pd.Series
+) -> pd.Series:
     """Identifiers agree: both valid and equal, or at least one side simply absent (not malformed)."""
     both_valid_equal = a_valid & b_valid & (a == b)
     one_absent = (a_empty & (b_valid | b_empty)) | (b_empty & (a_valid | a_empty))
@@ -432,19 +527,33 @@ def _rung_ogrn(ladder: _Ladder) -> None:
     n_o, n_c = onec["ogrn"].value_counts(), crm["ogrn"].value_counts()
     free_c = crm[~crm["company_id"].isin(ladder.taken_companies)]
     pairs = free_c[["company_id"] + cols].merge(
-        onec[["ref_key"] + cols].rename(columns={"ref_key": "onec_ref"}), on="ogrn", suffixes=("_c", "_o"))
+        onec[["ref_key"] + cols].rename(columns={"ref_key": "onec_ref"}), on="ogrn", suffixes=("_c", "_o")
+    )
     pairs = ladder.not_rejected(pairs)
-    agree = (_compatible(pairs["inn_c"], pairs["inn_valid_c"], pairs["inn_o"], pairs["inn_valid_o"],
-                         pairs["inn_reason_c"].eq("empty"), pairs["inn_reason_o"].eq("empty"))
-             & _compatible(pairs["kpp_c"], pairs["kpp_valid_c"], pairs["kpp_o"], pairs["kpp_valid_o"],
-                           pairs["kpp_reason_c"].eq("empty"), pairs["kpp_reason_o"].eq("empty")))
-    ok = (agree & pairs["ogrn"].map(n_o).eq(1) & pairs["ogrn"].map(n_c).eq(1)
-          & ~pairs["onec_ref"].isin(ladder.taken_refs))
+    agree = _compatible(
+        pairs["inn_c"],
+        pairs["inn_valid_c"],
+        pairs["inn_o"],
+        pairs["inn_valid_o"],
+        pairs["inn_reason_c"].eq("empty"),
+        pairs["inn_reason_o"].eq("empty"),
+    ) & _compatible(
+        pairs["kpp_c"],
+        pairs["kpp_valid_c"],
+        pairs["kpp_o"],
+        pairs["kpp_valid_o"],
+        pairs["kpp_reason_c"].eq("empty"),
+        pairs["kpp_reason_o"].eq("empty"),
+    )
+    ok = (
+        agree & pairs["ogrn"].map(n_o).eq(1) & pairs["ogrn"].map(n_c).eq(1) & ~pairs["onec_ref"].isin(ladder.taken_refs)
+    )
     ladder.link(pairs[ok], "ogrn")
     ladder.propose(pairs[~ok], "ogrn_conflict")
 
 
 # -- candidates ------------------------------------------------------------------------------------
+
 
 def _blocked_pairs(o: pd.DataFrame, c: pd.DataFrame, on: str) -> pd.DataFrame:
     """Pairs sharing a blocking value, skipping values too common to mean anything (> BLOCK_CAP)."""
@@ -501,8 +610,10 @@ def _invalid_inn_candidates(ladder: _Ladder, o: pd.DataFrame, c: pd.DataFrame) -
     if o_bad.empty and c_bad.empty:
         return
     found = []
-    for bad, other, bad_id, other_id in ((c_bad, o_inn, "company_id", "ref_key"),
-                                         (o_bad, c_inn, "ref_key", "company_id")):
+    for bad, other, bad_id, other_id in (
+        (c_bad, o_inn, "company_id", "ref_key"),
+        (o_bad, c_inn, "ref_key", "company_id"),
+    ):
         if bad.empty:
             continue
         bad_masks = _inn_masks(bad[bad_id], bad["inn"], bad_id)
@@ -527,8 +638,9 @@ def _candidate_frame(ladder: _Ladder, accepted: set[tuple[str, int]]) -> pd.Data
     cand["s"] = cand["reason"].map(CANDIDATE_SCORES)
     cand = cand.sort_values(["onec_ref", "company_id", "s", "reason"], ascending=[True, True, False, True])
     grouped = cand.groupby(["onec_ref", "company_id"], sort=False)
-    out = grouped.agg(reason=("reason", "first"), reasons=("reason", "+".join),
-                      miss=("s", lambda s: float(np.prod(1.0 - s)))).reset_index()
+    out = grouped.agg(
+        reason=("reason", "first"), reasons=("reason", "+".join), miss=("s", lambda s: float(np.prod(1.0 - s)))
+    ).reset_index()
     out["score"] = (1.0 - out.pop("miss")).round(3)
     o = ladder.onec.set_index("ref_key")
     c = ladder.onec_crm_all.set_index("company_id")
@@ -553,6 +665,7 @@ def _shared(out: pd.DataFrame, o_lists: pd.Series, c_lists: pd.Series) -> list:
 
 # -- clients ---------------------------------------------------------------------------------------
 
+
 def client_id_for(onec_ref: str | None, company_id: int | None) -> str:
     """Stable client id: from the 1C Ref_Key (immutable, 1C is the master), else from the CRM id."""
     if onec_ref:
@@ -568,7 +681,8 @@ def _clients_frame(ladder: _Ladder) -> pd.DataFrame:
     pairs = pd.DataFrame(ladder.pairs, columns=["onec_ref", "company_id", "match_rule"])
     all_live, all_crm = ladder.all_live, ladder.onec_crm_all
     only_1c = all_live[~all_live["ref_key"].isin(ladder.taken_refs)][["ref_key"]].rename(
-        columns={"ref_key": "onec_ref"})
+        columns={"ref_key": "onec_ref"}
+    )
     only_1c["match_rule"] = "only_1c"
     only_crm = all_crm[~all_crm["company_id"].isin(ladder.taken_companies)][["company_id"]].copy()
     only_crm["match_rule"] = "only_crm"
@@ -589,12 +703,16 @@ def _clients_frame(ladder: _Ladder) -> pd.DataFrame:
         from_c = rows["company_id"].map(c_series)
         return from_o.where(from_o.notna(), from_c).astype(object).where(lambda s: s.notna(), None)
 
-    out = pd.DataFrame({
-        "client_id": [client_id_for(r if isinstance(r, str) else None, None if pd.isna(cid) else cid)
-                      for r, cid in zip(rows["onec_ref"], rows["company_id"])],
-        "onec_ref": rows["onec_ref"],
-        "company_id": rows["company_id"],
-    })
+    out = pd.DataFrame(
+        {
+            "client_id": [
+                client_id_for(r if isinstance(r, str) else None, None if pd.isna(cid) else cid)
+                for r, cid in zip(rows["onec_ref"], rows["company_id"])
+            ],
+            "onec_ref": rows["onec_ref"],
+            "company_id": rows["company_id"],
+        }
+    )
     for col in ("inn", "kpp", "ogrn"):
         out[col] = pick(o_val[col], c_val[col])
     out["name"] = pick(o["name"], c["title"])
@@ -627,27 +745,47 @@ def _first(a, b) -> str | None:
 
 def _dedupe_ids(frame: pd.DataFrame, id_col: str, system: str) -> tuple[pd.DataFrame, list[dict]]:
     dup = frame[id_col].duplicated(keep="first")
-    rejects = [{"system": system, "record_id": str(v), "field": id_col, "value": str(v),
-                "problem": "duplicate_record_id"} for v in frame.loc[dup, id_col]]
+    rejects = [
+        {"system": system, "record_id": str(v), "field": id_col, "value": str(v), "problem": "duplicate_record_id"}
+        for v in frame.loc[dup, id_col]
+    ]
     return frame[~dup], rejects
 
 
-def match_clients(onec: pd.DataFrame, crm: pd.DataFrame, decisions: pd.DataFrame | None = None, *,
-                  originator_ids: tuple[str, ...] = OUR_ORIGINATOR_IDS, onec_activity: pd.DataFrame | None = None,
-                  crm_activity: pd.DataFrame | None = None) -> MatchResult:
+def match_clients(
+    onec: pd.DataFrame,
+    crm: pd.DataFrame,
+    decisions: pd.DataFrame | None = None,
+    *,
+    originator_ids: tuple[str, ...] = OUR_ORIGINATOR_IDS,
+    onec_activity: pd.DataFrame | None = None,
+    crm_activity: pd.DataFrame | None = None,
+) -> MatchResult:
     """Normalise raw extracts and run the whole ladder (see the module docstring)."""
     onec_n, onec_rej = normalize_onec_counterparties(onec)
     crm_n, crm_rej = normalize_crm_companies(crm)
     rejects = pd.concat([onec_rej, crm_rej], ignore_index=True)
-    return match_normalized(onec_n, crm_n, decisions, rejects=rejects, originator_ids=originator_ids,
-                            onec_activity=onec_activity, crm_activity=crm_activity)
+    return match_normalized(
+        onec_n,
+        crm_n,
+        decisions,
+        rejects=rejects,
+        originator_ids=originator_ids,
+        onec_activity=onec_activity,
+        crm_activity=crm_activity,
+    )
 
 
-def match_normalized(onec_n: pd.DataFrame, crm_n: pd.DataFrame, decisions: pd.DataFrame | None = None, *,
-                     rejects: pd.DataFrame | None = None,
-                     originator_ids: tuple[str, ...] = OUR_ORIGINATOR_IDS,
-                     onec_activity: pd.DataFrame | None = None,
-                     crm_activity: pd.DataFrame | None = None) -> MatchResult:
+def match_normalized(
+    onec_n: pd.DataFrame,
+    crm_n: pd.DataFrame,
+    decisions: pd.DataFrame | None = None,
+    *,
+    rejects: pd.DataFrame | None = None,
+    originator_ids: tuple[str, ...] = OUR_ORIGINATOR_IDS,
+    onec_activity: pd.DataFrame | None = None,
+    crm_activity: pd.DataFrame | None = None,
+) -> MatchResult:
     """The ladder on already normalised extracts; `rejects` from normalisation are carried into the result.
 
     `onec_activity` (`survivors.ONEC_ACTIVITY_COLUMNS`) and `crm_activity` (`survivors.CRM_ACTIVITY_COLUMNS`)
@@ -672,8 +810,7 @@ def match_normalized(onec_n: pd.DataFrame, crm_n: pd.DataFrame, decisions: pd.Da
 
     accepted_pairs = set(zip(accepted["onec_ref"], accepted["company_id"]))
     earlier = [] if rejects is None else rejects.to_dict("records")
-    all_rejects = pd.DataFrame(earlier + dup_o + dup_c + decision_problems + decision_rejects,
-                               columns=REJECT_COLUMNS)
+    all_rejects = pd.DataFrame(earlier + dup_o + dup_c + decision_problems + decision_rejects, columns=REJECT_COLUMNS)
     clients = _clients_frame(ladder)
     candidates = _candidate_frame(ladder, accepted_pairs)
     # A client the reviewer sent to "create in CRM" has no candidate partner left to review.

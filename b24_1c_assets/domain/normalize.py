@@ -176,7 +176,7 @@ def normalize_name(raw: object) -> NameKey:
     match = _LEADING_FORM.search(text)
     if match and match.end() < len(text):  # a bare 'АО' is a name, not a form
         form = _form_of(match)
-        text = text[match.end():]
+        text = text[match.end() :]
     match = _TRAILING_FORM.search(text)
     if match and match.start() > 0:
         form = form or _form_of(match)
@@ -192,11 +192,30 @@ _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
 _EMAIL_SPLIT = re.compile(r"[,;\s]+")
 
 # Free-mail domains: a shared address there is weak evidence that two records are the same company.
-FREE_MAIL_DOMAINS = frozenset({
-    "mail.ru", "bk.ru", "inbox.ru", "list.ru", "internet.ru", "yandex.ru", "ya.ru", "yandex.com",
-    "rambler.ru", "gmail.com", "googlemail.com", "yahoo.com", "outlook.com", "hotmail.com", "live.com",
-    "icloud.com", "me.com", "mail.com", "qip.ru", "ro.ru",
-})
+FREE_MAIL_DOMAINS = frozenset(
+    {
+        "mail.ru",
+        "bk.ru",
+        "inbox.ru",
+        "list.ru",
+        "internet.ru",
+        "yandex.ru",
+        "ya.ru",
+        "yandex.com",
+        "rambler.ru",
+        "gmail.com",
+        "googlemail.com",
+        "yahoo.com",
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "icloud.com",
+        "me.com",
+        "mail.com",
+        "qip.ru",
+        "ro.ru",
+    }
+)
 
 
 def normalize_email(raw: object) -> Normalized:
@@ -205,7 +224,7 @@ def normalize_email(raw: object) -> Normalized:
         return Normalized(None, "empty")
     value = str(raw).strip().strip("<>").strip().lower()
     if value.startswith("mailto:"):
-        value = value[len("mailto:"):]
+        value = value[len("mailto:") :]
     if not _EMAIL_RE.match(value):
         return Normalized(value, "bad_format")
     return Normalized(value, None)
@@ -296,10 +315,32 @@ def normalize_phones(raw: object, region: str = "RU") -> tuple[list[str], list[s
 
 # -- whole extracts ----------------------------------------------------------------------------------
 
-ONEC_COLUMNS = ["ref_key", "code", "description", "full_name", "inn", "kpp", "ogrn", "kind", "email",
-                "phone", "deletion_mark"]
-CRM_COLUMNS = ["company_id", "title", "inn", "kpp", "ogrn", "originator_id", "origin_id", "onec_ref_uf",
-               "emails", "phones", "assigned_by_id"]
+ONEC_COLUMNS = [
+    "ref_key",
+    "code",
+    "description",
+    "full_name",
+    "inn",
+    "kpp",
+    "ogrn",
+    "kind",
+    "email",
+    "phone",
+    "deletion_mark",
+]
+CRM_COLUMNS = [
+    "company_id",
+    "title",
+    "inn",
+    "kpp",
+    "ogrn",
+    "originator_id",
+    "origin_id",
+    "onec_ref_uf",
+    "emails",
+    "phones",
+    "assigned_by_id",
+]
 REJECT_COLUMNS = ["system", "record_id", "field", "value", "problem"]
 
 
@@ -344,8 +385,9 @@ def _rejects(system: str, ids: pd.Series, df: pd.DataFrame, norm: dict[str, pd.S
         reasons = norm[f"{col}_reason"]
         bad = reasons.notna() & (reasons != "empty")
         for rid, raw, reason in zip(ids[bad], df.loc[bad, col], reasons[bad]):
-            rows.append({"system": system, "record_id": str(rid), "field": col, "value": str(raw),
-                         "problem": f"{col}_{reason}"})
+            rows.append(
+                {"system": system, "record_id": str(rid), "field": col, "value": str(raw), "problem": f"{col}_{reason}"}
+            )
     return rows
 
 
@@ -360,30 +402,35 @@ def normalize_onec_counterparties(onec: pd.DataFrame) -> tuple[pd.DataFrame, pd.
     df = onec.reset_index(drop=True)
     ids = df["ref_key"].astype("string").str.strip().str.lower()
     no_id = ids.isna() | (ids == "")
-    id_rejects = [{"system": "1c", "record_id": "", "field": "ref_key", "value": str(code),
-                   "problem": "ref_key_missing"} for code in df.loc[no_id, "code"]]
+    id_rejects = [
+        {"system": "1c", "record_id": "", "field": "ref_key", "value": str(code), "problem": "ref_key_missing"}
+        for code in df.loc[no_id, "code"]
+    ]
     df, ids = df[~no_id].reset_index(drop=True), ids[~no_id].astype(str).reset_index(drop=True)
     norm = _identifier_columns(df)
     # The legal name (full_name) carries the form more reliably; fall back to the short description.
-    names = df["full_name"].where(df["full_name"].notna() & (df["full_name"].astype(str).str.strip() != ""),
-                                  df["description"])
+    names = df["full_name"].where(
+        df["full_name"].notna() & (df["full_name"].astype(str).str.strip() != ""), df["description"]
+    )
     name_key, legal_form = _name_columns(names)
     short_key, short_form = _name_columns(df["description"])
     emails = df["email"].map(normalize_emails)
     phones = df["phone"].map(normalize_phones)
-    out = pd.DataFrame({
-        "ref_key": ids,
-        "code": df["code"],
-        "name": df["description"],
-        "full_name": df["full_name"],
-        "kind": df["kind"],
-        "deletion_mark": df["deletion_mark"].fillna(False).astype(bool),
-        **norm,
-        "name_key": short_key.where(short_key.notna(), name_key),
-        "legal_form": legal_form.where(legal_form.notna(), short_form),
-        "emails": emails.map(lambda t: t[0]),
-        "phones": phones.map(lambda t: t[0]),
-    })
+    out = pd.DataFrame(
+        {
+            "ref_key": ids,
+            "code": df["code"],
+            "name": df["description"],
+            "full_name": df["full_name"],
+            "kind": df["kind"],
+            "deletion_mark": df["deletion_mark"].fillna(False).astype(bool),
+            **norm,
+            "name_key": short_key.where(short_key.notna(), name_key),
+            "legal_form": legal_form.where(legal_form.notna(), short_form),
+            "emails": emails.map(lambda t: t[0]),
+            "phones": phones.map(lambda t: t[0]),
+        }
+    )
     out["email"] = out["emails"].map(lambda xs: xs[0] if xs else None)
     out["phone"] = out["phones"].map(lambda xs: xs[0] if xs else None)
     rejects = id_rejects + _rejects("1c", ids, df, norm) + _contact_rejects("1c", ids, emails, phones)
@@ -394,8 +441,9 @@ def _contact_rejects(system: str, ids: pd.Series, emails: pd.Series, phones: pd.
     rows = []
     for field, col, problem in (("email", emails, "email_bad_format"), ("phone", phones, "phone_unparseable")):
         for rid, (_, bad) in zip(ids, col):
-            rows.extend({"system": system, "record_id": str(rid), "field": field, "value": b,
-                         "problem": problem} for b in bad)
+            rows.extend(
+                {"system": system, "record_id": str(rid), "field": field, "value": b, "problem": problem} for b in bad
+            )
     return rows
 
 
@@ -414,28 +462,37 @@ def normalize_crm_companies(crm: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
     df = crm.reset_index(drop=True)
     numeric = pd.to_numeric(df["company_id"], errors="coerce")
     bad_id = numeric.isna() | (numeric % 1 != 0)
-    id_rejects = [{"system": "crm", "record_id": str(v), "field": "company_id", "value": str(title),
-                   "problem": "company_id_invalid"} for v, title in zip(df.loc[bad_id, "company_id"],
-                                                                         df.loc[bad_id, "title"])]
+    id_rejects = [
+        {
+            "system": "crm",
+            "record_id": str(v),
+            "field": "company_id",
+            "value": str(title),
+            "problem": "company_id_invalid",
+        }
+        for v, title in zip(df.loc[bad_id, "company_id"], df.loc[bad_id, "title"])
+    ]
     df = df[~bad_id].reset_index(drop=True)
     ids = numeric[~bad_id].astype("int64").reset_index(drop=True)
     norm = _identifier_columns(df)
     name_key, legal_form = _name_columns(df["title"])
     emails = df["emails"].map(normalize_emails)
     phones = df["phones"].map(normalize_phones)
-    out = pd.DataFrame({
-        "company_id": ids,
-        "title": df["title"],
-        "assigned_by_id": df["assigned_by_id"],
-        "originator_id": _clean_link(df["originator_id"]),
-        "origin_id": _clean_link(df["origin_id"]),
-        "onec_ref_uf": _clean_link(df["onec_ref_uf"]),
-        **norm,
-        "name_key": name_key,
-        "legal_form": legal_form,
-        "emails": emails.map(lambda t: t[0]),
-        "phones": phones.map(lambda t: t[0]),
-    })
+    out = pd.DataFrame(
+        {
+            "company_id": ids,
+            "title": df["title"],
+            "assigned_by_id": df["assigned_by_id"],
+            "originator_id": _clean_link(df["originator_id"]),
+            "origin_id": _clean_link(df["origin_id"]),
+            "onec_ref_uf": _clean_link(df["onec_ref_uf"]),
+            **norm,
+            "name_key": name_key,
+            "legal_form": legal_form,
+            "emails": emails.map(lambda t: t[0]),
+            "phones": phones.map(lambda t: t[0]),
+        }
+    )
     out["email"] = out["emails"].map(lambda xs: xs[0] if xs else None)
     out["phone"] = out["phones"].map(lambda xs: xs[0] if xs else None)
     rejects = id_rejects + _rejects("crm", ids, df, norm) + _contact_rejects("crm", ids, emails, phones)

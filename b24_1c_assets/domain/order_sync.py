@@ -61,8 +61,10 @@ def order_stages(stages: Mapping[str, Sequence[str]]) -> dict[str, set[str]]:
 def deals_at_order_stage(deals: pd.DataFrame, stages: dict[str, set[str]]) -> pd.DataFrame:
     if deals.empty:
         return deals
-    keep = [str(s) in stages.get(str(c if c not in (None, "") else "0"), set())
-            for c, s in zip(deals["CATEGORY_ID"], deals["STAGE_ID"])]
+    keep = [
+        str(s) in stages.get(str(c if c not in (None, "") else "0"), set())
+        for c, s in zip(deals["CATEGORY_ID"], deals["STAGE_ID"])
+    ]
     return deals[keep]
 
 
@@ -73,29 +75,42 @@ def default_contracts(counterparties: pd.DataFrame) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if counterparties.empty:
         return out
-    listed = counterparties["default_contracts"] if "default_contracts" in counterparties \
+    listed = (
+        counterparties["default_contracts"] if "default_contracts" in counterparties else [None] * len(counterparties)
+    )
+    plain = (
+        counterparties["ДоговорПоУмолчанию_Key"]
+        if "ДоговорПоУмолчанию_Key" in counterparties
         else [None] * len(counterparties)
-    plain = counterparties["ДоговорПоУмолчанию_Key"] if "ДоговорПоУмолчанию_Key" in counterparties \
-        else [None] * len(counterparties)
+    )
     for ref, cell, default in zip(counterparties["Ref_Key"].astype(str), listed, plain):
         entries = json.loads(cell) if isinstance(cell, str) else cell
         if isinstance(entries, list):
-            out[ref] = [str(e["Договор_Key"]) for e in entries
-                        if e.get("Договор_Key") and e.get("ВидДоговора") in SALES_CONTRACT_KINDS]
+            out[ref] = [
+                str(e["Договор_Key"])
+                for e in entries
+                if e.get("Договор_Key") and e.get("ВидДоговора") in SALES_CONTRACT_KINDS
+            ]
         elif isinstance(default, str) and default:
             out[ref] = [default]
     return out
 
 
-def client_contract(contracts: pd.DataFrame, counterparty: str, defaults: list[str] | str | None
-                    ) -> tuple[dict | None, str | None]:
+def client_contract(
+    contracts: pd.DataFrame, counterparty: str, defaults: list[str] | str | None
+) -> tuple[dict | None, str | None]:
     """(contract, None) an order goes under, or (None, why not). UNF's rule (Catalogs/ДоговорыКонтрагентов
     ManagerModule, ПоКонтрагентуПоОрганизации): the default contract, else the only one; a default that is
     deleted, invalid or not a sales contract is reported, never replaced by a guess."""
     defaults = [defaults] if isinstance(defaults, str) else list(defaults or [])
     own = contracts[contracts["Owner_Key"] == counterparty].to_dict("records") if not contracts.empty else []
-    valid = [c for c in own if not _flag(c.get("DeletionMark")) and not _flag(c.get("Недействителен"))
-             and c.get("ВидДоговора") in SALES_CONTRACT_KINDS]
+    valid = [
+        c
+        for c in own
+        if not _flag(c.get("DeletionMark"))
+        and not _flag(c.get("Недействителен"))
+        and c.get("ВидДоговора") in SALES_CONTRACT_KINDS
+    ]
     if defaults:
         chosen = [c for c in valid if c["Ref_Key"] in defaults]
         if chosen:
@@ -108,9 +123,15 @@ def client_contract(contracts: pd.DataFrame, counterparty: str, defaults: list[s
     return None, f"1C counterparty {counterparty} has {len(valid)} valid sales contracts and no default one"
 
 
-def desired_orders(deals: pd.DataFrame, product_rows: dict[str, list[dict]], clients: pd.DataFrame,
-                   counterparties: pd.DataFrame, contracts: pd.DataFrame, items: pd.DataFrame,
-                   products: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def desired_orders(
+    deals: pd.DataFrame,
+    product_rows: dict[str, list[dict]],
+    clients: pd.DataFrame,
+    counterparties: pd.DataFrame,
+    contracts: pd.DataFrame,
+    items: pd.DataFrame,
+    products: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(desired, rejects) for deals already at an order stage. desired: key (deal ID), counterparty, contract,
     amount, rows (JSON: [[item_ref, quantity, price, unit_ref], ...]), contract header parts."""
     twin = {}
@@ -162,11 +183,20 @@ def desired_orders(deals: pd.DataFrame, product_rows: dict[str, list[dict]], cli
             reject("has no product rows")
             continue
         amount = sum((Decimal(q) * Decimal(p) for _, q, p, _ in lines), Decimal(0)).quantize(CENT)
-        rows.append({"key": deal_id, "counterparty": counterparty, "contract": str(contract["Ref_Key"]),
-                     "amount": amount, "rows": json.dumps(lines, ensure_ascii=False),
-                     "organization": contract.get("Организация_Key"), "price_type": contract.get("ВидЦен_Key"),
-                     "currency": contract.get("ВалютаРасчетов_Key"),
-                     "uf_number": deal.get("uf_number"), "uf_ref": deal.get("uf_ref")})
+        rows.append(
+            {
+                "key": deal_id,
+                "counterparty": counterparty,
+                "contract": str(contract["Ref_Key"]),
+                "amount": amount,
+                "rows": json.dumps(lines, ensure_ascii=False),
+                "organization": contract.get("Организация_Key"),
+                "price_type": contract.get("ВидЦен_Key"),
+                "currency": contract.get("ВалютаРасчетов_Key"),
+                "uf_number": deal.get("uf_number"),
+                "uf_ref": deal.get("uf_ref"),
+            }
+        )
     return pd.DataFrame(rows), pd.DataFrame(rejects, columns=["key", "reason"])
 
 
@@ -179,8 +209,9 @@ def shipped_orders(shipments: pd.DataFrame) -> set[str]:
     shipped = {str(r) for r in posted["Заказ"] if isinstance(r, str) and r} if "Заказ" in posted else set()
     for cell in posted["Запасы"] if "Запасы" in posted else ():
         rows = json.loads(cell) if isinstance(cell, str) else (cell if isinstance(cell, list) else [])
-        shipped.update(str(r["Заказ"]) for r in rows if isinstance(r, dict) and isinstance(r.get("Заказ"), str)
-                       and r["Заказ"])
+        shipped.update(
+            str(r["Заказ"]) for r in rows if isinstance(r, dict) and isinstance(r.get("Заказ"), str) and r["Заказ"]
+        )
     return shipped
 
 
@@ -188,17 +219,23 @@ def existing_orders(orders: pd.DataFrame, shipments: pd.DataFrame) -> dict[str, 
     """Deal ID -> its order in 1C (ref, number, posted, amount, shipped), found by our marker."""
     shipped = shipped_orders(shipments)
     found = {}
-    for rec in (orders.to_dict("records") if not orders.empty else []):
+    for rec in orders.to_dict("records") if not orders.empty else []:
         deal = deal_of_comment(rec.get("Комментарий"))
         if deal is None or _flag(rec.get("DeletionMark")):
             continue
-        found[str(deal)] = {"ref": str(rec["Ref_Key"]), "number": rec.get("Number"), "posted": _flag(rec.get("Posted")),
-                            "amount": _money(rec.get("СуммаДокумента")), "shipped": str(rec["Ref_Key"]) in shipped}
+        found[str(deal)] = {
+            "ref": str(rec["Ref_Key"]),
+            "number": rec.get("Number"),
+            "posted": _flag(rec.get("Posted")),
+            "amount": _money(rec.get("СуммаДокумента")),
+            "shipped": str(rec["Ref_Key"]) in shipped,
+        }
     return found
 
 
-def plan_orders(desired: pd.DataFrame, rejects: pd.DataFrame, existing: dict[str, dict], last_pushed: pd.DataFrame,
-                failed: set) -> pd.DataFrame:
+def plan_orders(
+    desired: pd.DataFrame, rejects: pd.DataFrame, existing: dict[str, dict], last_pushed: pd.DataFrame, failed: set
+) -> pd.DataFrame:
     """The order plan: plan_updates' rows with operation create / link / update / conflict / noop, and
     rejected deals; plus the order already in 1C (order_ref, order_number) and the deal's current UF values."""
     if desired.empty:
@@ -246,7 +283,7 @@ def item_vat_rates(items: pd.DataFrame, rates: list[dict]) -> dict[str, tuple[st
     if no_vat is not None:
         by_kind.setdefault("БезНДС", no_vat)
     out = {}
-    for rec in (items.to_dict("records") if not items.empty else []):
+    for rec in items.to_dict("records") if not items.empty else []:
         rate = by_ref.get(str(rec.get("СтавкаНДС_Key"))) if rec.get("СтавкаНДС_Key") else None
         if rate is None and isinstance(rec.get("ВидСтавкиНДС"), str):
             rate = by_kind.get(rec["ВидСтавкиНДС"])
@@ -255,24 +292,36 @@ def item_vat_rates(items: pd.DataFrame, rates: list[dict]) -> dict[str, tuple[st
     return out
 
 
-def stock_rows(rows_json: str, reserve_unit: str | None, vat: dict[str, tuple[str, Decimal]] | None = None,
-               *, amounts_include_vat: bool = True) -> list[dict]:
+def stock_rows(
+    rows_json: str,
+    reserve_unit: str | None,
+    vat: dict[str, tuple[str, Decimal]] | None = None,
+    *,
+    amounts_include_vat: bool = True,
+) -> list[dict]:
     """`Запасы` rows of the order (LineNumber is added by the client), with each item's VAT rate: UNF's fill
     check at Post refuses a row without СтавкаНДС. An item with no known rate raises ValueError naming it."""
     out = []
     for item, quantity, price, unit in json.loads(rows_json):
         q, p = Decimal(quantity), Decimal(price)
         amount = (q * p).quantize(CENT)
-        row = {"Номенклатура": item, "Номенклатура_Type": ITEM_TYPE, "Количество": q, "Цена": p, "Сумма": amount,
-               "Всего": amount}
+        row = {
+            "Номенклатура": item,
+            "Номенклатура_Type": ITEM_TYPE,
+            "Количество": q,
+            "Цена": p,
+            "Сумма": amount,
+            "Всего": amount,
+        }
         if vat is not None:
             if item not in vat:
                 raise ValueError(f"1C item {item} has no VAT rate (ВидСтавкиНДС / СтавкаНДС) to fill the order row")
             rate_ref, percent = vat[item]
-            tax = (amount * percent / (HUNDRED + percent) if amounts_include_vat else amount * percent / HUNDRED)
+            tax = amount * percent / (HUNDRED + percent) if amounts_include_vat else amount * percent / HUNDRED
             tax = tax.quantize(CENT)
-            row.update({"СтавкаНДС_Key": rate_ref, "СуммаНДС": tax, "Всего": amount if amounts_include_vat
-                        else amount + tax})
+            row.update(
+                {"СтавкаНДС_Key": rate_ref, "СуммаНДС": tax, "Всего": amount if amounts_include_vat else amount + tax}
+            )
         if unit:
             row.update({"ЕдиницаИзмерения": unit, "ЕдиницаИзмерения_Type": UNIT_TYPE})
         if reserve_unit:
@@ -286,11 +335,19 @@ def order_header(plan_row: dict, after: dict, defaults: dict) -> dict:
     order for sale (ВидОперации)."""
     header = {k: v for k, v in defaults.items() if v is not None and v != ""}
     header.setdefault("ВидОперации", SALE)
-    from_contract = {"Организация_Key": plan_row.get("organization"), "ВидЦен_Key": plan_row.get("price_type"),
-                     "ВалютаДокумента_Key": plan_row.get("currency")}
+    from_contract = {
+        "Организация_Key": plan_row.get("organization"),
+        "ВидЦен_Key": plan_row.get("price_type"),
+        "ВалютаДокумента_Key": plan_row.get("currency"),
+    }
     for name, value in from_contract.items():
         if not header.get(name) and isinstance(value, str) and value:
             header[name] = value
-    header.update({"Контрагент_Key": after["counterparty"], "Договор_Key": after["contract"],
-                   "СуммаДокумента": Decimal(str(after["amount"]))})
+    header.update(
+        {
+            "Контрагент_Key": after["counterparty"],
+            "Договор_Key": after["contract"],
+            "СуммаДокумента": Decimal(str(after["amount"])),
+        }
+    )
     return header

@@ -136,18 +136,22 @@ class FieldOwnership:
 
     def resolve(self, field: str, onec_value: Any, crm_value: Any) -> dict[System, FieldChange]:
         """Both directions for one field: {'1c': change, 'crm': change}, only where a write is due."""
-        plan = {"1c": self.decide(field, "1c", onec_value, crm_value),
-                "crm": self.decide(field, "crm", crm_value, onec_value)}
+        plan = {
+            "1c": self.decide(field, "1c", onec_value, crm_value),
+            "crm": self.decide(field, "crm", crm_value, onec_value),
+        }
         return {system: change for system, change in plan.items() if change is not None}
 
-    def plan_field_changes(self, target_system: System, current: Mapping[str, Any],
-                           incoming: Mapping[str, Any]) -> list[FieldChange]:
+    def plan_field_changes(
+        self, target_system: System, current: Mapping[str, Any], incoming: Mapping[str, Any]
+    ) -> list[FieldChange]:
         """Writes due in `target_system`, with old values and rules, sorted by field."""
         changes = (self.decide(f, target_system, current.get(f), incoming[f]) for f in sorted(incoming))
         return [c for c in changes if c is not None]
 
-    def plan_field_writes(self, target_system: System, current: Mapping[str, Any],
-                          incoming: Mapping[str, Any]) -> dict[str, Any]:
+    def plan_field_writes(
+        self, target_system: System, current: Mapping[str, Any], incoming: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """{field: value} to write into `target_system`; fields not listed must not be written."""
         return {c.field: c.new for c in self.plan_field_changes(target_system, current, incoming)}
 
@@ -160,8 +164,12 @@ def default_ownership() -> FieldOwnership:
     return settings.field_ownership()
 
 
-def plan_field_writes(target_system: System, current: Mapping[str, Any], incoming: Mapping[str, Any],
-                      ownership: FieldOwnership | None = None) -> dict[str, Any]:
+def plan_field_writes(
+    target_system: System,
+    current: Mapping[str, Any],
+    incoming: Mapping[str, Any],
+    ownership: FieldOwnership | None = None,
+) -> dict[str, Any]:
     """What to write into `target_system` ('1c' | 'crm') given its `current` values and the other side's.
 
     >>> plan_field_writes('crm', {'inn': '7707083893', 'email': 'a@x.ru'},

@@ -66,8 +66,9 @@ def payload_hash(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
-def plan_updates(desired: pd.DataFrame, last_pushed: pd.DataFrame, failed_keys: set, fields: list[str],
-                 *, key: str = "key") -> pd.DataFrame:
+def plan_updates(
+    desired: pd.DataFrame, last_pushed: pd.DataFrame, failed_keys: set, fields: list[str], *, key: str = "key"
+) -> pd.DataFrame:
     """One row per desired key: `update` when its fields changed since the last success or it failed
     last time, else `noop`.
 
@@ -92,11 +93,17 @@ def plan_updates(desired: pd.DataFrame, last_pushed: pd.DataFrame, failed_keys: 
             operation, reason = Operation.UPDATE, "changed"
         else:
             operation, reason = Operation.NOOP, ""
-        rows.append({"key": row_key, "operation": operation, "reason": reason,
-                     "changed_fields": ",".join(changed) if operation == Operation.UPDATE else "",
-                     "before": json.dumps(before, ensure_ascii=False, sort_keys=True) if before else None,
-                     "after": json.dumps(after, ensure_ascii=False, sort_keys=True),
-                     "payload_hash": payload_hash(after)})
+        rows.append(
+            {
+                "key": row_key,
+                "operation": operation,
+                "reason": reason,
+                "changed_fields": ",".join(changed) if operation == Operation.UPDATE else "",
+                "before": json.dumps(before, ensure_ascii=False, sort_keys=True) if before else None,
+                "after": json.dumps(after, ensure_ascii=False, sort_keys=True),
+                "payload_hash": payload_hash(after),
+            }
+        )
     return pd.DataFrame(rows, columns=PLAN_COLUMNS)
 
 
@@ -123,8 +130,9 @@ class GuardVerdict:
     figures: dict = field(default_factory=dict)
 
 
-def guard_plan(plan: pd.DataFrame, population: int, limits: GuardLimits, *, new_holds: int = 0,
-               zeroed: int = 0) -> GuardVerdict:
+def guard_plan(
+    plan: pd.DataFrame, population: int, limits: GuardLimits, *, new_holds: int = 0, zeroed: int = 0
+) -> GuardVerdict:
     """Stop a plan that changes too much at once (a broken export must never rewrite every client).
 
     Rows never pushed before are an initial load, not a change of existing state: they are counted
@@ -137,28 +145,45 @@ def guard_plan(plan: pd.DataFrame, population: int, limits: GuardLimits, *, new_
     drift = 0
     if limits.drift_fields and not updates.empty and "changed_fields" in updates:
         drifting = set(limits.drift_fields)
-        drift = int(sum(1 for why, fields in zip(updates["reason"], updates["changed_fields"].fillna(""))
-                        if why != "never pushed" and fields and set(fields.split(",")) <= drifting))
+        drift = int(
+            sum(
+                1
+                for why, fields in zip(updates["reason"], updates["changed_fields"].fillna(""))
+                if why != "never pushed" and fields and set(fields.split(",")) <= drifting
+            )
+        )
     changes = len(updates) - initial - drift
     share = changes / population if population else 0.0
     hold_share = new_holds / population if population else 0.0
     reasons = []
     if limits.max_changes is not None and changes > limits.max_changes:
         reasons.append(f"{changes} rows would change (limit {limits.max_changes})")
-    if (limits.max_change_share is not None and population >= limits.min_population
-            and share > limits.max_change_share):
+    if limits.max_change_share is not None and population >= limits.min_population and share > limits.max_change_share:
         reasons.append(f"{share:.0%} of {population} rows would change (limit {limits.max_change_share:.0%})")
     if limits.max_new_holds is not None and new_holds > limits.max_new_holds:
         reasons.append(f"{new_holds} clients would flip to hold (limit {limits.max_new_holds})")
-    if (limits.max_new_hold_share is not None and population >= limits.min_population
-            and hold_share > limits.max_new_hold_share):
+    if (
+        limits.max_new_hold_share is not None
+        and population >= limits.min_population
+        and hold_share > limits.max_new_hold_share
+    ):
         reasons.append(f"{hold_share:.0%} of clients would flip to hold (limit {limits.max_new_hold_share:.0%})")
     zeroed_share = zeroed / population if population else 0.0
     if limits.max_zeroed is not None and zeroed > limits.max_zeroed:
         reasons.append(f"{zeroed} rows would drop to zero debt (limit {limits.max_zeroed})")
-    if (limits.max_zeroed_share is not None and population >= limits.min_population
-            and zeroed_share > limits.max_zeroed_share):
+    if (
+        limits.max_zeroed_share is not None
+        and population >= limits.min_population
+        and zeroed_share > limits.max_zeroed_share
+    ):
         reasons.append(f"{zeroed_share:.0%} of rows would drop to zero debt (limit {limits.max_zeroed_share:.0%})")
-    figures = {"changes": changes, "initial": initial, "drift": drift, "population": population,
-               "change_share": round(share, 4), "new_holds": new_holds, "zeroed": zeroed}
+    figures = {
+        "changes": changes,
+        "initial": initial,
+        "drift": drift,
+        "population": population,
+        "change_share": round(share, 4),
+        "new_holds": new_holds,
+        "zeroed": zeroed,
+    }
     return GuardVerdict(passed=not reasons, reasons=reasons, figures=figures)

@@ -35,8 +35,16 @@ BUCKETS = ("current", "1_30", "31_60", "61_90", "90_plus")
 BUCKET_EDGES = (0, 30, 60, 90)  # days past due: (0, 30], (30, 60], (60, 90], (90, inf)
 
 SNAPSHOT_COLUMNS = [
-    "counterparty_ref", "contract_ref", "balance", "debt", "advances", "overdue_amount", "days_overdue",
-    *[f"aging_{b}" for b in BUCKETS], "oldest_due_date", "unexplained",
+    "counterparty_ref",
+    "contract_ref",
+    "balance",
+    "debt",
+    "advances",
+    "overdue_amount",
+    "days_overdue",
+    *[f"aging_{b}" for b in BUCKETS],
+    "oldest_due_date",
+    "unexplained",
 ]
 
 
@@ -48,6 +56,7 @@ class AgingRules:
 
 def to_kopecks(values: pd.Series) -> pd.Series:
     """Decimal / str / int amounts to exact integer kopecks (raises on fractions of a kopeck)."""
+
     def convert(value) -> int:
         if value is None or (isinstance(value, float) and np.isnan(value)):
             return 0
@@ -56,6 +65,7 @@ def to_kopecks(values: pd.Series) -> pd.Series:
         if kopecks != kopecks.to_integral_value():
             raise ValueError(f"amount {value!r} has fractions of a kopeck")
         return int(kopecks)
+
     return values.map(convert).astype("int64")
 
 
@@ -63,8 +73,13 @@ def from_kopecks(values: pd.Series) -> pd.Series:
     return values.map(lambda k: (Decimal(int(k)) / 100).quantize(Decimal("0.01")))
 
 
-def open_debts(movements: pd.DataFrame, contracts: pd.DataFrame, as_of: date,
-               rules: AgingRules = AgingRules(), payment_calendar: pd.DataFrame | None = None) -> pd.DataFrame:
+def open_debts(
+    movements: pd.DataFrame,
+    contracts: pd.DataFrame,
+    as_of: date,
+    rules: AgingRules = AgingRules(),
+    payment_calendar: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """One row per debt movement still (partly) open after oldest-first allocation of reductions.
 
     movements: period, record_type, counterparty_ref, contract_ref, order_ref, settlement_type, amount
@@ -75,12 +90,16 @@ def open_debts(movements: pd.DataFrame, contracts: pd.DataFrame, as_of: date,
     debt = movements[movements["settlement_type"] == DEBT].copy()
     debt["kopecks"] = to_kopecks(debt["amount"])
     receipts = debt[debt["record_type"] == RECEIPT].copy()
-    reductions = (debt[debt["record_type"] == EXPENSE]
-                  .groupby(["counterparty_ref", "contract_ref"], dropna=False)["kopecks"].sum()
-                  .rename("reduced"))
+    reductions = (
+        debt[debt["record_type"] == EXPENSE]
+        .groupby(["counterparty_ref", "contract_ref"], dropna=False)["kopecks"]
+        .sum()
+        .rename("reduced")
+    )
     if receipts.empty:
-        return pd.DataFrame(columns=["counterparty_ref", "contract_ref", "period", "due_date",
-                                     "open_kopecks", "days_past_due"])
+        return pd.DataFrame(
+            columns=["counterparty_ref", "contract_ref", "period", "due_date", "open_kopecks", "days_past_due"]
+        )
     receipts["period"] = pd.to_datetime(receipts["period"])
     receipts = receipts.sort_values(["counterparty_ref", "contract_ref", "period"], kind="stable")
     # FIFO without a loop: debt i stays open for the part of the running total beyond all reductions.
@@ -100,13 +119,19 @@ def open_debts(movements: pd.DataFrame, contracts: pd.DataFrame, as_of: date,
         due = calendar_due.where(calendar_due.notna(), due)
     receipts["due_date"] = pd.to_datetime(due).dt.date
     receipts["days_past_due"] = (pd.Timestamp(as_of) - pd.to_datetime(due).dt.normalize()).dt.days
-    return receipts[["counterparty_ref", "contract_ref", "period", "due_date", "open_kopecks",
-                     "days_past_due"]].reset_index(drop=True)
+    return receipts[
+        ["counterparty_ref", "contract_ref", "period", "due_date", "open_kopecks", "days_past_due"]
+    ].reset_index(drop=True)
 
 
-def receivables_by_contract(balances: pd.DataFrame, movements: pd.DataFrame, contracts: pd.DataFrame,
-                            as_of: date, rules: AgingRules = AgingRules(),
-                            payment_calendar: pd.DataFrame | None = None) -> pd.DataFrame:
+def receivables_by_contract(
+    balances: pd.DataFrame,
+    movements: pd.DataFrame,
+    contracts: pd.DataFrame,
+    as_of: date,
+    rules: AgingRules = AgingRules(),
+    payment_calendar: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """The snapshot: one row per (counterparty, contract) with a non-zero balance or open debt.
 
     balances: 1C's Balance rows — counterparty_ref, contract_ref, settlement_type, amount (Сумма Balance;
@@ -115,8 +140,7 @@ def receivables_by_contract(balances: pd.DataFrame, movements: pd.DataFrame, con
     bal = balances.copy()
     bal["kopecks"] = to_kopecks(bal["amount"])
     keys = ["counterparty_ref", "contract_ref"]
-    per_type = bal.pivot_table(index=keys, columns="settlement_type", values="kopecks", aggfunc="sum",
-                               fill_value=0)
+    per_type = bal.pivot_table(index=keys, columns="settlement_type", values="kopecks", aggfunc="sum", fill_value=0)
     for col in (DEBT, ADVANCE):
         if col not in per_type.columns:
             per_type[col] = 0
@@ -125,8 +149,15 @@ def receivables_by_contract(balances: pd.DataFrame, movements: pd.DataFrame, con
     debts = open_debts(movements, contracts, as_of, rules, payment_calendar)
     overdue_mask = debts["days_past_due"] > rules.grace_days
     debts["bucket"] = np.select(
-        [debts["days_past_due"] <= 0, debts["days_past_due"] <= 30, debts["days_past_due"] <= 60,
-         debts["days_past_due"] <= 90], list(BUCKETS[:4]), default=BUCKETS[4])
+        [
+            debts["days_past_due"] <= 0,
+            debts["days_past_due"] <= 30,
+            debts["days_past_due"] <= 60,
+            debts["days_past_due"] <= 90,
+        ],
+        list(BUCKETS[:4]),
+        default=BUCKETS[4],
+    )
     # within grace a past-due debt is still "current" for status, but aged by its real days
     aging = debts.pivot_table(index=keys, columns="bucket", values="open_kopecks", aggfunc="sum", fill_value=0)
     for bucket in BUCKETS:
@@ -145,18 +176,20 @@ def receivables_by_contract(balances: pd.DataFrame, movements: pd.DataFrame, con
     frame["unexplained_k"] = frame[DEBT] - frame["open_total"]
     frame = frame[(frame[DEBT] != 0) | (frame[ADVANCE] != 0) | (frame["open_total"] != 0)]
 
-    out = pd.DataFrame({
-        "counterparty_ref": frame["counterparty_ref"],
-        "contract_ref": frame["contract_ref"],
-        "balance": from_kopecks(frame[DEBT] + frame[ADVANCE]),
-        "debt": from_kopecks(frame[DEBT]),
-        "advances": from_kopecks(-frame[ADVANCE]),
-        "overdue_amount": from_kopecks(frame["overdue"]),
-        "days_overdue": frame["days_overdue"].astype("int64"),
-        **{f"aging_{b}": from_kopecks(frame[b]) for b in BUCKETS},
-        "oldest_due_date": frame["oldest_due_date"].map(lambda v: v if isinstance(v, date) else None),
-        "unexplained": from_kopecks(frame["unexplained_k"]),
-    })
+    out = pd.DataFrame(
+        {
+            "counterparty_ref": frame["counterparty_ref"],
+            "contract_ref": frame["contract_ref"],
+            "balance": from_kopecks(frame[DEBT] + frame[ADVANCE]),
+            "debt": from_kopecks(frame[DEBT]),
+            "advances": from_kopecks(-frame[ADVANCE]),
+            "overdue_amount": from_kopecks(frame["overdue"]),
+            "days_overdue": frame["days_overdue"].astype("int64"),
+            **{f"aging_{b}": from_kopecks(frame[b]) for b in BUCKETS},
+            "oldest_due_date": frame["oldest_due_date"].map(lambda v: v if isinstance(v, date) else None),
+            "unexplained": from_kopecks(frame["unexplained_k"]),
+        }
+    )
     return out[SNAPSHOT_COLUMNS].sort_values(["counterparty_ref", "contract_ref"]).reset_index(drop=True)
 
 
@@ -169,7 +202,8 @@ def receivables_by_counterparty(by_contract: pd.DataFrame) -> pd.DataFrame:
     out = grouped[money].agg(lambda s: sum(s, Decimal("0.00")))
     out["days_overdue"] = grouped["days_overdue"].max()
     out["oldest_due_date"] = grouped["oldest_due_date"].agg(
-        lambda s: min((v for v in s if isinstance(v, date)), default=None))
+        lambda s: min((v for v in s if isinstance(v, date)), default=None)
+    )
     return out.reset_index()[[c for c in SNAPSHOT_COLUMNS if c != "contract_ref"]]
 
 

@@ -9,25 +9,35 @@ import pandas as pd
 
 from b24_1c_assets.domain.receivables import RECEIPT, from_kopecks, to_kopecks
 
-MOVEMENT_COLUMNS = ["period", "record_type", "counterparty_ref", "contract_ref", "order_ref", "settlement_type",
-                    "amount"]
+MOVEMENT_COLUMNS = [
+    "period",
+    "record_type",
+    "counterparty_ref",
+    "contract_ref",
+    "order_ref",
+    "settlement_type",
+    "amount",
+]
 
 
 def settlement_movements(raw: pd.DataFrame) -> pd.DataFrame:
     """`onec.settlement_movements` -> MOVEMENT_COLUMNS (amount as Decimal, period as naive local time)."""
     if raw.empty:
         return pd.DataFrame(columns=MOVEMENT_COLUMNS)
-    active = (raw["Active"].fillna(True).astype(bool) if "Active" in raw.columns
-              else pd.Series(True, index=raw.index))  # inactive records do not count in 1C's totals
-    frame = pd.DataFrame({
-        "period": pd.to_datetime(raw["Period"], utc=False).map(_naive),
-        "record_type": raw["RecordType"],
-        "counterparty_ref": raw["Контрагент_Key"],
-        "contract_ref": raw["Договор_Key"],
-        "order_ref": raw["Заказ"] if "Заказ" in raw.columns else None,
-        "settlement_type": raw["ТипРасчетов"],
-        "amount": raw["Сумма"],
-    })
+    active = (
+        raw["Active"].fillna(True).astype(bool) if "Active" in raw.columns else pd.Series(True, index=raw.index)
+    )  # inactive records do not count in 1C's totals
+    frame = pd.DataFrame(
+        {
+            "period": pd.to_datetime(raw["Period"], utc=False).map(_naive),
+            "record_type": raw["RecordType"],
+            "counterparty_ref": raw["Контрагент_Key"],
+            "contract_ref": raw["Договор_Key"],
+            "order_ref": raw["Заказ"] if "Заказ" in raw.columns else None,
+            "settlement_type": raw["ТипРасчетов"],
+            "amount": raw["Сумма"],
+        }
+    )
     return frame[active.to_numpy()].reset_index(drop=True)
 
 
@@ -49,12 +59,15 @@ def contract_terms(raw_contracts: pd.DataFrame) -> pd.DataFrame:
     """contract_ref, counterparty_ref, payment_term_days (0 = not set)."""
     if raw_contracts.empty:
         return pd.DataFrame(columns=["contract_ref", "counterparty_ref", "payment_term_days"])
-    return pd.DataFrame({
-        "contract_ref": raw_contracts["Ref_Key"],
-        "counterparty_ref": raw_contracts.get("Owner_Key"),
-        "payment_term_days": pd.to_numeric(raw_contracts["СрокОплатыПокупателя"],
-                                           errors="coerce").fillna(0).astype(int),
-    })
+    return pd.DataFrame(
+        {
+            "contract_ref": raw_contracts["Ref_Key"],
+            "counterparty_ref": raw_contracts.get("Owner_Key"),
+            "payment_term_days": pd.to_numeric(raw_contracts["СрокОплатыПокупателя"], errors="coerce")
+            .fillna(0)
+            .astype(int),
+        }
+    )
 
 
 def payment_calendar(raw_orders: pd.DataFrame) -> pd.DataFrame:
@@ -67,8 +80,13 @@ def payment_calendar(raw_orders: pd.DataFrame) -> pd.DataFrame:
             for line in json.loads(cell):
                 when = line.get("ДатаОплаты")
                 if when:
-                    rows.append({"order_ref": ref, "due_date": date.fromisoformat(str(when)[:10]),
-                                 "amount": line.get("СуммаОплаты")})
+                    rows.append(
+                        {
+                            "order_ref": ref,
+                            "due_date": date.fromisoformat(str(when)[:10]),
+                            "amount": line.get("СуммаОплаты"),
+                        }
+                    )
     return pd.DataFrame(rows, columns=["order_ref", "due_date", "amount"])
 
 

@@ -14,10 +14,30 @@ import pandas as pd
 from b24_1c_assets.domain.duplicates import COMPANY_CARD
 
 REVIEW_COLUMNS = [
-    "item", "onec_ref", "company_id", "rule", "score", "reasons", "hold_reason",
-    "onec_name", "onec_inn", "onec_kpp", "onec_ogrn", "onec_emails", "onec_phones", "onec_address",
-    "crm_title", "crm_inn", "crm_kpp", "crm_ogrn", "crm_emails", "crm_phones", "crm_address",
-    "crm_deals", "crm_open_deals", "card_url",
+    "item",
+    "onec_ref",
+    "company_id",
+    "rule",
+    "score",
+    "reasons",
+    "hold_reason",
+    "onec_name",
+    "onec_inn",
+    "onec_kpp",
+    "onec_ogrn",
+    "onec_emails",
+    "onec_phones",
+    "onec_address",
+    "crm_title",
+    "crm_inn",
+    "crm_kpp",
+    "crm_ogrn",
+    "crm_emails",
+    "crm_phones",
+    "crm_address",
+    "crm_deals",
+    "crm_open_deals",
+    "card_url",
 ]
 ADDRESS_TYPES = {"Адрес"}  # КонтактнаяИнформация.Тип of an address (Перечисление.ТипыКонтактнойИнформации)
 
@@ -27,8 +47,11 @@ def _addresses(contact_info) -> str | None:
     if contact_info is None or (isinstance(contact_info, float) and pd.isna(contact_info)) or contact_info == "":
         return None
     rows = json.loads(contact_info) if isinstance(contact_info, str) else contact_info
-    found = [str(r.get("Представление") or "").strip() for r in rows or []
-             if isinstance(r, dict) and r.get("Тип") in ADDRESS_TYPES]
+    found = [
+        str(r.get("Представление") or "").strip()
+        for r in rows or []
+        if isinstance(r, dict) and r.get("Тип") in ADDRESS_TYPES
+    ]
     return "; ".join(f for f in found if f) or None
 
 
@@ -44,9 +67,16 @@ def _crm_address(company: pd.Series) -> str | None:
     return ", ".join(p for p in parts if p) or None
 
 
-def review_queue(candidates: pd.DataFrame, held_back: dict[str, str], onec: pd.DataFrame, crm: pd.DataFrame,
-                 onec_raw: pd.DataFrame, companies_raw: pd.DataFrame, crm_activity: pd.DataFrame | None,
-                 portal_origin: str | None = None) -> pd.DataFrame:
+def review_queue(
+    candidates: pd.DataFrame,
+    held_back: dict[str, str],
+    onec: pd.DataFrame,
+    crm: pd.DataFrame,
+    onec_raw: pd.DataFrame,
+    companies_raw: pd.DataFrame,
+    crm_activity: pd.DataFrame | None,
+    portal_origin: str | None = None,
+) -> pd.DataFrame:
     """One row per open candidate pair (item 'candidate') and per held-back 1C-only client without one
     (item 'held_back'), with both records' names, identifiers, contacts, addresses and the CRM side's deals.
 
@@ -54,14 +84,31 @@ def review_queue(candidates: pd.DataFrame, held_back: dict[str, str], onec: pd.D
     names / Bitrix24 field names) for addresses, `held_back` the 1C refs the company push holds back."""
     rows = []
     for cand in candidates.to_dict("records"):
-        rows.append({"item": "candidate", "onec_ref": cand["onec_ref"], "company_id": int(cand["company_id"]),
-                     "rule": cand["reason"], "score": float(cand["score"]), "reasons": cand["reasons"],
-                     "hold_reason": held_back.get(str(cand["onec_ref"]))})
+        rows.append(
+            {
+                "item": "candidate",
+                "onec_ref": cand["onec_ref"],
+                "company_id": int(cand["company_id"]),
+                "rule": cand["reason"],
+                "score": float(cand["score"]),
+                "reasons": cand["reasons"],
+                "hold_reason": held_back.get(str(cand["onec_ref"])),
+            }
+        )
     listed = {r["onec_ref"] for r in rows}
     for ref, why in sorted(held_back.items()):
         if ref not in listed:
-            rows.append({"item": "held_back", "onec_ref": ref, "company_id": None, "rule": "held_back",
-                         "score": None, "reasons": None, "hold_reason": why})
+            rows.append(
+                {
+                    "item": "held_back",
+                    "onec_ref": ref,
+                    "company_id": None,
+                    "rule": "held_back",
+                    "score": None,
+                    "reasons": None,
+                    "hold_reason": why,
+                }
+            )
     out = pd.DataFrame(rows, columns=["item", "onec_ref", "company_id", "rule", "score", "reasons", "hold_reason"])
     if out.empty:
         return pd.DataFrame(columns=REVIEW_COLUMNS)
@@ -93,12 +140,19 @@ def review_queue(candidates: pd.DataFrame, held_back: dict[str, str], onec: pd.D
     else:
         out["crm_deals"] = out["crm_open_deals"] = pd.array([pd.NA] * len(out), dtype="Int64")
     out["company_id"] = company
-    out["card_url"] = [COMPANY_CARD.format(origin=portal_origin.rstrip("/"), company_id=int(cid))
-                       if portal_origin and not pd.isna(cid) else None for cid in company]
+    out["card_url"] = [
+        COMPANY_CARD.format(origin=portal_origin.rstrip("/"), company_id=int(cid))
+        if portal_origin and not pd.isna(cid)
+        else None
+        for cid in company
+    ]
     for col in REVIEW_COLUMNS:
         if out[col].dtype == object:
             out[col] = out[col].where(out[col].notna(), None)
-    return out[REVIEW_COLUMNS].sort_values(["item", "score", "onec_ref", "company_id"],
-                                           ascending=[True, False, True, True], na_position="last"
-                                           ).reset_index(drop=True)
-
+    return (
+        out[REVIEW_COLUMNS]
+        .sort_values(
+            ["item", "score", "onec_ref", "company_id"], ascending=[True, False, True, True], na_position="last"
+        )
+        .reset_index(drop=True)
+    )

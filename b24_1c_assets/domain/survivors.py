@@ -48,8 +48,9 @@ def _date(value) -> str:
     return "" if value is None or pd.isna(value) else str(pd.Timestamp(value).date())
 
 
-def _with_activity(frame: pd.DataFrame, activity: pd.DataFrame | None, id_col: str, act_id: str,
-                   defaults: dict) -> pd.DataFrame:
+def _with_activity(
+    frame: pd.DataFrame, activity: pd.DataFrame | None, id_col: str, act_id: str, defaults: dict
+) -> pd.DataFrame:
     out = frame.copy()
     if activity is None or activity.empty:
         for col, value in defaults.items():
@@ -92,9 +93,11 @@ def _onec_rule(live: pd.DataFrame) -> tuple[str | None, str]:
     active = live[live["documents"] > 0]
     if len(active) == 1:
         last = _date(active["last_activity"].iloc[0])
-        return (active["ref_key"].iloc[0],
-                f"the only live record with documents or settlement movements ({int(active['documents'].iloc[0])}"
-                f"{', last ' + last if last else ''}){gone}")
+        return (
+            active["ref_key"].iloc[0],
+            f"the only live record with documents or settlement movements ({int(active['documents'].iloc[0])}"
+            f"{', last ' + last if last else ''}){gone}",
+        )
     if len(active) > 1:
         return None, f"{len(active)} live records have documents: a person decides which one stays{gone}"
     dated = live.dropna(subset=["last_activity"])
@@ -110,8 +113,9 @@ def _onec_rule(live: pd.DataFrame) -> tuple[str | None, str]:
     return None, f"{len(live)} live records, none with documents: a person decides which one stays{gone}"
 
 
-def crm_survivors(crm: pd.DataFrame, activity: pd.DataFrame | None = None,
-                  has_requisite: pd.Series | None = None) -> pd.DataFrame:
+def crm_survivors(
+    crm: pd.DataFrame, activity: pd.DataFrame | None = None, has_requisite: pd.Series | None = None
+) -> pd.DataFrame:
     """One row per member of each CRM duplicate group (`SURVIVOR_COLUMNS`); the rule always decides.
 
     `activity` has `CRM_ACTIVITY_COLUMNS` (and may have `has_requisite`); `has_requisite` (by company_id)
@@ -120,8 +124,7 @@ def crm_survivors(crm: pd.DataFrame, activity: pd.DataFrame | None = None,
     frame = frame[frame["key"].map(frame["key"].value_counts()).gt(1)]
     if frame.empty:
         return pd.DataFrame(columns=SURVIVOR_COLUMNS)
-    frame = _with_activity(frame, activity, "company_id", "company_id",
-                           {"deals": 0, "open_deals": 0, "created": None})
+    frame = _with_activity(frame, activity, "company_id", "company_id", {"deals": 0, "open_deals": 0, "created": None})
     for col in ("deals", "open_deals"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").fillna(0).astype(int)
     frame["created"] = pd.to_datetime(frame["created"], errors="coerce")
@@ -133,14 +136,23 @@ def crm_survivors(crm: pd.DataFrame, activity: pd.DataFrame | None = None,
         frame["has_requisite"] = frame["company_id"].map(has_requisite).fillna(False).astype(bool)
     ranked = frame.assign(_created=frame["created"].fillna(pd.Timestamp.max)).sort_values(
         ["key", "has_requisite", "deals", "open_deals", "_created", "company_id"],
-        ascending=[True, False, False, False, True, True], kind="stable")
+        ascending=[True, False, False, False, True, True],
+        kind="stable",
+    )
     rows = []
     for key, group in ranked.groupby("key", sort=True):
         first, second = group.iloc[0], group.iloc[1]
         why = _crm_why(first, second)
         for company_id in sorted(group["company_id"]):
-            rows.append({"system": "crm", "key": key, "record_id": str(company_id),
-                         "survivor_id": str(int(first["company_id"])), "why": why})
+            rows.append(
+                {
+                    "system": "crm",
+                    "key": key,
+                    "record_id": str(company_id),
+                    "survivor_id": str(int(first["company_id"])),
+                    "why": why,
+                }
+            )
     return pd.DataFrame(rows, columns=SURVIVOR_COLUMNS)
 
 

@@ -14,9 +14,9 @@ def _made(client) -> int:
 class ApiCalls:
     """Calls the given clients have made since this counter was made; a None client counts nothing.
 
-        calls = ApiCalls(client)
-        ...
-        metadata["api_calls"] = calls.count
+    calls = ApiCalls(client)
+    ...
+    metadata["api_calls"] = calls.count
     """
 
     def __init__(self, *clients):

@@ -25,9 +25,12 @@ MAX_NAMED_FAILURES = 10
 
 
 def contract_check_spec(table: Table) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(CONTRACT_CHECK, asset=table.key,
-                             description="Rows keep the table's data contract; breaking rows are quarantined "
-                                         "in quality.rejects with rule and value.")
+    return dg.AssetCheckSpec(
+        CONTRACT_CHECK,
+        asset=table.key,
+        description="Rows keep the table's data contract; breaking rows are quarantined "
+        "in quality.rejects with rule and value.",
+    )
 
 
 def with_lineage(frame: pd.DataFrame, context: dg.AssetExecutionContext) -> pd.DataFrame:
@@ -54,32 +57,54 @@ class WindowMerge:
     removed_keys: tuple[tuple, ...] = ()
 
 
-def store_extract(context: dg.AssetExecutionContext, store: WarehouseResource, table: Table,
-                  frame: pd.DataFrame, *, contract: Contract, api_calls: int,
-                  column_types: dict[str, str] | None = None, preview_columns: list[str] | None = None,
-                  extra: dict | None = None, merge: WindowMerge | None = None) -> dg.MaterializeResult:
+def store_extract(
+    context: dg.AssetExecutionContext,
+    store: WarehouseResource,
+    table: Table,
+    frame: pd.DataFrame,
+    *,
+    contract: Contract,
+    api_calls: int,
+    column_types: dict[str, str] | None = None,
+    preview_columns: list[str] | None = None,
+    extra: dict | None = None,
+    merge: WindowMerge | None = None,
+) -> dg.MaterializeResult:
     """Quarantine rows that break the contract, replace `table` with the rest (or merge them into it: `merge`),
     describe it."""
     verdict = quarantine(frame, contract) if not frame.empty else None
     rejects = verdict.rejects if verdict is not None else pd.DataFrame()
     if verdict is not None and not verdict.critical_failures.empty:
         named = verdict.critical_failures.head(MAX_NAMED_FAILURES)
-        reasons = "; ".join(f"record {r.record_id}: {r.column} fails {r.rule} (value {r.value!r})"
-                            for r in named.itertuples())
+        reasons = "; ".join(
+            f"record {r.record_id}: {r.column} fails {r.rule} (value {r.value!r})" for r in named.itertuples()
+        )
         raise dg.Failure(
             description=f"{table}: {len(verdict.critical_failures)} critical contract failures — {reasons}",
-            metadata={"rejects": dg.MetadataValue.md(named.to_markdown(index=False))})
+            metadata={"rejects": dg.MetadataValue.md(named.to_markdown(index=False))},
+        )
     good = verdict.good if verdict is not None else frame
     good = with_lineage(good, context)
     with store.connect() as conn:
         if merge is None:
             rows = table.replace(conn, good, column_types=column_types)
         else:
-            merged = table.merge(conn, good, key=merge.key, date_column=merge.date_column, since=merge.since,
-                                 removed_keys=merge.removed_keys, column_types=column_types)
+            merged = table.merge(
+                conn,
+                good,
+                key=merge.key,
+                date_column=merge.date_column,
+                since=merge.since,
+                removed_keys=merge.removed_keys,
+                column_types=column_types,
+            )
             rows = merged.rows
-            extra = {**(extra or {}), "merged_inserted": merged.inserted, "merged_updated": merged.updated,
-                     "merged_deleted": merged.deleted}
+            extra = {
+                **(extra or {}),
+                "merged_inserted": merged.inserted,
+                "merged_updated": merged.updated,
+                "merged_deleted": merged.deleted,
+            }
         if not rejects.empty:
             tables.QUALITY_REJECTS.append(conn, with_lineage(rejects, context))
     metadata = {
@@ -94,8 +119,11 @@ def store_extract(context: dg.AssetExecutionContext, store: WarehouseResource, t
         check_name=CONTRACT_CHECK,
         passed=rejects.empty,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"rejected_rows": metadata["rejected_rows"],
-                  "failures": dg.MetadataValue.md(rejects.head(MAX_NAMED_FAILURES).to_markdown(index=False)
-                                                  if not rejects.empty else "_(none)_")},
+        metadata={
+            "rejected_rows": metadata["rejected_rows"],
+            "failures": dg.MetadataValue.md(
+                rejects.head(MAX_NAMED_FAILURES).to_markdown(index=False) if not rejects.empty else "_(none)_"
+            ),
+        },
     )
     return dg.MaterializeResult(metadata=metadata, check_results=[check])

@@ -35,41 +35,60 @@ def guard_limits(flow: str) -> GuardLimits:
 
 def guard_spec(asset_key: dg.AssetKey, what: str) -> dg.AssetCheckSpec:
     """The blocking guard on a plan asset; `what` names the writes it stops (for the check's description)."""
-    return dg.AssetCheckSpec(GUARD_CHECK, asset=asset_key, blocking=True,
-                             description=f"Stops {what} when the plan changes more rows than the limits in "
-                                         f"settings/push_guard.toml allow, until a run carries "
-                                         f"{GUARD_OVERRIDE_TAG}=<reason>.")
+    return dg.AssetCheckSpec(
+        GUARD_CHECK,
+        asset=asset_key,
+        blocking=True,
+        description=f"Stops {what} when the plan changes more rows than the limits in "
+        f"settings/push_guard.toml allow, until a run carries "
+        f"{GUARD_OVERRIDE_TAG}=<reason>.",
+    )
 
 
-def guard_result(context: dg.AssetExecutionContext, asset_key: dg.AssetKey,
-                 verdict: GuardVerdict) -> dg.AssetCheckResult:
+def guard_result(
+    context: dg.AssetExecutionContext, asset_key: dg.AssetKey, verdict: GuardVerdict
+) -> dg.AssetCheckResult:
     """Passed when the verdict is within limits, or when the run carries an explicit override (said why)."""
     override = context.run.tags.get(GUARD_OVERRIDE_TAG)
     if not verdict.passed and override:
         context.log.warning(f"push guard overridden ({override}): {'; '.join(verdict.reasons)}")
     if verdict.reasons:
         description = "; ".join(verdict.reasons) + (
-            f" — overridden: {override}" if override else f" — nothing written; rerun with tag "
-                                                         f"{GUARD_OVERRIDE_TAG}=<reason>")
+            f" — overridden: {override}"
+            if override
+            else f" — nothing written; rerun with tag {GUARD_OVERRIDE_TAG}=<reason>"
+        )
     else:
         description = "within limits"
     return dg.AssetCheckResult(
-        check_name=GUARD_CHECK, asset_key=asset_key, passed=verdict.passed or bool(override),
-        severity=dg.AssetCheckSeverity.ERROR, description=description,
-        metadata={**verdict.figures, "reasons": "; ".join(verdict.reasons) or "none", "override": override or ""})
+        check_name=GUARD_CHECK,
+        asset_key=asset_key,
+        passed=verdict.passed or bool(override),
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=description,
+        metadata={**verdict.figures, "reasons": "; ".join(verdict.reasons) or "none", "override": override or ""},
+    )
 
 
-def guard_verdict(plan: pd.DataFrame, population: int, flow: str, *, new_holds: int = 0,
-                  zeroed: int = 0) -> GuardVerdict:
+def guard_verdict(
+    plan: pd.DataFrame, population: int, flow: str, *, new_holds: int = 0, zeroed: int = 0
+) -> GuardVerdict:
     """`guard_plan` with `flow`'s limits (population, new_holds, zeroed: see guard_plan)."""
     return guard_plan(plan, population, guard_limits(flow), new_holds=new_holds, zeroed=zeroed)
 
 
-def guard_check(context: dg.AssetExecutionContext, asset_key: dg.AssetKey, plan: pd.DataFrame, population: int,
-                flow: str, *, new_holds: int = 0, zeroed: int = 0) -> dg.AssetCheckResult:
+def guard_check(
+    context: dg.AssetExecutionContext,
+    asset_key: dg.AssetKey,
+    plan: pd.DataFrame,
+    population: int,
+    flow: str,
+    *,
+    new_holds: int = 0,
+    zeroed: int = 0,
+) -> dg.AssetCheckResult:
     """The guard's check result on `plan` with `flow`'s limits."""
-    return guard_result(context, asset_key,
-                        guard_verdict(plan, population, flow, new_holds=new_holds, zeroed=zeroed))
+    return guard_result(context, asset_key, guard_verdict(plan, population, flow, new_holds=new_holds, zeroed=zeroed))
 
 
 def dry_run_default(system: str) -> bool:
@@ -95,8 +114,10 @@ def dry_run_outcomes(rows: pd.DataFrame, status: str = Status.OK) -> list[RowOut
     """What a dry run journals for rows it would have written: each with its operation, nothing sent."""
     if rows.empty:
         return []
-    return [RowOutcome(k, op, status, attempts=0 if status == Status.DRY_RUN else 1)
-            for k, op in zip(rows["key"], rows["operation"])]
+    return [
+        RowOutcome(k, op, status, attempts=0 if status == Status.DRY_RUN else 1)
+        for k, op in zip(rows["key"], rows["operation"])
+    ]
 
 
 def store_plan(conn, context, table: Table, plan: pd.DataFrame) -> None:
@@ -107,28 +128,47 @@ def read_plan(conn, table: Table) -> pd.DataFrame:
     return table.read(conn)
 
 
-def journal(conn, *, flow: str, context, plan: pd.DataFrame, outcomes: list[RowOutcome], dry_run: bool = False,
-            target_ids: dict[str, str] | None = None) -> pd.DataFrame:
+def journal(
+    conn,
+    *,
+    flow: str,
+    context,
+    plan: pd.DataFrame,
+    outcomes: list[RowOutcome],
+    dry_run: bool = False,
+    target_ids: dict[str, str] | None = None,
+) -> pd.DataFrame:
     """`sync.journal.record` for this run: every outcome a result row, the baseline advanced unless dry."""
-    return record(conn, flow=flow, run_id=context.run.run_id, plan=plan, outcomes=outcomes, dry_run=dry_run,
-                  target_ids=target_ids)
+    return record(
+        conn, flow=flow, run_id=context.run.run_id, plan=plan, outcomes=outcomes, dry_run=dry_run, target_ids=target_ids
+    )
 
 
 def plan_metadata(plan: pd.DataFrame, table: str, columns: list[str]) -> dict:
     counts = plan["operation"].value_counts().to_dict() if not plan.empty else {}
-    return {"dagster/row_count": len(plan), "dagster/table_name": table,
-            "planned": int(sum(v for k, v in counts.items() if k != Operation.NOOP)),
-            "by_operation": dg.MetadataValue.json({str(k): int(v) for k, v in counts.items()}),
-            "preview": preview(plan[plan["operation"] != Operation.NOOP] if not plan.empty else plan, columns)}
+    return {
+        "dagster/row_count": len(plan),
+        "dagster/table_name": table,
+        "planned": int(sum(v for k, v in counts.items() if k != Operation.NOOP)),
+        "by_operation": dg.MetadataValue.json({str(k): int(v) for k, v in counts.items()}),
+        "preview": preview(plan[plan["operation"] != Operation.NOOP] if not plan.empty else plan, columns),
+    }
 
 
 def push_metadata(results: pd.DataFrame, planned: int, api_calls: int, dry_run: bool) -> dict:
     statuses = results["status"].value_counts().to_dict() if not results.empty else {}
-    return {"dagster/row_count": len(results), "planned": planned, "succeeded": int(statuses.get(Status.OK, 0)),
-            "failed": int(statuses.get(Status.FAILED, 0)), "rejected": int(statuses.get(Status.REJECTED, 0)),
-            "conflicts": int(statuses.get(Status.CONFLICT, 0)),
-            "deferred": int(statuses.get(Status.DEFERRED, 0)), "api_calls": api_calls, "dry_run": dry_run,
-            "preview": preview(results, ["key", "operation", "status", "target_id", "error"])}
+    return {
+        "dagster/row_count": len(results),
+        "planned": planned,
+        "succeeded": int(statuses.get(Status.OK, 0)),
+        "failed": int(statuses.get(Status.FAILED, 0)),
+        "rejected": int(statuses.get(Status.REJECTED, 0)),
+        "conflicts": int(statuses.get(Status.CONFLICT, 0)),
+        "deferred": int(statuses.get(Status.DEFERRED, 0)),
+        "api_calls": api_calls,
+        "dry_run": dry_run,
+        "preview": preview(results, ["key", "operation", "status", "target_id", "error"]),
+    }
 
 
 def after_of(plan_row: dict) -> dict:

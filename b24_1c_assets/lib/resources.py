@@ -57,12 +57,20 @@ class Bitrix24Resource(dg.ConfigurableResource):
 
     def auth(self) -> WebhookAuth | ApplicationAuth:
         if self.application_mode:
-            missing = [n for n, v in (("B24_PORTAL_URL", self.portal_url), ("B24_CLIENT_ID", self.client_id),
-                                      ("B24_CLIENT_SECRET", self.client_secret)) if not v]
+            missing = [
+                n
+                for n, v in (
+                    ("B24_PORTAL_URL", self.portal_url),
+                    ("B24_CLIENT_ID", self.client_id),
+                    ("B24_CLIENT_SECRET", self.client_secret),
+                )
+                if not v
+            ]
             if missing:
                 raise dg.Failure(f"B24_AUTH_MODE=application needs {', '.join(missing)}")
-            return ApplicationAuth(self.portal_url, self.client_id, self.client_secret, self.token_file,
-                                   oauth_server=self.oauth_server)
+            return ApplicationAuth(
+                self.portal_url, self.client_id, self.client_secret, self.token_file, oauth_server=self.oauth_server
+            )
         if not self.webhook_url:
             raise dg.Failure("B24_WEBHOOK_URL is not set (or set B24_AUTH_MODE=application)")
         return WebhookAuth(self.webhook_url)
@@ -70,10 +78,15 @@ class Bitrix24Resource(dg.ConfigurableResource):
     def client(self) -> Bitrix24Client:
         # One client (and so one pacer) per run: every asset of the run shares the portal's budget.
         if self._client is None:
-            self._client = Bitrix24Client(auth=self.auth(), rate=float(self.rate), burst=int(self.burst),
-                                          timeout=self.timeout_seconds, max_retries=self.max_retries,
-                                          operating_budget=float(self.operating_budget),
-                                          operating_share=float(self.operating_share))
+            self._client = Bitrix24Client(
+                auth=self.auth(),
+                rate=float(self.rate),
+                burst=int(self.burst),
+                timeout=self.timeout_seconds,
+                max_retries=self.max_retries,
+                operating_budget=float(self.operating_budget),
+                operating_share=float(self.operating_share),
+            )
         return self._client
 
 

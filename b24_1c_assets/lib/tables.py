@@ -67,9 +67,13 @@ class Table:
 
     def columns(self, conn) -> set[str]:
         """Column names of the stored table (empty when it does not exist yet)."""
-        return {r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns "
-                                           "WHERE table_schema = ? AND table_name = ?",
-                                           [self.schema, self.name]).fetchall()}
+        return {
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+                [self.schema, self.name],
+            ).fetchall()
+        }
 
     def replace(self, conn, frame: pd.DataFrame, *, column_types: dict[str, str] | None = None) -> int:
         return warehouse.replace_table(conn, self.schema, self.name, frame, column_types=column_types)
@@ -80,16 +84,19 @@ class Table:
 
     def replace_rows(self, conn, frame: pd.DataFrame, *, column: str, values, column_types=None) -> int:
         """Replace every row whose `column` is one of `values` (`warehouse.replace_rows`)."""
-        return warehouse.replace_rows(conn, self.schema, self.name, frame, column=column, values=values,
-                                      column_types=column_types)
+        return warehouse.replace_rows(
+            conn, self.schema, self.name, frame, column=column, values=values, column_types=column_types
+        )
 
     def append(self, conn, frame: pd.DataFrame, *, column_types: dict[str, str] | None = None) -> int:
         return warehouse.append_table(conn, self.schema, self.name, frame, column_types=column_types)
 
-    def replace_partition(self, conn, frame: pd.DataFrame, *, column: str, value: Any,
-                          column_types: dict[str, str] | None = None) -> int:
-        return warehouse.replace_partition(conn, self.schema, self.name, frame, column=column, value=value,
-                                           column_types=column_types)
+    def replace_partition(
+        self, conn, frame: pd.DataFrame, *, column: str, value: Any, column_types: dict[str, str] | None = None
+    ) -> int:
+        return warehouse.replace_partition(
+            conn, self.schema, self.name, frame, column=column, value=value, column_types=column_types
+        )
 
 
 # -- raw Bitrix24 extracts (defs/bitrix24/assets.py) --------------------------------------------------------
@@ -178,12 +185,36 @@ PUSH_COMPANIES_FROM_1C = Asset(("crm_push", "companies_from_1c"))
 PUSH_CUSTOMER_ORDERS = Asset(("onec_push", "customer_orders"))
 PUSH_COUNTERPARTIES_FROM_CRM = Asset(("onec_push", "counterparties_from_crm"))
 
-BITRIX24_EXTRACTS = {t.name: t for t in (BITRIX24_COMPANIES, BITRIX24_REQUISITES, BITRIX24_CONTACTS, BITRIX24_DEALS,
-                                         BITRIX24_PRODUCTS, BITRIX24_SMART_INVOICES, BITRIX24_USERS)}
-ONEC_EXTRACTS = {t.name: t for t in (ONEC_COUNTERPARTIES, ONEC_CONTRACTS, ONEC_ITEMS, ONEC_PRICE_TYPES, ONEC_PRICES,
-                                     ONEC_CUSTOMER_ORDERS, ONEC_INVOICES, ONEC_SHIPMENTS, ONEC_BANK_RECEIPTS,
-                                     ONEC_CASH_RECEIPTS, ONEC_SETTLEMENT_MOVEMENTS, ONEC_INVOICE_PAYMENTS,
-                                     ONEC_RECEIVABLES_BALANCE)}
+BITRIX24_EXTRACTS = {
+    t.name: t
+    for t in (
+        BITRIX24_COMPANIES,
+        BITRIX24_REQUISITES,
+        BITRIX24_CONTACTS,
+        BITRIX24_DEALS,
+        BITRIX24_PRODUCTS,
+        BITRIX24_SMART_INVOICES,
+        BITRIX24_USERS,
+    )
+}
+ONEC_EXTRACTS = {
+    t.name: t
+    for t in (
+        ONEC_COUNTERPARTIES,
+        ONEC_CONTRACTS,
+        ONEC_ITEMS,
+        ONEC_PRICE_TYPES,
+        ONEC_PRICES,
+        ONEC_CUSTOMER_ORDERS,
+        ONEC_INVOICES,
+        ONEC_SHIPMENTS,
+        ONEC_BANK_RECEIPTS,
+        ONEC_CASH_RECEIPTS,
+        ONEC_SETTLEMENT_MOVEMENTS,
+        ONEC_INVOICE_PAYMENTS,
+        ONEC_RECEIVABLES_BALANCE,
+    )
+}
 
 
 def onec_extract(name: str) -> Table:

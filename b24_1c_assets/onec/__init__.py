@@ -15,7 +15,16 @@ from .metadata import Metadata
 from .odata import OneCClient, OneCStats
 
 __all__ = [
-    "ExchangeFileRejected", "Metadata", "OneCAuthError", "OneCClient", "OneCConnectionError", "OneCError",
-    "OneCPublicationError", "OneCRequestError", "OneCStats", "OneCWireError", "WriteNotApplied",
+    "ExchangeFileRejected",
+    "Metadata",
+    "OneCAuthError",
+    "OneCClient",
+    "OneCConnectionError",
+    "OneCError",
+    "OneCPublicationError",
+    "OneCRequestError",
+    "OneCStats",
+    "OneCWireError",
+    "WriteNotApplied",
     "WriteNotVerified",
 ]

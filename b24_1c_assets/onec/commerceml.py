@@ -31,7 +31,7 @@ def parse_xml(text: str) -> etree._Element:
     already decoded, and lxml refuses a str that still declares an encoding."""
     if text.startswith("<?xml"):
         end = text.find("?>")
-        text = text[end + 2:] if end > 0 else text
+        text = text[end + 2 :] if end > 0 else text
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True, recover=False)
     return etree.fromstring(text.encode("utf-8"), parser=parser)
 
@@ -93,15 +93,17 @@ def _read_catalog(root, catalog, version, exported) -> CommerceMLDocument:
         for rate in _all(item, "СтавкиНалогов/СтавкаНалога"):
             if (_t(rate, "Наименование") or "").upper() == "НДС":
                 vat = _vat(_t(rate, "Ставка"))
-        doc.records.append({
-            "Ref_Key": ref.split("#", 1)[0],
-            "Description": name,
-            "Артикул": raw["Артикул"] or "",
-            "ЕдиницаИзмерения": unit,
-            "СтавкаНДС": vat,
-            "DeletionMark": (_t(item, "Статус") or "").lower() == "удален",
-            "Группы": [g.text.strip() for g in _all(item, "Группы/Ид") if g.text],
-        })
+        doc.records.append(
+            {
+                "Ref_Key": ref.split("#", 1)[0],
+                "Description": name,
+                "Артикул": raw["Артикул"] or "",
+                "ЕдиницаИзмерения": unit,
+                "СтавкаНДС": vat,
+                "DeletionMark": (_t(item, "Статус") or "").lower() == "удален",
+                "Группы": [g.text.strip() for g in _all(item, "Группы/Ид") if g.text],
+            }
+        )
     return doc
 
 
@@ -111,8 +113,11 @@ def _read_offers(package, version, exported) -> CommerceMLDocument:
     price_types = {}
     for pt in _all(package, "ТипыЦен/ТипЦены"):
         if _t(pt, "Ид"):
-            price_types[_t(pt, "Ид")] = {"Ref_Key": _t(pt, "Ид"), "Description": _t(pt, "Наименование"),
-                                         "Валюта": _t(pt, "Валюта")}
+            price_types[_t(pt, "Ид")] = {
+                "Ref_Key": _t(pt, "Ид"),
+                "Description": _t(pt, "Наименование"),
+                "Валюта": _t(pt, "Валюта"),
+            }
     doc.extra["price_types"] = list(price_types.values())
     for index, offer in enumerate(_all(package, "Предложения/Предложение")):
         ref = _t(offer, "Ид") or ""
@@ -135,14 +140,16 @@ def _read_offers(package, version, exported) -> CommerceMLDocument:
             if reason:
                 doc.bad_rows.append({"index": index, "record": raw, "reason": reason})
                 continue
-            doc.records.append({
-                "Номенклатура_Key": item,
-                "Характеристика": variant or None,
-                "ВидЦен_Key": raw["ИдТипаЦены"],
-                "Цена": amount,
-                "Валюта": _t(price, "Валюта"),
-                "Единица": _t(price, "Единица"),
-            })
+            doc.records.append(
+                {
+                    "Номенклатура_Key": item,
+                    "Характеристика": variant or None,
+                    "ВидЦен_Key": raw["ИдТипаЦены"],
+                    "Цена": amount,
+                    "Валюта": _t(price, "Валюта"),
+                    "Единица": _t(price, "Единица"),
+                }
+            )
     return doc
 
 

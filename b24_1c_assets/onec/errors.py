@@ -14,8 +14,7 @@ class OneCRequestError(OneCError):
     sub-status ('404.15'), `message` the server's text (shortened; it may echo request parts).
     """
 
-    def __init__(self, *, host: str, method: str, entity_set: str, status: int | None,
-                 code: str | None, message: str):
+    def __init__(self, *, host: str, method: str, entity_set: str, status: int | None, code: str | None, message: str):
         self.host = host
         self.method = method
         self.entity_set = entity_set

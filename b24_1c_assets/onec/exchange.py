@@ -65,13 +65,14 @@ def decode_bytes(data: bytes) -> str:
         if exc.reason == "unexpected end of data" and exc.end == len(data):
             # Valid UTF-8 cut inside its last character: a truncated UTF-8 file, not windows-1251. Decode what
             # is whole so the parse that follows names the truncation.
-            return data[:exc.start].decode("utf-8")
+            return data[: exc.start].decode("utf-8")
         # Not UTF-8: 1C's other export encoding. cp1251 maps nearly every byte, so corruption shows up
         # in the JSON/XML parse that follows, never as mojibake loaded silently into UTF-8 text fields.
         return data.decode("cp1251")
 
 
 # -- JSON record schemas ----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class F:
@@ -83,37 +84,76 @@ class F:
     choices: tuple[str, ...] | None = None
 
 
-_LINE = {"LineNumber": F("int", True), "Номенклатура_Key": F("guid", True), "Количество": F("decimal", True),
-         "Цена": F("decimal", True), "Сумма": F("decimal", True)}
+_LINE = {
+    "LineNumber": F("int", True),
+    "Номенклатура_Key": F("guid", True),
+    "Количество": F("decimal", True),
+    "Цена": F("decimal", True),
+    "Сумма": F("decimal", True),
+}
 SCHEMAS: dict[str, dict[str, F]] = {
     "counterparties": {
-        "Ref_Key": F("guid", True), "Description": F("str", True), "Code": F("str"),
-        "НаименованиеПолное": F("str"), "ИНН": F("str"), "КПП": F("str"), "РегистрационныйНомер": F("str"),
+        "Ref_Key": F("guid", True),
+        "Description": F("str", True),
+        "Code": F("str"),
+        "НаименованиеПолное": F("str"),
+        "ИНН": F("str"),
+        "КПП": F("str"),
+        "РегистрационныйНомер": F("str"),
         "ВидКонтрагента": F("str", choices=("ЮридическоеЛицо", "ФизическоеЛицо", "ИндивидуальныйПредприниматель")),
-        "DeletionMark": F("bool"), "email": F("str"), "phone": F("str"),
-        "Договоры": F("rows", fields={"Ref_Key": F("guid", True), "Description": F("str", True),
-                                     "НомерДоговора": F("str"), "ДатаДоговора": F("datetime"),
-                                     "СрокОплатыПокупателя": F("int")}),
+        "DeletionMark": F("bool"),
+        "email": F("str"),
+        "phone": F("str"),
+        "Договоры": F(
+            "rows",
+            fields={
+                "Ref_Key": F("guid", True),
+                "Description": F("str", True),
+                "НомерДоговора": F("str"),
+                "ДатаДоговора": F("datetime"),
+                "СрокОплатыПокупателя": F("int"),
+            },
+        ),
     },
     "invoices": {
-        "Ref_Key": F("guid", True), "Number": F("str", True), "Date": F("datetime", True), "Posted": F("bool", True),
-        "DeletionMark": F("bool"), "Контрагент_Key": F("guid", True), "Договор_Key": F("guid"),
-        "Заказ_Key": F("guid"), "СуммаДокумента": F("decimal", True), "ОплатаДо": F("datetime"),
+        "Ref_Key": F("guid", True),
+        "Number": F("str", True),
+        "Date": F("datetime", True),
+        "Posted": F("bool", True),
+        "DeletionMark": F("bool"),
+        "Контрагент_Key": F("guid", True),
+        "Договор_Key": F("guid"),
+        "Заказ_Key": F("guid"),
+        "СуммаДокумента": F("decimal", True),
+        "ОплатаДо": F("datetime"),
         "Запасы": F("rows", fields=_LINE),
     },
     "payments": {
-        "Ref_Key": F("guid", True), "Number": F("str", True), "Date": F("datetime", True), "Posted": F("bool", True),
-        "DeletionMark": F("bool"), "Вид": F("str", True, choices=("ПоступлениеНаСчет", "ПоступлениеВКассу")),
-        "Контрагент_Key": F("guid", True), "Договор_Key": F("guid"), "СчетНаОплату_Key": F("guid"),
-        "Заказ_Key": F("guid"), "СуммаДокумента": F("decimal", True),
+        "Ref_Key": F("guid", True),
+        "Number": F("str", True),
+        "Date": F("datetime", True),
+        "Posted": F("bool", True),
+        "DeletionMark": F("bool"),
+        "Вид": F("str", True, choices=("ПоступлениеНаСчет", "ПоступлениеВКассу")),
+        "Контрагент_Key": F("guid", True),
+        "Договор_Key": F("guid"),
+        "СчетНаОплату_Key": F("guid"),
+        "Заказ_Key": F("guid"),
+        "СуммаДокумента": F("decimal", True),
     },
     "receivables": {
-        "Контрагент_Key": F("guid", True), "Договор_Key": F("guid"),
-        "ТипРасчетов": F("str", True, choices=("Долг", "Аванс")), "СуммаBalance": F("decimal", True),
+        "Контрагент_Key": F("guid", True),
+        "Договор_Key": F("guid"),
+        "ТипРасчетов": F("str", True, choices=("Долг", "Аванс")),
+        "СуммаBalance": F("decimal", True),
     },
 }
-_KEYS = {"counterparties": ("Ref_Key",), "invoices": ("Ref_Key",), "payments": ("Ref_Key",),
-         "receivables": ("Контрагент_Key", "Договор_Key", "ТипРасчетов")}
+_KEYS = {
+    "counterparties": ("Ref_Key",),
+    "invoices": ("Ref_Key",),
+    "payments": ("Ref_Key",),
+    "receivables": ("Контрагент_Key", "Договор_Key", "ТипРасчетов"),
+}
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -187,6 +227,7 @@ def validate_record(record: Any, schema: dict[str, F], tz: ZoneInfo) -> dict[str
 
 
 # -- files and batches ------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ExchangeFile:
@@ -272,8 +313,9 @@ def _parse_json(name, text, tz):
     if not isinstance(records, list):
         raise ExchangeFileRejected(name, "'records' is missing or not a list")
     if doc.get("record_count") != len(records):
-        raise ExchangeFileRejected(name, f"record_count {doc.get('record_count')!r} but {len(records)} records: "
-                                         "incomplete export")
+        raise ExchangeFileRejected(
+            name, f"record_count {doc.get('record_count')!r} but {len(records)} records: incomplete export"
+        )
     try:
         exported = wire.parse_datetime(doc.get("exported_at"), tz)
         if exported is None:
@@ -308,8 +350,14 @@ def _parse_json(name, text, tz):
 class ExchangeFolder:
     """One exchange folder: `pending()`, `load(file)`, `claim(file)` (see module doc)."""
 
-    def __init__(self, path: str | os.PathLike, *, timezone: str = "Europe/Moscow", min_age_seconds: float = 2.0,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        timezone: str = "Europe/Moscow",
+        min_age_seconds: float = 2.0,
+        clock: Callable[[], float] = time.time,
+    ):
         self.path = Path(path)
         self.tz = ZoneInfo(timezone)
         # A file younger than this may still be being written by 1C (writers should rename into place).
@@ -350,9 +398,12 @@ class ExchangeFolder:
             data = entry.read_bytes()
             digest = hashlib.sha256(data).hexdigest()
             if digest in manifest:
-                self._move(entry, "duplicates",
-                           f"same content (sha256 {digest}) as {manifest[digest]['name']} loaded at "
-                           f"{manifest[digest]['loaded_at']}")
+                self._move(
+                    entry,
+                    "duplicates",
+                    f"same content (sha256 {digest}) as {manifest[digest]['name']} loaded at "
+                    f"{manifest[digest]['loaded_at']}",
+                )
                 continue
             out.append(ExchangeFile(entry, digest, len(data)))
         return out
@@ -383,9 +434,13 @@ class ExchangeFolder:
             raise
         self._move(file.path, "processed", None)
         manifest = self._manifest()
-        manifest[file.sha256] = {"name": file.name, "file_type": batch.file_type,
-                                 "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                                 "records": len(batch.records), "bad_rows": len(batch.bad_rows)}
+        manifest[file.sha256] = {
+            "name": file.name,
+            "file_type": batch.file_type,
+            "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "records": len(batch.records),
+            "bad_rows": len(batch.bad_rows),
+        }
         self._save_manifest(manifest)
 
     def reject(self, file: ExchangeFile, reason: str) -> Path:

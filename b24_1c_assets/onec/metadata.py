@@ -50,9 +50,11 @@ def describe_object(entity_set: str) -> str:
 
 
 def publication_hint(entity_set: str) -> str:
-    return (f"{describe_object(entity_set)} is not in the 1C OData publication: add it with "
-            "УстановитьСоставСтандартногоИнтерфейсаOData (e.g. from an external data processor) "
-            "and give the integration user read rights")
+    return (
+        f"{describe_object(entity_set)} is not in the 1C OData publication: add it with "
+        "УстановитьСоставСтандартногоИнтерфейсаOData (e.g. from an external data processor) "
+        "and give the integration user read rights"
+    )
 
 
 @dataclass
@@ -80,7 +82,7 @@ class Metadata:
                     binding = _local(p.get("Type", ""))
             ret = node.get("ReturnType", "")
             if ret.startswith("Collection("):
-                ret = ret[len("Collection("):-1]
+                ret = ret[len("Collection(") : -1]
             if binding:
                 meta.functions[(binding, node.get("Name"))] = _local(ret)
         return meta
@@ -105,7 +107,7 @@ class Metadata:
         out = {}
         for name, edm in self.fields(entity_set).items():
             if edm and edm.startswith("Collection("):
-                out[name] = self.types.get(_local(edm[len("Collection("):-1]), {})
+                out[name] = self.types.get(_local(edm[len("Collection(") : -1]), {})
         return out
 
     def is_composite(self, entity_set: str, name: str) -> bool:
@@ -125,7 +127,8 @@ class Metadata:
         if fn and (self.sets[base], fn.split("(", 1)[0]) not in self.functions and not self.fields(entity_set):
             raise OneCPublicationError(
                 f"{describe_object(owner or base)}: virtual table {fn} is not published "
-                "(re-publish the register with УстановитьСоставСтандартногоИнтерфейсаOData)")
+                "(re-publish the register with УстановитьСоставСтандартногоИнтерфейсаOData)"
+            )
         declared = self.fields(entity_set)
         if fn and not declared:
             return  # result type not described: nothing more to check
@@ -134,7 +137,8 @@ class Metadata:
             raise OneCPublicationError(
                 f"{describe_object(owner or base)}: field(s) {', '.join(missing)} not in $metadata of "
                 f"{entity_set}; check the configuration release and the OData publication "
-                "(УстановитьСоставСтандартногоИнтерфейсаOData)")
+                "(УстановитьСоставСтандартногоИнтерфейсаOData)"
+            )
 
     def require_all(self, needs: Mapping[str, Iterable[str]]) -> None:
         """Check many sets at once and report every problem in one error."""

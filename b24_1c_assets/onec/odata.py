@@ -65,34 +65,90 @@ ITEM_REF = ("Номенклатура",)  # the references a written order row m
 # (required, optional) fields per set. Required ones missing in $metadata stop the run; optional ones
 # are selected only when published (they differ between UNF releases).
 CATALOG_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    COUNTERPARTIES: (("Ref_Key", "DataVersion", "Code", "Description", "DeletionMark", "ИНН", "КПП",
-                      "КонтактнаяИнформация"),
-                     ("IsFolder", "Parent_Key", "НаименованиеПолное", "РегистрационныйНомер", "ВидКонтрагента",
-                      "ЮридическоеФизическоеЛицо", "СтранаРегистрации_Key", "Покупатель", "Поставщик",
-                      "ДоговорПоУмолчанию_Key", "Ответственный_Key", "Комментарий")),
-    CONTRACTS: (("Ref_Key", "Description", "СрокОплатыПокупателя"),
-                ("DataVersion", "Code", "DeletionMark", "НомерДоговора", "ДатаДоговора", "ВидДоговора",
-                 "Недействителен", "ВалютаРасчетов_Key", "Организация_Key", "ВидЦен_Key")),
-    ITEMS: (("Ref_Key", "Code", "Description", "DeletionMark"),
-            ("DataVersion", "IsFolder", "Parent_Key", "Артикул", "ТипНоменклатуры", "ЕдиницаИзмерения",
-             "ЕдиницаИзмерения_Key", "ВидСтавкиНДС", "СтавкаНДС_Key", "Недействителен", "Комментарий")),
+    COUNTERPARTIES: (
+        ("Ref_Key", "DataVersion", "Code", "Description", "DeletionMark", "ИНН", "КПП", "КонтактнаяИнформация"),
+        (
+            "IsFolder",
+            "Parent_Key",
+            "НаименованиеПолное",
+            "РегистрационныйНомер",
+            "ВидКонтрагента",
+            "ЮридическоеФизическоеЛицо",
+            "СтранаРегистрации_Key",
+            "Покупатель",
+            "Поставщик",
+            "ДоговорПоУмолчанию_Key",
+            "Ответственный_Key",
+            "Комментарий",
+        ),
+    ),
+    CONTRACTS: (
+        ("Ref_Key", "Description", "СрокОплатыПокупателя"),
+        (
+            "DataVersion",
+            "Code",
+            "DeletionMark",
+            "НомерДоговора",
+            "ДатаДоговора",
+            "ВидДоговора",
+            "Недействителен",
+            "ВалютаРасчетов_Key",
+            "Организация_Key",
+            "ВидЦен_Key",
+        ),
+    ),
+    ITEMS: (
+        ("Ref_Key", "Code", "Description", "DeletionMark"),
+        (
+            "DataVersion",
+            "IsFolder",
+            "Parent_Key",
+            "Артикул",
+            "ТипНоменклатуры",
+            "ЕдиницаИзмерения",
+            "ЕдиницаИзмерения_Key",
+            "ВидСтавкиНДС",
+            "СтавкаНДС_Key",
+            "Недействителен",
+            "Комментарий",
+        ),
+    ),
     PRICE_TYPES: (("Ref_Key", "Description"), ("Code", "DeletionMark", "ЦенаВключаетНДС", "ВалютаЦены_Key")),
 }
 _DOC_HEADER = ("Ref_Key", "Number", "Date", "Posted", "DeletionMark", "Контрагент_Key", "СуммаДокумента")
 DOCUMENT_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    ORDERS: (_DOC_HEADER + ("Договор_Key", "Запасы"),
-             ("DataVersion", "Комментарий", "СостояниеЗаказа", "ДатаОтгрузки", "ОплатаДо", "ДатаИзменения",
-              "Организация_Key", "Ответственный_Key", "ВидЦен_Key", "ПлатежныйКалендарь")),
-    INVOICES: (_DOC_HEADER + ("Договор_Key",),
-               ("DataVersion", "Комментарий", "ДокументОснование", "Заказ", "Организация_Key", "Запасы")),
-    SHIPMENTS: (_DOC_HEADER + ("Договор_Key",),
-                ("DataVersion", "Комментарий", "Заказ", "Организация_Key", "Ответственный_Key", "Запасы")),
+    ORDERS: (
+        _DOC_HEADER + ("Договор_Key", "Запасы"),
+        (
+            "DataVersion",
+            "Комментарий",
+            "СостояниеЗаказа",
+            "ДатаОтгрузки",
+            "ОплатаДо",
+            "ДатаИзменения",
+            "Организация_Key",
+            "Ответственный_Key",
+            "ВидЦен_Key",
+            "ПлатежныйКалендарь",
+        ),
+    ),
+    INVOICES: (
+        _DOC_HEADER + ("Договор_Key",),
+        ("DataVersion", "Комментарий", "ДокументОснование", "Заказ", "Организация_Key", "Запасы"),
+    ),
+    SHIPMENTS: (
+        _DOC_HEADER + ("Договор_Key",),
+        ("DataVersion", "Комментарий", "Заказ", "Организация_Key", "Ответственный_Key", "Запасы"),
+    ),
     # no header Договор: contract, order, invoice and advance flag are per row of РасшифровкаПлатежа
-    BANK_RECEIPTS: (_DOC_HEADER,
-                    ("DataVersion", "ВидОперации", "Комментарий", "НазначениеПлатежа", "Организация_Key",
-                     "РасшифровкаПлатежа")),
-    CASH_RECEIPTS: (_DOC_HEADER,
-                    ("DataVersion", "ВидОперации", "Комментарий", "Организация_Key", "РасшифровкаПлатежа")),
+    BANK_RECEIPTS: (
+        _DOC_HEADER,
+        ("DataVersion", "ВидОперации", "Комментарий", "НазначениеПлатежа", "Организация_Key", "РасшифровкаПлатежа"),
+    ),
+    CASH_RECEIPTS: (
+        _DOC_HEADER,
+        ("DataVersion", "ВидОперации", "Комментарий", "Организация_Key", "РасшифровкаПлатежа"),
+    ),
 }
 SETTLEMENT_DIMENSIONS = ("Контрагент_Key", "Договор_Key", "ТипРасчетов")
 SETTLEMENT_OPTIONAL = ("Организация_Key", "Документ", "Заказ")
@@ -126,11 +182,23 @@ class OneCClient:
     (empty date -> None). Date arguments may be naive (taken as infobase-local) or aware.
     """
 
-    def __init__(self, odata_url: str, username: str, password: str, *,
-                 timeout: float | tuple[float, float] = (10.0, 120.0), max_retries: int = 4,
-                 timezone: str = "Europe/Moscow", page_size: int = 1000,
-                 window_pages: int = 10, page_bytes_target: int | None = 16 * 2**20, max_page_size: int = 20000,
-                 backoff_initial: float = 0.5, backoff_max: float = 30.0, session: requests.Session | None = None):
+    def __init__(
+        self,
+        odata_url: str,
+        username: str,
+        password: str,
+        *,
+        timeout: float | tuple[float, float] = (10.0, 120.0),
+        max_retries: int = 4,
+        timezone: str = "Europe/Moscow",
+        page_size: int = 1000,
+        window_pages: int = 10,
+        page_bytes_target: int | None = 16 * 2**20,
+        max_page_size: int = 20000,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        session: requests.Session | None = None,
+    ):
         self._base = odata_url.rstrip("/")
         parts = urlsplit(self._base)
         self.host = parts.hostname or "?"
@@ -169,8 +237,9 @@ class OneCClient:
         query = wire.query_string(params or {})
         return f"{url}?{query}" if query else url
 
-    def _send(self, method: str, segments: Sequence[str], params: Mapping[str, Any] | None,
-              body: Any = None, *, label: str) -> requests.Response:
+    def _send(
+        self, method: str, segments: Sequence[str], params: Mapping[str, Any] | None, body: Any = None, *, label: str
+    ) -> requests.Response:
         """One HTTP exchange; raises OneCConnectionError / OneCRequestError (never with credentials)."""
         headers = {"Authorization": self.__auth_header, "Accept": "application/json"}
         data = None
@@ -179,20 +248,28 @@ class OneCClient:
             headers["Content-Type"] = "application/json; charset=utf-8"
         self.stats.requests += 1
         try:
-            resp = self._session.request(method, self._url(segments, params), data=data, headers=headers,
-                                         timeout=self.timeout, allow_redirects=False)
+            resp = self._session.request(
+                method,
+                self._url(segments, params),
+                data=data,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
         except requests.Timeout:
             raise OneCConnectionError(host=self.host, method=method, entity_set=label, reason="timeout") from None
         except requests.ConnectionError as exc:
             reason = type(exc.__context__ or exc).__name__
-            raise OneCConnectionError(host=self.host, method=method, entity_set=label,
-                                      reason=f"connection error ({reason})") from None
+            raise OneCConnectionError(
+                host=self.host, method=method, entity_set=label, reason=f"connection error ({reason})"
+            ) from None
         self.stats.bytes += len(resp.content)
         if resp.status_code >= 400:
             code, message = wire.parse_error_body(resp.content, resp.headers.get("Content-Type", ""))
             cls = OneCAuthError if resp.status_code in (401, 403) else OneCRequestError
-            raise cls(host=self.host, method=method, entity_set=label, status=resp.status_code, code=code,
-                      message=message)
+            raise cls(
+                host=self.host, method=method, entity_set=label, status=resp.status_code, code=code, message=message
+            )
         return resp
 
     def _get(self, segments: Sequence[str], params: Mapping[str, Any] | None, *, label: str) -> requests.Response:
@@ -202,14 +279,20 @@ class OneCClient:
         «Произошла внутренняя ошибка OData сервиса…», the same answer as for a query it can never run. So
         a 500 gets the same bounded retries, and one that stays names the query it was given.
         """
+
         def count_retry(state) -> None:
             self.stats.retries += 1
-            log.info("1C GET %s on %s: retry %d after %s", label, self.host, state.attempt_number,
-                     state.outcome.exception())
+            log.info(
+                "1C GET %s on %s: retry %d after %s", label, self.host, state.attempt_number, state.outcome.exception()
+            )
 
-        retrying = Retrying(stop=stop_after_attempt(self.max_retries + 1),
-                            wait=wait_exponential_jitter(initial=self._backoff[0], max=self._backoff[1]),
-                            retry=retry_if_exception(_is_retryable_get), before_sleep=count_retry, reraise=True)
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=wait_exponential_jitter(initial=self._backoff[0], max=self._backoff[1]),
+            retry=retry_if_exception(_is_retryable_get),
+            before_sleep=count_retry,
+            reraise=True,
+        )
         try:
             return retrying(self._send, "GET", segments, params, label=label)
         except OneCRequestError as exc:
@@ -217,9 +300,14 @@ class OneCClient:
                 raise
             query = unquote(wire.query_string(params or {}))
             raise OneCRequestError(
-                host=self.host, method="GET", entity_set=label, status=500, code=exc.code,
+                host=self.host,
+                method="GET",
+                entity_set=label,
+                status=500,
+                code=exc.code,
                 message=f"{exc.message} (still after {self.max_retries + 1} attempts; the query: "
-                        f"{'/'.join(segments)}{'?' + query if query else ''})") from None
+                f"{'/'.join(segments)}{'?' + query if query else ''})",
+            ) from None
 
     def _get_json(self, segments: Sequence[str], params: Mapping[str, Any], *, label: str) -> Any:
         params = {"$format": "json", **params}
@@ -227,8 +315,10 @@ class OneCClient:
         try:
             return wire.loads(resp.content)
         except ValueError:
-            raise OneCWireError(f"1C OData GET {label} on {self.host}: answer is not JSON "
-                                f"(Content-Type {resp.headers.get('Content-Type')!r})") from None
+            raise OneCWireError(
+                f"1C OData GET {label} on {self.host}: answer is not JSON "
+                f"(Content-Type {resp.headers.get('Content-Type')!r})"
+            ) from None
 
     # ------------------------------------------------------------------------------------------------
     # metadata
@@ -274,6 +364,7 @@ class OneCClient:
                 aliases[name] = other
                 return other
             return name
+
         required = [published(f) for f in required]
         self.metadata.require(entity_set, required)
         fields = required + [f for f in map(published, optional) if f in declared and f not in required]
@@ -291,7 +382,8 @@ class OneCClient:
         parser = self._parsers.get(entity_set)
         if parser is None:
             parser = self._parsers[entity_set] = wire.RowParser(
-                self.metadata.fields(entity_set), self.tz, self.metadata.row_types(entity_set))
+                self.metadata.fields(entity_set), self.tz, self.metadata.row_types(entity_set)
+            )
         aliases = self._aliases.get(entity_set, {})
         out = []
         for row in rows:
@@ -301,9 +393,11 @@ class OneCClient:
                     parsed.setdefault(wanted, parsed.get(published))
                 out.append(parsed)
             except (ValueError, TypeError) as exc:
-                raise OneCWireError(f"1C OData {entity_set} on {self.host}: unreadable row "
-                                    f"{row.get('Ref_Key') or row.get('Recorder_Key') or row.get('Recorder') or ''}: "
-                                    f"{exc}") from None
+                raise OneCWireError(
+                    f"1C OData {entity_set} on {self.host}: unreadable row "
+                    f"{row.get('Ref_Key') or row.get('Recorder_Key') or row.get('Recorder') or ''}: "
+                    f"{exc}"
+                ) from None
         self.stats.rows += len(out)
         return out
 
@@ -336,8 +430,9 @@ class OneCClient:
             skip += len(rows)
             top = self._next_top(top, len(rows), nbytes)
 
-    def read_catalog(self, entity_set: str, select: Sequence[str], *, filter: str | None = None,
-                     orderby: str = "Ref_Key") -> list[dict[str, Any]]:
+    def read_catalog(
+        self, entity_set: str, select: Sequence[str], *, filter: str | None = None, orderby: str = "Ref_Key"
+    ) -> list[dict[str, Any]]:
         """All rows of a catalog (or any small set) under a fixed order, parsed."""
         params = {"$select": ",".join(select), "$filter": filter, "$orderby": orderby}
         rows: list[dict] = []
@@ -345,9 +440,18 @@ class OneCClient:
             rows.extend(page)
         return self._parse(entity_set, rows)
 
-    def read_windowed(self, entity_set: str, select: Sequence[str], *, date_field: str, key_fields: Sequence[str],
-                      since: date | datetime | None, until: date | datetime | None, filter: str | None = None,
-                      tie_order: Sequence[str] = ("Ref_Key",)) -> list[dict[str, Any]]:
+    def read_windowed(
+        self,
+        entity_set: str,
+        select: Sequence[str],
+        *,
+        date_field: str,
+        key_fields: Sequence[str],
+        since: date | datetime | None,
+        until: date | datetime | None,
+        filter: str | None = None,
+        tie_order: Sequence[str] = ("Ref_Key",),
+    ) -> list[dict[str, Any]]:
         """Rows with `since <= date_field < until`, read in date windows (at most a calendar month).
 
         Inside a window pages go by `$skip` under `$orderby=<date_field>,<tie_order>`. A window that needs
@@ -377,13 +481,20 @@ class OneCClient:
             skip = pages = read_in_window = 0
             tail_at, tail_keys = "", set()  # the latest instant read in this pass and the keys read at it
             while True:
-                flt = (f"{date_field} ge {wire.datetime_literal(datetime.fromisoformat(lower), self.tz)} and "
-                       f"{date_field} lt {wire.datetime_literal(datetime.fromisoformat(upper), self.tz)}")
+                flt = (
+                    f"{date_field} ge {wire.datetime_literal(datetime.fromisoformat(lower), self.tz)} and "
+                    f"{date_field} lt {wire.datetime_literal(datetime.fromisoformat(upper), self.tz)}"
+                )
                 if extra:
                     flt = f"({flt}) and ({extra})"
                 top = state["top"]
-                params = {"$select": ",".join(select), "$filter": flt, "$orderby": order,
-                          "$top": top, "$skip": skip or None}
+                params = {
+                    "$select": ",".join(select),
+                    "$filter": flt,
+                    "$orderby": order,
+                    "$top": top,
+                    "$skip": skip or None,
+                }
                 page, nbytes = self._fetch([entity_set], params, label=entity_set)
                 pages += 1
                 for row in page:
@@ -395,8 +506,11 @@ class OneCClient:
                         tail_at, tail_keys = at, set()
                     tail_keys.add(key)
                 if len(page) < top:  # window complete: size the next one to about two pages
-                    state["span"] = _next_span(datetime.fromisoformat(upper) - datetime.fromisoformat(lower),
-                                               read_in_window + len(page), 2 * state["top"])
+                    state["span"] = _next_span(
+                        datetime.fromisoformat(upper) - datetime.fromisoformat(lower),
+                        read_in_window + len(page),
+                        2 * state["top"],
+                    )
                     lower, seen_at_lower = upper, set()
                     break
                 state["top"] = self._next_top(top, len(page), nbytes)
@@ -435,8 +549,10 @@ class OneCClient:
         which objects changed since we read them (DataVersion moves on every write, even a no-op)."""
         declared = self.metadata.fields(entity_set)
         flt = None if include_folders or "IsFolder" not in declared else "IsFolder eq false"
-        return {r["Ref_Key"]: r["DataVersion"] for r in self.read_catalog(entity_set, ["Ref_Key", "DataVersion"],
-                                                                          filter=flt)}
+        return {
+            r["Ref_Key"]: r["DataVersion"]
+            for r in self.read_catalog(entity_set, ["Ref_Key", "DataVersion"], filter=flt)
+        }
 
     def _catalog_rows(self, entity_set: str, select: Sequence[str], refs: Sequence[str] | None) -> list[dict]:
         """The whole catalog, or only the objects `refs` (read `REFS_PER_FILTER` at a time)."""
@@ -445,12 +561,13 @@ class OneCClient:
         rows: list[dict] = []
         wanted = sorted(set(refs))
         for start in range(0, len(wanted), REFS_PER_FILTER):
-            flt = " or ".join(f"Ref_Key eq {wire.guid_literal(r)}" for r in wanted[start:start + REFS_PER_FILTER])
+            flt = " or ".join(f"Ref_Key eq {wire.guid_literal(r)}" for r in wanted[start : start + REFS_PER_FILTER])
             rows += self.read_catalog(entity_set, select, filter=flt)
         return rows
 
-    def counterparties(self, *, include_folders: bool = False, refs: Sequence[str] | None = None
-                       ) -> list[dict[str, Any]]:
+    def counterparties(
+        self, *, include_folders: bool = False, refs: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
         """Catalog_Контрагенты with `email`/`phone` taken from КонтактнаяИнформация (first of each kind).
         Groups (`IsFolder`) are left out unless asked for; items marked for deletion are kept (DeletionMark).
 
@@ -480,18 +597,38 @@ class OneCClient:
             party = "Контрагент" if "Контрагент" in declared else "Контрагент_Key"
             select = self._select(DEFAULT_CONTRACTS, ("Организация_Key", party, "Договор_Key"), ("ВидДоговора",))
             rows = self.read_catalog(DEFAULT_CONTRACTS, select, orderby=f"Организация_Key,{party}")
-            return [{"Контрагент_Key": r.get(party), "Организация_Key": r.get("Организация_Key"),
-                     "ВидДоговора": r.get("ВидДоговора"), "Договор_Key": r.get("Договор_Key")}
-                    for r in rows if r.get(f"{party}_Type", _CP_TYPE) == _CP_TYPE  # not an organisation
-                    and r.get("Договор_Key") not in (None, wire.ZERO_GUID)]
-        return [{"Контрагент_Key": r["Ref_Key"], "Организация_Key": None, "ВидДоговора": None,
-                 "Договор_Key": r["ДоговорПоУмолчанию_Key"]}
-                for r in counterparties if r.get("ДоговорПоУмолчанию_Key") not in (None, "", wire.ZERO_GUID)]
+            return [
+                {
+                    "Контрагент_Key": r.get(party),
+                    "Организация_Key": r.get("Организация_Key"),
+                    "ВидДоговора": r.get("ВидДоговора"),
+                    "Договор_Key": r.get("Договор_Key"),
+                }
+                for r in rows
+                if r.get(f"{party}_Type", _CP_TYPE) == _CP_TYPE  # not an organisation
+                and r.get("Договор_Key") not in (None, wire.ZERO_GUID)
+            ]
+        return [
+            {
+                "Контрагент_Key": r["Ref_Key"],
+                "Организация_Key": None,
+                "ВидДоговора": None,
+                "Договор_Key": r["ДоговорПоУмолчанию_Key"],
+            }
+            for r in counterparties
+            if r.get("ДоговорПоУмолчанию_Key") not in (None, "", wire.ZERO_GUID)
+        ]
 
     def vat_rates(self) -> list[dict[str, Any]]:
         """Catalog_СтавкиНДС: Ставка, and in 3.0 the kind of rate each one is (ВидСтавкиНДС)."""
-        return self.read_catalog(VAT_RATES, self._select(VAT_RATES, ("Ref_Key", "Description", "Ставка"), (
-            "DeletionMark", "ВидСтавкиНДС", "Расчетная", "НеОблагается")))
+        return self.read_catalog(
+            VAT_RATES,
+            self._select(
+                VAT_RATES,
+                ("Ref_Key", "Description", "Ставка"),
+                ("DeletionMark", "ВидСтавкиНДС", "Расчетная", "НеОблагается"),
+            ),
+        )
 
     def country(self, code: str) -> str | None:
         """Ref_Key of the Catalog_СтраныМира entry with this ОКСМ code (643 = Russia), None if absent."""
@@ -540,8 +677,11 @@ class OneCClient:
             args.append("Condition=" + wire.string_literal(f"ВидЦен_Key eq {wire.guid_literal(price_type)}"))
         fn = f"SliceLast({','.join(args)})" if args else "SliceLast()"
         label = f"{PRICES}/SliceLast"
-        select = self._select(label, ("Номенклатура_Key", "ВидЦен_Key", "Цена"),
-                              ("Period", "Характеристика_Key", "ЕдиницаИзмерения", "ЕдиницаИзмерения_Key"))
+        select = self._select(
+            label,
+            ("Номенклатура_Key", "ВидЦен_Key", "Цена"),
+            ("Period", "Характеристика_Key", "ЕдиницаИзмерения", "ЕдиницаИзмерения_Key"),
+        )
         order = [f for f in ("Номенклатура_Key", "ВидЦен_Key", "Характеристика_Key") if f in select]
         params = {"$select": ",".join(select), "$orderby": ",".join(f"{f} asc" for f in order)}
         rows: list[dict] = []
@@ -549,67 +689,118 @@ class OneCClient:
             rows.extend(page)
         return self._parse(label, rows)
 
-    def documents(self, entity_set: str, since: date | datetime | None = None, until: date | datetime | None = None,
-                  *, select: Sequence[str] | None = None, filter: str | None = None) -> list[dict[str, Any]]:
+    def documents(
+        self,
+        entity_set: str,
+        since: date | datetime | None = None,
+        until: date | datetime | None = None,
+        *,
+        select: Sequence[str] | None = None,
+        filter: str | None = None,
+    ) -> list[dict[str, Any]]:
         """Documents of one set with `since <= Date < until` (open ends: from the first / until tomorrow)."""
         self.metadata.require(entity_set)
         party = self._ref_field(entity_set, "Контрагент")
         if select is None:
-            required, optional = DOCUMENT_FIELDS.get(entity_set, (("Ref_Key", "Number", "Date", "Posted",
-                                                                   "DeletionMark"), ()))
+            required, optional = DOCUMENT_FIELDS.get(
+                entity_set, (("Ref_Key", "Number", "Date", "Posted", "DeletionMark"), ())
+            )
             required = tuple(party if f == "Контрагент_Key" else f for f in required)
             select = self._select(entity_set, required, optional)
         else:
             select = self._select(entity_set, select)
-        rows = self.read_windowed(entity_set, select, date_field="Date", key_fields=("Ref_Key",),
-                                  since=since, until=until, filter=filter)
+        rows = self.read_windowed(
+            entity_set, select, date_field="Date", key_fields=("Ref_Key",), since=since, until=until, filter=filter
+        )
         if party == "Контрагент":  # composite on payments in some releases: give the ref under one name
             for row in rows:
                 row.setdefault("Контрагент_Key", row.get("Контрагент"))
         return rows
 
-    def _movements(self, register: str, required: Sequence[str], optional: Sequence[str],
-                   since, until, *, turnover: bool = False, filter: str | None = None) -> list[dict[str, Any]]:
+    def _movements(
+        self,
+        register: str,
+        required: Sequence[str],
+        optional: Sequence[str],
+        since,
+        until,
+        *,
+        turnover: bool = False,
+        filter: str | None = None,
+    ) -> list[dict[str, Any]]:
         """Register movements; `turnover`: a turnover register, whose rows have no RecordType."""
         entity_set = f"{register}_RecordType"
         declared = self.metadata.fields(entity_set) if self.metadata.has_set(entity_set) else {}
         recorder = "Recorder_Key" if "Recorder_Key" in declared else "Recorder"
         base = ("Period", recorder, "LineNumber") + (() if turnover else ("RecordType",))
         select = self._select(entity_set, tuple(base) + tuple(required), ("Active",) + tuple(optional))
-        return self.read_windowed(entity_set, select, date_field="Period", key_fields=(recorder, "LineNumber"),
-                                  since=since, until=until, tie_order=(recorder, "LineNumber"), filter=filter)
+        return self.read_windowed(
+            entity_set,
+            select,
+            date_field="Period",
+            key_fields=(recorder, "LineNumber"),
+            since=since,
+            until=until,
+            tie_order=(recorder, "LineNumber"),
+            filter=filter,
+        )
 
-    def settlement_movements(self, since: date | datetime | None = None, until: date | datetime | None = None,
-                             *, counterparties: Sequence[str] = ()) -> list[dict[str, Any]]:
+    def settlement_movements(
+        self,
+        since: date | datetime | None = None,
+        until: date | datetime | None = None,
+        *,
+        counterparties: Sequence[str] = (),
+    ) -> list[dict[str, Any]]:
         """Movements of AccumulationRegister_РасчетыСПокупателями (`_RecordType`) with since <= Period < until;
         with `counterparties` (Ref_Keys), only theirs: a client's whole history re-read when its balance
         disagrees with 1C's, in groups small enough for IIS's query-string limit."""
         if not counterparties:
-            return self._movements(SETTLEMENTS, SETTLEMENT_DIMENSIONS + ("Сумма",),
-                                   SETTLEMENT_OPTIONAL + ("СуммаВал", "СуммаРег"), since, until)
+            return self._movements(
+                SETTLEMENTS,
+                SETTLEMENT_DIMENSIONS + ("Сумма",),
+                SETTLEMENT_OPTIONAL + ("СуммаВал", "СуммаРег"),
+                since,
+                until,
+            )
         rows: list[dict[str, Any]] = []
         refs = sorted(set(counterparties))
         for start in range(0, len(refs), COUNTERPARTIES_PER_FILTER):
-            group = refs[start:start + COUNTERPARTIES_PER_FILTER]
+            group = refs[start : start + COUNTERPARTIES_PER_FILTER]
             flt = " or ".join(f"Контрагент_Key eq {wire.guid_literal(ref)}" for ref in group)
-            rows += self._movements(SETTLEMENTS, SETTLEMENT_DIMENSIONS + ("Сумма",),
-                                    SETTLEMENT_OPTIONAL + ("СуммаВал", "СуммаРег"), since, until, filter=flt)
+            rows += self._movements(
+                SETTLEMENTS,
+                SETTLEMENT_DIMENSIONS + ("Сумма",),
+                SETTLEMENT_OPTIONAL + ("СуммаВал", "СуммаРег"),
+                since,
+                until,
+                filter=flt,
+            )
         return rows
 
-    def invoice_payments(self, since: date | datetime | None = None,
-                         until: date | datetime | None = None) -> list[dict[str, Any]]:
+    def invoice_payments(
+        self, since: date | datetime | None = None, until: date | datetime | None = None
+    ) -> list[dict[str, Any]]:
         """Movements of AccumulationRegister_ОплатаСчетовИЗаказов (invoice/order obligation and payments).
 
         A turnover register in UNF 3.0 and 1.6 (AccumulationRegisters/ОплатаСчетовИЗаказов.xml,
         RegisterType Turnovers): its rows carry no RecordType, every movement adds to the turnover.
         """
-        return self._movements(INVOICE_PAYMENTS, ("СчетНаОплату", "Сумма"),
-                               ("СуммаОплаты", "СуммаАванса", "Организация_Key", "Контрагент_Key"), since, until,
-                               turnover=True)
+        return self._movements(
+            INVOICE_PAYMENTS,
+            ("СчетНаОплату", "Сумма"),
+            ("СуммаОплаты", "СуммаАванса", "Организация_Key", "Контрагент_Key"),
+            since,
+            until,
+            turnover=True,
+        )
 
-    def receivables_balance(self, as_of: date | datetime | None = None, *,
-                            dimensions: Sequence[str] | None = ("Контрагент", "Договор", "ТипРасчетов")
-                            ) -> list[dict[str, Any]]:
+    def receivables_balance(
+        self,
+        as_of: date | datetime | None = None,
+        *,
+        dimensions: Sequence[str] | None = ("Контрагент", "Договор", "ТипРасчетов"),
+    ) -> list[dict[str, Any]]:
         """AccumulationRegister_РасчетыСПокупателями/Balance: non-zero balances, by default per
         counterparty × contract × ТипРасчетов (`Dimensions=`), `dimensions=None` for every dimension.
 
@@ -620,9 +811,15 @@ class OneCClient:
         label = f"{SETTLEMENTS}/Balance"
         self.metadata.require(label, ["СуммаBalance"])
         declared = self.metadata.fields(label)
-        names = list(dimensions) if dimensions else [
-            d for d in ("Организация", "Контрагент", "Договор", "Документ", "Заказ", "ТипРасчетов")
-            if d in declared or f"{d}_Key" in declared]
+        names = (
+            list(dimensions)
+            if dimensions
+            else [
+                d
+                for d in ("Организация", "Контрагент", "Договор", "Документ", "Заказ", "ТипРасчетов")
+                if d in declared or f"{d}_Key" in declared
+            ]
+        )
         dim_fields = [f"{d}_Key" if f"{d}_Key" in declared else d for d in names]
         args = []
         if as_of is not None:
@@ -671,11 +868,16 @@ class OneCClient:
             self.stats.reconciliations += 1
             found = self.find_by_marker(entity_set, marker, field=marker_field)
             if len(found) > 1:
-                raise OneCError(f"1C OData POST {entity_set} on {self.host}: {len(found)} objects carry the "
-                                f"same marker after an unknown outcome; resolve by hand") from None
+                raise OneCError(
+                    f"1C OData POST {entity_set} on {self.host}: {len(found)} objects carry the "
+                    f"same marker after an unknown outcome; resolve by hand"
+                ) from None
             if not found:
-                raise WriteNotApplied(f"1C OData POST {entity_set} on {self.host}: outcome unknown ({exc}); "
-                                      "no object with the marker, safe to create again", cause=exc) from None
+                raise WriteNotApplied(
+                    f"1C OData POST {entity_set} on {self.host}: outcome unknown ({exc}); "
+                    "no object with the marker, safe to create again",
+                    cause=exc,
+                ) from None
             log.info("1C POST %s on %s: outcome unknown, found by marker", entity_set, self.host)
             return self.get_object(entity_set, found[0]["Ref_Key"]) or found[0]
         return self._parse(entity_set, [wire.loads(resp.content)])[0]
@@ -700,21 +902,26 @@ class OneCClient:
             current = self.get_object(entity_set, ref)
             if current is not None and _shows(current, self._typed(entity_set, fields)):
                 return current
-            raise WriteNotApplied(f"1C OData PATCH {entity_set} on {self.host}: outcome unknown ({exc}); "
-                                  "the object does not show the new values", cause=exc) from None
+            raise WriteNotApplied(
+                f"1C OData PATCH {entity_set} on {self.host}: outcome unknown ({exc}); "
+                "the object does not show the new values",
+                cause=exc,
+            ) from None
         return self._parse(entity_set, [wire.loads(resp.content)])[0]
 
     def _typed(self, entity_set: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Values as a read would return them (to compare what was sent with what 1C holds)."""
-        return wire.RowParser(self.metadata.fields(entity_set), self.tz,
-                              self.metadata.row_types(entity_set))(wire.loads(_dumps(dict(fields), self.tz)))
+        return wire.RowParser(self.metadata.fields(entity_set), self.tz, self.metadata.row_types(entity_set))(
+            wire.loads(_dumps(dict(fields), self.tz))
+        )
 
     def update_counterparty(self, ref: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         """PATCH a Catalog_Контрагенты item (see `update_object`)."""
         return self.update_object(COUNTERPARTIES, ref, fields)
 
-    def update_customer_order(self, ref: str, header: Mapping[str, Any],
-                              rows: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    def update_customer_order(
+        self, ref: str, header: Mapping[str, Any], rows: Sequence[Mapping[str, Any]] | None = None
+    ) -> dict[str, Any]:
         """PATCH an order's header and, if given, all its `Запасы` rows (LineNumber 1..n).
 
         1C refuses new rows on a posted order (500): `unpost_document` first, `post_document` after.
@@ -727,8 +934,9 @@ class OneCClient:
             self._verify_rows(ORDERS, order, "Запасы", body["Запасы"], ITEM_REF)
         return order
 
-    def create_customer_order(self, header: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], marker: str,
-                              *, post: bool = False) -> dict[str, Any]:
+    def create_customer_order(
+        self, header: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], marker: str, *, post: bool = False
+    ) -> dict[str, Any]:
         """POST a Document_ЗаказПокупателя with its `Запасы` rows (LineNumber 1..n), marker in Комментарий.
 
         With `post=True` the order is then posted (`Post`, non-operational) and re-read.
@@ -752,15 +960,21 @@ class OneCClient:
         for i, row in enumerate(rows, start=1):
             fitted = dict(row)
             for name in [k for k in row if k.endswith("_Type")]:
-                base = name[:-len("_Type")]
+                base = name[: -len("_Type")]
                 if f"{base}_Key" in declared and base not in declared:
                     fitted[f"{base}_Key"] = fitted.pop(base, None)
                     fitted.pop(name)
             out.append({**fitted, "LineNumber": str(i)})
         return out
 
-    def _verify_rows(self, entity_set: str, saved: Mapping[str, Any], section: str,
-                     sent: Sequence[Mapping[str, Any]], refs: Sequence[str]) -> None:
+    def _verify_rows(
+        self,
+        entity_set: str,
+        saved: Mapping[str, Any],
+        section: str,
+        sent: Sequence[Mapping[str, Any]],
+        refs: Sequence[str],
+    ) -> None:
         """The object as 1C answered the write must carry each reference sent in each row (`refs`: base
         names); else WriteNotVerified naming the row and field (a property 1C did not know was dropped)."""
         have = saved.get(section) or []
@@ -774,13 +988,18 @@ class OneCClient:
                     raise WriteNotVerified(
                         f"1C OData {entity_set} {saved.get('Ref_Key')} on {self.host}: row {i + 1} of {section} "
                         f"was saved with {field}={got!r}, not the {row[field]!r} sent (a property 1C does not "
-                        f"have is ignored: check the shape in $metadata)")
+                        f"have is ignored: check the shape in $metadata)"
+                    )
 
     def post_document(self, entity_set: str, ref: str, *, operational: bool = False) -> None:
         """POST …/Document_X(guid'…')/Post. On an unknown outcome reads `Posted` back to decide."""
         try:
-            self._send("POST", [f"{entity_set}({wire.guid_literal(ref)})", "Post"],
-                       {"PostingModeOperational": "true" if operational else "false"}, label=f"{entity_set}/Post")
+            self._send(
+                "POST",
+                [f"{entity_set}({wire.guid_literal(ref)})", "Post"],
+                {"PostingModeOperational": "true" if operational else "false"},
+                label=f"{entity_set}/Post",
+            )
         except OneCError as exc:
             if not _unknown_outcome(exc):
                 raise
@@ -789,26 +1008,32 @@ class OneCClient:
             if not (current and current.get("Posted")):
                 if _refused(exc):  # the configuration's own checks said no: the same Post fails again
                     raise
-                raise WriteNotApplied(f"1C OData Post {entity_set} on {self.host}: outcome unknown ({exc}); "
-                                      "the document is not posted", cause=exc) from None
-
+                raise WriteNotApplied(
+                    f"1C OData Post {entity_set} on {self.host}: outcome unknown ({exc}); the document is not posted",
+                    cause=exc,
+                ) from None
 
     def unpost_document(self, entity_set: str, ref: str) -> None:
         """POST …/Document_X(guid'…')/Unpost. On an unknown outcome reads `Posted` back to decide."""
         try:
-            self._send("POST", [f"{entity_set}({wire.guid_literal(ref)})", "Unpost"], None,
-                       label=f"{entity_set}/Unpost")
+            self._send(
+                "POST", [f"{entity_set}({wire.guid_literal(ref)})", "Unpost"], None, label=f"{entity_set}/Unpost"
+            )
         except OneCError as exc:
             if not _unknown_outcome(exc):
                 raise
             self.stats.reconciliations += 1
             current = self.get_object(entity_set, ref, ["Ref_Key", "Posted"])
             if current is None or current.get("Posted"):
-                raise WriteNotApplied(f"1C OData Unpost {entity_set} on {self.host}: outcome unknown ({exc}); "
-                                      "the document is still posted", cause=exc) from None
+                raise WriteNotApplied(
+                    f"1C OData Unpost {entity_set} on {self.host}: outcome unknown ({exc}); "
+                    "the document is still posted",
+                    cause=exc,
+                ) from None
 
 
 # -- helpers --------------------------------------------------------------------------------------------
+
 
 def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, OneCConnectionError) or (isinstance(exc, OneCRequestError) and exc.transient)
@@ -822,14 +1047,20 @@ def _is_retryable_get(exc: BaseException) -> bool:
 def _unknown_outcome(exc: Exception) -> bool:
     """A write may or may not have happened: no answer, or a 5xx (1C can fail after committing)."""
     return isinstance(exc, OneCConnectionError) or (
-        isinstance(exc, OneCRequestError) and exc.status is not None and exc.status >= 500)
+        isinstance(exc, OneCRequestError) and exc.status is not None and exc.status >= 500
+    )
 
 
 def _refused(exc: Exception) -> bool:
     """A 500 carrying the configuration's own message (a fill check at Post, «Не удалось провести …»), not
     the platform's generic internal error nor a gateway page: 1C said no, and will say it again."""
-    return (isinstance(exc, OneCRequestError) and exc.status == 500 and exc.code == "-1" and bool(exc.message)
-            and not exc.message.startswith("Произошла внутренняя ошибка"))
+    return (
+        isinstance(exc, OneCRequestError)
+        and exc.status == 500
+        and exc.code == "-1"
+        and bool(exc.message)
+        and not exc.message.startswith("Произошла внутренняя ошибка")
+    )
 
 
 def _shows(current: Mapping[str, Any], sent: Mapping[str, Any]) -> bool:

@@ -36,6 +36,7 @@ def loads(body: bytes | str) -> Any:
 
 # -- values -------------------------------------------------------------------------------------------
 
+
 def parse_datetime(text: Any, tz: ZoneInfo) -> datetime | None:
     """`2026-03-01T10:00:00` (infobase local) -> aware datetime in `tz`; the empty date -> None."""
     if text is None or text == "" or text == EMPTY_DATE:
@@ -98,8 +99,9 @@ class RowParser:
     Converters are chosen once per shape: rows are many, shapes few.
     """
 
-    def __init__(self, types: Mapping[str, str], tz: ZoneInfo,
-                 row_types: Mapping[str, Mapping[str, str]] | None = None):
+    def __init__(
+        self, types: Mapping[str, str], tz: ZoneInfo, row_types: Mapping[str, Mapping[str, str]] | None = None
+    ):
         self.tz = tz
         self._convert = {name: converter(edm, tz) for name, edm in types.items()}
         self._sections = {name: RowParser(inner, tz) for name, inner in (row_types or {}).items()}
@@ -129,13 +131,18 @@ def _plain(value: Any) -> Any:
     return None if value == ZERO_GUID or value == EMPTY_DATE else value
 
 
-def parse_row(row: Mapping[str, Any], types: Mapping[str, str], tz: ZoneInfo,
-              row_types: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, Any]:
+def parse_row(
+    row: Mapping[str, Any],
+    types: Mapping[str, str],
+    tz: ZoneInfo,
+    row_types: Mapping[str, Mapping[str, str]] | None = None,
+) -> dict[str, Any]:
     """One entity, typed (see RowParser)."""
     return RowParser(types, tz, row_types)(row)
 
 
 # -- literals -----------------------------------------------------------------------------------------
+
 
 def to_local(value: date | datetime, tz: ZoneInfo) -> datetime:
     """A date/datetime as infobase-local naive datetime (naive input is taken as infobase-local)."""
@@ -161,6 +168,7 @@ def string_literal(text: str) -> str:
 
 # -- URLs ---------------------------------------------------------------------------------------------
 
+
 def path(*segments: str) -> str:
     """Percent-encode each segment as UTF-8 and join with `/` (an encoded `/` breaks virtual tables)."""
     return "/".join(quote(seg, safe=_PATH_SAFE) for seg in segments)
@@ -168,8 +176,9 @@ def path(*segments: str) -> str:
 
 def query_string(params: Mapping[str, Any]) -> str:
     """`$filter=Date%20ge%20datetime'…'` — never `+` for a space."""
-    return "&".join(f"{quote(str(k), safe='$')}={quote(str(v), safe=_QUERY_SAFE)}"
-                    for k, v in params.items() if v is not None)
+    return "&".join(
+        f"{quote(str(k), safe='$')}={quote(str(v), safe=_QUERY_SAFE)}" for k, v in params.items() if v is not None
+    )
 
 
 # -- error bodies ---------------------------------------------------------------------------------

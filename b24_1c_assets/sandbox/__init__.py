@@ -38,11 +38,16 @@ class Sandbox:
             env["B24_WEBHOOK_URL"] = self.portal.webhook_url
         if self.portal is not None and self.b24_application is not None:
             # application mode: the tokens are in the 0600 file, only its path goes to the environment
-            env.update({"B24_AUTH_MODE": "application", "B24_PORTAL_URL": self.portal.base_url + "/",
-                        "B24_CLIENT_ID": self.b24_application["client_id"],
-                        "B24_CLIENT_SECRET": self.b24_application["client_secret"],
-                        "B24_OAUTH_SERVER": self.portal.oauth_server,
-                        "B24_OAUTH_TOKEN_FILE": str(self.b24_application["token_file"])})
+            env.update(
+                {
+                    "B24_AUTH_MODE": "application",
+                    "B24_PORTAL_URL": self.portal.base_url + "/",
+                    "B24_CLIENT_ID": self.b24_application["client_id"],
+                    "B24_CLIENT_SECRET": self.b24_application["client_secret"],
+                    "B24_OAUTH_SERVER": self.portal.oauth_server,
+                    "B24_OAUTH_TOKEN_FILE": str(self.b24_application["token_file"]),
+                }
+            )
         if self.onec is not None:
             env["ONEC_ODATA_URL"] = self.onec.odata_url
             env["ONEC_USERNAME"] = self.onec.username
@@ -67,18 +72,34 @@ class Sandbox:
         self.stop()
 
     def __repr__(self) -> str:  # the servers' reprs hide their secrets
-        return (f"Sandbox(world seed={self.world.seed} scale={self.world.scale}, portal={self.portal!r}, "
-                f"onec={self.onec!r})")
+        return (
+            f"Sandbox(world seed={self.world.seed} scale={self.world.scale}, portal={self.portal!r}, "
+            f"onec={self.onec!r})"
+        )
 
 
-def start_sandbox(seed: int = 7, scale: int = 60, *, rate: float = 2.0, burst: int = 50,
-                  faults: Faults | None = None, onec: bool = True, bitrix24: bool = True,
-                  exchange_dir: str | Path | None = None, world: World | None = None,
-                  host: str = "127.0.0.1", b24_port: int = 0, onec_port: int = 0,
-                  onec_username: str = "integration", onec_password: str | None = None,
-                  onec_profile: str = "unf30", onec_options: dict | None = None,
-                  b24_operating_costs: dict[str, float] | None = None, b24_error_table: str = "earlier",
-                  b24_application_token_file: str | Path | None = None) -> Sandbox:
+def start_sandbox(
+    seed: int = 7,
+    scale: int = 60,
+    *,
+    rate: float = 2.0,
+    burst: int = 50,
+    faults: Faults | None = None,
+    onec: bool = True,
+    bitrix24: bool = True,
+    exchange_dir: str | Path | None = None,
+    world: World | None = None,
+    host: str = "127.0.0.1",
+    b24_port: int = 0,
+    onec_port: int = 0,
+    onec_username: str = "integration",
+    onec_password: str | None = None,
+    onec_profile: str = "unf30",
+    onec_options: dict | None = None,
+    b24_operating_costs: dict[str, float] | None = None,
+    b24_error_table: str = "earlier",
+    b24_application_token_file: str | Path | None = None,
+) -> Sandbox:
     """Generate the world (or use `world`) and start the chosen servers on `host` (port 0 = ephemeral).
 
     Both servers share one `Faults` object, so a test can change fault shares while they run.
@@ -99,24 +120,39 @@ def start_sandbox(seed: int = 7, scale: int = 60, *, rate: float = 2.0, burst: i
         if bitrix24:
             from b24_1c_assets.sandbox.bitrix24_portal import PortalServer
 
-            sandbox.portal = PortalServer(world, host=host, port=b24_port, rate=rate, burst=burst,
-                                          faults=faults, operating_costs=b24_operating_costs,
-                                          error_table=b24_error_table).start()
+            sandbox.portal = PortalServer(
+                world,
+                host=host,
+                port=b24_port,
+                rate=rate,
+                burst=burst,
+                faults=faults,
+                operating_costs=b24_operating_costs,
+                error_table=b24_error_table,
+            ).start()
             if b24_application_token_file is not None:
                 from b24_1c_assets.bitrix24.auth import store_tokens
 
                 installed = sandbox.portal.install_application()
-                store_tokens(str(b24_application_token_file), installed["refresh_token"],
-                             user_id=installed["user_id"])
-                sandbox.b24_application = {"client_id": installed["client_id"],
-                                           "client_secret": installed["client_secret"],
-                                           "token_file": Path(b24_application_token_file)}
+                store_tokens(str(b24_application_token_file), installed["refresh_token"], user_id=installed["user_id"])
+                sandbox.b24_application = {
+                    "client_id": installed["client_id"],
+                    "client_secret": installed["client_secret"],
+                    "token_file": Path(b24_application_token_file),
+                }
         if onec:
             from b24_1c_assets.sandbox.onec_server import OneCServer
 
-            sandbox.onec = OneCServer(world, host=host, port=onec_port, username=onec_username,
-                                      password=onec_password, faults=faults, profile=onec_profile,
-                                      **(onec_options or {})).start()
+            sandbox.onec = OneCServer(
+                world,
+                host=host,
+                port=onec_port,
+                username=onec_username,
+                password=onec_password,
+                faults=faults,
+                profile=onec_profile,
+                **(onec_options or {}),
+            ).start()
         if exchange_dir is not None:
             from b24_1c_assets.sandbox.exchange_files import write_exchange_files
 

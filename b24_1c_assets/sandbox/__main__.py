@@ -40,8 +40,9 @@ def _operating_cost(text: str) -> tuple[str, float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m b24_1c_assets.sandbox",
-                                     description="Serve the sandbox world (Bitrix24 portal + 1C OData).")
+    parser = argparse.ArgumentParser(
+        prog="python -m b24_1c_assets.sandbox", description="Serve the sandbox world (Bitrix24 portal + 1C OData)."
+    )
     parser.add_argument("--only", choices=("bitrix24", "1c"), help="start just one of the servers")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--b24-port", type=int, default=0, help="portal port (0 = ephemeral)")
@@ -50,11 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--scale", type=int, default=300, help="parties in the world")
     parser.add_argument("--rate", type=float, default=2.0, help="portal requests per second (leaky bucket)")
     parser.add_argument("--burst", type=int, default=50, help="portal bucket size")
-    parser.add_argument("--operating-cost", action="append", default=[], type=_operating_cost, metavar="METHOD=S",
-                        help="server seconds the portal charges per call of METHOD (or *.update, *.list ...), "
-                             "over the defaults (README); repeatable")
-    parser.add_argument("--error-table", choices=("earlier", "current"), default="earlier",
-                        help="HTTP statuses of system errors by doc revision")
+    parser.add_argument(
+        "--operating-cost",
+        action="append",
+        default=[],
+        type=_operating_cost,
+        metavar="METHOD=S",
+        help="server seconds the portal charges per call of METHOD (or *.update, *.list ...), "
+        "over the defaults (README); repeatable",
+    )
+    parser.add_argument(
+        "--error-table",
+        choices=("earlier", "current"),
+        default="earlier",
+        help="HTTP statuses of system errors by doc revision",
+    )
     faults = parser.add_argument_group("faults (shares of requests, 0..1)")
     faults.add_argument("--fail-503", type=_share, default=0.0)
     faults.add_argument("--fail-500", type=_share, default=0.0)
@@ -63,11 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--slow-seconds", type=float, default=2.0)
     faults.add_argument("--batch-errors", type=_share, default=0.0, help="portal: failing commands inside batch")
     faults.add_argument("--fault-seed", type=int, default=0)
-    faults.add_argument("--onec-always-500", action="append", default=[], metavar="SET",
-                        help="1C: reads of this set (or Set/Function, e.g. a register's Balance) always answer "
-                             "1C's generic 500, as a query 1C cannot run; repeatable")
-    parser.add_argument("--onec-profile", choices=("unf30", "unf16"), default="unf30",
-                        help="UNF edition whose metadata the 1C base follows (field names and shapes)")
+    faults.add_argument(
+        "--onec-always-500",
+        action="append",
+        default=[],
+        metavar="SET",
+        help="1C: reads of this set (or Set/Function, e.g. a register's Balance) always answer "
+        "1C's generic 500, as a query 1C cannot run; repeatable",
+    )
+    parser.add_argument(
+        "--onec-profile",
+        choices=("unf30", "unf16"),
+        default="unf30",
+        help="UNF edition whose metadata the 1C base follows (field names and shapes)",
+    )
     parser.add_argument("--onec-user", default="integration")
     parser.add_argument("--onec-password", default=None, help="default: random per run")
     parser.add_argument("--exchange-dir", default=None, help="also write the world as 1C exchange files here")
@@ -88,33 +108,56 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
 
-    faults = Faults(error_503_share=args.fail_503, error_500_share=args.fail_500, drop_share=args.drop,
-                    slow_share=args.slow, slow_seconds=args.slow_seconds,
-                    batch_command_error_share=args.batch_errors, always_500=tuple(args.onec_always_500),
-                    seed=args.fault_seed)
+    faults = Faults(
+        error_503_share=args.fail_503,
+        error_500_share=args.fail_500,
+        drop_share=args.drop,
+        slow_share=args.slow,
+        slow_seconds=args.slow_seconds,
+        batch_command_error_share=args.batch_errors,
+        always_500=tuple(args.onec_always_500),
+        seed=args.fault_seed,
+    )
     started = time.monotonic()
     try:
-        sandbox = start_sandbox(args.seed, args.scale, rate=args.rate, burst=args.burst, faults=faults,
-                                onec=args.only != "bitrix24", bitrix24=args.only != "1c",
-                                exchange_dir=args.exchange_dir, host=args.host, b24_port=args.b24_port,
-                                onec_port=args.onec_port, onec_username=args.onec_user,
-                                onec_password=args.onec_password, onec_profile=args.onec_profile,
-                                b24_operating_costs=dict(args.operating_cost) or None,
-                                b24_error_table=args.error_table)
+        sandbox = start_sandbox(
+            args.seed,
+            args.scale,
+            rate=args.rate,
+            burst=args.burst,
+            faults=faults,
+            onec=args.only != "bitrix24",
+            bitrix24=args.only != "1c",
+            exchange_dir=args.exchange_dir,
+            host=args.host,
+            b24_port=args.b24_port,
+            onec_port=args.onec_port,
+            onec_username=args.onec_user,
+            onec_password=args.onec_password,
+            onec_profile=args.onec_profile,
+            b24_operating_costs=dict(args.operating_cost) or None,
+            b24_error_table=args.error_table,
+        )
     except OSError as exc:  # port taken, unknown host, exchange folder not writable
-        print(f"sandbox could not start on {args.host} (portal port {args.b24_port}, 1C port {args.onec_port}"
-              f"{', exchange dir ' + args.exchange_dir if args.exchange_dir else ''}): {exc}", file=sys.stderr)
+        print(
+            f"sandbox could not start on {args.host} (portal port {args.b24_port}, 1C port {args.onec_port}"
+            f"{', exchange dir ' + args.exchange_dir if args.exchange_dir else ''}): {exc}",
+            file=sys.stderr,
+        )
         return 1
     try:
         for name, value in sandbox.env().items():
             print(f"{name}={value}")
         sys.stdout.flush()
         world = sandbox.world
-        print(f"sandbox ready in {time.monotonic() - started:.1f} s: world seed={world.seed} scale={world.scale} "
-              f"({len(world.parties)} parties, {len(world.orders)} orders, {len(world.shipments)} shipments, "
-              f"{len(world.payments)} payments); 1C profile {args.onec_profile}; "
-              f"faults {'on' if faults.any else 'off'}; Ctrl-C to stop",
-              file=sys.stderr, flush=True)
+        print(
+            f"sandbox ready in {time.monotonic() - started:.1f} s: world seed={world.seed} scale={world.scale} "
+            f"({len(world.parties)} parties, {len(world.orders)} orders, {len(world.shipments)} shipments, "
+            f"{len(world.payments)} payments); 1C profile {args.onec_profile}; "
+            f"faults {'on' if faults.any else 'off'}; Ctrl-C to stop",
+            file=sys.stderr,
+            flush=True,
+        )
         while not stop.wait(0.5):
             pass
     finally:

@@ -25,10 +25,24 @@ from dataclasses import dataclass, field
 
 # Every method the sandbox serves belongs to one scope (`api-reference/scopes/permissions.md`); `basic` ones
 # (scope, event.*, batch) need none.
-SCOPE_PREFIXES = (("crm.", "crm"), ("im.", "im"), ("user.", "user"), ("userfieldconfig.", "userfieldconfig"),
-                  ("catalog.", "catalog"))
-APPLICATION_ONLY = frozenset({"event.bind", "event.unbind", "event.get", "event.offline.get",
-                              "event.offline.clear", "event.offline.error", "event.offline.list"})
+SCOPE_PREFIXES = (
+    ("crm.", "crm"),
+    ("im.", "im"),
+    ("user.", "user"),
+    ("userfieldconfig.", "userfieldconfig"),
+    ("catalog.", "catalog"),
+)
+APPLICATION_ONLY = frozenset(
+    {
+        "event.bind",
+        "event.unbind",
+        "event.get",
+        "event.offline.get",
+        "event.offline.clear",
+        "event.offline.error",
+        "event.offline.list",
+    }
+)
 DEFAULT_SCOPES = ("crm", "im", "user", "userfieldconfig", "catalog")
 ACCESS_TOKEN_TTL = 3600.0
 REFRESH_TOKEN_TTL = 180 * 86400.0
@@ -39,18 +53,46 @@ REFRESH_TOKEN_TTL = 180 * 86400.0
 # current: the revision `../shared/reference/bitrix24-rest.md` §1.4 cites (05e4d575) and `limits.md` as at
 #   6c33d79b (OPERATION_TIME_LIMIT 429).
 ERROR_STATUS = {
-    "earlier": {"INTERNAL_SERVER_ERROR": 500, "ERROR_UNEXPECTED_ANSWER": 500, "QUERY_LIMIT_EXCEEDED": 503,
-                "OPERATION_TIME_LIMIT": 503, "ERROR_BATCH_METHOD_NOT_ALLOWED": 405,
-                "ERROR_BATCH_LENGTH_EXCEEDED": 400, "NO_AUTH_FOUND": 401, "INVALID_REQUEST": 400,
-                "OVERLOAD_LIMIT": 503, "ACCESS_DENIED": 403, "INVALID_CREDENTIALS": 403, "insufficient_scope": 403,
-                "expired_token": 401, "invalid_token": 401, "user_access_error": 403, "ERROR_METHOD_NOT_FOUND": 404,
-                "PORTAL_DELETED": 500, "WRONG_AUTH_TYPE": 403},
-    "current": {"INTERNAL_SERVER_ERROR": 500, "ERROR_UNEXPECTED_ANSWER": 500, "QUERY_LIMIT_EXCEEDED": 503,
-                "OPERATION_TIME_LIMIT": 429, "ERROR_BATCH_METHOD_NOT_ALLOWED": 405,
-                "ERROR_BATCH_LENGTH_EXCEEDED": 400, "NO_AUTH_FOUND": 401, "INVALID_REQUEST": 401,
-                "OVERLOAD_LIMIT": 401, "ACCESS_DENIED": 401, "INVALID_CREDENTIALS": 401, "insufficient_scope": 401,
-                "expired_token": 401, "invalid_token": 401, "user_access_error": 401, "ERROR_METHOD_NOT_FOUND": 404,
-                "PORTAL_DELETED": 403, "WRONG_AUTH_TYPE": 403},
+    "earlier": {
+        "INTERNAL_SERVER_ERROR": 500,
+        "ERROR_UNEXPECTED_ANSWER": 500,
+        "QUERY_LIMIT_EXCEEDED": 503,
+        "OPERATION_TIME_LIMIT": 503,
+        "ERROR_BATCH_METHOD_NOT_ALLOWED": 405,
+        "ERROR_BATCH_LENGTH_EXCEEDED": 400,
+        "NO_AUTH_FOUND": 401,
+        "INVALID_REQUEST": 400,
+        "OVERLOAD_LIMIT": 503,
+        "ACCESS_DENIED": 403,
+        "INVALID_CREDENTIALS": 403,
+        "insufficient_scope": 403,
+        "expired_token": 401,
+        "invalid_token": 401,
+        "user_access_error": 403,
+        "ERROR_METHOD_NOT_FOUND": 404,
+        "PORTAL_DELETED": 500,
+        "WRONG_AUTH_TYPE": 403,
+    },
+    "current": {
+        "INTERNAL_SERVER_ERROR": 500,
+        "ERROR_UNEXPECTED_ANSWER": 500,
+        "QUERY_LIMIT_EXCEEDED": 503,
+        "OPERATION_TIME_LIMIT": 429,
+        "ERROR_BATCH_METHOD_NOT_ALLOWED": 405,
+        "ERROR_BATCH_LENGTH_EXCEEDED": 400,
+        "NO_AUTH_FOUND": 401,
+        "INVALID_REQUEST": 401,
+        "OVERLOAD_LIMIT": 401,
+        "ACCESS_DENIED": 401,
+        "INVALID_CREDENTIALS": 401,
+        "insufficient_scope": 401,
+        "expired_token": 401,
+        "invalid_token": 401,
+        "user_access_error": 401,
+        "ERROR_METHOD_NOT_FOUND": 404,
+        "PORTAL_DELETED": 403,
+        "WRONG_AUTH_TYPE": 403,
+    },
 }
 
 
@@ -86,12 +128,14 @@ def check_method(caller: Caller, method: str) -> None:
     """Refuse a method this caller may not call (raises AuthFailure)."""
     method = method.lower()
     if method in APPLICATION_ONLY and caller.kind != "application":
-        raise AuthFailure("WRONG_AUTH_TYPE",
-                          "Current authorization type is denied for this method Application context required")
+        raise AuthFailure(
+            "WRONG_AUTH_TYPE", "Current authorization type is denied for this method Application context required"
+        )
     scope = scope_of(method)
     if scope is not None and scope not in caller.scopes:
-        raise AuthFailure("insufficient_scope",
-                          "The request requires higher privileges than provided by the webhook token")
+        raise AuthFailure(
+            "insufficient_scope", "The request requires higher privileges than provided by the webhook token"
+        )
 
 
 @dataclass
@@ -118,11 +162,19 @@ class LocalApplication:
         access, refresh = secrets.token_hex(16), secrets.token_hex(16)
         self._access[access] = now + self.access_ttl
         self._refresh[refresh] = now + self.refresh_ttl
-        return {"access_token": access, "client_endpoint": client_endpoint, "domain": "oauth.bitrix.info",
-                "expires": int(now + self.access_ttl), "expires_in": int(self.access_ttl),
-                "member_id": self.member_id, "refresh_token": refresh, "scope": ",".join(self.scopes),
-                "server_endpoint": client_endpoint.rsplit("/rest/", 1)[0] + "/rest/", "status": "L",
-                "user_id": self.user_id}
+        return {
+            "access_token": access,
+            "client_endpoint": client_endpoint,
+            "domain": "oauth.bitrix.info",
+            "expires": int(now + self.access_ttl),
+            "expires_in": int(self.access_ttl),
+            "member_id": self.member_id,
+            "refresh_token": refresh,
+            "scope": ",".join(self.scopes),
+            "server_endpoint": client_endpoint.rsplit("/rest/", 1)[0] + "/rest/",
+            "status": "L",
+            "user_id": self.user_id,
+        }
 
     def install(self, client_endpoint: str) -> dict:
         """The first token pair, as the installation (ONAPPINSTALL / the authorization code) hands it over."""
@@ -135,7 +187,8 @@ class LocalApplication:
             if str(params.get("grant_type") or "") != "refresh_token":
                 raise AuthFailure("invalid_request", "grant_type must be refresh_token", 400)
             if str(params.get("client_id") or "") != self.client_id or not secrets.compare_digest(
-                    str(params.get("client_secret") or ""), self.client_secret):
+                str(params.get("client_secret") or ""), self.client_secret
+            ):
                 raise AuthFailure("invalid_client", "Invalid client credentials", 401)
             token = str(params.get("refresh_token") or "")
             expiry = self._refresh.pop(token, None)

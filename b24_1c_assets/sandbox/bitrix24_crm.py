@@ -49,6 +49,7 @@ def bad_argument(description: str) -> CrmError:
 
 # -- wire formats -------------------------------------------------------------------------------------
 
+
 def format_datetime(moment: datetime) -> str:
     """`2026-11-23T22:40:00+03:00`; naive datetimes are Moscow local time (the world's convention)."""
     if moment.tzinfo is None:
@@ -133,58 +134,147 @@ def _fields(**types: str) -> dict[str, str]:
     return dict(types)
 
 
-_OWNER = _fields(ASSIGNED_BY_ID="user", CREATED_BY_ID="user", MODIFY_BY_ID="user",
-                 DATE_CREATE="datetime", DATE_MODIFY="datetime", OPENED="char", COMMENTS="string")
+_OWNER = _fields(
+    ASSIGNED_BY_ID="user",
+    CREATED_BY_ID="user",
+    MODIFY_BY_ID="user",
+    DATE_CREATE="datetime",
+    DATE_MODIFY="datetime",
+    OPENED="char",
+    COMMENTS="string",
+)
 _ORIGIN = _fields(ORIGINATOR_ID="string", ORIGIN_ID="string", ORIGIN_VERSION="string")
-_RO = frozenset({"ID", "DATE_CREATE", "DATE_MODIFY", "CREATED_BY_ID", "MODIFY_BY_ID", "HAS_PHONE",
-                 "HAS_EMAIL"})
+_RO = frozenset({"ID", "DATE_CREATE", "DATE_MODIFY", "CREATED_BY_ID", "MODIFY_BY_ID", "HAS_PHONE", "HAS_EMAIL"})
 
 COMPANY = EntitySpec(
     "company",
-    {"ID": "integer", "TITLE": "string", "COMPANY_TYPE": "crm_status", "INDUSTRY": "crm_status",
-     "EMPLOYEES": "crm_status", "REVENUE": "double", "CURRENCY_ID": "crm_currency",
-     "HAS_PHONE": "char", "HAS_EMAIL": "char", **_OWNER, **_ORIGIN},
-    _RO, "CRM_COMPANY", "ONCRMCOMPANY", MULTIFIELDS,
+    {
+        "ID": "integer",
+        "TITLE": "string",
+        "COMPANY_TYPE": "crm_status",
+        "INDUSTRY": "crm_status",
+        "EMPLOYEES": "crm_status",
+        "REVENUE": "double",
+        "CURRENCY_ID": "crm_currency",
+        "HAS_PHONE": "char",
+        "HAS_EMAIL": "char",
+        **_OWNER,
+        **_ORIGIN,
+    },
+    _RO,
+    "CRM_COMPANY",
+    "ONCRMCOMPANY",
+    MULTIFIELDS,
     indexed=("ORIGIN_ID", "ASSIGNED_BY_ID"),
     titles={"TITLE": "Название компании", "COMPANY_TYPE": "Тип компании"},
 )
 CONTACT = EntitySpec(
     "contact",
-    {"ID": "integer", "NAME": "string", "LAST_NAME": "string", "SECOND_NAME": "string", "POST": "string",
-     "COMPANY_ID": "crm_company", "TYPE_ID": "crm_status", "SOURCE_ID": "crm_status",
-     "HAS_PHONE": "char", "HAS_EMAIL": "char", **_OWNER, **_ORIGIN},
-    _RO, "CRM_CONTACT", "ONCRMCONTACT", MULTIFIELDS, indexed=("COMPANY_ID", "ORIGIN_ID"),
+    {
+        "ID": "integer",
+        "NAME": "string",
+        "LAST_NAME": "string",
+        "SECOND_NAME": "string",
+        "POST": "string",
+        "COMPANY_ID": "crm_company",
+        "TYPE_ID": "crm_status",
+        "SOURCE_ID": "crm_status",
+        "HAS_PHONE": "char",
+        "HAS_EMAIL": "char",
+        **_OWNER,
+        **_ORIGIN,
+    },
+    _RO,
+    "CRM_CONTACT",
+    "ONCRMCONTACT",
+    MULTIFIELDS,
+    indexed=("COMPANY_ID", "ORIGIN_ID"),
 )
 DEAL = EntitySpec(
     "deal",
-    {"ID": "integer", "TITLE": "string", "TYPE_ID": "crm_status", "CATEGORY_ID": "crm_category",
-     "STAGE_ID": "crm_status", "STAGE_SEMANTIC_ID": "string", "IS_NEW": "char", "CLOSED": "char",
-     "COMPANY_ID": "crm_company", "CONTACT_ID": "crm_contact", "OPPORTUNITY": "double",
-     "IS_MANUAL_OPPORTUNITY": "char", "CURRENCY_ID": "crm_currency", "BEGINDATE": "date",
-     "CLOSEDATE": "date", **_OWNER, **_ORIGIN},
-    _RO | {"STAGE_SEMANTIC_ID", "IS_NEW", "CLOSED"}, "CRM_DEAL", "ONCRMDEAL",
+    {
+        "ID": "integer",
+        "TITLE": "string",
+        "TYPE_ID": "crm_status",
+        "CATEGORY_ID": "crm_category",
+        "STAGE_ID": "crm_status",
+        "STAGE_SEMANTIC_ID": "string",
+        "IS_NEW": "char",
+        "CLOSED": "char",
+        "COMPANY_ID": "crm_company",
+        "CONTACT_ID": "crm_contact",
+        "OPPORTUNITY": "double",
+        "IS_MANUAL_OPPORTUNITY": "char",
+        "CURRENCY_ID": "crm_currency",
+        "BEGINDATE": "date",
+        "CLOSEDATE": "date",
+        **_OWNER,
+        **_ORIGIN,
+    },
+    _RO | {"STAGE_SEMANTIC_ID", "IS_NEW", "CLOSED"},
+    "CRM_DEAL",
+    "ONCRMDEAL",
     indexed=("COMPANY_ID", "ORIGIN_ID", "CATEGORY_ID"),
 )
 REQUISITE = EntitySpec(
     "requisite",
-    {"ID": "integer", "ENTITY_TYPE_ID": "integer", "ENTITY_ID": "integer", "PRESET_ID": "integer",
-     "NAME": "string", "ACTIVE": "char", "SORT": "integer", "XML_ID": "string", "CODE": "string",
-     "DATE_CREATE": "datetime", "DATE_MODIFY": "datetime", "CREATED_BY_ID": "user",
-     "MODIFY_BY_ID": "user", "RQ_NAME": "string", "RQ_FIRST_NAME": "string", "RQ_LAST_NAME": "string",
-     "RQ_SECOND_NAME": "string", "RQ_COMPANY_NAME": "string", "RQ_COMPANY_FULL_NAME": "string",
-     "RQ_INN": "string", "RQ_KPP": "string", "RQ_OGRN": "string", "RQ_OGRNIP": "string",
-     "RQ_OKPO": "string", "RQ_OKVED": "string"},
-    _RO, "CRM_REQUISITE", "ONCRMREQUISITE", indexed=("ENTITY_ID", "RQ_INN", "XML_ID"),
+    {
+        "ID": "integer",
+        "ENTITY_TYPE_ID": "integer",
+        "ENTITY_ID": "integer",
+        "PRESET_ID": "integer",
+        "NAME": "string",
+        "ACTIVE": "char",
+        "SORT": "integer",
+        "XML_ID": "string",
+        "CODE": "string",
+        "DATE_CREATE": "datetime",
+        "DATE_MODIFY": "datetime",
+        "CREATED_BY_ID": "user",
+        "MODIFY_BY_ID": "user",
+        "RQ_NAME": "string",
+        "RQ_FIRST_NAME": "string",
+        "RQ_LAST_NAME": "string",
+        "RQ_SECOND_NAME": "string",
+        "RQ_COMPANY_NAME": "string",
+        "RQ_COMPANY_FULL_NAME": "string",
+        "RQ_INN": "string",
+        "RQ_KPP": "string",
+        "RQ_OGRN": "string",
+        "RQ_OGRNIP": "string",
+        "RQ_OKPO": "string",
+        "RQ_OKVED": "string",
+    },
+    _RO,
+    "CRM_REQUISITE",
+    "ONCRMREQUISITE",
+    indexed=("ENTITY_ID", "RQ_INN", "XML_ID"),
 )
 PRODUCT = EntitySpec(
     "product",
-    {"ID": "integer", "NAME": "string", "CODE": "string", "ACTIVE": "char", "SORT": "integer",
-     "PRICE": "double", "CURRENCY_ID": "crm_currency", "XML_ID": "string", "SECTION_ID": "integer",
-     "MEASURE": "integer", "VAT_ID": "integer", "VAT_INCLUDED": "char", "DESCRIPTION": "string",
-     "CATALOG_ID": "integer", "DATE_CREATE": "datetime", "TIMESTAMP_X": "datetime",
-     "CREATED_BY": "user", "MODIFIED_BY": "user"},
+    {
+        "ID": "integer",
+        "NAME": "string",
+        "CODE": "string",
+        "ACTIVE": "char",
+        "SORT": "integer",
+        "PRICE": "double",
+        "CURRENCY_ID": "crm_currency",
+        "XML_ID": "string",
+        "SECTION_ID": "integer",
+        "MEASURE": "integer",
+        "VAT_ID": "integer",
+        "VAT_INCLUDED": "char",
+        "DESCRIPTION": "string",
+        "CATALOG_ID": "integer",
+        "DATE_CREATE": "datetime",
+        "TIMESTAMP_X": "datetime",
+        "CREATED_BY": "user",
+        "MODIFIED_BY": "user",
+    },
     frozenset({"ID", "DATE_CREATE", "TIMESTAMP_X", "CREATED_BY", "MODIFIED_BY", "CATALOG_ID"}),
-    modified_field="TIMESTAMP_X", indexed=("XML_ID",),
+    modified_field="TIMESTAMP_X",
+    indexed=("XML_ID",),
 )
 SPECS = {s.name: s for s in (COMPANY, CONTACT, DEAL, REQUISITE, PRODUCT)}
 ENTITY_TYPE_IDS = {"deal": 2, "contact": 3, "company": 4}
@@ -192,20 +282,68 @@ ENTITY_TYPE_IDS = {"deal": 2, "contact": 3, "company": 4}
 # crm.item (smart invoices, entityTypeId 31): camelCase, typed values.
 SMART_INVOICE_TYPE_ID = 31
 INVOICE_FIELDS = {
-    "id": "integer", "xmlId": "string", "title": "string", "createdBy": "user", "updatedBy": "user",
-    "movedBy": "user", "createdTime": "datetime", "updatedTime": "datetime", "movedTime": "datetime",
-    "categoryId": "crm_category", "opened": "boolean", "stageId": "crm_status", "previousStageId": "crm_status",
-    "begindate": "date", "closedate": "date", "companyId": "crm_company", "contactId": "crm_contact",
-    "opportunity": "double", "isManualOpportunity": "boolean", "taxValue": "double",
-    "currencyId": "crm_currency", "mycompanyId": "crm_company", "sourceId": "crm_status",
-    "assignedById": "user", "accountNumber": "string", "comments": "text", "parentId2": "crm_entity",
+    "id": "integer",
+    "xmlId": "string",
+    "title": "string",
+    "createdBy": "user",
+    "updatedBy": "user",
+    "movedBy": "user",
+    "createdTime": "datetime",
+    "updatedTime": "datetime",
+    "movedTime": "datetime",
+    "categoryId": "crm_category",
+    "opened": "boolean",
+    "stageId": "crm_status",
+    "previousStageId": "crm_status",
+    "begindate": "date",
+    "closedate": "date",
+    "companyId": "crm_company",
+    "contactId": "crm_contact",
+    "opportunity": "double",
+    "isManualOpportunity": "boolean",
+    "taxValue": "double",
+    "currencyId": "crm_currency",
+    "mycompanyId": "crm_company",
+    "sourceId": "crm_status",
+    "assignedById": "user",
+    "accountNumber": "string",
+    "comments": "text",
+    "parentId2": "crm_entity",
     "stageSemanticId": "string",
 }
-INVOICE_READONLY = frozenset({"id", "createdBy", "updatedBy", "movedBy", "createdTime", "updatedTime",
-                              "movedTime", "previousStageId", "stageSemanticId"})
+INVOICE_READONLY = frozenset(
+    {
+        "id",
+        "createdBy",
+        "updatedBy",
+        "movedBy",
+        "createdTime",
+        "updatedTime",
+        "movedTime",
+        "previousStageId",
+        "stageSemanticId",
+    }
+)
 
-USER_FIELD_TYPES = frozenset({"string", "integer", "double", "boolean", "date", "datetime", "enumeration",
-                              "money", "url", "employee", "crm", "address", "file", "crm_status", "iblock_element"})
+USER_FIELD_TYPES = frozenset(
+    {
+        "string",
+        "integer",
+        "double",
+        "boolean",
+        "date",
+        "datetime",
+        "enumeration",
+        "money",
+        "url",
+        "employee",
+        "crm",
+        "address",
+        "file",
+        "crm_status",
+        "iblock_element",
+    }
+)
 
 DEFAULT_STAGES = (  # (STATUS_ID, NAME, SORT, SEMANTICS: P in progress, S won, F lost)
     ("NEW", "Новая", 10, "P"),
@@ -220,8 +358,12 @@ DEFAULT_STAGES = (  # (STATUS_ID, NAME, SORT, SEMANTICS: P in progress, S won, F
 # Smart-invoice pipeline: its id differs per portal (`crm.category.list {entityTypeId: 31}`; the docs' examples
 # show `SMART_INVOICE_STAGE_5`, `DT31_13:N`), so the sandbox's is not 1: code that hard-codes DT31_1 fails here.
 SMART_INVOICE_CATEGORY = 5
-SMART_INVOICE_STAGES = (("N", "Новый", 10, "P"), ("S", "Отправлен клиенту", 20, "P"),
-                        ("P", "Оплачен", 30, "S"), ("D", "Не оплачен", 40, "F"))
+SMART_INVOICE_STAGES = (
+    ("N", "Новый", 10, "P"),
+    ("S", "Отправлен клиенту", 20, "P"),
+    ("P", "Оплачен", 30, "S"),
+    ("D", "Не оплачен", 40, "F"),
+)
 SMART_INVOICE_UF_ENTITY = "CRM_SMART_INVOICE"  # userfieldconfig entityId (`api-reference/crm/universal/index.md`)
 
 
@@ -236,19 +378,57 @@ def uf_camel(name: str) -> str:
         else:
             out += part[:1].upper() + part[1:]
     return out
-PRESETS = ({"ID": "1", "ENTITY_TYPE_ID": "8", "COUNTRY_ID": "1", "NAME": "Организация", "ACTIVE": "Y",
-            "XML_ID": "#CRM_REQUISITE_PRESET_DEF_RU_COMPANY#", "SORT": "500"},
-           {"ID": "2", "ENTITY_TYPE_ID": "8", "COUNTRY_ID": "1", "NAME": "ИП", "ACTIVE": "Y",
-            "XML_ID": "#CRM_REQUISITE_PRESET_DEF_RU_INDIVIDUAL#", "SORT": "500"},
-           {"ID": "3", "ENTITY_TYPE_ID": "8", "COUNTRY_ID": "1", "NAME": "Физ. лицо", "ACTIVE": "Y",
-            "XML_ID": "#CRM_REQUISITE_PRESET_DEF_RU_PERSON#", "SORT": "500"})
+
+
+PRESETS = (
+    {
+        "ID": "1",
+        "ENTITY_TYPE_ID": "8",
+        "COUNTRY_ID": "1",
+        "NAME": "Организация",
+        "ACTIVE": "Y",
+        "XML_ID": "#CRM_REQUISITE_PRESET_DEF_RU_COMPANY#",
+        "SORT": "500",
+    },
+    {
+        "ID": "2",
+        "ENTITY_TYPE_ID": "8",
+        "COUNTRY_ID": "1",
+        "NAME": "ИП",
+        "ACTIVE": "Y",
+        "XML_ID": "#CRM_REQUISITE_PRESET_DEF_RU_INDIVIDUAL#",
+        "SORT": "500",
+    },
+    {
+        "ID": "3",
+        "ENTITY_TYPE_ID": "8",
+        "COUNTRY_ID": "1",
+        "NAME": "Физ. лицо",
+        "ACTIVE": "Y",
+        "XML_ID": "#CRM_REQUISITE_PRESET_DEF_RU_PERSON#",
+        "SORT": "500",
+    },
+)
 # Fields each preset shows on the requisite card (`crm.requisite.preset.field.list`): the RU company preset as the
 # docs' example lists it (`api-reference/crm/requisites/presets/fields/crm-requisite-preset-field-list.md`), the
 # RU individual (ИП) preset with the person's name in three fields (`../shared/reference/bitrix24-rest.md`,
 # verified corrections). A field outside its preset (RQ_NAME on an ИП) is stored but not shown.
 PRESET_FIELDS = {
-    "1": ("RQ_INN", "RQ_COMPANY_NAME", "RQ_COMPANY_FULL_NAME", "RQ_OGRN", "RQ_KPP", "RQ_COMPANY_REG_DATE", "RQ_OKPO",
-          "RQ_OKTMO", "RQ_DIRECTOR", "RQ_ACCOUNTANT", "RQ_ADDR", "RQ_SIGNATURE", "RQ_STAMP"),
+    "1": (
+        "RQ_INN",
+        "RQ_COMPANY_NAME",
+        "RQ_COMPANY_FULL_NAME",
+        "RQ_OGRN",
+        "RQ_KPP",
+        "RQ_COMPANY_REG_DATE",
+        "RQ_OKPO",
+        "RQ_OKTMO",
+        "RQ_DIRECTOR",
+        "RQ_ACCOUNTANT",
+        "RQ_ADDR",
+        "RQ_SIGNATURE",
+        "RQ_STAMP",
+    ),
     "2": ("RQ_LAST_NAME", "RQ_FIRST_NAME", "RQ_SECOND_NAME", "RQ_INN", "RQ_OGRNIP", "RQ_OKPO", "RQ_OKVED", "RQ_ADDR"),
     "3": ("RQ_LAST_NAME", "RQ_FIRST_NAME", "RQ_SECOND_NAME", "RQ_IDENT_DOC", "RQ_ADDR"),
 }
@@ -271,7 +451,7 @@ def split_filter_key(key: str) -> tuple[str, str]:
     """`'>=DATE_MODIFY'` -> `('>=', 'DATE_MODIFY')`; no prefix -> `('', key)`."""
     for prefix in _PREFIXES:
         if key.startswith(prefix) and len(key) > len(prefix):
-            return prefix, key[len(prefix):]
+            return prefix, key[len(prefix) :]
     return "", key
 
 
@@ -318,8 +498,9 @@ def _as_list(value: Any) -> list[Any]:
     return [value]
 
 
-def compile_filter(filter_: Any, kind_of: Callable[[str], str | None], strict: bool = False
-                   ) -> list[Callable[[dict], bool]]:
+def compile_filter(
+    filter_: Any, kind_of: Callable[[str], str | None], strict: bool = False
+) -> list[Callable[[dict], bool]]:
     """Predicates for a REST filter. Unknown fields are ignored like the classic API does (or rejected
     with ERROR_ARGUMENT when `strict`, like the `crm.item.*` ORM does)."""
     if filter_ in (None, "", []):
@@ -348,11 +529,16 @@ def _predicate(prefix: str, name: str, kind: str, wanted: Any) -> Callable[[dict
             values = [str(v).casefold() for v in _values_of(record.get(name)) if v not in (None, "")]
             hit = any(p.match(v) for p in patterns for v in values)
             return hit != negate
+
         return like
     if op in (">", ">=", "<", "<="):
         target = _comparable(wanted[0] if isinstance(wanted, list) and wanted else wanted, kind)
-        compare = {">": lambda a: a > target, ">=": lambda a: a >= target,
-                   "<": lambda a: a < target, "<=": lambda a: a <= target}[op]
+        compare = {
+            ">": lambda a: a > target,
+            ">=": lambda a: a >= target,
+            "<": lambda a: a < target,
+            "<=": lambda a: a <= target,
+        }[op]
 
         def ordered(record: dict) -> bool:
             for value in _values_of(record.get(name)):
@@ -365,19 +551,23 @@ def _predicate(prefix: str, name: str, kind: str, wanted: Any) -> Callable[[dict
                 except TypeError:  # e.g. a number against text: no match, as SQL would say
                     continue
             return False
+
         return ordered
     # '=', '' and '@' with a scalar or a list ("in").
-    targets = {_comparable(w, kind) for w in _as_list(wanted)} if (isinstance(wanted, (list, dict)) or op == "@") \
+    targets = (
+        {_comparable(w, kind) for w in _as_list(wanted)}
+        if (isinstance(wanted, (list, dict)) or op == "@")
         else {_comparable(wanted, kind)}
+    )
 
     def equals(record: dict) -> bool:
         values = {_comparable(v, kind) for v in _values_of(record.get(name))} or {None}
         return bool(values & targets) != negate
+
     return equals
 
 
-def order_key(order: Any, kind_of: Callable[[str], str | None], default_id: str = "ID"
-              ) -> list[tuple[str, str, bool]]:
+def order_key(order: Any, kind_of: Callable[[str], str | None], default_id: str = "ID") -> list[tuple[str, str, bool]]:
     """`{"TITLE": "ASC", "ID": "DESC"}` -> [(field, kind, descending)] (unknown fields ignored)."""
     if order in (None, "", []):
         return [(default_id, "integer", False)]
@@ -395,12 +585,14 @@ def order_key(order: Any, kind_of: Callable[[str], str | None], default_id: str 
 def sort_records(records: list[dict], keys: list[tuple[str, str, bool]]) -> list[dict]:
     # Stable sorts from the last key to the first; NULLs first on ASC like MySQL.
     for name, kind, descending in reversed(keys):
+
         def sort_value(record: dict, name=name, kind=kind) -> tuple:
             values = _values_of(record.get(name))
             value = _comparable(values[0] if values else None, kind)
             if value is None:
                 return (0, 0)
             return (1, value) if not isinstance(value, str) else (2, value)
+
         records.sort(key=sort_value, reverse=descending)
     return records
 
@@ -425,6 +617,7 @@ class Page:
 
 
 # -- tables -------------------------------------------------------------------------------------------
+
 
 class Table:
     """Records of one entity keyed by integer ID (kept in ID order), with equality indexes."""
@@ -520,6 +713,7 @@ class Table:
 
 # -- the CRM ------------------------------------------------------------------------------------------
 
+
 @dataclass
 class OfflineEvent:
     id: int
@@ -560,8 +754,12 @@ class CrmState:
         self.notifications: list[dict] = []
         self.events: dict[int, OfflineEvent] = {}
         self._unreserved: dict[tuple[str, str], int] = {}  # (queue, MESSAGE_ID) -> event ID not handed out yet
-        crm_events = {f"{spec.event_prefix}{action}" for spec in SPECS.values() if spec.event_prefix
-                      for action in ("ADD", "UPDATE", "DELETE")}
+        crm_events = {
+            f"{spec.event_prefix}{action}"
+            for spec in SPECS.values()
+            if spec.event_prefix
+            for action in ("ADD", "UPDATE", "DELETE")
+        }
         self.offline_bindings: dict[str, set[str]] = {"": crm_events}  # auth_connector -> bound event names
         self.event_seq = 0
         self.offline_reserve_seconds = offline_reserve_seconds
@@ -571,33 +769,45 @@ class CrmState:
         self.invoice_categories: dict[int, dict] = {}
         self.add_invoice_category(SMART_INVOICE_CATEGORY, "Счета", default=True)
         self.invoice_userfields: dict[str, dict] = {}  # FIELD_NAME -> userfieldconfig field
-        self.stages["COMPANY_TYPE"] = [self._status("COMPANY_TYPE", s, n, i * 10, None, None) for i, (s, n) in
-                                       enumerate((("CUSTOMER", "Клиент"), ("SUPPLIER", "Поставщик"),
-                                                  ("PARTNER", "Партнёр"), ("OTHER", "Другое")), 1)]
+        self.stages["COMPANY_TYPE"] = [
+            self._status("COMPANY_TYPE", s, n, i * 10, None, None)
+            for i, (s, n) in enumerate(
+                (("CUSTOMER", "Клиент"), ("SUPPLIER", "Поставщик"), ("PARTNER", "Партнёр"), ("OTHER", "Другое")), 1
+            )
+        ]
         self._methods = self.methods()
         self._templates: dict[str, dict] = {}
 
     # -- setup helpers (seed and tests) ----------------------------------------------------------------
-    def _status(self, entity_id: str, status_id: str, name: str, sort: int, semantics: str | None,
-                category: int | None) -> dict:
+    def _status(
+        self, entity_id: str, status_id: str, name: str, sort: int, semantics: str | None, category: int | None
+    ) -> dict:
         self.status_seq += 1
-        return {"ID": str(self.status_seq), "ENTITY_ID": entity_id, "STATUS_ID": status_id, "NAME": name,
-                "NAME_INIT": name, "SORT": str(sort), "SYSTEM": "Y" if status_id.split(":")[-1] in
-                ("NEW", "WON", "LOSE") else "N", "CATEGORY_ID": None if category is None else str(category),
-                "COLOR": "#39A8EF", "SEMANTICS": None if semantics == "P" else semantics,
-                "EXTRA": {"SEMANTICS": {"P": "process", "S": "success", "F": "failure"}.get(semantics or "", "")}}
+        return {
+            "ID": str(self.status_seq),
+            "ENTITY_ID": entity_id,
+            "STATUS_ID": status_id,
+            "NAME": name,
+            "NAME_INIT": name,
+            "SORT": str(sort),
+            "SYSTEM": "Y" if status_id.split(":")[-1] in ("NEW", "WON", "LOSE") else "N",
+            "CATEGORY_ID": None if category is None else str(category),
+            "COLOR": "#39A8EF",
+            "SEMANTICS": None if semantics == "P" else semantics,
+            "EXTRA": {"SEMANTICS": {"P": "process", "S": "success", "F": "failure"}.get(semantics or "", "")},
+        }
 
     def _add_stage_set(self, category_id: int) -> None:
         entity = "DEAL_STAGE" if category_id == 0 else f"DEAL_STAGE_{category_id}"
         prefix = "" if category_id == 0 else f"C{category_id}:"
-        self.stages[entity] = [self._status(entity, prefix + sid, name, sort, sem, category_id)
-                               for sid, name, sort, sem in DEFAULT_STAGES]
+        self.stages[entity] = [
+            self._status(entity, prefix + sid, name, sort, sem, category_id) for sid, name, sort, sem in DEFAULT_STAGES
+        ]
 
     def add_category(self, category_id: int, name: str, sort: int = 100) -> None:
         """A deal pipeline with the default stage set (prefixed `C<N>:`)."""
         with self.lock:
-            self.categories[category_id] = {"ID": str(category_id), "NAME": name, "SORT": str(sort),
-                                            "IS_LOCKED": "N"}
+            self.categories[category_id] = {"ID": str(category_id), "NAME": name, "SORT": str(sort), "IS_LOCKED": "N"}
             if category_id not in (0,):
                 self._add_stage_set(category_id)
 
@@ -607,23 +817,37 @@ class CrmState:
             if default:
                 for category in self.invoice_categories.values():
                     category["isDefault"] = "N"
-            self.invoice_categories[category_id] = {"id": category_id, "name": name, "sort": 100 + category_id,
-                                                    "entityTypeId": SMART_INVOICE_TYPE_ID,
-                                                    "isDefault": "Y" if default else "N"}
+            self.invoice_categories[category_id] = {
+                "id": category_id,
+                "name": name,
+                "sort": 100 + category_id,
+                "entityTypeId": SMART_INVOICE_TYPE_ID,
+                "isDefault": "Y" if default else "N",
+            }
             entity = f"SMART_INVOICE_STAGE_{category_id}"
-            self.stages[entity] = [self._status(entity, f"DT31_{category_id}:{code}", title, sort, sem, category_id)
-                                   for code, title, sort, sem in SMART_INVOICE_STAGES]
+            self.stages[entity] = [
+                self._status(entity, f"DT31_{category_id}:{code}", title, sort, sem, category_id)
+                for code, title, sort, sem in SMART_INVOICE_STAGES
+            ]
 
     @property
     def default_invoice_category(self) -> int:
         return next(c for c, row in self.invoice_categories.items() if row["isDefault"] == "Y")
 
-    def add_user(self, user_id: int, name: str, last_name: str, email: str, active: bool = True,
-                 department: int = 1) -> None:
+    def add_user(
+        self, user_id: int, name: str, last_name: str, email: str, active: bool = True, department: int = 1
+    ) -> None:
         with self.lock:
-            self.users[user_id] = {"ID": str(user_id), "ACTIVE": active, "NAME": name, "LAST_NAME": last_name,
-                                   "SECOND_NAME": "", "EMAIL": email, "UF_DEPARTMENT": [department],
-                                   "WORK_POSITION": ""}
+            self.users[user_id] = {
+                "ID": str(user_id),
+                "ACTIVE": active,
+                "NAME": name,
+                "LAST_NAME": last_name,
+                "SECOND_NAME": "",
+                "EMAIL": email,
+                "UF_DEPARTMENT": [department],
+                "WORK_POSITION": "",
+            }
 
     def deal_stages(self, category_id: int) -> list[dict]:
         return self.stages.get("DEAL_STAGE" if category_id == 0 else f"DEAL_STAGE_{category_id}", [])
@@ -663,37 +887,39 @@ class CrmState:
         for name in ("company", "deal", "contact"):
             m[f"crm.{name}.userfield.list"] = lambda p, n=name: self.userfield_list(n, p)
             m[f"crm.{name}.userfield.add"] = lambda p, n=name: self.userfield_add(n, p)
-        m.update({
-            "crm.requisite.preset.list": self.preset_list,
-            "crm.requisite.preset.field.list": self.preset_field_list,
-            "crm.deal.productrows.get": self.productrows_get,
-            "crm.deal.productrows.set": self.productrows_set,
-            "crm.status.list": self.status_list,
-            "crm.status.add": self.status_add,
-            "crm.dealcategory.stage.list": self.dealcategory_stage_list,
-            "crm.dealcategory.list": self.dealcategory_list,
-            "crm.category.list": self.category_list,
-            "crm.item.list": self.item_list,
-            "crm.item.get": self.item_get,
-            "crm.item.add": self.item_add,
-            "crm.item.update": self.item_update,
-            "crm.item.fields": self.item_fields,
-            "userfieldconfig.add": self.userfieldconfig_add,
-            "userfieldconfig.list": self.userfieldconfig_list,
-            "userfieldconfig.get": self.userfieldconfig_get,
-            "crm.timeline.comment.add": self.timeline_comment_add,
-            "im.notify.system.add": self.notify_system_add,
-            "im.notify.personal.add": self.notify_system_add,
-            "user.get": self.user_get,
-            "crm.duplicate.findbycomm": self.duplicate_findbycomm,
-            "event.offline.get": self.offline_get,
-            "event.offline.clear": self.offline_clear,
-            "event.offline.error": self.offline_error,
-            "event.offline.list": self.offline_list,
-            "event.bind": self.event_bind,
-            "event.unbind": self.event_unbind,
-            "event.get": self.event_get,
-        })
+        m.update(
+            {
+                "crm.requisite.preset.list": self.preset_list,
+                "crm.requisite.preset.field.list": self.preset_field_list,
+                "crm.deal.productrows.get": self.productrows_get,
+                "crm.deal.productrows.set": self.productrows_set,
+                "crm.status.list": self.status_list,
+                "crm.status.add": self.status_add,
+                "crm.dealcategory.stage.list": self.dealcategory_stage_list,
+                "crm.dealcategory.list": self.dealcategory_list,
+                "crm.category.list": self.category_list,
+                "crm.item.list": self.item_list,
+                "crm.item.get": self.item_get,
+                "crm.item.add": self.item_add,
+                "crm.item.update": self.item_update,
+                "crm.item.fields": self.item_fields,
+                "userfieldconfig.add": self.userfieldconfig_add,
+                "userfieldconfig.list": self.userfieldconfig_list,
+                "userfieldconfig.get": self.userfieldconfig_get,
+                "crm.timeline.comment.add": self.timeline_comment_add,
+                "im.notify.system.add": self.notify_system_add,
+                "im.notify.personal.add": self.notify_system_add,
+                "user.get": self.user_get,
+                "crm.duplicate.findbycomm": self.duplicate_findbycomm,
+                "event.offline.get": self.offline_get,
+                "event.offline.clear": self.offline_clear,
+                "event.offline.error": self.offline_error,
+                "event.offline.list": self.offline_list,
+                "event.bind": self.event_bind,
+                "event.unbind": self.event_unbind,
+                "event.get": self.event_get,
+            }
+        )
         return m
 
     # -- classic entities ------------------------------------------------------------------------------
@@ -706,6 +932,7 @@ class CrmState:
             if spec.uf_entity and name in self.userfields[spec.uf_entity]:
                 return self.userfields[spec.uf_entity][name]["USER_TYPE_ID"]
             return None
+
         return kind_of
 
     def _select(self, spec: EntitySpec, select: Any) -> tuple[list[str], list[str]]:
@@ -742,8 +969,16 @@ class CrmState:
                 out[name] = [dict(item) for item in items]
         return out
 
-    def _query(self, table: Table, filter_: Any, order: Any, start: Any, kind_of: Callable[[str], str | None],
-               id_field: str = "ID", strict: bool = False) -> tuple[list[dict], int | None, int | None]:
+    def _query(
+        self,
+        table: Table,
+        filter_: Any,
+        order: Any,
+        start: Any,
+        kind_of: Callable[[str], str | None],
+        id_field: str = "ID",
+        strict: bool = False,
+    ) -> tuple[list[dict], int | None, int | None]:
         """Filter, order and page records: (page rows, total, next)."""
         predicates = compile_filter(filter_, kind_of, strict)
         keys = order_key(order, kind_of, id_field)
@@ -751,8 +986,9 @@ class CrmState:
         count_total = offset != -1
         offset = max(offset, 0)
         candidates = table.candidates(filter_, id_field)
-        id_ascending = keys == [(id_field, "integer", False)] or (len(keys) == 1 and keys[0][0] == id_field
-                                                                  and not keys[0][2])
+        id_ascending = keys == [(id_field, "integer", False)] or (
+            len(keys) == 1 and keys[0][0] == id_field and not keys[0][2]
+        )
         if candidates is None:
             first = table.id_floor(filter_, id_field) if id_ascending else 0
             ids_ = table.ids  # walk from the keyset floor without copying the tail
@@ -776,7 +1012,7 @@ class CrmState:
         if not id_ascending:
             rows = sort_records(rows, keys)
         total = len(rows)
-        page = rows[offset:offset + PAGE_SIZE] if count_total else rows[:PAGE_SIZE]
+        page = rows[offset : offset + PAGE_SIZE] if count_total else rows[:PAGE_SIZE]
         if not count_total:
             return page, None, None
         return page, total, (offset + PAGE_SIZE if offset + PAGE_SIZE < total else None)
@@ -784,8 +1020,9 @@ class CrmState:
     def entity_list(self, entity: str, params: dict) -> Page:
         spec = SPECS[entity]
         names, multi = self._select(spec, params.get("select"))
-        page, total, nxt = self._query(self.tables[entity], params.get("filter"), params.get("order"),
-                                       params.get("start"), self._kind_of(spec))
+        page, total, nxt = self._query(
+            self.tables[entity], params.get("filter"), params.get("order"), params.get("start"), self._kind_of(spec)
+        )
         return Page([self._project(spec, r, names, multi) for r in page], total, nxt)
 
     def _get_record(self, entity: str, params: dict) -> tuple[int, dict]:
@@ -810,18 +1047,38 @@ class CrmState:
         spec = SPECS[entity]
         out = {}
         for name, kind in spec.fields.items():
-            out[name] = {"type": kind, "isRequired": name in ("TITLE",) and entity in ("company", "deal"),
-                         "isReadOnly": name in spec.readonly, "isImmutable": False, "isMultiple": False,
-                         "isDynamic": False, "title": spec.titles.get(name, name)}
+            out[name] = {
+                "type": kind,
+                "isRequired": name in ("TITLE",) and entity in ("company", "deal"),
+                "isReadOnly": name in spec.readonly,
+                "isImmutable": False,
+                "isMultiple": False,
+                "isDynamic": False,
+                "title": spec.titles.get(name, name),
+            }
         for name in spec.multifields:
-            out[name] = {"type": "crm_multifield", "isRequired": False, "isReadOnly": False,
-                         "isImmutable": False, "isMultiple": True, "isDynamic": False, "title": name}
+            out[name] = {
+                "type": "crm_multifield",
+                "isRequired": False,
+                "isReadOnly": False,
+                "isImmutable": False,
+                "isMultiple": True,
+                "isDynamic": False,
+                "title": name,
+            }
         if spec.uf_entity:
             for name, uf in self.userfields[spec.uf_entity].items():
-                out[name] = {"type": uf["USER_TYPE_ID"], "isRequired": uf["MANDATORY"] == "Y", "isReadOnly": False,
-                             "isImmutable": False, "isMultiple": uf["MULTIPLE"] == "Y", "isDynamic": True,
-                             "title": name, "listLabel": uf.get("LIST_COLUMN_LABEL"),
-                             "formLabel": uf.get("EDIT_FORM_LABEL")}
+                out[name] = {
+                    "type": uf["USER_TYPE_ID"],
+                    "isRequired": uf["MANDATORY"] == "Y",
+                    "isReadOnly": False,
+                    "isImmutable": False,
+                    "isMultiple": uf["MULTIPLE"] == "Y",
+                    "isDynamic": True,
+                    "title": name,
+                    "listLabel": uf.get("LIST_COLUMN_LABEL"),
+                    "formLabel": uf.get("EDIT_FORM_LABEL"),
+                }
         return out
 
     def _fields_param(self, params: dict) -> dict:
@@ -898,8 +1155,14 @@ class CrmState:
             if value.strip() == "":
                 continue
             self.multifield_seq += 1
-            items.append({"ID": str(self.multifield_seq), "VALUE_TYPE": str(item.get("VALUE_TYPE") or "WORK"),
-                          "VALUE": value, "TYPE_ID": name})
+            items.append(
+                {
+                    "ID": str(self.multifield_seq),
+                    "VALUE_TYPE": str(item.get("VALUE_TYPE") or "WORK"),
+                    "VALUE": value,
+                    "TYPE_ID": name,
+                }
+            )
         return items
 
     def _apply(self, spec: EntitySpec, record: dict, fields: dict, updating: bool) -> None:
@@ -922,9 +1185,16 @@ class CrmState:
             for owner in ("ASSIGNED_BY_ID", "CREATED_BY_ID", "MODIFY_BY_ID", "CREATED_BY", "MODIFIED_BY"):
                 if owner in spec.fields:
                     template[owner] = str(self.user_id)
-            for flag, default in (("OPENED", "Y"), ("HAS_PHONE", "N"), ("HAS_EMAIL", "N"), ("ACTIVE", "Y"),
-                                  ("IS_NEW", "Y"), ("CLOSED", "N"), ("IS_MANUAL_OPPORTUNITY", "N"),
-                                  ("CURRENCY_ID", "RUB")):
+            for flag, default in (
+                ("OPENED", "Y"),
+                ("HAS_PHONE", "N"),
+                ("HAS_EMAIL", "N"),
+                ("ACTIVE", "Y"),
+                ("IS_NEW", "Y"),
+                ("CLOSED", "N"),
+                ("IS_MANUAL_OPPORTUNITY", "N"),
+                ("CURRENCY_ID", "RUB"),
+            ):
                 if flag in spec.fields:
                     template[flag] = default
             self._templates[spec.name] = template
@@ -1078,14 +1348,28 @@ class CrmState:
         product_id = as_int(raw.get("PRODUCT_ID") or 0, "PRODUCT_ID")
         product = self.tables["product"].rows.get(product_id)
         name = raw.get("PRODUCT_NAME") or (product["NAME"] if product else "")
-        return {"ID": str(self.product_row_seq), "OWNER_ID": str(deal_id), "OWNER_TYPE": "D",
-                "PRODUCT_ID": product_id, "PRODUCT_NAME": name, "ORIGINAL_PRODUCT_NAME": name,
-                "PRICE": price, "PRICE_EXCLUSIVE": price, "PRICE_NETTO": price + discount,
-                "PRICE_BRUTTO": price + discount, "QUANTITY": quantity, "DISCOUNT_TYPE_ID": 1,
-                "DISCOUNT_RATE": 0, "DISCOUNT_SUM": discount, "TAX_RATE": tax_rate,
-                "TAX_INCLUDED": yes_no(raw.get("TAX_INCLUDED", "Y")),
-                "CUSTOMIZED": "Y", "MEASURE_CODE": int(raw.get("MEASURE_CODE") or 796),
-                "MEASURE_NAME": str(raw.get("MEASURE_NAME") or "шт"), "SORT": (sort + 1) * 10}
+        return {
+            "ID": str(self.product_row_seq),
+            "OWNER_ID": str(deal_id),
+            "OWNER_TYPE": "D",
+            "PRODUCT_ID": product_id,
+            "PRODUCT_NAME": name,
+            "ORIGINAL_PRODUCT_NAME": name,
+            "PRICE": price,
+            "PRICE_EXCLUSIVE": price,
+            "PRICE_NETTO": price + discount,
+            "PRICE_BRUTTO": price + discount,
+            "QUANTITY": quantity,
+            "DISCOUNT_TYPE_ID": 1,
+            "DISCOUNT_RATE": 0,
+            "DISCOUNT_SUM": discount,
+            "TAX_RATE": tax_rate,
+            "TAX_INCLUDED": yes_no(raw.get("TAX_INCLUDED", "Y")),
+            "CUSTOMIZED": "Y",
+            "MEASURE_CODE": int(raw.get("MEASURE_CODE") or 796),
+            "MEASURE_NAME": str(raw.get("MEASURE_NAME") or "шт"),
+            "SORT": (sort + 1) * 10,
+        }
 
     # -- user fields -----------------------------------------------------------------------------------
     def userfield_list(self, entity: str, params: dict) -> Page:
@@ -1093,12 +1377,21 @@ class CrmState:
         (`crm-company-userfield-list.md`)."""
         uf_entity = SPECS[entity].uf_entity
         rows = sorted(self.userfields[uf_entity].values(), key=lambda r: int(r["ID"]))
-        predicates = compile_filter(params.get("filter"), lambda n: "string" if n in (
-            "ID", "ENTITY_ID", "FIELD_NAME", "USER_TYPE_ID", "XML_ID", "MULTIPLE", "MANDATORY") else None)
+        predicates = compile_filter(
+            params.get("filter"),
+            lambda n: (
+                "string"
+                if n in ("ID", "ENTITY_ID", "FIELD_NAME", "USER_TYPE_ID", "XML_ID", "MULTIPLE", "MANDATORY")
+                else None
+            ),
+        )
         matched = [dict(r) for r in rows if all(p(r) for p in predicates)]
         start = max(parse_start(params.get("start")), 0)
-        return Page(matched[start:start + PAGE_SIZE], len(matched),
-                    start + PAGE_SIZE if start + PAGE_SIZE < len(matched) else None)
+        return Page(
+            matched[start : start + PAGE_SIZE],
+            len(matched),
+            start + PAGE_SIZE if start + PAGE_SIZE < len(matched) else None,
+        )
 
     def userfield_add(self, entity: str, params: dict) -> int:
         fields = self._fields_param(params)
@@ -1121,12 +1414,22 @@ class CrmState:
             raise CrmError("ERROR_CORE", f"User field {name} already exists for {uf_entity}")
         self.userfield_seq += 1
         self.userfields[uf_entity][name] = {
-            "ID": str(self.userfield_seq), "ENTITY_ID": uf_entity, "FIELD_NAME": name, "USER_TYPE_ID": kind,
-            "XML_ID": fields.get("XML_ID"), "SORT": str(fields.get("SORT") or 100),
-            "MULTIPLE": yes_no(fields.get("MULTIPLE", "N")), "MANDATORY": yes_no(fields.get("MANDATORY", "N")),
-            "SHOW_FILTER": "N", "SHOW_IN_LIST": "Y", "EDIT_IN_LIST": "Y", "IS_SEARCHABLE": "N",
-            "SETTINGS": fields.get("SETTINGS") or [], "EDIT_FORM_LABEL": fields.get("EDIT_FORM_LABEL"),
-            "LIST_COLUMN_LABEL": fields.get("LIST_COLUMN_LABEL"), "LIST_FILTER_LABEL": fields.get("LIST_FILTER_LABEL"),
+            "ID": str(self.userfield_seq),
+            "ENTITY_ID": uf_entity,
+            "FIELD_NAME": name,
+            "USER_TYPE_ID": kind,
+            "XML_ID": fields.get("XML_ID"),
+            "SORT": str(fields.get("SORT") or 100),
+            "MULTIPLE": yes_no(fields.get("MULTIPLE", "N")),
+            "MANDATORY": yes_no(fields.get("MANDATORY", "N")),
+            "SHOW_FILTER": "N",
+            "SHOW_IN_LIST": "Y",
+            "EDIT_IN_LIST": "Y",
+            "IS_SEARCHABLE": "N",
+            "SETTINGS": fields.get("SETTINGS") or [],
+            "EDIT_FORM_LABEL": fields.get("EDIT_FORM_LABEL"),
+            "LIST_COLUMN_LABEL": fields.get("LIST_COLUMN_LABEL"),
+            "LIST_FILTER_LABEL": fields.get("LIST_FILTER_LABEL"),
         }
         return self.userfield_seq
 
@@ -1141,14 +1444,24 @@ class CrmState:
         preset_id = str((preset or {}).get("ID", "")) if isinstance(preset, dict) else ""
         if preset_id not in PRESET_FIELDS:
             raise CrmError("", "Preset is not found." if preset_id else "Parameter 'preset' is required.")
-        return [{"ID": i, "FIELD_NAME": name, "FIELD_TITLE": "", "IN_SHORT_LIST": "Y" if i <= 3 else "N",
-                 "SORT": 500 + 10 * i} for i, name in enumerate(PRESET_FIELDS[preset_id], 1)]
+        return [
+            {
+                "ID": i,
+                "FIELD_NAME": name,
+                "FIELD_TITLE": "",
+                "IN_SHORT_LIST": "Y" if i <= 3 else "N",
+                "SORT": 500 + 10 * i,
+            }
+            for i, name in enumerate(PRESET_FIELDS[preset_id], 1)
+        ]
 
     def status_list(self, params: dict) -> Page:
         rows = [s for stages in self.stages.values() for s in stages]
         predicates = compile_filter(params.get("filter"), lambda n: "string" if n in rows[0] else None)
-        keys = order_key(params.get("order") or {"SORT": "ASC"},
-                         lambda n: "integer" if n in ("SORT", "ID") else "string" if n in rows[0] else None)
+        keys = order_key(
+            params.get("order") or {"SORT": "ASC"},
+            lambda n: "integer" if n in ("SORT", "ID") else "string" if n in rows[0] else None,
+        )
         items = sort_records([dict(r) for r in rows if all(p(r) for p in predicates)], keys)
         return Page(items, len(items), None)
 
@@ -1186,10 +1499,14 @@ class CrmState:
         sort = as_int(fields.get("SORT") or 10, "SORT")
         finals = [int(s["SORT"]) for s in self.stages[entity] if s["SEMANTICS"] in ("S", "F")]
         if (deal or invoice) and semantics == "P" and finals and sort >= min(finals):
-            raise CrmError("", "Cannot create more stages after the final stage because the final successful "
-                               "stage already exists. Try using sort order values less than that of the final stage.")
-        row = self._status(entity, status_id, str(fields["NAME"]), sort, semantics,
-                           category if (deal or invoice) else None)
+            raise CrmError(
+                "",
+                "Cannot create more stages after the final stage because the final successful "
+                "stage already exists. Try using sort order values less than that of the final stage.",
+            )
+        row = self._status(
+            entity, status_id, str(fields["NAME"]), sort, semantics, category if (deal or invoice) else None
+        )
         if fields.get("COLOR"):
             row["COLOR"] = str(fields["COLOR"])
         self.stages[entity].append(row)
@@ -1200,8 +1517,9 @@ class CrmState:
         category_id = as_int(params.get("id", params.get("ID", 0)) or 0, "id")
         if category_id not in self.categories:
             raise not_found()
-        return [{"NAME": s["NAME"], "SORT": s["SORT"], "STATUS_ID": s["STATUS_ID"]}
-                for s in self.deal_stages(category_id)]
+        return [
+            {"NAME": s["NAME"], "SORT": s["SORT"], "STATUS_ID": s["STATUS_ID"]} for s in self.deal_stages(category_id)
+        ]
 
     def dealcategory_list(self, params: dict) -> Page:
         # The legacy method lists only the added pipelines, not the default one.
@@ -1211,8 +1529,16 @@ class CrmState:
     def category_list(self, params: dict) -> Page:
         type_id = as_int(params.get("entitytypeid") or 0, "entityTypeId")
         if type_id == 2:
-            items = [{"id": cid, "name": c["NAME"], "sort": int(c["SORT"]), "entityTypeId": 2,
-                      "isDefault": "Y" if cid == 0 else "N"} for cid, c in sorted(self.categories.items())]
+            items = [
+                {
+                    "id": cid,
+                    "name": c["NAME"],
+                    "sort": int(c["SORT"]),
+                    "entityTypeId": 2,
+                    "isDefault": "Y" if cid == 0 else "N",
+                }
+                for cid, c in sorted(self.categories.items())
+            ]
         elif type_id == SMART_INVOICE_TYPE_ID:
             items = [dict(c) for _, c in sorted(self.invoice_categories.items())]
         else:
@@ -1238,8 +1564,15 @@ class CrmState:
         if isinstance(select, dict):
             select = list(select.values())
         original = yes_no(params.get("useoriginalufnames", "N")) == "Y"
-        rows, total, nxt = self._query(self.invoices, params.get("filter"), params.get("order") or {"id": "ASC"},
-                                       params.get("start"), self._invoice_kind, id_field="id", strict=True)
+        rows, total, nxt = self._query(
+            self.invoices,
+            params.get("filter"),
+            params.get("order") or {"id": "ASC"},
+            params.get("start"),
+            self._invoice_kind,
+            id_field="id",
+            strict=True,
+        )
         everything = "*" in select or "uf_*" in [str(n).lower() for n in select]
         items = []
         for row in rows:
@@ -1293,8 +1626,13 @@ class CrmState:
             if name.startswith(("ufCrm", "UF_CRM_", "uf_crm_")):
                 original = self._invoice_uf_name(name)
                 if original is not None:
-                    record[original] = None if value in (None, "") else self._convert_uf(
-                        {"USER_TYPE_ID": self.invoice_userfields[original]["userTypeId"], "MULTIPLE": "N"}, value)
+                    record[original] = (
+                        None
+                        if value in (None, "")
+                        else self._convert_uf(
+                            {"USER_TYPE_ID": self.invoice_userfields[original]["userTypeId"], "MULTIPLE": "N"}, value
+                        )
+                    )
                 continue
             kind = INVOICE_FIELDS.get(name)
             if kind is None or name in INVOICE_READONLY:
@@ -1312,8 +1650,11 @@ class CrmState:
                 moment = parse_datetime(value)
                 if moment is None:
                     raise CrmError("", f"Field '{name}' must be a date, got '{value}'")
-                record[name] = format_datetime(moment) if kind == "datetime" else format_datetime(
-                    moment.replace(hour=0, minute=0, second=0))
+                record[name] = (
+                    format_datetime(moment)
+                    if kind == "datetime"
+                    else format_datetime(moment.replace(hour=0, minute=0, second=0))
+                )
             elif kind == "boolean":
                 record[name] = yes_no(value)
             else:
@@ -1338,9 +1679,21 @@ class CrmState:
         record = {name: None for name in INVOICE_FIELDS}
         category = as_int(fields.get("categoryId") or self.default_invoice_category, "categoryId")
         first_stage = self.stages.get(f"SMART_INVOICE_STAGE_{category}", [{}])[0].get("STATUS_ID")
-        record.update({"createdBy": self.acting_user, "updatedBy": self.acting_user, "createdTime": stamp,
-                       "updatedTime": stamp, "categoryId": category, "stageId": first_stage, "currencyId": "RUB",
-                       "opened": "Y", "assignedById": self.user_id, "opportunity": 0.0, "entityTypeId": 31})
+        record.update(
+            {
+                "createdBy": self.acting_user,
+                "updatedBy": self.acting_user,
+                "createdTime": stamp,
+                "updatedTime": stamp,
+                "categoryId": category,
+                "stageId": first_stage,
+                "currencyId": "RUB",
+                "opened": "Y",
+                "assignedById": self.user_id,
+                "opportunity": 0.0,
+                "entityTypeId": 31,
+            }
+        )
         self._apply_invoice(record, fields)
         new_id = self.invoices.insert(record, "id", int)
         if not record.get("accountNumber"):
@@ -1371,8 +1724,18 @@ class CrmState:
 
     def item_fields(self, params: dict) -> dict:
         self._check_type(params)
-        return {"fields": {n: {"type": k, "isReadOnly": n in INVOICE_READONLY, "isRequired": False,
-                               "isMultiple": False, "title": n} for n, k in INVOICE_FIELDS.items()}}
+        return {
+            "fields": {
+                n: {
+                    "type": k,
+                    "isReadOnly": n in INVOICE_READONLY,
+                    "isRequired": False,
+                    "isMultiple": False,
+                    "title": n,
+                }
+                for n, k in INVOICE_FIELDS.items()
+            }
+        }
 
     # -- userfieldconfig (user fields of crm.item types; the sandbox knows CRM_SMART_INVOICE) -------------
     # `api-reference/crm/universal/userfieldconfig/userfieldconfig-add.md`: moduleId + field{entityId, fieldName
@@ -1390,8 +1753,11 @@ class CrmState:
             raise CrmError("", "The 'FIELD_NAME' field is not found.")
         if not kind:
             raise CrmError("", "The 'USER_TYPE_ID' field is not found")
-        if entity != SMART_INVOICE_UF_ENTITY or not name.startswith(f"UF_{entity}_") \
-                or not re.fullmatch(r"[A-Z0-9_]{1,50}", name):
+        if (
+            entity != SMART_INVOICE_UF_ENTITY
+            or not name.startswith(f"UF_{entity}_")
+            or not re.fullmatch(r"[A-Z0-9_]{1,50}", name)
+        ):
             raise CrmError("", "You cannot create custom fields")
         if kind not in USER_FIELD_TYPES:
             raise CrmError("", f"The user type '{kind}' is not found")
@@ -1399,11 +1765,21 @@ class CrmState:
             raise CrmError("", f"Field {name} already exists")
         self.userfield_seq += 1
         self.invoice_userfields[name] = {
-            "id": str(self.userfield_seq), "entityId": entity, "fieldName": name, "userTypeId": kind,
-            "xmlId": field.get("xmlId"), "sort": str(field.get("sort") or 100),
-            "multiple": yes_no(field.get("multiple", "N")), "mandatory": yes_no(field.get("mandatory", "N")),
-            "showFilter": "N", "showInList": "Y", "editInList": "Y", "isSearchable": "N",
-            "settings": field.get("settings") or [], "editFormLabel": field.get("editFormLabel")}
+            "id": str(self.userfield_seq),
+            "entityId": entity,
+            "fieldName": name,
+            "userTypeId": kind,
+            "xmlId": field.get("xmlId"),
+            "sort": str(field.get("sort") or 100),
+            "multiple": yes_no(field.get("multiple", "N")),
+            "mandatory": yes_no(field.get("mandatory", "N")),
+            "showFilter": "N",
+            "showInList": "Y",
+            "editInList": "Y",
+            "isSearchable": "N",
+            "settings": field.get("settings") or [],
+            "editFormLabel": field.get("editFormLabel"),
+        }
         return {"field": dict(self.invoice_userfields[name])}
 
     def userfieldconfig_list(self, params: dict) -> Page:
@@ -1411,13 +1787,18 @@ class CrmState:
         if str(params.get("moduleid") or "") != "crm":
             raise CrmError("", "Module 'moduleId' is not found or not supported")
         rows = [dict(f) for _, f in sorted(self.invoice_userfields.items(), key=lambda kv: int(kv[1]["id"]))]
-        predicates = compile_filter(params.get("filter"), lambda n: "string" if n in (
-            "id", "entityId", "fieldName", "userTypeId", "xmlId", "multiple", "mandatory") else None)
+        predicates = compile_filter(
+            params.get("filter"),
+            lambda n: (
+                "string"
+                if n in ("id", "entityId", "fieldName", "userTypeId", "xmlId", "multiple", "mandatory")
+                else None
+            ),
+        )
         matched = [r for r in rows if all(p(r) for p in predicates)]
         start = max(parse_start(params.get("start")), 0)
-        page = matched[start:start + PAGE_SIZE]
-        return Page(page, len(matched), start + PAGE_SIZE if start + PAGE_SIZE < len(matched) else None,
-                    wrap="fields")
+        page = matched[start : start + PAGE_SIZE]
+        return Page(page, len(matched), start + PAGE_SIZE if start + PAGE_SIZE < len(matched) else None, wrap="fields")
 
     def userfieldconfig_get(self, params: dict) -> dict:
         wanted = str(params.get("id") or "")
@@ -1456,9 +1837,11 @@ class CrmState:
             table = self.tables.get(type_name.lower())
             if table is None or type_name not in ("CONTACT", "COMPANY"):
                 raise bad_argument(f"entity_type '{entity}' is not supported (COMPANY, CONTACT)")
-            hits = [row_id for row_id in table.ids
-                    if any(self._comm_key(kind, item.get("VALUE")) in wanted
-                           for item in table.rows[row_id].get(kind) or [])]
+            hits = [
+                row_id
+                for row_id in table.ids
+                if any(self._comm_key(kind, item.get("VALUE")) in wanted for item in table.rows[row_id].get(kind) or [])
+            ]
             if hits:
                 found[type_name] = hits[:20]
         return found or []
@@ -1473,9 +1856,16 @@ class CrmState:
             raise not_found()
         if not str(fields.get("COMMENT") or "").strip():
             raise CrmError("", "COMMENT is empty")
-        self.timeline.append({"ID": str(len(self.timeline) + 1), "ENTITY_TYPE": entity,
-                              "ENTITY_ID": str(fields["ENTITY_ID"]), "COMMENT": str(fields["COMMENT"]),
-                              "CREATED": now_wire(), "AUTHOR_ID": str(self.user_id)})
+        self.timeline.append(
+            {
+                "ID": str(len(self.timeline) + 1),
+                "ENTITY_TYPE": entity,
+                "ENTITY_ID": str(fields["ENTITY_ID"]),
+                "COMMENT": str(fields["COMMENT"]),
+                "CREATED": now_wire(),
+                "AUTHOR_ID": str(self.user_id),
+            }
+        )
         return len(self.timeline)
 
     def notify_system_add(self, params: dict) -> int:
@@ -1485,8 +1875,9 @@ class CrmState:
             raise CrmError("USER_ID_EMPTY", f"User {user_id} is not found")
         if not str(p.get("MESSAGE") or "").strip():
             raise CrmError("MESSAGE_EMPTY", "Message can't be empty")
-        self.notifications.append({"ID": len(self.notifications) + 1, "USER_ID": user_id,
-                                   "MESSAGE": str(p["MESSAGE"]), "DATE": now_wire()})
+        self.notifications.append(
+            {"ID": len(self.notifications) + 1, "USER_ID": user_id, "MESSAGE": str(p["MESSAGE"]), "DATE": now_wire()}
+        )
         return len(self.notifications)
 
     def user_get(self, params: dict) -> Page:
@@ -1496,12 +1887,18 @@ class CrmState:
             if key not in ("FILTER", "SORT", "ORDER", "START", "ADMIN_MODE"):
                 filter_[key] = value
         rows = [self.users[k] for k in sorted(self.users)]
-        kinds = {"ID": "integer", "ACTIVE": "char", "NAME": "string", "LAST_NAME": "string", "EMAIL": "string",
-                 "UF_DEPARTMENT": "integer"}
+        kinds = {
+            "ID": "integer",
+            "ACTIVE": "char",
+            "NAME": "string",
+            "LAST_NAME": "string",
+            "EMAIL": "string",
+            "UF_DEPARTMENT": "integer",
+        }
         predicates = compile_filter(filter_, kinds.get)
         matched = [dict(r) for r in rows if all(pr(dict(r, ACTIVE=yes_no(r["ACTIVE"]))) for pr in predicates)]
         start = max(parse_start(p.get("START")), 0)
-        page = matched[start:start + PAGE_SIZE]
+        page = matched[start : start + PAGE_SIZE]
         return Page(page, len(matched), start + PAGE_SIZE if start + PAGE_SIZE < len(matched) else None)
 
     # -- offline events --------------------------------------------------------------------------------
@@ -1528,14 +1925,20 @@ class CrmState:
                 self.events[pending].timestamp = stamp
                 continue
             self.event_seq += 1
-            self.events[self.event_seq] = OfflineEvent(self.event_seq, name, record_id, stamp, message_id, connector,
-                                                       user_id=self.acting_user)
+            self.events[self.event_seq] = OfflineEvent(
+                self.event_seq, name, record_id, stamp, message_id, connector, user_id=self.acting_user
+            )
             self._unreserved[(connector, message_id)] = self.event_seq
 
     def _event_wire(self, event: OfflineEvent) -> dict:
-        return {"ID": str(event.id), "TIMESTAMP_X": event.timestamp, "EVENT_NAME": event.name,
-                "EVENT_DATA": {"FIELDS": {"ID": event.record_id}}, "EVENT_ADDITIONAL": {"user_id": str(event.user_id)},
-                "MESSAGE_ID": event.message_id}
+        return {
+            "ID": str(event.id),
+            "TIMESTAMP_X": event.timestamp,
+            "EVENT_NAME": event.name,
+            "EVENT_DATA": {"FIELDS": {"ID": event.record_id}},
+            "EVENT_ADDITIONAL": {"user_id": str(event.user_id)},
+            "MESSAGE_ID": event.message_id,
+        }
 
     def event_bind(self, params: dict) -> bool:
         name = str(params.get("event") or "").upper()
@@ -1559,9 +1962,17 @@ class CrmState:
         return {"count": count}
 
     def event_get(self, params: dict) -> list[dict]:
-        return [{"event": name, "handler": "", "auth_type": str(self.user_id), "offline": 1,
-                 "connector_id": connector or None}
-                for connector, names in sorted(self.offline_bindings.items()) for name in sorted(names)]
+        return [
+            {
+                "event": name,
+                "handler": "",
+                "auth_type": str(self.user_id),
+                "offline": 1,
+                "connector_id": connector or None,
+            }
+            for connector, names in sorted(self.offline_bindings.items())
+            for name in sorted(names)
+        ]
 
     def offline_get(self, params: dict) -> dict:
         """`clear=1` (default) hands events out and deletes them; `clear=0` reserves them under a new
@@ -1602,8 +2013,11 @@ class CrmState:
         if not process_id:
             raise CrmError("ERROR_ARGUMENT", "Parameter 'process_id' is required")
         ids = {str(i) for i in _as_list(params.get("id"))} if params.get("id") not in (None, "") else None
-        messages = {str(i) for i in _as_list(params.get("message_id"))} \
-            if ids is None and params.get("message_id") not in (None, "") else None
+        messages = (
+            {str(i) for i in _as_list(params.get("message_id"))}
+            if ids is None and params.get("message_id") not in (None, "")
+            else None
+        )
         for event in list(self.events.values()):
             if event.process_id != process_id:
                 continue
@@ -1620,8 +2034,9 @@ class CrmState:
         process_id = str(params.get("process_id") or "")
         if not process_id:
             raise CrmError("ERROR_ARGUMENT", "Parameter 'process_id' is required")
-        messages = {str(i) for i in _as_list(params.get("message_id"))} \
-            if params.get("message_id") not in (None, "") else None
+        messages = (
+            {str(i) for i in _as_list(params.get("message_id"))} if params.get("message_id") not in (None, "") else None
+        )
         for event in self.events.values():
             if event.process_id == process_id and (messages is None or event.message_id in messages):
                 event.error, event.process_id = True, None
@@ -1630,6 +2045,9 @@ class CrmState:
     def offline_list(self, params: dict) -> Page:
         """The queue as it is (nothing reserved or removed), with PROCESS_ID of reserved records."""
         connector = str(params.get("auth_connector") or "")
-        items = [dict(self._event_wire(e), PROCESS_ID=e.process_id or "", ERROR="1" if e.error else "0")
-                 for e in self.events.values() if e.connector == connector]
+        items = [
+            dict(self._event_wire(e), PROCESS_ID=e.process_id or "", ERROR="1" if e.error else "0")
+            for e in self.events.values()
+            if e.connector == connector
+        ]
         return Page(items, len(items), None)

@@ -61,16 +61,30 @@ BASIC_METHODS = frozenset({"scope"})
 # is 20 s per heavy crm.item.list call): tens of milliseconds for a single-record write with its automation and
 # history, a few for a read by ID, a keyset page without COUNT cheap (counting `total` adds
 # `operating_extra_cost`). They make the budget bind at the sizes a real push has; change them per run.
-DEFAULT_OPERATING_COSTS = {"*.list": 0.02, "*.get": 0.005, "*.add": 0.05, "*.update": 0.03, "*.set": 0.05,
-                           "*.delete": 0.03}
+DEFAULT_OPERATING_COSTS = {
+    "*.list": 0.02,
+    "*.get": 0.005,
+    "*.add": 0.05,
+    "*.update": 0.03,
+    "*.set": 0.05,
+    "*.delete": 0.03,
+}
 # answered by the portal itself, not by the CRM state
-CRM_ADMIN_METHODS = frozenset({"crm.status.add", "userfieldconfig.add", "crm.company.userfield.add",
-                               "crm.deal.userfield.add", "crm.contact.userfield.add"})
+CRM_ADMIN_METHODS = frozenset(
+    {
+        "crm.status.add",
+        "userfieldconfig.add",
+        "crm.company.userfield.add",
+        "crm.deal.userfield.add",
+        "crm.contact.userfield.add",
+    }
+)
 OPERATING_WINDOW = 600.0  # seconds of the rolling operating-time window
 SECRET_PARAMS = {"auth", "access_token", "refresh_token", "client_secret", "application_token"}
 
 
 # -- PHP http_build_query / parse_str -----------------------------------------------------------------
+
 
 def _listify(node: Any) -> Any:
     """PHP arrays keyed 0..n-1 are lists in JSON terms; other maps stay maps."""
@@ -121,6 +135,7 @@ def php_map(mapping: dict) -> Any:
 
 
 # -- limits -------------------------------------------------------------------------------------------
+
 
 class LeakyBucket:
     """Each request adds 1; the level drains at `rate` per second; a request that would overflow is refused."""
@@ -199,6 +214,7 @@ class OperatingClock:
 
 # -- the server ---------------------------------------------------------------------------------------
 
+
 class _HTTPServer(ThreadingHTTPServer):
     # Clients open up to ~50 connections at once (fast_bitrix24's pool); the default backlog of 5 would make
     # the kernel drop SYNs and stall them for a second.
@@ -219,13 +235,27 @@ class PortalServer:
     empty portal with only stages and presets).
     """
 
-    def __init__(self, world, host: str = "127.0.0.1", port: int = 0, rate: float = 2.0, burst: int = 50,
-                 faults: Faults | None = None, webhook_code: str | None = None, user_id: int = 1,
-                 operating_budget: float = 480.0, *, operating_extra_cost: float = 0.0,
-                 operating_costs: dict[str, float] | None = None, operating_scope: str = "caller",
-                 error_table: str = "earlier", webhook_scopes: tuple[str, ...] = DEFAULT_SCOPES,
-                 offline_reserve_seconds: float = 30 * 86400.0, request_log_limit: int = 200_000,
-                 seed: bool = True):
+    def __init__(
+        self,
+        world,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rate: float = 2.0,
+        burst: int = 50,
+        faults: Faults | None = None,
+        webhook_code: str | None = None,
+        user_id: int = 1,
+        operating_budget: float = 480.0,
+        *,
+        operating_extra_cost: float = 0.0,
+        operating_costs: dict[str, float] | None = None,
+        operating_scope: str = "caller",
+        error_table: str = "earlier",
+        webhook_scopes: tuple[str, ...] = DEFAULT_SCOPES,
+        offline_reserve_seconds: float = 30 * 86400.0,
+        request_log_limit: int = 200_000,
+        seed: bool = True,
+    ):
         self.world = world
         self.host, self.port = host, port
         self.faults = faults or Faults()
@@ -272,8 +302,12 @@ class PortalServer:
         self._httpd = _HTTPServer((self.host, self.port), handler)
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"b24-portal-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"b24-portal-{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -291,15 +325,16 @@ class PortalServer:
     def webhook_url(self) -> str:
         return f"{self.base_url}/rest/{self.user_id}/{self.webhook_code}/"
 
-    def install_application(self, *, user_id: int | None = None, scopes: tuple[str, ...] = DEFAULT_SCOPES,
-                            access_ttl: float = 3600.0) -> dict:
+    def install_application(
+        self, *, user_id: int | None = None, scopes: tuple[str, ...] = DEFAULT_SCOPES, access_ttl: float = 3600.0
+    ) -> dict:
         """Install a local application (by `user_id`, default the portal's admin) and return what its
         installation hands over: client_id, client_secret and the first token pair (`settings/oauth/index.md`)."""
-        self.application = LocalApplication(user_id=user_id or self.user_id, scopes=tuple(scopes),
-                                            access_ttl=access_ttl)
+        self.application = LocalApplication(
+            user_id=user_id or self.user_id, scopes=tuple(scopes), access_ttl=access_ttl
+        )
         tokens = self.application.install(f"{self.base_url}/rest/")
-        return {"client_id": self.application.client_id, "client_secret": self.application.client_secret,
-                **tokens}
+        return {"client_id": self.application.client_id, "client_secret": self.application.client_secret, **tokens}
 
     def add_outbound_webhook(self, handler_url: str, events: list[str], application_token: str | None = None) -> str:
         """An outbound webhook (*Developer resources → Outbound webhook*): every change of the listed events is
@@ -327,17 +362,22 @@ class PortalServer:
 
         while True:
             handler_id, url, token, event, record_id = self._deliveries.get()
-            body = {"event": event, "event_handler_id": str(handler_id), "data[FIELDS][ID]": str(record_id),
-                    "ts": str(int(time.time())), "auth[domain]": f"{self.host}:{self.port}",
-                    "auth[client_endpoint]": f"{self.base_url}/rest/",
-                    "auth[server_endpoint]": f"{self.base_url}/rest/",
-                    "auth[member_id]": self.member_id, "auth[application_token]": token}
+            body = {
+                "event": event,
+                "event_handler_id": str(handler_id),
+                "data[FIELDS][ID]": str(record_id),
+                "ts": str(int(time.time())),
+                "auth[domain]": f"{self.host}:{self.port}",
+                "auth[client_endpoint]": f"{self.base_url}/rest/",
+                "auth[server_endpoint]": f"{self.base_url}/rest/",
+                "auth[member_id]": self.member_id,
+                "auth[application_token]": token,
+            }
             try:
                 answer = requests.post(url, data=body, timeout=10)
                 self.outbound_log.append({"event": event, "id": record_id, "status": answer.status_code})
             except requests.RequestException as exc:  # no redelivery: the event is lost, as on a portal
-                self.outbound_log.append({"event": event, "id": record_id, "status": None,
-                                          "error": type(exc).__name__})
+                self.outbound_log.append({"event": event, "id": record_id, "status": None, "error": type(exc).__name__})
             finally:
                 self._deliveries.task_done()
 
@@ -381,16 +421,19 @@ class PortalServer:
             return [e for e in self.request_log if method is None or e["method"] == method.lower()]
 
     # -- protocol --------------------------------------------------------------------------------------
-    def _time_block(self, started: float, processing: float, method: str | None,
-                    caller_key: str | None = None) -> dict:
+    def _time_block(self, started: float, processing: float, method: str | None, caller_key: str | None = None) -> dict:
         finished = time.time()
-        used, reset_at = (self.operating.used(method, caller_key) if method
-                          else (0.0, finished + OPERATING_WINDOW))
-        return {"start": round(started, 6), "finish": round(finished, 6), "duration": round(finished - started, 6),
-                "processing": round(processing, 6),
-                "date_start": format_datetime(datetime.fromtimestamp(started, MSK)),
-                "date_finish": format_datetime(datetime.fromtimestamp(finished, MSK)),
-                "operating_reset_at": int(reset_at), "operating": round(used, 6)}
+        used, reset_at = self.operating.used(method, caller_key) if method else (0.0, finished + OPERATING_WINDOW)
+        return {
+            "start": round(started, 6),
+            "finish": round(finished, 6),
+            "duration": round(finished - started, 6),
+            "processing": round(processing, 6),
+            "date_start": format_datetime(datetime.fromtimestamp(started, MSK)),
+            "date_finish": format_datetime(datetime.fromtimestamp(finished, MSK)),
+            "operating_reset_at": int(reset_at),
+            "operating": round(used, 6),
+        }
 
     def operating_used(self, method: str, caller: Caller | None = None) -> tuple[float, float]:
         """(seconds of `method` in the window, when the oldest basket leaves) for `caller` (default: the
@@ -410,8 +453,9 @@ class PortalServer:
     def webhook_caller(self, user_id: int) -> Caller:
         return Caller("webhook", int(user_id), self.webhook_scopes, f"webhook:{user_id}")
 
-    def _run_method(self, method: str, params: dict, user_id: int | None = None,
-                    caller: Caller | None = None) -> tuple[Any, float]:
+    def _run_method(
+        self, method: str, params: dict, user_id: int | None = None, caller: Caller | None = None
+    ) -> tuple[Any, float]:
         """Call one CRM method with operating-time accounting: (result, processing seconds)."""
         caller = caller or self.webhook_caller(user_id or self.user_id)
         try:
@@ -419,11 +463,14 @@ class PortalServer:
         except AuthFailure as refused:
             raise CrmError(refused.code, refused.description, 403) from None
         lowered = method.lower()
-        if caller.user_id not in self.admins and (lowered.startswith("event.offline.") or (
-                lowered == "event.bind" and str(params.get("event_type") or "").lower() == "offline")):
+        if caller.user_id not in self.admins and (
+            lowered.startswith("event.offline.")
+            or (lowered == "event.bind" and str(params.get("event_type") or "").lower() == "offline")
+        ):
             # `api-reference/events/event-bind.md`, `event-offline-get.md`: "Who can execute: administrator"
-            raise CrmError("ACCESS_DENIED", "Access denied! Offline events binding requires administrator "
-                                            "access rights", 403)
+            raise CrmError(
+                "ACCESS_DENIED", "Access denied! Offline events binding requires administrator access rights", 403
+            )
         if caller.user_id not in self.admins and lowered in CRM_ADMIN_METHODS:
             # `crm-status-add.md` ("user with CRM administrator rights"), `userfieldconfig-add.md`
             raise CrmError("", "Access denied.", 400)
@@ -452,8 +499,9 @@ class PortalServer:
             return items, result.total, result.next
         return result, None, None
 
-    def handle(self, method: str, params: dict, started: float, user_id: int | None = None,
-               caller: Caller | None = None) -> tuple[int, dict]:
+    def handle(
+        self, method: str, params: dict, started: float, user_id: int | None = None, caller: Caller | None = None
+    ) -> tuple[int, dict]:
         """Run a known method (not `batch`) as `caller` (default: the webhook of `user_id` or of the portal's
         user): (status, body)."""
         caller = caller or self.webhook_caller(user_id or self.user_id)
@@ -470,8 +518,14 @@ class PortalServer:
         body["time"] = self._time_block(started, processing, method, caller.key)
         return 200, body
 
-    def handle_batch(self, params: dict, started: float, inner_log: list[str],
-                     user_id: int | None = None, caller: Caller | None = None) -> tuple[int, dict]:
+    def handle_batch(
+        self,
+        params: dict,
+        started: float,
+        inner_log: list[str],
+        user_id: int | None = None,
+        caller: Caller | None = None,
+    ) -> tuple[int, dict]:
         caller = caller or self.webhook_caller(user_id or self.user_id)
         params = {str(k).lower(): v for k, v in params.items()}
         commands = params.get("cmd") or {}
@@ -520,10 +574,16 @@ class PortalServer:
             if nxt is not None:
                 nexts[key] = nxt
             times[key] = self._time_block(cmd_started, processing, method, caller.key)
-        body = {"result": {"result": php_map(results), "result_error": php_map(errors),
-                           "result_total": php_map(totals), "result_next": php_map(nexts),
-                           "result_time": php_map(times)},
-                "time": self._time_block(started, processing_total, None)}
+        body = {
+            "result": {
+                "result": php_map(results),
+                "result_error": php_map(errors),
+                "result_total": php_map(totals),
+                "result_next": php_map(nexts),
+                "result_time": php_map(times),
+            },
+            "time": self._time_block(started, processing_total, None),
+        }
         body["time"]["operating"] = 0
         return 200, body
 
@@ -576,6 +636,7 @@ def _substitute(node: Any, results: dict) -> Any:
     def replace(match: re.Match) -> str:
         known, value = _resolve(results, match.group(1), match.group(2))
         return _php_string(value) if known else match.group(0)
+
     return _REFERENCE.sub(replace, node)
 
 
@@ -657,8 +718,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         portal = self.portal
         started = time.time()
-        entry: dict[str, Any] = {"ts": started, "method": None, "params": None, "status": None, "error": None,
-                                 "kind": "read"}
+        entry: dict[str, Any] = {
+            "ts": started,
+            "method": None,
+            "params": None,
+            "status": None,
+            "error": None,
+            "kind": "read",
+        }
         try:
             status, body, raw, ctype = self._process(entry, started)
         except _Drop:
@@ -690,8 +757,12 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             return 200, portal.application.renew(params, f"{portal.base_url}/rest/"), None, "application/json"
         except AuthFailure as refused:
-            return refused.status or 400, {"error": refused.code, "error_description": refused.description}, None, \
-                "application/json"
+            return (
+                refused.status or 400,
+                {"error": refused.code, "error_description": refused.description},
+                None,
+                "application/json",
+            )
 
     def _process(self, entry: dict, started: float) -> tuple[int, dict | None, bytes | None, str]:
         portal = self.portal
@@ -720,28 +791,43 @@ class _Handler(BaseHTTPRequestHandler):
         if code is not None:
             expected = portal.webhooks.get(user or "")
             if expected is None or not secrets.compare_digest(code or "", expected):
-                return 401, {"error": "NO_AUTH_FOUND", "error_description": "Wrong authorization data"}, None, \
-                    "application/json"
+                return (
+                    401,
+                    {"error": "NO_AUTH_FOUND", "error_description": "Wrong authorization data"},
+                    None,
+                    "application/json",
+                )
             caller = portal.webhook_caller(int(user))
         else:
             token = str(params.get("auth") or params.get("access_token") or "")
             if not token or portal.application is None:
-                return 401, {"error": "NO_AUTH_FOUND", "error_description": "Wrong authorization data"}, None, \
-                    "application/json"
+                return (
+                    401,
+                    {"error": "NO_AUTH_FOUND", "error_description": "Wrong authorization data"},
+                    None,
+                    "application/json",
+                )
             try:
                 caller = portal.application.caller(token)
             except AuthFailure as refused:
-                return 401, {"error": refused.code, "error_description": refused.description}, None, \
-                    "application/json"
+                return 401, {"error": refused.code, "error_description": refused.description}, None, "application/json"
         entry["caller"] = caller.kind
         params = {k: v for k, v in params.items() if str(k).lower() != "auth"}  # the token is no method parameter
         entry["params"] = {k: v for k, v in params.items() if str(k).lower() not in SECRET_PARAMS}
         if not portal.bucket.admit():
-            return 503, {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}, None, \
-                "application/json"
+            return (
+                503,
+                {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"},
+                None,
+                "application/json",
+            )
         if method != "batch" and not portal.has_method(method):
-            return 404, {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found!"}, None, \
-                "application/json"
+            return (
+                404,
+                {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found!"},
+                None,
+                "application/json",
+            )
         inner: list[str] = []
         if method == "batch":
             entry["commands"] = inner
@@ -764,8 +850,12 @@ class _Handler(BaseHTTPRequestHandler):
             if after:
                 self._fault(fault)
         except _Fault as fault_answer:
-            return fault_answer.status, fault_answer.body, fault_answer.raw, \
-                "application/json" if fault_answer.raw is None else "text/html"
+            return (
+                fault_answer.status,
+                fault_answer.body,
+                fault_answer.raw,
+                "application/json" if fault_answer.raw is None else "text/html",
+            )
         return status, body, None, "application/json"
 
 

@@ -51,9 +51,16 @@ def dumps_exact(doc: Any, indent: int | None = 1) -> str:
 
 
 def _envelope(file_type: str, world: World, records: list[dict], **extra) -> dict:
-    return {"format": FORMAT, "file_type": file_type, "schema_version": SCHEMA_VERSION,
-            "exported_at": _dt(world.as_of), "infobase": "УНФ (sandbox)", **extra,
-            "record_count": len(records), "records": records}
+    return {
+        "format": FORMAT,
+        "file_type": file_type,
+        "schema_version": SCHEMA_VERSION,
+        "exported_at": _dt(world.as_of),
+        "infobase": "УНФ (sandbox)",
+        **extra,
+        "record_count": len(records),
+        "records": records,
+    }
 
 
 def counterparty_records(world: World) -> list[dict]:
@@ -64,43 +71,84 @@ def counterparty_records(world: World) -> list[dict]:
     for party in world.parties:
         for idx, sp in enumerate(party.onec_spellings):
             code += 1
-            out.append({
-                "Ref_Key": counterparty_guid(world, party.key, idx), "Code": f"{code:09d}",
-                "Description": sp.title, "НаименованиеПолное": party.full_name if idx == 0 else sp.title,
-                "ИНН": sp.inn or "", "КПП": sp.kpp or "", "РегистрационныйНомер": sp.ogrn or "",
-                "ВидКонтрагента": "ЮридическоеЛицо" if party.kind == "legal" else "ИндивидуальныйПредприниматель",
-                "DeletionMark": False, "email": sp.email, "phone": sp.phone,
-                "Договоры": [] if idx else [
-                    {"Ref_Key": world.guid("contract", c.key),
-                     "Description": f"Договор № {c.number} от {c.signed_on:%d.%m.%Y}",
-                     "НомерДоговора": c.number, "ДатаДоговора": _dt(c.signed_on),
-                     "СрокОплатыПокупателя": c.payment_term_days}
-                    for c in contracts_of.get(party.key, [])],
-            })
+            out.append(
+                {
+                    "Ref_Key": counterparty_guid(world, party.key, idx),
+                    "Code": f"{code:09d}",
+                    "Description": sp.title,
+                    "НаименованиеПолное": party.full_name if idx == 0 else sp.title,
+                    "ИНН": sp.inn or "",
+                    "КПП": sp.kpp or "",
+                    "РегистрационныйНомер": sp.ogrn or "",
+                    "ВидКонтрагента": "ЮридическоеЛицо" if party.kind == "legal" else "ИндивидуальныйПредприниматель",
+                    "DeletionMark": False,
+                    "email": sp.email,
+                    "phone": sp.phone,
+                    "Договоры": []
+                    if idx
+                    else [
+                        {
+                            "Ref_Key": world.guid("contract", c.key),
+                            "Description": f"Договор № {c.number} от {c.signed_on:%d.%m.%Y}",
+                            "НомерДоговора": c.number,
+                            "ДатаДоговора": _dt(c.signed_on),
+                            "СрокОплатыПокупателя": c.payment_term_days,
+                        }
+                        for c in contracts_of.get(party.key, [])
+                    ],
+                }
+            )
     return out
 
 
 def _lines(world: World, lines) -> list[dict]:
-    return [{"LineNumber": n, "Номенклатура_Key": world.guid("item", ln.item_key), "Количество": ln.quantity,
-             "Цена": ln.price, "Сумма": ln.amount} for n, ln in enumerate(lines, 1)]
+    return [
+        {
+            "LineNumber": n,
+            "Номенклатура_Key": world.guid("item", ln.item_key),
+            "Количество": ln.quantity,
+            "Цена": ln.price,
+            "Сумма": ln.amount,
+        }
+        for n, ln in enumerate(lines, 1)
+    ]
 
 
 def invoice_records(world: World) -> list[dict]:
-    return [{"Ref_Key": world.guid("invoice", i.key), "Number": i.number, "Date": _dt(i.date), "Posted": i.posted,
-             "DeletionMark": False, "Контрагент_Key": counterparty_guid(world, i.party_key),
-             "Договор_Key": world.guid("contract", i.contract_key),
-             "Заказ_Key": world.guid("order", i.order_key) if i.order_key is not None else None,
-             "СуммаДокумента": i.amount, "Запасы": _lines(world, i.lines)} for i in world.invoices]
+    return [
+        {
+            "Ref_Key": world.guid("invoice", i.key),
+            "Number": i.number,
+            "Date": _dt(i.date),
+            "Posted": i.posted,
+            "DeletionMark": False,
+            "Контрагент_Key": counterparty_guid(world, i.party_key),
+            "Договор_Key": world.guid("contract", i.contract_key),
+            "Заказ_Key": world.guid("order", i.order_key) if i.order_key is not None else None,
+            "СуммаДокумента": i.amount,
+            "Запасы": _lines(world, i.lines),
+        }
+        for i in world.invoices
+    ]
 
 
 def payment_records(world: World) -> list[dict]:
-    return [{"Ref_Key": world.guid("payment", p.key), "Number": p.number, "Date": _dt(p.date), "Posted": p.posted,
-             "DeletionMark": False, "Вид": "ПоступлениеНаСчет" if p.channel == "bank" else "ПоступлениеВКассу",
-             "Контрагент_Key": counterparty_guid(world, p.party_key),
-             "Договор_Key": world.guid("contract", p.contract_key),
-             "СчетНаОплату_Key": world.guid("invoice", p.invoice_key) if p.invoice_key is not None else None,
-             "Заказ_Key": world.guid("order", p.order_key) if p.order_key is not None else None,
-             "СуммаДокумента": p.amount} for p in world.payments]
+    return [
+        {
+            "Ref_Key": world.guid("payment", p.key),
+            "Number": p.number,
+            "Date": _dt(p.date),
+            "Posted": p.posted,
+            "DeletionMark": False,
+            "Вид": "ПоступлениеНаСчет" if p.channel == "bank" else "ПоступлениеВКассу",
+            "Контрагент_Key": counterparty_guid(world, p.party_key),
+            "Договор_Key": world.guid("contract", p.contract_key),
+            "СчетНаОплату_Key": world.guid("invoice", p.invoice_key) if p.invoice_key is not None else None,
+            "Заказ_Key": world.guid("order", p.order_key) if p.order_key is not None else None,
+            "СуммаДокумента": p.amount,
+        }
+        for p in world.payments
+    ]
 
 
 def receivable_records(world: World) -> list[dict]:
@@ -112,9 +160,16 @@ def receivable_records(world: World) -> list[dict]:
     for p in world.payments:
         if p.posted:
             net[(p.party_key, p.contract_key)] = net.get((p.party_key, p.contract_key), Decimal(0)) - p.amount
-    return [{"Контрагент_Key": counterparty_guid(world, party), "Договор_Key": world.guid("contract", contract),
-             "ТипРасчетов": "Долг" if amount > 0 else "Аванс", "СуммаBalance": amount.quantize(Decimal("0.01"))}
-            for (party, contract), amount in sorted(net.items()) if amount != 0]
+    return [
+        {
+            "Контрагент_Key": counterparty_guid(world, party),
+            "Договор_Key": world.guid("contract", contract),
+            "ТипРасчетов": "Долг" if amount > 0 else "Аванс",
+            "СуммаBalance": amount.quantize(Decimal("0.01")),
+        }
+        for (party, contract), amount in sorted(net.items())
+        if amount != 0
+    ]
 
 
 def import_xml(world: World) -> str:
@@ -128,22 +183,28 @@ def import_xml(world: World) -> str:
             f"<БазоваяЕдиница НаименованиеПолное={quoteattr(it.unit)}>{escape(it.unit)}</БазоваяЕдиница>"
             f"<СтавкиНалогов><СтавкаНалога><Наименование>НДС</Наименование><Ставка>{vat}</Ставка></СтавкаНалога></СтавкиНалогов>"
             + ("<Статус>Удален</Статус>" if it.deleted else "")
-            + "</Товар>")
-    return ('<КоммерческаяИнформация xmlns="urn:1C.ru:commerceml_2" ВерсияСхемы="2.10" '
-            f'ДатаФормирования="{_dt(world.as_of)}">'
-            f'<Классификатор><Ид>{world.guid("classifier", 1)}</Ид>'
-            "<Наименование>Классификатор (Номенклатура)</Наименование>"
-            "</Классификатор>"
-            f'<Каталог СодержитТолькоИзменения="false"><Ид>{world.guid("catalog", 1)}</Ид>'
-            f'<ИдКлассификатора>{world.guid("classifier", 1)}</ИдКлассификатора>'
-            "<Наименование>Основной каталог</Наименование>"
-            f"<Товары>{''.join(goods)}</Товары></Каталог></КоммерческаяИнформация>")
+            + "</Товар>"
+        )
+    return (
+        '<КоммерческаяИнформация xmlns="urn:1C.ru:commerceml_2" ВерсияСхемы="2.10" '
+        f'ДатаФормирования="{_dt(world.as_of)}">'
+        f"<Классификатор><Ид>{world.guid('classifier', 1)}</Ид>"
+        "<Наименование>Классификатор (Номенклатура)</Наименование>"
+        "</Классификатор>"
+        f'<Каталог СодержитТолькоИзменения="false"><Ид>{world.guid("catalog", 1)}</Ид>'
+        f"<ИдКлассификатора>{world.guid('classifier', 1)}</ИдКлассификатора>"
+        "<Наименование>Основной каталог</Наименование>"
+        f"<Товары>{''.join(goods)}</Товары></Каталог></КоммерческаяИнформация>"
+    )
 
 
 def offers_xml(world: World) -> str:
-    types = "".join(f"<ТипЦены><Ид>{world.guid('price_type', k)}</Ид><Наименование>{name}</Наименование>"
-                    "<Валюта>RUB</Валюта><Налог><Наименование>НДС</Наименование><УчтеноВСумме>true</УчтеноВСумме>"
-                    "</Налог></ТипЦены>" for k, name, _ in PRICE_TYPES)
+    types = "".join(
+        f"<ТипЦены><Ид>{world.guid('price_type', k)}</Ид><Наименование>{name}</Наименование>"
+        "<Валюта>RUB</Валюта><Налог><Наименование>НДС</Наименование><УчтеноВСумме>true</УчтеноВСумме>"
+        "</Налог></ТипЦены>"
+        for k, name, _ in PRICE_TYPES
+    )
     offers = []
     for it in world.items:
         prices = "".join(
@@ -152,19 +213,31 @@ def offers_xml(world: World) -> str:
             f"<ИдТипаЦены>{world.guid('price_type', k)}</ИдТипаЦены>"
             f"<ЦенаЗаЕдиницу>{(it.price * share).quantize(Decimal('0.01'))}</ЦенаЗаЕдиницу>"
             f"<Валюта>RUB</Валюта><Единица>{escape(it.unit)}</Единица><Коэффициент>1</Коэффициент></Цена>"
-            for k, _, share in PRICE_TYPES)
-        offers.append(f"<Предложение><Ид>{world.guid('item', it.key)}</Ид><Артикул>{escape(it.article)}</Артикул>"
-                      f"<Наименование>{escape(it.name)}</Наименование><Цены>{prices}</Цены></Предложение>")
-    return ('<КоммерческаяИнформация xmlns="urn:1C.ru:commerceml_2" ВерсияСхемы="2.10" '
-            f'ДатаФормирования="{_dt(world.as_of)}">'
-            f'<ПакетПредложений СодержитТолькоИзменения="false"><Ид>{world.guid("catalog", 1)}#</Ид>'
-            f'<Наименование>Пакет предложений</Наименование><ИдКаталога>{world.guid("catalog", 1)}</ИдКаталога>'
-            f"<ТипыЦен>{types}</ТипыЦен><Предложения>{''.join(offers)}</Предложения>"
-            "</ПакетПредложений></КоммерческаяИнформация>")
+            for k, _, share in PRICE_TYPES
+        )
+        offers.append(
+            f"<Предложение><Ид>{world.guid('item', it.key)}</Ид><Артикул>{escape(it.article)}</Артикул>"
+            f"<Наименование>{escape(it.name)}</Наименование><Цены>{prices}</Цены></Предложение>"
+        )
+    return (
+        '<КоммерческаяИнформация xmlns="urn:1C.ru:commerceml_2" ВерсияСхемы="2.10" '
+        f'ДатаФормирования="{_dt(world.as_of)}">'
+        f'<ПакетПредложений СодержитТолькоИзменения="false"><Ид>{world.guid("catalog", 1)}#</Ид>'
+        f"<Наименование>Пакет предложений</Наименование><ИдКаталога>{world.guid('catalog', 1)}</ИдКаталога>"
+        f"<ТипыЦен>{types}</ТипыЦен><Предложения>{''.join(offers)}</Предложения>"
+        "</ПакетПредложений></КоммерческаяИнформация>"
+    )
 
 
-def write_exchange_files(world: World, folder: str | os.PathLike, *, encoding: str = "utf-8",
-                         bom: bool = False, xml_declaration: bool = True, prefix: str = "") -> list[Path]:
+def write_exchange_files(
+    world: World,
+    folder: str | os.PathLike,
+    *,
+    encoding: str = "utf-8",
+    bom: bool = False,
+    xml_declaration: bool = True,
+    prefix: str = "",
+) -> list[Path]:
     """Write counterparties/invoices/payments/receivables JSON and CommerceML import.xml/offers.xml.
 
     `encoding` "utf-8" or "windows-1251"/"cp1251"; `bom` adds a UTF-8 BOM; `xml_declaration=False` drops
@@ -178,8 +251,9 @@ def write_exchange_files(world: World, folder: str | os.PathLike, *, encoding: s
         "counterparties.json": dumps_exact(_envelope("counterparties", world, counterparty_records(world))),
         "invoices.json": dumps_exact(_envelope("invoices", world, invoice_records(world))),
         "payments.json": dumps_exact(_envelope("payments", world, payment_records(world))),
-        "receivables.json": dumps_exact(_envelope("receivables", world, receivable_records(world),
-                                                  as_of=_dt(world.as_of))),
+        "receivables.json": dumps_exact(
+            _envelope("receivables", world, receivable_records(world), as_of=_dt(world.as_of))
+        ),
         "import.xml": import_xml(world),
         "offers.xml": offers_xml(world),
     }

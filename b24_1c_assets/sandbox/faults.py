@@ -37,8 +37,14 @@ class Faults:
     @property
     def any(self) -> bool:
         return any(
-            (self.error_503_share, self.error_500_share, self.drop_share, self.slow_share,
-             self.batch_command_error_share, self.always_500)
+            (
+                self.error_503_share,
+                self.error_500_share,
+                self.drop_share,
+                self.slow_share,
+                self.batch_command_error_share,
+                self.always_500,
+            )
         )
 
     def draw(self, share: float) -> bool:
@@ -50,8 +56,12 @@ class Faults:
 
     def pick(self) -> str | None:
         """One outcome for a whole HTTP request: 'drop', '503', '500', 'slow' or None."""
-        for name, share in (("drop", self.drop_share), ("503", self.error_503_share),
-                            ("500", self.error_500_share), ("slow", self.slow_share)):
+        for name, share in (
+            ("drop", self.drop_share),
+            ("503", self.error_503_share),
+            ("500", self.error_500_share),
+            ("slow", self.slow_share),
+        ):
             if self.draw(share):
                 return name
         return None

@@ -34,14 +34,51 @@ def syntax_error(detail: str) -> ODataError:
 
 
 WHERE_NOT_ALLOWED = "Операция не разрешена в предложении ГДЕ"
-COMPARE_NOT_ALLOWED = ("Неверные параметры в операции сравнения. Нельзя сравнивать поля неограниченной длины и "
-                       "поля несовместимых типов.")
+COMPARE_NOT_ALLOWED = (
+    "Неверные параметры в операции сравнения. Нельзя сравнивать поля неограниченной длины и поля несовместимых типов."
+)
 
-SUPPORTED_FUNCTIONS = {"substringof", "startswith", "endswith", "concat", "substring", "like", "year", "month",
-                       "day", "hour", "minute", "second", "quarter", "dayofweek", "dayofyear", "dateadd",
-                       "datedifference", "cast", "isof", "round"}
-UNSUPPORTED_FUNCTIONS = {"length", "indexof", "replace", "tolower", "toupper", "trim", "years", "days", "hours",
-                         "minutes", "seconds", "floor", "ceiling", "contains", "months", "time", "date"}
+SUPPORTED_FUNCTIONS = {
+    "substringof",
+    "startswith",
+    "endswith",
+    "concat",
+    "substring",
+    "like",
+    "year",
+    "month",
+    "day",
+    "hour",
+    "minute",
+    "second",
+    "quarter",
+    "dayofweek",
+    "dayofyear",
+    "dateadd",
+    "datedifference",
+    "cast",
+    "isof",
+    "round",
+}
+UNSUPPORTED_FUNCTIONS = {
+    "length",
+    "indexof",
+    "replace",
+    "tolower",
+    "toupper",
+    "trim",
+    "years",
+    "days",
+    "hours",
+    "minutes",
+    "seconds",
+    "floor",
+    "ceiling",
+    "contains",
+    "months",
+    "time",
+    "date",
+}
 COMPARISONS = {"eq", "ne", "gt", "ge", "lt", "le"}
 ARITHMETIC = {"add", "sub", "mul", "div", "mod"}
 
@@ -124,7 +161,7 @@ def tokenize(text: str) -> list[Tok]:
                 end = text.find("'", j + 1)
                 if end < 0:
                     raise syntax_error(f"незакрытый литерал в позиции {i}")
-                raw = text[j + 1:end]
+                raw = text[j + 1 : end]
                 toks.append(Tok(word, parse_guid_literal(raw) if word == "guid" else parse_datetime_literal(raw), i))
                 i = end + 1
                 continue
@@ -206,7 +243,7 @@ def _like(value: str, pattern: str) -> bool:
             if j < 0:
                 rx += re.escape(c)
             else:
-                rx += "[" + pattern[i + 1:j].replace("\\", "\\\\") + "]"
+                rx += "[" + pattern[i + 1 : j].replace("\\", "\\\\") + "]"
                 i = j
         else:
             rx += re.escape(c)
@@ -267,8 +304,13 @@ class Parser:
         while self.is_word("or"):
             self.take()
             right = self.and_expr()
-            left = Node(lambda r, e, a=left.fn, b=right.fn: bool(a(r, e)) or bool(b(r, e)), "Edm.Boolean",
-                        kind="or", children=[left, right], fields=left.fields | right.fields)
+            left = Node(
+                lambda r, e, a=left.fn, b=right.fn: bool(a(r, e)) or bool(b(r, e)),
+                "Edm.Boolean",
+                kind="or",
+                children=[left, right],
+                fields=left.fields | right.fields,
+            )
         return left
 
     def and_expr(self) -> Node:
@@ -277,8 +319,13 @@ class Parser:
             self.take()
             right = self.not_expr()
             kids = (left.children if left.kind == "and" else [left]) + [right]
-            left = Node(lambda r, e, a=left.fn, b=right.fn: bool(a(r, e)) and bool(b(r, e)), "Edm.Boolean",
-                        kind="and", children=kids, fields=left.fields | right.fields)
+            left = Node(
+                lambda r, e, a=left.fn, b=right.fn: bool(a(r, e)) and bool(b(r, e)),
+                "Edm.Boolean",
+                kind="and",
+                children=kids,
+                fields=left.fields | right.fields,
+            )
         return left
 
     def not_expr(self) -> Node:
@@ -306,8 +353,14 @@ class Parser:
         for a, b in ((left, right), (right, left)):
             if a.composite and b.kind == "guid":
                 return Node(lambda r, e: op == "ne", "Edm.Boolean", kind="cmp", fields=fields)
-        node = Node(lambda r, e, a=left.fn, b=right.fn: _cmp(op, a(r, e), b(r, e)), "Edm.Boolean",
-                    kind="cmp", op=op, children=[left, right], fields=fields)
+        node = Node(
+            lambda r, e, a=left.fn, b=right.fn: _cmp(op, a(r, e), b(r, e)),
+            "Edm.Boolean",
+            kind="cmp",
+            op=op,
+            children=[left, right],
+            fields=fields,
+        )
         return node
 
     def additive(self) -> Node:
@@ -341,6 +394,7 @@ class Parser:
             if y == 0:
                 return None
             return Decimal(x) / Decimal(y) if op == "div" else x % y
+
         return Node(fn, "Edm.Double", fields=left.fields | right.fields)
 
     def primary(self) -> Node:
@@ -356,8 +410,9 @@ class Parser:
             return Node(lambda r, e, v=t.value: v, edm, kind=t.kind if t.kind == "guid" else "literal", value=t.value)
         if t.kind == "ident":
             if t.value in ("true", "false"):
-                return Node(lambda r, e, v=(t.value == "true"): v, "Edm.Boolean", kind="literal",
-                            value=t.value == "true")
+                return Node(
+                    lambda r, e, v=(t.value == "true"): v, "Edm.Boolean", kind="literal", value=t.value == "true"
+                )
             if t.value == "null":
                 return Node(lambda r, e: None, None, kind="literal")
             if self.peek().kind == "op" and self.peek().value == "(":
@@ -399,10 +454,12 @@ class Parser:
         if name in ("substringof", "startswith", "endswith", "like"):
             arity(2)
             a, b = fns
-            f = {"substringof": lambda r, e: s(a(r, e)).lower() in s(b(r, e)).lower(),
-                 "startswith": lambda r, e: s(a(r, e)).lower().startswith(s(b(r, e)).lower()),
-                 "endswith": lambda r, e: s(a(r, e)).lower().endswith(s(b(r, e)).lower()),
-                 "like": lambda r, e: _like(s(a(r, e)), s(b(r, e)))}[name]
+            f = {
+                "substringof": lambda r, e: s(a(r, e)).lower() in s(b(r, e)).lower(),
+                "startswith": lambda r, e: s(a(r, e)).lower().startswith(s(b(r, e)).lower()),
+                "endswith": lambda r, e: s(a(r, e)).lower().endswith(s(b(r, e)).lower()),
+                "like": lambda r, e: _like(s(a(r, e)), s(b(r, e))),
+            }[name]
             return Node(f, "Edm.Boolean", fields=fields)
         if name == "concat":
             arity(2)
@@ -412,7 +469,8 @@ class Parser:
 
             def sub(r, e):
                 v, start = s(fns[0](r, e)), int(fns[1](r, e) or 0)
-                return v[start:] if len(fns) == 2 else v[start:start + int(fns[2](r, e) or 0)]
+                return v[start:] if len(fns) == 2 else v[start : start + int(fns[2](r, e) or 0)]
+
             return Node(sub, "Edm.String", fields=fields)
         if name in ("year", "month", "day", "hour", "minute", "second", "quarter", "dayofweek", "dayofyear"):
             arity(1)
@@ -421,9 +479,18 @@ class Parser:
                 d = _as_dt(a(r, e))
                 if d is None:
                     return None
-                return {"year": d.year, "month": d.month, "day": d.day, "hour": d.hour, "minute": d.minute,
-                        "second": d.second, "quarter": (d.month - 1) // 3 + 1,
-                        "dayofweek": d.isoweekday(), "dayofyear": d.timetuple().tm_yday}[name]
+                return {
+                    "year": d.year,
+                    "month": d.month,
+                    "day": d.day,
+                    "hour": d.hour,
+                    "minute": d.minute,
+                    "second": d.second,
+                    "quarter": (d.month - 1) // 3 + 1,
+                    "dayofweek": d.isoweekday(),
+                    "dayofyear": d.timetuple().tm_yday,
+                }[name]
+
             return Node(part, "Edm.Int32", fields=fields)
         if name == "dateadd":
             arity(3)
@@ -431,6 +498,7 @@ class Parser:
             def add(r, e):
                 d = _as_dt(fns[0](r, e))
                 return None if d is None else _unit_add(d, s(fns[1](r, e)), int(fns[2](r, e) or 0)).isoformat()
+
             return Node(add, "Edm.DateTime", fields=fields)
         if name == "datedifference":
             arity(3)
@@ -445,11 +513,15 @@ class Parser:
                     return months // {"year": 12, "month": 1, "quarter": 3}[unit]
                 sec = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}.get(unit, 86400)
                 return int((b - a).total_seconds() // sec)
+
             return Node(diff, "Edm.Int32", fields=fields)
         if name == "round":
             arity(1)
-            return Node(lambda r, e: None if fns[0](r, e) is None else Decimal(fns[0](r, e)).to_integral_value(),
-                        "Edm.Double", fields=fields)
+            return Node(
+                lambda r, e: None if fns[0](r, e) is None else Decimal(fns[0](r, e)).to_integral_value(),
+                "Edm.Double",
+                fields=fields,
+            )
         if name == "cast":
             arity(2)
             if args[1].kind != "literal" or not isinstance(args[1].value, str):
@@ -466,8 +538,11 @@ class Parser:
         type_name = target if target.startswith(NS_PREFIX) else NS_PREFIX + target
         subject = args[0]
         if len(args) == 2 and subject.composite:
-            return Node(lambda r, e, a=subject.fn: isinstance(a(r, e), tuple) and a(r, e)[1] == type_name,
-                        "Edm.Boolean", fields=fields)
+            return Node(
+                lambda r, e, a=subject.fn: isinstance(a(r, e), tuple) and a(r, e)[1] == type_name,
+                "Edm.Boolean",
+                fields=fields,
+            )
         return Node(lambda r, e: False, "Edm.Boolean", fields=fields)
 
     def path(self, first: Tok) -> Node:
@@ -522,9 +597,17 @@ class Parser:
             if composite:
                 return (cur.get(name, ""), cur.get(f"{name}_Type", ""))
             return cur.get(name, empty)  # rows store filled columns only
+
         fields = {top_field} if top_field else set()
-        return Node(get, prop.edm, kind="path" if not getters else "expr", path_field=name if not getters else None,
-                    composite=composite, fields=fields, leaf=name)
+        return Node(
+            get,
+            prop.edm,
+            kind="path" if not getters else "expr",
+            path_field=name if not getters else None,
+            composite=composite,
+            fields=fields,
+            leaf=name,
+        )
 
     def lambda_(self, scope: Scope, section: str, getters, top_field) -> Node:
         t = self.take()
@@ -552,13 +635,21 @@ class Parser:
             env = dict(e)
             test = any if quantifier == "any" else all
             return test(bool(b(r, {**env, v: row})) for row in rows)
-        node = Node(fn, "Edm.Boolean", kind="lambda", section=section,
-                    fields={top_field} if top_field else set(), children=[body])
+
+        node = Node(
+            fn,
+            "Edm.Boolean",
+            kind="lambda",
+            section=section,
+            fields={top_field} if top_field else set(),
+            children=[body],
+        )
         return node
 
 
-def compile_filter(text: str, es: EntitySet, resolver: Resolver, scopes: Callable[[str], Scope | None],
-                   scope: Scope | None = None) -> Node:
+def compile_filter(
+    text: str, es: EntitySet, resolver: Resolver, scopes: Callable[[str], Scope | None], scope: Scope | None = None
+) -> Node:
     """Parse `$filter` text against an entity set (or an explicit scope) into an evaluable `Node`."""
     return Parser(text, scope or Scope.of(es), resolver, scopes).parse()
 

@@ -66,40 +66,89 @@ _CONTRACT = "Catalog_ДоговорыКонтрагентов"
 
 FIELDS: list[FieldShape] = [
     # -- Catalog ДоговорыКонтрагентов: owned by counterparties, in 3.0 also by organisations ----------------
-    FieldShape(_CONTRACT, "Owner", {UNF30: COMPOSITE, UNF16: Ref("Catalog_Контрагенты")},
-               source="AlexanderYekat/unf, antonbergit/skarby1c8: Catalogs/ДоговорыКонтрагентов.xml (Owners: "
-                      "Контрагенты + Организации in 3.0, Контрагенты in 1.6)"),
+    FieldShape(
+        _CONTRACT,
+        "Owner",
+        {UNF30: COMPOSITE, UNF16: Ref("Catalog_Контрагенты")},
+        source="AlexanderYekat/unf, antonbergit/skarby1c8: Catalogs/ДоговорыКонтрагентов.xml (Owners: "
+        "Контрагенты + Организации in 3.0, Контрагенты in 1.6)",
+    ),
     # -- AccumulationRegister РасчетыСПокупателями -------------------------------------------------------
-    FieldShape(_SETTLEMENTS, "Заказ", {UNF30: COMPOSITE, UNF16: Ref(_ORDER)}, section="RecordSet",
-               # 3.0: DocumentRef.ЗаказПокупателя + DocumentRef.ПриемИПередачаВРемонт; 1.6: ЗаказПокупателя only
-               source="AlexanderYekat/unf, Dershoozer/unf1, antonbergit/skarby1c8: "
-                      "AccumulationRegisters/РасчетыСПокупателями.xml (Dimension Заказ)"),
-    FieldShape(_SETTLEMENTS, "СуммаРег", {UNF30: "Edm.Double", UNF16: ABSENT}, section="RecordSet",
-               source="antonbergit/skarby1c8: AccumulationRegisters/РасчетыСПокупателями.xml "
-                      "(resources Сумма, СуммаВал only)"),
+    FieldShape(
+        _SETTLEMENTS,
+        "Заказ",
+        {UNF30: COMPOSITE, UNF16: Ref(_ORDER)},
+        section="RecordSet",
+        # 3.0: DocumentRef.ЗаказПокупателя + DocumentRef.ПриемИПередачаВРемонт; 1.6: ЗаказПокупателя only
+        source="AlexanderYekat/unf, Dershoozer/unf1, antonbergit/skarby1c8: "
+        "AccumulationRegisters/РасчетыСПокупателями.xml (Dimension Заказ)",
+    ),
+    FieldShape(
+        _SETTLEMENTS,
+        "СуммаРег",
+        {UNF30: "Edm.Double", UNF16: ABSENT},
+        section="RecordSet",
+        source="antonbergit/skarby1c8: AccumulationRegisters/РасчетыСПокупателями.xml (resources Сумма, СуммаВал only)",
+    ),
     # -- Document ЗаказПокупателя ---------------------------------------------------------------------------
-    FieldShape(_ORDER, "Номенклатура", {UNF30: COMPOSITE, UNF16: Ref(_ITEM)}, section="Запасы",
-               # 3.0: CatalogRef.Номенклатура + xs:string (a free-text row); 1.6: CatalogRef.Номенклатура
-               source="AlexanderYekat/unf, antonbergit/skarby1c8: Documents/ЗаказПокупателя.xml "
-                      "(TabularSection Запасы, Attribute Номенклатура)"),
-    FieldShape(_ORDER, "ДокументОснование", {UNF30: COMPOSITE, UNF16: Ref("Document_ПриемИПередачаВРемонт")},
-               source="AlexanderYekat/unf, antonbergit/skarby1c8: Documents/ЗаказПокупателя.xml "
-                      "(Attribute ДокументОснование)"),
-    FieldShape(_ORDER, "ОплатаДо", {UNF16: ABSENT},  # 3.0.8 has none either; 3.0.12 (Dershoozer/unf1) has it
-               source="antonbergit/skarby1c8, Dershoozer/unf1: Documents/ЗаказПокупателя.xml"),
-    FieldShape(_ORDER, "СуммаСкидкиНаценки", {UNF16: ABSENT}, section="Запасы",
-               source="antonbergit/skarby1c8: Documents/ЗаказПокупателя.xml (TabularSection Запасы)"),
-    FieldShape(_ORDER, "СтруктурнаяЕдиницаРезерв", {UNF16: ABSENT}, section="Запасы",
-               source="antonbergit/skarby1c8: Documents/ЗаказПокупателя.xml (TabularSection Запасы)"),
+    FieldShape(
+        _ORDER,
+        "Номенклатура",
+        {UNF30: COMPOSITE, UNF16: Ref(_ITEM)},
+        section="Запасы",
+        # 3.0: CatalogRef.Номенклатура + xs:string (a free-text row); 1.6: CatalogRef.Номенклатура
+        source="AlexanderYekat/unf, antonbergit/skarby1c8: Documents/ЗаказПокупателя.xml "
+        "(TabularSection Запасы, Attribute Номенклатура)",
+    ),
+    FieldShape(
+        _ORDER,
+        "ДокументОснование",
+        {UNF30: COMPOSITE, UNF16: Ref("Document_ПриемИПередачаВРемонт")},
+        source="AlexanderYekat/unf, antonbergit/skarby1c8: Documents/ЗаказПокупателя.xml (Attribute ДокументОснование)",
+    ),
+    FieldShape(
+        _ORDER,
+        "ОплатаДо",
+        {UNF16: ABSENT},  # 3.0.8 has none either; 3.0.12 (Dershoozer/unf1) has it
+        source="antonbergit/skarby1c8, Dershoozer/unf1: Documents/ЗаказПокупателя.xml",
+    ),
+    FieldShape(
+        _ORDER,
+        "СуммаСкидкиНаценки",
+        {UNF16: ABSENT},
+        section="Запасы",
+        source="antonbergit/skarby1c8: Documents/ЗаказПокупателя.xml (TabularSection Запасы)",
+    ),
+    FieldShape(
+        _ORDER,
+        "СтруктурнаяЕдиницаРезерв",
+        {UNF16: ABSENT},
+        section="Запасы",
+        source="antonbergit/skarby1c8: Documents/ЗаказПокупателя.xml (TabularSection Запасы)",
+    ),
     # -- InformationRegister ЦеныНоменклатуры -----------------------------------------------------------------
-    FieldShape("InformationRegister_ЦеныНоменклатуры", "ВалютаЦены", {UNF16: ABSENT},
-               source="AlexanderYekat/unf, antonbergit/skarby1c8: InformationRegisters/ЦеныНоменклатуры.xml "
-                      "(resource ВалютаЦены in 3.0 only)"),
+    FieldShape(
+        "InformationRegister_ЦеныНоменклатуры",
+        "ВалютаЦены",
+        {UNF16: ABSENT},
+        source="AlexanderYekat/unf, antonbergit/skarby1c8: InformationRegisters/ЦеныНоменклатуры.xml "
+        "(resource ВалютаЦены in 3.0 only)",
+    ),
     # -- Documents СчетНаОплату / РасходнаяНакладная: Запасы.Номенклатура is a plain reference in both ------
-    FieldShape(_INVOICE, "Номенклатура", {UNF30: Ref(_ITEM), UNF16: Ref(_ITEM)}, section="Запасы",
-               source="AlexanderYekat/unf, antonbergit/skarby1c8: Documents/СчетНаОплату.xml (Запасы)"),
-    FieldShape(_SHIPMENT, "Номенклатура", {UNF30: Ref(_ITEM), UNF16: Ref(_ITEM)}, section="Запасы",
-               source="AlexanderYekat/unf, antonbergit/skarby1c8: Documents/РасходнаяНакладная.xml (Запасы)"),
+    FieldShape(
+        _INVOICE,
+        "Номенклатура",
+        {UNF30: Ref(_ITEM), UNF16: Ref(_ITEM)},
+        section="Запасы",
+        source="AlexanderYekat/unf, antonbergit/skarby1c8: Documents/СчетНаОплату.xml (Запасы)",
+    ),
+    FieldShape(
+        _SHIPMENT,
+        "Номенклатура",
+        {UNF30: Ref(_ITEM), UNF16: Ref(_ITEM)},
+        section="Запасы",
+        source="AlexanderYekat/unf, antonbergit/skarby1c8: Documents/РасходнаяНакладная.xml (Запасы)",
+    ),
 ]
 
 # Sets published only by some editions: {set name: editions that have it}.
@@ -112,19 +161,40 @@ FLAGS: dict[str, dict[str, Any]] = {}
 _CP = "Catalog_Контрагенты"
 _VAT = "Catalog_СтавкиНДС"
 FIELDS += [
-    FieldShape(_CP, "ДоговорПоУмолчанию", {UNF30: ABSENT},  # 3.0 keeps it as УдалитьДоговорПоУмолчанию, unused
-               source="AlexanderYekat/unf, antonbergit/skarby1c8: Catalogs/Контрагенты.xml"),
-    FieldShape(_CP, "УдалитьДоговорПоУмолчанию", {UNF16: ABSENT},
-               source="AlexanderYekat/unf, antonbergit/skarby1c8: Catalogs/Контрагенты.xml"),
+    FieldShape(
+        _CP,
+        "ДоговорПоУмолчанию",
+        {UNF30: ABSENT},  # 3.0 keeps it as УдалитьДоговорПоУмолчанию, unused
+        source="AlexanderYekat/unf, antonbergit/skarby1c8: Catalogs/Контрагенты.xml",
+    ),
+    FieldShape(
+        _CP,
+        "УдалитьДоговорПоУмолчанию",
+        {UNF16: ABSENT},
+        source="AlexanderYekat/unf, antonbergit/skarby1c8: Catalogs/Контрагенты.xml",
+    ),
     # 3.0: the item names a kind of rate (EnumRef.ВидыСтавокНДС; УдалитьСтавкаНДС unused); 1.6: the rate itself
-    FieldShape(_ITEM, "ВидСтавкиНДС", {UNF16: ABSENT},
-               source="AlexanderYekat/unf, antonbergit/skarby1c8: Catalogs/Номенклатура.xml"),
-    FieldShape(_ITEM, "СтавкаНДС", {UNF30: ABSENT},
-               source="AlexanderYekat/unf, antonbergit/skarby1c8: Catalogs/Номенклатура.xml"),
-    FieldShape(_VAT, "ВидСтавкиНДС", {UNF16: ABSENT},
-               source="AlexanderYekat/unf, antonbergit/skarby1c8: Catalogs/СтавкиНДС.xml"),
-    FieldShape(_VAT, "Расчетная", {UNF16: ABSENT},
-               source="AlexanderYekat/unf, antonbergit/skarby1c8: Catalogs/СтавкиНДС.xml"),
+    FieldShape(
+        _ITEM,
+        "ВидСтавкиНДС",
+        {UNF16: ABSENT},
+        source="AlexanderYekat/unf, antonbergit/skarby1c8: Catalogs/Номенклатура.xml",
+    ),
+    FieldShape(
+        _ITEM,
+        "СтавкаНДС",
+        {UNF30: ABSENT},
+        source="AlexanderYekat/unf, antonbergit/skarby1c8: Catalogs/Номенклатура.xml",
+    ),
+    FieldShape(
+        _VAT,
+        "ВидСтавкиНДС",
+        {UNF16: ABSENT},
+        source="AlexanderYekat/unf, antonbergit/skarby1c8: Catalogs/СтавкиНДС.xml",
+    ),
+    FieldShape(
+        _VAT, "Расчетная", {UNF16: ABSENT}, source="AlexanderYekat/unf, antonbergit/skarby1c8: Catalogs/СтавкиНДС.xml"
+    ),
 ]
 # The default contract lives in a register in 3.0 (ДоговорыКонтрагентов.ДоговорПоУмолчанию reads it); 1.6 has none.
 SET_EDITIONS["InformationRegister_ОсновныеДоговорыКонтрагента"] = (UNF30,)
@@ -135,24 +205,47 @@ SET_EDITIONS["InformationRegister_ОсновныеДоговорыКонтраг
 # Left out: Касса / БанковскийСчет (only with a payment plan), ВариантЗавершения / ПричинаОтмены (only for a
 # completed / cancelled order), ДатаПоступления (not for ЗаказНаПродажу), ВидЗаказа (ПередЗаписью sets
 # «Основной» unless order kinds are on: the server checks it only then).
-_ORDER_HEADER_CHECKS = (("Организация_Key", "Организация"), ("Контрагент_Key", "Покупатель"),
-                        ("Договор_Key", "Договор"), ("ВалютаДокумента_Key", "Валюта"), ("ВидОперации", "Операция"),
-                        ("ДатаОтгрузки", "Дата отгрузки"), ("СостояниеЗаказа", "Состояние"),
-                        ("НалогообложениеНДС", "Налогообложение"), ("Курс", "Курс"), ("Кратность", "Кратность"),
-                        ("СтруктурнаяЕдиницаПродажи_Key", "Подразделение"))
+_ORDER_HEADER_CHECKS = (
+    ("Организация_Key", "Организация"),
+    ("Контрагент_Key", "Покупатель"),
+    ("Договор_Key", "Договор"),
+    ("ВалютаДокумента_Key", "Валюта"),
+    ("ВидОперации", "Операция"),
+    ("ДатаОтгрузки", "Дата отгрузки"),
+    ("СостояниеЗаказа", "Состояние"),
+    ("НалогообложениеНДС", "Налогообложение"),
+    ("Курс", "Курс"),
+    ("Кратность", "Кратность"),
+    ("СтруктурнаяЕдиницаПродажи_Key", "Подразделение"),
+)
 FLAGS["order_post_checks"] = {
     # 3.0.8 / 3.0.12: the module checks Количество, Цена, СтавкаНДС per row; Номенклатура is ShowError
-    UNF30: {"header": _ORDER_HEADER_CHECKS, "section": "Товары, работы, услуги",
-            "rows": (("Номенклатура", "Номенклатура"), ("Количество", "Количество"), ("Цена", "Цена"),
-                     ("СтавкаНДС_Key", "% НДС")),
-            "source": "AlexanderYekat/unf, Dershoozer/unf1: Documents/ЗаказПокупателя.xml, "
-                      "Documents/ЗаказПокупателя/Ext/ObjectModule.bsl (ОбработкаПроверкиЗаполнения)"},
+    UNF30: {
+        "header": _ORDER_HEADER_CHECKS,
+        "section": "Товары, работы, услуги",
+        "rows": (
+            ("Номенклатура", "Номенклатура"),
+            ("Количество", "Количество"),
+            ("Цена", "Цена"),
+            ("СтавкаНДС_Key", "% НДС"),
+        ),
+        "source": "AlexanderYekat/unf, Dershoozer/unf1: Documents/ЗаказПокупателя.xml, "
+        "Documents/ЗаказПокупателя/Ext/ObjectModule.bsl (ОбработкаПроверкиЗаполнения)",
+    },
     # 1.6.4: the Запасы columns are ShowError in the metadata (Ед. too)
-    UNF16: {"header": _ORDER_HEADER_CHECKS, "section": "Товары, работы, услуги",
-            "rows": (("Номенклатура_Key", "Номенклатура"), ("ЕдиницаИзмерения", "Ед."), ("Цена", "Цена"),
-                     ("СтавкаНДС_Key", "% НДС"), ("Количество", "Количество")),
-            "source": "antonbergit/skarby1c8: Documents/ЗаказПокупателя.xml, "
-                      "Documents/ЗаказПокупателя/Ext/ObjectModule.bsl (ОбработкаПроверкиЗаполнения)"},
+    UNF16: {
+        "header": _ORDER_HEADER_CHECKS,
+        "section": "Товары, работы, услуги",
+        "rows": (
+            ("Номенклатура_Key", "Номенклатура"),
+            ("ЕдиницаИзмерения", "Ед."),
+            ("Цена", "Цена"),
+            ("СтавкаНДС_Key", "% НДС"),
+            ("Количество", "Количество"),
+        ),
+        "source": "antonbergit/skarby1c8: Documents/ЗаказПокупателя.xml, "
+        "Documents/ЗаказПокупателя/Ext/ObjectModule.bsl (ОбработкаПроверкиЗаполнения)",
+    },
 }
 # ПередЗаписью of a counterparty (ПривестиДанныеКСогласованномуСостоянию, Catalogs/Контрагенты/Ext/ObjectModule.bsl):
 # 3.0 clears the КПП of a legal entity registered outside Russia, and of an ИП / a person; 1.6 (the Ukrainian
@@ -188,7 +281,7 @@ class Profile:
     def reshape(self, entity_set: str, row: dict, section: str | None = None, *, ops=None) -> dict:
         """A canonical-shaped record (or row) -> this edition's field names, in place. Composite values
         `X`/`X_Type` become `X_Key` (empty: the zero GUID) and back; absent fields are dropped."""
-        for name, shape in (ops if ops is not None else self.reshapers(entity_set, section)):
+        for name, shape in ops if ops is not None else self.reshapers(entity_set, section):
             reshape_value(row, name, shape)
         return row
 

@@ -60,6 +60,7 @@ def _memo_guid(world: World):
             x = h.hex()
             value = cache[(kind, key)] = f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
         return value
+
     assert g("check", 1) == world.guid("check", 1)
     return g
 
@@ -196,8 +197,12 @@ def _ref(set_name: str) -> str:
     return f"{NS}.{set_name}"
 
 
-UNIT_CODES = {"шт": ("796", "Штука"), "кг": ("166", "Килограмм"), "м": ("006", "Метр"),
-              "усл": ("798", "Условная единица")}
+UNIT_CODES = {
+    "шт": ("796", "Штука"),
+    "кг": ("166", "Килограмм"),
+    "м": ("006", "Метр"),
+    "усл": ("798", "Условная единица"),
+}
 ORDER_STATES = ["Не обработан", "Выставлен счет", "В работе", "На выполнении", "Завершен"]
 # (rate, ВидСтавкиНДС, name): the world's rates 20 / 10 / 0 and «Без НДС» (keyed -1)
 VAT_RATE_SEED = [(20, "Общая", "20%"), (10, "Пониженная", "10%"), (0, "Нулевая", "0%"), (-1, "БезНДС", "Без НДС")]
@@ -248,44 +253,122 @@ def _reshape(st: OneCState, profile: str) -> None:
 def _seed(world: World, empty_dimensions: tuple[str, ...] = ()) -> OneCState:
     st = OneCState()
     g = _memo_guid(world)
-    org = _obj(st, "Catalog_Организации", g("organization", 1), Description="ООО «Наша фирма»",
-               Code="000000001", НаименованиеПолное="Общество с ограниченной ответственностью «Наша фирма»",
-               ИНН="7701234567", КПП="770101001", ЮридическоеФизическоеЛицо="ЮридическоеЛицо")["Ref_Key"]
-    rub = _obj(st, "Catalog_Валюты", g("currency", 643), Description="руб.", Code="643",
-               НаименованиеПолное="Российский рубль")["Ref_Key"]
-    retail = _obj(st, "Catalog_ВидыЦен", g("price_type", 1), Description="Розничная", Code="000000001",
-                  ВалютаЦены_Key=rub, ЦенаВключаетНДС=True)["Ref_Key"]
-    wholesale = _obj(st, "Catalog_ВидыЦен", g("price_type", 2), Description="Оптовая", Code="000000002",
-                     ВалютаЦены_Key=rub, ЦенаВключаетНДС=True)["Ref_Key"]
-    warehouse = _obj(st, "Catalog_СтруктурныеЕдиницы", g("structural_unit", 1), Description="Основной склад",
-                     Code="000000001", ТипСтруктурнойЕдиницы="Склад", Организация_Key=org)["Ref_Key"]
-    sales_dept = _obj(st, "Catalog_СтруктурныеЕдиницы", g("structural_unit", 2), Description="Отдел продаж",
-                      Code="000000002", ТипСтруктурнойЕдиницы="Подразделение", Организация_Key=org)["Ref_Key"]
+    org = _obj(
+        st,
+        "Catalog_Организации",
+        g("organization", 1),
+        Description="ООО «Наша фирма»",
+        Code="000000001",
+        НаименованиеПолное="Общество с ограниченной ответственностью «Наша фирма»",
+        ИНН="7701234567",
+        КПП="770101001",
+        ЮридическоеФизическоеЛицо="ЮридическоеЛицо",
+    )["Ref_Key"]
+    rub = _obj(
+        st, "Catalog_Валюты", g("currency", 643), Description="руб.", Code="643", НаименованиеПолное="Российский рубль"
+    )["Ref_Key"]
+    retail = _obj(
+        st,
+        "Catalog_ВидыЦен",
+        g("price_type", 1),
+        Description="Розничная",
+        Code="000000001",
+        ВалютаЦены_Key=rub,
+        ЦенаВключаетНДС=True,
+    )["Ref_Key"]
+    wholesale = _obj(
+        st,
+        "Catalog_ВидыЦен",
+        g("price_type", 2),
+        Description="Оптовая",
+        Code="000000002",
+        ВалютаЦены_Key=rub,
+        ЦенаВключаетНДС=True,
+    )["Ref_Key"]
+    warehouse = _obj(
+        st,
+        "Catalog_СтруктурныеЕдиницы",
+        g("structural_unit", 1),
+        Description="Основной склад",
+        Code="000000001",
+        ТипСтруктурнойЕдиницы="Склад",
+        Организация_Key=org,
+    )["Ref_Key"]
+    sales_dept = _obj(
+        st,
+        "Catalog_СтруктурныеЕдиницы",
+        g("structural_unit", 2),
+        Description="Отдел продаж",
+        Code="000000002",
+        ТипСтруктурнойЕдиницы="Подразделение",
+        Организация_Key=org,
+    )["Ref_Key"]
     operation = g("business_operation", 1)
     for user in world.users:
-        _obj(st, "Catalog_Сотрудники", g("employee", user.id), Description=f"{user.last_name} {user.name}",
-             Code=f"{user.id:09d}", ВАрхиве=not user.active, Недействителен=not user.active)
+        _obj(
+            st,
+            "Catalog_Сотрудники",
+            g("employee", user.id),
+            Description=f"{user.last_name} {user.name}",
+            Code=f"{user.id:09d}",
+            ВАрхиве=not user.active,
+            Недействителен=not user.active,
+        )
     units = {}
     for short, (code, full) in UNIT_CODES.items():
-        units[short] = _obj(st, "Catalog_КлассификаторЕдиницИзмерения", g("unit", int(code)), Description=short,
-                            Code=code, НаименованиеПолное=full, МеждународноеСокращение=short)["Ref_Key"]
+        units[short] = _obj(
+            st,
+            "Catalog_КлассификаторЕдиницИзмерения",
+            g("unit", int(code)),
+            Description=short,
+            Code=code,
+            НаименованиеПолное=full,
+            МеждународноеСокращение=short,
+        )["Ref_Key"]
     states = {}
     for i, name in enumerate(ORDER_STATES, 1):
-        states[name] = _obj(st, "Catalog_СостоянияЗаказовПокупателей", g("order_state", i), Description=name,
-                            Code=f"{i:09d}",
-                            # «Завершен» is predefined (ЗНАЧЕНИЕ(Справочник.СостоянияЗаказовПокупателей.Завершен))
-                            **({"Predefined": True, "PredefinedDataName": "Завершен"} if name == "Завершен" else {})
-                            )["Ref_Key"]
+        states[name] = _obj(
+            st,
+            "Catalog_СостоянияЗаказовПокупателей",
+            g("order_state", i),
+            Description=name,
+            Code=f"{i:09d}",
+            # «Завершен» is predefined (ЗНАЧЕНИЕ(Справочник.СостоянияЗаказовПокупателей.Завершен))
+            **({"Predefined": True, "PredefinedDataName": "Завершен"} if name == "Завершен" else {}),
+        )["Ref_Key"]
     employee = {u.id: g("employee", u.id) for u in world.users}
-    order_kind = _obj(st, ORDER_KINDS, g("order_kind", 1), Description="Основной", Code="000000001",
-                      Predefined=True, PredefinedDataName="Основной")["Ref_Key"]
-    russia = _obj(st, COUNTRIES, g("country", 643), Description="РОССИЯ", Code="643",
-                  НаименованиеПолное="Российская Федерация", КодАльфа2="RU", Predefined=True,
-                  PredefinedDataName="Россия")["Ref_Key"]
+    order_kind = _obj(
+        st,
+        ORDER_KINDS,
+        g("order_kind", 1),
+        Description="Основной",
+        Code="000000001",
+        Predefined=True,
+        PredefinedDataName="Основной",
+    )["Ref_Key"]
+    russia = _obj(
+        st,
+        COUNTRIES,
+        g("country", 643),
+        Description="РОССИЯ",
+        Code="643",
+        НаименованиеПолное="Российская Федерация",
+        КодАльфа2="RU",
+        Predefined=True,
+        PredefinedDataName="Россия",
+    )["Ref_Key"]
     # Catalogs/СтавкиНДС/Ext/ManagerModule.bsl (ПриНачальномЗаполненииЭлементов) seeds these rates.
     for code, (rate, kind, name) in enumerate(VAT_RATE_SEED, 1):
-        _obj(st, VAT_RATES, g("vat_rate", rate if kind != "БезНДС" else -1), Description=name, Code=f"{code:09d}",
-             Ставка=Decimal(max(rate, 0)), ВидСтавкиНДС=kind, НеОблагается=kind == "БезНДС")
+        _obj(
+            st,
+            VAT_RATES,
+            g("vat_rate", rate if kind != "БезНДС" else -1),
+            Description=name,
+            Code=f"{code:09d}",
+            Ставка=Decimal(max(rate, 0)),
+            ВидСтавкиНДС=kind,
+            НеОблагается=kind == "БезНДС",
+        )
 
     # Counterparties: one per 1C spelling of a party; documents point at the first one.
     contracts_of: dict[int, list] = {}
@@ -311,39 +394,76 @@ def _seed(world: World, empty_dimensions: tuple[str, ...] = ()) -> OneCState:
             # 3.0 kept the pre-register default as УдалитьДоговорПоУмолчанию: stale here (the last contract,
             # while the register says the first), so a reader of the wrong field picks the wrong contract.
             stale = g("contract", contracts[-1].key) if len(contracts) > 1 else EMPTY_GUID
-            _obj(st, "Catalog_Контрагенты", counterparty_guid(world, party.key, idx), Description=sp.title,
-                 Code=f"{code:09d}", НаименованиеПолное=party.full_name if idx == 0 else sp.title,
-                 ИНН=sp.inn or "", КПП=sp.kpp or "", РегистрационныйНомер=sp.ogrn or "",
-                 ВидКонтрагента="ЮридическоеЛицо" if legal else "ИндивидуальныйПредприниматель",
-                 ЮридическоеФизическоеЛицо="ЮридическоеЛицо" if legal else "ФизическоеЛицо",
-                 Покупатель=True, Поставщик=False,
-                 ДоговорПоУмолчанию_Key=g("contract", first_contract.key) if first_contract else EMPTY_GUID,
-                 УдалитьДоговорПоУмолчанию_Key=stale, СтранаРегистрации_Key=russia if legal else EMPTY_GUID,
-                 Ответственный_Key=employee.get(party.manager_id, EMPTY_GUID), КонтактнаяИнформация=rows,
-                 **({"DeletionMark": True} if sp.deleted else {}))
+            _obj(
+                st,
+                "Catalog_Контрагенты",
+                counterparty_guid(world, party.key, idx),
+                Description=sp.title,
+                Code=f"{code:09d}",
+                НаименованиеПолное=party.full_name if idx == 0 else sp.title,
+                ИНН=sp.inn or "",
+                КПП=sp.kpp or "",
+                РегистрационныйНомер=sp.ogrn or "",
+                ВидКонтрагента="ЮридическоеЛицо" if legal else "ИндивидуальныйПредприниматель",
+                ЮридическоеФизическоеЛицо="ЮридическоеЛицо" if legal else "ФизическоеЛицо",
+                Покупатель=True,
+                Поставщик=False,
+                ДоговорПоУмолчанию_Key=g("contract", first_contract.key) if first_contract else EMPTY_GUID,
+                УдалитьДоговорПоУмолчанию_Key=stale,
+                СтранаРегистрации_Key=russia if legal else EMPTY_GUID,
+                Ответственный_Key=employee.get(party.manager_id, EMPTY_GUID),
+                КонтактнаяИнформация=rows,
+                **({"DeletionMark": True} if sp.deleted else {}),
+            )
     st.counters["Catalog_Контрагенты"] = code
     # 3.0: the default sales contract of each counterparty (its first one), as ЗаписатьДоговорПоУмолчанию writes it
     st.info_register(DEFAULT_CONTRACTS).extend(
-        {"Организация_Key": org, "Контрагент": g("counterparty", party_key), "Контрагент_Type": _ref(CP_SET),
-         "ВидДоговора": "СПокупателем", "Договор_Key": g("contract", cs[0].key)}
-        for party_key, cs in contracts_of.items())
+        {
+            "Организация_Key": org,
+            "Контрагент": g("counterparty", party_key),
+            "Контрагент_Type": _ref(CP_SET),
+            "ВидДоговора": "СПокупателем",
+            "Договор_Key": g("contract", cs[0].key),
+        }
+        for party_key, cs in contracts_of.items()
+    )
     for n, c in enumerate(world.contracts, 1):
-        _obj(st, "Catalog_ДоговорыКонтрагентов", g("contract", c.key),
-             Description=f"Договор № {c.number} от {c.signed_on:%d.%m.%Y}", Code=f"{n:09d}",
-             Owner_Key=g("counterparty", c.party_key), Owner_Type=_ref("Catalog_Контрагенты"), НомерДоговора=c.number,
-             ДатаДоговора=fmt_dt(c.signed_on), ВидДоговора="СПокупателем", Организация_Key=org,
-             ВалютаРасчетов_Key=rub, ВидЦен_Key=retail, СрокОплатыПокупателя=c.payment_term_days,
-             ДоговорПодписан=True)
+        _obj(
+            st,
+            "Catalog_ДоговорыКонтрагентов",
+            g("contract", c.key),
+            Description=f"Договор № {c.number} от {c.signed_on:%d.%m.%Y}",
+            Code=f"{n:09d}",
+            Owner_Key=g("counterparty", c.party_key),
+            Owner_Type=_ref("Catalog_Контрагенты"),
+            НомерДоговора=c.number,
+            ДатаДоговора=fmt_dt(c.signed_on),
+            ВидДоговора="СПокупателем",
+            Организация_Key=org,
+            ВалютаРасчетов_Key=rub,
+            ВидЦен_Key=retail,
+            СрокОплатыПокупателя=c.payment_term_days,
+            ДоговорПодписан=True,
+        )
     st.counters["Catalog_ДоговорыКонтрагентов"] = len(world.contracts)
 
     items = {}
     for n, it in enumerate(world.items, 1):
         items[it.key] = it
-        _obj(st, "Catalog_Номенклатура", g("item", it.key), Description=it.name, Code=f"НФ-{n:08d}",
-             НаименованиеПолное=it.name, Артикул=it.article,
-             ТипНоменклатуры="Запас" if it.kind == "goods" else "Услуга",
-             ЕдиницаИзмерения_Key=units.get(it.unit, units["шт"]), DeletionMark=it.deleted,
-             ВидСтавкиНДС=VAT_KIND_OF_RATE.get(it.vat_rate, "Общая"), СтавкаНДС_Key=g("vat_rate", it.vat_rate))
+        _obj(
+            st,
+            "Catalog_Номенклатура",
+            g("item", it.key),
+            Description=it.name,
+            Code=f"НФ-{n:08d}",
+            НаименованиеПолное=it.name,
+            Артикул=it.article,
+            ТипНоменклатуры="Запас" if it.kind == "goods" else "Услуга",
+            ЕдиницаИзмерения_Key=units.get(it.unit, units["шт"]),
+            DeletionMark=it.deleted,
+            ВидСтавкиНДС=VAT_KIND_OF_RATE.get(it.vat_rate, "Общая"),
+            СтавкаНДС_Key=g("vat_rate", it.vat_rate),
+        )
         # Prices: an older and the current retail price, a wholesale one; SliceLast gives the current.
         item_key = g("item", it.key)
         for period, price_type, price in (
@@ -351,13 +471,20 @@ def _seed(world: World, empty_dimensions: tuple[str, ...] = ()) -> OneCState:
             (world.as_of - timedelta(days=60), retail, it.price),
             (world.as_of - timedelta(days=60), wholesale, (it.price * Decimal("0.85")).quantize(Decimal("0.01"))),
         ):
-            st.prices.append({"Period": fmt_dt(period.replace(hour=0, minute=0, second=0, microsecond=0)),
-                              "ВидЦен_Key": price_type, "Номенклатура_Key": item_key,
-                              "Характеристика_Key": EMPTY_GUID, "Цена": price,
-                              "ЕдиницаИзмерения": units.get(it.unit, units["шт"]), "ВалютаЦены_Key": rub,
-                              "ЕдиницаИзмерения_Type": _ref("Catalog_КлассификаторЕдиницИзмерения"),
-                              "Актуальность": True,
-                              "Автор_Key": EMPTY_GUID})
+            st.prices.append(
+                {
+                    "Period": fmt_dt(period.replace(hour=0, minute=0, second=0, microsecond=0)),
+                    "ВидЦен_Key": price_type,
+                    "Номенклатура_Key": item_key,
+                    "Характеристика_Key": EMPTY_GUID,
+                    "Цена": price,
+                    "ЕдиницаИзмерения": units.get(it.unit, units["шт"]),
+                    "ВалютаЦены_Key": rub,
+                    "ЕдиницаИзмерения_Type": _ref("Catalog_КлассификаторЕдиницИзмерения"),
+                    "Актуальность": True,
+                    "Автор_Key": EMPTY_GUID,
+                }
+            )
     st.counters["Catalog_Номенклатура"] = len(world.items)
 
     item_t, unit_t = _ref("Catalog_Номенклатура"), _ref("Catalog_КлассификаторЕдиницИзмерения")
@@ -379,45 +506,97 @@ def _seed(world: World, empty_dimensions: tuple[str, ...] = ()) -> OneCState:
             facts = item_facts.get(ln.item_key) or (g("item", ln.item_key), units["шт"], g("vat_rate", 20), Decimal(20))
             amount = ln.amount
             vat = (amount * facts[3] / (hundred + facts[3])).quantize(cent)
-            rows.append({"LineNumber": n, "Номенклатура": facts[0], "Номенклатура_Type": item_t,
-                         "ЕдиницаИзмерения": facts[1], "ЕдиницаИзмерения_Type": unit_t,
-                         "Количество": ln.quantity, "Цена": ln.price, "Сумма": amount, "СтавкаНДС_Key": facts[2],
-                         "СуммаНДС": vat, "Всего": amount, "СтруктурнаяЕдиницаРезерв_Key": warehouse, "КлючСвязи": n})
+            rows.append(
+                {
+                    "LineNumber": n,
+                    "Номенклатура": facts[0],
+                    "Номенклатура_Type": item_t,
+                    "ЕдиницаИзмерения": facts[1],
+                    "ЕдиницаИзмерения_Type": unit_t,
+                    "Количество": ln.quantity,
+                    "Цена": ln.price,
+                    "Сумма": amount,
+                    "СтавкаНДС_Key": facts[2],
+                    "СуммаНДС": vat,
+                    "Всего": amount,
+                    "СтруктурнаяЕдиницаРезерв_Key": warehouse,
+                    "КлючСвязи": n,
+                }
+            )
             total += amount
         amounts[doc] = total
         return rows, total
 
     def header(doc, amount):
         party = doc.party_key
-        return dict(Number=doc.number, Date=fmt_dt(doc.date), Posted=doc.posted, Организация_Key=org,
-                    Контрагент_Key=g("counterparty", party), Договор_Key=g("contract", doc.contract_key),
-                    СуммаДокумента=amount, ВалютаДокумента_Key=rub, ВидЦен_Key=retail,
-                    НалогообложениеНДС="ОблагаетсяНДС", СуммаВключаетНДС=True)
+        return dict(
+            Number=doc.number,
+            Date=fmt_dt(doc.date),
+            Posted=doc.posted,
+            Организация_Key=org,
+            Контрагент_Key=g("counterparty", party),
+            Договор_Key=g("contract", doc.contract_key),
+            СуммаДокумента=amount,
+            ВалютаДокумента_Key=rub,
+            ВидЦен_Key=retail,
+            НалогообложениеНДС="ОблагаетсяНДС",
+            СуммаВключаетНДС=True,
+        )
 
     managers = {p.key: employee.get(p.manager_id, EMPTY_GUID) for p in world.parties}
     shipped_orders = {s.order_key for s in world.shipments if s.order_key is not None and s.posted}
     ORDER, INVOICE, SHIPMENT = "Document_ЗаказПокупателя", "Document_СчетНаОплату", "Document_РасходнаяНакладная"
     for o in world.orders:
-        calendar = [{"LineNumber": n, "ДатаОплаты": fmt_dt(d), "ПроцентОплаты": ZERO, "СуммаОплаты": amt,
-                     "СуммаНДСОплаты": ZERO} for n, (d, amt) in enumerate(o.due_dates, 1)]
+        calendar = [
+            {
+                "LineNumber": n,
+                "ДатаОплаты": fmt_dt(d),
+                "ПроцентОплаты": ZERO,
+                "СуммаОплаты": amt,
+                "СуммаНДСОплаты": ZERO,
+            }
+            for n, (d, amt) in enumerate(o.due_dates, 1)
+        ]
         state_name = "Завершен" if o.key in shipped_orders else "В работе"
         rows, amount = stock_rows(o.lines, ("order", o.key))
-        _obj(st, ORDER, g("order", o.key), **header(o, amount), DeletionMark=o.deleted,
-             Ответственный_Key=managers.get(o.party_key, EMPTY_GUID), ВидОперации="ЗаказНаПродажу",
-             СостояниеЗаказа=states[state_name], СостояниеЗаказа_Type=_ref("Catalog_СостоянияЗаказовПокупателей"),
-             СтруктурнаяЕдиницаПродажи_Key=sales_dept, СтруктурнаяЕдиницаРезерв_Key=warehouse,
-             ХозяйственнаяОперация_Key=operation, ЗапланироватьОплату=bool(calendar),
-             ВидЗаказа=order_kind, ВидЗаказа_Type=_ref(ORDER_KINDS), Курс=Decimal(1), Кратность=Decimal(1),
-             ДатаОтгрузки=fmt_dt(o.date + timedelta(days=3)), ПоложениеДатыОтгрузки="ВШапке",
-             ОплатаДо=calendar[-1]["ДатаОплаты"] if calendar else EMPTY_DATE,
-             ДатаИзменения=fmt_dt(o.date), Запасы=rows, ПлатежныйКалендарь=calendar)
+        _obj(
+            st,
+            ORDER,
+            g("order", o.key),
+            **header(o, amount),
+            DeletionMark=o.deleted,
+            Ответственный_Key=managers.get(o.party_key, EMPTY_GUID),
+            ВидОперации="ЗаказНаПродажу",
+            СостояниеЗаказа=states[state_name],
+            СостояниеЗаказа_Type=_ref("Catalog_СостоянияЗаказовПокупателей"),
+            СтруктурнаяЕдиницаПродажи_Key=sales_dept,
+            СтруктурнаяЕдиницаРезерв_Key=warehouse,
+            ХозяйственнаяОперация_Key=operation,
+            ЗапланироватьОплату=bool(calendar),
+            ВидЗаказа=order_kind,
+            ВидЗаказа_Type=_ref(ORDER_KINDS),
+            Курс=Decimal(1),
+            Кратность=Decimal(1),
+            ДатаОтгрузки=fmt_dt(o.date + timedelta(days=3)),
+            ПоложениеДатыОтгрузки="ВШапке",
+            ОплатаДо=calendar[-1]["ДатаОплаты"] if calendar else EMPTY_DATE,
+            ДатаИзменения=fmt_dt(o.date),
+            Запасы=rows,
+            ПлатежныйКалендарь=calendar,
+        )
     for i in world.invoices:
         rows, amount = stock_rows(i.lines, ("invoice", i.key))
-        _obj(st, INVOICE, g("invoice", i.key), **header(i, amount),
-             Ответственный_Key=managers.get(i.party_key, EMPTY_GUID),
-             ДокументОснование=g("order", i.order_key) if i.order_key is not None else "",
-             ДокументОснование_Type=_ref(ORDER) if i.order_key is not None else UNDEFINED_TYPE,
-             СтруктурнаяЕдиница_Key=sales_dept, Запасы=rows)
+        _obj(
+            st,
+            INVOICE,
+            g("invoice", i.key),
+            **header(i, amount),
+            Ответственный_Key=managers.get(i.party_key, EMPTY_GUID),
+            ДокументОснование=g("order", i.order_key) if i.order_key is not None else "",
+            ДокументОснование_Type=_ref(ORDER) if i.order_key is not None else UNDEFINED_TYPE,
+            СтруктурнаяЕдиница_Key=sales_dept,
+            Запасы=rows,
+        )
     for s in world.shipments:
         rows, amount = stock_rows(s.lines, ("shipment", s.key))
         order = (g("order", s.order_key), _ref(ORDER)) if s.order_key is not None else ("", UNDEFINED_TYPE)
@@ -425,30 +604,53 @@ def _seed(world: World, empty_dimensions: tuple[str, ...] = ()) -> OneCState:
         per_row = order_per_row(s)
         for row in rows:
             row["Заказ"], row["Заказ_Type"] = order if per_row else ("", UNDEFINED_TYPE)
-        _obj(st, SHIPMENT, g("shipment", s.key), **header(s, amount),
-             Ответственный_Key=managers.get(s.party_key, EMPTY_GUID), ВидОперации="ПродажаПокупателю",
-             Заказ="" if per_row else order[0], Заказ_Type=UNDEFINED_TYPE if per_row else order[1],
-             СтруктурнаяЕдиница_Key=warehouse, Запасы=rows)
+        _obj(
+            st,
+            SHIPMENT,
+            g("shipment", s.key),
+            **header(s, amount),
+            Ответственный_Key=managers.get(s.party_key, EMPTY_GUID),
+            ВидОперации="ПродажаПокупателю",
+            Заказ="" if per_row else order[0],
+            Заказ_Type=UNDEFINED_TYPE if per_row else order[1],
+            СтруктурнаяЕдиница_Key=warehouse,
+            Запасы=rows,
+        )
     for p in world.payments:
         set_name = "Document_ПоступлениеНаСчет" if p.channel == "bank" else "Document_ПоступлениеВКассу"
-        detail = {"Договор_Key": g("contract", p.contract_key),
-                  "ПризнакАванса": p.order_key is not None and p.order_key not in shipped_orders,
-                  "Заказ": g("order", p.order_key) if p.order_key is not None else "",
-                  "Заказ_Type": _ref(ORDER) if p.order_key is not None else UNDEFINED_TYPE,
-                  "СчетНаОплату": g("invoice", p.invoice_key) if p.invoice_key is not None else "",
-                  "СчетНаОплату_Type": _ref(INVOICE) if p.invoice_key is not None else UNDEFINED_TYPE,
-                  "Документ": "", "Документ_Type": UNDEFINED_TYPE}
+        detail = {
+            "Договор_Key": g("contract", p.contract_key),
+            "ПризнакАванса": p.order_key is not None and p.order_key not in shipped_orders,
+            "Заказ": g("order", p.order_key) if p.order_key is not None else "",
+            "Заказ_Type": _ref(ORDER) if p.order_key is not None else UNDEFINED_TYPE,
+            "СчетНаОплату": g("invoice", p.invoice_key) if p.invoice_key is not None else "",
+            "СчетНаОплату_Type": _ref(INVOICE) if p.invoice_key is not None else UNDEFINED_TYPE,
+            "Документ": "",
+            "Документ_Type": UNDEFINED_TYPE,
+        }
         # The contract is per row: every fourth payment is split over two rows of its contract.
         half = (p.amount / 2).quantize(Decimal("0.01")) if p.key % 4 == 0 and p.amount >= 1 else p.amount
         parts = [half, p.amount - half] if half != p.amount else [p.amount]
-        details = [{**detail, "LineNumber": n, "СуммаРасчетов": part, "СуммаПлатежа": part}
-                   for n, part in enumerate(parts, 1)]
+        details = [
+            {**detail, "LineNumber": n, "СуммаРасчетов": part, "СуммаПлатежа": part} for n, part in enumerate(parts, 1)
+        ]
         purpose = f"Оплата по договору {p.contract_key}" if p.channel == "bank" else ""
         extra = {"НазначениеПлатежа": purpose} if p.channel == "bank" else {"Основание": "Оплата от покупателя"}
-        _obj(st, set_name, g("payment", p.key), Number=p.number, Date=fmt_dt(p.date), Posted=p.posted,
-             Организация_Key=org, ВидОперации="ОтПокупателя",
-             Контрагент_Key=g("counterparty", p.party_key), СуммаДокумента=p.amount,
-             ВалютаДенежныхСредств_Key=rub, РасшифровкаПлатежа=details, **extra)
+        _obj(
+            st,
+            set_name,
+            g("payment", p.key),
+            Number=p.number,
+            Date=fmt_dt(p.date),
+            Posted=p.posted,
+            Организация_Key=org,
+            ВидОперации="ОтПокупателя",
+            Контрагент_Key=g("counterparty", p.party_key),
+            СуммаДокумента=p.amount,
+            ВалютаДенежныхСредств_Key=rub,
+            РасшифровкаПлатежа=details,
+            **extra,
+        )
 
     st.registers[SETTLEMENTS] = _settlements(world, org, g, amounts, empty_dimensions)
     st.registers[INVOICE_PAYMENTS] = _invoice_payments(world, org, g, amounts)
@@ -458,8 +660,9 @@ def _seed(world: World, empty_dimensions: tuple[str, ...] = ()) -> OneCState:
 INACTIVE_EVERY = 7  # one shipment in 7 also carries a deactivated line (Active = false)
 
 
-def _settlements(world: World, org: str, g, amounts: dict[tuple[str, int], Decimal],
-                 empty_dimensions: tuple[str, ...] = ()) -> RegisterStore:
+def _settlements(
+    world: World, org: str, g, amounts: dict[tuple[str, int], Decimal], empty_dimensions: tuple[str, ...] = ()
+) -> RegisterStore:
     """РасчетыСПокупателями movements, contract by contract in date order (see module docstring).
 
     Some shipments' record sets also hold a deactivated copy of their debt line (`Active` = false, as a
@@ -493,12 +696,29 @@ def _settlements(world: World, org: str, g, amounts: dict[tuple[str, int], Decim
                     order_ref, order_type = "", UNDEFINED_TYPE
                 if "Документ" in empty_dimensions:
                     document, dtype = "", UNDEFINED_TYPE
-                rows.append({"Recorder": recorder, "Recorder_Type": recorder_type, "Period": period,  # noqa: B023
-                             "LineNumber": len(rows) + 1, "Active": active, "RecordType": record_type,  # noqa: B023
-                             "Организация_Key": org, "Контрагент_Key": cp, "Договор_Key": contract,  # noqa: B023
-                             "Документ": document, "Документ_Type": dtype, "Заказ": order_ref,
-                             "Заказ_Type": order_type, "ТипРасчетов": settlement, "Сумма": amount,
-                             "СуммаВал": amount, "СуммаРег": amount, "СодержаниеПроводки": ""})
+                rows.append(  # noqa: B023
+                    {
+                        "Recorder": recorder,  # noqa: B023
+                        "Recorder_Type": recorder_type,  # noqa: B023
+                        "Period": period,  # noqa: B023
+                        "LineNumber": len(rows) + 1,  # noqa: B023
+                        "Active": active,
+                        "RecordType": record_type,  # noqa: B023
+                        "Организация_Key": org,
+                        "Контрагент_Key": cp,  # noqa: B023
+                        "Договор_Key": contract,  # noqa: B023
+                        "Документ": document,
+                        "Документ_Type": dtype,
+                        "Заказ": order_ref,
+                        "Заказ_Type": order_type,
+                        "ТипРасчетов": settlement,
+                        "Сумма": amount,
+                        "СуммаВал": amount,
+                        "СуммаРег": amount,
+                        "СодержаниеПроводки": "",
+                    }
+                )
+
             if kind == "s":
                 recorder, recorder_type = g("shipment", doc.key), f"{NS}.Document_РасходнаяНакладная"
                 amount = amounts[("shipment", doc.key)]
@@ -546,9 +766,20 @@ def _invoice_payments(world: World, org: str, g, amounts: dict[tuple[str, int], 
     inv_t, ord_t = f"{NS}.Document_СчетНаОплату", f"{NS}.Document_ЗаказПокупателя"
 
     def row(recorder, rtype, period, target, ttype, amount=ZERO, paid=ZERO, advance=ZERO):
-        return {"Recorder": recorder, "Recorder_Type": rtype, "Period": fmt_dt(period), "LineNumber": 1,
-                "Active": True, "Организация_Key": org, "СчетНаОплату": target,
-                "СчетНаОплату_Type": ttype, "Сумма": amount, "СуммаОплаты": paid, "СуммаАванса": advance}
+        return {
+            "Recorder": recorder,
+            "Recorder_Type": rtype,
+            "Period": fmt_dt(period),
+            "LineNumber": 1,
+            "Active": True,
+            "Организация_Key": org,
+            "СчетНаОплату": target,
+            "СчетНаОплату_Type": ttype,
+            "Сумма": amount,
+            "СуммаОплаты": paid,
+            "СуммаАванса": advance,
+        }
+
     for i in world.invoices:
         if i.posted:
             ref = g("invoice", i.key)
@@ -561,11 +792,21 @@ def _invoice_payments(world: World, org: str, g, amounts: dict[tuple[str, int], 
     for p in world.payments:
         if not p.posted or (p.invoice_key is None and p.order_key is None):
             continue
-        target, ttype = ((g("invoice", p.invoice_key), inv_t) if p.invoice_key is not None
-                         else (g("order", p.order_key), ord_t))
+        target, ttype = (
+            (g("invoice", p.invoice_key), inv_t) if p.invoice_key is not None else (g("order", p.order_key), ord_t)
+        )
         rtype = f"{NS}.Document_{'ПоступлениеНаСчет' if p.channel == 'bank' else 'ПоступлениеВКассу'}"
         prepaid = p.order_key is not None and p.order_key not in shipped
         ref = g("payment", p.key)
-        store.by_recorder[ref] = [row(ref, rtype, p.date, target, ttype,
-                                      paid=ZERO if prepaid else p.amount, advance=p.amount if prepaid else ZERO)]
+        store.by_recorder[ref] = [
+            row(
+                ref,
+                rtype,
+                p.date,
+                target,
+                ttype,
+                paid=ZERO if prepaid else p.amount,
+                advance=p.amount if prepaid else ZERO,
+            )
+        ]
     return store

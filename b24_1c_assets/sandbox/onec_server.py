@@ -66,13 +66,32 @@ from b24_1c_assets.sandbox.world import World
 BASE_PATH = "/unf/odata/standard.odata"
 ORDER = "Document_ЗаказПокупателя"
 INTERNAL = "Произошла внутренняя ошибка OData сервиса. Дополнительные сведения можно найти в технологическом журнале."
-KNOWN_OPTIONS = {"$filter", "$select", "$orderby", "$top", "$skip", "$inlinecount", "$format", "$expand",
-                 "$allowedOnly", "$count"}
-FUNCTION_PARAMS = {"Period", "Condition", "Dimensions", "StartPeriod", "EndPeriod", "PostingModeOperational",
-                   "allowedOnly"}
-ATOM_NS = ('xmlns="http://www.w3.org/2005/Atom" '
-           'xmlns:d="http://schemas.microsoft.com/ado/2007/08/dataservices" '
-           'xmlns:m="http://schemas.microsoft.com/ado/2007/08/dataservices/metadata"')
+KNOWN_OPTIONS = {
+    "$filter",
+    "$select",
+    "$orderby",
+    "$top",
+    "$skip",
+    "$inlinecount",
+    "$format",
+    "$expand",
+    "$allowedOnly",
+    "$count",
+}
+FUNCTION_PARAMS = {
+    "Period",
+    "Condition",
+    "Dimensions",
+    "StartPeriod",
+    "EndPeriod",
+    "PostingModeOperational",
+    "allowedOnly",
+}
+ATOM_NS = (
+    'xmlns="http://www.w3.org/2005/Atom" '
+    'xmlns:d="http://schemas.microsoft.com/ado/2007/08/dataservices" '
+    'xmlns:m="http://schemas.microsoft.com/ado/2007/08/dataservices/metadata"'
+)
 
 
 @dataclass
@@ -137,9 +156,19 @@ def _literal(raw: str):
 class OneCService:
     """The OData protocol over a `OneCState`, independent of the HTTP server (one lock for all data)."""
 
-    def __init__(self, state: OneCState, odata_url: str, *, published: list[str], shuffle_unordered: bool,
-                 enforce_if_match: bool, inlinecount_ignores_paging: bool = True, rng_seed: int = 0,
-                 profile: str | Profile = DEFAULT_PROFILE, use_order_kinds: bool = False):
+    def __init__(
+        self,
+        state: OneCState,
+        odata_url: str,
+        *,
+        published: list[str],
+        shuffle_unordered: bool,
+        enforce_if_match: bool,
+        inlinecount_ignores_paging: bool = True,
+        rng_seed: int = 0,
+        profile: str | Profile = DEFAULT_PROFILE,
+        use_order_kinds: bool = False,
+    ):
         self.profile = get_profile(profile)
         self.use_order_kinds = use_order_kinds  # the ИспользоватьВидыЗаказовПокупателей option
         self.sets = sets_for(self.profile.name)
@@ -173,12 +202,15 @@ class OneCService:
 
     def _error(self, e: ODataError, as_json: bool) -> Reply:
         if as_json:
-            body = json.dumps({"odata.error": {"code": e.code, "message": {"lang": "ru", "value": e.message}}},
-                              ensure_ascii=False).encode()
+            body = json.dumps(
+                {"odata.error": {"code": e.code, "message": {"lang": "ru", "value": e.message}}}, ensure_ascii=False
+            ).encode()
             return Reply(e.status, body, error=e.code)
-        xml = ('<?xml version="1.0" encoding="UTF-8"?>\n<m:error xmlns:m="http://schemas.microsoft.com/ado/'
-               f'2007/08/dataservices/metadata"><m:code>{escape(e.code)}</m:code>'
-               f'<m:message>{escape(e.message)}</m:message></m:error>')
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<m:error xmlns:m="http://schemas.microsoft.com/ado/'
+            f'2007/08/dataservices/metadata"><m:code>{escape(e.code)}</m:code>'
+            f"<m:message>{escape(e.message)}</m:message></m:error>"
+        )
         return Reply(e.status, xml.encode(), "application/xml;charset=utf-8", error=e.code)
 
     def _dispatch(self, method, resource, query, headers, body, as_json) -> Reply:
@@ -230,14 +262,19 @@ class OneCService:
     # -- service document ------------------------------------------------------------------------
     def _service_document(self, as_json: bool) -> Reply:
         if as_json:
-            doc = {"odata.metadata": f"{self.odata_url}/$metadata",
-                   "value": [{"name": n, "url": n} for n in self.published]}
+            doc = {
+                "odata.metadata": f"{self.odata_url}/$metadata",
+                "value": [{"name": n, "url": n} for n in self.published],
+            }
             return Reply(200, json.dumps(doc, ensure_ascii=False).encode())
-        cols = "".join(f'<collection href="{escape(n)}"><atom:title>{escape(n)}</atom:title></collection>'
-                       for n in self.published)
-        xml = ('<?xml version="1.0" encoding="UTF-8"?>\n<service xmlns="http://www.w3.org/2007/app" '
-               f'xmlns:atom="http://www.w3.org/2005/Atom" xml:base="{escape(self.odata_url)}/">'
-               f"<workspace><atom:title>Default</atom:title>{cols}</workspace></service>")
+        cols = "".join(
+            f'<collection href="{escape(n)}"><atom:title>{escape(n)}</atom:title></collection>' for n in self.published
+        )
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<service xmlns="http://www.w3.org/2007/app" '
+            f'xmlns:atom="http://www.w3.org/2005/Atom" xml:base="{escape(self.odata_url)}/">'
+            f"<workspace><atom:title>Default</atom:title>{cols}</workspace></service>"
+        )
         return Reply(200, xml.encode(), "application/xml;charset=utf-8")
 
     # -- collections -----------------------------------------------------------------------------
@@ -254,8 +291,11 @@ class OneCService:
         if es.kind == "tabular":
             owner = self.sets[es.register]  # type: ignore[index]
             section = es.section  # type: ignore[attr-defined]
-            return [{"Ref_Key": ref, **row} for ref, rec in st.objects.get(owner.name, {}).items()
-                    for row in rec.get(section, [])]
+            return [
+                {"Ref_Key": ref, **row}
+                for ref, rec in st.objects.get(owner.name, {}).items()
+                for row in rec.get(section, [])
+            ]
         if es.kind == "register_row":
             store = st.registers[es.register]  # type: ignore[index]
             return list(self._register_rows(es, store, flt))
@@ -271,8 +311,9 @@ class OneCService:
         return []
 
     @staticmethod
-    def _register_rows(rows_es: EntitySet, store: RegisterStore, flt: Node | None,
-                       window: tuple | None = None) -> list[dict]:
+    def _register_rows(
+        rows_es: EntitySet, store: RegisterStore, flt: Node | None, window: tuple | None = None
+    ) -> list[dict]:
         """Movements a filter can touch, via the store's indexes: one counterparty/contract
         (`X_Key eq guid'…'`) and/or a Period window (from the filter, else `window`). The caller still
         applies the whole filter."""
@@ -285,8 +326,12 @@ class OneCService:
                 rows = store.with_value(dim, value)
                 if rng:
                     lo, lo_inc, hi, hi_inc = rng
-                    rows = [r for r in rows if (lo is None or (r["Period"] >= lo if lo_inc else r["Period"] > lo))
-                            and (hi is None or (r["Period"] <= hi if hi_inc else r["Period"] < hi))]
+                    rows = [
+                        r
+                        for r in rows
+                        if (lo is None or (r["Period"] >= lo if lo_inc else r["Period"] > lo))
+                        and (hi is None or (r["Period"] <= hi if hi_inc else r["Period"] < hi))
+                    ]
                 return rows
         return store.window(*rng) if rng else store.by_period()[1]
 
@@ -406,6 +451,7 @@ class OneCService:
                 if v is None:
                     return (0, "")
                 return (1, v)
+
             return key
         raise _not_found_segment(path)
 
@@ -438,8 +484,9 @@ class OneCService:
             elif item.endswith("____Presentation"):
                 base = item[: -len("____Presentation")]
                 if base == "*":
-                    presentations += [p.name[:-4] for p in props if p.target] + \
-                        [p.name for p in props if f"{p.name}_Type" in names]
+                    presentations += [p.name[:-4] for p in props if p.target] + [
+                        p.name for p in props if f"{p.name}_Type" in names
+                    ]
                 elif f"{base}_Key" in names or f"{base}_Type" in names:
                     presentations.append(base)
                 else:
@@ -504,12 +551,14 @@ class OneCService:
         strip = ("Recorder", "Recorder_Type") if es.kind == "records" else ()
         return [self._project(es, r, by_name, fields, sections, presentations, tabular, strip) for r in items]
 
-    def _read_collection(self, es: EntitySet, items, query, as_json, *, props=None, type_name=None,
-                         scope=None, orderable=True) -> Reply:
+    def _read_collection(
+        self, es: EntitySet, items, query, as_json, *, props=None, type_name=None, scope=None, orderable=True
+    ) -> Reply:
         if es.kind == "records":
             orderable_here = False  # record sets ignore $orderby (even an unknown field)
-            items, count = self._page(es, items, {k: v for k, v in query.items() if k != "$orderby"},
-                                      orderable=orderable_here, scope=scope)
+            items, count = self._page(
+                es, items, {k: v for k, v in query.items() if k != "$orderby"}, orderable=orderable_here, scope=scope
+            )
         else:
             items, count = self._page(es, items, query, orderable=orderable, scope=scope)
         rows = self._render_rows(es, items, query, props)
@@ -522,8 +571,11 @@ class OneCService:
             if "nometadata" in query.get("$format", ""):
                 doc.pop("odata.metadata")
             return Reply(200, json.dumps(doc, ensure_ascii=False, default=_json_default).encode())
-        return Reply(200, self._atom_feed(type_name, rows, count, props or es.props, es),
-                     "application/atom+xml;type=feed;charset=utf-8")
+        return Reply(
+            200,
+            self._atom_feed(type_name, rows, count, props or es.props, es),
+            "application/atom+xml;type=feed;charset=utf-8",
+        )
 
     def _read_entity(self, es, rec, query, as_json) -> Reply:
         row = self._render_rows(es, [rec], query)[0]
@@ -540,8 +592,12 @@ class OneCService:
         if isinstance(value, bool):
             text = "true" if value else "false"
         elif isinstance(value, list):
-            inner = "".join("<d:element>" + "".join(self._atom_value(k, v, self._edm_of(v)) for k, v in row.items())
-                            + "</d:element>" for row in value)
+            inner = "".join(
+                "<d:element>"
+                + "".join(self._atom_value(k, v, self._edm_of(v)) for k, v in row.items())
+                + "</d:element>"
+                for row in value
+            )
             return f'<d:{name} m:type="{escape(edm)}">{inner}</d:{name}>'
         else:
             text = escape(str(value))
@@ -565,27 +621,31 @@ class OneCService:
         key = row.get("Ref_Key") or row.get("Recorder") or ""
         ident = f"{self.odata_url}/{es.name}(guid'{key}')" if key else f"{self.odata_url}/{es.name}"
         ns = f" {ATOM_NS}" if root else ""
-        return (f"<entry{ns}><id>{escape(ident)}</id>"
-                f'<category term="{NS}.{escape(es.name)}" '
-                'scheme="http://schemas.microsoft.com/ado/2007/08/dataservices/scheme"/>'
-                f'<title type="text"/><updated>{_now_iso()}</updated><author/>'
-                f'<content type="application/xml"><m:properties>{"".join(parts)}</m:properties></content></entry>')
+        return (
+            f"<entry{ns}><id>{escape(ident)}</id>"
+            f'<category term="{NS}.{escape(es.name)}" '
+            'scheme="http://schemas.microsoft.com/ado/2007/08/dataservices/scheme"/>'
+            f'<title type="text"/><updated>{_now_iso()}</updated><author/>'
+            f'<content type="application/xml"><m:properties>{"".join(parts)}</m:properties></content></entry>'
+        )
 
     def _atom_feed(self, type_name, rows, count, props, es) -> bytes:
         entries = "".join(self._atom_entry(es, r, props) for r in rows)
         count_xml = f"<m:count>{count}</m:count>" if count is not None else ""
-        return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-                f'<feed {ATOM_NS} xml:base="{escape(self.odata_url)}/">'
-                f"<id>{escape(self.odata_url)}/{escape(type_name)}</id>"
-                f'<title type="text">{escape(type_name)}</title><updated>{_now_iso()}</updated><author/>'
-                f"{count_xml}{entries}</feed>").encode()
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<feed {ATOM_NS} xml:base="{escape(self.odata_url)}/">'
+            f"<id>{escape(self.odata_url)}/{escape(type_name)}</id>"
+            f'<title type="text">{escape(type_name)}</title><updated>{_now_iso()}</updated><author/>'
+            f"{count_xml}{entries}</feed>"
+        ).encode()
 
     # -- keys --------------------------------------------------------------------------------------
     def _find(self, es: EntitySet, key_text: str) -> dict:
         if es.is_object:
             raw = key_text.strip()
             if raw.startswith("Ref_Key="):
-                raw = raw[len("Ref_Key="):]
+                raw = raw[len("Ref_Key=") :]
             if not (raw.startswith("guid'") and raw.endswith("'")):
                 raise ODataError(400, "7", "Не хватает элемента ключа сущности")
             ref = parse_guid_literal(raw[5:-1])
@@ -679,8 +739,11 @@ class OneCService:
                         rec[f"{res}Receipt"], rec[f"{res}Expense"] = acc[i], acc[n + i]
                     rec[f"{res}Turnover"] = acc[i] - acc[n + i]
             result.append(rec)
-        props = [p for p in virtual_props(rows_es, suffixes)
-                 if p.name in dim_fields or any(p.name.endswith(s) for s in suffixes) and p.name not in rows_es.by_name]
+        props = [
+            p
+            for p in virtual_props(rows_es, suffixes)
+            if p.name in dim_fields or any(p.name.endswith(s) for s in suffixes) and p.name not in rows_es.by_name
+        ]
         virtual = EntitySet(type_name, "virtual", (), props)
         scope = Scope.of(virtual)
         flt = self._compile(virtual, query.get("$filter"), scope)
@@ -730,14 +793,16 @@ class OneCService:
             try:
                 return parse_datetime_literal(str(value))
             except ODataError:
-                raise ODataError(400, "1",
-                                 f"Не удалось разобрать строку '{value}' как значение типа Edm.DateTime!") from None
+                raise ODataError(
+                    400, "1", f"Не удалось разобрать строку '{value}' как значение типа Edm.DateTime!"
+                ) from None
         if edm == "Edm.Double":
             try:
                 return Decimal(str(value))
             except ArithmeticError:
-                raise ODataError(400, "1",
-                                 f"Не удалось разобрать строку '{value}' как значение типа Edm.Double!") from None
+                raise ODataError(
+                    400, "1", f"Не удалось разобрать строку '{value}' как значение типа Edm.Double!"
+                ) from None
         if edm.startswith("Edm.Int"):
             try:
                 return int(str(value))
@@ -788,11 +853,13 @@ class OneCService:
             try:
                 line = int(str(item["LineNumber"]))
             except ValueError:
-                raise ODataError(400, "1", f"Не удалось разобрать строку '{item['LineNumber']}' "
-                                           "как значение типа Edm.Int64!") from None
+                raise ODataError(
+                    400, "1", f"Не удалось разобрать строку '{item['LineNumber']}' как значение типа Edm.Int64!"
+                ) from None
             if line != n:
-                raise ODataError(400, "4",
-                                 f"Неверное значение свойства 'LineNumber' ({line}) в табличной части '{section}'")
+                raise ODataError(
+                    400, "4", f"Неверное значение свойства 'LineNumber' ({line}) в табличной части '{section}'"
+                )
             row = {p.name: p.empty for p in row_props}
             for p in row_props:
                 if p.name in item and p.name != "LineNumber":
@@ -807,16 +874,30 @@ class OneCService:
             return
         missing = [f for f in ORDER_REQUIRED_HEADER if rec.get(f) in (EMPTY_GUID, "", None)]
         if missing:
-            raise ODataError(500, "-1", f"Ошибка при вызове метода контекста (Записать): не заполнено поле "
-                                        f"«{missing[0].removesuffix('_Key')}» документа «Заказ покупателя»")
+            raise ODataError(
+                500,
+                "-1",
+                f"Ошибка при вызове метода контекста (Записать): не заполнено поле "
+                f"«{missing[0].removesuffix('_Key')}» документа «Заказ покупателя»",
+            )
 
     def _before_write(self, es: EntitySet, rec: dict, *, new: bool) -> None:
         """What UNF's ПередЗаписью changes on its own (ОбменДанными.Загрузка is off over OData)."""
-        if es.name == ORDER and not self.use_order_kinds and not _composite(rec, "ВидЗаказа") \
-                and es.prop("ВидЗаказа") is not None:
+        if (
+            es.name == ORDER
+            and not self.use_order_kinds
+            and not _composite(rec, "ВидЗаказа")
+            and es.prop("ВидЗаказа") is not None
+        ):
             # Documents/ЗаказПокупателя ObjectModule, ПередЗаписью: without order kinds the kind is «Основной»
-            main = next((r for r in self.state.objects.get(ORDER_KINDS, {}).values()
-                         if r.get("PredefinedDataName") == "Основной"), None)
+            main = next(
+                (
+                    r
+                    for r in self.state.objects.get(ORDER_KINDS, {}).values()
+                    if r.get("PredefinedDataName") == "Основной"
+                ),
+                None,
+            )
             if main is not None:
                 rec["ВидЗаказа"], rec["ВидЗаказа_Type"] = main["Ref_Key"], f"{NS}.{ORDER_KINDS}"
         if es.name == CP and not rec.get("IsFolder"):
@@ -836,14 +917,26 @@ class OneCService:
             return
         if not in_register and rec.get("ДоговорПоУмолчанию_Key") not in (None, "", EMPTY_GUID):
             return
-        own = sorted((c for c in self.state.objects.get(CONTRACT, {}).values()
-                      if (c.get("Owner_Key") or c.get("Owner")) == ref and not c.get("DeletionMark")),
-                     key=lambda c: str(c.get("НомерДоговора") or ""), reverse=True)
+        own = sorted(
+            (
+                c
+                for c in self.state.objects.get(CONTRACT, {}).values()
+                if (c.get("Owner_Key") or c.get("Owner")) == ref and not c.get("DeletionMark")
+            ),
+            key=lambda c: str(c.get("НомерДоговора") or ""),
+            reverse=True,
+        )
         contract = own[0] if own else self._new_default_contract(rec)
         if in_register:
-            register.append({"Организация_Key": contract.get("Организация_Key", EMPTY_GUID), "Контрагент": ref,
-                             "Контрагент_Type": f"{NS}.{CP}", "ВидДоговора": contract.get("ВидДоговора", ""),
-                             "Договор_Key": contract["Ref_Key"]})
+            register.append(
+                {
+                    "Организация_Key": contract.get("Организация_Key", EMPTY_GUID),
+                    "Контрагент": ref,
+                    "Контрагент_Type": f"{NS}.{CP}",
+                    "ВидДоговора": contract.get("ВидДоговора", ""),
+                    "Договор_Key": contract["Ref_Key"],
+                }
+            )
         else:
             rec["ДоговорПоУмолчанию_Key"] = contract["Ref_Key"]
 
@@ -851,14 +944,28 @@ class OneCService:
         es = self.sets[CONTRACT]
 
         def first(set_name: str, **match) -> str:
-            return next((r["Ref_Key"] for r in self.state.objects.get(set_name, {}).values()
-                         if all(r.get(k) == v for k, v in match.items())), EMPTY_GUID)
+            return next(
+                (
+                    r["Ref_Key"]
+                    for r in self.state.objects.get(set_name, {}).values()
+                    if all(r.get(k) == v for k, v in match.items())
+                ),
+                EMPTY_GUID,
+            )
+
         contract = self.state.blank(es)
         kind = "СПоставщиком" if party.get("Поставщик") and not party.get("Покупатель") else "СПокупателем"
-        contract.update(Ref_Key=str(uuid.uuid4()), DataVersion=data_version(0), Description="Основной договор",
-                        Owner_Key=party["Ref_Key"], Owner_Type=f"{NS}.{CP}", ВидДоговора=kind,
-                        Организация_Key=first("Catalog_Организации"),
-                        ВалютаРасчетов_Key=first("Catalog_Валюты", Code="643"), ВидЦен_Key=first("Catalog_ВидыЦен"))
+        contract.update(
+            Ref_Key=str(uuid.uuid4()),
+            DataVersion=data_version(0),
+            Description="Основной договор",
+            Owner_Key=party["Ref_Key"],
+            Owner_Type=f"{NS}.{CP}",
+            ВидДоговора=kind,
+            Организация_Key=first("Catalog_Организации"),
+            ВалютаРасчетов_Key=first("Catalog_Валюты", Code="643"),
+            ВидЦен_Key=first("Catalog_ВидыЦен"),
+        )
         self.profile.reshape(CONTRACT, contract)  # the owner as the edition publishes it (3.0: composite)
         self._auto_code(es, contract)
         self.state.add(CONTRACT, contract)
@@ -867,8 +974,14 @@ class OneCService:
     def _counterparty_before_write(self, rec: dict) -> None:
         """ПривестиДанныеКСогласованномуСостоянию of Catalogs/Контрагенты (ObjectModule), per edition."""
         kind, country = rec.get("ВидКонтрагента"), rec.get("СтранаРегистрации_Key") or EMPTY_GUID
-        russia = next((r["Ref_Key"] for r in self.state.objects.get(COUNTRIES, {}).values()
-                       if r.get("PredefinedDataName") == "Россия"), None)
+        russia = next(
+            (
+                r["Ref_Key"]
+                for r in self.state.objects.get(COUNTRIES, {}).values()
+                if r.get("PredefinedDataName") == "Россия"
+            ),
+            None,
+        )
         if self.profile.flag("counterparty_before_write") == "unf16":
             if kind == "ЮридическоеЛицо":
                 rec["ИНН"] = (rec.get("ИНН") or "")[:12]
@@ -914,13 +1027,17 @@ class OneCService:
         for row in rec.get("Запасы") or []:
             for name, synonym in rows:
                 if _unfilled(row.get(name)):
-                    messages.append(f'Не заполнена колонка "{synonym}" в строке {row["LineNumber"]} '
-                                    f'списка "{checks["section"]}"')
+                    messages.append(
+                        f'Не заполнена колонка "{synonym}" в строке {row["LineNumber"]} списка "{checks["section"]}"'
+                    )
         if messages:
             date = rec.get("Date", "")
             when = f"{date[8:10]}.{date[5:7]}.{date[:4]} {date[11:19]}"
-            raise ODataError(500, "-1", f'Не удалось провести "Заказ покупателя {rec.get("Number", "")} от '
-                                        f'{when}"!\n' + "\n".join(messages))
+            raise ODataError(
+                500,
+                "-1",
+                f'Не удалось провести "Заказ покупателя {rec.get("Number", "")} от {when}"!\n' + "\n".join(messages),
+            )
 
     def _auto_code(self, es: EntitySet, rec: dict) -> None:
         field_name = "Code" if es.kind == "catalog" else "Number"
@@ -1006,8 +1123,12 @@ class OneCService:
                     new[k] = blank[k]
         sections = self._apply(es, new, data)
         if "Запасы" in sections and es.name == "Document_ЗаказПокупателя" and rec.get("Posted"):
-            raise ODataError(500, "-1", "Ошибка при вызове метода контекста (Записать): нельзя изменить "
-                                        "табличную часть «Запасы» проведенного заказа")
+            raise ODataError(
+                500,
+                "-1",
+                "Ошибка при вызове метода контекста (Записать): нельзя изменить "
+                "табличную часть «Запасы» проведенного заказа",
+            )
         self._before_write(es, new, new=False)
         self._check_order(es, new)
         new["DataVersion"] = next_data_version(rec["DataVersion"])  # +1 on every write, even a no-op
@@ -1051,9 +1172,11 @@ class OneCService:
         if store is None:
             return
         ref = rec["Ref_Key"]
-        kinds = {"Document_РасходнаяНакладная": ("Receipt", rec.get("Контрагент_Key")),
-                 "Document_ПоступлениеНаСчет": ("Expense", rec.get("Контрагент_Key")),
-                 "Document_ПоступлениеВКассу": ("Expense", rec.get("Контрагент_Key"))}
+        kinds = {
+            "Document_РасходнаяНакладная": ("Receipt", rec.get("Контрагент_Key")),
+            "Document_ПоступлениеНаСчет": ("Expense", rec.get("Контрагент_Key")),
+            "Document_ПоступлениеВКассу": ("Expense", rec.get("Контрагент_Key")),
+        }
         if es.name not in kinds:
             return
         if not rec["Posted"]:
@@ -1062,23 +1185,49 @@ class OneCService:
         record_type, cp = kinds[es.name]
         if es.name == "Document_РасходнаяНакладная":
             # the order: the header's, else the rows' (a shipment may name it per row only)
-            order = _composite(rec, "Заказ") or next((o for o in map(lambda r: _composite(r, "Заказ"),
-                                                                     rec.get("Запасы") or []) if o), "")
+            order = _composite(rec, "Заказ") or next(
+                (o for o in map(lambda r: _composite(r, "Заказ"), rec.get("Запасы") or []) if o), ""
+            )
             amount = rec.get("СуммаДокумента") or Decimal(0)
             lines = [(rec.get("Договор_Key", EMPTY_GUID), order, "Долг", amount)]
         else:  # a payment: contract, order and advance flag per row of РасшифровкаПлатежа
-            lines = [(row.get("Договор_Key", EMPTY_GUID), _composite(row, "Заказ"),
-                      "Аванс" if row.get("ПризнакАванса") else "Долг", row.get("СуммаРасчетов") or Decimal(0))
-                     for row in rec.get("РасшифровкаПлатежа") or []]
+            lines = [
+                (
+                    row.get("Договор_Key", EMPTY_GUID),
+                    _composite(row, "Заказ"),
+                    "Аванс" if row.get("ПризнакАванса") else "Долг",
+                    row.get("СуммаРасчетов") or Decimal(0),
+                )
+                for row in rec.get("РасшифровкаПлатежа") or []
+            ]
         moves = []
         for n, (contract, order, settlement, amount) in enumerate(lines, 1):
-            moves.append(self.profile.reshape(SETTLEMENTS, {
-                "Recorder": ref, "Recorder_Type": f"{NS}.{es.name}", "Period": rec["Date"], "LineNumber": n,
-                "Active": True, "RecordType": record_type, "Организация_Key": rec.get("Организация_Key", EMPTY_GUID),
-                "Контрагент_Key": cp, "Договор_Key": contract, "Документ": ref, "Документ_Type": f"{NS}.{es.name}",
-                "Заказ": order, "Заказ_Type": f"{NS}.Document_ЗаказПокупателя" if order else "StandardODATA.Undefined",
-                "ТипРасчетов": settlement, "Сумма": amount, "СуммаВал": amount, "СуммаРег": amount,
-                "СодержаниеПроводки": ""}, "RecordSet"))
+            moves.append(
+                self.profile.reshape(
+                    SETTLEMENTS,
+                    {
+                        "Recorder": ref,
+                        "Recorder_Type": f"{NS}.{es.name}",
+                        "Period": rec["Date"],
+                        "LineNumber": n,
+                        "Active": True,
+                        "RecordType": record_type,
+                        "Организация_Key": rec.get("Организация_Key", EMPTY_GUID),
+                        "Контрагент_Key": cp,
+                        "Договор_Key": contract,
+                        "Документ": ref,
+                        "Документ_Type": f"{NS}.{es.name}",
+                        "Заказ": order,
+                        "Заказ_Type": f"{NS}.Document_ЗаказПокупателя" if order else "StandardODATA.Undefined",
+                        "ТипРасчетов": settlement,
+                        "Сумма": amount,
+                        "СуммаВал": amount,
+                        "СуммаРег": amount,
+                        "СодержаниеПроводки": "",
+                    },
+                    "RecordSet",
+                )
+            )
         store.put(ref, moves)
 
 
@@ -1120,12 +1269,27 @@ class OneCServer:
     `use_order_kinds` (the order-kinds option: ВидЗаказа is then required at Post, else ПередЗаписью sets it).
     """
 
-    def __init__(self, world: World, host: str = "127.0.0.1", port: int = 0, username: str = "integration",
-                 password: str | None = None, faults: Faults | None = None, *, shuffle_unordered: bool = True,
-                 unpublished=(), max_query_length: int = 2000, cold_start_seconds: float = 0.0,
-                 enforce_if_match: bool = False, inlinecount_ignores_paging: bool = True,
-                 state: OneCState | None = None, rng_seed: int = 0, profile: str = DEFAULT_PROFILE,
-                 empty_dimensions: tuple[str, ...] = (), use_order_kinds: bool = False):
+    def __init__(
+        self,
+        world: World,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        username: str = "integration",
+        password: str | None = None,
+        faults: Faults | None = None,
+        *,
+        shuffle_unordered: bool = True,
+        unpublished=(),
+        max_query_length: int = 2000,
+        cold_start_seconds: float = 0.0,
+        enforce_if_match: bool = False,
+        inlinecount_ignores_paging: bool = True,
+        state: OneCState | None = None,
+        rng_seed: int = 0,
+        profile: str = DEFAULT_PROFILE,
+        empty_dimensions: tuple[str, ...] = (),
+        use_order_kinds: bool = False,
+    ):
         self.world = world
         self.host, self._port = host, port
         self.username = username
@@ -1135,13 +1299,19 @@ class OneCServer:
         self.cold_start_seconds = cold_start_seconds
         self.profile = get_profile(profile)
         self.sets = sets_for(self.profile.name)
-        self.state = state if state is not None else seed(world, profile=self.profile.name,
-                                                                 empty_dimensions=empty_dimensions)
+        self.state = (
+            state if state is not None else seed(world, profile=self.profile.name, empty_dimensions=empty_dimensions)
+        )
         self.published = [n for n in self.sets if n not in set(unpublished)]
         self.request_log: list[dict] = []
-        self._opts = dict(shuffle_unordered=shuffle_unordered, enforce_if_match=enforce_if_match,
-                          inlinecount_ignores_paging=inlinecount_ignores_paging, rng_seed=rng_seed,
-                          profile=self.profile, use_order_kinds=use_order_kinds)
+        self._opts = dict(
+            shuffle_unordered=shuffle_unordered,
+            enforce_if_match=enforce_if_match,
+            inlinecount_ignores_paging=inlinecount_ignores_paging,
+            rng_seed=rng_seed,
+            profile=self.profile,
+            use_order_kinds=use_order_kinds,
+        )
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._warm = threading.Event()
@@ -1163,8 +1333,9 @@ class OneCServer:
         self._httpd = ThreadingHTTPServer((self.host, self._port), handler)
         self._httpd.daemon_threads = True
         self.service = OneCService(self.state, self.odata_url, published=self.published, **self._opts)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="onec-odata", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="onec-odata", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -1182,8 +1353,9 @@ class OneCServer:
         except (binascii.Error, UnicodeDecodeError):
             return False
         user, _, pwd = raw.partition(":")
-        return secrets.compare_digest(user.encode(), self.username.encode()) and \
-            secrets.compare_digest(pwd.encode(), self.password.encode())
+        return secrets.compare_digest(user.encode(), self.username.encode()) and secrets.compare_digest(
+            pwd.encode(), self.password.encode()
+        )
 
     def serve(self, method: str, raw_path: str, headers, body: bytes) -> Reply:
         """One HTTP request -> Reply (auth, IIS limits, faults, then the OData service)."""
@@ -1191,9 +1363,13 @@ class OneCServer:
         if not (path == BASE_PATH or path.startswith(BASE_PATH + "/")):
             return Reply(404, b"Not Found", "text/plain")
         if len(raw_query) > self.max_query_length:
-            return Reply(404, b"<html><body><h2>HTTP Error 404.15 - Not Found</h2><p>The request filtering module "
-                              b"is configured to deny a request where the query string is too long.</p></body></html>",
-                         "text/html", error="404.15")
+            return Reply(
+                404,
+                b"<html><body><h2>HTTP Error 404.15 - Not Found</h2><p>The request filtering module "
+                b"is configured to deny a request where the query string is too long.</p></body></html>",
+                "text/html",
+                error="404.15",
+            )
         if not self._authorized(headers.get("Authorization")):
             return Reply(401, b"Unauthorized", "text/plain", {"WWW-Authenticate": 'Basic realm="1C"'}, error="401")
         if not self._warm.is_set():
@@ -1210,7 +1386,7 @@ class OneCServer:
             early = self._fault_reply(fault)
             if early is not None:
                 return early
-        resource = "/".join(unquote(s) for s in path[len(BASE_PATH):].split("/"))
+        resource = "/".join(unquote(s) for s in path[len(BASE_PATH) :].split("/"))
         query: dict[str, str] = {}
         for part in raw_query.split("&") if raw_query else []:
             k, _, v = part.partition("=")
@@ -1224,7 +1400,7 @@ class OneCServer:
 
     def _always_fails(self, path: str) -> bool:
         """A read of a set (or its virtual table) listed in `faults.always_500`."""
-        resource = unquote(path[len(BASE_PATH):]).strip("/")
+        resource = unquote(path[len(BASE_PATH) :]).strip("/")
         base, _, rest = resource.partition("/")
         base = base.split("(", 1)[0]
         function = f"{base}/{rest.split('(', 1)[0]}" if rest else base
@@ -1237,8 +1413,9 @@ class OneCServer:
         if fault == "503":
             return Reply(503, b"<html><body><h1>Service Unavailable</h1></body></html>", "text/html", error="503")
         if fault == "500":
-            body = json.dumps({"odata.error": {"code": "-1", "message": {"lang": "ru", "value": INTERNAL}}},
-                              ensure_ascii=False).encode()
+            body = json.dumps(
+                {"odata.error": {"code": "-1", "message": {"lang": "ru", "value": INTERNAL}}}, ensure_ascii=False
+            ).encode()
             return Reply(500, body, error="-1")
         return None  # 'slow' is served late, not failed
 
@@ -1259,14 +1436,26 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             reply = app.serve(self.command, self.path, self.headers, body)
         except Exception:  # noqa: BLE001 - an emulator bug must still look like 1C's 500
-            reply = Reply(500, json.dumps({"odata.error": {"code": "-1", "message": {"lang": "ru", "value": INTERNAL}}},
-                                          ensure_ascii=False).encode(), error="-1")
+            reply = Reply(
+                500,
+                json.dumps(
+                    {"odata.error": {"code": "-1", "message": {"lang": "ru", "value": INTERNAL}}}, ensure_ascii=False
+                ).encode(),
+                error="-1",
+            )
         path, _, raw_query = self.path.partition("?")
-        resource = unquote(path[len(BASE_PATH):]).lstrip("/")
-        app.request_log.append({
-            "method": self.command, "path": resource, "entity_set": re.split(r"[(/]", resource, maxsplit=1)[0],
-            "query": {unquote(k): unquote(v) for k, _, v in (p.partition("=") for p in raw_query.split("&") if p)},
-            "status": reply.status, "error": reply.error, "kind": "read" if self.command == "GET" else "write"})
+        resource = unquote(path[len(BASE_PATH) :]).lstrip("/")
+        app.request_log.append(
+            {
+                "method": self.command,
+                "path": resource,
+                "entity_set": re.split(r"[(/]", resource, maxsplit=1)[0],
+                "query": {unquote(k): unquote(v) for k, _, v in (p.partition("=") for p in raw_query.split("&") if p)},
+                "status": reply.status,
+                "error": reply.error,
+                "kind": "read" if self.command == "GET" else "write",
+            }
+        )
         if reply.drop:
             self.close_connection = True
             return

@@ -53,36 +53,86 @@ IP_SEGMENT_CHOICE = (("regular", 25), ("small", 75))
 CITY_CHOICE = tuple(zip(names.CITIES, names.CITY_WEIGHTS))
 ORDER_DEAL_CATEGORY_CHOICE = ((0, 55), (1, 35), (2, 10))  # pipelines 0 default, 1 'Опт', 2 'Проекты'
 DEAL_CATEGORY_CHOICE = ((0, 60), (1, 30), (2, 10))
-DEAL_STAGE_CHOICE = (("NEW", 15), ("PREPARATION", 15), ("PREPAYMENT_INVOICE", 10), ("EXECUTING", 10),
-                     ("FINAL_INVOICE", 5), ("WON", 20), ("LOSE", 25))
+DEAL_STAGE_CHOICE = (
+    ("NEW", 15),
+    ("PREPARATION", 15),
+    ("PREPAYMENT_INVOICE", 10),
+    ("EXECUTING", 10),
+    ("FINAL_INVOICE", 5),
+    ("WON", 20),
+    ("LOSE", 25),
+)
 ORDERS_PER_PARTY = {"key": (5, 12), "regular": (2, 5), "small": (1, 3)}  # over the six months
 # Contract payment terms in days by segment (0 = not set: the product applies its default).
-PAYMENT_TERMS = {"key": ((0, 5), (7, 5), (14, 20), (30, 40), (45, 30)),
-                 "regular": ((0, 15), (7, 15), (14, 25), (30, 30), (45, 15)),
-                 "small": ((0, 30), (7, 25), (14, 25), (30, 15), (45, 5))}
+PAYMENT_TERMS = {
+    "key": ((0, 5), (7, 5), (14, 20), (30, 40), (45, 30)),
+    "regular": ((0, 15), (7, 15), (14, 25), (30, 30), (45, 15)),
+    "small": ((0, 30), (7, 25), (14, 25), (30, 15), (45, 5)),
+}
 # How a customer pays one order (weights): in advance, on time, late, partly, never, too much, per shipment,
 # or in two or three instalments.
-PAYMENT_BEHAVIOURS = (("prepay", 10), ("ontime", 34), ("late", 15), ("partial", 8), ("never", 6), ("overpay", 3),
-                      ("per_shipment", 12), ("instalments", 12))
+PAYMENT_BEHAVIOURS = (
+    ("prepay", 10),
+    ("ontime", 34),
+    ("late", 15),
+    ("partial", 8),
+    ("never", 6),
+    ("overpay", 3),
+    ("per_shipment", 12),
+    ("instalments", 12),
+)
 DEAL_STAGES_OPEN = ("NEW", "PREPARATION", "PREPAYMENT_INVOICE", "EXECUTING", "FINAL_INVOICE")
-DEAL_TOPICS = ("Поставка кабельной продукции", "Поставка стройматериалов", "Комплектация объекта",
-               "Заявка с сайта", "Повторный заказ", "Тендер", "Монтаж вентиляции", "Электромонтаж",
-               "Сервисный договор", "Поставка расходников")
+DEAL_TOPICS = (
+    "Поставка кабельной продукции",
+    "Поставка стройматериалов",
+    "Комплектация объекта",
+    "Заявка с сайта",
+    "Повторный заказ",
+    "Тендер",
+    "Монтаж вентиляции",
+    "Электромонтаж",
+    "Сервисный договор",
+    "Поставка расходников",
+)
 
 # Share of each matching case among eligible parties (each case also gets at least one party).
 CASE_SHARES = {
-    "inn_spaces_crm": 0.03, "inn_missing_crm": 0.04, "inn_typo_crm": 0.02, "inn_typo_1c": 0.01,
-    "kpp_missing_crm": 0.04, "kpp_missing_1c": 0.02, "dup_1c": 0.03, "dup_crm": 0.04, "linked": 0.15,
-    "yo": 0.02, "similar_pair": 0.02, "email_noise": 0.06,
+    "inn_spaces_crm": 0.03,
+    "inn_missing_crm": 0.04,
+    "inn_typo_crm": 0.02,
+    "inn_typo_1c": 0.01,
+    "kpp_missing_crm": 0.04,
+    "kpp_missing_1c": 0.02,
+    "dup_1c": 0.03,
+    "dup_crm": 0.04,
+    "linked": 0.15,
+    "yo": 0.02,
+    "similar_pair": 0.02,
+    "email_noise": 0.06,
 }
 
 # Title styles per system, with weights. Every style is used at least once (coverage), then drawn.
-ONEC_TITLE_STYLES = (("quoted", 60), ("guillemets", 14), ("full", 10), ("form_after", 5), ("spaces", 5),
-                     ("upper", 6))
-CRM_TITLE_STYLES = (("quoted", 28), ("bare", 18), ("guillemets", 10), ("form_after", 14), ("full", 6),
-                    ("spaces", 8), ("upper", 6), ("lower", 5), ("latin_form", 5))
-PHONE_STYLES = (("e164", 20), ("paren8", 22), ("space7", 14), ("plain8", 12), ("dash7", 8), ("paren7", 18),
-                ("local10", 6))
+ONEC_TITLE_STYLES = (("quoted", 60), ("guillemets", 14), ("full", 10), ("form_after", 5), ("spaces", 5), ("upper", 6))
+CRM_TITLE_STYLES = (
+    ("quoted", 28),
+    ("bare", 18),
+    ("guillemets", 10),
+    ("form_after", 14),
+    ("full", 6),
+    ("spaces", 8),
+    ("upper", 6),
+    ("lower", 5),
+    ("latin_form", 5),
+)
+PHONE_STYLES = (
+    ("e164", 20),
+    ("paren8", 22),
+    ("space7", 14),
+    ("plain8", 12),
+    ("dash7", 8),
+    ("paren7", 18),
+    ("local10", 6),
+)
 _LATIN_LOOKALIKE = str.maketrans("ОАЕРСХВКМТ", "OAEPCXBKMT")
 
 
@@ -109,8 +159,11 @@ class WorldGenerator:
         self.seed, self.scale, self.as_of = seed, scale, as_of
         self.rng = random.Random(seed)
         self.start_day = (as_of - timedelta(days=HISTORY_DAYS)).date()
-        self.workdays = [d for d in (self.start_day + timedelta(days=i) for i in range(HISTORY_DAYS + 1))
-                         if _is_workday(d) and datetime.combine(d, time(9)) < as_of]
+        self.workdays = [
+            d
+            for d in (self.start_day + timedelta(days=i) for i in range(HISTORY_DAYS + 1))
+            if _is_workday(d) and datetime.combine(d, time(9)) < as_of
+        ]
         self.users: list[User] = []
         self.parties: list[Party] = []
         self.contracts: list[Contract] = []
@@ -159,10 +212,20 @@ class WorldGenerator:
             if party.presence != "1c":
                 self._make_open_deals(party, sellable)
         self._number_documents()
-        world = World(seed=self.seed, scale=self.scale, as_of=self.as_of, users=self.users,
-                      parties=self.parties, contracts=self.contracts, items=self.items, deals=self.deals,
-                      orders=self.orders, invoices=self.invoices, shipments=self.shipments,
-                      payments=self.payments)
+        world = World(
+            seed=self.seed,
+            scale=self.scale,
+            as_of=self.as_of,
+            users=self.users,
+            parties=self.parties,
+            contracts=self.contracts,
+            items=self.items,
+            deals=self.deals,
+            orders=self.orders,
+            invoices=self.invoices,
+            shipments=self.shipments,
+            payments=self.payments,
+        )
         self._set_credit_limits(world.expected_balances())
         return world
 
@@ -255,8 +318,9 @@ class WorldGenerator:
             price = _money(rng.uniform(lo, hi))
             if price >= 1000:
                 price = price.quantize(Decimal("1")).quantize(CENT)  # big prices: round roubles in a price list
-            self.items.append(Item(key=key, name=name, article=article, unit=unit, price=price, vat_rate=vat,
-                                   kind=kind))
+            self.items.append(
+                Item(key=key, name=name, article=article, unit=unit, price=price, vat_rate=vat, kind=kind)
+            )
         for item in self._pick(self.items, 0.03):
             item.deleted = True  # marked for deletion in 1C (some still sit in the CRM)
         for item in self._pick(self.items, 0.12):
@@ -272,7 +336,7 @@ class WorldGenerator:
 
     def _phone(self, city: names.City, mobile: bool) -> str:
         if mobile:
-            return f"+7{self._choice(names.MOBILE_CODES)}{self.rng.randrange(10 ** 7):07d}"
+            return f"+7{self._choice(names.MOBILE_CODES)}{self.rng.randrange(10**7):07d}"
         local_len = 10 - len(city.phone_code)
         local = str(self._int(2, 9)) + f"{self.rng.randrange(10 ** (local_len - 1)):0{local_len - 1}d}"
         return f"+7{city.phone_code}{local}"
@@ -304,28 +368,63 @@ class WorldGenerator:
             first, patronymic, last = names.person(rng)
             short = f"{last} {first} {patronymic}"
             inn = self._unique_inn(lambda: taxids.personal_inn(rng, office))
-            return Party(key=key, kind="ip", legal_form="ИП", short_name=short,
-                         full_name=f"{names.LEGAL_FORMS_FULL['ИП']} {short}", inn=inn, kpp=None,
-                         ogrn=taxids.ogrnip(rng, reg_year, city.region), email="", phone=self._phone(city, True),
-                         city=city.name, segment=self._weighted(IP_SEGMENT_CHOICE),
-                         manager_id=self._choice(self.manager_ids), presence=presence)
+            return Party(
+                key=key,
+                kind="ip",
+                legal_form="ИП",
+                short_name=short,
+                full_name=f"{names.LEGAL_FORMS_FULL['ИП']} {short}",
+                inn=inn,
+                kpp=None,
+                ogrn=taxids.ogrnip(rng, reg_year, city.region),
+                email="",
+                phone=self._phone(city, True),
+                city=city.name,
+                segment=self._weighted(IP_SEGMENT_CHOICE),
+                manager_id=self._choice(self.manager_ids),
+                presence=presence,
+            )
         form = self._weighted(LEGAL_FORM_CHOICE)
         segment = self._weighted(SEGMENT_CHOICE)
         short = names.company_name(rng)
         inn = self._unique_inn(lambda: taxids.legal_inn(rng, office))
-        return Party(key=key, kind="legal", legal_form=form, short_name=short,
-                     full_name=f"{names.LEGAL_FORMS_FULL[form]} «{short}»", inn=inn, kpp=taxids.kpp(office),
-                     ogrn=taxids.ogrn(rng, reg_year, city.region), email="",
-                     phone=self._phone(city, rng.random() < 0.1), city=city.name, segment=segment,
-                     manager_id=self._choice(self.manager_ids), presence=presence)
+        return Party(
+            key=key,
+            kind="legal",
+            legal_form=form,
+            short_name=short,
+            full_name=f"{names.LEGAL_FORMS_FULL[form]} «{short}»",
+            inn=inn,
+            kpp=taxids.kpp(office),
+            ogrn=taxids.ogrn(rng, reg_year, city.region),
+            email="",
+            phone=self._phone(city, rng.random() < 0.1),
+            city=city.name,
+            segment=segment,
+            manager_id=self._choice(self.manager_ids),
+            presence=presence,
+        )
 
     def _new_branch(self, head: Party, key: int, seq: int) -> Party:
         city = self._weighted(CITY_CHOICE)
         office = self._choice(city.tax_offices)
-        return Party(key=key, kind="legal", legal_form=head.legal_form, short_name=head.short_name,
-                     full_name=head.full_name, inn=head.inn, kpp=taxids.kpp(office, "43", seq), ogrn=head.ogrn,
-                     email="", phone=self._phone(city, False), city=city.name, segment=head.segment,
-                     manager_id=head.manager_id, head_key=head.key, presence=head.presence)
+        return Party(
+            key=key,
+            kind="legal",
+            legal_form=head.legal_form,
+            short_name=head.short_name,
+            full_name=head.full_name,
+            inn=head.inn,
+            kpp=taxids.kpp(office, "43", seq),
+            ogrn=head.ogrn,
+            email="",
+            phone=self._phone(city, False),
+            city=city.name,
+            segment=head.segment,
+            manager_id=head.manager_id,
+            head_key=head.key,
+            presence=head.presence,
+        )
 
     def _assign_name_cases(self) -> None:
         """Names with «ё», and pairs of different parties with look-alike names."""
@@ -381,14 +480,28 @@ class WorldGenerator:
         if party.kind == "ip":
             last, first, patronymic = name.split(" ")
             initials = f"{last} {first[0]}.{patronymic[0]}."
-            return {"quoted": f"ИП {name}", "guillemets": f"ИП {initials}", "full": party.full_name,
-                    "form_after": f"{name} ИП", "bare": name, "spaces": f"ИП  {name} ", "upper": f"ИП {name.upper()}",
-                    "lower": f"ип {name.lower()}", "latin_form": f"IP {name}"}[style]
-        title = {"quoted": f'{form} "{name}"', "guillemets": f"{form} «{name}»",
-                 "full": f'{names.LEGAL_FORMS_FULL[form]} "{name}"' if self.rng.random() < 0.5 else party.full_name,
-                 "form_after": f"{name} {form}", "bare": name, "spaces": f' {form}  "{name}"  ',
-                 "upper": f'{form} "{name.upper()}"', "lower": f"{form.lower()} {name.lower()}",
-                 "latin_form": f'{form.translate(_LATIN_LOOKALIKE)} "{name}"'}[style]
+            return {
+                "quoted": f"ИП {name}",
+                "guillemets": f"ИП {initials}",
+                "full": party.full_name,
+                "form_after": f"{name} ИП",
+                "bare": name,
+                "spaces": f"ИП  {name} ",
+                "upper": f"ИП {name.upper()}",
+                "lower": f"ип {name.lower()}",
+                "latin_form": f"IP {name}",
+            }[style]
+        title = {
+            "quoted": f'{form} "{name}"',
+            "guillemets": f"{form} «{name}»",
+            "full": f'{names.LEGAL_FORMS_FULL[form]} "{name}"' if self.rng.random() < 0.5 else party.full_name,
+            "form_after": f"{name} {form}",
+            "bare": name,
+            "spaces": f' {form}  "{name}"  ',
+            "upper": f'{form} "{name.upper()}"',
+            "lower": f"{form.lower()} {name.lower()}",
+            "latin_form": f'{form.translate(_LATIN_LOOKALIKE)} "{name}"',
+        }[style]
         if party.head_key is not None and style in ("quoted", "guillemets") and self.rng.random() < 0.5:
             title += f" (филиал г. {party.city})"
         return title
@@ -397,11 +510,18 @@ class WorldGenerator:
         national = e164[2:]
         code_len = 4 if national[:4] in _FOUR_DIGIT_CODES else 3
         code, local = national[:code_len], national[code_len:]
-        grouped = (f"{local[:3]}-{local[3:5]}-{local[5:]}" if len(local) == 7
-                   else f"{local[:2]}-{local[2:4]}-{local[4:]}")
-        return {"e164": e164, "paren8": f"8 ({code}) {grouped}", "space7": f"+7 {code} {local}",
-                "plain8": f"8{national}", "dash7": f"+7-{code}-{grouped}", "paren7": f"+7 ({code}) {grouped}",
-                "local10": f"({code}) {grouped}"}[style]
+        grouped = (
+            f"{local[:3]}-{local[3:5]}-{local[5:]}" if len(local) == 7 else f"{local[:2]}-{local[2:4]}-{local[4:]}"
+        )
+        return {
+            "e164": e164,
+            "paren8": f"8 ({code}) {grouped}",
+            "space7": f"+7 {code} {local}",
+            "plain8": f"8{national}",
+            "dash7": f"+7-{code}-{grouped}",
+            "paren7": f"+7 ({code}) {grouped}",
+            "local10": f"({code}) {grouped}",
+        }[style]
 
     def _noisy_email(self, email: str) -> str:
         box, domain = email.split("@")
@@ -426,16 +546,23 @@ class WorldGenerator:
         pool = list(both)
         rng.shuffle(pool)
         id_case: dict[int, str] = {}
-        for case in ("inn_typo_1c", "inn_typo_crm", "inn_missing_crm", "inn_spaces_crm", "kpp_missing_1c",
-                     "kpp_missing_crm"):
+        for case in (
+            "inn_typo_1c",
+            "inn_typo_crm",
+            "inn_missing_crm",
+            "inn_spaces_crm",
+            "kpp_missing_1c",
+            "kpp_missing_crm",
+        ):
             eligible = [p for p in pool if p.key not in id_case and (p.kind == "legal" or "kpp" not in case)]
             for p in self._pick(eligible, CASE_SHARES[case]):
                 id_case[p.key] = case
         self.id_case = id_case
         dup_1c = {p.key for p in self._pick(in_1c, CASE_SHARES["dup_1c"])}
         dup_crm = {p.key for p in self._pick(in_crm, CASE_SHARES["dup_crm"])}
-        linked = {p.key for p in self._pick([p for p in both if id_case.get(p.key) != "inn_typo_crm"],
-                                            CASE_SHARES["linked"])}
+        linked = {
+            p.key for p in self._pick([p for p in both if id_case.get(p.key) != "inn_typo_crm"], CASE_SHARES["linked"])
+        }
         email_noise = {p.key for p in self._pick(in_crm, CASE_SHARES["email_noise"])}
 
         for p in self.parties:
@@ -444,15 +571,29 @@ class WorldGenerator:
                 inn = taxids.broken_inn(rng, p.inn) if case == "inn_typo_1c" else p.inn
                 kpp = None if case == "kpp_missing_1c" else p.kpp
                 phone = self._typed_phone(p.phone, "paren7" if rng.random() < 0.7 else "paren8")
-                p.onec_spellings.append(Spelling(
-                    title=self._title(p, onec_styles[p.key]), inn=inn, kpp=kpp, ogrn=p.ogrn,
-                    email=p.email if rng.random() < 0.95 else None, phone=phone if rng.random() < 0.95 else None))
+                p.onec_spellings.append(
+                    Spelling(
+                        title=self._title(p, onec_styles[p.key]),
+                        inn=inn,
+                        kpp=kpp,
+                        ogrn=p.ogrn,
+                        email=p.email if rng.random() < 0.95 else None,
+                        phone=phone if rng.random() < 0.95 else None,
+                    )
+                )
                 if p.key in dup_1c:
                     # An older card typed again by someone else: other title, often without KPP and contacts.
                     other = "upper" if onec_styles[p.key] != "upper" else "quoted"
-                    p.onec_spellings.append(Spelling(
-                        title=self._title(p, other), inn=p.inn, kpp=p.kpp if rng.random() < 0.5 else None,
-                        ogrn=None, email=None, phone=self._typed_phone(p.phone, "plain8")))
+                    p.onec_spellings.append(
+                        Spelling(
+                            title=self._title(p, other),
+                            inn=p.inn,
+                            kpp=p.kpp if rng.random() < 0.5 else None,
+                            ogrn=None,
+                            email=None,
+                            phone=self._typed_phone(p.phone, "plain8"),
+                        )
+                    )
             if p.presence != "1c":
                 crm_only = p.presence == "crm"
                 inn: str | None = p.inn
@@ -468,17 +609,30 @@ class WorldGenerator:
                     title = title.replace("ё", "е").replace("Ё", "Е")
                 email = self._noisy_email(p.email) if p.key in email_noise else p.email
                 phone = self._typed_phone(p.phone, crm_phones[p.key])
-                p.crm_spellings.append(Spelling(
-                    title=title, inn=inn, kpp=kpp, ogrn=p.ogrn if inn and rng.random() < 0.5 else None,
-                    email=email if rng.random() < 0.95 else None, phone=phone if rng.random() < 0.95 else None,
-                    linked_onec=p.key in linked))
+                p.crm_spellings.append(
+                    Spelling(
+                        title=title,
+                        inn=inn,
+                        kpp=kpp,
+                        ogrn=p.ogrn if inn and rng.random() < 0.5 else None,
+                        email=email if rng.random() < 0.95 else None,
+                        phone=phone if rng.random() < 0.95 else None,
+                        linked_onec=p.key in linked,
+                    )
+                )
                 if p.key in dup_crm:
                     # A second company made by another manager (from a lead): other title, often no INN.
                     other = "bare" if crm_styles[p.key] != "bare" else "form_after"
-                    p.crm_spellings.append(Spelling(
-                        title=self._title(p, other), inn=p.inn if rng.random() < 0.5 else None, kpp=None,
-                        ogrn=None, email=p.email.upper() if rng.random() < 0.5 else None,
-                        phone=self._typed_phone(p.phone, "paren8")))
+                    p.crm_spellings.append(
+                        Spelling(
+                            title=self._title(p, other),
+                            inn=p.inn if rng.random() < 0.5 else None,
+                            kpp=None,
+                            ogrn=None,
+                            email=p.email.upper() if rng.random() < 0.5 else None,
+                            phone=self._typed_phone(p.phone, "paren8"),
+                        )
+                    )
         self._identity_cases(dup_1c, dup_crm, linked)
 
     def _identity_cases(self, dup_1c: set[int], dup_crm: set[int], linked: set[int]) -> None:
@@ -486,8 +640,11 @@ class WorldGenerator:
         misses, drawn from a stream of their own so the rest of the world stays as it was."""
         rng = random.Random(self.seed * 7919 + 13)
         by_key = {p.key: p for p in self.parties}
-        legal_dup_1c = [by_key[k] for k in sorted(dup_1c) if by_key[k].kind == "legal"
-                        and len(by_key[k].onec_spellings) > 1 and by_key[k].presence == "both"]
+        legal_dup_1c = [
+            by_key[k]
+            for k in sorted(dup_1c)
+            if by_key[k].kind == "legal" and len(by_key[k].onec_spellings) > 1 and by_key[k].presence == "both"
+        ]
         rng.shuffle(legal_dup_1c)
         self.identity_case: dict[int, str] = {}
         for i, p in enumerate(legal_dup_1c):
@@ -503,9 +660,14 @@ class WorldGenerator:
                 if rng.random() < 0.5:
                     dup.title += " (дубль)"
                 self.identity_case[p.key] = "dup_1c"
-        legal_dup_crm = [by_key[k] for k in sorted(dup_crm) if by_key[k].kind == "legal"
-                         and len(by_key[k].crm_spellings) > 1 and by_key[k].crm_spellings[0].kpp
-                         and by_key[k].crm_spellings[0].inn == by_key[k].inn]
+        legal_dup_crm = [
+            by_key[k]
+            for k in sorted(dup_crm)
+            if by_key[k].kind == "legal"
+            and len(by_key[k].crm_spellings) > 1
+            and by_key[k].crm_spellings[0].kpp
+            and by_key[k].crm_spellings[0].inn == by_key[k].inn
+        ]
         rng.shuffle(legal_dup_crm)
         for i, p in enumerate(legal_dup_crm):
             second = p.crm_spellings[1]
@@ -517,9 +679,16 @@ class WorldGenerator:
                 self.identity_case.setdefault(p.key, "dup_crm")
         # An earlier connector (ORIGINATOR_ID not trusted in settings) linked some companies: no requisite
         # and the name of years ago.
-        pool = [p for p in self.parties if p.presence == "both" and p.key not in linked
-                and p.key not in self.identity_case and len(p.crm_spellings) == 1
-                and len(p.onec_spellings) == 1 and p.head_key is None]
+        pool = [
+            p
+            for p in self.parties
+            if p.presence == "both"
+            and p.key not in linked
+            and p.key not in self.identity_case
+            and len(p.crm_spellings) == 1
+            and len(p.onec_spellings) == 1
+            and p.head_key is None
+        ]
         rng.shuffle(pool)
         count = max(3, round(0.04 * len(pool)))
         for i, p in enumerate(pool[:count]):
@@ -549,9 +718,13 @@ class WorldGenerator:
                 self._contract_seq += 1
                 signed = _workday_on_or_after(self.as_of.date() - timedelta(days=self._int(200, 1600)))
                 term = self._weighted(PAYMENT_TERMS[p.segment])
-                contract = Contract(key=self._contract_seq, party_key=p.key,
-                                    number=f"ДП-{signed.year}/{self._contract_seq:04d}", signed_on=signed,
-                                    payment_term_days=term)
+                contract = Contract(
+                    key=self._contract_seq,
+                    party_key=p.key,
+                    number=f"ДП-{signed.year}/{self._contract_seq:04d}",
+                    signed_on=signed,
+                    payment_term_days=term,
+                )
                 self.contracts.append(contract)
                 by_party.setdefault(p.key, []).append(contract)
         return by_party
@@ -573,8 +746,11 @@ class WorldGenerator:
             if item.kind == "service":
                 qty = Decimal(1)
             elif item.unit in ("м", "кг"):
-                qty = Decimal(int(self._int(1, 40) * 5 * factor)) if rng.random() < 0.7 \
-                    else Decimal(self._int(10, 500)) / 2  # cut lengths / weighed goods: halves
+                qty = (
+                    Decimal(int(self._int(1, 40) * 5 * factor))
+                    if rng.random() < 0.7
+                    else Decimal(self._int(10, 500)) / 2
+                )  # cut lengths / weighed goods: halves
             else:
                 qty = Decimal(max(1, int(self._int(1, 40) * factor)))
             lines.append(Line(item_key=item.key, quantity=qty, price=prices[i]))
@@ -596,23 +772,38 @@ class WorldGenerator:
         line = lines[0]
         if line.quantity >= 2 and line.quantity == line.quantity.to_integral():
             first = Decimal(self._int(1, int(line.quantity) - 1))
-            return ([Line(line.item_key, first, line.price)],
-                    [Line(line.item_key, line.quantity - first, line.price)])
+            return ([Line(line.item_key, first, line.price)], [Line(line.item_key, line.quantity - first, line.price)])
         return None
 
-    def _pay(self, party: Party, contract: Contract, moment: datetime, amount: Decimal,
-             order: Order | None, invoice: Invoice | None) -> None:
+    def _pay(
+        self,
+        party: Party,
+        contract: Contract,
+        moment: datetime,
+        amount: Decimal,
+        order: Order | None,
+        invoice: Invoice | None,
+    ) -> None:
         """Record a payment if it happened before as_of (references are objects until numbering)."""
         if moment >= self.as_of or amount <= 0:
             return
         rng = self.rng
         cash_ok = amount <= 100000 and (party.kind == "ip" or party.segment == "small")  # cash limit 100k RUB
         linked = rng.random() < 0.9  # sometimes the bank statement names no order: settled by contract
-        self.payments.append(Payment(
-            key=0, number="", date=moment, party_key=party.key, contract_key=contract.key, amount=amount,
-            channel="cash" if cash_ok and rng.random() < 0.3 else "bank",
-            order_key=order if linked else None, invoice_key=invoice if linked else None,  # type: ignore[arg-type]
-            posted=rng.random() > 0.005))
+        self.payments.append(
+            Payment(
+                key=0,
+                number="",
+                date=moment,
+                party_key=party.key,
+                contract_key=contract.key,
+                amount=amount,
+                channel="cash" if cash_ok and rng.random() < 0.3 else "bank",
+                order_key=order if linked else None,
+                invoice_key=invoice if linked else None,  # type: ignore[arg-type]
+                posted=rng.random() > 0.005,
+            )
+        )
 
     def _simulate_sales(self, party: Party, contracts: list[Contract], sellable: list[Item]) -> None:
         rng = self.rng
@@ -623,8 +814,7 @@ class WorldGenerator:
             term = contract.payment_term_days or 10
             opened = self._at(self._choice(self.workdays))
             lines = self._lines(party.segment, sellable)
-            order = Order(key=0, number="", date=opened, party_key=party.key, contract_key=contract.key,
-                          lines=lines)
+            order = Order(key=0, number="", date=opened, party_key=party.key, contract_key=contract.key, lines=lines)
             self.orders.append(order)
             if party.presence == "both" and rng.random() < 0.45:
                 # Made from a CRM deal that was won shortly before.
@@ -632,9 +822,17 @@ class WorldGenerator:
                 while not _is_workday(won_day):
                     won_day -= timedelta(days=1)
                 created = self._at(won_day)
-                deal = Deal(key=0, party_key=party.key, title=f"{self._choice(DEAL_TOPICS)}: {party.short_name}",
-                            category_id=self._weighted(ORDER_DEAL_CATEGORY_CHOICE), stage="WON",
-                            lines=list(lines), created=created, manager_id=party.manager_id, order_key=order)  # type: ignore[arg-type]
+                deal = Deal(
+                    key=0,
+                    party_key=party.key,
+                    title=f"{self._choice(DEAL_TOPICS)}: {party.short_name}",
+                    category_id=self._weighted(ORDER_DEAL_CATEGORY_CHOICE),
+                    stage="WON",
+                    lines=list(lines),
+                    created=created,
+                    manager_id=party.manager_id,
+                    order_key=order,
+                )  # type: ignore[arg-type]
                 self.deals.append(deal)
                 order.deal_key = deal  # type: ignore[assignment]
             roll = rng.random()
@@ -647,8 +845,15 @@ class WorldGenerator:
 
             invoice = None
             if rng.random() < 0.95:
-                invoice = Invoice(key=0, number="", date=self._later(opened, 0, 1), party_key=party.key,
-                                  contract_key=contract.key, order_key=order, lines=list(lines))  # type: ignore[arg-type]
+                invoice = Invoice(
+                    key=0,
+                    number="",
+                    date=self._later(opened, 0, 1),
+                    party_key=party.key,
+                    contract_key=contract.key,
+                    order_key=order,
+                    lines=list(lines),
+                )  # type: ignore[arg-type]
                 if invoice.date < self.as_of:
                     self.invoices.append(invoice)
                 else:
@@ -668,11 +873,20 @@ class WorldGenerator:
             parts = self._split_lines(lines) if rng.random() < 0.45 else None
             planned: list[Shipment] = []
             moment = start
-            for part in (parts or (list(lines),)):
+            for part in parts or (list(lines),):
                 moment = self._later(moment, 1, 7 if not planned else 21)
-                planned.append(Shipment(key=0, number="", date=moment, party_key=party.key,
-                                        contract_key=contract.key, order_key=order, lines=part,  # type: ignore[arg-type]
-                                        posted=rng.random() > 0.01))
+                planned.append(
+                    Shipment(
+                        key=0,
+                        number="",
+                        date=moment,
+                        party_key=party.key,
+                        contract_key=contract.key,
+                        order_key=order,
+                        lines=part,  # type: ignore[arg-type]
+                        posted=rng.random() > 0.01,
+                    )
+                )
             shipped = [s for s in planned if s.date < self.as_of]
             self.shipments.extend(shipped)
             if rng.random() < 0.55:
@@ -681,8 +895,7 @@ class WorldGenerator:
             if behaviour == "prepay" or not shipped or len(shipped) < len(planned) and behaviour != "per_shipment":
                 continue  # paid in advance, or the customer waits for the rest of the goods
             last = shipped[-1].date
-            if behaviour in ("ontime", "late") and len(shipped) > 1 and amount == total \
-                    and rng.random() < 0.6:
+            if behaviour in ("ontime", "late") and len(shipped) > 1 and amount == total and rng.random() < 0.6:
                 behaviour = "per_shipment" if behaviour == "ontime" else "late_per_shipment"
             if behaviour == "ontime":
                 self._pay(party, contract, self._later(last, 0, term), amount, order, invoice)
@@ -692,21 +905,29 @@ class WorldGenerator:
                 part_amount = _money(amount * Decimal(self._int(30, 70)) / 100).quantize(Decimal("100")).quantize(CENT)
                 self._pay(party, contract, self._later(last, 0, term), part_amount, order, invoice)
                 if rng.random() < 0.6:
-                    self._pay(party, contract, self._later(last, term + 10, term + 70), amount - part_amount,
-                              order, invoice)
+                    self._pay(
+                        party, contract, self._later(last, term + 10, term + 70), amount - part_amount, order, invoice
+                    )
             elif behaviour == "overpay":
                 extra = Decimal(self._choice((1000, 5000, 10000, 50000)))
                 rounded = (amount / extra).to_integral_value(rounding="ROUND_CEILING") * extra
                 self._pay(party, contract, self._later(last, 0, term), _money(rounded + extra), order, invoice)
             elif behaviour == "instalments":
                 count = self._int(2, 3)
-                part_amount = (_money(_money(amount / count).quantize(Decimal("1000"), ROUND_DOWN))
-                               or _money(amount / count))
+                part_amount = _money(_money(amount / count).quantize(Decimal("1000"), ROUND_DOWN)) or _money(
+                    amount / count
+                )
                 moment = last
                 for i in range(count):
                     moment = self._later(moment, 3 if i else 0, term // 2 + 10)
-                    self._pay(party, contract, moment, part_amount if i < count - 1 else
-                              amount - part_amount * (count - 1), order, invoice)
+                    self._pay(
+                        party,
+                        contract,
+                        moment,
+                        part_amount if i < count - 1 else amount - part_amount * (count - 1),
+                        order,
+                        invoice,
+                    )
             elif behaviour in ("per_shipment", "late_per_shipment"):
                 delay = (0, term) if behaviour == "per_shipment" else (term + 5, term + 45)
                 for s in shipped:
@@ -714,8 +935,9 @@ class WorldGenerator:
         if rng.random() < 0.06:
             # A round advance "for future deliveries" with no order yet.
             when = self._at(self._choice(self.workdays[-25:]))
-            self._pay(party, self._choice(contracts), when, _money(self._choice((10, 25, 50, 100, 200)) * 1000),
-                      None, None)
+            self._pay(
+                party, self._choice(contracts), when, _money(self._choice((10, 25, 50, 100, 200)) * 1000), None, None
+            )
 
     def _make_open_deals(self, party: Party, sellable: list[Item]) -> None:
         """Deals that are not (yet) 1C orders: in progress, lost, or won before the integration."""
@@ -724,10 +946,18 @@ class WorldGenerator:
             stage = self._weighted(DEAL_STAGE_CHOICE)
             recent = stage in DEAL_STAGES_OPEN
             day = self._choice(self.workdays[-30:] if recent else self.workdays)
-            self.deals.append(Deal(key=0, party_key=party.key, title=f"{self._choice(DEAL_TOPICS)}: {party.short_name}",
-                                   category_id=self._weighted(DEAL_CATEGORY_CHOICE), stage=stage,
-                                   lines=self._lines(party.segment, sellable), created=self._at(day),
-                                   manager_id=party.manager_id))
+            self.deals.append(
+                Deal(
+                    key=0,
+                    party_key=party.key,
+                    title=f"{self._choice(DEAL_TOPICS)}: {party.short_name}",
+                    category_id=self._weighted(DEAL_CATEGORY_CHOICE),
+                    stage=stage,
+                    lines=self._lines(party.segment, sellable),
+                    created=self._at(day),
+                    manager_id=party.manager_id,
+                )
+            )
 
     # -- numbering and limits --------------------------------------------------------------------------
     def _number_documents(self) -> None:

@@ -42,7 +42,7 @@ def ogrnip(rng: random.Random, year: int, region: str) -> str:
     The official rule is mod 13 mod 10; stdnum accepts only remainders below 10, so we draw until both agree.
     """
     while True:
-        body = f"3{year % 100:02d}{region}{rng.randrange(10 ** 9):09d}"
+        body = f"3{year % 100:02d}{region}{rng.randrange(10**9):09d}"
         check = int(body) % 13
         if check < 10:
             return body + str(check)
@@ -53,6 +53,6 @@ def broken_inn(rng: random.Random, inn: str) -> str:
     while True:
         pos = rng.randrange(len(inn))
         digit = str((int(inn[pos]) + rng.randrange(1, 10)) % 10)
-        typo = inn[:pos] + digit + inn[pos + 1:]
+        typo = inn[:pos] + digit + inn[pos + 1 :]
         if not stdnum_inn.is_valid(typo):
             return typo

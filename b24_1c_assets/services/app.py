@@ -35,13 +35,15 @@ def healthz(request: Request) -> JSON:
     config: ServiceConfig = request.app.state.config
     copy = Path(config.analytics_db)
     journal_dir = Path(config.events_journal).parent
-    return JSON({
-        "status": "ok",
-        "routes": config.configured_routes(),
-        "analyst_copy": "present" if copy.exists() else "not published yet",
-        "exchange_folder_writable": os.access(config.exchange_dir, os.W_OK),
-        "event_journal_writable": os.access(journal_dir, os.W_OK),
-    })
+    return JSON(
+        {
+            "status": "ok",
+            "routes": config.configured_routes(),
+            "analyst_copy": "present" if copy.exists() else "not published yet",
+            "exchange_folder_writable": os.access(config.exchange_dir, os.W_OK),
+            "event_journal_writable": os.access(journal_dir, os.W_OK),
+        }
+    )
 
 
 def body_cap(config: ServiceConfig):
@@ -71,14 +73,17 @@ def build_app(config: ServiceConfig | None = None) -> Guard:
             writer.close()  # what was accepted is written before the process ends
             app.state.copy_reader.close()
 
-    app = Starlette(routes=[
-        Route("/healthz", healthz, methods=["GET"]),
-        Route(credit_gate.PATH, credit_gate.may_create_deal, methods=["GET"]),
-        Route(onec_exports.PATH, onec_exports.receive_export, methods=["POST"]),
-        Route(onec_exports.PATH + "/{export_id}", onec_exports.export_status, methods=["GET"]),
-        Route(bitrix24_events.PATH, bitrix24_events.receive_event, methods=["POST"]),
-        *review.routes(),
-    ], lifespan=lifespan)
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route(credit_gate.PATH, credit_gate.may_create_deal, methods=["GET"]),
+            Route(onec_exports.PATH, onec_exports.receive_export, methods=["POST"]),
+            Route(onec_exports.PATH + "/{export_id}", onec_exports.export_status, methods=["GET"]),
+            Route(bitrix24_events.PATH, bitrix24_events.receive_event, methods=["POST"]),
+            *review.routes(),
+        ],
+        lifespan=lifespan,
+    )
     app.state.config = config
     app.state.copy_reader = credit_gate.CopyReader(config.analytics_db)
     app.state.inbox = onec_exports.Inbox(config.exchange_dir, config.timezone, config.limits.export_bytes)

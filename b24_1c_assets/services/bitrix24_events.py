@@ -48,8 +48,14 @@ def php_form(body: bytes) -> dict[str, Any]:
     """A PHP-bracket form body as nested dicts: `data[FIELDS][ID]=5` -> {"data": {"FIELDS": {"ID": "5"}}};
     `a[]=1&a[]=2` -> {"a": ["1", "2"]}."""
     try:
-        pairs = parse_qsl(body.decode("ascii"), keep_blank_values=True, strict_parsing=False, encoding="utf-8",
-                          errors="strict", max_num_fields=MAX_FIELDS)
+        pairs = parse_qsl(
+            body.decode("ascii"),
+            keep_blank_values=True,
+            strict_parsing=False,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=MAX_FIELDS,
+        )
     except UnicodeDecodeError:
         raise BadEvent("body is not URL-encoded text (raw non-ASCII bytes, or not UTF-8 once decoded)") from None
     except ValueError as exc:  # too many fields
@@ -91,10 +97,13 @@ def journal_record(form: dict[str, Any]) -> dict[str, Any]:
     auth = form.get("auth") if isinstance(form.get("auth"), dict) else {}
     ts = form.get("ts")
     event_data = {**data, "FIELDS": {**fields, "ID": int(record_id)}}  # data never carries credentials
-    return {"EVENT_NAME": name.upper(), "EVENT_DATA": event_data,
-            "ts": int(ts) if isinstance(ts, str) and ts.isdigit() else None,
-            "member_id": auth.get("member_id") if isinstance(auth.get("member_id"), str) else None,
-            "domain": auth.get("domain") if isinstance(auth.get("domain"), str) else None}
+    return {
+        "EVENT_NAME": name.upper(),
+        "EVENT_DATA": event_data,
+        "ts": int(ts) if isinstance(ts, str) and ts.isdigit() else None,
+        "member_id": auth.get("member_id") if isinstance(auth.get("member_id"), str) else None,
+        "domain": auth.get("domain") if isinstance(auth.get("domain"), str) else None,
+    }
 
 
 class JournalWriter:
@@ -164,6 +173,7 @@ async def receive_event(request: Request) -> JSON:
     try:
         seq = await asyncio.wrap_future(request.app.state.journal_writer.submit(record))
     except OSError as exc:
-        return error(503, f"event not stored ({type(exc).__name__}); the journal cannot be written",
-                     headers={"Retry-After": "5"})
+        return error(
+            503, f"event not stored ({type(exc).__name__}); the journal cannot be written", headers={"Retry-After": "5"}
+        )
     return JSON({"result": "accepted", "seq": seq})

@@ -58,10 +58,19 @@ class ServiceConfig:
         return cls(**values)
 
     def configured_routes(self) -> list[str]:
-        return [name for name, token in (("credit gate", self.gate_token), ("1C exports", self.onec_export_token),
-                                         ("Bitrix24 events", self.b24_event_token), ("review", self.review_token))
-                if token]
+        return [
+            name
+            for name, token in (
+                ("credit gate", self.gate_token),
+                ("1C exports", self.onec_export_token),
+                ("Bitrix24 events", self.b24_event_token),
+                ("review", self.review_token),
+            )
+            if token
+        ]
 
     def __repr__(self) -> str:  # never print a token
-        return (f"ServiceConfig(routes={self.configured_routes()}, analytics_db={Path(self.analytics_db).name!r}, "
-                f"exchange_dir={Path(self.exchange_dir).name!r})")
+        return (
+            f"ServiceConfig(routes={self.configured_routes()}, analytics_db={Path(self.analytics_db).name!r}, "
+            f"exchange_dir={Path(self.exchange_dir).name!r})"
+        )

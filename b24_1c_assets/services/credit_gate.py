@@ -29,16 +29,20 @@ from b24_1c_assets.services.http import JSON, credential, error, token_matches
 PATH = "/v1/may-create-deal"
 
 
-def lookup(conn: duckdb.DuckDBPyConnection, *, company_id: int | None = None, inn: str | None = None
-           ) -> tuple[dict | None, str | None]:
+def lookup(
+    conn: duckdb.DuckDBPyConnection, *, company_id: int | None = None, inn: str | None = None
+) -> tuple[dict | None, str | None]:
     """The latest credit-status row and hold state of a company (by CRM ID or INN).
 
     Plain `fetchall` (DECIMAL arrives as exact Decimal): a DataFrame per request cost ~40 ms."""
     where, value = ("company_id = ?", company_id) if company_id is not None else ("inn = ?", inn)
     try:
-        cursor = conn.execute(f"""SELECT * FROM {tables.CLIENT_CREDIT_STATUS} WHERE {where} AND
+        cursor = conn.execute(
+            f"""SELECT * FROM {tables.CLIENT_CREDIT_STATUS} WHERE {where} AND
                 snapshot_date = (SELECT max(snapshot_date) FROM {tables.CLIENT_CREDIT_STATUS})
-                ORDER BY balance DESC LIMIT 1""", [value])
+                ORDER BY balance DESC LIMIT 1""",
+            [value],
+        )
         rows = cursor.fetchall()
     except duckdb.CatalogException:  # no receivables published yet
         return None, None
@@ -48,8 +52,9 @@ def lookup(conn: duckdb.DuckDBPyConnection, *, company_id: int | None = None, in
     state = None
     if status.get("company_id") is not None:
         try:
-            found = conn.execute(f"SELECT state FROM {tables.HOLD_STATE} WHERE company_id = ?",
-                                 [int(status["company_id"])]).fetchall()
+            found = conn.execute(
+                f"SELECT state FROM {tables.HOLD_STATE} WHERE company_id = ?", [int(status["company_id"])]
+            ).fetchall()
         except duckdb.CatalogException:
             found = []
         state = found[0][0] if found else None
@@ -110,11 +115,13 @@ def may_create_deal(request: Request) -> JSON:
     except ValueError:
         return error(400, "company_id must be a number")
     try:
-        status, state = request.app.state.copy_reader.run(lookup, company_id=company,
-                                                          inn=inn.strip() if inn else None)
+        status, state = request.app.state.copy_reader.run(lookup, company_id=company, inn=inn.strip() if inn else None)
     except FileNotFoundError:
-        return error(503, "no receivables published yet (the analysts' copy appears after the first run)",
-                     headers={"Retry-After": "60"})
+        return error(
+            503,
+            "no receivables published yet (the analysts' copy appears after the first run)",
+            headers={"Retry-After": "60"},
+        )
     except duckdb.IOException:
         return error(503, "the receivables store cannot be read right now; retry shortly", headers={"Retry-After": "5"})
     return JSON(decide(status, state, allow_unknown=config.allow_unknown).as_json())

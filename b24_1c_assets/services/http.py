@@ -98,12 +98,21 @@ class Guard:
         except _Disconnected:
             state["status"] = state["status"] or 499  # the client went away before sending its whole body
         finally:
-            access_log.info(json.dumps({
-                "method": scope["method"], "path": scope["path"],
-                "query": redact_query(scope.get("query_string", b"").decode("latin-1")),
-                "status": state["status"] or 500, "ms": round((time.perf_counter() - started) * 1000, 2),
-                "in": state["in"], "out": state["out"], "client": (scope.get("client") or ("", 0))[0]},
-                ensure_ascii=False))
+            access_log.info(
+                json.dumps(
+                    {
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "query": redact_query(scope.get("query_string", b"").decode("latin-1")),
+                        "status": state["status"] or 500,
+                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                        "in": state["in"],
+                        "out": state["out"],
+                        "client": (scope.get("client") or ("", 0))[0],
+                    },
+                    ensure_ascii=False,
+                )
+            )
 
     async def _handle(self, scope, receive, send, state):
         cap = self.body_cap(scope["path"])
@@ -133,8 +142,11 @@ class Guard:
             await asyncio.wait_for(self.app(scope, replay, send), self.limits.handler_seconds)
         except TimeoutError:
             if state["status"] is None:
-                await error(503, f"not answered within {self.limits.handler_seconds:g} s; retry later",
-                            headers={"Retry-After": "30"})(scope, receive, send)
+                await error(
+                    503,
+                    f"not answered within {self.limits.handler_seconds:g} s; retry later",
+                    headers={"Retry-After": "30"},
+                )(scope, receive, send)
 
     @staticmethod
     async def _read(receive, cap: int, state) -> bytes:

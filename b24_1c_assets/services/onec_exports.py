@@ -78,14 +78,31 @@ class Inbox:
                 where, earlier_name = earlier
                 reason = f"same content (sha256 {digest}) as {earlier_name} ({where})"
                 kept = self._keep(data, export_id, Path(name).suffix, "duplicates", reason)
-                return JSON({"status": "duplicate", "id": Path(earlier_name).stem, "duplicate_id": export_id,
-                             "sha256": digest, "earlier": where, "kept_as": kept})
+                return JSON(
+                    {
+                        "status": "duplicate",
+                        "id": Path(earlier_name).stem,
+                        "duplicate_id": export_id,
+                        "sha256": digest,
+                        "earlier": where,
+                        "kept_as": kept,
+                    }
+                )
             self._stage(data, name)
-        return JSON({"status": "staged", "id": export_id, "sha256": digest, "file_type": file_type,
-                     "schema_version": version, "exported_at": exported, "records": len(records),
-                     "bad_rows": len(bad),
-                     "bad_row_reasons": [f"#{b['index']}: {b['reason']}" for b in bad[:MAX_REASONS]]},
-                    status_code=202)
+        return JSON(
+            {
+                "status": "staged",
+                "id": export_id,
+                "sha256": digest,
+                "file_type": file_type,
+                "schema_version": version,
+                "exported_at": exported,
+                "records": len(records),
+                "bad_rows": len(bad),
+                "bad_row_reasons": [f"#{b['index']}: {b['reason']}" for b in bad[:MAX_REASONS]],
+            },
+            status_code=202,
+        )
 
     def _gunzip(self, body: bytes, content_encoding: str | None) -> bytes:
         encoding = (content_encoding or "identity").strip().lower()
@@ -141,8 +158,12 @@ class Inbox:
 
     def status(self, export_id: str) -> dict | None:
         """Where export `export_id` is now."""
-        for sub, state in (("", "staged"), ("processed", "loaded"), ("rejected", "rejected"),
-                           ("duplicates", "duplicate")):
+        for sub, state in (
+            ("", "staged"),
+            ("processed", "loaded"),
+            ("rejected", "rejected"),
+            ("duplicates", "duplicate"),
+        ):
             for suffix in (".json", ".xml", ".bin"):
                 found = self.path / sub / f"{export_id}{suffix}"
                 if found.exists():
@@ -182,8 +203,11 @@ def _authorized(request: Request) -> JSON | None:
     if not config.onec_export_token:
         return error(503, "1C exports are not configured (B24_1C_ONEC_EXPORT_TOKEN)")
     if not token_matches(credential(request.headers.get("authorization")), config.onec_export_token):
-        return error(401, "a valid token is required (HTTP Basic password or Bearer)",
-                     headers={"WWW-Authenticate": 'Basic realm="b24-1c", charset="UTF-8"'})
+        return error(
+            401,
+            "a valid token is required (HTTP Basic password or Bearer)",
+            headers={"WWW-Authenticate": 'Basic realm="b24-1c", charset="UTF-8"'},
+        )
     return None
 
 

@@ -31,8 +31,9 @@ from b24_1c_assets.sync.review_decisions import DecisionStore, store_path
 
 PATH = "/review"
 DECISIONS_PATH = "/review/decisions"
-TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                        autoescape=select_autoescape(["html"]))
+TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
+)
 LABELS = {"accept": "accepted", "reject": "rejected", "create": "create in CRM"}
 
 
@@ -54,12 +55,16 @@ def read_queue(conn: duckdb.DuckDBPyConnection) -> tuple[list[dict], str | None]
     """The review queue with each client's 1C debt, and when the copy was published."""
     if not tables.REVIEW_QUEUE.exists(conn):
         return [], None
-    queue = warehouse.query(conn, f"SELECT * FROM {tables.REVIEW_QUEUE} ORDER BY item, score DESC NULLS LAST, "
-                                  "onec_ref, company_id")
+    queue = warehouse.query(
+        conn, f"SELECT * FROM {tables.REVIEW_QUEUE} ORDER BY item, score DESC NULLS LAST, onec_ref, company_id"
+    )
     if tables.CLIENT_CREDIT_STATUS.exists(conn):
-        debt = warehouse.query(conn, f"""SELECT onec_ref, balance, overdue_amount FROM {tables.CLIENT_CREDIT_STATUS}
+        debt = warehouse.query(
+            conn,
+            f"""SELECT onec_ref, balance, overdue_amount FROM {tables.CLIENT_CREDIT_STATUS}
             WHERE onec_ref IS NOT NULL AND snapshot_date = (SELECT max(snapshot_date)
-                                                            FROM {tables.CLIENT_CREDIT_STATUS})""")
+                                                            FROM {tables.CLIENT_CREDIT_STATUS})""",
+        )
         queue = queue.merge(debt.drop_duplicates("onec_ref"), on="onec_ref", how="left")
     else:  # no receivables snapshot yet: debt unknown, shown as a dash
         queue["balance"], queue["overdue_amount"] = None, None
@@ -84,8 +89,9 @@ def review_page(request: Request):
     recorded = _store(request).rows()
     latest = {}
     for row in recorded.to_dict("records"):  # oldest first: the last one per item wins
-        company = (None if row["company_id"] is None or row["company_id"] != row["company_id"]
-                   else int(row["company_id"]))
+        company = (
+            None if row["company_id"] is None or row["company_id"] != row["company_id"] else int(row["company_id"])
+        )
         latest[(row["onec_ref"], company)] = row
         if row["decision"] == "create":
             latest[(row["onec_ref"], "any")] = row
@@ -94,9 +100,15 @@ def review_page(request: Request):
         item["company_id"] = company
         item["decided"] = latest.get((item["onec_ref"], company)) or latest.get((item["onec_ref"], "any"))
     html = TEMPLATES.get_template("review.html").render(
-        items=items, published=published, token=request.query_params.get("token", ""),
-        reviewer=unquote(request.cookies.get("reviewer", "")), decisions_path=DECISIONS_PATH, labels=LABELS,
-        message=request.query_params.get("message", ""), recorded=len(recorded))
+        items=items,
+        published=published,
+        token=request.query_params.get("token", ""),
+        reviewer=unquote(request.cookies.get("reviewer", "")),
+        decisions_path=DECISIONS_PATH,
+        labels=LABELS,
+        message=request.query_params.get("message", ""),
+        recorded=len(recorded),
+    )
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
@@ -112,12 +124,16 @@ async def post_decision(request: Request):
         return error(400, "company_id must be a number")
     store = _store(request)
     try:
-        row = store.record(form.get("onec_ref", ""), company_id, form.get("decision", ""),
-                           form.get("decided_by", ""), form.get("note"))
+        row = store.record(
+            form.get("onec_ref", ""), company_id, form.get("decision", ""), form.get("decided_by", ""), form.get("note")
+        )
     except ValueError as exc:
         return error(400, str(exc))
-    message = f"{LABELS[row['decision']]}: {row['onec_ref']}" + (f" / {company_id}" if company_id else "") + \
-        " - applies at the next run"
+    message = (
+        f"{LABELS[row['decision']]}: {row['onec_ref']}"
+        + (f" / {company_id}" if company_id else "")
+        + " - applies at the next run"
+    )
     target = f"{PATH}?message={quote(message)}"
     if form.get("token"):
         target += f"&token={quote(form['token'])}"

@@ -14,9 +14,17 @@ from b24_1c_assets.services.config import ServiceConfig
 
 # uvicorn's own access log prints the request line, query string included (the gate's `token=`): ours
 # (services/http.py) replaces it.
-UVICORN = dict(access_log=False, log_config=None, server_header=False, proxy_headers=False,
-               timeout_keep_alive=5, timeout_graceful_shutdown=10, h11_max_incomplete_event_size=16 * 1024,
-               limit_concurrency=1000, backlog=2048)
+UVICORN = dict(
+    access_log=False,
+    log_config=None,
+    server_header=False,
+    proxy_headers=False,
+    timeout_keep_alive=5,
+    timeout_graceful_shutdown=10,
+    h11_max_incomplete_event_size=16 * 1024,
+    limit_concurrency=1000,
+    backlog=2048,
+)
 
 
 def uvicorn_config(config: ServiceConfig, host: str, port: int, **overrides) -> uvicorn.Config:
@@ -33,8 +41,9 @@ class ServiceThread:
         self.host, self.port = self.socket.getsockname()[:2]
         self.server = uvicorn.Server(uvicorn_config(config, self.host, self.port))
         self.app = self.server.config.app
-        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]},
-                                        name="b24-1c-service", daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, name="b24-1c-service", daemon=True
+        )
 
     @property
     def url(self) -> str:

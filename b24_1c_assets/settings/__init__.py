@@ -139,9 +139,17 @@ class DryRunDefaults:
 @dataclass(frozen=True)
 class CounterpartyWrites:
     # Catalog_Контрагенты fields the integration may write; anything else planned is dropped (and listed)
-    allowed_fields: tuple[str, ...] = ("Description", "НаименованиеПолное", "ИНН", "КПП", "РегистрационныйНомер",
-                                       "ВидКонтрагента", "ЮридическоеФизическоеЛицо", "Покупатель",
-                                       "СтранаРегистрации")
+    allowed_fields: tuple[str, ...] = (
+        "Description",
+        "НаименованиеПолное",
+        "ИНН",
+        "КПП",
+        "РегистрационныйНомер",
+        "ВидКонтрагента",
+        "ЮридическоеФизическоеЛицо",
+        "Покупатель",
+        "СтранаРегистрации",
+    )
 
 
 @dataclass(frozen=True)
@@ -165,8 +173,9 @@ class PushGuard:
         try:
             return self.flows[flow]
         except KeyError:
-            raise SettingsError(self.path, f"[{flow}]", f"no guard limits for flow {flow!r} "
-                                                        f"(tables: {sorted(self.flows)})") from None
+            raise SettingsError(
+                self.path, f"[{flow}]", f"no guard limits for flow {flow!r} (tables: {sorted(self.flows)})"
+            ) from None
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -174,11 +183,17 @@ class PushGuard:
 
 _CREDIT_POLICY_SHAPE = {
     "aging": {"default_term_days": Annotated[int, NonNegative], "grace_days": Annotated[int, NonNegative]},
-    "limits": {"default": Annotated[float, NonNegative], "crm_field": str,
-               "segments": Mapping[str, Annotated[float, NonNegative]],
-               "clients": Mapping[str, Annotated[float, NonNegative]]},
-    "hold": {"over_limit": bool, "overdue_days": Annotated[int, NonNegative],
-             "overdue_amount": Annotated[float, NonNegative]},
+    "limits": {
+        "default": Annotated[float, NonNegative],
+        "crm_field": str,
+        "segments": Mapping[str, Annotated[float, NonNegative]],
+        "clients": Mapping[str, Annotated[float, NonNegative]],
+    },
+    "hold": {
+        "over_limit": bool,
+        "overdue_days": Annotated[int, NonNegative],
+        "overdue_amount": Annotated[float, NonNegative],
+    },
     "warning": {"limit_share": Annotated[float, Share], "any_overdue": bool},
     "release": {"margin": Annotated[float, Share]},
     "exemptions": list[dict],  # checked row by row below
@@ -194,6 +209,7 @@ _FIELD_RULE_SHAPE = {"owner": Literal[OWNERS], "rule": Literal[RULES], "note": s
 
 # ------------------------------------------------------------------------------------------------------------
 # Reading and checking.
+
 
 def settings_path(name: str) -> Path:
     """`<name>.toml` from B24_1C_SETTINGS_DIR when it has one, else the shipped default."""
@@ -321,13 +337,13 @@ def _guard_limits(value, path: str, where: str) -> GuardLimits:
     for item in dataclasses.fields(GuardLimits):
         number = getattr(limits, item.name)
         if isinstance(number, (int, float)) and not isinstance(number, bool):
-            _check_range(number, Share if item.name.endswith("_share") else NonNegative, path,
-                         _where(where, item.name))
+            _check_range(number, Share if item.name.endswith("_share") else NonNegative, path, _where(where, item.name))
     return limits
 
 
 # ------------------------------------------------------------------------------------------------------------
 # The accessors.
+
 
 def _build_push_guard(raw: dict, path: str) -> PushGuard:
     """Flow -> limits; a table holding only tables names a flow's parts (`[company_sync.to_crm]` is the flow
@@ -378,8 +394,12 @@ def _build(cls):
 
 
 # One function object per file, so the cache keys stay stable.
-_CLIENT_MASTER, _DEAL_ORDERS, _NOTIFICATIONS, _ONEC_WRITES = (_build(ClientMaster), _build(DealOrders),
-                                                             _build(Notifications), _build(OnecWrites))
+_CLIENT_MASTER, _DEAL_ORDERS, _NOTIFICATIONS, _ONEC_WRITES = (
+    _build(ClientMaster),
+    _build(DealOrders),
+    _build(Notifications),
+    _build(OnecWrites),
+)
 _EXTRACTS = _build(ExtractPolicy)  # `extracts.toml`: the domain type is the file's dataclass
 
 
@@ -415,9 +435,16 @@ def push_guard() -> PushGuard:
     return _typed("push_guard", _build_push_guard)
 
 
-ALL = {"client_master": client_master, "credit_policy": credit_policy, "deal_orders": deal_orders,
-       "extracts": extracts, "field_ownership": field_ownership, "notifications": notifications,
-       "onec_writes": onec_writes, "push_guard": push_guard}
+ALL = {
+    "client_master": client_master,
+    "credit_policy": credit_policy,
+    "deal_orders": deal_orders,
+    "extracts": extracts,
+    "field_ownership": field_ownership,
+    "notifications": notifications,
+    "onec_writes": onec_writes,
+    "push_guard": push_guard,
+}
 
 
 def clear_cache() -> None:

@@ -18,8 +18,9 @@ from b24_1c_assets.bitrix24.errors import OperationTimeLimit
 log = logging.getLogger(__name__)
 
 
-def batch_read(client: Bitrix24Client, commands: Mapping[str, Any], *, rounds: int = 4,
-               pause_seconds: float = 0.5) -> dict[str, Any]:
+def batch_read(
+    client: Bitrix24Client, commands: Mapping[str, Any], *, rounds: int = 4, pause_seconds: float = 0.5
+) -> dict[str, Any]:
     """name -> result of read-only commands; transient command errors are sent again (alone), up to `rounds`.
 
     Raises the first remaining error when a command still fails (or failed for a lasting reason).
@@ -57,8 +58,15 @@ def batch_read(client: Bitrix24Client, commands: Mapping[str, Any], *, rounds: i
     return results
 
 
-def find_by_external_id(client: Bitrix24Client, method: str, external_ids: list[str], *, external_field: str,
-                        id_field: str, params: Mapping[str, Any] | None = None) -> dict[str, str]:
+def find_by_external_id(
+    client: Bitrix24Client,
+    method: str,
+    external_ids: list[str],
+    *,
+    external_field: str,
+    id_field: str,
+    params: Mapping[str, Any] | None = None,
+) -> dict[str, str]:
     """external id -> record id, looked up live (one `method` command per id, 50 per batch) before any add:
     a rerun after a crash finds what the crashed run made and never creates a twin.
 
@@ -66,10 +74,17 @@ def find_by_external_id(client: Bitrix24Client, method: str, external_ids: list[
     a result may be a list of rows or {"items": rows}."""
     found: dict[str, str] = {}
     for start in range(0, len(external_ids), 50):
-        chunk = external_ids[start:start + 50]
-        answers = batch_read(client, {f"q{i}": (method, {**(params or {}), "filter": {external_field: x},
-                                                         "select": [id_field, external_field]})
-                                      for i, x in enumerate(chunk)})
+        chunk = external_ids[start : start + 50]
+        answers = batch_read(
+            client,
+            {
+                f"q{i}": (
+                    method,
+                    {**(params or {}), "filter": {external_field: x}, "select": [id_field, external_field]},
+                )
+                for i, x in enumerate(chunk)
+            },
+        )
         for i, external in enumerate(chunk):
             result = answers[f"q{i}"]
             rows = result.get("items", []) if isinstance(result, dict) else (result or [])

@@ -35,8 +35,7 @@ def deal_pipelines(client: Bitrix24Client) -> dict[int, str]:
 
 
 def stages_of(client: Bitrix24Client, entity_id: str) -> list[dict]:
-    return list(client.call("crm.status.list", {"filter": {"ENTITY_ID": entity_id},
-                                                "order": {"SORT": "ASC"}}) or [])
+    return list(client.call("crm.status.list", {"filter": {"ENTITY_ID": entity_id}, "order": {"SORT": "ASC"}}) or [])
 
 
 def suspended_sort(stages: list[dict]) -> int | None:
@@ -52,8 +51,9 @@ def suspended_sort(stages: list[dict]) -> int | None:
     return None
 
 
-def ensure_suspended_stages(client: Bitrix24Client, category_ids: set[int], stage_code: str = "HOLD",
-                            name: str = SUSPENDED_NAME) -> list[str]:
+def ensure_suspended_stages(
+    client: Bitrix24Client, category_ids: set[int], stage_code: str = "HOLD", name: str = SUSPENDED_NAME
+) -> list[str]:
     """Create the Suspended stage (`HOLD` / `C<N>:HOLD`) in each listed pipeline that lacks it; returns the
     STATUS_IDs created. Raises StageSetupError naming the pipeline when it cannot be created."""
     if not category_ids:
@@ -71,15 +71,21 @@ def ensure_suspended_stages(client: Bitrix24Client, category_ids: set[int], stag
             continue
         sort = suspended_sort(stages)
         if sort is None:
-            raise StageSetupError(f"{label}: no SORT value left between the last in-progress and the first final "
-                                  f"stage for {wanted}; renumber the stages' sort order in the CRM settings")
+            raise StageSetupError(
+                f"{label}: no SORT value left between the last in-progress and the first final "
+                f"stage for {wanted}; renumber the stages' sort order in the CRM settings"
+            )
         try:
-            client.call("crm.status.add", {"fields": {"ENTITY_ID": entity, "STATUS_ID": wanted, "NAME": name,
-                                                      "SORT": sort, "SEMANTICS": ""}})
+            client.call(
+                "crm.status.add",
+                {"fields": {"ENTITY_ID": entity, "STATUS_ID": wanted, "NAME": name, "SORT": sort, "SEMANTICS": ""}},
+            )
         except Bitrix24Error as exc:
-            raise StageSetupError(f"{label}: cannot create the Suspended stage {wanted} with crm.status.add "
-                                  f"({exc.code or type(exc).__name__}: {exc.description or exc.message}); the "
-                                  f"integration user needs CRM administrator rights") from None
+            raise StageSetupError(
+                f"{label}: cannot create the Suspended stage {wanted} with crm.status.add "
+                f"({exc.code or type(exc).__name__}: {exc.description or exc.message}); the "
+                f"integration user needs CRM administrator rights"
+            ) from None
         log.info("Bitrix24: created deal stage %s in %s", wanted, label)
         created.append(wanted)
     return created

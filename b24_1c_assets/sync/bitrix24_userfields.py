@@ -29,21 +29,39 @@ class UserField:
 
     def add_params(self) -> dict:
         short = self.name.removeprefix("UF_CRM_")
-        return {"fields": {"FIELD_NAME": short, "USER_TYPE_ID": self.type, "XML_ID": short,
-                           "EDIT_FORM_LABEL": self.label, "LIST_COLUMN_LABEL": self.label,
-                           "LIST_FILTER_LABEL": self.label}}
+        return {
+            "fields": {
+                "FIELD_NAME": short,
+                "USER_TYPE_ID": self.type,
+                "XML_ID": short,
+                "EDIT_FORM_LABEL": self.label,
+                "LIST_COLUMN_LABEL": self.label,
+                "LIST_FILTER_LABEL": self.label,
+            }
+        }
 
     def config_params(self, entity_id: str) -> dict:
-        return {"moduleId": "crm", "field": {"entityId": entity_id, "fieldName": self.name, "userTypeId": self.type,
-                                             "xmlId": self.name, "editFormLabel": self.label}}
+        return {
+            "moduleId": "crm",
+            "field": {
+                "entityId": entity_id,
+                "fieldName": self.name,
+                "userTypeId": self.type,
+                "xmlId": self.name,
+                "editFormLabel": self.label,
+            },
+        }
 
 
 def existing_userfields(client: Bitrix24Client, entity: str, names: list[str]) -> set[str]:
     """Which of `names` exist on `crm.<entity>.userfield`, each looked up by FIELD_NAME (not a first page)."""
-    answers = batch_read(client, {f"f{i}": (f"crm.{entity}.userfield.list", {"filter": {"FIELD_NAME": name}})
-                                  for i, name in enumerate(names)})
-    return {row["FIELD_NAME"] for result in answers.values() for row in (result or [])
-            if row.get("FIELD_NAME") in names}
+    answers = batch_read(
+        client,
+        {f"f{i}": (f"crm.{entity}.userfield.list", {"filter": {"FIELD_NAME": name}}) for i, name in enumerate(names)},
+    )
+    return {
+        row["FIELD_NAME"] for result in answers.values() for row in (result or []) if row.get("FIELD_NAME") in names
+    }
 
 
 def _ensure(client: Bitrix24Client, fields: list[UserField], existing_names, add_command, rounds: int) -> list[str]:
@@ -74,20 +92,42 @@ def _ensure(client: Bitrix24Client, fields: list[UserField], existing_names, add
 
 def ensure_userfields(client: Bitrix24Client, entity: str, fields: list[UserField], *, rounds: int = 5) -> list[str]:
     """Add the missing ones of `fields` to `crm.<entity>.userfield`; returns the names created."""
-    return _ensure(client, fields, lambda: existing_userfields(client, entity, [f.name for f in fields]),
-                   lambda f: (f"crm.{entity}.userfield.add", f.add_params()), rounds)
+    return _ensure(
+        client,
+        fields,
+        lambda: existing_userfields(client, entity, [f.name for f in fields]),
+        lambda f: (f"crm.{entity}.userfield.add", f.add_params()),
+        rounds,
+    )
 
 
 def existing_item_userfields(client: Bitrix24Client, entity_id: str, fields: list[UserField]) -> set[str]:
     """Which of `fields` exist on a crm.item type (`userfieldconfig.list`, moduleId crm, by fieldName)."""
-    answers = batch_read(client, {f"f{i}": ("userfieldconfig.list", {
-        "moduleId": "crm", "filter": {"entityId": entity_id, "fieldName": f.name}}) for i, f in enumerate(fields)})
-    return {row.get("fieldName") for result in answers.values()
-            for row in ((result or {}).get("fields") or [] if isinstance(result, dict) else [])}
+    answers = batch_read(
+        client,
+        {
+            f"f{i}": (
+                "userfieldconfig.list",
+                {"moduleId": "crm", "filter": {"entityId": entity_id, "fieldName": f.name}},
+            )
+            for i, f in enumerate(fields)
+        },
+    )
+    return {
+        row.get("fieldName")
+        for result in answers.values()
+        for row in ((result or {}).get("fields") or [] if isinstance(result, dict) else [])
+    }
 
 
-def ensure_item_userfields(client: Bitrix24Client, entity_id: str, fields: list[UserField], *,
-                           rounds: int = 5) -> list[str]:
+def ensure_item_userfields(
+    client: Bitrix24Client, entity_id: str, fields: list[UserField], *, rounds: int = 5
+) -> list[str]:
     """The same for a crm.item type's fields through `userfieldconfig.list|add` (moduleId crm)."""
-    return _ensure(client, fields, lambda: existing_item_userfields(client, entity_id, fields),
-                   lambda f: ("userfieldconfig.add", f.config_params(entity_id)), rounds)
+    return _ensure(
+        client,
+        fields,
+        lambda: existing_item_userfields(client, entity_id, fields),
+        lambda f: ("userfieldconfig.add", f.config_params(entity_id)),
+        rounds,
+    )

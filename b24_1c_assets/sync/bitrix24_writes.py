@@ -70,8 +70,14 @@ def describe(error: Bitrix24Error) -> str:
     return f"{code}: {description}"[:500]
 
 
-def apply_commands(client: Bitrix24Client, commands: list[WriteCommand], *, rounds: int = 3,
-                   pause_seconds: float = 1.0, connector: str | None = OUR_CONNECTOR) -> list[RowOutcome]:
+def apply_commands(
+    client: Bitrix24Client,
+    commands: list[WriteCommand],
+    *,
+    rounds: int = 3,
+    pause_seconds: float = 1.0,
+    connector: str | None = OUR_CONNECTOR,
+) -> list[RowOutcome]:
     """Run every command through `batch`; retry the transient failures; one outcome per command.
 
     `connector` is sent as `auth_connector` with every command (None: not sent). Before the first write of the
@@ -91,8 +97,14 @@ def apply_commands(client: Bitrix24Client, commands: list[WriteCommand], *, roun
             result = client.batch(named, idempotent=all(c.operation != Operation.ADD for c in pending))
         except Bitrix24Error as exc:  # the whole call failed after the client's own retries
             for cmd in pending:
-                outcomes[cmd.key] = RowOutcome(cmd.key, cmd.operation, Status.FAILED, error=describe(exc),
-                                               error_class=error_class(exc), attempts=attempt)
+                outcomes[cmd.key] = RowOutcome(
+                    cmd.key,
+                    cmd.operation,
+                    Status.FAILED,
+                    error=describe(exc),
+                    error_class=error_class(exc),
+                    attempts=attempt,
+                )
             if not exc.retryable or getattr(exc, "outcome_unknown", False):
                 break
             time.sleep(pause_seconds * attempt)
@@ -101,17 +113,30 @@ def apply_commands(client: Bitrix24Client, commands: list[WriteCommand], *, roun
         for i, cmd in enumerate(pending):
             outcome = result[f"r{i}"]
             if outcome.ok:
-                outcomes[cmd.key] = RowOutcome(cmd.key, cmd.operation, Status.OK, result=outcome.result,
-                                               attempts=attempt)
+                outcomes[cmd.key] = RowOutcome(
+                    cmd.key, cmd.operation, Status.OK, result=outcome.result, attempts=attempt
+                )
             else:
                 cls = error_class(outcome.error)
-                outcomes[cmd.key] = RowOutcome(cmd.key, cmd.operation, Status.FAILED, error=describe(outcome.error),
-                                               error_class=cls, attempts=attempt)
+                outcomes[cmd.key] = RowOutcome(
+                    cmd.key,
+                    cmd.operation,
+                    Status.FAILED,
+                    error=describe(outcome.error),
+                    error_class=cls,
+                    attempts=attempt,
+                )
                 # an `add` whose command failed did not happen (the portal answered): safe to resend
                 if cls == "retryable":
                     retry.append(cmd)
-        blocked = next((result[f"r{i}"].error for i, cmd in enumerate(pending) if cmd in retry
-                        and isinstance(result[f"r{i}"].error, OperationTimeLimit)), None)
+        blocked = next(
+            (
+                result[f"r{i}"].error
+                for i, cmd in enumerate(pending)
+                if cmd in retry and isinstance(result[f"r{i}"].error, OperationTimeLimit)
+            ),
+            None,
+        )
         if blocked is not None and budget_waits < client.max_operating_waits:
             # OPERATION_TIME_LIMIT inside batch: the method's budget is spent; wait for operating_reset_at
             # (as export does) and send the blocked commands again without using up a fault round.

@@ -30,12 +30,17 @@ class CounterpartyPush:
     bitrix24_calls: int = 0
 
 
-def push_counterparties(run: CounterpartyRun, link: CompanyLink, onec_client: Callable[[], object],
-                        b24_client: Callable[[], Bitrix24Client]) -> CounterpartyPush:
+def push_counterparties(
+    run: CounterpartyRun, link: CompanyLink, onec_client: Callable[[], object], b24_client: Callable[[], Bitrix24Client]
+) -> CounterpartyPush:
     """The rows the run settled without a call (rejected, deferred, dry run) as outcomes, then its live rows
     written. The clients are made only when a row is written: a dry run never connects to 1C."""
-    push = CounterpartyPush([RowOutcome(s.key, s.operation, s.status, error=s.error, error_class=s.error_class,
-                                        attempts=0) for s in run.settled])
+    push = CounterpartyPush(
+        [
+            RowOutcome(s.key, s.operation, s.status, error=s.error, error_class=s.error_class, attempts=0)
+            for s in run.settled
+        ]
+    )
     if run.live.empty:
         return push
     onec, b24 = onec_client(), b24_client()
@@ -46,8 +51,9 @@ def push_counterparties(run: CounterpartyRun, link: CompanyLink, onec_client: Ca
     return push
 
 
-def write_counterparties(onec_client, b24_client: Bitrix24Client, live: pd.DataFrame, link: CompanyLink
-                         ) -> tuple[list[RowOutcome], dict[str, str]]:
+def write_counterparties(
+    onec_client, b24_client: Bitrix24Client, live: pd.DataFrame, link: CompanyLink
+) -> tuple[list[RowOutcome], dict[str, str]]:
     """Create (or find by marker) each `create` row's counterparty, then link every row's CRM company to its
     Ref_Key. Returns the outcomes and {company ID: Ref_Key} of every counterparty that exists in 1C - a
     counterparty whose link failed still counts as made: its ref stays the baseline target."""
@@ -64,22 +70,29 @@ def write_counterparties(onec_client, b24_client: Bitrix24Client, live: pd.DataF
         if failure:
             outcomes[r["key"]] = failure
     operations = dict(zip(live["key"], live["operation"]))
-    links = [WriteCommand(key, "crm.company.update", {"id": int(key), "fields": link.fields(ref)})
-             for key, ref in refs.items()]
+    links = [
+        WriteCommand(key, "crm.company.update", {"id": int(key), "fields": link.fields(ref)})
+        for key, ref in refs.items()
+    ]
     for outcome in apply_commands(b24_client, links):
         operation = Operation.CREATE if operations[outcome.key] == Operation.CREATE else Operation.LINK
         if outcome.status == Status.OK:
             if outcome.key not in outcomes:  # linked, but a КПП 1C dropped stays reported
                 outcomes[outcome.key] = RowOutcome(outcome.key, operation, Status.OK, attempts=outcome.attempts)
         else:
-            outcomes[outcome.key] = RowOutcome(outcome.key, operation, Status.FAILED,
-                                               error=f"created in 1C as {refs[outcome.key]}, CRM link failed: "
-                                                     f"{outcome.error}", error_class=outcome.error_class)
+            outcomes[outcome.key] = RowOutcome(
+                outcome.key,
+                operation,
+                Status.FAILED,
+                error=f"created in 1C as {refs[outcome.key]}, CRM link failed: {outcome.error}",
+                error_class=outcome.error_class,
+            )
     return list(outcomes.values()), refs
 
 
-def _create_counterparty(onec_client, key: str, body: dict, countries: dict[str, str | None]
-                         ) -> tuple[str | None, RowOutcome | None]:
+def _create_counterparty(
+    onec_client, key: str, body: dict, countries: dict[str, str | None]
+) -> tuple[str | None, RowOutcome | None]:
     """(Ref_Key of the counterparty in 1C or None, the row's failure or None): looked up by marker first, so a
     rerun after a crash never POSTs a second one."""
     marker = counterparty_marker(key)
@@ -92,16 +105,30 @@ def _create_counterparty(onec_client, key: str, body: dict, countries: dict[str,
             if code not in countries:
                 countries[code] = onec_client.country(code)
             if countries[code] is None:
-                return None, RowOutcome(key, Operation.CREATE, Status.FAILED, error_class="data", error=(
-                    f"Catalog_СтраныМира has no country with code {code} (or is not published): UNF would "
-                    "clear the КПП of a legal entity written without its country"))
+                return None, RowOutcome(
+                    key,
+                    Operation.CREATE,
+                    Status.FAILED,
+                    error_class="data",
+                    error=(
+                        f"Catalog_СтраныМира has no country with code {code} (or is not published): UNF would "
+                        "clear the КПП of a legal entity written without its country"
+                    ),
+                )
             body["СтранаРегистрации_Key"] = countries[code]
         created = onec_client.create_counterparty(body, marker)
     except OneCError as exc:  # names host + entity set only, never the credentials
         return None, RowOutcome(key, Operation.CREATE, Status.FAILED, error=str(exc)[:500], error_class="data")
     if body.get("КПП") and created.get("КПП") != body["КПП"]:
         # 1C kept the object but dropped the КПП (ПередЗаписью): linked, and reported
-        return created["Ref_Key"], RowOutcome(key, Operation.CREATE, Status.FAILED, error_class="data", error=(
-            f"1C saved counterparty {created['Ref_Key']} without the КПП {body['КПП']} sent: UNF clears it "
-            "for a legal entity not registered in Russia (allow СтранаРегистрации in onec_writes.toml)"))
+        return created["Ref_Key"], RowOutcome(
+            key,
+            Operation.CREATE,
+            Status.FAILED,
+            error_class="data",
+            error=(
+                f"1C saved counterparty {created['Ref_Key']} without the КПП {body['КПП']} sent: UNF clears it "
+                "for a legal entity not registered in Russia (allow СтранаРегистрации in onec_writes.toml)"
+            ),
+        )
     return created["Ref_Key"], None

@@ -50,8 +50,15 @@ class DecisionStore:
         conn.execute(_SCHEMA)
         return conn
 
-    def record(self, onec_ref: str, company_id: int | None, decision: str, decided_by: str,
-               note: str | None = None, decided_at: datetime | None = None) -> dict:
+    def record(
+        self,
+        onec_ref: str,
+        company_id: int | None,
+        decision: str,
+        decided_by: str,
+        note: str | None = None,
+        decided_at: datetime | None = None,
+    ) -> dict:
         """Append one decision; ValueError naming the field when it is not one a run could apply."""
         ref = (onec_ref or "").strip().lower()
         who = (decided_by or "").strip()
@@ -63,14 +70,21 @@ class DecisionStore:
             raise ValueError(f"company_id is required to {decision} a pair")
         if not who:
             raise ValueError("decided_by (the reviewer's name) is required")
-        row = {"decision_id": str(uuid.uuid4()), "onec_ref": ref,
-               "company_id": None if company_id is None else int(company_id), "decision": decision,
-               "decided_by": who[:200],
-               "decided_at": (decided_at or datetime.now(UTC)).isoformat(timespec="milliseconds"),
-               "note": (note or "").strip()[:2000] or None}
+        row = {
+            "decision_id": str(uuid.uuid4()),
+            "onec_ref": ref,
+            "company_id": None if company_id is None else int(company_id),
+            "decision": decision,
+            "decided_by": who[:200],
+            "decided_at": (decided_at or datetime.now(UTC)).isoformat(timespec="milliseconds"),
+            "note": (note or "").strip()[:2000] or None,
+        }
         with self._connect() as conn:
-            conn.execute(f"INSERT INTO client_match_decisions ({', '.join(STORE_COLUMNS)}) VALUES "
-                         f"({', '.join('?' for _ in STORE_COLUMNS)})", [row[c] for c in STORE_COLUMNS])
+            conn.execute(
+                f"INSERT INTO client_match_decisions ({', '.join(STORE_COLUMNS)}) VALUES "
+                f"({', '.join('?' for _ in STORE_COLUMNS)})",
+                [row[c] for c in STORE_COLUMNS],
+            )
         return row
 
     def rows(self) -> pd.DataFrame:
@@ -78,8 +92,9 @@ class DecisionStore:
         if not self.path.exists():
             return pd.DataFrame(columns=STORE_COLUMNS)
         with self._connect() as conn:
-            found = conn.execute(f"SELECT {', '.join(STORE_COLUMNS)} FROM client_match_decisions "
-                                 "ORDER BY rowid").fetchall()  # insertion order
+            found = conn.execute(
+                f"SELECT {', '.join(STORE_COLUMNS)} FROM client_match_decisions ORDER BY rowid"
+            ).fetchall()  # insertion order
         frame = pd.DataFrame(found, columns=STORE_COLUMNS)
         frame["company_id"] = frame["company_id"].astype("Int64")
         return frame
@@ -91,23 +106,35 @@ def import_into_warehouse(conn, store: DecisionStore) -> int:
     if rows.empty:
         return 0
     conn.execute("CREATE SCHEMA IF NOT EXISTS review")
-    conn.execute("CREATE TABLE IF NOT EXISTS review.client_match_decisions (onec_ref VARCHAR, company_id BIGINT, "
-                 "decision VARCHAR, decided_by VARCHAR, decided_at VARCHAR, note VARCHAR, decision_id VARCHAR)")
-    columns = {r[0] for r in conn.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'review' "
-        "AND table_name = 'client_match_decisions'").fetchall()}
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS review.client_match_decisions (onec_ref VARCHAR, company_id BIGINT, "
+        "decision VARCHAR, decided_by VARCHAR, decided_at VARCHAR, note VARCHAR, decision_id VARCHAR)"
+    )
+    columns = {
+        r[0]
+        for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'review' "
+            "AND table_name = 'client_match_decisions'"
+        ).fetchall()
+    }
     if "decision_id" not in columns:  # a table reviewers made by hand before the page existed
         conn.execute("ALTER TABLE review.client_match_decisions ADD COLUMN decision_id VARCHAR")
-    seen = {r[0] for r in conn.execute("SELECT decision_id FROM review.client_match_decisions "
-                                       "WHERE decision_id IS NOT NULL").fetchall()}
+    seen = {
+        r[0]
+        for r in conn.execute(
+            "SELECT decision_id FROM review.client_match_decisions WHERE decision_id IS NOT NULL"
+        ).fetchall()
+    }
     new = rows[~rows["decision_id"].isin(seen)]
     if new.empty:
         return 0
     conn.register("new_decisions", new.astype(object).where(new.notna(), None))
     try:
-        conn.execute("INSERT INTO review.client_match_decisions (onec_ref, company_id, decision, decided_by, "
-                     "decided_at, note, decision_id) SELECT onec_ref, CAST(company_id AS BIGINT), decision, "
-                     "decided_by, decided_at, note, decision_id FROM new_decisions")
+        conn.execute(
+            "INSERT INTO review.client_match_decisions (onec_ref, company_id, decision, decided_by, "
+            "decided_at, note, decision_id) SELECT onec_ref, CAST(company_id AS BIGINT), decision, "
+            "decided_by, decided_at, note, decision_id FROM new_decisions"
+        )
     finally:
         conn.unregister("new_decisions")
     return len(new)

@@ -17,9 +17,20 @@ WEBHOOK_CODE = "s3cr3tw3bh00kc0de"
 
 @pytest.fixture(scope="session")
 def tiny_world() -> World:
-    return World(seed=7, scale=0, as_of=datetime(2026, 3, 2, 12, 0), users=[
-        User(id=1, name="Интеграция", last_name="Бот", email="bot@example.ru", department="ops")],
-        parties=[], contracts=[], items=[], deals=[], orders=[], invoices=[], shipments=[], payments=[])
+    return World(
+        seed=7,
+        scale=0,
+        as_of=datetime(2026, 3, 2, 12, 0),
+        users=[User(id=1, name="Интеграция", last_name="Бот", email="bot@example.ru", department="ops")],
+        parties=[],
+        contracts=[],
+        items=[],
+        deals=[],
+        orders=[],
+        invoices=[],
+        shipments=[],
+        payments=[],
+    )
 
 
 @pytest.fixture
@@ -32,8 +43,9 @@ def bx_portal(tiny_world):
     def start(*, rate: float = 500.0, burst: int = 500, faults: Faults | None = None, **kw):
         kw.setdefault("webhook_code", WEBHOOK_CODE)
         kw.setdefault("seed", False)  # an empty CRM (stages, presets); each test adds the rows it needs
-        server = PortalServer(tiny_world, host="127.0.0.1", port=0, rate=rate, burst=burst,
-                              faults=faults or Faults(), **kw)
+        server = PortalServer(
+            tiny_world, host="127.0.0.1", port=0, rate=rate, burst=burst, faults=faults or Faults(), **kw
+        )
         server.start()
         started.append(server)
         return server
@@ -45,14 +57,29 @@ def bx_portal(tiny_world):
 
 def add_companies(portal, count: int, prefix: str = "ООО «Тест") -> list[int]:
     """Add `count` companies straight into the portal's state (no HTTP); return their IDs."""
-    return [portal.state.call("crm.company.add", {"fields": {"TITLE": f"{prefix} {i}»", "COMPANY_TYPE": "CUSTOMER"}})
-            for i in range(count)]
+    return [
+        portal.state.call("crm.company.add", {"fields": {"TITLE": f"{prefix} {i}»", "COMPANY_TYPE": "CUSTOMER"}})
+        for i in range(count)
+    ]
 
 
 def add_requisites(portal, company_ids: list[int]) -> list[int]:
-    return [portal.state.call("crm.requisite.add", {"fields": {
-        "ENTITY_TYPE_ID": 4, "ENTITY_ID": cid, "PRESET_ID": 1, "NAME": "Организация",
-        "RQ_INN": "7707083893", "RQ_KPP": "773601001"}}) for cid in company_ids]
+    return [
+        portal.state.call(
+            "crm.requisite.add",
+            {
+                "fields": {
+                    "ENTITY_TYPE_ID": 4,
+                    "ENTITY_ID": cid,
+                    "PRESET_ID": 1,
+                    "NAME": "Организация",
+                    "RQ_INN": "7707083893",
+                    "RQ_KPP": "773601001",
+                }
+            },
+        )
+        for cid in company_ids
+    ]
 
 
 def request_log(portal) -> list[dict]:

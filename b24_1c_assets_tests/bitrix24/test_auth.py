@@ -11,13 +11,16 @@ from b24_1c_assets.sync.bitrix24_writes import WriteCommand, apply_commands
 from .conftest import WEBHOOK_CODE, add_companies
 
 
-@pytest.mark.parametrize("url, ok", [
-    ("https://example.bitrix24.ru/rest/1/abc/", True),
-    ("http://127.0.0.1:8080/rest/1/abc/", True),  # the sandbox on this machine
-    ("http://localhost/rest/1/abc/", True),
-    ("http://example.bitrix24.ru/rest/1/abc/", False),  # the code would travel in clear text
-    ("http://10.0.0.5/rest/1/abc/", False),
-])
+@pytest.mark.parametrize(
+    "url, ok",
+    [
+        ("https://example.bitrix24.ru/rest/1/abc/", True),
+        ("http://127.0.0.1:8080/rest/1/abc/", True),  # the sandbox on this machine
+        ("http://localhost/rest/1/abc/", True),
+        ("http://example.bitrix24.ru/rest/1/abc/", False),  # the code would travel in clear text
+        ("http://10.0.0.5/rest/1/abc/", False),
+    ],
+)
 def test_a_webhook_url_must_be_https_unless_loopback(url, ok):
     if ok:
         assert WebhookAuth(url).user_id == 1
@@ -31,10 +34,16 @@ def test_an_application_portal_and_oauth_server_must_be_https_too(tmp_path):
     with pytest.raises(ValueError, match="https"):
         ApplicationAuth("http://example.bitrix24.ru/", "local.x", "secret", tmp_path / "t.json")
     with pytest.raises(ValueError, match="https"):
-        ApplicationAuth("https://example.bitrix24.ru/", "local.x", "secret", tmp_path / "t.json",
-                        oauth_server="http://oauth.example")
-    assert "secret" not in repr(ApplicationAuth("https://example.bitrix24.ru/", "local.x", "secret",
-                                                tmp_path / "t.json"))
+        ApplicationAuth(
+            "https://example.bitrix24.ru/",
+            "local.x",
+            "secret",
+            tmp_path / "t.json",
+            oauth_server="http://oauth.example",
+        )
+    assert "secret" not in repr(
+        ApplicationAuth("https://example.bitrix24.ru/", "local.x", "secret", tmp_path / "t.json")
+    )
 
 
 def test_every_missing_scope_is_named_before_the_first_write(bx_portal):

@@ -47,18 +47,32 @@ def test_injected_command_errors_never_lose_the_other_results(bx_portal):
 def test_commands_are_encoded_as_php_expects(bx_portal):
     """Cyrillic, operators, UF fields, lists, booleans and references reach the portal intact."""
     portal = bx_portal()
-    portal.state.call("crm.company.userfield.add", {"fields": {"FIELD_NAME": "DEBT_SUM", "USER_TYPE_ID": "double",
-                                                               "XML_ID": "DEBT_SUM"}})
+    portal.state.call(
+        "crm.company.userfield.add",
+        {"fields": {"FIELD_NAME": "DEBT_SUM", "USER_TYPE_ID": "double", "XML_ID": "DEBT_SUM"}},
+    )
     ids = add_companies(portal, 3, prefix="ЗАО «Ёлка & Ко")
     client = client_for(portal)
-    outcome = client.batch({
-        "find": ("crm.company.list", {"filter": {"%TITLE": "Ёлка & Ко 1", ">=ID": ids[0]},
-                                      "select": ["ID", "TITLE"], "order": {"ID": "ASC"}}),
-        "set": ("crm.company.update", {"id": "$result[find][0][ID]",
-                                       "fields": {"UF_CRM_DEBT_SUM": 257000.5, "COMMENTS": "долг 100% + пени",
-                                                  "OPENED": False}}),
-        "get": ("crm.company.get", {"id": "$result[find][0][ID]"}),
-    })
+    outcome = client.batch(
+        {
+            "find": (
+                "crm.company.list",
+                {
+                    "filter": {"%TITLE": "Ёлка & Ко 1", ">=ID": ids[0]},
+                    "select": ["ID", "TITLE"],
+                    "order": {"ID": "ASC"},
+                },
+            ),
+            "set": (
+                "crm.company.update",
+                {
+                    "id": "$result[find][0][ID]",
+                    "fields": {"UF_CRM_DEBT_SUM": 257000.5, "COMMENTS": "долг 100% + пени", "OPENED": False},
+                },
+            ),
+            "get": ("crm.company.get", {"id": "$result[find][0][ID]"}),
+        }
+    )
     assert outcome.errors == {}
     assert [row["TITLE"] for row in outcome["find"].result] == ["ЗАО «Ёлка & Ко 1»"]
     stored = portal.state.record("company", ids[1])

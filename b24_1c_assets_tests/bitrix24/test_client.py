@@ -88,8 +88,15 @@ def test_paced_client_never_trips_the_portal_limit(bx_portal):
 def test_unpaced_burst_is_throttled_by_the_portal_and_recovered_by_retries(bx_portal):
     """Control for the test above: without a matching pacer the same portal answers QUERY_LIMIT_EXCEEDED."""
     portal = bx_portal(rate=5.0, burst=3)
-    client = Bitrix24Client(portal.webhook_url, rate=5.0, burst=3, max_retries=8, backoff_initial=0.05,
-                            backoff_max=0.2, pacer=Pacer(10_000, 10_000))
+    client = Bitrix24Client(
+        portal.webhook_url,
+        rate=5.0,
+        burst=3,
+        max_retries=8,
+        backoff_initial=0.05,
+        backoff_max=0.2,
+        pacer=Pacer(10_000, 10_000),
+    )
     for _ in range(12):
         client.call("crm.company.list", {"select": ["ID"]})
     assert throttled_answers(portal) > 0
@@ -150,8 +157,9 @@ def test_secret_never_appears_in_errors_repr_stats_or_logs(bx_portal, caplog):
                 client.call(method, {"id": 1})
             except Exception as exc:  # noqa: BLE001 - the texts of all failures are checked below
                 texts += [str(exc), repr(exc), repr(exc.__cause__), repr(exc.__context__)]
-    dead = Bitrix24Client(f"http://127.0.0.1:9/rest/1/{WEBHOOK_CODE}/", rate=500, burst=500, max_retries=1,
-                          backoff_initial=0.01)
+    dead = Bitrix24Client(
+        f"http://127.0.0.1:9/rest/1/{WEBHOOK_CODE}/", rate=500, burst=500, max_retries=1, backoff_initial=0.01
+    )
     with pytest.raises(TransportError) as refused:
         dead.call("crm.company.list")
     assert not refused.value.outcome_unknown  # never connected: safe to retry any call

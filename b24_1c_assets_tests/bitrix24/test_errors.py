@@ -7,29 +7,36 @@ import pytest
 from b24_1c_assets.bitrix24 import errors as e
 
 
-@pytest.mark.parametrize(("status", "code", "description", "cls"), [
-    (503, "QUERY_LIMIT_EXCEEDED", "Too many requests", e.QueryLimitExceeded),
-    (503, "OPERATION_TIME_LIMIT", "Method is blocked", e.OperationTimeLimit),
-    (503, "OVERLOAD_LIMIT", "REST API is blocked", e.OverloadLimit),
-    (401, "NO_AUTH_FOUND", "Wrong authorization data", e.AuthError),
-    (401, "expired_token", "The access token provided has expired", e.AuthError),
-    (403, "insufficient_scope", "The request requires higher privileges", e.AuthError),
-    (403, "ACCESS_DENIED", "REST is available only on commercial plans", e.AuthError),
-    (403, "INVALID_CREDENTIALS", "Invalid request credentials", e.AuthError),
-    (404, "ERROR_METHOD_NOT_FOUND", "Method not found!", e.MethodNotFound),
-    (400, "", "Not found", e.NotFound),
-    (400, "ERROR_CORE", "Parameter 'fields' must be array", e.BadRequest),
-    (400, "INVALID_REQUEST", "Https required.", e.BadRequest),
-    (405, "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage", e.BadRequest),
-    (500, "INTERNAL_SERVER_ERROR", "Internal server error", e.ServerError),
-    (500, "ERROR_UNEXPECTED_ANSWER", "Server returned an unexpected response", e.ServerError),
-    (500, "PORTAL_DELETED", "Portal was deleted", e.PortalDeleted),
-    (503, "", "", e.ServerError),
-    (None, "", "Not found", e.NotFound),  # a command inside batch has no status of its own
-])
+@pytest.mark.parametrize(
+    ("status", "code", "description", "cls"),
+    [
+        (503, "QUERY_LIMIT_EXCEEDED", "Too many requests", e.QueryLimitExceeded),
+        (503, "OPERATION_TIME_LIMIT", "Method is blocked", e.OperationTimeLimit),
+        (503, "OVERLOAD_LIMIT", "REST API is blocked", e.OverloadLimit),
+        (401, "NO_AUTH_FOUND", "Wrong authorization data", e.AuthError),
+        (401, "expired_token", "The access token provided has expired", e.AuthError),
+        (403, "insufficient_scope", "The request requires higher privileges", e.AuthError),
+        (403, "ACCESS_DENIED", "REST is available only on commercial plans", e.AuthError),
+        (403, "INVALID_CREDENTIALS", "Invalid request credentials", e.AuthError),
+        (404, "ERROR_METHOD_NOT_FOUND", "Method not found!", e.MethodNotFound),
+        (400, "", "Not found", e.NotFound),
+        (400, "ERROR_CORE", "Parameter 'fields' must be array", e.BadRequest),
+        (400, "INVALID_REQUEST", "Https required.", e.BadRequest),
+        (405, "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage", e.BadRequest),
+        (500, "INTERNAL_SERVER_ERROR", "Internal server error", e.ServerError),
+        (500, "ERROR_UNEXPECTED_ANSWER", "Server returned an unexpected response", e.ServerError),
+        (500, "PORTAL_DELETED", "Portal was deleted", e.PortalDeleted),
+        (503, "", "", e.ServerError),
+        (None, "", "Not found", e.NotFound),  # a command inside batch has no status of its own
+    ],
+)
 def test_envelope_maps_to_type(status, code, description, cls):
-    exc = e.error_from_envelope(host="portal.example:443", method="crm.company.get", status=status,
-                                body={"error": code, "error_description": description})
+    exc = e.error_from_envelope(
+        host="portal.example:443",
+        method="crm.company.get",
+        status=status,
+        body={"error": code, "error_description": description},
+    )
     assert type(exc) is cls
     assert exc.status == status
     assert "portal.example:443 crm.company.get" in str(exc)
@@ -45,8 +52,12 @@ def test_retry_semantics_by_meaning():
 
 
 def test_operation_time_limit_carries_reset_time_from_the_body():
-    exc = e.error_from_envelope(host="h", method="crm.deal.list", status=503, body={
-        "error": "OPERATION_TIME_LIMIT", "error_description": "x", "time": {"operating_reset_at": 1732400600}})
+    exc = e.error_from_envelope(
+        host="h",
+        method="crm.deal.list",
+        status=503,
+        body={"error": "OPERATION_TIME_LIMIT", "error_description": "x", "time": {"operating_reset_at": 1732400600}},
+    )
     assert exc.reset_at == 1732400600.0
 
 

@@ -43,8 +43,9 @@ def test_export_chains_calls_and_passes_extra_filter_and_select(bx_portal):
     for cid in ids[::3]:
         portal.state.call("crm.company.update", {"id": cid, "fields": {"COMPANY_TYPE": "PARTNER"}})
     client = client_for(portal)
-    pages = list(client.export("crm.company.list", filter={"COMPANY_TYPE": "PARTNER"}, select=["TITLE"],
-                               pages_per_call=2))
+    pages = list(
+        client.export("crm.company.list", filter={"COMPANY_TYPE": "PARTNER"}, select=["TITLE"], pages_per_call=2)
+    )
     rows = [row for page in pages for row in page]
     assert ids_of(rows) == ids[::3]
     assert set(rows[0]) >= {"ID", "TITLE"}  # ID is added to the select: the keyset needs it
@@ -58,15 +59,23 @@ def test_export_of_each_list_method(bx_portal):
     company_ids = add_companies(portal, 60)
     requisite_ids = add_requisites(portal, company_ids)
     state = portal.state
-    contact_ids = [state.call("crm.contact.add", {"fields": {"NAME": f"Иван {i}", "COMPANY_ID": company_ids[i]}})
-                   for i in range(55)]
-    deal_ids = [state.call("crm.deal.add", {"fields": {"TITLE": f"Сделка {i}", "COMPANY_ID": company_ids[i]}})
-                for i in range(51)]
-    product_ids = [state.call("crm.product.add", {"fields": {"NAME": f"Товар {i}", "PRICE": 100 + i}})
-                   for i in range(52)]
-    invoice_ids = [state.call("crm.item.add", {"entityTypeId": 31, "fields": {"title": f"Счёт {i}",
-                                                                            "companyId": company_ids[i]}})["item"]["id"]
-                   for i in range(53)]
+    contact_ids = [
+        state.call("crm.contact.add", {"fields": {"NAME": f"Иван {i}", "COMPANY_ID": company_ids[i]}})
+        for i in range(55)
+    ]
+    deal_ids = [
+        state.call("crm.deal.add", {"fields": {"TITLE": f"Сделка {i}", "COMPANY_ID": company_ids[i]}})
+        for i in range(51)
+    ]
+    product_ids = [
+        state.call("crm.product.add", {"fields": {"NAME": f"Товар {i}", "PRICE": 100 + i}}) for i in range(52)
+    ]
+    invoice_ids = [
+        state.call("crm.item.add", {"entityTypeId": 31, "fields": {"title": f"Счёт {i}", "companyId": company_ids[i]}})[
+            "item"
+        ]["id"]
+        for i in range(53)
+    ]
     client = client_for(portal)
     assert ids_of(client.export_all("crm.requisite.list", filter={"ENTITY_TYPE_ID": 4})) == requisite_ids
     assert ids_of(client.export_all("crm.contact.list")) == contact_ids
@@ -90,8 +99,9 @@ def test_export_is_exact_while_companies_are_added_and_updated(bx_portal):
         i = 0
         while not stop.is_set():
             added.append(portal.state.call("crm.company.add", {"fields": {"TITLE": f"Параллельная {i}"}}))
-            portal.state.call("crm.company.update", {"id": before[(i * 37) % len(before)],
-                                                     "fields": {"TITLE": f"Изменённая {i}"}})
+            portal.state.call(
+                "crm.company.update", {"id": before[(i * 37) % len(before)], "fields": {"TITLE": f"Изменённая {i}"}}
+            )
             updates += 1
             i += 1
             time.sleep(0.002)

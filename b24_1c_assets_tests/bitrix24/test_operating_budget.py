@@ -23,8 +23,9 @@ COST = 0.1  # seconds charged per crm.company.update
 
 
 def budget_portal(bx_portal, *, budget: float, window: float, scope: str = "caller", **kw):
-    portal = bx_portal(operating_budget=budget, operating_costs={"crm.company.update": COST}, operating_scope=scope,
-                       **kw)
+    portal = bx_portal(
+        operating_budget=budget, operating_costs={"crm.company.update": COST}, operating_scope=scope, **kw
+    )
     portal.operating.window = window  # a short window keeps the test quick (the real one is 600 s)
     return portal
 
@@ -34,8 +35,11 @@ def client_of(url: str, **kw) -> Bitrix24Client:
 
 
 def updates(ids: list[int], rounds: int = 1) -> list[WriteCommand]:
-    return [WriteCommand(f"{r}:{i}", "crm.company.update", {"id": i, "fields": {"COMMENTS": f"run {r}"}})
-            for r in range(rounds) for i in ids]
+    return [
+        WriteCommand(f"{r}:{i}", "crm.company.update", {"id": i, "fields": {"COMMENTS": f"run {r}"}})
+        for r in range(rounds)
+        for i in ids
+    ]
 
 
 def test_the_sandbox_charges_the_configured_cost_and_reports_it(bx_portal):
@@ -57,8 +61,12 @@ def test_a_long_push_is_paced_under_the_share_and_never_refused(bx_portal, caplo
     with caplog.at_level(logging.WARNING):
         outcomes = apply_commands(client, updates(ids, rounds=2))
     assert all(o.status == Status.OK for o in outcomes) and len(outcomes) == 200
-    assert not [e for e in portal.request_log if e.get("error") == "OPERATION_TIME_LIMIT"
-                or "OPERATION_TIME_LIMIT" in (e.get("command_errors") or {}).values()]
+    assert not [
+        e
+        for e in portal.request_log
+        if e.get("error") == "OPERATION_TIME_LIMIT"
+        or "OPERATION_TIME_LIMIT" in (e.get("command_errors") or {}).values()
+    ]
     assert client.stats.operating_pauses >= 1 and client.stats.operating_waits == 0
     assert client.operating_peak["crm.company.update"] <= 20.0 * 0.5 + 50 * COST  # at most one batch over the share
     assert "operating budget used" in caplog.text
@@ -105,31 +113,38 @@ def test_per_caller_budgets_do_not_block_each_other(bx_portal):
     portal = budget_portal(bx_portal, budget=2.0, window=600)
     ids = add_companies(portal, 1)
     other = portal.add_webhook(7)
-    answers = [requests.post(other + "crm.company.update", json={"id": ids[0], "fields": {}}, timeout=10)
-               for _ in range(22)]
+    answers = [
+        requests.post(other + "crm.company.update", json={"id": ids[0], "fields": {}}, timeout=10) for _ in range(22)
+    ]
     assert answers[-1].json()["error"] == "OPERATION_TIME_LIMIT"  # 2.1 s spent: the other webhook is blocked
     mine = requests.post(portal.webhook_url + "crm.company.update", json={"id": ids[0], "fields": {}}, timeout=10)
     assert mine.status_code == 200 and mine.json()["time"]["operating"] == pytest.approx(COST)
 
 
-@pytest.mark.parametrize("table, statuses", [
-    ("earlier", {"OPERATION_TIME_LIMIT": 503, "OVERLOAD_LIMIT": 503, "insufficient_scope": 403}),
-    ("current", {"OPERATION_TIME_LIMIT": 429, "OVERLOAD_LIMIT": 401, "insufficient_scope": 401}),
-])
+@pytest.mark.parametrize(
+    "table, statuses",
+    [
+        ("earlier", {"OPERATION_TIME_LIMIT": 503, "OVERLOAD_LIMIT": 503, "insufficient_scope": 403}),
+        ("current", {"OPERATION_TIME_LIMIT": 429, "OVERLOAD_LIMIT": 401, "insufficient_scope": 401}),
+    ],
+)
 def test_error_statuses_follow_the_doc_revision_and_the_client_decides_by_code(bx_portal, table, statuses):
-    portal = bx_portal(error_table=table, operating_budget=0.5, operating_extra_cost=1.0,
-                       webhook_scopes=("crm",))
+    portal = bx_portal(error_table=table, operating_budget=0.5, operating_extra_cost=1.0, webhook_scopes=("crm",))
     add_companies(portal, 1)
     requests.post(portal.webhook_url + "crm.company.list", json={}, timeout=10)
     blocked = requests.post(portal.webhook_url + "crm.company.list", json={"start": -1}, timeout=10)
     assert blocked.status_code == statuses["OPERATION_TIME_LIMIT"]
-    no_scope = requests.post(portal.webhook_url + "im.notify.system.add", json={"USER_ID": 1, "MESSAGE": "x"},
-                             timeout=10)
+    no_scope = requests.post(
+        portal.webhook_url + "im.notify.system.add", json={"USER_ID": 1, "MESSAGE": "x"}, timeout=10
+    )
     assert (no_scope.status_code, no_scope.json()["error"]) == (statuses["insufficient_scope"], "insufficient_scope")
     for code, status in statuses.items():
         error = error_from_envelope(host="h", method="m", status=status, body={"error": code})
-        expected = {"OPERATION_TIME_LIMIT": OperationTimeLimit, "OVERLOAD_LIMIT": OverloadLimit,
-                    "insufficient_scope": AuthError}[code]
+        expected = {
+            "OPERATION_TIME_LIMIT": OperationTimeLimit,
+            "OVERLOAD_LIMIT": OverloadLimit,
+            "insufficient_scope": AuthError,
+        }[code]
         assert type(error) is expected
     assert not OverloadLimit().retryable  # a manual block: never retried
 

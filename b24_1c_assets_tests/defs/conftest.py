@@ -16,8 +16,12 @@ def run_flow(sandbox):
 
     def run(selection, *, tags: dict | None = None, raise_on_error: bool = True):
         loaded = defs()
-        return dg.materialize([*(loaded.assets or []), *(loaded.asset_checks or [])], selection=selection,
-                              resources=loaded.resources, tags={DRY_RUN_TAG: "false", **(tags or {})},
-                              raise_on_error=raise_on_error)
+        return dg.materialize(
+            [*(loaded.assets or []), *(loaded.asset_checks or [])],
+            selection=selection,
+            resources=loaded.resources,
+            tags={DRY_RUN_TAG: "false", **(tags or {})},
+            raise_on_error=raise_on_error,
+        )
 
     return run

@@ -19,15 +19,19 @@ def test_full_sync_runs_on_the_sandbox_and_lands_every_table(sandbox, tmp_path):
         companies = conn.execute("SELECT count(*) FROM bitrix24.companies").fetchone()[0]
         counterparties = conn.execute("SELECT count(*) FROM onec.counterparties").fetchone()[0]
         rules = dict(conn.execute("SELECT match_rule, count(*) FROM client_master.clients GROUP BY 1").fetchall())
-        statuses = dict(conn.execute("SELECT status, count(*) FROM receivables.client_credit_status "
-                                     "GROUP BY 1").fetchall())
+        statuses = dict(
+            conn.execute("SELECT status, count(*) FROM receivables.client_credit_status GROUP BY 1").fetchall()
+        )
         # companies the run created for 1C-only clients already carry their invoices in the same run
         orphan_invoices = conn.execute(
             "SELECT count(*) FROM sync.results r JOIN sync.push_state p ON p.flow = 'company_sync.to_crm' "
             "AND r.error LIKE '%counterparty ' || p.key || ' has no CRM company%' "
-            "WHERE r.flow = 'invoices_to_crm' AND r.status = 'rejected'").fetchone()[0]
-        created = conn.execute("SELECT count(*) FROM sync.results WHERE flow = 'company_sync.to_crm' "
-                               "AND operation = 'add' AND status = 'ok'").fetchone()[0]
+            "WHERE r.flow = 'invoices_to_crm' AND r.status = 'rejected'"
+        ).fetchone()[0]
+        created = conn.execute(
+            "SELECT count(*) FROM sync.results WHERE flow = 'company_sync.to_crm' "
+            "AND operation = 'add' AND status = 'ok'"
+        ).fetchone()[0]
     world = sandbox.world
     assert companies == sum(len(p.crm_spellings) for p in world.parties)
     assert counterparties == sum(len(p.onec_spellings) for p in world.parties)
@@ -39,8 +43,12 @@ def test_full_sync_runs_on_the_sandbox_and_lands_every_table(sandbox, tmp_path):
 def test_credit_limits_typed_in_the_crm_apply(sandbox, tmp_path):
     assert run_full_sync(trigger="test", instance=dg.DagsterInstance.ephemeral()).success
     with duckdb.connect(str(tmp_path / "b24_1c.duckdb"), read_only=True) as conn:
-        limits = dict(conn.execute("SELECT inn || coalesce('-' || kpp, ''), credit_limit FROM "
-                                   "receivables.client_credit_status WHERE company_id IS NOT NULL").fetchall())
+        limits = dict(
+            conn.execute(
+                "SELECT inn || coalesce('-' || kpp, ''), credit_limit FROM "
+                "receivables.client_credit_status WHERE company_id IS NOT NULL"
+            ).fetchall()
+        )
     checked = 0
     for party in sandbox.world.parties:
         key = f"{party.inn}" + (f"-{party.kpp}" if party.kpp else "")
@@ -71,12 +79,18 @@ def test_full_sync_on_each_edition_settles_with_1c_and_a_rerun_writes_nothing(sa
     with duckdb.connect(str(tmp_path / "b24_1c.duckdb"), read_only=True) as conn:
         ours = editions.snapshot_by_counterparty(conn)
         inactive = conn.execute('SELECT count(*) FROM onec.settlement_movements WHERE NOT "Active"').fetchone()[0]
-        debts = conn.execute("SELECT company_id, balance FROM receivables.client_credit_status "
-                             "WHERE company_id IS NOT NULL").fetchall()
-        outcome = dict(conn.execute("SELECT status, count(*) FROM sync.results WHERE flow = 'deals_to_onec_orders' "
-                                    "AND NOT dry_run GROUP BY 1").fetchall())
-        failed = conn.execute("SELECT key, error FROM sync.results WHERE flow = 'deals_to_onec_orders' "
-                              "AND status = 'failed'").fetchall()
+        debts = conn.execute(
+            "SELECT company_id, balance FROM receivables.client_credit_status WHERE company_id IS NOT NULL"
+        ).fetchall()
+        outcome = dict(
+            conn.execute(
+                "SELECT status, count(*) FROM sync.results WHERE flow = 'deals_to_onec_orders' "
+                "AND NOT dry_run GROUP BY 1"
+            ).fetchall()
+        )
+        failed = conn.execute(
+            "SELECT key, error FROM sync.results WHERE flow = 'deals_to_onec_orders' AND status = 'failed'"
+        ).fetchall()
     assert inactive > 0
     theirs = editions.onec_balance_by_counterparty(sandbox.onec)
     assert {k: v for k, v in ours.items() if v} == {k: v for k, v in theirs.items() if v}
@@ -87,8 +101,11 @@ def test_full_sync_on_each_edition_settles_with_1c_and_a_rerun_writes_nothing(sa
         assert Decimal(str(card["UF_CRM_DEBT_SUM"])) == balance, company_id
 
     assert outcome.get("ok", 0) > 0 and not failed, failed
-    ours_orders = [o for o in sandbox.onec.state.objects["Document_ЗаказПокупателя"].values()
-                   if deal_of_comment(o.get("Комментарий")) is not None and not o.get("DeletionMark")]
+    ours_orders = [
+        o
+        for o in sandbox.onec.state.objects["Document_ЗаказПокупателя"].values()
+        if deal_of_comment(o.get("Комментарий")) is not None and not o.get("DeletionMark")
+    ]
     assert ours_orders and all(o["Posted"] for o in ours_orders)
 
     invoices = [r for r in sandbox.portal.state.invoices.rows.values() if r.get("xmlId")]

@@ -13,10 +13,28 @@ from b24_1c_assets.domain.normalize import CRM_COLUMNS, ONEC_COLUMNS
 from b24_1c_assets.domain.survivors import CRM_ACTIVITY_COLUMNS, ONEC_ACTIVITY_COLUMNS
 
 CASES_PATH = Path(__file__).parent / "fixtures" / "matching_cases.json"
-ONEC_DEFAULTS = {"code": None, "description": None, "full_name": None, "inn": None, "kpp": None, "ogrn": None,
-                 "kind": "legal", "email": None, "phone": None, "deletion_mark": False}
-CRM_DEFAULTS = {"title": None, "inn": None, "kpp": None, "ogrn": None, "originator_id": None, "origin_id": None,
-                "onec_ref_uf": None, "assigned_by_id": 1}
+ONEC_DEFAULTS = {
+    "code": None,
+    "description": None,
+    "full_name": None,
+    "inn": None,
+    "kpp": None,
+    "ogrn": None,
+    "kind": "legal",
+    "email": None,
+    "phone": None,
+    "deletion_mark": False,
+}
+CRM_DEFAULTS = {
+    "title": None,
+    "inn": None,
+    "kpp": None,
+    "ogrn": None,
+    "originator_id": None,
+    "origin_id": None,
+    "onec_ref_uf": None,
+    "assigned_by_id": 1,
+}
 
 
 def onec_frame(rows: list[dict]) -> pd.DataFrame:
@@ -43,8 +61,9 @@ def onec_activity_frame(rows: list[dict]) -> pd.DataFrame:
 
 def crm_activity_frame(rows: list[dict]) -> pd.DataFrame:
     """Deals per CRM company (companies not listed have none)."""
-    return pd.DataFrame([{"deals": 0, "open_deals": 0, "created": None, **r} for r in rows],
-                        columns=CRM_ACTIVITY_COLUMNS)
+    return pd.DataFrame(
+        [{"deals": 0, "open_deals": 0, "created": None, **r} for r in rows], columns=CRM_ACTIVITY_COLUMNS
+    )
 
 
 def load_cases() -> list[dict]:

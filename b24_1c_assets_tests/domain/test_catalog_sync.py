@@ -6,14 +6,20 @@ import pandas as pd
 
 from b24_1c_assets.domain.catalog_sync import crm_payload, desired_products, price_type_ref, same_as_crm
 
-ITEMS = pd.DataFrame([
-    {"Ref_Key": "a", "Description": "Кабель ", "DeletionMark": False, "IsFolder": False},
-    {"Ref_Key": "b", "Description": "Старый", "DeletionMark": True, "IsFolder": False},
-    {"Ref_Key": "c", "Description": "Удалённый без товара", "DeletionMark": True, "IsFolder": False},
-    {"Ref_Key": "g", "Description": "Группа", "DeletionMark": False, "IsFolder": True},
-])
-PRICES = pd.DataFrame([{"Номенклатура_Key": "a", "ВидЦен_Key": "retail", "Цена": Decimal("10.5")},
-                       {"Номенклатура_Key": "a", "ВидЦен_Key": "whole", "Цена": Decimal("9")}])
+ITEMS = pd.DataFrame(
+    [
+        {"Ref_Key": "a", "Description": "Кабель ", "DeletionMark": False, "IsFolder": False},
+        {"Ref_Key": "b", "Description": "Старый", "DeletionMark": True, "IsFolder": False},
+        {"Ref_Key": "c", "Description": "Удалённый без товара", "DeletionMark": True, "IsFolder": False},
+        {"Ref_Key": "g", "Description": "Группа", "DeletionMark": False, "IsFolder": True},
+    ]
+)
+PRICES = pd.DataFrame(
+    [
+        {"Номенклатура_Key": "a", "ВидЦен_Key": "retail", "Цена": Decimal("10.5")},
+        {"Номенклатура_Key": "a", "ВидЦен_Key": "whole", "Цена": Decimal("9")},
+    ]
+)
 CRM = pd.DataFrame([{"ID": "7", "XML_ID": "b", "NAME": "Старый", "PRICE": "1.00", "CURRENCY_ID": "RUB", "ACTIVE": "Y"}])
 
 

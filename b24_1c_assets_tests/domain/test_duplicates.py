@@ -27,8 +27,10 @@ def test_same_inn_kpp_is_a_duplicate_branches_are_not():
 
 
 def test_head_office_and_branches_alone_give_no_group():
-    onec = [{"ref_key": f"k{i}", "description": "Ромашка", "inn": INN, "kpp": kpp}
-            for i, kpp in enumerate(["770101001", "781043001", "165543001"])]
+    onec = [
+        {"ref_key": f"k{i}", "description": "Ромашка", "inn": INN, "kpp": kpp}
+        for i, kpp in enumerate(["770101001", "781043001", "165543001"])
+    ]
     assert _groups(onec, []) == set()
 
 
@@ -42,15 +44,17 @@ def test_name_and_inn_with_missing_kpp():
 
 
 def test_two_ip_records_with_one_inn():
-    onec = [{"ref_key": "p1", "description": "ИП Иванов", "inn": IP_INN, "kind": "ip"},
-            {"ref_key": "p2", "description": "Иванов И.И.", "inn": IP_INN, "kind": "ip"}]
+    onec = [
+        {"ref_key": "p1", "description": "ИП Иванов", "inn": IP_INN, "kind": "ip"},
+        {"ref_key": "p2", "description": "Иванов И.И.", "inn": IP_INN, "kind": "ip"},
+    ]
     assert _groups(onec, []) == {("1c", "inn_kpp", ("p1", "p2"))}
 
 
 def test_same_name_without_inn_and_id_link_duplicates_in_crm():
     crm = [
         {"company_id": 10, "title": "Альфа-Строй", "onec_ref_uf": "r1"},
-        {"company_id": 11, "title": "ООО \"Альфа Строй\"", "originator_id": "1c-unf", "origin_id": "R1"},
+        {"company_id": 11, "title": 'ООО "Альфа Строй"', "originator_id": "1c-unf", "origin_id": "R1"},
         {"company_id": 12, "title": "Альфа Строй", "inn": INN2},  # has an INN: not in name_no_inn
         {"company_id": 13, "title": "Бета", "originator_id": "amocrm", "origin_id": "r1"},  # foreign id
     ]

@@ -33,8 +33,10 @@ def test_the_pipeline_is_the_default_or_the_named_one_and_stages_come_from_its_s
     assert invoice_category(categories) == 13 and invoice_category(categories, "Опт") == 21
     with pytest.raises(ValueError, match="Розница"):
         invoice_category(categories, "Розница")
-    statuses = [{"STATUS_ID": f"DT31_13:{code}", "SEMANTICS": sem}
-                for code, sem in (("N", None), ("S", None), ("PAID", "S"), ("D", "F"))]
+    statuses = [
+        {"STATUS_ID": f"DT31_13:{code}", "SEMANTICS": sem}
+        for code, sem in (("N", None), ("S", None), ("PAID", "S"), ("D", "F"))
+    ]
     assert stage_ids(statuses, "N", "S") == {**STAGES, PAID: "DT31_13:PAID"}  # paid = the success stage
     with pytest.raises(ValueError, match="X"):
         stage_ids(statuses, "N", "X")
@@ -48,27 +50,62 @@ def test_the_paid_field_is_a_smart_invoice_user_field_and_a_lost_value_is_found_
     assert check_paid_field("UF_CRM_SMART_INVOICE_ONEC_PAID") == "UF_CRM_SMART_INVOICE_ONEC_PAID"
     with pytest.raises(ValueError, match="UF_CRM_SMART_INVOICE_"):
         check_paid_field("ufCrmSmartInvoiceOnecPaid")
-    sent = {"a": {"stageId": "DT31_13:P", "UF_CRM_SMART_INVOICE_ONEC_PAID": "100.00"},
-            "b": {"stageId": "DT31_13:N", "UF_CRM_SMART_INVOICE_ONEC_PAID": "0.00"}, "c": {"stageId": "DT31_13:N"}}
-    stored = {"a": {"stageId": "DT31_13:P", "UF_CRM_SMART_INVOICE_ONEC_PAID": 100.0},
-              "b": {"stageId": "DT31_13:N", "UF_CRM_SMART_INVOICE_ONEC_PAID": None}}
+    sent = {
+        "a": {"stageId": "DT31_13:P", "UF_CRM_SMART_INVOICE_ONEC_PAID": "100.00"},
+        "b": {"stageId": "DT31_13:N", "UF_CRM_SMART_INVOICE_ONEC_PAID": "0.00"},
+        "c": {"stageId": "DT31_13:N"},
+    }
+    stored = {
+        "a": {"stageId": "DT31_13:P", "UF_CRM_SMART_INVOICE_ONEC_PAID": 100.0},
+        "b": {"stageId": "DT31_13:N", "UF_CRM_SMART_INVOICE_ONEC_PAID": None},
+    }
     assert readback_mismatches(sent, stored) == {
-        "b": "UF_CRM_SMART_INVOICE_ONEC_PAID: wrote '0.00', the portal kept None", "c": "not found when read back"}
+        "b": "UF_CRM_SMART_INVOICE_ONEC_PAID: wrote '0.00', the portal kept None",
+        "c": "not found when read back",
+    }
 
 
 def test_desired_invoices_links_company_and_deal_and_rejects_unknown_clients():
-    invoices = pd.DataFrame([
-        {"Ref_Key": "i1", "Number": "1", "Date": pd.Timestamp("2026-05-01"), "Posted": True, "DeletionMark": False,
-         "Контрагент_Key": "cp1", "СуммаДокумента": Decimal("100"), "ДокументОснование": "o1"},
-        {"Ref_Key": "i2", "Number": "2", "Date": pd.Timestamp("2026-05-02"), "Posted": True, "DeletionMark": False,
-         "Контрагент_Key": "cp9", "СуммаДокумента": Decimal("5"), "ДокументОснование": None},
-        {"Ref_Key": "i3", "Number": "3", "Date": None, "Posted": False, "DeletionMark": False,
-         "Контрагент_Key": "cp1", "СуммаДокумента": Decimal("5"), "ДокументОснование": None},
-    ])
-    payments = pd.DataFrame([
-        {"СчетНаОплату": "i1", "Сумма": Decimal("100"), "СуммаОплаты": Decimal("0"), "СуммаАванса": Decimal("0")},
-        {"СчетНаОплату": "i1", "Сумма": Decimal("0"), "СуммаОплаты": Decimal("30"), "СуммаАванса": Decimal("70")},
-    ])
+    invoices = pd.DataFrame(
+        [
+            {
+                "Ref_Key": "i1",
+                "Number": "1",
+                "Date": pd.Timestamp("2026-05-01"),
+                "Posted": True,
+                "DeletionMark": False,
+                "Контрагент_Key": "cp1",
+                "СуммаДокумента": Decimal("100"),
+                "ДокументОснование": "o1",
+            },
+            {
+                "Ref_Key": "i2",
+                "Number": "2",
+                "Date": pd.Timestamp("2026-05-02"),
+                "Posted": True,
+                "DeletionMark": False,
+                "Контрагент_Key": "cp9",
+                "СуммаДокумента": Decimal("5"),
+                "ДокументОснование": None,
+            },
+            {
+                "Ref_Key": "i3",
+                "Number": "3",
+                "Date": None,
+                "Posted": False,
+                "DeletionMark": False,
+                "Контрагент_Key": "cp1",
+                "СуммаДокумента": Decimal("5"),
+                "ДокументОснование": None,
+            },
+        ]
+    )
+    payments = pd.DataFrame(
+        [
+            {"СчетНаОплату": "i1", "Сумма": Decimal("100"), "СуммаОплаты": Decimal("0"), "СуммаАванса": Decimal("0")},
+            {"СчетНаОплату": "i1", "Сумма": Decimal("0"), "СуммаОплаты": Decimal("30"), "СуммаАванса": Decimal("70")},
+        ]
+    )
     clients = pd.DataFrame([{"onec_ref": "cp1", "company_id": 5}])
     orders = pd.DataFrame([{"Ref_Key": "o1", "Комментарий": "b24-1c:deal:42"}])
     desired, rejects = desired_invoices(invoices, payments, clients, orders, STAGES)
@@ -84,14 +121,31 @@ def test_desired_invoices_links_company_and_deal_and_rejects_unknown_clients():
 def test_money_paid_against_an_order_goes_to_its_invoices_oldest_first():
     from b24_1c_assets.domain.invoice_sync import attribute_order_payments
 
-    invoices = pd.DataFrame([
-        {"Ref_Key": "i1", "Number": "1", "Date": pd.Timestamp("2026-05-01"), "Posted": True,
-         "СуммаДокумента": Decimal("60"), "ДокументОснование": "o1"},
-        {"Ref_Key": "i2", "Number": "2", "Date": pd.Timestamp("2026-05-02"), "Posted": True,
-         "СуммаДокумента": Decimal("40"), "ДокументОснование": "o1"},
-    ])
-    totals = {"i1": (Decimal("60"), Decimal("0")), "i2": (Decimal("40"), Decimal("0")),
-              "o1": (Decimal("0"), Decimal("70"))}
+    invoices = pd.DataFrame(
+        [
+            {
+                "Ref_Key": "i1",
+                "Number": "1",
+                "Date": pd.Timestamp("2026-05-01"),
+                "Posted": True,
+                "СуммаДокумента": Decimal("60"),
+                "ДокументОснование": "o1",
+            },
+            {
+                "Ref_Key": "i2",
+                "Number": "2",
+                "Date": pd.Timestamp("2026-05-02"),
+                "Posted": True,
+                "СуммаДокумента": Decimal("40"),
+                "ДокументОснование": "o1",
+            },
+        ]
+    )
+    totals = {
+        "i1": (Decimal("60"), Decimal("0")),
+        "i2": (Decimal("40"), Decimal("0")),
+        "o1": (Decimal("0"), Decimal("70")),
+    }
     attribute_order_payments(totals, invoices)
     assert totals["i1"] == (Decimal("60"), Decimal("60")) and totals["i2"] == (Decimal("40"), Decimal("10"))
     own = {"o1": (Decimal("100"), Decimal("70")), "i1": (Decimal("60"), Decimal("0"))}

@@ -22,9 +22,13 @@ def _run(cases: list[dict]):
     onec = onec_frame([r for c in cases for r in c["onec"]])
     crm = crm_frame([r for c in cases for r in c["crm"]])
     decisions = decisions_frame([d for c in cases for d in c.get("decisions", [])])
-    return match_clients(onec, crm, decisions,
-                         onec_activity=onec_activity_frame([a for c in cases for a in c.get("onec_activity", [])]),
-                         crm_activity=crm_activity_frame([a for c in cases for a in c.get("crm_activity", [])]))
+    return match_clients(
+        onec,
+        crm,
+        decisions,
+        onec_activity=onec_activity_frame([a for c in cases for a in c.get("onec_activity", [])]),
+        crm_activity=crm_activity_frame([a for c in cases for a in c.get("crm_activity", [])]),
+    )
 
 
 def _matches(result) -> set[tuple]:
@@ -80,9 +84,18 @@ def test_every_record_appears_once_in_clients():
     assert sorted(clients["onec_ref"].dropna()) == sorted(live_refs)
     assert sorted(clients["company_id"].dropna().astype(int)) == sorted(companies)
     assert clients["client_id"].is_unique
-    assert set(clients["match_rule"]) <= {"id_link", "id_link_foreign", "inn_kpp", "onec_duplicate_survivor",
-                                          "crm_duplicate_survivor", "inn_branch_rule", "ogrn", "reviewer_accept",
-                                          "only_1c", "only_crm"}
+    assert set(clients["match_rule"]) <= {
+        "id_link",
+        "id_link_foreign",
+        "inn_kpp",
+        "onec_duplicate_survivor",
+        "crm_duplicate_survivor",
+        "inn_branch_rule",
+        "ogrn",
+        "reviewer_accept",
+        "only_1c",
+        "only_crm",
+    }
 
 
 def test_output_is_deterministic_under_input_order():
@@ -95,8 +108,9 @@ def test_output_is_deterministic_under_input_order():
 def test_client_row_takes_legal_fields_from_1c_and_contacts_from_both():
     case = next(c for c in CASES if c["id"] == "inn_kpp_exact_with_formatting")
     onec = onec_frame([{**case["onec"][0], "email": "buh@romashka.ru"}])
-    crm = crm_frame([{**case["crm"][0], "emails": ["Sales@Romashka.ru"], "phones": ["8 (495) 123-45-67"],
-                      "assigned_by_id": 42}])
+    crm = crm_frame(
+        [{**case["crm"][0], "emails": ["Sales@Romashka.ru"], "phones": ["8 (495) 123-45-67"], "assigned_by_id": 42}]
+    )
     row = match_clients(onec, crm).clients.iloc[0]
     assert row["client_id"] == client_id_for("r01", None)
     assert (row["inn"], row["kpp"], row["name"], row["legal_form"]) == ("7729141771", "770101001", "Ромашка", "ООО")
@@ -120,15 +134,33 @@ def test_candidate_queue_carries_evidence_and_scores():
 
 
 def test_rejects_name_record_and_problem():
-    onec = onec_frame([{"ref_key": "x1", "description": "Альфа", "inn": "7707083894", "kpp": "77010100",
-                        "phone": "12345", "email": "not-an-email"}])
-    crm = crm_frame([{"company_id": 5, "title": "Бета", "inn": "7707-08", "ogrn": "1027700132196"},
-                     {"company_id": 5, "title": "Бета дубль"}])
+    onec = onec_frame(
+        [
+            {
+                "ref_key": "x1",
+                "description": "Альфа",
+                "inn": "7707083894",
+                "kpp": "77010100",
+                "phone": "12345",
+                "email": "not-an-email",
+            }
+        ]
+    )
+    crm = crm_frame(
+        [
+            {"company_id": 5, "title": "Бета", "inn": "7707-08", "ogrn": "1027700132196"},
+            {"company_id": 5, "title": "Бета дубль"},
+        ]
+    )
     rejects = match_clients(onec, crm).rejects
     got = set(zip(rejects["system"], rejects["record_id"], rejects["problem"]))
     assert got == {
-        ("1c", "x1", "inn_bad_checksum"), ("1c", "x1", "kpp_bad_length"), ("1c", "x1", "phone_unparseable"),
-        ("1c", "x1", "email_bad_format"), ("crm", "5", "inn_bad_length"), ("crm", "5", "ogrn_bad_checksum"),
+        ("1c", "x1", "inn_bad_checksum"),
+        ("1c", "x1", "kpp_bad_length"),
+        ("1c", "x1", "phone_unparseable"),
+        ("1c", "x1", "email_bad_format"),
+        ("crm", "5", "inn_bad_length"),
+        ("crm", "5", "ogrn_bad_checksum"),
         ("crm", "5", "duplicate_record_id"),
     }
 
@@ -144,8 +176,9 @@ def test_generic_block_values_are_not_paired():
     from b24_1c_assets.domain.matching import BLOCK_CAP
 
     n = BLOCK_CAP + 5
-    onec = onec_frame([{"ref_key": f"g{i}", "description": f"Компания {i}", "phone": "8 800 555-35-35"}
-                       for i in range(n)])
+    onec = onec_frame(
+        [{"ref_key": f"g{i}", "description": f"Компания {i}", "phone": "8 800 555-35-35"} for i in range(n)]
+    )
     crm = crm_frame([{"company_id": 9000 + i, "title": f"Фирма {i}", "phones": ["+78005553535"]} for i in range(n)])
     result = match_clients(onec, crm)
     assert result.candidates.empty
@@ -158,15 +191,32 @@ def test_missing_columns_are_a_clear_error():
 
 
 def test_bad_ids_and_decisions_are_rejected_without_losing_good_rows():
-    onec = onec_frame([{"ref_key": "ok1", "description": "Ромашка", "inn": "7729141771", "kpp": "770101001"},
-                       {"ref_key": None, "code": "000123", "description": "Без ссылки"}])
-    crm = crm_frame([{"company_id": 1, "title": "Ромашка", "inn": "7729141771", "kpp": "770101001"},
-                     {"company_id": None, "title": "Без ID"},
-                     {"company_id": "abc", "title": "Кривой ID"}])
-    decisions = decisions_frame([{"onec_ref": "ok1", "company_id": None, "decision": "accept"},
-                                 {"onec_ref": "ok1", "company_id": 1, "decision": "maybe"}])
+    onec = onec_frame(
+        [
+            {"ref_key": "ok1", "description": "Ромашка", "inn": "7729141771", "kpp": "770101001"},
+            {"ref_key": None, "code": "000123", "description": "Без ссылки"},
+        ]
+    )
+    crm = crm_frame(
+        [
+            {"company_id": 1, "title": "Ромашка", "inn": "7729141771", "kpp": "770101001"},
+            {"company_id": None, "title": "Без ID"},
+            {"company_id": "abc", "title": "Кривой ID"},
+        ]
+    )
+    decisions = decisions_frame(
+        [
+            {"onec_ref": "ok1", "company_id": None, "decision": "accept"},
+            {"onec_ref": "ok1", "company_id": 1, "decision": "maybe"},
+        ]
+    )
     result = match_clients(onec, crm, decisions)
     assert _matches(result) == {("ok1", 1, "inn_kpp")}
     got = sorted(zip(result.rejects["system"], result.rejects["problem"]))
-    assert got == [("1c", "ref_key_missing"), ("crm", "company_id_invalid"), ("crm", "company_id_invalid"),
-                   ("decisions", "decision_malformed"), ("decisions", "decision_malformed")]
+    assert got == [
+        ("1c", "ref_key_missing"),
+        ("crm", "company_id_invalid"),
+        ("crm", "company_id_invalid"),
+        ("decisions", "decision_malformed"),
+        ("decisions", "decision_malformed"),
+    ]

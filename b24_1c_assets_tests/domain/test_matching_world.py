@@ -22,30 +22,64 @@ def project(world):
         if party.presence != "crm":
             for i, sp in enumerate(party.onec_spellings):
                 ref = counterparty_guid(world, party.key, i)
-                onec_rows.append({"ref_key": ref, "description": sp.title,
-                                  "full_name": party.full_name if i == 0 else None,
-                                  "inn": sp.inn, "kpp": sp.kpp, "ogrn": sp.ogrn, "kind": party.kind,
-                                  "email": sp.email, "phone": sp.phone, "deletion_mark": sp.deleted})
+                onec_rows.append(
+                    {
+                        "ref_key": ref,
+                        "description": sp.title,
+                        "full_name": party.full_name if i == 0 else None,
+                        "inn": sp.inn,
+                        "kpp": sp.kpp,
+                        "ogrn": sp.ogrn,
+                        "kind": party.kind,
+                        "email": sp.email,
+                        "phone": sp.phone,
+                        "deletion_mark": sp.deleted,
+                    }
+                )
                 party_of[("1c", ref)] = party
         if party.presence != "1c":
             for sp in party.crm_spellings:
                 linked = None
                 if sp.linked_onec:
-                    linked = (counterparty_guid(world, *sp.origin_of) if sp.origin_of
-                              else world.guid("counterparty", party.key))
-                crm_rows.append({"company_id": company_id, "title": sp.title, "inn": sp.inn, "kpp": sp.kpp,
-                                 "ogrn": sp.ogrn, "originator_id": (sp.originator or "1C_UNF") if linked else None,
-                                 "origin_id": linked, "emails": [sp.email] if sp.email else [],
-                                 "phones": [sp.phone] if sp.phone else [], "assigned_by_id": party.manager_id})
+                    linked = (
+                        counterparty_guid(world, *sp.origin_of)
+                        if sp.origin_of
+                        else world.guid("counterparty", party.key)
+                    )
+                crm_rows.append(
+                    {
+                        "company_id": company_id,
+                        "title": sp.title,
+                        "inn": sp.inn,
+                        "kpp": sp.kpp,
+                        "ogrn": sp.ogrn,
+                        "originator_id": (sp.originator or "1C_UNF") if linked else None,
+                        "origin_id": linked,
+                        "emails": [sp.email] if sp.email else [],
+                        "phones": [sp.phone] if sp.phone else [],
+                        "assigned_by_id": party.manager_id,
+                    }
+                )
                 party_of[("crm", company_id)] = party
                 first_company.setdefault(party.key, company_id)
                 company_id += 1
     orders = pd.Series([o.party_key for o in world.orders]).value_counts()
-    onec_activity = pd.DataFrame({"ref_key": [counterparty_guid(world, k, 0) for k in orders.index],
-                                  "documents": orders.to_numpy(), "last_activity": None})
+    onec_activity = pd.DataFrame(
+        {
+            "ref_key": [counterparty_guid(world, k, 0) for k in orders.index],
+            "documents": orders.to_numpy(),
+            "last_activity": None,
+        }
+    )
     deals = pd.Series([first_company[d.party_key] for d in world.deals if d.party_key in first_company])
-    crm_activity = pd.DataFrame({"company_id": deals.value_counts().index,
-                                 "deals": deals.value_counts().to_numpy(), "open_deals": 0, "created": None})
+    crm_activity = pd.DataFrame(
+        {
+            "company_id": deals.value_counts().index,
+            "deals": deals.value_counts().to_numpy(),
+            "open_deals": 0,
+            "created": None,
+        }
+    )
     return onec_frame(onec_rows), crm_frame(crm_rows), party_of, onec_activity, crm_activity
 
 
@@ -70,8 +104,13 @@ def precision_recall(result, party_of, cases: dict[int, str]) -> dict[str, dict]
             for case in (cases.get(a.key, "plain"), "all"):
                 found.setdefault(case, set()).add(a.key)
     for case in {cases.get(k, "plain") for k in findable} | {"all", "all_with_id_evidence"}:
-        parties = {k for k in findable if case == "all" or cases.get(k, "plain") == case
-                   or (case == "all_with_id_evidence" and cases.get(k) != "no_id_evidence")}
+        parties = {
+            k
+            for k in findable
+            if case == "all"
+            or cases.get(k, "plain") == case
+            or (case == "all_with_id_evidence" and cases.get(k) != "no_id_evidence")
+        }
         if case == "all_with_id_evidence":
             found[case] = found.get("all", set())
             out[case] = dict(out.get("all", {"links": 0, "wrong": 0}))
@@ -99,13 +138,21 @@ def test_automatic_matches_on_the_world_are_all_correct(projected):
     result = match_clients(onec, crm)
     linked = result.clients.dropna(subset=["onec_ref", "company_id"])
     assert len(linked) > 0
-    wrong = [(r, c) for r, c in zip(linked["onec_ref"], linked["company_id"])
-             if party_of[("1c", r)].key != party_of[("crm", int(c))].key]
+    wrong = [
+        (r, c)
+        for r, c in zip(linked["onec_ref"], linked["company_id"])
+        if party_of[("1c", r)].key != party_of[("crm", int(c))].key
+    ]
     assert wrong == []
     # Every party on both sides with one clean spelling each is found automatically.
-    clean = [p for p in {id(p): p for p in party_of.values()}.values()
-             if p.presence == "both" and len(p.onec_spellings) == 1 and len(p.crm_spellings) == 1
-             and all(sp.inn == p.inn and sp.kpp == p.kpp for sp in (p.onec_spellings[0], p.crm_spellings[0]))]
+    clean = [
+        p
+        for p in {id(p): p for p in party_of.values()}.values()
+        if p.presence == "both"
+        and len(p.onec_spellings) == 1
+        and len(p.crm_spellings) == 1
+        and all(sp.inn == p.inn and sp.kpp == p.kpp for sp in (p.onec_spellings[0], p.crm_spellings[0]))
+    ]
     assert clean
     matched_parties = {party_of[("1c", r)].key for r in linked["onec_ref"]}
     assert {p.key for p in clean} <= matched_parties
@@ -138,8 +185,9 @@ def test_identity_cases_precision_one_and_recall(world, projected_with_activity)
     onec, crm, party_of, onec_activity, crm_activity = projected_with_activity
     cases = world_identity_cases(world)
     assert {"dup_1c", "dup_crm", "foreign_link"} <= set(cases.values())
-    result = match_clients(onec, crm, originator_ids=("1c-unf", "1C_UNF"), onec_activity=onec_activity,
-                           crm_activity=crm_activity)
+    result = match_clients(
+        onec, crm, originator_ids=("1c-unf", "1C_UNF"), onec_activity=onec_activity, crm_activity=crm_activity
+    )
     figures = precision_recall(result, party_of, cases)
     assert figures["all"]["precision"] == 1.0, figures
     # Parties whose only evidence is an e-mail or a broken INN stay candidates by design (precision first).
@@ -162,10 +210,18 @@ def world_identity_cases(world) -> dict[int, str]:
         crm_links = [sp for sp in p.crm_spellings if sp.linked_onec and sp.originator]
         if crm_links:
             of = crm_links[0].origin_of
-            cases[p.key] = ("foreign_link" if of is None else "foreign_deleted" if of[1] == 1
-                            else "foreign_missing" if of[1] == 99 else "foreign_inn_conflict")
-        elif len(p.onec_spellings) > 1 and not p.onec_spellings[1].deleted and p.onec_spellings[1].kpp == p.kpp \
-                and p.kpp:
+            cases[p.key] = (
+                "foreign_link"
+                if of is None
+                else "foreign_deleted"
+                if of[1] == 1
+                else "foreign_missing"
+                if of[1] == 99
+                else "foreign_inn_conflict"
+            )
+        elif (
+            len(p.onec_spellings) > 1 and not p.onec_spellings[1].deleted and p.onec_spellings[1].kpp == p.kpp and p.kpp
+        ):
             cases[p.key] = "dup_1c"
         elif len(p.crm_spellings) > 1 and p.crm_spellings[1].kpp:
             cases[p.key] = "dup_crm" if p.crm_spellings[1].kpp == p.crm_spellings[0].kpp else "dup_crm_other_kpp"
@@ -178,8 +234,10 @@ def _has_id_evidence(party) -> bool:
     """Some CRM company and some live 1C card of the party carry a link, the same valid INN, or the same OGRN
     without contradicting INNs: anything else (INN missing in the CRM, an INN typo on either side) is for a
     reviewer, never an automatic link."""
+
     def digits(v):
         return "".join(ch for ch in v if ch.isdigit()) if v else None
+
     for c in party.crm_spellings:
         if c.linked_onec:
             return True

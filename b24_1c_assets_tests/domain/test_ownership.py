@@ -59,8 +59,7 @@ def test_push_only_computed_fields_follow_1c_even_to_zero_or_none():
 
 def test_union_adds_missing_values_and_deletes_nothing():
     own = default_ownership()
-    changes = own.plan_field_changes("crm", {"phones": ["+74951234567"]},
-                                     {"phones": ["+74951234567", "+79161234567"]})
+    changes = own.plan_field_changes("crm", {"phones": ["+74951234567"]}, {"phones": ["+74951234567", "+79161234567"]})
     assert [(c.field, c.new, c.rule) for c in changes] == [("phones", ["+74951234567", "+79161234567"], "union")]
     assert own.plan_field_writes("crm", {"emails": ["a@x.ru", "b@x.ru"]}, {"emails": ["a@x.ru"]}) == {}
 

@@ -13,12 +13,14 @@ def pushed(key, debt, status):
 
 
 def test_only_changed_never_pushed_and_failed_rows_are_sent():
-    desired = pd.DataFrame([
-        {"key": "1", "debt": D("100.00"), "status": "ok"},      # unchanged
-        {"key": "2", "debt": D("250.50"), "status": "hold"},    # changed
-        {"key": "3", "debt": D("0.00"), "status": "ok"},        # never pushed
-        {"key": "4", "debt": D("10.00"), "status": "ok"},       # unchanged but failed last run
-    ])
+    desired = pd.DataFrame(
+        [
+            {"key": "1", "debt": D("100.00"), "status": "ok"},  # unchanged
+            {"key": "2", "debt": D("250.50"), "status": "hold"},  # changed
+            {"key": "3", "debt": D("0.00"), "status": "ok"},  # never pushed
+            {"key": "4", "debt": D("10.00"), "status": "ok"},  # unchanged but failed last run
+        ]
+    )
     last = pd.DataFrame([pushed("1", "100", "ok"), pushed("2", "250.5", "ok"), pushed("4", "10", "ok")])
     plan = plan_updates(desired, last, failed_keys={"4"}, fields=FIELDS).set_index("key")
     assert plan.loc["1", "operation"] == "noop"
@@ -50,10 +52,15 @@ def test_guard_counts_hold_flips():
 
 def test_daily_drift_is_written_but_does_not_trip_the_guard():
     fields = ["debt", "as_of"]
-    desired = pd.DataFrame([{"key": str(i), "debt": D("10.00") if i < 90 else D("99.00"), "as_of": "2026-11-30"}
-                            for i in range(100)])
-    last = pd.DataFrame([{"key": str(i), "payload": json.dumps(payload_of({"debt": D("10.00"), "as_of": "2026-11-29"},
-                                                                        fields))} for i in range(100)])
+    desired = pd.DataFrame(
+        [{"key": str(i), "debt": D("10.00") if i < 90 else D("99.00"), "as_of": "2026-11-30"} for i in range(100)]
+    )
+    last = pd.DataFrame(
+        [
+            {"key": str(i), "payload": json.dumps(payload_of({"debt": D("10.00"), "as_of": "2026-11-29"}, fields))}
+            for i in range(100)
+        ]
+    )
     plan = plan_updates(desired, last, set(), fields)
     assert (plan["operation"] == "update").all()  # every row is still written: the date moved
     limits = GuardLimits(max_change_share=0.2, drift_fields=("as_of",))
@@ -66,8 +73,18 @@ def test_operations_and_statuses_are_the_text_the_journal_already_holds():
     from b24_1c_assets.domain.push_plan import Operation, Status
 
     # StrEnums: old sync.results rows and SQL filters on the plain strings keep matching
-    assert [str(o) for o in (Operation.ADD, Operation.CREATE, Operation.UPDATE, Operation.NOOP, Operation.LINK,
-                             Operation.SKIP, Operation.INVALID, Operation.HOLD_BACK)] == \
-        ["add", "create", "update", "noop", "link", "skip", "invalid", "held_back"]
+    assert [
+        str(o)
+        for o in (
+            Operation.ADD,
+            Operation.CREATE,
+            Operation.UPDATE,
+            Operation.NOOP,
+            Operation.LINK,
+            Operation.SKIP,
+            Operation.INVALID,
+            Operation.HOLD_BACK,
+        )
+    ] == ["add", "create", "update", "noop", "link", "skip", "invalid", "held_back"]
     assert {str(s) for s in Status} == {"ok", "failed", "rejected", "conflict", "deferred", "dry_run"}
     assert {Operation.UPDATE: 1}.get("update") == 1 and Status.OK == "ok"

@@ -13,8 +13,14 @@ PLAN = dg.AssetKey(["test", "plan"])
 
 def changed_plan(rows: int) -> pd.DataFrame:
     """A plan changing `rows` rows that were pushed before (not an initial load)."""
-    return pd.DataFrame({"key": [str(i) for i in range(rows)], "operation": Operation.UPDATE,
-                         "reason": "changed", "changed_fields": "PRICE"})
+    return pd.DataFrame(
+        {
+            "key": [str(i) for i in range(rows)],
+            "operation": Operation.UPDATE,
+            "reason": "changed",
+            "changed_fields": "PRICE",
+        }
+    )
 
 
 def run_guarded(plan: pd.DataFrame, population: int, flow: str, tags: dict | None = None):
@@ -86,13 +92,22 @@ def test_a_misspelt_tag_or_system_fails_loudly(shipped_settings):
 
 def test_dry_run_outcomes_keep_each_rows_operation():
     rows = pd.DataFrame({"key": ["1", "2"], "operation": [Operation.CREATE, Operation.LINK]})
-    assert [(o.key, o.operation, o.status) for o in push_flow.dry_run_outcomes(rows)] == \
-        [("1", "create", "ok"), ("2", "link", "ok")]
+    assert [(o.key, o.operation, o.status) for o in push_flow.dry_run_outcomes(rows)] == [
+        ("1", "create", "ok"),
+        ("2", "link", "ok"),
+    ]
     assert {o.status for o in push_flow.dry_run_outcomes(rows, Status.DRY_RUN)} == {"dry_run"}
 
 
 def test_push_metadata_counts_statuses():
-    results = pd.DataFrame({"key": ["1", "2", "3", "4"], "operation": "update", "target_id": None, "error": None,
-                            "status": [Status.OK, Status.FAILED, Status.REJECTED, Status.DEFERRED]})
+    results = pd.DataFrame(
+        {
+            "key": ["1", "2", "3", "4"],
+            "operation": "update",
+            "target_id": None,
+            "error": None,
+            "status": [Status.OK, Status.FAILED, Status.REJECTED, Status.DEFERRED],
+        }
+    )
     metadata = push_flow.push_metadata(results, planned=4, api_calls=2, dry_run=False)
     assert (metadata["succeeded"], metadata["failed"], metadata["rejected"], metadata["deferred"]) == (1, 1, 1, 1)

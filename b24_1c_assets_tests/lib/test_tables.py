@@ -31,8 +31,9 @@ def test_an_entry_reads_and_writes_its_table(tmp_path):
         assert not entry.exists(conn) and entry.read(conn).empty
         entry.replace(conn, pd.DataFrame({"day": ["2026-01-01", "2026-01-02"], "n": [1, 2]}))
         entry.append(conn, pd.DataFrame({"day": ["2026-01-03"], "n": [3]}))
-        entry.replace_partition(conn, pd.DataFrame({"day": ["2026-01-02"], "n": [20]}), column="day",
-                                value="2026-01-02")
+        entry.replace_partition(
+            conn, pd.DataFrame({"day": ["2026-01-02"], "n": [20]}), column="day", value="2026-01-02"
+        )
         assert sorted(entry.read(conn)["n"]) == [1, 3, 20]
         assert conn.execute(f"SELECT count(*) FROM {entry}").fetchone()[0] == 3
     assert entry.key.path == ["scratch", "rows"]

@@ -28,19 +28,34 @@ def _load_all(folder: ExchangeFolder) -> dict[str, object]:
     return out
 
 
-@pytest.mark.parametrize("data", [SAMPLE.encode("utf-8"), b"\xef\xbb\xbf" + SAMPLE.encode("utf-8"),
-                                  SAMPLE.encode("cp1251"), b"\xff\xfe" + SAMPLE.encode("utf-16-le")])
+@pytest.mark.parametrize(
+    "data",
+    [
+        SAMPLE.encode("utf-8"),
+        b"\xef\xbb\xbf" + SAMPLE.encode("utf-8"),
+        SAMPLE.encode("cp1251"),
+        b"\xff\xfe" + SAMPLE.encode("utf-16-le"),
+    ],
+)
 def test_decode_utf8_bom_cp1251(data):
     assert decode_bytes(data) == SAMPLE
 
 
-@pytest.mark.parametrize("encoding,bom,declaration", [("utf-8", False, True), ("utf-8", True, True),
-                                                      ("cp1251", False, True), ("cp1251", False, False)])
+@pytest.mark.parametrize(
+    "encoding,bom,declaration",
+    [("utf-8", False, True), ("utf-8", True, True), ("cp1251", False, True), ("cp1251", False, False)],
+)
 def test_every_encoding_reads_the_same(world, tmp_path, encoding, bom, declaration):
     write_exchange_files(world, tmp_path, encoding=encoding, bom=bom, xml_declaration=declaration)
     batches = _load_all(_folder(tmp_path))
-    assert set(batches) == {"counterparties.json", "invoices.json", "payments.json", "receivables.json",
-                            "import.xml", "offers.xml"}
+    assert set(batches) == {
+        "counterparties.json",
+        "invoices.json",
+        "payments.json",
+        "receivables.json",
+        "import.xml",
+        "offers.xml",
+    }
     cps = batches["counterparties.json"]
     assert not cps.bad_rows and len(cps.records) == sum(len(p.onec_spellings) for p in world.parties)
     titles = {r["Description"] for r in cps.records}
@@ -53,14 +68,27 @@ def test_every_encoding_reads_the_same(world, tmp_path, encoding, bom, declarati
 
 
 def _json_file(path: Path, records, **header):
-    doc = {"format": "b24-1c-exchange", "file_type": "payments", "schema_version": 1,
-           "exported_at": "2026-03-01T10:00:00", "record_count": len(records), "records": records, **header}
+    doc = {
+        "format": "b24-1c-exchange",
+        "file_type": "payments",
+        "schema_version": 1,
+        "exported_at": "2026-03-01T10:00:00",
+        "record_count": len(records),
+        "records": records,
+        **header,
+    }
     path.write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
 
 
-PAYMENT = {"Ref_Key": "11111111-2222-3333-4444-555555555555", "Number": "0001", "Date": "2026-02-27T12:00:00",
-           "Posted": True, "Вид": "ПоступлениеНаСчет", "Контрагент_Key": "21111111-2222-3333-4444-555555555555",
-           "СуммаДокумента": 1500.10}
+PAYMENT = {
+    "Ref_Key": "11111111-2222-3333-4444-555555555555",
+    "Number": "0001",
+    "Date": "2026-02-27T12:00:00",
+    "Posted": True,
+    "Вид": "ПоступлениеНаСчет",
+    "Контрагент_Key": "21111111-2222-3333-4444-555555555555",
+    "СуммаДокумента": 1500.10,
+}
 
 
 def test_truncated_json_is_rejected_whole_with_reason(tmp_path):

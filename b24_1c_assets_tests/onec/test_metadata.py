@@ -9,8 +9,15 @@ from b24_1c_assets.sandbox.onec_schema import metadata_xml
 
 @pytest.fixture(scope="module")
 def meta():
-    return Metadata.parse(metadata_xml(["Catalog_Контрагенты", "AccumulationRegister_РасчетыСПокупателями",
-                                        "AccumulationRegister_РасчетыСПокупателями_RecordType"]).encode("utf-8"))
+    return Metadata.parse(
+        metadata_xml(
+            [
+                "Catalog_Контрагенты",
+                "AccumulationRegister_РасчетыСПокупателями",
+                "AccumulationRegister_РасчетыСПокупателями_RecordType",
+            ]
+        ).encode("utf-8")
+    )
 
 
 def test_types_tabular_rows_and_bound_functions(meta):
@@ -37,4 +44,5 @@ def test_missing_field_is_named(meta):
 
 def test_describe_register_row_set():
     assert describe_object("AccumulationRegister_ОплатаСчетовИЗаказов_RecordType").startswith(
-        "Регистр накопления ОплатаСчетовИЗаказов")
+        "Регистр накопления ОплатаСчетовИЗаказов"
+    )

@@ -35,6 +35,7 @@ def _gets(server, entity_set):
 
 # -- reads --------------------------------------------------------------------------------------------
 
+
 def test_counterparties_paged_complete_typed_with_contacts(onec, world, client_for):
     client = client_for(onec, page_size=8)
     rows = client.counterparties()
@@ -86,8 +87,9 @@ def test_documents_in_date_windows_exact_with_bounded_skip(onec, world, client_f
         assert row["СуммаДокумента"] == order.amount == sum(line["Сумма"] for line in row["Запасы"])
     requests = _gets(onec, odata.ORDERS)
     windowed = [r for r in requests if "$filter" in r["query"]]
-    assert windowed and all("Date ge datetime'" in r["query"]["$filter"]
-                            and "Date lt datetime'" in r["query"]["$filter"] for r in windowed)
+    assert windowed and all(
+        "Date ge datetime'" in r["query"]["$filter"] and "Date lt datetime'" in r["query"]["$filter"] for r in windowed
+    )
     # $skip never grows past a window's page budget, whatever the month size
     assert max(int(r["query"].get("$skip", 0)) for r in windowed) <= 5 * (2 - 1)
     # busy months were re-opened at the last instant read (not only at month starts)
@@ -159,6 +161,7 @@ def test_query_strings_never_use_plus_for_spaces(onec, world, client_for):
 
 # -- auth and errors ----------------------------------------------------------------------------------
 
+
 def test_utf8_credentials_and_auth_error_without_secrets(onec_factory, client_for):
     server = onec_factory(username="интеграция", password="пароль-Ёж")
     assert client_for(server).price_types()
@@ -208,6 +211,7 @@ def test_iis_query_string_limit_404_15(onec, client_for):
 
 
 # -- retries ------------------------------------------------------------------------------------------
+
 
 def test_transient_failures_are_retried_and_reads_stay_complete(onec_factory, world, client_for):
     server = onec_factory(faults=Faults(error_503_share=0.25, drop_share=0.1, seed=11))
@@ -271,10 +275,17 @@ def test_timeout_is_retried_then_reported(onec, client_for):
 
 # -- writes -------------------------------------------------------------------------------------------
 
+
 def _new_counterparty(title="ООО «Новый клиент»", country=None):
     """A legal entity; UNF 3.0 keeps its КПП only with СтранаРегистрации = Россия (`country`)."""
-    body = {"Description": title, "НаименованиеПолное": title, "ИНН": "7707083893", "КПП": "770701001",
-            "ВидКонтрагента": "ЮридическоеЛицо", "Покупатель": True}
+    body = {
+        "Description": title,
+        "НаименованиеПолное": title,
+        "ИНН": "7707083893",
+        "КПП": "770701001",
+        "ВидКонтрагента": "ЮридическоеЛицо",
+        "Покупатель": True,
+    }
     return {**body, "СтранаРегистрации_Key": country} if country else body
 
 
@@ -318,34 +329,52 @@ def test_update_counterparty_and_reconcile_unknown_outcome(onec, client_for, wor
 
 # 1.6 checks the row's unit at Post too (Запасы.ЕдиницаИзмерения is FillChecking=ShowError in its metadata)
 def _unit(world):
-    return {"ЕдиницаИзмерения": world.guid("unit", 796),
-            "ЕдиницаИзмерения_Type": "StandardODATA.Catalog_КлассификаторЕдиницИзмерения"}
+    return {
+        "ЕдиницаИзмерения": world.guid("unit", 796),
+        "ЕдиницаИзмерения_Type": "StandardODATA.Catalog_КлассификаторЕдиницИзмерения",
+    }
 
 
 def _order_header(server, world):
     st = server.state.objects
     first = lambda name: next(iter(st[name]))  # noqa: E731
     party = world.parties[0]
-    return {"Date": datetime(2026, 3, 2, 11, 0), "Организация_Key": first("Catalog_Организации"),
-            "Контрагент_Key": counterparty_guid(world, party.key),
-            "Договор_Key": world.guid("contract", next(c.key for c in world.contracts if c.party_key == party.key)),
-            "ВидЦен_Key": first("Catalog_ВидыЦен"), "ВалютаДокумента_Key": first("Catalog_Валюты"),
-            "СтруктурнаяЕдиницаПродажи_Key": first("Catalog_СтруктурныеЕдиницы"),
-            "СтруктурнаяЕдиницаРезерв_Key": first("Catalog_СтруктурныеЕдиницы"),
-            "ХозяйственнаяОперация_Key": world.guid("business_operation", 1), "СуммаДокумента": Decimal("2469.14"),
-            # what UNF's fill check at Post needs besides (Documents/ЗаказПокупателя, ОбработкаПроверкиЗаполнения)
-            "ВидОперации": "ЗаказНаПродажу", "ДатаОтгрузки": datetime(2026, 3, 5),
-            "СостояниеЗаказа": world.guid("order_state", 3),
-            "СостояниеЗаказа_Type": "StandardODATA.Catalog_СостоянияЗаказовПокупателей",
-            "НалогообложениеНДС": "ОблагаетсяНДС", "Курс": Decimal(1), "Кратность": Decimal(1)}
+    return {
+        "Date": datetime(2026, 3, 2, 11, 0),
+        "Организация_Key": first("Catalog_Организации"),
+        "Контрагент_Key": counterparty_guid(world, party.key),
+        "Договор_Key": world.guid("contract", next(c.key for c in world.contracts if c.party_key == party.key)),
+        "ВидЦен_Key": first("Catalog_ВидыЦен"),
+        "ВалютаДокумента_Key": first("Catalog_Валюты"),
+        "СтруктурнаяЕдиницаПродажи_Key": first("Catalog_СтруктурныеЕдиницы"),
+        "СтруктурнаяЕдиницаРезерв_Key": first("Catalog_СтруктурныеЕдиницы"),
+        "ХозяйственнаяОперация_Key": world.guid("business_operation", 1),
+        "СуммаДокумента": Decimal("2469.14"),
+        # what UNF's fill check at Post needs besides (Documents/ЗаказПокупателя, ОбработкаПроверкиЗаполнения)
+        "ВидОперации": "ЗаказНаПродажу",
+        "ДатаОтгрузки": datetime(2026, 3, 5),
+        "СостояниеЗаказа": world.guid("order_state", 3),
+        "СостояниеЗаказа_Type": "StandardODATA.Catalog_СостоянияЗаказовПокупателей",
+        "НалогообложениеНДС": "ОблагаетсяНДС",
+        "Курс": Decimal(1),
+        "Кратность": Decimal(1),
+    }
 
 
 def test_customer_order_with_rows_posted_and_exact_money(onec, world, client_for):
     client = client_for(onec)
     item = world.guid("item", world.items[0].key)
-    rows = [{"Номенклатура": item, "Номенклатура_Type": "StandardODATA.Catalog_Номенклатура",
-             "Количество": Decimal("2"), "Цена": Decimal("1234.57"), "Сумма": Decimal("2469.14"),
-             "СтавкаНДС_Key": world.guid("vat_rate", 20), **_unit(world)}]
+    rows = [
+        {
+            "Номенклатура": item,
+            "Номенклатура_Type": "StandardODATA.Catalog_Номенклатура",
+            "Количество": Decimal("2"),
+            "Цена": Decimal("1234.57"),
+            "Сумма": Decimal("2469.14"),
+            "СтавкаНДС_Key": world.guid("vat_rate", 20),
+            **_unit(world),
+        }
+    ]
     order = client.create_customer_order(_order_header(onec, world), rows, "b24:deal:42", post=True)
     assert order["Posted"] is True
     assert order["Запасы"][0]["LineNumber"] == 1 and order["Запасы"][0]["Цена"] == Decimal("1234.57")
@@ -357,8 +386,14 @@ def test_order_missing_header_is_reported_not_applied(onec, world, client_for):
     client = client_for(onec)
     header = _order_header(onec, world)
     del header["ВидЦен_Key"]
-    rows = [{"Номенклатура": world.guid("item", world.items[0].key), "Количество": Decimal("1"),
-             "Цена": Decimal("1"), "Сумма": Decimal("1")}]
+    rows = [
+        {
+            "Номенклатура": world.guid("item", world.items[0].key),
+            "Количество": Decimal("1"),
+            "Цена": Decimal("1"),
+            "Сумма": Decimal("1"),
+        }
+    ]
     with pytest.raises(WriteNotApplied, match="ВидЦен"):
         client.create_customer_order(header, rows, "b24:deal:43")
     assert client.find_by_marker(odata.ORDERS, "b24:deal:43") == []
@@ -385,9 +420,15 @@ def test_pages_are_sized_by_bytes_after_the_first(onec, world, client_for):
 def test_posted_order_rows_replaced_via_unpost_patch_post_with_lost_answers(onec, world, client_for, onec_profile):
     client = client_for(onec)  # rows in 3.0's composite shape: the client fits them to 1.6's Номенклатура_Key
     item = world.guid("item", world.items[1].key)
-    row = {"Номенклатура": item, "Номенклатура_Type": "StandardODATA.Catalog_Номенклатура",
-           "Количество": Decimal("1"), "Цена": Decimal("10.10"), "Сумма": Decimal("10.10"),
-           "СтавкаНДС_Key": world.guid("vat_rate", 20), **_unit(world)}
+    row = {
+        "Номенклатура": item,
+        "Номенклатура_Type": "StandardODATA.Catalog_Номенклатура",
+        "Количество": Decimal("1"),
+        "Цена": Decimal("10.10"),
+        "Сумма": Decimal("10.10"),
+        "СтавкаНДС_Key": world.guid("vat_rate", 20),
+        **_unit(world),
+    }
     order = client.create_customer_order(_order_header(onec, world), [row], "b24:deal:45", post=True)
     ref = order["Ref_Key"]
     onec.faults = ScriptedFaults("drop", fail_after_write=True)
@@ -415,9 +456,18 @@ def test_patch_lost_before_the_write_is_reported_not_applied(onec, client_for, w
 def test_counterparty_groups_are_left_out_unless_asked(onec, client_for):
     folder_ref = str(uuid.uuid4())
     template = next(iter(onec.state.objects["Catalog_Контрагенты"].values()))
-    onec.state.add("Catalog_Контрагенты", {**template, "Ref_Key": folder_ref, "IsFolder": True,
-                                           "Description": "Покупатели", "Code": "999999999", "ИНН": "",
-                                           "КонтактнаяИнформация": []})
+    onec.state.add(
+        "Catalog_Контрагенты",
+        {
+            **template,
+            "Ref_Key": folder_ref,
+            "IsFolder": True,
+            "Description": "Покупатели",
+            "Code": "999999999",
+            "ИНН": "",
+            "КонтактнаяИнформация": [],
+        },
+    )
     client = client_for(onec)
     assert folder_ref not in {r["Ref_Key"] for r in client.counterparties()}
     assert folder_ref in {r["Ref_Key"] for r in client.counterparties(include_folders=True)}
@@ -427,18 +477,23 @@ def test_aware_bounds_are_taken_in_infobase_time(onec, world, client_for):
     # 21:00 UTC on the eve = 00:00 Moscow: the same window as naive Moscow midnights
     day = (world.as_of - timedelta(days=40)).replace(hour=0, minute=0, second=0, microsecond=0)
     utc = ZoneInfo("UTC")
-    aware = client_for(onec).documents(odata.ORDERS, (day - timedelta(hours=3)).replace(tzinfo=utc),
-                                       (day + timedelta(days=20) - timedelta(hours=3)).replace(tzinfo=utc))
+    aware = client_for(onec).documents(
+        odata.ORDERS,
+        (day - timedelta(hours=3)).replace(tzinfo=utc),
+        (day + timedelta(days=20) - timedelta(hours=3)).replace(tzinfo=utc),
+    )
     naive = client_for(onec).documents(odata.ORDERS, day, day + timedelta(days=20))
     assert [o["Ref_Key"] for o in aware] == [o["Ref_Key"] for o in naive]
-    assert {o["Ref_Key"] for o in naive} == {world.guid("order", o.key) for o in world.orders
-                                             if day <= o.date < day + timedelta(days=20)}
+    assert {o["Ref_Key"] for o in naive} == {
+        world.guid("order", o.key) for o in world.orders if day <= o.date < day + timedelta(days=20)
+    }
 
 
 def test_check_publication_lists_every_gap(onec_factory, client_for):
     assert client_for(onec_factory()).check_publication() is None
-    client = client_for(onec_factory(unpublished=["Catalog_ВидыЦен",
-                                                  "AccumulationRegister_ОплатаСчетовИЗаказов_RecordType"]))
+    client = client_for(
+        onec_factory(unpublished=["Catalog_ВидыЦен", "AccumulationRegister_ОплатаСчетовИЗаказов_RecordType"])
+    )
     with pytest.raises(OneCPublicationError) as err:
         client.check_publication()
     assert "Справочник ВидыЦен (Catalog_ВидыЦен" in str(err.value)
@@ -449,23 +504,34 @@ def test_order_rows_fit_the_editions_item_shape_and_are_read_back(onec, world, c
     """`Запасы.Номенклатура`: composite in 3.0, `Номенклатура_Key` in 1.6, as `$metadata` declares it."""
     client = client_for(onec)
     item = world.guid("item", world.items[2].key)
-    row = {"Номенклатура": item, "Номенклатура_Type": "StandardODATA.Catalog_Номенклатура",
-           "Количество": Decimal("1"), "Цена": Decimal("5"), "Сумма": Decimal("5"),
-           "СтавкаНДС_Key": world.guid("vat_rate", 20), **_unit(world)}
+    row = {
+        "Номенклатура": item,
+        "Номенклатура_Type": "StandardODATA.Catalog_Номенклатура",
+        "Количество": Decimal("1"),
+        "Цена": Decimal("5"),
+        "Сумма": Decimal("5"),
+        "СтавкаНДС_Key": world.guid("vat_rate", 20),
+        **_unit(world),
+    }
     order = client.create_customer_order(_order_header(onec, world), [row], "b24:deal:46", post=True)
     saved = onec.state.objects[odata.ORDERS][order["Ref_Key"]]["Запасы"][0]
     assert saved["Номенклатура_Key" if onec_profile == "unf16" else "Номенклатура"] == item
     assert order["Posted"] is True
 
 
-def test_a_row_1c_saved_without_its_item_fails_the_read_back_and_post_names_it(onec, world, client_for,
-                                                                             onec_profile):
+def test_a_row_1c_saved_without_its_item_fails_the_read_back_and_post_names_it(onec, world, client_for, onec_profile):
     """1C ignores a property the row lacks: the write 'succeeds' with no item. The read-back catches it."""
     client = client_for(onec)
     item = world.guid("item", world.items[2].key)
     # a shape the row does not have (and no `_Type` to fit it by): 1C drops it silently
-    wrong = {"Номенклатура_Key" if onec_profile == "unf30" else "Номенклатура": item, "Количество": Decimal("1"),
-             "Цена": Decimal("5"), "Сумма": Decimal("5"), "СтавкаНДС_Key": world.guid("vat_rate", 20), **_unit(world)}
+    wrong = {
+        "Номенклатура_Key" if onec_profile == "unf30" else "Номенклатура": item,
+        "Количество": Decimal("1"),
+        "Цена": Decimal("5"),
+        "Сумма": Decimal("5"),
+        "СтавкаНДС_Key": world.guid("vat_rate", 20),
+        **_unit(world),
+    }
     with pytest.raises(WriteNotVerified, match="row 1 of Запасы was saved with Номенклатура"):
         client.create_customer_order(_order_header(onec, world), [wrong], "b24:deal:47", post=True)
     (ref,) = [o["Ref_Key"] for o in client.find_by_marker(odata.ORDERS, "b24:deal:47")]
@@ -477,7 +543,7 @@ def test_a_row_1c_saved_without_its_item_fails_the_read_back_and_post_names_it(o
 def test_one_clients_whole_settlement_history_is_re_read_within_the_query_string_limit(onec, world, client_for):
     client = client_for(onec, page_size=50)
     everything = client.settlement_movements()
-    parties = sorted({m["Контрагент_Key"] for m in everything})[:2 * odata.COUNTERPARTIES_PER_FILTER + 1]
+    parties = sorted({m["Контрагент_Key"] for m in everything})[: 2 * odata.COUNTERPARTIES_PER_FILTER + 1]
     requests_before = client.stats.requests
     theirs = client.settlement_movements(counterparties=parties)
     expected = {(m["Recorder"], m["LineNumber"]) for m in everything if m["Контрагент_Key"] in set(parties)}
@@ -485,13 +551,15 @@ def test_one_clients_whole_settlement_history_is_re_read_within_the_query_string
     assert client.stats.requests > requests_before  # read from 1C (three filter groups), not from memory
 
 
-@pytest.mark.parametrize("read, entity_set", [("counterparties", odata.COUNTERPARTIES), ("contracts", odata.CONTRACTS),
-                                              ("items", odata.ITEMS)])
+@pytest.mark.parametrize(
+    "read, entity_set",
+    [("counterparties", odata.COUNTERPARTIES), ("contracts", odata.CONTRACTS), ("items", odata.ITEMS)],
+)
 def test_a_catalog_read_by_key_returns_what_the_whole_read_does_for_those_keys(onec, client_for, read, entity_set):
     client = client_for(onec, page_size=50)
     whole = {r["Ref_Key"]: r for r in getattr(client, read)()}
     versions = client.versions(entity_set, include_folders=read != "counterparties")
     assert set(versions) == set(whole) and all(v for v in versions.values())
-    refs = sorted(whole)[:2 * odata.REFS_PER_FILTER + 3]
+    refs = sorted(whole)[: 2 * odata.REFS_PER_FILTER + 3]
     some = {r["Ref_Key"]: r for r in getattr(client, read)(refs=refs)}
     assert some == {ref: whole[ref] for ref in refs}

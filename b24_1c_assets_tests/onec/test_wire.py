@@ -16,11 +16,28 @@ def test_loads_reads_money_as_decimal_never_float():
 
 
 def test_parse_row_types_by_edm_and_drops_empty_markers():
-    types = {"LineNumber": "Edm.Int64", "Сумма": "Edm.Double", "Date": "Edm.DateTime", "Договор_Key": "Edm.Guid",
-             "Posted": "Edm.Boolean", "Заказ": "Edm.String", "Заказ_Type": "Edm.String", "ОплатаДо": "Edm.DateTime"}
-    row = {"LineNumber": "12", "Сумма": 7, "Date": "2026-03-01T10:15:00", "Договор_Key": wire.ZERO_GUID,
-           "Posted": True, "Заказ": "", "Заказ_Type": "StandardODATA.Undefined", "ОплатаДо": wire.EMPTY_DATE,
-           "Договор@navigationLinkUrl": "x", "Запасы": [{"LineNumber": "1", "Цена": Decimal("2.50")}]}
+    types = {
+        "LineNumber": "Edm.Int64",
+        "Сумма": "Edm.Double",
+        "Date": "Edm.DateTime",
+        "Договор_Key": "Edm.Guid",
+        "Posted": "Edm.Boolean",
+        "Заказ": "Edm.String",
+        "Заказ_Type": "Edm.String",
+        "ОплатаДо": "Edm.DateTime",
+    }
+    row = {
+        "LineNumber": "12",
+        "Сумма": 7,
+        "Date": "2026-03-01T10:15:00",
+        "Договор_Key": wire.ZERO_GUID,
+        "Posted": True,
+        "Заказ": "",
+        "Заказ_Type": "StandardODATA.Undefined",
+        "ОплатаДо": wire.EMPTY_DATE,
+        "Договор@navigationLinkUrl": "x",
+        "Запасы": [{"LineNumber": "1", "Цена": Decimal("2.50")}],
+    }
     out = wire.parse_row(row, types, MSK, {"Запасы": {"LineNumber": "Edm.Int64", "Цена": "Edm.Double"}})
     assert out["LineNumber"] == 12
     assert out["Сумма"] == Decimal("7") and isinstance(out["Сумма"], Decimal)
@@ -50,8 +67,10 @@ def test_query_uses_percent20_never_plus_and_keeps_slash_in_path():
 def test_error_bodies_json_xml_iis_html():
     body = '{"odata.error": {"code": "14", "message": {"lang": "ru", "value": "Ошибка разбора опций"}}}'
     assert wire.parse_error_body(body.encode()) == ("14", "Ошибка разбора опций")
-    xml = ('<?xml version="1.0" encoding="utf-8"?><m:error xmlns:m="http://schemas.microsoft.com/ado/2007/08/'
-           'dataservices/metadata"><m:code>9</m:code><m:message>Экземпляр сущности не найден</m:message></m:error>')
+    xml = (
+        '<?xml version="1.0" encoding="utf-8"?><m:error xmlns:m="http://schemas.microsoft.com/ado/2007/08/'
+        'dataservices/metadata"><m:code>9</m:code><m:message>Экземпляр сущности не найден</m:message></m:error>'
+    )
     assert wire.parse_error_body(xml.encode()) == ("9", "Экземпляр сущности не найден")
     iis = b"<html><body><h3>HTTP Error 404.15 - Not Found</h3><p>query string is too long.</p></body></html>"
     code, msg = wire.parse_error_body(iis)

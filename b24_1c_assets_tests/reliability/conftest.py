@@ -25,9 +25,24 @@ RELIABILITY_SCALE = 40
 FAST_RATE = 200  # a portal limit raised for speed; the limiter has its own tests
 
 # Volatile wire fields: set by the server at write time or numbered in creation order.
-PORTAL_VOLATILE = {"ID", "id", "DATE_CREATE", "DATE_MODIFY", "TIMESTAMP_X", "createdTime", "updatedTime",
-                   "movedTime", "movedBy", "updatedBy", "MODIFY_BY_ID", "MODIFIED_BY", "previousStageId",
-                   "lastActivityTime", "LAST_ACTIVITY_TIME", "accountNumber_auto"}
+PORTAL_VOLATILE = {
+    "ID",
+    "id",
+    "DATE_CREATE",
+    "DATE_MODIFY",
+    "TIMESTAMP_X",
+    "createdTime",
+    "updatedTime",
+    "movedTime",
+    "movedBy",
+    "updatedBy",
+    "MODIFY_BY_ID",
+    "MODIFIED_BY",
+    "previousStageId",
+    "lastActivityTime",
+    "LAST_ACTIVITY_TIME",
+    "accountNumber_auto",
+}
 ONEC_VOLATILE = {"Ref_Key", "DataVersion", "Number", "Code", "Date", "ДатаИзменения"}
 DEAL_ORDER_REF, DEAL_ORDER_NUMBER = "UF_CRM_ONEC_ORDER_REF", "UF_CRM_ONEC_ORDER_NUMBER"  # settings/deal_orders.toml
 
@@ -77,8 +92,11 @@ class SyncBench:
 
         for name, value in self.env.items():
             monkeypatch.setenv(name, value)
-        return run_full_sync(trigger="reliability-test", instance=instance or dg.DagsterInstance.ephemeral(),
-                             partition_key=reliability_day())
+        return run_full_sync(
+            trigger="reliability-test",
+            instance=instance or dg.DagsterInstance.ephemeral(),
+            partition_key=reliability_day(),
+        )
 
     def state(self) -> dict:
         return business_state(self.sandbox)
@@ -120,6 +138,7 @@ def reference_state(small_world, tmp_path_factory):
 
 
 # -- business state ------------------------------------------------------------------------------------------
+
 
 def _strip(record: dict, volatile: set[str]) -> dict:
     return {k: v for k, v in record.items() if k not in volatile}
@@ -165,8 +184,10 @@ def business_state(sandbox) -> dict:
         for entity, fields in crm.userfields.items():
             for name in fields:
                 state["userfield"][(entity, name)].append(name)
-        timeline = Counter((t["ENTITY_TYPE"], ckey(t["ENTITY_ID"]) if t["ENTITY_TYPE"] == "company"
-                            else t["ENTITY_ID"], t["COMMENT"]) for t in crm.timeline)
+        timeline = Counter(
+            (t["ENTITY_TYPE"], ckey(t["ENTITY_ID"]) if t["ENTITY_TYPE"] == "company" else t["ENTITY_ID"], t["COMMENT"])
+            for t in crm.timeline
+        )
         notifications = Counter((n["USER_ID"], n["MESSAGE"]) for n in crm.notifications)
 
     objects = sandbox.onec.state.objects
@@ -220,8 +241,15 @@ def _map_refs(value, ref_key: dict[str, str]):
 def duplicates(state: dict) -> dict:
     """Keys holding more than one record, per section (the sections where one key = one record)."""
     found = {}
-    for section in ("company", "requisite", "product", "smart_invoice", "deal", "1c:Catalog_Контрагенты",
-                    "1c:Document_ЗаказПокупателя"):
+    for section in (
+        "company",
+        "requisite",
+        "product",
+        "smart_invoice",
+        "deal",
+        "1c:Catalog_Контрагенты",
+        "1c:Document_ЗаказПокупателя",
+    ):
         doubled = {k: len(v) for k, v in state.get(section, {}).items() if len(v) > 1}
         if doubled:
             found[section] = doubled
@@ -236,8 +264,13 @@ def state_diff(actual: dict, expected: dict, limit: int = 8) -> list[str]:
         for key in sorted(set(a) | set(e)):
             if a.get(key) != e.get(key):
                 got, want = a.get(key), e.get(key)
-                if isinstance(got, list) and isinstance(want, list) and len(got) == len(want) == 1 \
-                        and isinstance(got[0], dict) and isinstance(want[0], dict):  # one record: its changed fields
+                if (
+                    isinstance(got, list)
+                    and isinstance(want, list)
+                    and len(got) == len(want) == 1
+                    and isinstance(got[0], dict)
+                    and isinstance(want[0], dict)
+                ):  # one record: its changed fields
                     fields = sorted(f for f in set(got[0]) | set(want[0]) if got[0].get(f) != want[0].get(f))
                     got, want = ({f: r.get(f) for f in fields} for r in (got[0], want[0]))
                 lines.append(f"{section}[{key}]: got {str(got)[:300]} expected {str(want)[:300]}")
@@ -311,14 +344,21 @@ def plan_without_outcome(db_path: Path, run_id: str) -> list[tuple]:
     with duckdb.connect(str(db_path), read_only=True) as conn:
         for table, flow in PLAN_FLOWS.items():
             schema, name = table.split(".")
-            if not conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND "
-                                "table_name = ?", [schema, name]).fetchone()[0]:
+            if not conn.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                [schema, name],
+            ).fetchone()[0]:
                 continue
-            missing += [(table, *row) for row in conn.execute(f"""
+            missing += [
+                (table, *row)
+                for row in conn.execute(
+                    f"""
                 SELECT p.key, p.operation FROM {table} p
                 WHERE p.operation NOT IN {UNJOURNALED_OPERATIONS}
                   AND p.key NOT IN (SELECT key FROM sync.results WHERE flow = ? AND run_id = ?)""",
-                [flow, run_id]).fetchall()]
+                    [flow, run_id],
+                ).fetchall()
+            ]
     return missing
 
 
@@ -337,8 +377,14 @@ def settle(bench: SyncBench, monkeypatch, *, max_runs: int = 8) -> list[dict]:
     def run_once() -> bool:
         result = bench.run(monkeypatch)
         left = retryable_failures(bench.db_path) if bench.db_path.exists() else []
-        runs.append({"run_id": result.run_id, "success": result.success, "retryable_left": len(left),
-                     "no_outcome": plan_without_outcome(bench.db_path, result.run_id) if result.success else []})
+        runs.append(
+            {
+                "run_id": result.run_id,
+                "success": result.success,
+                "retryable_left": len(left),
+                "no_outcome": plan_without_outcome(bench.db_path, result.run_id) if result.success else [],
+            }
+        )
         return result.success
 
     while len(runs) < max_runs and not run_once():
@@ -365,8 +411,10 @@ def settled_reference_state(small_world, tmp_path_factory):
 def traffic(sandbox) -> dict:
     """Figures of what the servers saw: calls, injected/throttled failures, batch command errors."""
     portal, onec = sandbox.portal.request_log, sandbox.onec.request_log
-    return {"portal_calls": len(portal),
-            "portal_failed": sum(1 for e in portal if e.get("status") != 200),
-            "portal_command_errors": sum(len(e.get("command_errors") or {}) for e in portal),
-            "onec_calls": len(onec),
-            "onec_failed": sum(1 for e in onec if not 200 <= int(e.get("status") or 0) < 300)}
+    return {
+        "portal_calls": len(portal),
+        "portal_failed": sum(1 for e in portal if e.get("status") != 200),
+        "portal_command_errors": sum(len(e.get("command_errors") or {}) for e in portal),
+        "onec_calls": len(onec),
+        "onec_failed": sum(1 for e in onec if not 200 <= int(e.get("status") or 0) < 300),
+    }

@@ -60,10 +60,13 @@ def materialize(selection: dg.AssetSelection) -> dg.ExecuteInProcessResult:
     loaded = defs()
     graph = loaded.resolve_asset_graph()
     partitioned = any(graph.get(key).partitions_def is not None for key in selection.resolve(graph))
-    return dg.materialize([*(loaded.assets or []), *(loaded.asset_checks or [])], selection=selection,
-                          resources=loaded.resources,
-                          partition_key=daily_partitions.get_last_partition_key() if partitioned else None,
-                          raise_on_error=False)
+    return dg.materialize(
+        [*(loaded.assets or []), *(loaded.asset_checks or [])],
+        selection=selection,
+        resources=loaded.resources,
+        partition_key=daily_partitions.get_last_partition_key() if partitioned else None,
+        raise_on_error=False,
+    )
 
 
 def unmet(expectations: list[dict], bench, ids: dict[str, str], folder: Path | None = None) -> list[str]:
@@ -75,28 +78,39 @@ def unmet(expectations: list[dict], bench, ids: dict[str, str], folder: Path | N
         if isinstance(record, str) and record.startswith("$"):
             record = ids[record[1:]]
         if expect["kind"] == "reject_row":
-            found = bench.query('SELECT "column", rule, value FROM quality.rejects WHERE "table" = ? AND record_id = ?',
-                                [expect["table"], record])
-            ok = [f for f in found if expect["rule"] in (f[1] or "") and expect.get("column", f[0]) == f[0]
-                  and ("value" not in expect or expect["value"] in (f[2] or ""))]
+            found = bench.query(
+                'SELECT "column", rule, value FROM quality.rejects WHERE "table" = ? AND record_id = ?',
+                [expect["table"], record],
+            )
+            ok = [
+                f
+                for f in found
+                if expect["rule"] in (f[1] or "")
+                and expect.get("column", f[0]) == f[0]
+                and ("value" not in expect or expect["value"] in (f[2] or ""))
+            ]
             if not ok:
-                problems.append(f"{case['id']}: no {expect['table']} reject for {record} ({expect['rule']}); "
-                                f"found {found}")
+                problems.append(
+                    f"{case['id']}: no {expect['table']} reject for {record} ({expect['rule']}); found {found}"
+                )
         elif expect["kind"] == "flow_reject":
-            found = bench.query("SELECT status, error FROM sync.results WHERE flow = ? AND key = ?",
-                                [expect["flow"], record])
+            found = bench.query(
+                "SELECT status, error FROM sync.results WHERE flow = ? AND key = ?", [expect["flow"], record]
+            )
             if not any(s == "rejected" and expect["error"] in (e or "") and record in (e or "") for s, e in found):
                 problems.append(f"{case['id']}: {expect['flow']} did not reject {record}: {found}")
         elif expect["kind"] == "rejected_file":
             reason = folder / "rejected" / (expect["file"] + ".reason.txt")
             text = reason.read_text("utf-8") if reason.exists() else None
             if not (folder / "rejected" / expect["file"]).exists() or expect["reason"] not in (text or ""):
-                problems.append(f"{case['id']}: {expect['file']} not rejected with {expect['reason']!r} "
-                                f"(reason file: {text!r})")
+                problems.append(
+                    f"{case['id']}: {expect['file']} not rejected with {expect['reason']!r} (reason file: {text!r})"
+                )
     return problems
 
 
 # -- records in the sandbox 1C base and the portal, one full sync --------------------------------------------
+
 
 def inject_onec(sandbox, world) -> None:
     """Add the corpus's 1C objects to the sandbox base as if 1C users had entered them."""
@@ -136,8 +150,19 @@ def inject_portal(portal, world) -> dict[str, str]:
         cid = call(portal, "crm.company.add", {"fields": {"TITLE": expand(company["TITLE"])}})
         ids[f"company:{company['ref']}"] = str(cid)
         if "requisite" in company:
-            call(portal, "crm.requisite.add", {"fields": {"ENTITY_TYPE_ID": 4, "ENTITY_ID": cid, "PRESET_ID": 1,
-                                                          "NAME": "Организация", **company["requisite"]}})
+            call(
+                portal,
+                "crm.requisite.add",
+                {
+                    "fields": {
+                        "ENTITY_TYPE_ID": 4,
+                        "ENTITY_ID": cid,
+                        "PRESET_ID": 1,
+                        "NAME": "Организация",
+                        **company["requisite"],
+                    }
+                },
+            )
     deleted_item = next(world.guid("item", i.key) for i in world.items if i.deleted)
     for product in spec["products"]:
         fields = {k: v for k, v in product.items() if k != "ref"}
@@ -145,8 +170,9 @@ def inject_portal(portal, world) -> dict[str, str]:
             fields["XML_ID"] = deleted_item
         ids[f"product:{product['ref']}"] = str(call(portal, "crm.product.add", {"fields": fields}))
     for deal in spec["deals"]:
-        fields = {k: v for k, v in deal.items() if k in ("TITLE", "CATEGORY_ID", "STAGE_ID", "COMPANY_ID",
-                                                         "OPPORTUNITY")}
+        fields = {
+            k: v for k, v in deal.items() if k in ("TITLE", "CATEGORY_ID", "STAGE_ID", "COMPANY_ID", "OPPORTUNITY")
+        }
         if "company" in deal:
             fields["COMPANY_ID"] = ids[f"company:{deal['company']}"]
         if "OPPORTUNITY" in fields:
@@ -169,8 +195,7 @@ def inject_portal(portal, world) -> dict[str, str]:
 NOT_CREATED = {f"0bad0001-0000-4000-8000-00000000000{n}" for n in "3456"}
 
 
-def test_bad_records_from_both_sides_are_rejected_by_name_and_good_ones_sync(small_world, bench_factory,
-                                                                             monkeypatch):
+def test_bad_records_from_both_sides_are_rejected_by_name_and_good_ones_sync(small_world, bench_factory, monkeypatch):
     bench = bench_factory(small_world, "sync")
     inject_onec(bench.sandbox, small_world)
     ids = inject_portal(bench.sandbox.portal, small_world)
@@ -182,22 +207,30 @@ def test_bad_records_from_both_sides_are_rejected_by_name_and_good_ones_sync(sma
     # the good records of the same run arrived: the 1C counterparty as a CRM company, the CRM company as a client
     crm = bench.sandbox.portal.state
     with crm.lock:
-        created = [r for r in crm.tables["company"].rows.values()
-                   if r.get("ORIGIN_ID") == "600d0001-0000-4000-8000-000000000001"]
-        bad_created = [r["ORIGIN_ID"] for r in crm.tables["company"].rows.values()
-                       if r.get("ORIGIN_ID") in NOT_CREATED]
+        created = [
+            r
+            for r in crm.tables["company"].rows.values()
+            if r.get("ORIGIN_ID") == "600d0001-0000-4000-8000-000000000001"
+        ]
+        bad_created = [r["ORIGIN_ID"] for r in crm.tables["company"].rows.values() if r.get("ORIGIN_ID") in NOT_CREATED]
     assert [c["TITLE"] for c in created] == ["Добрый Корпус ООО"]
     assert bad_created == []
-    client = bench.query("SELECT inn, match_rule FROM client_master.clients WHERE company_id = ?",
-                         [int(ids["company:good"])])
+    client = bench.query(
+        "SELECT inn, match_rule FROM client_master.clients WHERE company_id = ?", [int(ids["company:good"])]
+    )
     assert client == [("7810445561", "only_crm")]
     assert result.success, [e.step_key for e in result.get_step_failure_events()]
 
 
 # -- files in the exchange folder ----------------------------------------------------------------------------
 
-EXCHANGE_FILES = ["payments-broken.json", "import-truncated.xml", "counterparties-raw-control.json",
-                  "counterparties-cp1251.json", "payments-bad-amounts.json"]
+EXCHANGE_FILES = [
+    "payments-broken.json",
+    "import-truncated.xml",
+    "counterparties-raw-control.json",
+    "counterparties-cp1251.json",
+    "payments-bad-amounts.json",
+]
 
 
 @pytest.fixture
@@ -224,16 +257,27 @@ def test_bad_exchange_files_and_rows_are_rejected_by_name_and_good_ones_load(exc
     assert result.success
     problems = unmet(cases("exchange"), bench, {}, folder)
     assert not problems, "\n".join(problems)
-    assert sorted(p.name for p in (folder / "rejected").iterdir() if not p.name.endswith(".reason.txt")) == \
-        sorted(["payments-broken.json", "import-truncated.xml", "counterparties-raw-control.json"])
+    assert sorted(p.name for p in (folder / "rejected").iterdir() if not p.name.endswith(".reason.txt")) == sorted(
+        ["payments-broken.json", "import-truncated.xml", "counterparties-raw-control.json"]
+    )
     # good rows of the bad files and every file of the world loaded
-    assert bench.query('SELECT "Description" FROM onec.counterparties WHERE "Ref_Key" = ?',
-                       ["600d0008-0000-4000-8000-000000000001"]) == [("Ёлочка и Берёзка ООО",)]
-    assert bench.query('SELECT "СуммаДокумента" FROM onec.bank_receipts WHERE "Ref_Key" = ?',
-                       ["600d0007-0000-4000-8000-000000000001"]) == [(Decimal("1234.56"),)]
+    assert bench.query(
+        'SELECT "Description" FROM onec.counterparties WHERE "Ref_Key" = ?', ["600d0008-0000-4000-8000-000000000001"]
+    ) == [("Ёлочка и Берёзка ООО",)]
+    assert bench.query(
+        'SELECT "СуммаДокумента" FROM onec.bank_receipts WHERE "Ref_Key" = ?', ["600d0007-0000-4000-8000-000000000001"]
+    ) == [(Decimal("1234.56"),)]
     processed = {p.name for p in (folder / "processed").iterdir()}
-    assert {"counterparties.json", "invoices.json", "payments.json", "receivables.json", "import.xml",
-            "offers.xml", "counterparties-cp1251.json", "payments-bad-amounts.json"} <= processed
+    assert {
+        "counterparties.json",
+        "invoices.json",
+        "payments.json",
+        "receivables.json",
+        "import.xml",
+        "offers.xml",
+        "counterparties-cp1251.json",
+        "payments-bad-amounts.json",
+    } <= processed
 
 
 # -- a 1C export that suddenly has zero rows -----------------------------------------------------------------

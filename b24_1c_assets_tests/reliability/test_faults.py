@@ -21,8 +21,9 @@ from b24_1c_assets_tests.reliability.conftest import (
     unaccounted_keys,
 )
 
-BOTH_SIDES = dict(error_503_share=0.20, drop_share=0.05, slow_share=0.05, slow_seconds=0.3,
-                  batch_command_error_share=0.05)
+BOTH_SIDES = dict(
+    error_503_share=0.20, drop_share=0.05, slow_share=0.05, slow_seconds=0.3, batch_command_error_share=0.05
+)
 MAX_RUNS = 8
 
 
@@ -30,10 +31,12 @@ MAX_RUNS = 8
 def short_backoff(monkeypatch):
     """The clients' real retry logic with waits cut tenfold: a loopback server needs no 0.5-30 s backoff, and
     one faulty run would otherwise spend a minute asleep."""
-    monkeypatch.setattr("b24_1c_assets.lib.resources.Bitrix24Client",
-                        partial(Bitrix24Client, backoff_initial=0.05, backoff_max=3.0))
-    monkeypatch.setattr("b24_1c_assets.lib.resources.OneCClient",
-                        partial(OneCClient, backoff_initial=0.05, backoff_max=3.0))
+    monkeypatch.setattr(
+        "b24_1c_assets.lib.resources.Bitrix24Client", partial(Bitrix24Client, backoff_initial=0.05, backoff_max=3.0)
+    )
+    monkeypatch.setattr(
+        "b24_1c_assets.lib.resources.OneCClient", partial(OneCClient, backoff_initial=0.05, backoff_max=3.0)
+    )
 
 
 def assert_settled_like_reference(bench, runs, reference) -> None:
@@ -50,8 +53,9 @@ def assert_settled_like_reference(bench, runs, reference) -> None:
 
 
 @pytest.mark.slow
-def test_faults_on_both_sides_settle_at_the_reference_state(small_world, settled_reference_state, bench_factory,
-                                                             monkeypatch):
+def test_faults_on_both_sides_settle_at_the_reference_state(
+    small_world, settled_reference_state, bench_factory, monkeypatch
+):
     bench = bench_factory(small_world, "faulty", Faults(**BOTH_SIDES, seed=1))
     runs = settle(bench, monkeypatch, max_runs=MAX_RUNS)
     seen = traffic(bench.sandbox)
@@ -61,8 +65,9 @@ def test_faults_on_both_sides_settle_at_the_reference_state(small_world, settled
 
 
 @pytest.mark.slow
-def test_faults_on_the_1c_side_only_settle_at_the_reference_state(small_world, settled_reference_state,
-                                                                  bench_factory, monkeypatch):
+def test_faults_on_the_1c_side_only_settle_at_the_reference_state(
+    small_world, settled_reference_state, bench_factory, monkeypatch
+):
     bench = bench_factory(small_world, "faulty-1c", Faults(**BOTH_SIDES, seed=2))
     bench.sandbox.portal.faults = Faults()  # the servers read their faults per request: the portal is healthy
     runs = settle(bench, monkeypatch, max_runs=MAX_RUNS)

@@ -23,9 +23,11 @@ from b24_1c_assets_tests.reliability.conftest import (
     unaccounted_keys,
 )
 
-CHILD = ("import dagster as dg\n"
-         "from b24_1c_assets.runner import run_full_sync\n"
-         "run_full_sync(trigger='kill-test', instance=dg.DagsterInstance.ephemeral(), partition_key={day!r})\n")
+CHILD = (
+    "import dagster as dg\n"
+    "from b24_1c_assets.runner import run_full_sync\n"
+    "run_full_sync(trigger='kill-test', instance=dg.DagsterInstance.ephemeral(), partition_key={day!r})\n"
+)
 
 
 def portal_write_batch(bench) -> bool:
@@ -33,15 +35,22 @@ def portal_write_batch(bench) -> bool:
 
 
 def onec_order_post(bench) -> bool:
-    return any(e.get("method") == "POST" and e.get("path") == "Document_ЗаказПокупателя"
-               for e in list(bench.sandbox.onec.request_log))
+    return any(
+        e.get("method") == "POST" and e.get("path") == "Document_ЗаказПокупателя"
+        for e in list(bench.sandbox.onec.request_log)
+    )
 
 
 def kill_when(bench, seen, timeout: float = 150.0) -> float:
     """Start full_sync in a child process, SIGKILL it as soon as `seen(bench)`; returns seconds to the kill."""
     env = {**os.environ, **bench.env, "DAGSTER_DISABLE_TELEMETRY": "1"}
-    child = subprocess.Popen([sys.executable, "-c", CHILD.format(day=reliability_day())], env=env,
-                             cwd=str(PROJECT_ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD.format(day=reliability_day())],
+        env=env,
+        cwd=str(PROJECT_ROOT),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     started = time.monotonic()
     try:
         while not seen(bench):
@@ -79,12 +88,17 @@ def onec_posts_done(bench) -> list[dict]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, kill_at, writes_done, what", [
-    ("kill-crm", portal_write_batch, crm_writes_done, "CRM writes"),
-    ("kill-1c", onec_order_post, onec_posts_done, "1C POSTs"),
-], ids=["during_the_first_crm_write_batch", "right_after_a_1c_order_post"])
-def test_kill_then_rerun(name, kill_at, writes_done, what, small_world, settled_reference_state, bench_factory,
-                         monkeypatch):
+@pytest.mark.parametrize(
+    "name, kill_at, writes_done, what",
+    [
+        ("kill-crm", portal_write_batch, crm_writes_done, "CRM writes"),
+        ("kill-1c", onec_order_post, onec_posts_done, "1C POSTs"),
+    ],
+    ids=["during_the_first_crm_write_batch", "right_after_a_1c_order_post"],
+)
+def test_kill_then_rerun(
+    name, kill_at, writes_done, what, small_world, settled_reference_state, bench_factory, monkeypatch
+):
     bench = bench_factory(small_world, name)
     after = kill_when(bench, kill_at)
     writes = writes_done(bench)

@@ -26,8 +26,7 @@ from b24_1c_assets_tests.reliability.conftest import point_env_at, reliability_d
 WEBHOOK_CODE = "zq7leakcanaryhook41x"  # the path segment after /rest/<user>/
 ONEC_USER = "integration"
 ONEC_PASSWORD = "Zq7-Leak+Canary/1C=pw"  # '+', '/', '=' so URL and form encodings differ from the raw text
-FAULTS = dict(error_503_share=0.2, drop_share=0.05, slow_share=0.05, slow_seconds=0.3,
-              batch_command_error_share=0.05)
+FAULTS = dict(error_503_share=0.2, drop_share=0.05, slow_share=0.05, slow_seconds=0.3, batch_command_error_share=0.05)
 
 CHILD = """
 import logging
@@ -85,16 +84,19 @@ def duckdb_text(db_path) -> str:
 
 
 def sandbox_text(bench) -> str:
-    return json.dumps([bench.sandbox.portal.request_log, bench.sandbox.onec.request_log], default=str,
-                      ensure_ascii=False)
+    return json.dumps(
+        [bench.sandbox.portal.request_log, bench.sandbox.onec.request_log], default=str, ensure_ascii=False
+    )
 
 
 @pytest.mark.slow
 def test_no_secret_in_logs_events_tables_or_sandbox_logs(secret_bench, monkeypatch, caplog):
-    monkeypatch.setattr("b24_1c_assets.lib.resources.Bitrix24Client",
-                        partial(Bitrix24Client, backoff_initial=0.05, backoff_max=3.0))
-    monkeypatch.setattr("b24_1c_assets.lib.resources.OneCClient",
-                        partial(OneCClient, backoff_initial=0.05, backoff_max=3.0))
+    monkeypatch.setattr(
+        "b24_1c_assets.lib.resources.Bitrix24Client", partial(Bitrix24Client, backoff_initial=0.05, backoff_max=3.0)
+    )
+    monkeypatch.setattr(
+        "b24_1c_assets.lib.resources.OneCClient", partial(OneCClient, backoff_initial=0.05, backoff_max=3.0)
+    )
     caplog.set_level(logging.DEBUG)
     instance = dg.DagsterInstance.ephemeral()
     results = [secret_bench.run(monkeypatch, instance=instance)]
@@ -105,16 +107,20 @@ def test_no_secret_in_logs_events_tables_or_sandbox_logs(secret_bench, monkeypat
     found = []
     records = caplog.records
     assert any(r.levelno == logging.DEBUG for r in records) and any("retry" in r.getMessage() for r in records)
-    found += leaks("python logs", caplog.text + "\n".join(
-        f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in records))
+    found += leaks(
+        "python logs", caplog.text + "\n".join(f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in records)
+    )
     for result in results:
         run = instance.get_run_by_id(result.run_id)
         found += leaks("run record", repr(run.run_config) + repr(run.tags))
         entries = instance.all_logs(result.run_id)
         assert len(entries) > 50
         found += leaks("event log", "\n".join(dg.serialize_value(e) for e in entries))
-        errors = [e.event_specific_data.error.to_string() for e in result.all_events
-                  if getattr(e.event_specific_data, "error", None) is not None]
+        errors = [
+            e.event_specific_data.error.to_string()
+            for e in result.all_events
+            if getattr(e.event_specific_data, "error", None) is not None
+        ]
         found += leaks("exceptions", "\n".join(errors))
     found += leaks("duckdb", duckdb_text(secret_bench.db_path))
     found += leaks("sandbox request logs", sandbox_text(secret_bench))
@@ -127,11 +133,20 @@ def test_no_secret_in_logs_events_tables_or_sandbox_logs(secret_bench, monkeypat
 def test_no_secret_in_a_child_process_output(secret_bench):
     faulty(secret_bench)
     env = {**os.environ, **secret_bench.env, "DAGSTER_DISABLE_TELEMETRY": "1"}
-    done = subprocess.run([sys.executable, "-c", CHILD.format(day=reliability_day())], env=env,
-                          cwd=str(PROJECT_ROOT), capture_output=True, text=True, timeout=240)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD.format(day=reliability_day())],
+        env=env,
+        cwd=str(PROJECT_ROOT),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-2000:]
     assert "run " in done.stdout and "STEP_SUCCESS" in done.stderr  # the child really ran and logged
-    found = leaks("stdout/stderr", output) + leaks("duckdb", duckdb_text(secret_bench.db_path)) \
+    found = (
+        leaks("stdout/stderr", output)
+        + leaks("duckdb", duckdb_text(secret_bench.db_path))
         + leaks("sandbox request logs", sandbox_text(secret_bench))
+    )
     assert not found, found

@@ -37,8 +37,9 @@ def test_call_get_and_the_batch_path_with_a_list(bitrix):
     portal, b = bitrix
     company = _only(b.call("crm.company.get", {"ID": 3}))
     assert company["ID"] == "3" and company["TITLE"]
-    results = b.call("crm.company.update", [{"ID": 1, "fields": {"TITLE": "Первая"}},
-                                            {"ID": 2, "fields": {"TITLE": "Вторая"}}])
+    results = b.call(
+        "crm.company.update", [{"ID": 1, "fields": {"TITLE": "Первая"}}, {"ID": 2, "fields": {"TITLE": "Вторая"}}]
+    )
     assert results == (True, True)
     assert [portal.state.record("company", i)["TITLE"] for i in (1, 2)] == ["Первая", "Вторая"]
     deals = b.get_all("crm.deal.list", {"select": ["ID", "STAGE_ID"], "filter": {"CATEGORY_ID": 1}})

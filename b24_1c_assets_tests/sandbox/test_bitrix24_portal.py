@@ -47,14 +47,23 @@ def crm_company_count(world) -> int:
 
 # -- envelopes and errors -----------------------------------------------------------------------------
 
+
 def test_list_envelope_has_strings_total_next_and_time_block(b24, world):
     body = call(b24, "crm.company.list", {"select": ["ID", "TITLE"]}).json()
     assert len(body["result"]) == 50
     assert body["total"] == crm_company_count(world)
     assert body["next"] == 50
     assert all(isinstance(row["ID"], str) for row in body["result"])
-    assert set(body["time"]) == {"start", "finish", "duration", "processing", "date_start", "date_finish",
-                                 "operating_reset_at", "operating"}
+    assert set(body["time"]) == {
+        "start",
+        "finish",
+        "duration",
+        "processing",
+        "date_start",
+        "date_finish",
+        "operating_reset_at",
+        "operating",
+    }
     assert body["time"]["date_start"].endswith("+03:00")
     assert body["time"]["operating_reset_at"] > body["time"]["start"]
 
@@ -62,8 +71,12 @@ def test_list_envelope_has_strings_total_next_and_time_block(b24, world):
 def test_json_form_and_query_string_parameters_mean_the_same(b24):
     params = {"filter": {"%TITLE": "ООО", ">ID": 3}, "select": ["ID", "TITLE"], "order": {"ID": "DESC"}}
     via_json = call(b24, "crm.company.list", params).json()["result"]
-    via_form = requests.post(b24.webhook_url + "crm.company.list", data=php_query(params).encode(),
-                             headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=10).json()
+    via_form = requests.post(
+        b24.webhook_url + "crm.company.list",
+        data=php_query(params).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=10,
+    ).json()
     via_query = requests.get(b24.webhook_url + "crm.company.list?" + php_query(params), timeout=10).json()
     assert via_json and via_json == via_form["result"] == via_query["result"]
     assert [int(r["ID"]) for r in via_json] == sorted((int(r["ID"]) for r in via_json), reverse=True)
@@ -90,8 +103,11 @@ def test_unknown_method_is_404_error_method_not_found(b24):
 
 
 def test_missing_record_is_400_not_found(b24):
-    for method, params in (("crm.company.get", {"id": 999999}), ("crm.deal.update", {"id": 999999, "fields": {}}),
-                           ("crm.contact.get", {"ID": "999999"})):
+    for method, params in (
+        ("crm.company.get", {"id": 999999}),
+        ("crm.deal.update", {"id": 999999, "fields": {}}),
+        ("crm.contact.get", {"ID": "999999"}),
+    ):
         response = call(b24, method, params)
         assert response.status_code == 400, method
         assert response.json() == {"error": "", "error_description": "Not found"}
@@ -104,19 +120,29 @@ def test_bad_parameters_are_400_with_an_error(b24):
     assert response.status_code == 400 and response.json()["error"] == "ERROR_ARGUMENT"
     response = call(b24, "crm.company.get", {})
     assert response.status_code == 400 and "ID" in response.json()["error_description"]
-    response = requests.post(b24.webhook_url + "crm.company.list", data=b"{not json",
-                             headers={"Content-Type": "application/json"}, timeout=10)
+    response = requests.post(
+        b24.webhook_url + "crm.company.list",
+        data=b"{not json",
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
     assert response.status_code == 400 and response.json()["error"] == "ERROR_ARGUMENT"
 
 
 def test_php_query_parser_handles_nesting_lists_appends_and_utf8():
-    parsed = parse_php_query("filter%5B%3EID%5D=5&filter[@ID][0]=1&filter[@ID][1]=2&select[]=ID&select[]=TITLE"
-                             "&fields[TITLE]=%D0%A0%D0%BE%D0%BC%D0%B0%D1%88%D0%BA%D0%B0+2&fields[EMAIL][n0][VALUE]=a")
-    assert parsed == {"filter": {">ID": "5", "@ID": ["1", "2"]}, "select": ["ID", "TITLE"],
-                      "fields": {"TITLE": "Ромашка 2", "EMAIL": {"n0": {"VALUE": "a"}}}}
+    parsed = parse_php_query(
+        "filter%5B%3EID%5D=5&filter[@ID][0]=1&filter[@ID][1]=2&select[]=ID&select[]=TITLE"
+        "&fields[TITLE]=%D0%A0%D0%BE%D0%BC%D0%B0%D1%88%D0%BA%D0%B0+2&fields[EMAIL][n0][VALUE]=a"
+    )
+    assert parsed == {
+        "filter": {">ID": "5", "@ID": ["1", "2"]},
+        "select": ["ID", "TITLE"],
+        "fields": {"TITLE": "Ромашка 2", "EMAIL": {"n0": {"VALUE": "a"}}},
+    }
 
 
 # -- limits -------------------------------------------------------------------------------------------
+
 
 def test_leaky_bucket_refuses_the_call_over_the_burst_and_does_nothing(portal_factory):
     portal = portal_factory(rate=0.5, burst=5, seed=False)
@@ -153,17 +179,33 @@ def test_operating_time_limit_blocks_only_the_heavy_method_until_reset(portal_fa
 
 # -- batch --------------------------------------------------------------------------------------------
 
+
 def test_batch_parses_php_encoding_with_nested_filters_arrays_uf_fields_and_cyrillic(empty):
-    assert call(empty, "crm.company.userfield.add", {"fields": {"FIELD_NAME": "DEBT_SUM", "USER_TYPE_ID": "double"}}
-                ).status_code == 200
+    assert (
+        call(
+            empty, "crm.company.userfield.add", {"fields": {"FIELD_NAME": "DEBT_SUM", "USER_TYPE_ID": "double"}}
+        ).status_code
+        == 200
+    )
     cmd = {
-        "add1": "crm.company.add?" + php_query({"fields": {
-            "TITLE": "ООО «Ромашка» & Ко", "UF_CRM_DEBT_SUM": "257000.5",
-            "EMAIL": [{"VALUE": "buh@romashka.ru", "VALUE_TYPE": "WORK"}]}}),
+        "add1": "crm.company.add?"
+        + php_query(
+            {
+                "fields": {
+                    "TITLE": "ООО «Ромашка» & Ко",
+                    "UF_CRM_DEBT_SUM": "257000.5",
+                    "EMAIL": [{"VALUE": "buh@romashka.ru", "VALUE_TYPE": "WORK"}],
+                }
+            }
+        ),
         "add2": "crm.company.add?" + php_query({"fields": {"TITLE": "Лютик"}}),
-        "find": "crm.company.list?" + php_query({"filter": {"@ID": ["$result[add1]", "$result[add2]"],
-                                                            "%TITLE": "ромашка"},
-                                                 "select": ["ID", "TITLE", "UF_CRM_DEBT_SUM", "EMAIL"]}),
+        "find": "crm.company.list?"
+        + php_query(
+            {
+                "filter": {"@ID": ["$result[add1]", "$result[add2]"], "%TITLE": "ромашка"},
+                "select": ["ID", "TITLE", "UF_CRM_DEBT_SUM", "EMAIL"],
+            }
+        ),
     }
     body = call(empty, "batch", {"halt": 0, "cmd": cmd}).json()["result"]
     assert body["result_error"] == []
@@ -187,8 +229,12 @@ def test_batch_result_references_resolve_and_unresolvable_ones_stay_literal(b24)
     assert [r["ENTITY_ID"] for r in body["result"]["c2"]] == [first_id]
     assert body["result"]["c4"]["ID"] == first_id
     assert body["result_error"]["c3"]["error_description"] == "ID is not defined or invalid."
-    assert b24.request_log[-1]["commands"] == ["crm.company.list", "crm.requisite.list", "crm.company.get",
-                                               "crm.company.get"]
+    assert b24.request_log[-1]["commands"] == [
+        "crm.company.list",
+        "crm.requisite.list",
+        "crm.company.get",
+        "crm.company.get",
+    ]
 
 
 def test_batch_halt_stops_at_the_first_error_and_halt_0_runs_all(b24):
@@ -218,8 +264,17 @@ def test_batch_of_more_than_50_commands_is_refused_whole(empty):
 
 
 def test_batch_inside_batch_is_not_allowed_and_unknown_inner_methods_fail_alone(b24):
-    body = call(b24, "batch", {"cmd": {"inner": "batch?cmd[x]=crm.company.get%3Fid%3D1", "bad": "crm.nothing.list",
-                                       "ok": "crm.company.get?id=1"}}).json()["result"]
+    body = call(
+        b24,
+        "batch",
+        {
+            "cmd": {
+                "inner": "batch?cmd[x]=crm.company.get%3Fid%3D1",
+                "bad": "crm.nothing.list",
+                "ok": "crm.company.get?id=1",
+            }
+        },
+    ).json()["result"]
     assert body["result_error"]["inner"]["error"] == "ERROR_BATCH_METHOD_NOT_ALLOWED"
     assert body["result_error"]["bad"]["error"] == "ERROR_METHOD_NOT_FOUND"
     assert body["result"]["ok"]["ID"] == "1"
@@ -228,12 +283,17 @@ def test_batch_inside_batch_is_not_allowed_and_unknown_inner_methods_fail_alone(
 def test_batch_form_encoded_cmd_with_double_encoding(b24):
     # cmd values inside a form body are encoded twice, as the docs warn.
     inner = "crm.company.list?" + php_query({"filter": {"ID": 2}, "select": ["ID"]})
-    body = requests.post(b24.webhook_url + "batch.json", data=f"halt=0&cmd[one]={quote(inner, safe='')}",
-                         headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=10).json()
+    body = requests.post(
+        b24.webhook_url + "batch.json",
+        data=f"halt=0&cmd[one]={quote(inner, safe='')}",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=10,
+    ).json()
     assert body["result"]["result"]["one"] == [{"ID": "2"}]
 
 
 # -- faults -------------------------------------------------------------------------------------------
+
 
 def test_injected_503_is_a_plain_balancer_page_and_500_a_json_error(portal_factory):
     p503 = portal_factory(faults=Faults(error_503_share=1.0), seed=False)
@@ -279,6 +339,7 @@ def test_per_command_batch_errors(portal_factory):
 
 # -- request log --------------------------------------------------------------------------------------
 
+
 def test_request_log_counts_calls_without_any_secret(b24):
     call(b24, "crm.company.list", {"select": ["ID"], "auth": "token-123"})
     call(b24, "crm.company.update", {"id": 1, "fields": {"TITLE": "Новое имя"}})
@@ -286,8 +347,11 @@ def test_request_log_counts_calls_without_any_secret(b24):
     requests.post(b24.webhook_url.replace(b24.webhook_code, "bad") + "crm.company.list", json={}, timeout=10)
     log = b24.request_log
     assert [(e["method"], e["status"], e["kind"]) for e in log] == [
-        ("crm.company.list", 200, "read"), ("crm.company.update", 200, "write"), ("batch", 200, "write"),
-        ("crm.company.list", 401, "read")]
+        ("crm.company.list", 200, "read"),
+        ("crm.company.update", 200, "write"),
+        ("batch", 200, "write"),
+        ("crm.company.list", 401, "read"),
+    ]
     assert log[2]["commands"] == ["crm.company.get", "crm.deal.update"] and log[3]["error"] == "NO_AUTH_FOUND"
     dumped = json.dumps(log, ensure_ascii=False) + repr(log) + repr(b24)
     assert b24.webhook_code not in dumped and "token-123" not in dumped
@@ -300,8 +364,12 @@ def test_concurrent_callers_share_one_consistent_crm(empty):
 
     def add(n: int) -> int:
         with requests.Session() as session:
-            return [session.post(empty.webhook_url + "crm.company.add", json={"fields": {"TITLE": f"T{n}-{i}"}},
-                                 timeout=10).json()["result"] for i in range(10)][-1]
+            return [
+                session.post(
+                    empty.webhook_url + "crm.company.add", json={"fields": {"TITLE": f"T{n}-{i}"}}, timeout=10
+                ).json()["result"]
+                for i in range(10)
+            ][-1]
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(add, range(8)))
@@ -313,9 +381,11 @@ def test_concurrent_callers_share_one_consistent_crm(empty):
 def test_a_reference_past_a_short_page_substitutes_what_resolved_as_the_portal_does(b24):
     """`$result[p0][49][ID]` after a 3-row page: the portal puts in the part it could resolve (the page array),
     so the chained command runs with a malformed filter instead of an empty one."""
-    cmd = {"p0": "crm.company.list?filter[>ID]=0&order[ID]=ASC&select[0]=ID&start=-1&filter[%3C%3DID]=3",
-           "p1": "crm.company.list?filter[>ID]=$result[p0][49][ID]&order[ID]=ASC&select[0]=ID&start=-1",
-           "t": "crm.company.list?filter[%TITLE]=x$result[p0][49][ID]&select[0]=ID&start=-1"}
+    cmd = {
+        "p0": "crm.company.list?filter[>ID]=0&order[ID]=ASC&select[0]=ID&start=-1&filter[%3C%3DID]=3",
+        "p1": "crm.company.list?filter[>ID]=$result[p0][49][ID]&order[ID]=ASC&select[0]=ID&start=-1",
+        "t": "crm.company.list?filter[%TITLE]=x$result[p0][49][ID]&select[0]=ID&start=-1",
+    }
     body = call(b24, "batch", {"cmd": cmd}).json()["result"]
     assert len(body["result"]["p0"]) == 3
     # the malformed queries run (and cost operating time) but find nothing; an empty string would have

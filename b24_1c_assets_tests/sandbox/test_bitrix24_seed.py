@@ -30,17 +30,25 @@ def test_one_company_and_one_requisite_per_crm_spelling(seeded):
         rq = requisites[company["ID"]]
         assert (rq["ENTITY_TYPE_ID"], rq["RQ_INN"]) == ("4", spelling.inn)
         if party.kind == "legal":
-            assert (rq["PRESET_ID"], rq["NAME"], rq["RQ_KPP"], rq["RQ_OGRN"]) == ("1", "Организация", spelling.kpp,
-                                                                               spelling.ogrn)
+            assert (rq["PRESET_ID"], rq["NAME"], rq["RQ_KPP"], rq["RQ_OGRN"]) == (
+                "1",
+                "Организация",
+                spelling.kpp,
+                spelling.ogrn,
+            )
         else:
             assert (rq["PRESET_ID"], rq["NAME"], rq["RQ_OGRNIP"]) == ("2", "ИП", spelling.ogrn)
         expected_origin = None
         if spelling.linked_onec:  # the party's first 1C card, or the record an older connector named
-            expected_origin = (counterparty_guid(world, *spelling.origin_of) if spelling.origin_of
-                               else world.guid("counterparty", party.key))
+            expected_origin = (
+                counterparty_guid(world, *spelling.origin_of)
+                if spelling.origin_of
+                else world.guid("counterparty", party.key)
+            )
         assert company["ORIGIN_ID"] == expected_origin
-        assert company["ORIGINATOR_ID"] == ((spelling.originator or ONEC_ORIGINATOR_ID) if spelling.linked_onec
-                                            else None)
+        assert company["ORIGINATOR_ID"] == (
+            (spelling.originator or ONEC_ORIGINATOR_ID) if spelling.linked_onec else None
+        )
         emails = [e["VALUE"] for e in company["EMAIL"]]
         assert emails == ([spelling.email] if spelling.email else [])
 
@@ -74,8 +82,10 @@ def test_deals_keep_world_ids_pipelines_stages_and_rows(seeded):
         assert Decimal(record["OPPORTUNITY"]) == deal.amount
         rows = state.product_rows[deal.key]
         # Each line is rounded to kopecks first, as the world (and 1C) computes line amounts.
-        assert sum((Decimal(str(r["PRICE"])) * Decimal(str(r["QUANTITY"]))).quantize(Decimal("0.01"))
-                   for r in rows) == deal.amount
+        assert (
+            sum((Decimal(str(r["PRICE"])) * Decimal(str(r["QUANTITY"]))).quantize(Decimal("0.01")) for r in rows)
+            == deal.amount
+        )
     assert any(d.category_id for d in world.deals)
 
 

@@ -10,8 +10,9 @@ import requests
 def call(base, method: str, params: dict | None = None) -> dict:
     """`base`: a webhook URL, or the portal itself for `event.*` (application context only)."""
     if not isinstance(base, str):
-        response = requests.post(f"{base.base_url}/rest/{method}",
-                                 json={**(params or {}), "auth": base.application_token()}, timeout=10)
+        response = requests.post(
+            f"{base.base_url}/rest/{method}", json={**(params or {}), "auth": base.application_token()}, timeout=10
+        )
     else:
         response = requests.post(base + method, json=params or {}, timeout=10)
     body = response.json()
@@ -34,7 +35,9 @@ def test_each_webhook_writes_as_its_user(empty):
     assert (row["CREATED_BY_ID"], row["MODIFY_BY_ID"]) == ("1", "7")
     events = call(empty, "event.offline.get", {})["result"]["events"]
     assert [(e["EVENT_NAME"], e["EVENT_ADDITIONAL"]["user_id"]) for e in events] == [
-        ("ONCRMDEALADD", "1"), ("ONCRMDEALUPDATE", "7")]
+        ("ONCRMDEALADD", "1"),
+        ("ONCRMDEALUPDATE", "7"),
+    ]
 
 
 def test_a_webhook_code_is_good_only_for_its_own_user(empty):

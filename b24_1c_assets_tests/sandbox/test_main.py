@@ -19,8 +19,13 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _launch(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "b24_1c_assets.sandbox", "--scale", "15", *args],
-                            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "b24_1c_assets.sandbox", "--scale", "15", *args],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _read_env(proc: subprocess.Popen, count: int) -> list[tuple[str, str]]:
@@ -65,8 +70,12 @@ def test_command_serves_both_systems_and_stops_on_sigterm(launched):
     assert users.json()["result"] and users.json()["result"][0]["ID"] == "1"
 
     service = values["ONEC_ODATA_URL"]
-    ok = requests.get(service, params={"$format": "json"}, auth=(values["ONEC_USERNAME"].encode(),
-                                                                 values["ONEC_PASSWORD"].encode()), timeout=10)
+    ok = requests.get(
+        service,
+        params={"$format": "json"},
+        auth=(values["ONEC_USERNAME"].encode(), values["ONEC_PASSWORD"].encode()),
+        timeout=10,
+    )
     assert ok.status_code == 200
     assert any(s["name"] == "Catalog_Контрагенты" for s in ok.json()["value"])
     assert requests.get(service, params={"$format": "json"}, timeout=10).status_code == 401
@@ -83,8 +92,9 @@ def test_only_1c_with_chosen_password_and_sigint(launched):
     env = dict(_read_env(proc, 3))
     assert list(env) == ["ONEC_ODATA_URL", "ONEC_USERNAME", "ONEC_PASSWORD"]
     assert env["ONEC_PASSWORD"] == "sandbox-secret"
-    reply = requests.get(env["ONEC_ODATA_URL"], params={"$format": "json"},
-                         auth=(env["ONEC_USERNAME"], "sandbox-secret"), timeout=10)
+    reply = requests.get(
+        env["ONEC_ODATA_URL"], params={"$format": "json"}, auth=(env["ONEC_USERNAME"], "sandbox-secret"), timeout=10
+    )
     assert reply.status_code == 200
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=15) == 0
@@ -92,7 +102,7 @@ def test_only_1c_with_chosen_password_and_sigint(launched):
 
 def test_fault_options_reach_the_portal(launched):
     proc = launched("--only", "bitrix24", "--rate", "50", "--fail-503", "1")
-    (name, url), = _read_env(proc, 1)
+    ((name, url),) = _read_env(proc, 1)
     assert name == "B24_WEBHOOK_URL"
     assert requests.get(url + "user.get", timeout=10).status_code == 503
 

@@ -26,9 +26,14 @@ def session(onec):
 def test_pyodata_parses_metadata_unchanged(onec, session):
     client = pyodata.Client(onec.odata_url + "/", session)
     names = {es.name for es in client.schema.entity_sets}
-    assert {"Catalog_Контрагенты", "Document_ЗаказПокупателя", "AccumulationRegister_РасчетыСПокупателями",
-            "AccumulationRegister_РасчетыСПокупателями_RecordType", "InformationRegister_ЦеныНоменклатуры",
-            "AccumulationRegister_ОплатаСчетовИЗаказов_RecordType"} <= names
+    assert {
+        "Catalog_Контрагенты",
+        "Document_ЗаказПокупателя",
+        "AccumulationRegister_РасчетыСПокупателями",
+        "AccumulationRegister_РасчетыСПокупателями_RecordType",
+        "InformationRegister_ЦеныНоменклатуры",
+        "AccumulationRegister_ОплатаСчетовИЗаказов_RecordType",
+    } <= names
     turnovers = client.schema.entity_type("AccumulationRegister_ОплатаСчетовИЗаказов_RecordType")
     assert "RecordType" not in {p.name for p in turnovers.proprties()}  # a turnover register
     cp = client.schema.entity_type("Catalog_Контрагенты")

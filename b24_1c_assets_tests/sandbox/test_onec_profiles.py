@@ -42,16 +42,22 @@ def test_invoice_payments_is_a_turnover_register(onec_factory, profile):
     assert "RecordType" not in rows and {"Active", "Period", "СчетНаОплату", "СчетНаОплату_Type"} <= set(rows)
     assert (meta.sets[INVOICE_PAYMENTS], "Balance") not in meta.functions
     assert set(meta.fields(f"{INVOICE_PAYMENTS}/Turnovers")) == {
-        "СчетНаОплату", "СчетНаОплату_Type", "Организация_Key", "СуммаTurnover", "СуммаОплатыTurnover",
-        "СуммаАвансаTurnover"}
+        "СчетНаОплату",
+        "СчетНаОплату_Type",
+        "Организация_Key",
+        "СуммаTurnover",
+        "СуммаОплатыTurnover",
+        "СуммаАвансаTurnover",
+    }
     auth = (server.username, server.password)
     ok = requests.get(f"{server.odata_url}/{INVOICE_PAYMENTS}/Turnovers()?$format=json", auth=auth, timeout=10)
     assert ok.status_code == 200 and ok.json()["value"]
     assert all("СуммаReceipt" not in r for r in ok.json()["value"])
     no_balance = requests.get(f"{server.odata_url}/{INVOICE_PAYMENTS}/Balance()?$format=json", auth=auth, timeout=10)
     assert no_balance.status_code == 400
-    bad = requests.get(f"{server.odata_url}/{INVOICE_PAYMENTS}_RecordType?$format=json&$select=RecordType",
-                       auth=auth, timeout=10)
+    bad = requests.get(
+        f"{server.odata_url}/{INVOICE_PAYMENTS}_RecordType?$format=json&$select=RecordType", auth=auth, timeout=10
+    )
     assert bad.status_code == 400
 
 

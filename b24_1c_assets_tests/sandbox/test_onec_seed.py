@@ -47,9 +47,11 @@ def test_contracts_items_and_documents_use_world_guids(world, state):
     assert rec["Owner_Type"] == "StandardODATA.Catalog_Контрагенты" and "Owner_Key" not in rec
     items = state.objects["Catalog_Номенклатура"]
     assert all(items[world.guid("item", i.key)]["DeletionMark"] == i.deleted for i in world.items)
-    for kind, set_name, docs in (("order", "Document_ЗаказПокупателя", world.orders),
-                                 ("invoice", "Document_СчетНаОплату", world.invoices),
-                                 ("shipment", "Document_РасходнаяНакладная", world.shipments)):
+    for kind, set_name, docs in (
+        ("order", "Document_ЗаказПокупателя", world.orders),
+        ("invoice", "Document_СчетНаОплату", world.invoices),
+        ("shipment", "Document_РасходнаяНакладная", world.shipments),
+    ):
         for doc in docs[:20]:
             rec = state.objects[set_name][world.guid(kind, doc.key)]
             assert rec["СуммаДокумента"] == doc.amount and rec["Posted"] == doc.posted

@@ -84,8 +84,10 @@ def test_metadata_is_edmx_v3_with_1c_container_and_unf_names(reader):
     rows = schema.find("{*}EntityType[@Name='AccumulationRegister_РасчетыСПокупателями_RecordType']")
     row_props = {p.get("Name"): p.get("Type") for p in rows.findall("{*}Property")}
     assert row_props["LineNumber"] == "Edm.Int64" and row_props["Документ_Type"] == "Edm.String"
-    functions = {(f.get("Name"), f.find("{*}Parameter").get("Type"))
-                 for f in schema.find("{*}EntityContainer").findall("{*}FunctionImport")}
+    functions = {
+        (f.get("Name"), f.find("{*}Parameter").get("Type"))
+        for f in schema.find("{*}EntityContainer").findall("{*}FunctionImport")
+    }
     assert ("Balance", f"StandardODATA.{SETTLEMENTS}") in functions
     assert ("SliceLast", "StandardODATA.InformationRegister_ЦеныНоменклатуры") in functions
     assert ("Post", "StandardODATA.Document_ЗаказПокупателя") in functions
@@ -110,7 +112,7 @@ def test_unknown_and_unpublished_sets_are_404(world, onec_factory, reader):
     partial = onec_factory(unpublished={"Catalog_Номенклатура"})
     r = get(partial, "Catalog_Номенклатура", **{"$format": "json"})
     assert r.status_code == 404
-    assert "StandardODATA.Catalog_Номенклатура\"" not in get(partial, "$metadata").text
+    assert 'StandardODATA.Catalog_Номенклатура"' not in get(partial, "$metadata").text
     assert get(partial, "Catalog_Валюты", **{"$format": "json"}).status_code == 200
 
 
@@ -125,8 +127,9 @@ def test_atom_by_default_json_on_request(reader):
     assert atom.headers["Content-Type"].startswith("application/atom+xml")
     feed = etree.fromstring(atom.content)
     assert feed.tag == "{http://www.w3.org/2005/Atom}feed" and feed.findall("{*}entry")
-    by_accept = requests.get(url(reader, "Catalog_Валюты"), auth=creds(reader),
-                             headers={"Accept": "application/json"}, timeout=5)
+    by_accept = requests.get(
+        url(reader, "Catalog_Валюты"), auth=creds(reader), headers={"Accept": "application/json"}, timeout=5
+    )
     body = by_accept.json()
     assert body["odata.metadata"].endswith("$metadata#Catalog_Валюты") and body["value"][0]["Description"]
     assert "odata.nextLink" not in body
@@ -142,8 +145,10 @@ def test_wire_types_int64_strings_doubles_numbers_empty_refs(reader, world):
     cps = jget(reader, CP, **{"$top": "1"})["value"][0]
     assert cps["Parent_Key"] == EMPTY_GUID and isinstance(cps["DataVersion"], str)
     docs = jget(reader, "Document_СчетНаОплату", **{"$top": "200"})["value"]
-    assert any(d["ДокументОснование_Type"] in ("StandardODATA.Undefined", "StandardODATA.Document_ЗаказПокупателя")
-               for d in docs)
+    assert any(
+        d["ДокументОснование_Type"] in ("StandardODATA.Undefined", "StandardODATA.Document_ЗаказПокупателя")
+        for d in docs
+    )
 
 
 # -- query options -----------------------------------------------------------------------------------
@@ -222,20 +227,29 @@ def test_filters_strings_dates_navigation_lambda_composites(reader, world):
     assert any(h["Ref_Key"] == counterparty_guid(world, party.key) for h in sub["value"])
     dates = sorted(o.date for o in world.orders)
     lo, hi = dates[len(dates) // 4], dates[len(dates) // 2]
-    window = jget(reader, "Document_ЗаказПокупателя", **{
-        "$filter": f"Date ge datetime'{lo:%Y-%m-%dT%H:%M:%S}' and Date lt datetime'{hi:%Y-%m-%dT%H:%M:%S}'",
-        "$select": "Date"})["value"]
+    window = jget(
+        reader,
+        "Document_ЗаказПокупателя",
+        **{
+            "$filter": f"Date ge datetime'{lo:%Y-%m-%dT%H:%M:%S}' and Date lt datetime'{hi:%Y-%m-%dT%H:%M:%S}'",
+            "$select": "Date",
+        },
+    )["value"]
     lo_s, hi_s = lo.replace(microsecond=0), hi.replace(microsecond=0)
     assert len(window) == sum(1 for d in dates if lo_s <= d.replace(microsecond=0) < hi_s)
-    big = jget(reader, "Document_ЗаказПокупателя",
-               **{"$filter": "Запасы/any(d: d/Цена gt 10000)", "$select": "Ref_Key,Запасы"})
+    big = jget(
+        reader, "Document_ЗаказПокупателя", **{"$filter": "Запасы/any(d: d/Цена gt 10000)", "$select": "Ref_Key,Запасы"}
+    )
     assert all(any(r["Цена"] > 10000 for r in o["Запасы"]) for o in big["value"])
     expected_big = sum(1 for o in world.orders if any(ln.price > 10000 for ln in o.lines))
     assert len(big["value"]) == expected_big
     ship = next(s for s in world.shipments if s.order_key is not None and not order_per_row(s))
     order_guid = world.guid("order", ship.order_key)
-    by_cast = jget(reader, "Document_РасходнаяНакладная",
-                   **{"$filter": f"Заказ eq cast(guid'{order_guid}', 'Document_ЗаказПокупателя')"})["value"]
+    by_cast = jget(
+        reader,
+        "Document_РасходнаяНакладная",
+        **{"$filter": f"Заказ eq cast(guid'{order_guid}', 'Document_ЗаказПокупателя')"},
+    )["value"]
     assert world.guid("shipment", ship.key) in {s["Ref_Key"] for s in by_cast}
     bare = jget(reader, "Document_РасходнаяНакладная", **{"$filter": f"Заказ eq guid'{order_guid}'"})["value"]
     assert bare == []  # a composite compared with a bare guid is always empty in 1C
@@ -244,25 +258,34 @@ def test_filters_strings_dates_navigation_lambda_composites(reader, world):
     assert len(typed["value"]) == sum(1 for s in world.shipments if s.order_key is not None and not order_per_row(s))
 
 
-@pytest.mark.parametrize("flt,status,code", [
-    ("ИНН eq", 400, "14"),
-    ("ИНН eq 'a' and", 400, "14"),
-    ("tolower(Description) eq 'a'", 400, "21"),
-    ("contains(Description, 'a')", 400, "21"),
-    ("Нет eq 1", 400, "14"),
-    (f"Ref_Key gt guid'{EMPTY_GUID}'", 500, "-1"),
-])
+@pytest.mark.parametrize(
+    "flt,status,code",
+    [
+        ("ИНН eq", 400, "14"),
+        ("ИНН eq 'a' and", 400, "14"),
+        ("tolower(Description) eq 'a'", 400, "21"),
+        ("contains(Description, 'a')", 400, "21"),
+        ("Нет eq 1", 400, "14"),
+        (f"Ref_Key gt guid'{EMPTY_GUID}'", 500, "-1"),
+    ],
+)
 def test_filter_errors(reader, flt, status, code):
     assert error_of(get(reader, CP, **{"$format": "json", "$filter": flt}))[:2] == (status, code)
 
 
 def test_plus_in_query_is_literal_and_fails_with_500(reader):
-    r = get(reader, "Document_ЗаказПокупателя",
-            raw_query="$format=json&$filter=Date%20ge%20datetime'2020-01-01T00:00:00'+and+DeletionMark%20eq%20false")
+    r = get(
+        reader,
+        "Document_ЗаказПокупателя",
+        raw_query="$format=json&$filter=Date%20ge%20datetime'2020-01-01T00:00:00'+and+DeletionMark%20eq%20false",
+    )
     status, code, text = error_of(r)
     assert status == 500 and "ГДЕ" in text
-    ok = get(reader, "Document_ЗаказПокупателя",
-             raw_query="$format=json&$filter=Date%20ge%20datetime'2020-01-01T00:00:00'%20and%20DeletionMark%20eq%20false")
+    ok = get(
+        reader,
+        "Document_ЗаказПокупателя",
+        raw_query="$format=json&$filter=Date%20ge%20datetime'2020-01-01T00:00:00'%20and%20DeletionMark%20eq%20false",
+    )
     assert ok.status_code == 200
 
 
@@ -316,13 +339,27 @@ def test_balance_at_period_condition_and_dimensions(reader, world):
 def test_balance_condition_and_period_together(reader, world):
     party = max(world.parties, key=lambda p: len([s for s in world.shipments if s.party_key == p.key]))
     cp = counterparty_guid(world, party.key)
-    dates = sorted(d.replace(microsecond=0) for d in [s.date for s in world.shipments if s.party_key == party.key]
-                   + [p.date for p in world.payments if p.party_key == party.key])
+    dates = sorted(
+        d.replace(microsecond=0)
+        for d in [s.date for s in world.shipments if s.party_key == party.key]
+        + [p.date for p in world.payments if p.party_key == party.key]
+    )
     cut = dates[len(dates) // 2]
-    expected = (sum((s.amount for s in world.shipments if s.party_key == party.key and s.posted
-                     and s.date.replace(microsecond=0) < cut), Decimal(0))
-                - sum((p.amount for p in world.payments if p.party_key == party.key and p.posted
-                       and p.date.replace(microsecond=0) < cut), Decimal(0)))
+    expected = sum(
+        (
+            s.amount
+            for s in world.shipments
+            if s.party_key == party.key and s.posted and s.date.replace(microsecond=0) < cut
+        ),
+        Decimal(0),
+    ) - sum(
+        (
+            p.amount
+            for p in world.payments
+            if p.party_key == party.key and p.posted and p.date.replace(microsecond=0) < cut
+        ),
+        Decimal(0),
+    )
     cond = f"Контрагент_Key eq guid''{cp}'' and Period ge datetime''2000-01-01T00:00:00''"
     rows = jget(reader, f"{SETTLEMENTS}/Balance(Period=datetime'{cut:%Y-%m-%dT%H:%M:%S}',Condition='{cond}')")
     assert sum((r["СуммаBalance"] for r in rows["value"]), Decimal(0)) == expected
@@ -336,11 +373,14 @@ def test_balance_resource_filter_is_500(reader):
 def test_turnovers_receipts_match_shipments_in_window(reader, world):
     dates = sorted(s.date for s in world.shipments if s.posted)
     lo, hi = dates[0].replace(microsecond=0), dates[len(dates) // 2].replace(microsecond=0)
-    path = (f"{SETTLEMENTS}/Turnovers(StartPeriod=datetime'{lo:%Y-%m-%dT%H:%M:%S}',"
-            f"EndPeriod=datetime'{hi:%Y-%m-%dT%H:%M:%S}')")
+    path = (
+        f"{SETTLEMENTS}/Turnovers(StartPeriod=datetime'{lo:%Y-%m-%dT%H:%M:%S}',"
+        f"EndPeriod=datetime'{hi:%Y-%m-%dT%H:%M:%S}')"
+    )
     rows = jget(reader, path, **{"$filter": "ТипРасчетов eq 'Долг'"})["value"]
-    shipped = sum((s.amount for s in world.shipments if s.posted and lo <= s.date.replace(microsecond=0) <= hi),
-                  Decimal(0))
+    shipped = sum(
+        (s.amount for s in world.shipments if s.posted and lo <= s.date.replace(microsecond=0) <= hi), Decimal(0)
+    )
     assert sum(r["СуммаReceipt"] for r in rows) == shipped
     assert all(r["СуммаTurnover"] == r["СуммаReceipt"] - r["СуммаExpense"] for r in rows)
 
@@ -357,8 +397,9 @@ def test_record_type_set_and_recordset_windows_by_period(reader, world):
     rows = jget(reader, f"{SETTLEMENTS}_RecordType", **{"$select": "Period,Recorder"})["value"]
     periods = sorted(r["Period"] for r in rows)
     lo, hi = periods[len(periods) // 3], periods[2 * len(periods) // 3]
-    window = jget(reader, f"{SETTLEMENTS}_RecordType",
-                  **{"$filter": f"Period ge datetime'{lo}' and Period lt datetime'{hi}'"})["value"]
+    window = jget(
+        reader, f"{SETTLEMENTS}_RecordType", **{"$filter": f"Period ge datetime'{lo}' and Period lt datetime'{hi}'"}
+    )["value"]
     assert len(window) == sum(1 for p in periods if lo <= p < hi)
     in_window = f"RecordSet/any(r: r/Period ge datetime'{lo}' and r/Period lt datetime'{hi}')"
     sets = jget(reader, SETTLEMENTS, **{"$filter": in_window})
@@ -369,22 +410,31 @@ def test_record_type_rows_of_one_counterparty(reader, world):
     rows = jget(reader, f"{SETTLEMENTS}_RecordType", **{"$select": "Контрагент_Key,Period"})["value"]
     rows.sort(key=lambda r: r["Period"])
     cp, mid = rows[0]["Контрагент_Key"], rows[len(rows) // 2]["Period"]
-    mine = jget(reader, f"{SETTLEMENTS}_RecordType",
-                **{"$filter": f"Контрагент_Key eq guid'{cp}' and Period lt datetime'{mid}'", "$select": "Period"})
+    mine = jget(
+        reader,
+        f"{SETTLEMENTS}_RecordType",
+        **{"$filter": f"Контрагент_Key eq guid'{cp}' and Period lt datetime'{mid}'", "$select": "Period"},
+    )
     assert len(mine["value"]) == sum(1 for r in rows if r["Контрагент_Key"] == cp and r["Period"] < mid) > 0
 
 
 def test_slicelast_gives_current_prices(reader, world):
     retail = world.guid("price_type", 1)
-    rows = jget(reader, "InformationRegister_ЦеныНоменклатуры/SliceLast",
-                **{"$filter": f"ВидЦен_Key eq guid'{retail}'", "$select": "Номенклатура_Key,Цена"})["value"]
+    rows = jget(
+        reader,
+        "InformationRegister_ЦеныНоменклатуры/SliceLast",
+        **{"$filter": f"ВидЦен_Key eq guid'{retail}'", "$select": "Номенклатура_Key,Цена"},
+    )["value"]
     price = {r["Номенклатура_Key"]: r["Цена"] for r in rows}
     assert len(price) == len(world.items)
     for item in world.items[:10]:
         assert price[world.guid("item", item.key)] == item.price
     early = (world.as_of.replace(microsecond=0) - timedelta(days=100)).isoformat()
-    old = jget(reader, f"InformationRegister_ЦеныНоменклатуры/SliceLast(Period=datetime'{early}',"
-                       f"Condition='ВидЦен_Key eq guid''{retail}''')")["value"]
+    old = jget(
+        reader,
+        f"InformationRegister_ЦеныНоменклатуры/SliceLast(Period=datetime'{early}',"
+        f"Condition='ВидЦен_Key eq guid''{retail}''')",
+    )["value"]
     item = world.items[0]
     old_price = {r["Номенклатура_Key"]: r["Цена"] for r in old}[world.guid("item", item.key)]
     assert old_price == (item.price * Decimal("0.9")).quantize(Decimal("0.01"))

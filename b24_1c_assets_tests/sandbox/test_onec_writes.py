@@ -56,18 +56,28 @@ def err(r) -> tuple[int, str]:
 def order_header(world, *, for_post: bool = True) -> dict:
     """What UNF needs to write an order's rows; `for_post`: also what its fill check needs at Post."""
     contract = world.contracts[0]
-    header = {"Организация_Key": world.guid("organization", 1), "ВидЦен_Key": world.guid("price_type", 1),
-              "ВалютаДокумента_Key": world.guid("currency", 643),
-              "СтруктурнаяЕдиницаПродажи_Key": world.guid("structural_unit", 2),
-              "СтруктурнаяЕдиницаРезерв_Key": world.guid("structural_unit", 1),
-              "ХозяйственнаяОперация_Key": world.guid("business_operation", 1),
-              "Контрагент_Key": counterparty_guid(world, contract.party_key),
-              "Договор_Key": world.guid("contract", contract.key)}
+    header = {
+        "Организация_Key": world.guid("organization", 1),
+        "ВидЦен_Key": world.guid("price_type", 1),
+        "ВалютаДокумента_Key": world.guid("currency", 643),
+        "СтруктурнаяЕдиницаПродажи_Key": world.guid("structural_unit", 2),
+        "СтруктурнаяЕдиницаРезерв_Key": world.guid("structural_unit", 1),
+        "ХозяйственнаяОперация_Key": world.guid("business_operation", 1),
+        "Контрагент_Key": counterparty_guid(world, contract.party_key),
+        "Договор_Key": world.guid("contract", contract.key),
+    }
     if for_post:
-        header.update({"ВидОперации": "ЗаказНаПродажу", "ДатаОтгрузки": "2026-12-01T00:00:00",
-                       "СостояниеЗаказа": world.guid("order_state", 3),
-                       "СостояниеЗаказа_Type": "StandardODATA.Catalog_СостоянияЗаказовПокупателей",
-                       "НалогообложениеНДС": "ОблагаетсяНДС", "Курс": 1, "Кратность": 1})
+        header.update(
+            {
+                "ВидОперации": "ЗаказНаПродажу",
+                "ДатаОтгрузки": "2026-12-01T00:00:00",
+                "СостояниеЗаказа": world.guid("order_state", 3),
+                "СостояниеЗаказа_Type": "StandardODATA.Catalog_СостоянияЗаказовПокупателей",
+                "НалогообложениеНДС": "ОблагаетсяНДС",
+                "Курс": 1,
+                "Кратность": 1,
+            }
+        )
     return header
 
 
@@ -76,11 +86,19 @@ def stock(world, n=2, *, profile="unf30", vat=True):
     rows = []
     for i in range(1, n + 1):
         item = world.guid("item", world.items[i].key)
-        row = {"LineNumber": str(i), "Количество": 2, "Цена": 100.5, "Сумма": 201,
-               "ЕдиницаИзмерения": world.guid("unit", 796),
-               "ЕдиницаИзмерения_Type": "StandardODATA.Catalog_КлассификаторЕдиницИзмерения"}
-        row.update({"Номенклатура_Key": item} if profile == "unf16"
-                   else {"Номенклатура": item, "Номенклатура_Type": "StandardODATA.Catalog_Номенклатура"})
+        row = {
+            "LineNumber": str(i),
+            "Количество": 2,
+            "Цена": 100.5,
+            "Сумма": 201,
+            "ЕдиницаИзмерения": world.guid("unit", 796),
+            "ЕдиницаИзмерения_Type": "StandardODATA.Catalog_КлассификаторЕдиницИзмерения",
+        }
+        row.update(
+            {"Номенклатура_Key": item}
+            if profile == "unf16"
+            else {"Номенклатура": item, "Номенклатура_Type": "StandardODATA.Catalog_Номенклатура"}
+        )
         if vat:
             row["СтавкаНДС_Key"] = world.guid("vat_rate", 20)
         rows.append(row)
@@ -88,9 +106,15 @@ def stock(world, n=2, *, profile="unf30", vat=True):
 
 
 def test_post_creates_with_location_auto_code_and_full_object(client):
-    r = client.post("Catalog_Контрагенты", {"Description": "ООО «Новый»", "ИНН": "7707083893", "Лишнее": 1,
-                                            "КонтактнаяИнформация": [{"LineNumber": "1", "Тип": "Телефон",
-                                                                      "НомерТелефона": "+74951234567"}]})
+    r = client.post(
+        "Catalog_Контрагенты",
+        {
+            "Description": "ООО «Новый»",
+            "ИНН": "7707083893",
+            "Лишнее": 1,
+            "КонтактнаяИнформация": [{"LineNumber": "1", "Тип": "Телефон", "НомерТелефона": "+74951234567"}],
+        },
+    )
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["Code"] and body["DataVersion"] == "AAAAAAAAAAA=" and "Лишнее" not in body
@@ -108,8 +132,9 @@ def test_patch_returns_full_object_and_bumps_dataversion_every_time(client, worl
     assert r.json()["Комментарий"] == "b24:marker" and r.json()["DataVersion"] != before["DataVersion"]
     noop = client.patch(f"Catalog_Контрагенты(guid'{ref}')", {"Комментарий": "b24:marker"})
     assert noop.json()["DataVersion"] not in (before["DataVersion"], r.json()["DataVersion"])
-    stale = client.patch(f"Catalog_Контрагенты(guid'{ref}')", {"Комментарий": "x"},
-                         **{"If-Match": before["DataVersion"]})
+    stale = client.patch(
+        f"Catalog_Контрагенты(guid'{ref}')", {"Комментарий": "x"}, **{"If-Match": before["DataVersion"]}
+    )
     assert stale.status_code == 200  # live 1C ignores If-Match
 
 
@@ -134,8 +159,9 @@ def test_tabular_rows_need_line_numbers_from_one(client):
     base = {"Description": "ТЧ"}
     missing = client.post("Catalog_Контрагенты", {**base, "КонтактнаяИнформация": [{"Тип": "Телефон"}]})
     assert err(missing) == (500, "-1")
-    shifted = client.post("Catalog_Контрагенты",
-                          {**base, "КонтактнаяИнформация": [{"LineNumber": "2", "Тип": "Телефон"}]})
+    shifted = client.post(
+        "Catalog_Контрагенты", {**base, "КонтактнаяИнформация": [{"LineNumber": "2", "Тип": "Телефон"}]}
+    )
     assert shifted.status_code == 400
 
 
@@ -163,8 +189,11 @@ def test_order_needs_header_and_posting_locks_rows(client, world):
     stamped = order["ДатаИзменения"]
     patched = client.patch(path, {"Комментарий": "b24:deal:1 upd"})
     assert patched.status_code == 200 and patched.json()["ДатаИзменения"] >= stamped != "0001-01-01T00:00:00"
-    found = client.s.get(f"{client.server.odata_url}/{quote(ORDER)}?$format=json&$filter="
-                         + quote("substringof('b24:deal:1', Комментарий)"), timeout=5).json()["value"]
+    found = client.s.get(
+        f"{client.server.odata_url}/{quote(ORDER)}?$format=json&$filter="
+        + quote("substringof('b24:deal:1', Комментарий)"),
+        timeout=5,
+    ).json()["value"]
     assert [o["Ref_Key"] for o in found] == [order["Ref_Key"]]
     assert client.post(f"{path}/Unpost").status_code == 200
     assert client.get(path).json()["Posted"] is False
@@ -175,17 +204,25 @@ def test_post_of_shipment_moves_the_balance(client, world):
     party = world.parties[0]
     contract = next(c for c in world.contracts if c.party_key == party.key)
     cp = counterparty_guid(world, party.key)
-    r = client.post("Document_РасходнаяНакладная", {"Контрагент_Key": cp,
-                                                   "Договор_Key": world.guid("contract", contract.key),
-                                                   "Организация_Key": world.guid("organization", 1),
-                                                   "СуммаДокумента": 1234.5, "Date": "2020-01-01T00:00:00"})
+    r = client.post(
+        "Document_РасходнаяНакладная",
+        {
+            "Контрагент_Key": cp,
+            "Договор_Key": world.guid("contract", contract.key),
+            "Организация_Key": world.guid("organization", 1),
+            "СуммаДокумента": 1234.5,
+            "Date": "2020-01-01T00:00:00",
+        },
+    )
     ref = r.json()["Ref_Key"]
     cond = quote(f"Condition='Контрагент_Key eq guid''{cp}'''")
 
     def balance():
-        rows = client.s.get(f"{client.server.odata_url}/{quote(SETTLEMENTS)}/Balance({cond})?$format=json",
-                            timeout=5).json(parse_float=Decimal)["value"]
+        rows = client.s.get(
+            f"{client.server.odata_url}/{quote(SETTLEMENTS)}/Balance({cond})?$format=json", timeout=5
+        ).json(parse_float=Decimal)["value"]
         return sum((x["СуммаBalance"] for x in rows), Decimal(0))
+
     before = balance()
     assert client.post(f"Document_РасходнаяНакладная(guid'{ref}')/Post").status_code == 200
     assert balance() == before + Decimal("1234.5")
@@ -203,6 +240,7 @@ def test_posting_a_marked_document_fails(client, world):
 
 def test_fail_after_write_applies_the_write(onec_factory, world):
     from b24_1c_assets.sandbox.faults import Faults
+
     server = onec_factory(faults=Faults(error_500_share=1.0, fail_after_write=True))
     c = Client(server)
     r = c.post("Catalog_Валюты", {"Description": "USD", "Code": "840"})
@@ -219,21 +257,33 @@ def test_auto_numbers_never_repeat_a_taken_one(client, onec):
 
 # -- UNF's own rules on writes and posting, per edition ------------------------------------------------------
 
+
 @both_onec_profiles
 def test_post_refuses_an_order_missing_what_unf_checks_naming_field_and_row(client, world, onec_profile):
     """Writing skips ОбработкаПроверкиЗаполнения; Post runs it and names every unfilled field and row."""
-    r = client.post(ORDER, {**order_header(world, for_post=False), "Комментарий": "t",
-                            "Запасы": stock(world, 2, profile=onec_profile, vat=False)})
+    r = client.post(
+        ORDER,
+        {
+            **order_header(world, for_post=False),
+            "Комментарий": "t",
+            "Запасы": stock(world, 2, profile=onec_profile, vat=False),
+        },
+    )
     assert r.status_code == 201, r.text
     path = f"{ORDER}(guid'{r.json()['Ref_Key']}')"
     refused = client.post(f"{path}/Post")
     assert err(refused) == (500, "-1")
     message = refused.json()["odata.error"]["message"]["value"]
     assert message.startswith(f'Не удалось провести "Заказ покупателя {r.json()["Number"]} от ')
-    for text in ('Поле "Операция" не заполнено', 'Поле "Состояние" не заполнено',
-                 'Поле "Налогообложение" не заполнено', 'Поле "Курс" не заполнено', 'Поле "Кратность" не заполнено',
-                 'Не заполнена колонка "% НДС" в строке 1 списка "Товары, работы, услуги"',
-                 'Не заполнена колонка "% НДС" в строке 2 списка "Товары, работы, услуги"'):
+    for text in (
+        'Поле "Операция" не заполнено',
+        'Поле "Состояние" не заполнено',
+        'Поле "Налогообложение" не заполнено',
+        'Поле "Курс" не заполнено',
+        'Поле "Кратность" не заполнено',
+        'Не заполнена колонка "% НДС" в строке 1 списка "Товары, работы, услуги"',
+        'Не заполнена колонка "% НДС" в строке 2 списка "Товары, работы, услуги"',
+    ):
         assert text in message
     assert "Дата отгрузки" not in message  # checked for an order for sale only
     assert client.get(path).json()["Posted"] is False
@@ -287,15 +337,27 @@ def test_order_kind_is_set_by_before_write_unless_kinds_are_on(onec_factory, wor
 def test_kpp_of_a_legal_entity_is_cleared_unless_registered_in_russia(client, world):
     """3.0 ПередЗаписью (ПривестиДанныеКСогласованномуСостоянию): КПП only for a legal entity of Russia."""
     russia = world.guid("country", 643)
-    base = {"Description": "ООО «Ромашка»", "ИНН": "7707083893", "КПП": "773601001",
-            "ВидКонтрагента": "ЮридическоеЛицо", "ЮридическоеФизическоеЛицо": "ЮридическоеЛицо"}
+    base = {
+        "Description": "ООО «Ромашка»",
+        "ИНН": "7707083893",
+        "КПП": "773601001",
+        "ВидКонтрагента": "ЮридическоеЛицо",
+        "ЮридическоеФизическоеЛицо": "ЮридическоеЛицо",
+    }
     no_country = client.post("Catalog_Контрагенты", base).json()
     assert no_country["КПП"] == "" and no_country["ИНН"] == "7707083893"
     russian = client.post("Catalog_Контрагенты", {**base, "СтранаРегистрации_Key": russia}).json()
     assert russian["КПП"] == "773601001"
     # an ИП never has a КПП, whatever the country
-    ip = client.post("Catalog_Контрагенты", {**base, "ИНН": "500100732259", "ВидКонтрагента":
-                                             "ИндивидуальныйПредприниматель", "СтранаРегистрации_Key": russia}).json()
+    ip = client.post(
+        "Catalog_Контрагенты",
+        {
+            **base,
+            "ИНН": "500100732259",
+            "ВидКонтрагента": "ИндивидуальныйПредприниматель",
+            "СтранаРегистрации_Key": russia,
+        },
+    ).json()
     assert ip["КПП"] == ""
     # the same on a later PATCH that drops the country
     path = f"Catalog_Контрагенты(guid'{russian['Ref_Key']}')"
@@ -314,7 +376,8 @@ def test_default_contract_is_a_register_in_30_and_a_counterparty_field_in_16(cli
         assert fields["УдалитьДоговорПоУмолчанию_Key"] not in (first, EMPTY_GUID)  # stale, unused by 3.0
         rows = [r for r in register.json()["value"] if r["Контрагент"] == cp]
         assert [(r["Договор_Key"], r["ВидДоговора"], r["Контрагент_Type"]) for r in rows] == [
-            (first, "СПокупателем", "StandardODATA.Catalog_Контрагенты")]
+            (first, "СПокупателем", "StandardODATA.Catalog_Контрагенты")
+        ]
     else:
         assert fields["ДоговорПоУмолчанию_Key"] == first and "УдалитьДоговорПоУмолчанию_Key" not in fields
         assert register.status_code == 404
@@ -326,47 +389,76 @@ def test_payment_contract_and_advance_are_per_row(client, world, onec_profile):
     party = next(p for p in world.parties if sum(c.party_key == p.key for c in world.contracts) > 1)
     c1, c2 = [world.guid("contract", c.key) for c in world.contracts if c.party_key == party.key][:2]
     cp = counterparty_guid(world, party.key)
-    rows = [{"LineNumber": "1", "Договор_Key": c1, "ПризнакАванса": False, "СуммаРасчетов": 100, "СуммаПлатежа": 100},
-            {"LineNumber": "2", "Договор_Key": c2, "ПризнакАванса": True, "СуммаРасчетов": 50, "СуммаПлатежа": 50}]
-    doc = client.post("Document_ПоступлениеНаСчет", {"Организация_Key": world.guid("organization", 1),
-                                                      "Контрагент_Key": cp, "Договор_Key": c1, "СуммаДокумента": 150,
-                                                      "ВидОперации": "ОтПокупателя", "РасшифровкаПлатежа": rows})
+    rows = [
+        {"LineNumber": "1", "Договор_Key": c1, "ПризнакАванса": False, "СуммаРасчетов": 100, "СуммаПлатежа": 100},
+        {"LineNumber": "2", "Договор_Key": c2, "ПризнакАванса": True, "СуммаРасчетов": 50, "СуммаПлатежа": 50},
+    ]
+    doc = client.post(
+        "Document_ПоступлениеНаСчет",
+        {
+            "Организация_Key": world.guid("organization", 1),
+            "Контрагент_Key": cp,
+            "Договор_Key": c1,
+            "СуммаДокумента": 150,
+            "ВидОперации": "ОтПокупателя",
+            "РасшифровкаПлатежа": rows,
+        },
+    )
     assert doc.status_code == 201 and "Договор_Key" not in doc.json()
     assert [r["ПризнакАванса"] for r in doc.json()["РасшифровкаПлатежа"]] == [False, True]
     assert client.post(f"Document_ПоступлениеНаСчет(guid'{doc.json()['Ref_Key']}')/Post").status_code == 200
     recorded = client.get(f"{SETTLEMENTS}_RecordType").json()["value"]
     moves = [m for m in recorded if m["Recorder"] == doc.json()["Ref_Key"]]
     assert sorted((m["Договор_Key"], m["ТипРасчетов"], m["Сумма"]) for m in moves) == sorted(
-        [(c1, "Долг", 100), (c2, "Аванс", 50)])
+        [(c1, "Долг", 100), (c2, "Аванс", 50)]
+    )
 
 
 @both_onec_profiles
 def test_a_new_counterparty_gets_its_default_contract(client, world, onec_profile):
     """UNF's ПередЗаписью/ПриЗаписи: a counterparty with no default contract gets a new «Основной договор»."""
-    made = client.post("Catalog_Контрагенты", {"Description": "ООО «Новый»", "ИНН": "7707083893",
-                                               "ВидКонтрагента": "ЮридическоеЛицо", "Покупатель": True}).json()
-    contracts = [c for c in client.get("Catalog_ДоговорыКонтрагентов").json()["value"]
-                 if c.get("Owner_Key", c.get("Owner")) == made["Ref_Key"]]  # 3.0: composite Owner
+    made = client.post(
+        "Catalog_Контрагенты",
+        {"Description": "ООО «Новый»", "ИНН": "7707083893", "ВидКонтрагента": "ЮридическоеЛицо", "Покупатель": True},
+    ).json()
+    contracts = [
+        c
+        for c in client.get("Catalog_ДоговорыКонтрагентов").json()["value"]
+        if c.get("Owner_Key", c.get("Owner")) == made["Ref_Key"]
+    ]  # 3.0: composite Owner
     assert [(c["Description"], c["ВидДоговора"]) for c in contracts] == [("Основной договор", "СПокупателем")]
     assert contracts[0]["Организация_Key"] == world.guid("organization", 1)
     if onec_profile == "unf30":
-        rows = [r for r in client.get("InformationRegister_ОсновныеДоговорыКонтрагента").json()["value"]
-                if r["Контрагент"] == made["Ref_Key"]]
+        rows = [
+            r
+            for r in client.get("InformationRegister_ОсновныеДоговорыКонтрагента").json()["value"]
+            if r["Контрагент"] == made["Ref_Key"]
+        ]
         assert [r["Договор_Key"] for r in rows] == [contracts[0]["Ref_Key"]]
     else:
         assert made["ДоговорПоУмолчанию_Key"] == contracts[0]["Ref_Key"]
     # a later write keeps it: no second contract
     client.patch(f"Catalog_Контрагенты(guid'{made['Ref_Key']}')", {"Комментарий": "x"})
-    assert sum(c.get("Owner_Key", c.get("Owner")) == made["Ref_Key"]
-               for c in client.get("Catalog_ДоговорыКонтрагентов").json()["value"]) == 1
+    assert (
+        sum(
+            c.get("Owner_Key", c.get("Owner")) == made["Ref_Key"]
+            for c in client.get("Catalog_ДоговорыКонтрагентов").json()["value"]
+        )
+        == 1
+    )
 
 
 def test_counterparty_kinds_are_unfs_enumerations(client):
     """ВидКонтрагента and ЮридическоеФизическоеЛицо take only their enumerations' values (Enums/*.xml)."""
-    for kind, legal in (("ЮридическоеЛицо", "ЮридическоеЛицо"), ("ИндивидуальныйПредприниматель", "ФизическоеЛицо"),
-                        ("ФизическоеЛицо", "ФизическоеЛицо"), ("ГосударственныйОрган", "ЮридическоеЛицо")):
-        made = client.post("Catalog_Контрагенты", {"Description": kind, "ВидКонтрагента": kind,
-                                                   "ЮридическоеФизическоеЛицо": legal})
+    for kind, legal in (
+        ("ЮридическоеЛицо", "ЮридическоеЛицо"),
+        ("ИндивидуальныйПредприниматель", "ФизическоеЛицо"),
+        ("ФизическоеЛицо", "ФизическоеЛицо"),
+        ("ГосударственныйОрган", "ЮридическоеЛицо"),
+    ):
+        made = client.post(
+            "Catalog_Контрагенты", {"Description": kind, "ВидКонтрагента": kind, "ЮридическоеФизическоеЛицо": legal}
+        )
         assert made.status_code == 201 and made.json()["ВидКонтрагента"] == kind
     for field, value in (("ВидКонтрагента", "Юрлицо"), ("ЮридическоеФизическоеЛицо", "ИндивидуальныйПредприниматель")):
         refused = client.post("Catalog_Контрагенты", {"Description": "x", field: value})

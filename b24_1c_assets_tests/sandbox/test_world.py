@@ -33,6 +33,7 @@ def _plain(title: str) -> str:
 
 # -- determinism and size ------------------------------------------------------------------------------------
 
+
 def test_same_seed_and_scale_give_the_same_world(world):
     again = generate(seed=world.seed, scale=world.scale)
     assert again == world
@@ -41,11 +42,21 @@ def test_same_seed_and_scale_give_the_same_world(world):
 
 def test_world_does_not_depend_on_string_hashing():
     """Same on every machine: two interpreters with different PYTHONHASHSEED build the same world."""
-    code = ("import hashlib; from b24_1c_assets.sandbox.world import generate; "
-            "print(hashlib.sha256(repr(generate(seed=7, scale=80)).encode()).hexdigest())")
-    digests = {subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                              check=True, env={**os.environ, "PYTHONHASHSEED": hash_seed}).stdout
-               for hash_seed in ("1", "2")}
+    code = (
+        "import hashlib; from b24_1c_assets.sandbox.world import generate; "
+        "print(hashlib.sha256(repr(generate(seed=7, scale=80)).encode()).hexdigest())"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+        ).stdout
+        for hash_seed in ("1", "2")
+    }
     assert len(digests) == 1 and len(digests.pop().strip()) == 64
 
 
@@ -81,6 +92,7 @@ def test_volumes_per_party_are_realistic():
 
 
 # -- identifiers ---------------------------------------------------------------------------------------------
+
 
 def test_every_party_has_valid_identifiers(world):
     for p in world.parties:
@@ -129,13 +141,24 @@ def test_all_presences_and_kinds_occur(world):
 
 # -- tricky matching cases (each at least once at scale 60) ---------------------------------------------------
 
+
 def test_titles_are_spelled_in_all_the_ways(world):
     titles = [s.title for _, s in _spellings(world, "crm") + _spellings(world, "onec")]
     assert any(re.match(r'^ООО "[^"]+"$', t) for t in titles)  # ООО "Ромашка"
     assert any("«" in t and "»" in t for t in titles)  # guillemets
     assert any(re.search(r" (ООО|АО|ПАО|ЗАО|ИП)$", t) for t in titles)  # Ромашка ООО
-    assert any(t.startswith(("Общество с ограниченной ответственностью", "Акционерное общество",
-                             "Индивидуальный предприниматель", "Публичное", "Закрытое")) for t in titles)
+    assert any(
+        t.startswith(
+            (
+                "Общество с ограниченной ответственностью",
+                "Акционерное общество",
+                "Индивидуальный предприниматель",
+                "Публичное",
+                "Закрытое",
+            )
+        )
+        for t in titles
+    )
     assert any(t != t.strip() or "  " in t for t in titles)  # extra spaces
     assert any(re.search(r"[А-ЯЁ]{4,}", t) and t == t.upper() for t in titles)  # upper case
     assert any(t == t.lower() and re.search(r"[а-я]", t) for t in titles)  # lower case
@@ -143,12 +166,20 @@ def test_titles_are_spelled_in_all_the_ways(world):
 
 
 def test_yo_is_written_as_e_on_one_side(world):
-    cases = [p for p in world.parties if p.onec_spellings and p.crm_spellings
-             and "ё" in p.onec_spellings[0].title.lower() and "ё" not in p.crm_spellings[0].title.lower()]
+    cases = [
+        p
+        for p in world.parties
+        if p.onec_spellings
+        and p.crm_spellings
+        and "ё" in p.onec_spellings[0].title.lower()
+        and "ё" not in p.crm_spellings[0].title.lower()
+    ]
     assert cases
     p = cases[0]
-    assert _plain(p.onec_spellings[0].title).replace("ооо", "").strip() in _plain(p.crm_spellings[0].title) \
+    assert (
+        _plain(p.onec_spellings[0].title).replace("ооо", "").strip() in _plain(p.crm_spellings[0].title)
         or p.kind == "ip"
+    )
 
 
 def test_inn_noise_in_the_crm(world):
@@ -156,8 +187,9 @@ def test_inn_noise_in_the_crm(world):
     crm = [(p, p.crm_spellings[0]) for p in both]
     assert any(s.inn and s.inn != p.inn and s.inn.replace(" ", "") == p.inn for p, s in crm)  # spaces
     assert any(s.inn is None for p, s in crm)  # not filled
-    assert any(s.inn and len(s.inn) == len(p.inn) and s.inn != p.inn and not stdnum_inn.is_valid(s.inn)
-               for p, s in crm)  # typo in the CRM
+    assert any(
+        s.inn and len(s.inn) == len(p.inn) and s.inn != p.inn and not stdnum_inn.is_valid(s.inn) for p, s in crm
+    )  # typo in the CRM
 
 
 def test_invalid_inn_checksum_in_1c(world):
@@ -190,8 +222,12 @@ def test_some_crm_companies_are_already_linked_to_1c(world):
 def test_phones_in_many_formats_all_mean_the_party_phone(world):
     phones = [(p, s.phone) for p, s in _spellings(world, "crm") + _spellings(world, "onec") if s.phone]
     patterns = {
-        "e164": r"^\+7\d{10}$", "paren8": r"^8 \(\d{3,4}\) [\d-]+$", "space7": r"^\+7 \d{3,4} \d{6,7}$",
-        "plain8": r"^8\d{10}$", "paren7": r"^\+7 \(\d{3,4}\) [\d-]+$", "dash7": r"^\+7-\d{3,4}-[\d-]+$",
+        "e164": r"^\+7\d{10}$",
+        "paren8": r"^8 \(\d{3,4}\) [\d-]+$",
+        "space7": r"^\+7 \d{3,4} \d{6,7}$",
+        "plain8": r"^8\d{10}$",
+        "paren7": r"^\+7 \(\d{3,4}\) [\d-]+$",
+        "dash7": r"^\+7-\d{3,4}-[\d-]+$",
         "local10": r"^\(\d{3,4}\) [\d-]+$",
     }
     seen = {name for name, rx in patterns.items() for _, ph in phones if re.match(rx, ph)}
@@ -210,8 +246,12 @@ def test_emails_with_case_and_space_noise(world):
 
 def test_different_parties_with_similar_names(world):
     heads = [p for p in world.parties if p.head_key is None and p.kind == "legal"]
-    pairs = [(a, b) for a in heads for b in heads
-             if a.key < b.key and a.inn != b.inn and b.short_name.startswith(a.short_name)]
+    pairs = [
+        (a, b)
+        for a in heads
+        for b in heads
+        if a.key < b.key and a.inn != b.inn and b.short_name.startswith(a.short_name)
+    ]
     assert pairs
     assert any(a.short_name == b.short_name for a, b in pairs)  # even the very same name
 
@@ -223,6 +263,7 @@ def test_ip_with_12_digit_inn_in_both_systems(world):
 
 
 # -- documents -----------------------------------------------------------------------------------------------
+
 
 def test_documents_are_consistent(world):
     parties = {p.key: p for p in world.parties}
@@ -298,9 +339,17 @@ def test_expected_balance_follows_changes_to_the_world():
     party = next(p for p in w.parties if p.presence != "crm")
     before = w.expected_balance(party.key)
     order = next(o for o in w.orders if o.party_key == party.key)
-    w.shipments.append(Shipment(key=10**6, number="НФНФ-999999", date=w.as_of - timedelta(days=1),
-                                party_key=party.key, contract_key=order.contract_key, order_key=order.key,
-                                lines=list(order.lines)))
+    w.shipments.append(
+        Shipment(
+            key=10**6,
+            number="НФНФ-999999",
+            date=w.as_of - timedelta(days=1),
+            party_key=party.key,
+            contract_key=order.contract_key,
+            order_key=order.key,
+            lines=list(order.lines),
+        )
+    )
     assert w.expected_balance(party.key) == before + order.amount
     w.shipments[-1].posted = False
     w.reindex()

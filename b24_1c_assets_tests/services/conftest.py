@@ -17,12 +17,17 @@ REVIEW_TOKEN = "review-secret-4d2e"
 
 @pytest.fixture
 def service_config(tmp_path) -> ServiceConfig:
-    return ServiceConfig(gate_token=GATE_TOKEN, onec_export_token=EXPORT_TOKEN, b24_event_token=EVENT_TOKEN,
-                         review_token=REVIEW_TOKEN, analytics_db=str(tmp_path / "analytics" / "b24_1c.duckdb"),
-                         exchange_dir=str(tmp_path / "exchange"),
-                         events_journal=str(tmp_path / "events" / "bitrix24-events.jsonl"),
-                         review_decisions=str(tmp_path / "review" / "client_match_decisions.sqlite"),
-                         limits=Limits(export_bytes=2 * 1024 * 1024, body_seconds=2.0))
+    return ServiceConfig(
+        gate_token=GATE_TOKEN,
+        onec_export_token=EXPORT_TOKEN,
+        b24_event_token=EVENT_TOKEN,
+        review_token=REVIEW_TOKEN,
+        analytics_db=str(tmp_path / "analytics" / "b24_1c.duckdb"),
+        exchange_dir=str(tmp_path / "exchange"),
+        events_journal=str(tmp_path / "events" / "bitrix24-events.jsonl"),
+        review_decisions=str(tmp_path / "review" / "client_match_decisions.sqlite"),
+        limits=Limits(export_bytes=2 * 1024 * 1024, body_seconds=2.0),
+    )
 
 
 @pytest.fixture

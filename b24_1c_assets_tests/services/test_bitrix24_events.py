@@ -19,17 +19,28 @@ DOMAIN, MEMBER = "acme.bitrix24.ru", "a223c6b3710f85df22e9377d6c4f7553"
 
 def portal_post(event: str, record_id, token: str = EVENT_TOKEN, **extra) -> str:
     """The body the portal's queue server sends (PHP http_build_query order and brackets)."""
-    fields = [("event", event), ("event_handler_id", "17"), ("data[FIELDS][ID]", str(record_id)),
-              ("ts", "1732400000"), ("auth[domain]", DOMAIN),
-              ("auth[client_endpoint]", f"https://{DOMAIN}/rest/"),
-              ("auth[server_endpoint]", "https://oauth.bitrix.info/rest/"), ("auth[member_id]", MEMBER),
-              ("auth[application_token]", token), *extra.items()]
+    fields = [
+        ("event", event),
+        ("event_handler_id", "17"),
+        ("data[FIELDS][ID]", str(record_id)),
+        ("ts", "1732400000"),
+        ("auth[domain]", DOMAIN),
+        ("auth[client_endpoint]", f"https://{DOMAIN}/rest/"),
+        ("auth[server_endpoint]", "https://oauth.bitrix.info/rest/"),
+        ("auth[member_id]", MEMBER),
+        ("auth[application_token]", token),
+        *extra.items(),
+    ]
     return urlencode(fields)
 
 
 def send(service, body: str | bytes, session=requests):
-    return session.post(service.url + "/v1/bitrix24/events", data=body, timeout=30,
-                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    return session.post(
+        service.url + "/v1/bitrix24/events",
+        data=body,
+        timeout=30,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
 
 
 def journal(service_config) -> list[dict]:
@@ -43,8 +54,12 @@ def test_event_is_journaled_in_the_offline_event_shape_without_any_token(service
     assert send(service, dynamic).json()["seq"] == 2
     [deal, invoice] = journal(service_config)
     assert {k: deal[k] for k in ("EVENT_NAME", "EVENT_DATA", "ts", "member_id", "domain")} == {
-        "EVENT_NAME": "ONCRMDEALUPDATE", "EVENT_DATA": {"FIELDS": {"ID": 4711}}, "ts": 1732400000,
-        "member_id": MEMBER, "domain": DOMAIN}
+        "EVENT_NAME": "ONCRMDEALUPDATE",
+        "EVENT_DATA": {"FIELDS": {"ID": 4711}},
+        "ts": 1732400000,
+        "member_id": MEMBER,
+        "domain": DOMAIN,
+    }
     assert invoice["EVENT_DATA"] == {"FIELDS": {"ID": 9, "ENTITY_TYPE_ID": "31"}}
     assert changes_from_events([deal]) == {"deal": {4711}}  # change capture reads it as an offline event
     stored = open(service_config.events_journal, encoding="utf-8").read()
@@ -113,6 +128,10 @@ def test_burst_of_1000_events_none_lost_each_read_once(service, service_config):
 
 def test_php_bracket_forms():
     assert php_form(b"event=X&data%5BFIELDS%5D%5BID%5D=5&a[]=1&a[]=2&auth[domain]=d") == {
-        "event": "X", "data": {"FIELDS": {"ID": "5"}}, "a": ["1", "2"], "auth": {"domain": "d"}}
+        "event": "X",
+        "data": {"FIELDS": {"ID": "5"}},
+        "a": ["1", "2"],
+        "auth": {"domain": "d"},
+    }
     assert php_form(b"data[FIELDS][TITLE]=%D0%9E%D0%9E%D0%9E") == {"data": {"FIELDS": {"TITLE": "ООО"}}}
     assert json.dumps(php_form(b"data=flat&data[FIELDS][ID]=3")) == '{"data": {"FIELDS": {"ID": "3"}}}'

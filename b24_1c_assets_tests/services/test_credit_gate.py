@@ -34,8 +34,9 @@ def gate(tmp_path, service_config, start_service):
 
 
 def ask(gate, **params):
-    return requests.get(gate.url + "/v1/may-create-deal", params=params,
-                        headers={"Authorization": f"Bearer {GATE_TOKEN}"}, timeout=5)
+    return requests.get(
+        gate.url + "/v1/may-create-deal", params=params, headers={"Authorization": f"Bearer {GATE_TOKEN}"}, timeout=5
+    )
 
 
 def test_held_company_may_not_get_a_new_deal_and_says_why(gate):
@@ -53,8 +54,10 @@ def test_token_is_required_and_never_logged(gate, caplog):
     url = gate.url + "/v1/may-create-deal"
     assert requests.get(url, params={"company_id": 17}, timeout=5).status_code == 401
     assert requests.get(url, params={"company_id": 17, "token": "wrong"}, timeout=5).status_code == 401
-    assert requests.get(url, params={"company_id": 17}, headers={"Authorization": "Bearer wrong"},
-                        timeout=5).status_code == 401
+    assert (
+        requests.get(url, params={"company_id": 17}, headers={"Authorization": "Bearer wrong"}, timeout=5).status_code
+        == 401
+    )
     via_query = requests.get(url, params={"company_id": 17, "token": GATE_TOKEN}, timeout=5)
     assert via_query.status_code == 200 and via_query.json()["allowed"] is False
     assert ask(gate).status_code == 400
@@ -64,13 +67,19 @@ def test_token_is_required_and_never_logged(gate, caplog):
     assert not any(GATE_TOKEN in line for line in ours)  # (the test's own HTTP client logs its URL)
 
 
-def test_gate_answers_while_a_writer_holds_the_working_file_and_follows_a_new_copy(gate, tmp_path,
-                                                                                  service_config):
+def test_gate_answers_while_a_writer_holds_the_working_file_and_follows_a_new_copy(gate, tmp_path, service_config):
     """The old gate read the working file and answered 503 during runs; the copy is never locked."""
     work = tmp_path / "work.duckdb"
-    writer = subprocess.Popen([sys.executable, "-c", "import duckdb, sys\n"
-                               f"c = duckdb.connect({str(work)!r})\nprint('locked', flush=True)\nsys.stdin.read()"],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, sys\nc = duckdb.connect({str(work)!r})\nprint('locked', flush=True)\nsys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert writer.stdout.readline().strip() == "locked"
         with pytest.raises(duckdb.IOException):  # the working file is really taken
@@ -91,6 +100,10 @@ def test_before_the_first_copy_the_gate_says_retry_later(service):
 
 
 def test_old_entry_point_still_starts_the_service():
-    done = subprocess.run([sys.executable, "-m", "b24_1c_assets.services.credit_gate", "--help"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "b24_1c_assets.services.credit_gate", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0 and "b24_1c_assets.services" in done.stdout and "--deny-unknown" in done.stdout

@@ -19,6 +19,7 @@ MANAGER = 7  # a person, not the integration user: their changes must reach the 
 
 def finished(instance: dg.DagsterInstance, run_key: str) -> None:
     """A successful run carrying the sensor's run key (what the daemon would have launched)."""
+
     @dg.op
     def work():
         pass
@@ -27,12 +28,14 @@ def finished(instance: dg.DagsterInstance, run_key: str) -> None:
     def stand_in():
         work()
 
-    assert stand_in.execute_in_process(instance=instance, tags={"dagster/run_key": run_key,
-                                                                "dagster/sensor_name": SENSOR_NAME}).success
+    assert stand_in.execute_in_process(
+        instance=instance, tags={"dagster/run_key": run_key, "dagster/sensor_name": SENSOR_NAME}
+    ).success
 
 
-def test_a_burst_of_1000_posted_events_is_picked_up_once(portal_factory, service, service_config, tmp_path,
-                                                         monkeypatch):
+def test_a_burst_of_1000_posted_events_is_picked_up_once(
+    portal_factory, service, service_config, tmp_path, monkeypatch
+):
     crm = portal_factory(rate=1000.0, burst=1000)
     monkeypatch.setenv("B24_1C_EVENTS_DIR", str(tmp_path / "events"))  # where the service journals
     instance = dg.DagsterInstance.ephemeral()
@@ -40,9 +43,11 @@ def test_a_burst_of_1000_posted_events_is_picked_up_once(portal_factory, service
     cursor = {"value": None}
 
     def tick() -> dg.SensorResult:
-        result = crm_change_capture(dg.build_sensor_context(instance=instance, cursor=cursor["value"],
-                                                            sensor_name=SENSOR_NAME,
-                                                            resources={"bitrix24": resource}))
+        result = crm_change_capture(
+            dg.build_sensor_context(
+                instance=instance, cursor=cursor["value"], sensor_name=SENSOR_NAME, resources={"bitrix24": resource}
+            )
+        )
         cursor["value"] = result.cursor
         return result
 

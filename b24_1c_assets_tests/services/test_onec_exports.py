@@ -20,14 +20,27 @@ from b24_1c_assets.sandbox.exchange_files import write_exchange_files
 from b24_1c_assets_tests.services.conftest import EXPORT_TOKEN
 
 AUTH = ("1c-exchange", EXPORT_TOKEN)  # HTTP Basic: 1C's HTTPСоединение sends user and password
-PAYMENT = {"Ref_Key": "11111111-2222-3333-4444-555555555555", "Number": "0001", "Date": "2026-02-27T12:00:00",
-           "Posted": True, "Вид": "ПоступлениеНаСчет", "Контрагент_Key": "21111111-2222-3333-4444-555555555555",
-           "СуммаДокумента": 1500.10}
+PAYMENT = {
+    "Ref_Key": "11111111-2222-3333-4444-555555555555",
+    "Number": "0001",
+    "Date": "2026-02-27T12:00:00",
+    "Posted": True,
+    "Вид": "ПоступлениеНаСчет",
+    "Контрагент_Key": "21111111-2222-3333-4444-555555555555",
+    "СуммаДокумента": 1500.10,
+}
 
 
 def _payments(records, **header) -> bytes:
-    doc = {"format": "b24-1c-exchange", "file_type": "payments", "schema_version": 1,
-           "exported_at": "2026-03-01T10:00:00", "record_count": len(records), "records": records, **header}
+    doc = {
+        "format": "b24-1c-exchange",
+        "file_type": "payments",
+        "schema_version": 1,
+        "exported_at": "2026-03-01T10:00:00",
+        "record_count": len(records),
+        "records": records,
+        **header,
+    }
     return json.dumps(doc, ensure_ascii=False).encode("utf-8")
 
 
@@ -70,9 +83,11 @@ def test_export_is_staged_and_the_folder_sensor_launches_its_load(world, service
     assert dg.materialize([exchange_files], resources={"onec": onec, "warehouse": warehouse}).success
     with duckdb.connect(warehouse.database, read_only=True) as conn:
         assert conn.execute("SELECT status, records FROM onec_exchange.files").fetchall() == [
-            ("loaded", staged["records"])]
-    assert requests.get(f"{service.url}/v1/onec/exports/{staged['id']}", auth=AUTH,
-                        timeout=5).json()["status"] == "loaded"
+            ("loaded", staged["records"])
+        ]
+    assert (
+        requests.get(f"{service.url}/v1/onec/exports/{staged['id']}", auth=AUTH, timeout=5).json()["status"] == "loaded"
+    )
     replay = _post(service, body)  # the same export again, after its load: the manifest knows it
     assert replay.status_code == 200 and replay.json()["status"] == "duplicate"
     assert replay.json()["id"] == staged["id"] and replay.json()["earlier"] == "loaded"
@@ -146,8 +161,12 @@ def test_token_by_basic_or_bearer_only(service, tmp_path):
     assert missing.status_code == 401 and missing.headers["WWW-Authenticate"].startswith("Basic")
     assert _post(service, body, auth=("1c-exchange", "wrong")).status_code == 401
     assert _post(service, body, auth=None, headers={"Authorization": "Bearer wrong"}).status_code == 401
-    assert requests.post(service.url + "/v1/onec/exports", params={"token": EXPORT_TOKEN}, data=body,
-                         timeout=5).status_code == 401  # 1C can send headers: no token in URLs here
+    assert (
+        requests.post(
+            service.url + "/v1/onec/exports", params={"token": EXPORT_TOKEN}, data=body, timeout=5
+        ).status_code
+        == 401
+    )  # 1C can send headers: no token in URLs here
     assert _waiting(tmp_path / "exchange") == [] and not list((tmp_path / "exchange" / "rejected").iterdir())
 
 

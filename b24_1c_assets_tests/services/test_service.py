@@ -46,8 +46,10 @@ def test_a_route_without_its_token_configured_says_which_variable(service_config
 def test_a_stalled_body_is_cut_off_with_408(service):
     """The fixture allows 2 s for a body: a sender that promises 100 bytes and sends 10 gets 408."""
     with socket.create_connection((service.host, service.port), timeout=10) as conn:
-        conn.sendall(b"POST /v1/bitrix24/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-"
-                     b"urlencoded\r\nContent-Length: 100\r\n\r\nevent=ONCR")
+        conn.sendall(
+            b"POST /v1/bitrix24/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-"
+            b"urlencoded\r\nContent-Length: 100\r\n\r\nevent=ONCR"
+        )
         started = time.monotonic()
         reply = conn.recv(4096)
     assert reply.startswith(b"HTTP/1.1 408") and 1.5 < time.monotonic() - started < 8
@@ -55,8 +57,7 @@ def test_a_stalled_body_is_cut_off_with_408(service):
 
 def test_a_handler_over_its_time_limit_answers_503(world, service_config, start_service, tmp_path):
     slow = start_service(service_config, limits=dataclasses.replace(service_config.limits, handler_seconds=0.001))
-    [body] = [p.read_bytes() for p in write_exchange_files(world, tmp_path / "made")
-              if p.name == "counterparties.json"]
+    [body] = [p.read_bytes() for p in write_exchange_files(world, tmp_path / "made") if p.name == "counterparties.json"]
     answer = requests.post(slow.url + "/v1/onec/exports", data=body, auth=("1c", EXPORT_TOKEN), timeout=30)
     assert answer.status_code == 503 and answer.headers["Retry-After"] and "not answered" in answer.json()["error"]
 
@@ -64,11 +65,16 @@ def test_a_handler_over_its_time_limit_answers_503(world, service_config, start_
 def test_access_log_is_one_json_object_per_request_without_secrets(service, caplog):
     caplog.set_level(logging.INFO, logger="b24_1c_assets.services.access")
     requests.get(service.url + "/v1/may-create-deal", params={"company_id": 1, "token": GATE_TOKEN}, timeout=5)
-    requests.post(service.url + "/v1/bitrix24/events", timeout=5,
-                  data={"event": "ONCRMDEALUPDATE", "data[FIELDS][ID]": "1", "auth[application_token]": "nope"})
+    requests.post(
+        service.url + "/v1/bitrix24/events",
+        timeout=5,
+        data={"event": "ONCRMDEALUPDATE", "data[FIELDS][ID]": "1", "auth[application_token]": "nope"},
+    )
     lines = [json.loads(line) for line in access_lines(caplog, 2)]
     assert [(line["method"], line["path"], line["status"]) for line in lines] == [
-        ("GET", "/v1/may-create-deal", 503), ("POST", "/v1/bitrix24/events", 403)]
+        ("GET", "/v1/may-create-deal", 503),
+        ("POST", "/v1/bitrix24/events", 403),
+    ]
     assert lines[0]["query"] == "company_id=1&token=***" and lines[1]["in"] > 0
     assert all(isinstance(line["ms"], float) and line["client"] == "127.0.0.1" for line in lines)
     assert not any(GATE_TOKEN in r.getMessage() for r in caplog.records)
@@ -87,6 +93,7 @@ def test_config_from_env_and_its_repr_hide_tokens(monkeypatch, tmp_path):
 
 def test_cli_refuses_to_start_without_any_token(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "B24_1C_DUCKDB_PATH": str(tmp_path / "x.duckdb")}
-    done = subprocess.run([sys.executable, "-m", "b24_1c_assets.services"], env=env, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "b24_1c_assets.services"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 2 and "B24_1C_GATE_TOKEN" in done.stderr

@@ -22,6 +22,7 @@ def custom(tmp_path, monkeypatch):
     def write(name: str, text: str):
         (folder / f"{name}.toml").write_text(text, encoding="utf-8")
         return folder / f"{name}.toml"
+
     return write
 
 
@@ -82,26 +83,32 @@ def test_an_edited_file_is_read_again(custom):
     assert settings.notifications().finance_digest.top == 25
 
 
-@pytest.mark.parametrize("name, text, key, reason", [
-    ("onec_writes", "max_creates_per_run = 20\nmax_create_per_run = 5\n", "max_create_per_run", "unknown key"),
-    ("onec_writes", "dry_run = true\n", "dry_run", "expected a table"),
-    ("onec_writes", "max_creates_per_run = -1\n", "max_creates_per_run", "below the minimum"),
-    ("onec_writes", 'max_creates_per_run = "20"\n', "max_creates_per_run", "expected a whole number"),
-    ("onec_writes", "[dry_run]\nonec = \"no\"\n", "dry_run.onec", "expected true or false"),
-    ("client_master", "originator_ids = \"1c-unf\"\n", "originator_ids", "expected a list"),
-    ("notifications", "[finance_digest]\nuser_ids = [\"1\"]\n", r"finance_digest.user_ids\[0\]", "whole number"),
-    ("deal_orders", "[orders.deal_fields]\nnumbr = \"X\"\n", "orders.deal_fields.numbr", "unknown key"),
-    ("push_guard", "[orders]\nmax_change_share = 1.5\n", "orders.max_change_share", "above the maximum"),
-    ("push_guard", "[orders]\nmax_changes = 5.5\n", "orders.max_changes", "expected a whole number"),
-    ("push_guard", "[orders]\nmax_changs = 5\n", "orders.max_changs", "unknown key"),
-    ("credit_policy", "[warning]\nlimit_share = 80\n", "warning.limit_share", "above the maximum"),
-    ("credit_policy", "[hold]\noverdue_dayz = 30\n", "hold.overdue_dayz", "unknown key"),
-    ("credit_policy", "[[exemptions]]\ninn = \"7707083893\"\nuntil = \"soon\"\n", r"exemptions\[0\].until",
-     "expected a date"),
-    ("field_ownership", "[fields.inn]\nowner = \"erp\"\nrule = \"owner_wins\"\n", "fields.inn.owner",
-     "not one of"),
-    ("field_ownership", "[fields.inn]\nowner = \"1c\"\n", "fields.inn.rule", "missing"),
-])
+@pytest.mark.parametrize(
+    "name, text, key, reason",
+    [
+        ("onec_writes", "max_creates_per_run = 20\nmax_create_per_run = 5\n", "max_create_per_run", "unknown key"),
+        ("onec_writes", "dry_run = true\n", "dry_run", "expected a table"),
+        ("onec_writes", "max_creates_per_run = -1\n", "max_creates_per_run", "below the minimum"),
+        ("onec_writes", 'max_creates_per_run = "20"\n', "max_creates_per_run", "expected a whole number"),
+        ("onec_writes", '[dry_run]\nonec = "no"\n', "dry_run.onec", "expected true or false"),
+        ("client_master", 'originator_ids = "1c-unf"\n', "originator_ids", "expected a list"),
+        ("notifications", '[finance_digest]\nuser_ids = ["1"]\n', r"finance_digest.user_ids\[0\]", "whole number"),
+        ("deal_orders", '[orders.deal_fields]\nnumbr = "X"\n', "orders.deal_fields.numbr", "unknown key"),
+        ("push_guard", "[orders]\nmax_change_share = 1.5\n", "orders.max_change_share", "above the maximum"),
+        ("push_guard", "[orders]\nmax_changes = 5.5\n", "orders.max_changes", "expected a whole number"),
+        ("push_guard", "[orders]\nmax_changs = 5\n", "orders.max_changs", "unknown key"),
+        ("credit_policy", "[warning]\nlimit_share = 80\n", "warning.limit_share", "above the maximum"),
+        ("credit_policy", "[hold]\noverdue_dayz = 30\n", "hold.overdue_dayz", "unknown key"),
+        (
+            "credit_policy",
+            '[[exemptions]]\ninn = "7707083893"\nuntil = "soon"\n',
+            r"exemptions\[0\].until",
+            "expected a date",
+        ),
+        ("field_ownership", '[fields.inn]\nowner = "erp"\nrule = "owner_wins"\n', "fields.inn.owner", "not one of"),
+        ("field_ownership", '[fields.inn]\nowner = "1c"\n', "fields.inn.rule", "missing"),
+    ],
+)
 def test_a_bad_setting_fails_at_load_naming_file_key_and_reason(custom, name, text, key, reason):
     custom(name, text)
     with pytest.raises(SettingsError, match=rf"{name}\.toml: {key}: .*{reason}"):
@@ -115,5 +122,5 @@ def test_credit_policy_is_the_domain_type(custom):
 
 
 def test_field_ownership_from_the_override_dir(custom):
-    custom("field_ownership", "[fields.inn]\nowner = \"crm\"\nrule = \"owner_wins\"\n")
+    custom("field_ownership", '[fields.inn]\nowner = "crm"\nrule = "owner_wins"\n')
     assert settings.field_ownership().owned_by("crm") == ["inn"]

@@ -32,8 +32,11 @@ def test_a_field_past_the_first_page_of_50_is_found_not_added_again(empty):
     first_page = requests.post(empty.webhook_url + "crm.company.userfield.list", json={}, timeout=10).json()
     assert len(first_page["result"]) == 50 and first_page["next"] == 50 and first_page["total"] == 61
     client = client_of(empty)
-    created = ensure_userfields(client, "company", [UserField("UF_CRM_DEBT_SUM", "double", "Долг"),
-                                                    UserField("UF_CRM_DEBT_DAYS", "integer", "Дней")])
+    created = ensure_userfields(
+        client,
+        "company",
+        [UserField("UF_CRM_DEBT_SUM", "double", "Долг"), UserField("UF_CRM_DEBT_DAYS", "integer", "Дней")],
+    )
     assert created == ["UF_CRM_DEBT_DAYS"]
     assert ensure_userfields(client, "company", [UserField("UF_CRM_DEBT_DAYS", "integer", "Дней")]) == []
     lookups = [c for e in empty.request_log for c in (e.get("commands") or []) if c == "crm.company.userfield.list"]
@@ -58,8 +61,11 @@ def test_the_suspended_stage_is_created_once_per_pipeline_before_the_final_stage
         codes = [s["STATUS_ID"].split(":")[-1] for s in stages]
         assert codes.index("HOLD") < codes.index("WON") and stages[codes.index("HOLD")]["SEMANTICS"] is None
     deal = requests.post(empty.webhook_url + "crm.deal.add", json={"fields": {"CATEGORY_ID": 1}}, timeout=10).json()
-    moved = requests.post(empty.webhook_url + "crm.deal.update",
-                          json={"id": deal["result"], "fields": {"STAGE_ID": "C1:HOLD"}}, timeout=10)
+    moved = requests.post(
+        empty.webhook_url + "crm.deal.update",
+        json={"id": deal["result"], "fields": {"STAGE_ID": "C1:HOLD"}},
+        timeout=10,
+    )
     assert moved.status_code == 200 and empty.state.record("deal", deal["result"])["STAGE_ID"] == "C1:HOLD"
 
 

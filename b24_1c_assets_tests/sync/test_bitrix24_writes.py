@@ -1,4 +1,3 @@
-
 from b24_1c_assets.bitrix24 import Bitrix24Client
 from b24_1c_assets.domain.push_plan import Status
 from b24_1c_assets.sandbox.faults import Faults

@@ -23,8 +23,17 @@ from b24_1c_assets.sync.onec_counterparty_writes import push_counterparties, wri
 LINK = CompanyLink("1c-unf", ("1C_UNF",), "UF_CRM_ONEC_REF")
 REF = "5e1f0a00-0000-4000-8000-0000000c0a01"
 NO_PUSHES = pd.DataFrame(columns=["key", "payload", "payload_hash", "target_id"])
-ALLOWED = ["Description", "НаименованиеПолное", "ИНН", "КПП", "РегистрационныйНомер", "ВидКонтрагента",
-           "ЮридическоеФизическоеЛицо", "Покупатель", "СтранаРегистрации"]
+ALLOWED = [
+    "Description",
+    "НаименованиеПолное",
+    "ИНН",
+    "КПП",
+    "РегистрационныйНомер",
+    "ВидКонтрагента",
+    "ЮридическоеФизическоеЛицо",
+    "Покупатель",
+    "СтранаРегистрации",
+]
 
 
 def portal_writes(portal, start):
@@ -35,14 +44,26 @@ def portal_writes(portal, start):
 
 
 def add_plan(presets: Presets) -> pd.DataFrame:
-    counterparties = pd.DataFrame([{
-        "Ref_Key": REF, "Description": "ООО Новый клиент", "НаименованиеПолное": "ООО «Новый клиент»",
-        "ИНН": "7707083893", "КПП": "773601001", "РегистрационныйНомер": "1027700132195",
-        "ВидКонтрагента": "ЮридическоеЛицо", "DeletionMark": False, "IsFolder": False,
-        "КонтактнаяИнформация": json.dumps([{"Тип": "АдресЭлектроннойПочты", "АдресЭП": "new@client.ru"}])}])
+    counterparties = pd.DataFrame(
+        [
+            {
+                "Ref_Key": REF,
+                "Description": "ООО Новый клиент",
+                "НаименованиеПолное": "ООО «Новый клиент»",
+                "ИНН": "7707083893",
+                "КПП": "773601001",
+                "РегистрационныйНомер": "1027700132195",
+                "ВидКонтрагента": "ЮридическоеЛицо",
+                "DeletionMark": False,
+                "IsFolder": False,
+                "КонтактнаяИнформация": json.dumps([{"Тип": "АдресЭлектроннойПочты", "АдресЭП": "new@client.ru"}]),
+            }
+        ]
+    )
     clients = pd.DataFrame({"onec_ref": [REF], "company_id": [None], "match_rule": ["only_1c"]})
-    plan = crm_company_plan(clients, counterparties, {}, presets, LINK, last_pushed=NO_PUSHES, failed_keys=set(),
-                            held={}).rows
+    plan = crm_company_plan(
+        clients, counterparties, {}, presets, LINK, last_pushed=NO_PUSHES, failed_keys=set(), held={}
+    ).rows
     return plan[plan["operation"] == Operation.ADD]
 
 
@@ -54,8 +75,11 @@ def test_a_company_is_added_with_its_requisite_and_never_twice(portal):
     assert [(o.key, o.operation, o.status) for o in outcomes] == [(REF, Operation.ADD, Status.OK)]
     company = portal.state.record("company", int(ids[REF]))
     assert company["ORIGIN_ID"] == REF and company["ORIGINATOR_ID"] == "1c-unf" and company["UF_CRM_ONEC_REF"] == REF
-    requisites = [r for r in portal.state.tables["requisite"].rows.values()
-                  if str(r["ENTITY_ID"]) == ids[REF] and str(r["ENTITY_TYPE_ID"]) == "4"]
+    requisites = [
+        r
+        for r in portal.state.tables["requisite"].rows.values()
+        if str(r["ENTITY_ID"]) == ids[REF] and str(r["ENTITY_TYPE_ID"]) == "4"
+    ]
     assert len(requisites) == 1 and requisites[0]["RQ_INN"] == "7707083893"
     assert find_linked_companies(client, [REF], LINK.originators) == {REF: int(ids[REF])}
 
@@ -78,14 +102,24 @@ def test_nothing_to_write_calls_nothing(portal):
 def test_a_counterparty_is_created_once_by_marker_and_linked_back(portal, onec):
     b24 = Bitrix24Client(portal.webhook_url, rate=50, burst=50)
     company_ids = [int(r["ID"]) for r in b24.export_all("crm.company.list", select=["ID"])][:2]
-    verdict = validate_counterparty({"inn": "7707083893", "kpp": "773601001", "ogrn": "1027700132195",
-                                     "title": "ООО Ромашка", "preset_kind": "legal"})
+    verdict = validate_counterparty(
+        {
+            "inn": "7707083893",
+            "kpp": "773601001",
+            "ogrn": "1027700132195",
+            "title": "ООО Ромашка",
+            "preset_kind": "legal",
+        }
+    )
     body, _ = counterparty_body(verdict, ALLOWED)
     earlier = "5e1f0a00-0000-4000-8000-0000000c0a02"  # made by an earlier run whose link was lost
-    live = pd.DataFrame([
-        {"key": str(company_ids[0]), "operation": Operation.CREATE, "body": json.dumps(body, ensure_ascii=False)},
-        {"key": str(company_ids[1]), "operation": Operation.LINK, "body": json.dumps({"Ref_Key": earlier})},
-        {"key": "99999999", "operation": Operation.LINK, "body": json.dumps({"Ref_Key": earlier})}])
+    live = pd.DataFrame(
+        [
+            {"key": str(company_ids[0]), "operation": Operation.CREATE, "body": json.dumps(body, ensure_ascii=False)},
+            {"key": str(company_ids[1]), "operation": Operation.LINK, "body": json.dumps({"Ref_Key": earlier})},
+            {"key": "99999999", "operation": Operation.LINK, "body": json.dumps({"Ref_Key": earlier})},
+        ]
+    )
     onec_client = OneCClient(onec.odata_url, onec.username, onec.password)
     try:
         outcomes, refs = write_counterparties(onec_client, b24, live, LINK)
@@ -117,9 +151,17 @@ def test_a_dry_run_settles_every_row_without_a_client():
     def no_client():
         raise AssertionError("a dry run must not connect")
 
-    plan = pd.DataFrame({"key": ["1", "2", "3"], "operation": [Operation.CREATE, Operation.CREATE, Operation.INVALID],
-                         "problems": [None, None, "INN '1': checksum"]})
+    plan = pd.DataFrame(
+        {
+            "key": ["1", "2", "3"],
+            "operation": [Operation.CREATE, Operation.CREATE, Operation.INVALID],
+            "problems": [None, None, "INN '1': checksum"],
+        }
+    )
     push = push_counterparties(counterparty_run(plan, max_creates=1, dry_run=True), LINK, no_client, no_client)
     assert [(o.key, o.status, o.attempts) for o in push.outcomes] == [
-        ("1", Status.DRY_RUN, 0), ("2", Status.DEFERRED, 0), ("3", Status.REJECTED, 0)]
+        ("1", Status.DRY_RUN, 0),
+        ("2", Status.DEFERRED, 0),
+        ("3", Status.REJECTED, 0),
+    ]
     assert (push.target_ids, push.onec_calls, push.bitrix24_calls) == ({}, 0, 0)

@@ -22,9 +22,19 @@ from websockets.sync.client import connect
 
 BINARY = shutil.which("chromium") or shutil.which("chromium-browser")
 # Quiet, offline, throwaway: no sandbox (root in CI), no GPU, nothing phoning home.
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--window-size=1400,1000", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,1000",
+    "--remote-debugging-address=127.0.0.1",
+    "--remote-debugging-port=0",
+]
 
 
 class Browser:
@@ -32,14 +42,18 @@ class Browser:
 
     def __init__(self, profile: Path, start_seconds: float = 30):
         profile.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen([BINARY, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        start_new_session=True)  # its helpers stop with it
+        self.process = subprocess.Popen(
+            [BINARY, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # its helpers stop with it
         self._ids = itertools.count(1)
         try:
             port = self._devtools_port(profile, start_seconds)
-            page = next(t for t in requests.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json()
-                        if t["type"] == "page")
+            page = next(
+                t for t in requests.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json() if t["type"] == "page"
+            )
             self.ws = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10)
         except BaseException:
             self.close()
@@ -72,8 +86,9 @@ class Browser:
         self.call("Page.navigate", url=url)
         deadline, text = time.monotonic() + seconds, ""
         while time.monotonic() < deadline:
-            found = self.call("Runtime.evaluate", expression="document.body ? document.body.innerText : ''",
-                              returnByValue=True)
+            found = self.call(
+                "Runtime.evaluate", expression="document.body ? document.body.innerText : ''", returnByValue=True
+            )
             text = " ".join(str(found.get("result", {}).get("value", "")).split())
             if all(e in text for e in expected):
                 return text

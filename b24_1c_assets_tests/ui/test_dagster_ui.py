@@ -22,9 +22,11 @@ from b24_1c_assets_tests.ui.chromium import BINARY, Browser
 
 ASSET = "bitrix24/companies"
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180),
-              pytest.mark.skipif(BINARY is None, reason="chromium is not installed "
-                                                        "(apt-get install chromium chromium-driver)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(180),
+    pytest.mark.skipif(BINARY is None, reason="chromium is not installed (apt-get install chromium chromium-driver)"),
+]
 
 
 def free_port() -> int:
@@ -45,11 +47,24 @@ def webserver(sandbox, tmp_path, monkeypatch):
     # Its SQLite storages created here, before the webserver would race us creating the same tables.
     instance.get_runs(limit=1), instance.all_instigator_state(), instance.get_asset_keys()
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "dagster_webserver", "-m", "b24_1c_assets.definitions",
-                               "-h", "127.0.0.1", "-p", str(port)],
-                              cwd=Path(__file__).resolve().parents[2], env=dict(os.environ),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)  # so the code server it spawns stops with it
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dagster_webserver",
+            "-m",
+            "b24_1c_assets.definitions",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # so the code server it spawns stops with it
     try:
         yield f"http://127.0.0.1:{port}", instance
     finally:
@@ -77,9 +92,12 @@ def materialize_into(instance: dg.DagsterInstance, key: str) -> dg.ExecuteInProc
     from b24_1c_assets.definitions import defs
 
     loaded = defs()
-    return dg.materialize([*loaded.assets, *loaded.asset_checks], resources=loaded.resources,
-                          instance=instance,
-                          selection=dg.AssetSelection.assets(dg.AssetKey.from_user_string(key)))
+    return dg.materialize(
+        [*loaded.assets, *loaded.asset_checks],
+        resources=loaded.resources,
+        instance=instance,
+        selection=dg.AssetSelection.assets(dg.AssetKey.from_user_string(key)),
+    )
 
 
 def test_the_ui_shows_groups_asset_metadata_and_the_run(webserver, tmp_path):
@@ -88,26 +106,49 @@ def test_the_ui_shows_groups_asset_metadata_and_the_run(webserver, tmp_path):
     result = materialize_into(instance, ASSET)
     assert result.success
     with duckdb.connect(os.environ["B24_1C_DUCKDB_PATH"], read_only=True) as conn:
-        rows, first_title = conn.execute("SELECT count(*), min_by(TITLE, CAST(ID AS INT)) "
-                                         "FROM bitrix24.companies").fetchone()
+        rows, first_title = conn.execute(
+            "SELECT count(*), min_by(TITLE, CAST(ID AS INT)) FROM bitrix24.companies"
+        ).fetchone()
     wait_until_up(url)
 
     with Browser(tmp_path / "profile") as browser:
-        browser.text_when(f"{url}/asset-groups/client_master/lineage",  # the graph, its groups collapsed
-                          ["Global asset lineage", "client_master", "bitrix24_raw", "onec_raw", "receivables",
-                           "crm_push", "analytics"])
+        browser.text_when(
+            f"{url}/asset-groups/client_master/lineage",  # the graph, its groups collapsed
+            [
+                "Global asset lineage",
+                "client_master",
+                "bitrix24_raw",
+                "onec_raw",
+                "receivables",
+                "crm_push",
+                "analytics",
+            ],
+        )
         # The catalog list is virtualised (only the rows on screen exist): filter it to one group.
-        browser.text_when(f"{url}/assets?asset-selection=group:client_master",
-                          ["client_master / clients", "client_master / client_match_candidates",
-                           "client_master / duplicate_groups", "one row per candidate pair"])
-        browser.text_when(f"{url}/assets/{ASSET}",
-                          [f"Row count {rows}",  # dagster/row_count, in the status strip
-                           "one row per company",  # the description
-                           "api_calls", "rejected_rows", "preview",
-                           first_title])  # the markdown preview, rendered as a table
+        browser.text_when(
+            f"{url}/assets?asset-selection=group:client_master",
+            [
+                "client_master / clients",
+                "client_master / client_match_candidates",
+                "client_master / duplicate_groups",
+                "one row per candidate pair",
+            ],
+        )
+        browser.text_when(
+            f"{url}/assets/{ASSET}",
+            [
+                f"Row count {rows}",  # dagster/row_count, in the status strip
+                "one row per company",  # the description
+                "api_calls",
+                "rejected_rows",
+                "preview",
+                first_title,
+            ],
+        )  # the markdown preview, rendered as a table
         shot = browser.screenshot(tmp_path / "asset_page.png")
         assert shot.stat().st_size > 10_000
         print(f"screenshot: {shot}")
-        browser.text_when(f"{url}/runs/{result.run_id}",
-                          ["ASSET_MATERIALIZATION", f"dagster/row_count {rows}", "api_calls",
-                           "Check contract succeeded"])
+        browser.text_when(
+            f"{url}/runs/{result.run_id}",
+            ["ASSET_MATERIALIZATION", f"dagster/row_count {rows}", "api_calls", "Check contract succeeded"],
+        )

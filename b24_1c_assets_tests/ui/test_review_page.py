@@ -25,9 +25,11 @@ from b24_1c_assets_tests.ui.chromium import BINARY, Browser
 TOKEN = "review-ui-secret-5c1d"
 CLIENT_MASTER = dg.AssetSelection.assets(tables.CLIENTS.key).required_multi_asset_neighbors()
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(420),
-              pytest.mark.skipif(BINARY is None, reason="chromium is not installed "
-                                                        "(apt-get install chromium chromium-driver)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(420),
+    pytest.mark.skipif(BINARY is None, reason="chromium is not installed (apt-get install chromium chromium-driver)"),
+]
 
 
 def _decide(browser: Browser, onec_ref: str, company_id: int, decision: str, who: str, note: str) -> None:
@@ -46,8 +48,9 @@ def _wait_text(browser: Browser, expected: str, seconds: float = 30) -> str:
     deadline = time.monotonic() + seconds
     text = ""
     while time.monotonic() < deadline:
-        found = browser.call("Runtime.evaluate", expression="document.body ? document.body.innerText : ''",
-                             returnByValue=True)
+        found = browser.call(
+            "Runtime.evaluate", expression="document.body ? document.body.innerText : ''", returnByValue=True
+        )
         text = " ".join(str(found.get("result", {}).get("value", "")).split())
         if expected in text:
             return text
@@ -62,8 +65,10 @@ def test_accept_and_reject_in_the_browser_are_honoured_by_the_next_run(run_asset
     working, copy = tmp_path / "b24_1c.duckdb", tmp_path / "analytics" / "b24_1c.duckdb"
     publish(str(working), str(copy))
     with duckdb.connect(str(copy), read_only=True) as conn:
-        queue = conn.execute("SELECT onec_ref, company_id FROM client_master.review_queue "
-                             "WHERE item = 'candidate' ORDER BY score DESC, onec_ref, company_id").fetchall()
+        queue = conn.execute(
+            "SELECT onec_ref, company_id FROM client_master.review_queue "
+            "WHERE item = 'candidate' ORDER BY score DESC, onec_ref, company_id"
+        ).fetchall()
     # Two pairs sharing no record, so accepting one cannot collide with the other.
     picked: list[tuple[str, int]] = []
     for ref, company in queue:
@@ -72,9 +77,13 @@ def test_accept_and_reject_in_the_browser_are_honoured_by_the_next_run(run_asset
     assert len(picked) >= 2, queue
     accepted, rejected = picked[0], picked[1]
 
-    config = ServiceConfig(review_token=TOKEN, analytics_db=str(copy), review_decisions=str(store_file),
-                           exchange_dir=str(tmp_path / "exchange"),
-                           events_journal=str(tmp_path / "events" / "bitrix24-events.jsonl"))
+    config = ServiceConfig(
+        review_token=TOKEN,
+        analytics_db=str(copy),
+        review_decisions=str(store_file),
+        exchange_dir=str(tmp_path / "exchange"),
+        events_journal=str(tmp_path / "events" / "bitrix24-events.jsonl"),
+    )
     with ServiceThread(config) as service, Browser(tmp_path / "chromium") as browser:
         page = browser.text_when(f"{service.url}/review?token={TOKEN}", ["Client match review", "Candidate"])
         assert accepted[0] in page and rejected[0] in page
@@ -89,20 +98,26 @@ def test_accept_and_reject_in_the_browser_are_honoured_by_the_next_run(run_asset
 
     recorded = DecisionStore(store_file).rows()
     assert sorted(zip(recorded["onec_ref"], recorded["company_id"].astype(int), recorded["decision"])) == sorted(
-        [(*accepted, "accept"), (*rejected, "reject")])
+        [(*accepted, "accept"), (*rejected, "reject")]
+    )
 
     run_assets(CLIENT_MASTER)  # the next run
     with duckdb.connect(str(working), read_only=True) as conn:
-        decisions = conn.execute("SELECT onec_ref, company_id, decision, decided_by, decided_at, note "
-                                 "FROM review.client_match_decisions ORDER BY decision").fetchall()
-        accepted_rule = conn.execute("SELECT match_rule FROM client_master.clients WHERE onec_ref = ? "
-                                     "AND company_id = ?", list(accepted)).fetchall()
+        decisions = conn.execute(
+            "SELECT onec_ref, company_id, decision, decided_by, decided_at, note "
+            "FROM review.client_match_decisions ORDER BY decision"
+        ).fetchall()
+        accepted_rule = conn.execute(
+            "SELECT match_rule FROM client_master.clients WHERE onec_ref = ? AND company_id = ?", list(accepted)
+        ).fetchall()
         left = conn.execute("SELECT onec_ref, company_id FROM client_master.client_match_candidates").fetchall()
-        queued = conn.execute("SELECT onec_ref, company_id FROM client_master.review_queue "
-                              "WHERE company_id IS NOT NULL").fetchall()
+        queued = conn.execute(
+            "SELECT onec_ref, company_id FROM client_master.review_queue WHERE company_id IS NOT NULL"
+        ).fetchall()
     assert [(r, c, d, who, note) for r, c, d, who, _, note in decisions] == [
         (*accepted, "accept", "Анна Рецензент", "same INN in the contract"),
-        (*rejected, "reject", "Анна Рецензент", "different companies")]
+        (*rejected, "reject", "Анна Рецензент", "different companies"),
+    ]
     assert all(at for *_, at, _ in decisions)
     assert accepted_rule == [("reviewer_accept",)]
     assert accepted not in left and rejected not in left

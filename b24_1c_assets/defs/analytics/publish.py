@@ -23,21 +23,33 @@ def build_analytics_copy(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
     """The publishing asset, downstream of `upstream` (every other asset of the location, so in any job
     that selects it, it runs last)."""
 
-    @dg.asset(key=tables.ANALYST_COPY.key, deps=[k for k in upstream if k != tables.ANALYST_COPY.key],
-              group_name="analytics", kinds={"duckdb"}, owners=OWNERS, pool="duckdb", tags={"flow": "analytics"})
+    @dg.asset(
+        key=tables.ANALYST_COPY.key,
+        deps=[k for k in upstream if k != tables.ANALYST_COPY.key],
+        group_name="analytics",
+        kinds={"duckdb"},
+        owners=OWNERS,
+        pool="duckdb",
+        tags={"flow": "analytics"},
+    )
     def analyst_copy(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         """The analysts' DuckDB file (`data/analytics/b24_1c.duckdb` beside the working file, or
         B24_1C_ANALYTICS_DUCKDB_PATH), one row per published table: the `analytics` views materialized,
         `client_master.*`, `receivables.*`, `sync.results`, `quality.rejects`. Written to a temporary file and
         renamed into place, so open analyst connections keep the old copy and never block a sync."""
         result = publish(warehouse.database, analytics_copy_path(warehouse.database), run_id=context.run.run_id)
-        return dg.MaterializeResult(metadata={
-            "dagster/row_count": len(result.tables),
-            "copy_file": f"{Path(result.path).parent.name}/{Path(result.path).name}",  # no machine path
-            "size_mb": round(result.bytes / 1e6, 2),
-            "publish_seconds": round(result.seconds, 2),
-            "preview": dg.MetadataValue.md(pd.DataFrame({"table": list(result.tables),
-                                                         "rows": list(result.tables.values())}
-                                                        ).to_markdown(index=False))})
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": len(result.tables),
+                "copy_file": f"{Path(result.path).parent.name}/{Path(result.path).name}",  # no machine path
+                "size_mb": round(result.bytes / 1e6, 2),
+                "publish_seconds": round(result.seconds, 2),
+                "preview": dg.MetadataValue.md(
+                    pd.DataFrame({"table": list(result.tables), "rows": list(result.tables.values())}).to_markdown(
+                        index=False
+                    )
+                ),
+            }
+        )
 
     return analyst_copy

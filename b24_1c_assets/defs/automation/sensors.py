@@ -58,16 +58,18 @@ def newest_modification(client: Bitrix24Client) -> str | None:
     """The newest DATE_MODIFY over deals and companies: where a first sweep starts."""
     stamps = []
     for method in cc.SWEPT.values():
-        rows = client.call(method, {"order": {"DATE_MODIFY": "DESC"}, "select": ["ID", "DATE_MODIFY"],
-                                    "start": -1}) or []
+        rows = (
+            client.call(method, {"order": {"DATE_MODIFY": "DESC"}, "select": ["ID", "DATE_MODIFY"], "start": -1}) or []
+        )
         stamps += [r["DATE_MODIFY"] for r in rows[:1] if r.get("DATE_MODIFY")]
     return max(stamps, key=cc.parse_wire_time) if stamps else None
 
 
 def sweep(client: Bitrix24Client, since: str) -> dict[str, list[dict]]:
-    return {entity: client.export_all(method, filter={">=DATE_MODIFY": since},
-                                      select=["ID", "DATE_MODIFY", "MODIFY_BY_ID"])
-            for entity, method in cc.SWEPT.items()}
+    return {
+        entity: client.export_all(method, filter={">=DATE_MODIFY": since}, select=["ID", "DATE_MODIFY", "MODIFY_BY_ID"])
+        for entity, method in cc.SWEPT.items()
+    }
 
 
 def authors(client: Bitrix24Client, named: dict[str, set[int]]) -> dict[str, dict[int, str]]:
@@ -88,8 +90,9 @@ AUTO_RETRY_RUN_ID = "dagster/auto_retry_run_id"  # set on a failed run once the 
 def pending_run_status(context: dg.SensorEvaluationContext, run_key: str) -> dg.DagsterRunStatus | None:
     """Status of the run launched for `run_key`, following the daemon's automatic retries (dagster.yaml
     `run_retries`): a failed run about to be retried counts as queued, so we never launch a second retry."""
-    runs = context.instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": run_key,
-                                                                 "dagster/sensor_name": SENSOR_NAME}), limit=1)
+    runs = context.instance.get_runs(
+        filters=dg.RunsFilter(tags={"dagster/run_key": run_key, "dagster/sensor_name": SENSOR_NAME}), limit=1
+    )
     run = runs[0] if runs else None
     while run is not None and run.status == dg.DagsterRunStatus.FAILURE:
         if run.is_complete_and_waiting_to_retry:
@@ -120,8 +123,10 @@ def _bind(client: Bitrix24Client, cursor: cc.CaptureCursor, context) -> bool:
         # WRONG_AUTH_TYPE (not an application), ACCESS_DENIED (offline binding needs an administrator),
         # WRONG_LICENSE (auth_connector needs a plan that has it): the other sources still work.
         cursor.offline_refused = exc.code or type(exc).__name__
-        context.log.warning(f"change capture: offline events unavailable ({cursor.offline_refused}); "
-                            "going on with the sweep and the outbound-webhook journal")
+        context.log.warning(
+            f"change capture: offline events unavailable ({cursor.offline_refused}); "
+            "going on with the sweep and the outbound-webhook journal"
+        )
         return False
     cursor.bound, cursor.offline_refused = True, None
     return True
@@ -150,12 +155,16 @@ def active_sources(application: bool, cursor: cc.CaptureCursor, journal: EventJo
     return sources
 
 
-@dg.sensor(name=SENSOR_NAME, job=incremental_sync, minimum_interval_seconds=120,
-           default_status=dg.DefaultSensorStatus.STOPPED,
-           description="Bitrix24 change capture: a DATE_MODIFY sweep with a 10-minute overlap, plus the events "
-                       "outbound webhooks POSTed to our service (webhook mode) or the offline queue "
-                       "(application mode), confirmed only after the launched run succeeded; our own writes "
-                       "are left out (integration user, auth_connector). Launches incremental_sync.")
+@dg.sensor(
+    name=SENSOR_NAME,
+    job=incremental_sync,
+    minimum_interval_seconds=120,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Bitrix24 change capture: a DATE_MODIFY sweep with a 10-minute overlap, plus the events "
+    "outbound webhooks POSTed to our service (webhook mode) or the offline queue "
+    "(application mode), confirmed only after the launched run succeeded; our own writes "
+    "are left out (integration user, auth_connector). Launches incremental_sync.",
+)
 def crm_change_capture(context: dg.SensorEvaluationContext, bitrix24: Bitrix24Resource):
     cursor = cc.CaptureCursor.load(context.cursor)
     client = bitrix24.client()
@@ -166,8 +175,9 @@ def crm_change_capture(context: dg.SensorEvaluationContext, bitrix24: Bitrix24Re
         status = pending_run_status(context, cursor.pending["run_key"])
         if status == dg.DagsterRunStatus.SUCCESS:
             if cursor.pending.get("process_id"):
-                client.call("event.offline.clear", {"process_id": cursor.pending["process_id"],
-                                                    "auth_connector": OUR_CONNECTOR})
+                client.call(
+                    "event.offline.clear", {"process_id": cursor.pending["process_id"], "auth_connector": OUR_CONNECTOR}
+                )
             if cursor.pending.get("journal_to") is not None:
                 cursor.journal_offset = int(cursor.pending["journal_to"])
             cursor.pending, cursor.attempt = None, 0
@@ -177,10 +187,12 @@ def crm_change_capture(context: dg.SensorEvaluationContext, bitrix24: Bitrix24Re
             cursor.pending = dict(cursor.pending, run_key=run_key)
             return dg.SensorResult(
                 run_requests=[dg.RunRequest(run_key=run_key, tags=cursor.pending.get("tags") or {})],
-                cursor=cursor.dump())
+                cursor=cursor.dump(),
+            )
         else:
-            return dg.SensorResult(skip_reason=f"waiting for run {cursor.pending['run_key']} ({status})",
-                                   cursor=cursor.dump())
+            return dg.SensorResult(
+                skip_reason=f"waiting for run {cursor.pending['run_key']} ({status})", cursor=cursor.dump()
+            )
 
     own_user = client.user_id
     if cursor.watermark is None:  # first tick: start from now; older changes are the nightly run's business
@@ -189,39 +201,55 @@ def crm_change_capture(context: dg.SensorEvaluationContext, bitrix24: Bitrix24Re
         cursor.journal_offset = journal.size()  # events received before change capture started are old news
         cursor.watermark = newest_modification(client)
         if cursor.watermark is not None:  # what the next sweep's overlap returns is old news, not a change
-            cursor.seen = cc.evaluate_sweep(sweep(client, cc.sweep_from(cursor.watermark, OVERLAP)),
-                                            watermark=cursor.watermark, seen={}, overlap=OVERLAP,
-                                            own_user_id=own_user).seen
+            cursor.seen = cc.evaluate_sweep(
+                sweep(client, cc.sweep_from(cursor.watermark, OVERLAP)),
+                watermark=cursor.watermark,
+                seen={},
+                overlap=OVERLAP,
+                own_user_id=own_user,
+            ).seen
         sources = active_sources(application, cursor, journal)
-        return dg.SensorResult(skip_reason=f"change capture started at the newest modification "
-                                           f"(sources: {', '.join(sources)})", cursor=cursor.dump())
+        return dg.SensorResult(
+            skip_reason=f"change capture started at the newest modification (sources: {', '.join(sources)})",
+            cursor=cursor.dump(),
+        )
 
     events, process_id = _read_offline_queue(client, cursor, context) if application else ([], None)
     received = journal.read_from(cursor.journal_offset, EVENT_BATCH)
-    outcome = cc.evaluate_sweep(sweep(client, cc.sweep_from(cursor.watermark, OVERLAP)),
-                                watermark=cursor.watermark, seen=cursor.seen, overlap=OVERLAP,
-                                own_user_id=own_user)
+    outcome = cc.evaluate_sweep(
+        sweep(client, cc.sweep_from(cursor.watermark, OVERLAP)),
+        watermark=cursor.watermark,
+        seen=cursor.seen,
+        overlap=OVERLAP,
+        own_user_id=own_user,
+    )
     cursor.watermark, cursor.seen = outcome.watermark, outcome.seen
     from_events = cc.changes_from_events(events)
     named = cc.changes_from_events(received.events)
     from_journal, own_events = cc.drop_own_changes(named, authors(client, named) if named else {}, own_user)
     changed = cc.merge(from_events, from_journal, outcome.changed)
     sources = active_sources(application, cursor, journal)
-    context.log.info(f"change capture ({', '.join(sources)}): {len(events)} offline events, "
-                     f"{len(received.events)} received events ({own_events} our own), sweep "
-                     f"{sum(map(len, outcome.changed.values()))} new changes, {outcome.own} own writes skipped")
+    context.log.info(
+        f"change capture ({', '.join(sources)}): {len(events)} offline events, "
+        f"{len(received.events)} received events ({own_events} our own), sweep "
+        f"{sum(map(len, outcome.changed.values()))} new changes, {outcome.own} own writes skipped"
+    )
     if not changed:
         if process_id:  # events that named nothing we watch: nothing to run for them
             client.call("event.offline.clear", {"process_id": process_id, "auth_connector": OUR_CONNECTOR})
         cursor.journal_offset = received.offset
-        return dg.SensorResult(skip_reason=f"no CRM change (sources: {', '.join(sources)})",
-                               cursor=cursor.dump())
+        return dg.SensorResult(skip_reason=f"no CRM change (sources: {', '.join(sources)})", cursor=cursor.dump())
     digest = hashlib.sha1(repr(sorted((e, sorted(i)) for e, i in changed.items())).encode()).hexdigest()[:10]
     run_key = f"crm-changes-{process_id or received.offset or cursor.watermark}-{digest}"
     tags = change_tags(changed)
     tags["change_sources"] = ",".join(sources)
-    cursor.pending = {"run_key": run_key, "base_key": run_key, "process_id": process_id, "tags": tags,
-                      "journal_to": received.offset}
+    cursor.pending = {
+        "run_key": run_key,
+        "base_key": run_key,
+        "process_id": process_id,
+        "tags": tags,
+        "journal_to": received.offset,
+    }
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=run_key, tags=tags)], cursor=cursor.dump())
 
 

@@ -4,7 +4,6 @@ Full export by ID keyset (`order ID asc`, `filter >ID`, `start=-1`) packed into 
 10,000-company portal costs a handful of HTTP calls and each record arrives exactly once.
 """
 
-
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -39,33 +38,69 @@ class CrmEntity:
 
 
 CRM_ENTITIES = (
-    CrmEntity(tables.BITRIX24_COMPANIES, "crm.company.list", ("*", "UF_*", "EMAIL", "PHONE"),
-              "CRM companies, one row per company (ID), with EMAIL/PHONE multifields as JSON and UF_CRM_* fields.",
-              preview=("ID", "TITLE", "ASSIGNED_BY_ID", "ORIGIN_ID", "DATE_MODIFY"), modified="DATE_MODIFY",
-              in_incremental_sync=True),
-    CrmEntity(tables.BITRIX24_REQUISITES, "crm.requisite.list", ("*",),
-              "CRM requisites (INN/KPP/OGRN live here, not on the company), one row per requisite (ID); "
-              "ENTITY_TYPE_ID 4 = company, 3 = contact.",
-              preview=("ID", "ENTITY_TYPE_ID", "ENTITY_ID", "PRESET_ID", "RQ_INN", "RQ_KPP"), modified="DATE_MODIFY",
-              in_incremental_sync=True),
-    CrmEntity(tables.BITRIX24_CONTACTS, "crm.contact.list", ("*", "UF_*", "EMAIL", "PHONE"),
-              "CRM contacts, one row per contact (ID), with COMPANY_ID and EMAIL/PHONE multifields as JSON.",
-              preview=("ID", "NAME", "LAST_NAME", "COMPANY_ID"), modified="DATE_MODIFY"),
-    CrmEntity(tables.BITRIX24_DEALS, "crm.deal.list", ("*", "UF_*"),
-              "CRM deals, one row per deal (ID), in every pipeline (CATEGORY_ID) and stage (STAGE_ID).",
-              preview=("ID", "TITLE", "CATEGORY_ID", "STAGE_ID", "COMPANY_ID", "OPPORTUNITY"), modified="DATE_MODIFY",
-              in_incremental_sync=True),
-    CrmEntity(tables.BITRIX24_PRODUCTS, "crm.product.list", ("*",),
-              "CRM catalog products, one row per product (ID); XML_ID holds the 1C item reference.",
-              preview=("ID", "NAME", "PRICE", "ACTIVE", "XML_ID"),
-              in_incremental_sync=True),
-    CrmEntity(tables.BITRIX24_SMART_INVOICES, "crm.item.list", ("*",),
-              "CRM smart invoices (entityTypeId 31), one row per invoice (id), camelCase fields.",
-              params={"entityTypeId": 31}, preview=("id", "title", "stageId", "companyId", "opportunity"),
-              modified="updatedTime", key="id"),
-    CrmEntity(tables.BITRIX24_USERS, "user.get", (),
-              "Portal users (responsible managers, finance, ops), one row per user (ID).",
-              params={"FILTER": {"ACTIVE": True}}, preview=("ID", "NAME", "LAST_NAME", "EMAIL"), keyset=False),
+    CrmEntity(
+        tables.BITRIX24_COMPANIES,
+        "crm.company.list",
+        ("*", "UF_*", "EMAIL", "PHONE"),
+        "CRM companies, one row per company (ID), with EMAIL/PHONE multifields as JSON and UF_CRM_* fields.",
+        preview=("ID", "TITLE", "ASSIGNED_BY_ID", "ORIGIN_ID", "DATE_MODIFY"),
+        modified="DATE_MODIFY",
+        in_incremental_sync=True,
+    ),
+    CrmEntity(
+        tables.BITRIX24_REQUISITES,
+        "crm.requisite.list",
+        ("*",),
+        "CRM requisites (INN/KPP/OGRN live here, not on the company), one row per requisite (ID); "
+        "ENTITY_TYPE_ID 4 = company, 3 = contact.",
+        preview=("ID", "ENTITY_TYPE_ID", "ENTITY_ID", "PRESET_ID", "RQ_INN", "RQ_KPP"),
+        modified="DATE_MODIFY",
+        in_incremental_sync=True,
+    ),
+    CrmEntity(
+        tables.BITRIX24_CONTACTS,
+        "crm.contact.list",
+        ("*", "UF_*", "EMAIL", "PHONE"),
+        "CRM contacts, one row per contact (ID), with COMPANY_ID and EMAIL/PHONE multifields as JSON.",
+        preview=("ID", "NAME", "LAST_NAME", "COMPANY_ID"),
+        modified="DATE_MODIFY",
+    ),
+    CrmEntity(
+        tables.BITRIX24_DEALS,
+        "crm.deal.list",
+        ("*", "UF_*"),
+        "CRM deals, one row per deal (ID), in every pipeline (CATEGORY_ID) and stage (STAGE_ID).",
+        preview=("ID", "TITLE", "CATEGORY_ID", "STAGE_ID", "COMPANY_ID", "OPPORTUNITY"),
+        modified="DATE_MODIFY",
+        in_incremental_sync=True,
+    ),
+    CrmEntity(
+        tables.BITRIX24_PRODUCTS,
+        "crm.product.list",
+        ("*",),
+        "CRM catalog products, one row per product (ID); XML_ID holds the 1C item reference.",
+        preview=("ID", "NAME", "PRICE", "ACTIVE", "XML_ID"),
+        in_incremental_sync=True,
+    ),
+    CrmEntity(
+        tables.BITRIX24_SMART_INVOICES,
+        "crm.item.list",
+        ("*",),
+        "CRM smart invoices (entityTypeId 31), one row per invoice (id), camelCase fields.",
+        params={"entityTypeId": 31},
+        preview=("id", "title", "stageId", "companyId", "opportunity"),
+        modified="updatedTime",
+        key="id",
+    ),
+    CrmEntity(
+        tables.BITRIX24_USERS,
+        "user.get",
+        (),
+        "Portal users (responsible managers, finance, ops), one row per user (ID).",
+        params={"FILTER": {"ACTIVE": True}},
+        preview=("ID", "NAME", "LAST_NAME", "EMAIL"),
+        keyset=False,
+    ),
 )
 
 
@@ -92,8 +127,9 @@ def build_crm_extract(entity: CrmEntity) -> dg.AssetsDefinition:
         check_specs=[contract_check_spec(entity.table)],
         tags={"flow": "extract", "source": "bitrix24", **(INCREMENTAL_SYNC if entity.in_incremental_sync else {})},
     )
-    def _extract(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
-                 warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def _extract(
+        context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
         client = bitrix24.client()
         if entity.modified is not None:
             return _incremental_extract(context, client, warehouse, entity)
@@ -102,27 +138,48 @@ def build_crm_extract(entity: CrmEntity) -> dg.AssetsDefinition:
             records = client.export_all(entity.method, select=list(entity.select), params=dict(entity.params))
         else:
             records = list(paged(client, entity.method, dict(entity.params)))
-        return store_extract(context, warehouse, entity.table, records_frame(records),
-                             contract=BITRIX24_CONTRACTS[entity.table.name], api_calls=calls.count,
-                             preview_columns=list(entity.preview))
+        return store_extract(
+            context,
+            warehouse,
+            entity.table,
+            records_frame(records),
+            contract=BITRIX24_CONTRACTS[entity.table.name],
+            api_calls=calls.count,
+            preview_columns=list(entity.preview),
+        )
 
     return _extract
 
 
-def _incremental_extract(context: dg.AssetExecutionContext, client: Bitrix24Client, warehouse: WarehouseResource,
-                         entity: CrmEntity) -> dg.MaterializeResult:
+def _incremental_extract(
+    context: dg.AssetExecutionContext, client: Bitrix24Client, warehouse: WarehouseResource, entity: CrmEntity
+) -> dg.MaterializeResult:
     """Records modified since the last extract (minus the overlap) merged by key; the whole list on the first
     run, every `full_every_days` and with the run tag b24_1c/full_extract=true (deletions show up there)."""
     calls = ApiCalls(client)
     started = datetime.now(UTC).replace(tzinfo=None)  # kept naive UTC in sync.extract_state
     window = next_window(context, warehouse, entity.table, started)
     since = None if window.full else window.since.replace(tzinfo=UTC)
-    records = client.export_all(entity.method, select=list(entity.select), params=dict(entity.params),
-                                filter={f">={entity.modified}": since.isoformat()} if since else None)
-    return land_window(context, warehouse, entity.table, frame=records_frame(records), window=window,
-                       started=started, key=(entity.key,), date_column=entity.modified, since=since,
-                       requests=calls.count, contract=BITRIX24_CONTRACTS[entity.table.name],
-                       preview_columns=list(entity.preview))
+    records = client.export_all(
+        entity.method,
+        select=list(entity.select),
+        params=dict(entity.params),
+        filter={f">={entity.modified}": since.isoformat()} if since else None,
+    )
+    return land_window(
+        context,
+        warehouse,
+        entity.table,
+        frame=records_frame(records),
+        window=window,
+        started=started,
+        key=(entity.key,),
+        date_column=entity.modified,
+        since=since,
+        requests=calls.count,
+        contract=BITRIX24_CONTRACTS[entity.table.name],
+        preview_columns=list(entity.preview),
+    )
 
 
 crm_extracts = [build_crm_extract(entity) for entity in CRM_ENTITIES]

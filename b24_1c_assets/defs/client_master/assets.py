@@ -25,13 +25,32 @@ from b24_1c_assets.lib.resources import WarehouseResource
 from b24_1c_assets.sync.review_decisions import DecisionStore, import_into_warehouse, store_path
 
 # 1C documents and settlement movements tell which of two duplicate counterparties is in use.
-ACTIVITY_DOCUMENTS = (tables.ONEC_CUSTOMER_ORDERS, tables.ONEC_INVOICES, tables.ONEC_SHIPMENTS,
-                      tables.ONEC_BANK_RECEIPTS, tables.ONEC_CASH_RECEIPTS)
-UPSTREAM = [t.key for t in (tables.ONEC_COUNTERPARTIES, tables.BITRIX24_COMPANIES, tables.BITRIX24_REQUISITES,
-                            tables.BITRIX24_DEALS, tables.ONEC_CONTRACTS, tables.ONEC_SETTLEMENT_MOVEMENTS,
-                            *ACTIVITY_DOCUMENTS)]
-SPEC_DEFAULTS = dict(group_name="client_master", kinds={"duckdb"}, owners=OWNERS, deps=UPSTREAM,
-                     tags={"flow": "client_master", **INCREMENTAL_SYNC})
+ACTIVITY_DOCUMENTS = (
+    tables.ONEC_CUSTOMER_ORDERS,
+    tables.ONEC_INVOICES,
+    tables.ONEC_SHIPMENTS,
+    tables.ONEC_BANK_RECEIPTS,
+    tables.ONEC_CASH_RECEIPTS,
+)
+UPSTREAM = [
+    t.key
+    for t in (
+        tables.ONEC_COUNTERPARTIES,
+        tables.BITRIX24_COMPANIES,
+        tables.BITRIX24_REQUISITES,
+        tables.BITRIX24_DEALS,
+        tables.ONEC_CONTRACTS,
+        tables.ONEC_SETTLEMENT_MOVEMENTS,
+        *ACTIVITY_DOCUMENTS,
+    )
+]
+SPEC_DEFAULTS = dict(
+    group_name="client_master",
+    kinds={"duckdb"},
+    owners=OWNERS,
+    deps=UPSTREAM,
+    tags={"flow": "client_master", **INCREMENTAL_SYNC},
+)
 
 
 def reviewer_decisions(conn, database_path: str, decisions_file: str, decisions_store: str) -> pd.DataFrame:
@@ -69,29 +88,54 @@ def _exact_originators(report: pd.DataFrame, companies: pd.DataFrame) -> pd.Data
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(tables.CLIENTS.key, **SPEC_DEFAULTS, description=(
-                     "Clients, one row per legal entity or branch: the 1C counterparty (onec_ref), the CRM company "
-                     "(company_id), INN/KPP/OGRN, the rule that matched (match_rule) and its confidence; only_1c / "
-                     "only_crm rows have one side.")),
-        dg.AssetSpec(tables.CLIENT_MATCH_CANDIDATES.key, **SPEC_DEFAULTS, description=(
-                     "The review queue, one row per candidate pair (onec_ref, company_id) with the reason (email, "
-                     "phone, name, inn_invalid, inn_conflict ...) and its evidence. Never merged automatically: a "
-                     "reviewer accepts or rejects it in review.client_match_decisions or the decisions CSV, and later "
-                     "runs honour that.")),
-        dg.AssetSpec(tables.DUPLICATE_GROUPS.key, **SPEC_DEFAULTS, description=(
-                     "Duplicate groups inside 1C and inside Bitrix24, one row per record in a group (system, "
-                     "group_id, record_id, reason): a merge suggestion for cleaning at the source, with the record "
-                     "the client master linked (survivor_id), why, and the CRM company card (card_url). Branches (one "
-                     "INN, several KPP) are not duplicates.")),
-        dg.AssetSpec(tables.REVIEW_QUEUE.key, **SPEC_DEFAULTS, description=(
-                     "What the review page lists, one row per open candidate pair (item 'candidate') or held-back "
-                     "1C-only client without one (item 'held_back'): both records' names, INN/KPP/OGRN, e-mails, "
-                     "phones, addresses, the CRM company's deals, the rule and score, why the client is held back.")),
-        dg.AssetSpec(tables.FOREIGN_ORIGINATORS.key, **SPEC_DEFAULTS, description=(
-                     "Untrusted ORIGINATOR_IDs found on CRM companies whose ORIGIN_ID is a 1C GUID (an earlier "
-                     "integration), one row per originator: companies, how many point at a live 1C record, linked "
-                     "(id_link_foreign), INN/KPP conflicts, stale refs. An administrator adds trusted ones to "
-                     "originator_ids in settings/client_master.toml.")),
+        dg.AssetSpec(
+            tables.CLIENTS.key,
+            **SPEC_DEFAULTS,
+            description=(
+                "Clients, one row per legal entity or branch: the 1C counterparty (onec_ref), the CRM company "
+                "(company_id), INN/KPP/OGRN, the rule that matched (match_rule) and its confidence; only_1c / "
+                "only_crm rows have one side."
+            ),
+        ),
+        dg.AssetSpec(
+            tables.CLIENT_MATCH_CANDIDATES.key,
+            **SPEC_DEFAULTS,
+            description=(
+                "The review queue, one row per candidate pair (onec_ref, company_id) with the reason (email, "
+                "phone, name, inn_invalid, inn_conflict ...) and its evidence. Never merged automatically: a "
+                "reviewer accepts or rejects it in review.client_match_decisions or the decisions CSV, and later "
+                "runs honour that."
+            ),
+        ),
+        dg.AssetSpec(
+            tables.DUPLICATE_GROUPS.key,
+            **SPEC_DEFAULTS,
+            description=(
+                "Duplicate groups inside 1C and inside Bitrix24, one row per record in a group (system, "
+                "group_id, record_id, reason): a merge suggestion for cleaning at the source, with the record "
+                "the client master linked (survivor_id), why, and the CRM company card (card_url). Branches (one "
+                "INN, several KPP) are not duplicates."
+            ),
+        ),
+        dg.AssetSpec(
+            tables.REVIEW_QUEUE.key,
+            **SPEC_DEFAULTS,
+            description=(
+                "What the review page lists, one row per open candidate pair (item 'candidate') or held-back "
+                "1C-only client without one (item 'held_back'): both records' names, INN/KPP/OGRN, e-mails, "
+                "phones, addresses, the CRM company's deals, the rule and score, why the client is held back."
+            ),
+        ),
+        dg.AssetSpec(
+            tables.FOREIGN_ORIGINATORS.key,
+            **SPEC_DEFAULTS,
+            description=(
+                "Untrusted ORIGINATOR_IDs found on CRM companies whose ORIGIN_ID is a 1C GUID (an earlier "
+                "integration), one row per originator: companies, how many point at a live 1C record, linked "
+                "(id_link_foreign), INN/KPP conflicts, stale refs. An administrator adds trusted ones to "
+                "originator_ids in settings/client_master.toml."
+            ),
+        ),
     ],
     pool="duckdb",
 )
@@ -104,20 +148,27 @@ def client_master(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         companies, requisites = tables.BITRIX24_COMPANIES.read(conn), tables.BITRIX24_REQUISITES.read(conn)
         crm = crm_companies_for_matching(companies, requisites, config.onec_ref_field or None)
         decisions = reviewer_decisions(conn, warehouse.database, config.decisions_file, config.decisions_store)
-        activity_1c = onec_activity([t.read(conn) for t in ACTIVITY_DOCUMENTS],
-                                    tables.ONEC_SETTLEMENT_MOVEMENTS.read(conn), tables.ONEC_CONTRACTS.read(conn))
+        activity_1c = onec_activity(
+            [t.read(conn) for t in ACTIVITY_DOCUMENTS],
+            tables.ONEC_SETTLEMENT_MOVEMENTS.read(conn),
+            tables.ONEC_CONTRACTS.read(conn),
+        )
         activity_crm = crm_activity(companies, tables.BITRIX24_DEALS.read(conn), requisites)
-    result = match_clients(onec, crm, decisions, originator_ids=originators, onec_activity=activity_1c,
-                           crm_activity=activity_crm)
-    duplicates = find_duplicates(result.onec, result.crm, originator_ids=originators, survivors=result.survivors,
-                                 portal_origin=portal_origin())
+    result = match_clients(
+        onec, crm, decisions, originator_ids=originators, onec_activity=activity_1c, crm_activity=activity_crm
+    )
+    duplicates = find_duplicates(
+        result.onec, result.crm, originator_ids=originators, survivors=result.survivors, portal_origin=portal_origin()
+    )
     foreign = _exact_originators(result.foreign_originators, companies)
     held = held_back_adds(result.clients, duplicates, result.candidates, created=created_in_crm(decisions))
-    queue = review_queue(result.candidates, held, result.onec, result.crm, onec_raw, companies, activity_crm,
-                         portal_origin())
+    queue = review_queue(
+        result.candidates, held, result.onec, result.crm, onec_raw, companies, activity_crm, portal_origin()
+    )
     clients = result.clients.assign(
         emails=result.clients["emails"].map(lambda v: ",".join(v) if isinstance(v, list) else v),
-        phones=result.clients["phones"].map(lambda v: ",".join(v) if isinstance(v, list) else v))
+        phones=result.clients["phones"].map(lambda v: ",".join(v) if isinstance(v, list) else v),
+    )
     rejects = result.rejects.rename(columns={"system": "table", "field": "column", "problem": "rule"})
     rejects = rejects.assign(table="client_master." + rejects["table"].astype(str), critical=False)
     with warehouse.connect() as conn:
@@ -129,34 +180,59 @@ def client_master(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         if not rejects.empty:
             tables.QUALITY_REJECTS.append(conn, with_lineage(rejects, context))
     by_rule = clients["match_rule"].value_counts().to_dict()
-    yield dg.MaterializeResult(asset_key=tables.CLIENTS.key, metadata={
-        "dagster/row_count": len(clients),
-        "matched": int((clients["onec_ref"].notna() & clients["company_id"].notna()).sum()),
-        "by_rule": dg.MetadataValue.json({k: int(v) for k, v in by_rule.items()}),
-        "rejected_records": len(rejects),
-        "preview": preview(clients, ["client_id", "onec_ref", "company_id", "inn", "kpp", "name", "match_rule"])})
-    yield dg.MaterializeResult(asset_key=tables.CLIENT_MATCH_CANDIDATES.key, metadata={
-        "dagster/row_count": len(result.candidates),
-        "by_reason": dg.MetadataValue.json({k: int(v) for k, v in
-                                            result.candidates["reason"].value_counts().to_dict().items()}),
-        "preview": preview(result.candidates, ["onec_ref", "company_id", "reason", "score", "onec_name", "crm_title"])})
-    yield dg.MaterializeResult(asset_key=tables.DUPLICATE_GROUPS.key, metadata={
-        "dagster/row_count": len(duplicates),
-        "groups": int(duplicates["group_id"].nunique()) if not duplicates.empty else 0,
-        "merge_suggestions": int((duplicates["survivor_id"].notna()
-                                  & (duplicates["survivor_id"] != duplicates["record_id"])).sum())
-        if not duplicates.empty else 0,
-        "preview": preview(duplicates, ["system", "record_id", "reason", "survivor_id", "why", "card_url"])})
-    yield dg.MaterializeResult(asset_key=tables.REVIEW_QUEUE.key, metadata={
-        "dagster/row_count": len(queue),
-        "candidates": int((queue["item"] == "candidate").sum()) if not queue.empty else 0,
-        "held_back": int((queue["item"] == "held_back").sum()) if not queue.empty else 0,
-        "preview": preview(queue, ["item", "onec_ref", "company_id", "rule", "score", "onec_name", "crm_title"])})
-    yield dg.MaterializeResult(asset_key=tables.FOREIGN_ORIGINATORS.key, metadata={
-        "dagster/row_count": len(foreign),
-        "originators": ", ".join(foreign["originator_id"].astype(str)) if not foreign.empty else "",
-        "linked": int(foreign["linked"].sum()) if not foreign.empty else 0,
-        "preview": preview(foreign)})
+    yield dg.MaterializeResult(
+        asset_key=tables.CLIENTS.key,
+        metadata={
+            "dagster/row_count": len(clients),
+            "matched": int((clients["onec_ref"].notna() & clients["company_id"].notna()).sum()),
+            "by_rule": dg.MetadataValue.json({k: int(v) for k, v in by_rule.items()}),
+            "rejected_records": len(rejects),
+            "preview": preview(clients, ["client_id", "onec_ref", "company_id", "inn", "kpp", "name", "match_rule"]),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=tables.CLIENT_MATCH_CANDIDATES.key,
+        metadata={
+            "dagster/row_count": len(result.candidates),
+            "by_reason": dg.MetadataValue.json(
+                {k: int(v) for k, v in result.candidates["reason"].value_counts().to_dict().items()}
+            ),
+            "preview": preview(
+                result.candidates, ["onec_ref", "company_id", "reason", "score", "onec_name", "crm_title"]
+            ),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=tables.DUPLICATE_GROUPS.key,
+        metadata={
+            "dagster/row_count": len(duplicates),
+            "groups": int(duplicates["group_id"].nunique()) if not duplicates.empty else 0,
+            "merge_suggestions": int(
+                (duplicates["survivor_id"].notna() & (duplicates["survivor_id"] != duplicates["record_id"])).sum()
+            )
+            if not duplicates.empty
+            else 0,
+            "preview": preview(duplicates, ["system", "record_id", "reason", "survivor_id", "why", "card_url"]),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=tables.REVIEW_QUEUE.key,
+        metadata={
+            "dagster/row_count": len(queue),
+            "candidates": int((queue["item"] == "candidate").sum()) if not queue.empty else 0,
+            "held_back": int((queue["item"] == "held_back").sum()) if not queue.empty else 0,
+            "preview": preview(queue, ["item", "onec_ref", "company_id", "rule", "score", "onec_name", "crm_title"]),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=tables.FOREIGN_ORIGINATORS.key,
+        metadata={
+            "dagster/row_count": len(foreign),
+            "originators": ", ".join(foreign["originator_id"].astype(str)) if not foreign.empty else "",
+            "linked": int(foreign["linked"].sum()) if not foreign.empty else 0,
+            "preview": preview(foreign),
+        },
+    )
 
 
 defs = dg.Definitions(assets=[client_master])

@@ -46,8 +46,12 @@ from b24_1c_assets.sync.onec_counterparty_writes import push_counterparties
 
 TO_CRM_PLAN, TO_CRM = tables.COMPANY_FROM_1C_PLAN.key, tables.PUSH_COMPANIES_FROM_1C.key
 TO_1C_PLAN, TO_1C = tables.COUNTERPARTY_FROM_CRM_PLAN.key, tables.PUSH_COUNTERPARTIES_FROM_CRM.key
-EXTRACTS = [tables.CLIENTS.key, tables.ONEC_COUNTERPARTIES.key, tables.BITRIX24_COMPANIES.key,
-            tables.BITRIX24_REQUISITES.key]
+EXTRACTS = [
+    tables.CLIENTS.key,
+    tables.ONEC_COUNTERPARTIES.key,
+    tables.BITRIX24_COMPANIES.key,
+    tables.BITRIX24_REQUISITES.key,
+]
 COMMON = dict(group_name="company_sync", owners=OWNERS, tags={"flow": "company_sync", **INCREMENTAL_SYNC})
 
 
@@ -64,10 +68,16 @@ def crm_companies(conn) -> dict[int, CrmCompany]:
 
 # ============================================ 1C -> CRM ==============================================
 
-@dg.asset(key=TO_CRM_PLAN, deps=EXTRACTS, kinds={"bitrix24", "duckdb"}, pool="duckdb", **COMMON,
-          check_specs=[guard_spec(TO_CRM_PLAN, "the 1C -> CRM company writes")])
-def company_from_1c_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
-                         warehouse: WarehouseResource):
+
+@dg.asset(
+    key=TO_CRM_PLAN,
+    deps=EXTRACTS,
+    kinds={"bitrix24", "duckdb"},
+    pool="duckdb",
+    **COMMON,
+    check_specs=[guard_spec(TO_CRM_PLAN, "the 1C -> CRM company writes")],
+)
+def company_from_1c_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, warehouse: WarehouseResource):
     """What the CRM should receive from 1C, one row per 1C counterparty (key = Ref_Key): add (company +
     requisite + contacts) for clients only in 1C, update of the fields 1C owns for matched ones, noop when in
     sync, held_back for 1C-only clients a person decides on first; company/requisite fields as JSON."""
@@ -76,17 +86,36 @@ def company_from_1c_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
     presets = requisite_presets(client)
     with warehouse.connect() as conn:
         clients = tables.CLIENTS.read(conn)
-        held = held_back_adds(clients, tables.DUPLICATE_GROUPS.read(conn), tables.CLIENT_MATCH_CANDIDATES.read(conn),
-                              created=created_in_crm(tables.CLIENT_MATCH_DECISIONS.read(conn)))
+        held = held_back_adds(
+            clients,
+            tables.DUPLICATE_GROUPS.read(conn),
+            tables.CLIENT_MATCH_CANDIDATES.read(conn),
+            created=created_in_crm(tables.CLIENT_MATCH_DECISIONS.read(conn)),
+        )
         plan = crm_company_plan(
-            clients, tables.ONEC_COUNTERPARTIES.read(conn), crm_companies(conn), presets, company_link(),
-            last_pushed=last_pushed(conn, FLOW_TO_CRM), failed_keys=failed_keys(conn, FLOW_TO_CRM), held=held)
+            clients,
+            tables.ONEC_COUNTERPARTIES.read(conn),
+            crm_companies(conn),
+            presets,
+            company_link(),
+            last_pushed=last_pushed(conn, FLOW_TO_CRM),
+            failed_keys=failed_keys(conn, FLOW_TO_CRM),
+            held=held,
+        )
         store_plan(conn, context, tables.COMPANY_FROM_1C_PLAN, plan.rows)
     return dg.MaterializeResult(
-        metadata={**plan_metadata(plan.rows, str(tables.COMPANY_FROM_1C_PLAN),
-                                  ["key", "company_id", "operation", "reason", "changed_fields"]),
-                  "planned": plan.writes, "held_back": len(held), "api_calls": calls.count},
-        check_results=[guard_check(context, TO_CRM_PLAN, plan.guard_view, plan.population, FLOW_TO_CRM)])
+        metadata={
+            **plan_metadata(
+                plan.rows,
+                str(tables.COMPANY_FROM_1C_PLAN),
+                ["key", "company_id", "operation", "reason", "changed_fields"],
+            ),
+            "planned": plan.writes,
+            "held_back": len(held),
+            "api_calls": calls.count,
+        },
+        check_results=[guard_check(context, TO_CRM_PLAN, plan.guard_view, plan.population, FLOW_TO_CRM)],
+    )
 
 
 @dg.asset(key=TO_CRM, deps=[TO_CRM_PLAN], kinds={"bitrix24", "duckdb"}, pool="bitrix24_api", **COMMON)
@@ -100,21 +129,36 @@ def companies_from_1c(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resou
     todo = plan[plan["operation"].isin([Operation.ADD, Operation.UPDATE])] if not plan.empty else plan
     client = bitrix24.client()
     calls = ApiCalls(client)
-    outcomes, target_ids = (dry_run_outcomes(todo, Status.DRY_RUN), {}) if dry_run else \
-        write_companies(client, todo, company_link())
+    outcomes, target_ids = (
+        (dry_run_outcomes(todo, Status.DRY_RUN), {}) if dry_run else write_companies(client, todo, company_link())
+    )
     with warehouse.connect() as conn:
-        results = journal(conn, flow=FLOW_TO_CRM, context=context, plan=todo, outcomes=outcomes, dry_run=dry_run,
-                          target_ids=target_ids)
+        results = journal(
+            conn,
+            flow=FLOW_TO_CRM,
+            context=context,
+            plan=todo,
+            outcomes=outcomes,
+            dry_run=dry_run,
+            target_ids=target_ids,
+        )
     return dg.MaterializeResult(metadata=push_metadata(results, len(todo), calls.count, dry_run))
 
 
 # ============================================ CRM -> 1C ==============================================
 
-@dg.asset(key=TO_1C_PLAN, deps=[*EXTRACTS, tables.CLIENT_MATCH_CANDIDATES.key, tables.DUPLICATE_GROUPS.key],
-          kinds={"1c", "bitrix24", "duckdb"}, pool="duckdb", **COMMON,
-          check_specs=[guard_spec(TO_1C_PLAN, "the CRM -> 1C counterparty writes")])
-def counterparty_from_crm_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
-                               warehouse: WarehouseResource):
+
+@dg.asset(
+    key=TO_1C_PLAN,
+    deps=[*EXTRACTS, tables.CLIENT_MATCH_CANDIDATES.key, tables.DUPLICATE_GROUPS.key],
+    kinds={"1c", "bitrix24", "duckdb"},
+    pool="duckdb",
+    **COMMON,
+    check_specs=[guard_spec(TO_1C_PLAN, "the CRM -> 1C counterparty writes")],
+)
+def counterparty_from_crm_plan(
+    context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, warehouse: WarehouseResource
+):
     """CRM companies that may become 1C counterparties, one row per only-CRM company (key = company ID):
     create (validated, allow-listed body as JSON), invalid (problems named), skip (duplicate, in review,
     already linked) or link (made earlier, link not written)."""
@@ -123,22 +167,32 @@ def counterparty_from_crm_plan(context: dg.AssetExecutionContext, bitrix24: Bitr
     presets = requisite_presets(client)
     with warehouse.connect() as conn:
         plan = counterparty_plan(
-            tables.CLIENTS.read(conn), crm_companies(conn), presets, company_link(),
+            tables.CLIENTS.read(conn),
+            crm_companies(conn),
+            presets,
+            company_link(),
             review_candidates=tables.CLIENT_MATCH_CANDIDATES.read(conn),
-            duplicate_groups=tables.DUPLICATE_GROUPS.read(conn), last_pushed=last_pushed(conn, FLOW_TO_1C),
-            allowed_fields=settings.onec_writes().counterparty.allowed_fields)
+            duplicate_groups=tables.DUPLICATE_GROUPS.read(conn),
+            last_pushed=last_pushed(conn, FLOW_TO_1C),
+            allowed_fields=settings.onec_writes().counterparty.allowed_fields,
+        )
         store_plan(conn, context, tables.COUNTERPARTY_FROM_CRM_PLAN, plan.rows)
     shown = ["key", "operation", "inn", "kpp", "kind", "problems"]
     return dg.MaterializeResult(
-        metadata={**plan_metadata(plan.rows, str(tables.COUNTERPARTY_FROM_CRM_PLAN), shown), "planned": plan.writes,
-                  "preview": preview(plan.rows[plan.rows["operation"] != Operation.SKIP], shown),
-                  "api_calls": calls.count},
-        check_results=[guard_check(context, TO_1C_PLAN, plan.guard_view, plan.population, FLOW_TO_1C)])
+        metadata={
+            **plan_metadata(plan.rows, str(tables.COUNTERPARTY_FROM_CRM_PLAN), shown),
+            "planned": plan.writes,
+            "preview": preview(plan.rows[plan.rows["operation"] != Operation.SKIP], shown),
+            "api_calls": calls.count,
+        },
+        check_results=[guard_check(context, TO_1C_PLAN, plan.guard_view, plan.population, FLOW_TO_1C)],
+    )
 
 
 @dg.asset(key=TO_1C, deps=[TO_1C_PLAN], kinds={"1c", "bitrix24", "duckdb"}, pool="onec_odata", **COMMON)
-def counterparties_from_crm(context: dg.AssetExecutionContext, onec: OneCResource, bitrix24: Bitrix24Resource,
-                            warehouse: WarehouseResource):
+def counterparties_from_crm(
+    context: dg.AssetExecutionContext, onec: OneCResource, bitrix24: Bitrix24Resource, warehouse: WarehouseResource
+):
     """Counterparties written to 1C from the CRM plan, one row per planned company: POST Catalog_Контрагенты
     with the marker b24-1c:company:<ID> in Комментарий (looked up first), then the new Ref_Key written to the
     company's ORIGIN_ID. A dry run (1C's default) journals what would be written and calls 1C not at all."""
@@ -148,12 +202,24 @@ def counterparties_from_crm(context: dg.AssetExecutionContext, onec: OneCResourc
     run = counterparty_run(plan, max_creates=settings.onec_writes().max_creates_per_run, dry_run=dry_run)
     push = push_counterparties(run, company_link(), onec.client, bitrix24.client)
     with warehouse.connect() as conn:
-        results = journal(conn, flow=FLOW_TO_1C, context=context, plan=run.todo, outcomes=push.outcomes,
-                          dry_run=dry_run, target_ids=push.target_ids)
-    return dg.MaterializeResult(metadata={
-        **push_metadata(results, len(run.todo), push.onec_calls + push.bitrix24_calls, dry_run),
-        "onec_calls": push.onec_calls, "bitrix24_calls": push.bitrix24_calls})
+        results = journal(
+            conn,
+            flow=FLOW_TO_1C,
+            context=context,
+            plan=run.todo,
+            outcomes=push.outcomes,
+            dry_run=dry_run,
+            target_ids=push.target_ids,
+        )
+    return dg.MaterializeResult(
+        metadata={
+            **push_metadata(results, len(run.todo), push.onec_calls + push.bitrix24_calls, dry_run),
+            "onec_calls": push.onec_calls,
+            "bitrix24_calls": push.bitrix24_calls,
+        }
+    )
 
 
-defs = dg.Definitions(assets=[company_from_1c_plan, companies_from_1c, counterparty_from_crm_plan,
-                              counterparties_from_crm])
+defs = dg.Definitions(
+    assets=[company_from_1c_plan, companies_from_1c, counterparty_from_crm_plan, counterparties_from_crm]
+)

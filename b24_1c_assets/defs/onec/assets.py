@@ -6,7 +6,6 @@ is stored as DECIMAL, tabular sections (`Запасы`, `КонтактнаяИ�
 When it is not set, the same tables are rebuilt from the exchange folder (`exchange_assets.py`).
 """
 
-
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,58 +54,104 @@ MOVEMENT = Windowed("Period", ("Recorder|Recorder_Key", "LineNumber"))
 
 
 ONEC_OBJECTS = (
-    OneCObject(tables.ONEC_COUNTERPARTIES,
-               "1C counterparties (Catalog_Контрагенты), one row per Ref_Key, with ИНН/КПП, the contact "
-               "information section as JSON and the first e-mail / phone taken from it.",
-               lambda c, refs=None: c.counterparties(refs=refs), ("Ref_Key", "Description", "ИНН", "КПП", "email"),
-               versioned=odata.COUNTERPARTIES, in_incremental_sync=True),
-    OneCObject(tables.ONEC_CONTRACTS,
-               "1C counterparty contracts (Catalog_ДоговорыКонтрагентов), one row per Ref_Key, with the owner "
-               "(Owner_Key) and the payment term in days (СрокОплатыПокупателя, 0 = not set).",
-               lambda c, refs=None: c.contracts(refs), ("Ref_Key", "Description", "Owner_Key", "СрокОплатыПокупателя"),
-               versioned=odata.CONTRACTS, in_incremental_sync=True),
-    OneCObject(tables.ONEC_ITEMS, "1C catalog items (Catalog_Номенклатура), one row per Ref_Key.",
-               lambda c, refs=None: c.items(refs), ("Ref_Key", "Code", "Description", "DeletionMark"),
-               versioned=odata.ITEMS, in_incremental_sync=True),
-    OneCObject(tables.ONEC_PRICE_TYPES, "1C price types (Catalog_ВидыЦен), one row per Ref_Key.",
-               lambda c: c.price_types(), ("Ref_Key", "Description")),
-    OneCObject(tables.ONEC_PRICES,
-               "Current item prices (InformationRegister_ЦеныНоменклатуры/SliceLast), one row per item and "
-               "price type.", lambda c: c.prices(), ("Номенклатура_Key", "ВидЦен_Key", "Цена")),
-    OneCObject(tables.ONEC_CUSTOMER_ORDERS,
-               "1C customer orders (Document_ЗаказПокупателя), one row per order (Ref_Key), Запасы as JSON.",
-               lambda c, since: c.documents(odata.ORDERS, since),
-               ("Number", "Date", "Контрагент_Key", "СуммаДокумента"), DOCUMENT,
-               in_incremental_sync=True),
-    OneCObject(tables.ONEC_INVOICES, "1C invoices for payment (Document_СчетНаОплату), one row per invoice (Ref_Key).",
-               lambda c, since: c.documents(odata.INVOICES, since),
-               ("Number", "Date", "Контрагент_Key", "СуммаДокумента"), DOCUMENT),
-    OneCObject(tables.ONEC_SHIPMENTS, "1C shipments (Document_РасходнаяНакладная), one row per shipment (Ref_Key).",
-               lambda c, since: c.documents(odata.SHIPMENTS, since),
-               ("Number", "Date", "Контрагент_Key", "СуммаДокумента"), DOCUMENT,
-               in_incremental_sync=True),
-    OneCObject(tables.ONEC_BANK_RECEIPTS,
-               "Money received to the bank (Document_ПоступлениеНаСчет), one row per document (Ref_Key).",
-               lambda c, since: c.documents(odata.BANK_RECEIPTS, since),
-               ("Number", "Date", "Контрагент_Key", "СуммаДокумента"), DOCUMENT),
-    OneCObject(tables.ONEC_CASH_RECEIPTS,
-               "Money received at the cash desk (Document_ПоступлениеВКассу), one row per document (Ref_Key).",
-               lambda c, since: c.documents(odata.CASH_RECEIPTS, since),
-               ("Number", "Date", "Контрагент_Key", "СуммаДокумента"), DOCUMENT),
-    OneCObject(tables.ONEC_SETTLEMENT_MOVEMENTS,
-               "Movements of the customer settlements register (РасчетыСПокупателями), one row per recorder "
-               "and line: Receipt/Expense of Долг/Аванс per counterparty and contract.",
-               lambda c, since: c.settlement_movements(since),
-               ("Period", "RecordType", "Контрагент_Key", "ТипРасчетов", "Сумма"), MOVEMENT),
-    OneCObject(tables.ONEC_INVOICE_PAYMENTS,
-               "Movements of ОплатаСчетовИЗаказов, one row per recorder and line: what each invoice or order "
-               "asks (Сумма) and what was paid against it (СуммаОплаты, СуммаАванса).",
-               lambda c, since: c.invoice_payments(since), ("Period", "СчетНаОплату", "Сумма", "СуммаОплаты"),
-               MOVEMENT),
-    OneCObject(tables.ONEC_RECEIVABLES_BALANCE,
-               "1C's own settlements balance (РасчетыСПокупателями/Balance) at extraction time, one row per "
-               "counterparty, contract, document and settlement type with a non-zero СуммаBalance.",
-               lambda c: c.receivables_balance(), ("Контрагент_Key", "Договор_Key", "ТипРасчетов", "СуммаBalance")),
+    OneCObject(
+        tables.ONEC_COUNTERPARTIES,
+        "1C counterparties (Catalog_Контрагенты), one row per Ref_Key, with ИНН/КПП, the contact "
+        "information section as JSON and the first e-mail / phone taken from it.",
+        lambda c, refs=None: c.counterparties(refs=refs),
+        ("Ref_Key", "Description", "ИНН", "КПП", "email"),
+        versioned=odata.COUNTERPARTIES,
+        in_incremental_sync=True,
+    ),
+    OneCObject(
+        tables.ONEC_CONTRACTS,
+        "1C counterparty contracts (Catalog_ДоговорыКонтрагентов), one row per Ref_Key, with the owner "
+        "(Owner_Key) and the payment term in days (СрокОплатыПокупателя, 0 = not set).",
+        lambda c, refs=None: c.contracts(refs),
+        ("Ref_Key", "Description", "Owner_Key", "СрокОплатыПокупателя"),
+        versioned=odata.CONTRACTS,
+        in_incremental_sync=True,
+    ),
+    OneCObject(
+        tables.ONEC_ITEMS,
+        "1C catalog items (Catalog_Номенклатура), one row per Ref_Key.",
+        lambda c, refs=None: c.items(refs),
+        ("Ref_Key", "Code", "Description", "DeletionMark"),
+        versioned=odata.ITEMS,
+        in_incremental_sync=True,
+    ),
+    OneCObject(
+        tables.ONEC_PRICE_TYPES,
+        "1C price types (Catalog_ВидыЦен), one row per Ref_Key.",
+        lambda c: c.price_types(),
+        ("Ref_Key", "Description"),
+    ),
+    OneCObject(
+        tables.ONEC_PRICES,
+        "Current item prices (InformationRegister_ЦеныНоменклатуры/SliceLast), one row per item and price type.",
+        lambda c: c.prices(),
+        ("Номенклатура_Key", "ВидЦен_Key", "Цена"),
+    ),
+    OneCObject(
+        tables.ONEC_CUSTOMER_ORDERS,
+        "1C customer orders (Document_ЗаказПокупателя), one row per order (Ref_Key), Запасы as JSON.",
+        lambda c, since: c.documents(odata.ORDERS, since),
+        ("Number", "Date", "Контрагент_Key", "СуммаДокумента"),
+        DOCUMENT,
+        in_incremental_sync=True,
+    ),
+    OneCObject(
+        tables.ONEC_INVOICES,
+        "1C invoices for payment (Document_СчетНаОплату), one row per invoice (Ref_Key).",
+        lambda c, since: c.documents(odata.INVOICES, since),
+        ("Number", "Date", "Контрагент_Key", "СуммаДокумента"),
+        DOCUMENT,
+    ),
+    OneCObject(
+        tables.ONEC_SHIPMENTS,
+        "1C shipments (Document_РасходнаяНакладная), one row per shipment (Ref_Key).",
+        lambda c, since: c.documents(odata.SHIPMENTS, since),
+        ("Number", "Date", "Контрагент_Key", "СуммаДокумента"),
+        DOCUMENT,
+        in_incremental_sync=True,
+    ),
+    OneCObject(
+        tables.ONEC_BANK_RECEIPTS,
+        "Money received to the bank (Document_ПоступлениеНаСчет), one row per document (Ref_Key).",
+        lambda c, since: c.documents(odata.BANK_RECEIPTS, since),
+        ("Number", "Date", "Контрагент_Key", "СуммаДокумента"),
+        DOCUMENT,
+    ),
+    OneCObject(
+        tables.ONEC_CASH_RECEIPTS,
+        "Money received at the cash desk (Document_ПоступлениеВКассу), one row per document (Ref_Key).",
+        lambda c, since: c.documents(odata.CASH_RECEIPTS, since),
+        ("Number", "Date", "Контрагент_Key", "СуммаДокумента"),
+        DOCUMENT,
+    ),
+    OneCObject(
+        tables.ONEC_SETTLEMENT_MOVEMENTS,
+        "Movements of the customer settlements register (РасчетыСПокупателями), one row per recorder "
+        "and line: Receipt/Expense of Долг/Аванс per counterparty and contract.",
+        lambda c, since: c.settlement_movements(since),
+        ("Period", "RecordType", "Контрагент_Key", "ТипРасчетов", "Сумма"),
+        MOVEMENT,
+    ),
+    OneCObject(
+        tables.ONEC_INVOICE_PAYMENTS,
+        "Movements of ОплатаСчетовИЗаказов, one row per recorder and line: what each invoice or order "
+        "asks (Сумма) and what was paid against it (СуммаОплаты, СуммаАванса).",
+        lambda c, since: c.invoice_payments(since),
+        ("Period", "СчетНаОплату", "Сумма", "СуммаОплаты"),
+        MOVEMENT,
+    ),
+    OneCObject(
+        tables.ONEC_RECEIVABLES_BALANCE,
+        "1C's own settlements balance (РасчетыСПокупателями/Balance) at extraction time, one row per "
+        "counterparty, contract, document and settlement type with a non-zero СуммаBalance.",
+        lambda c: c.receivables_balance(),
+        ("Контрагент_Key", "Договор_Key", "ТипРасчетов", "СуммаBalance"),
+    ),
 )
 
 
@@ -122,8 +167,9 @@ def build_onec_extract(obj: OneCObject) -> dg.AssetsDefinition:
         tags={"flow": "extract", "source": "1c", **(INCREMENTAL_SYNC if obj.in_incremental_sync else {})},
         deps=[tables.EXCHANGE_FILES.key],  # a no-op with OData; with the exchange folder it stages new files first
     )
-    def _extract(context: dg.AssetExecutionContext, onec: OneCResource,
-                 warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def _extract(
+        context: dg.AssetExecutionContext, onec: OneCResource, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
         if not onec.uses_odata:
             return exchange_extract(context, warehouse, obj.table, ONEC_CONTRACTS[obj.table.name], list(obj.preview))
         client = onec.client()
@@ -132,7 +178,8 @@ def build_onec_extract(obj: OneCObject) -> dg.AssetsDefinition:
         try:
             if obj.versioned is not None:
                 records, removed, window = _changed_objects(
-                    client, warehouse, obj, next_window(context, warehouse, obj.table, started))
+                    client, warehouse, obj, next_window(context, warehouse, obj.table, started)
+                )
             elif obj.windowed is None:
                 records = obj.fetch(client)
             else:
@@ -147,36 +194,76 @@ def build_onec_extract(obj: OneCObject) -> dg.AssetsDefinition:
             context.log.warning(f"{obj.table} not extracted: {exc}")
             return dg.MaterializeResult(
                 metadata={"published": False, "not_published": str(exc), "api_calls": calls.count},
-                check_results=[dg.AssetCheckResult(check_name=CONTRACT_CHECK, passed=False,
-                                                   severity=dg.AssetCheckSeverity.WARN,
-                                                   metadata={"not_published": str(exc)})])
+                check_results=[
+                    dg.AssetCheckResult(
+                        check_name=CONTRACT_CHECK,
+                        passed=False,
+                        severity=dg.AssetCheckSeverity.WARN,
+                        metadata={"not_published": str(exc)},
+                    )
+                ],
+            )
         with warehouse.connect() as conn:
             publication.record(conn, obj.table.name, None)
         frame = records_frame(records)
         extra = {"source": "odata", "extracted_at": datetime.now().isoformat(timespec="seconds")}
         contract = ONEC_CONTRACTS[obj.table.name]
         if window is None:
-            return store_extract(context, warehouse, obj.table, frame, contract=contract, api_calls=calls.count,
-                                 preview_columns=list(obj.preview), extra=extra)
+            return store_extract(
+                context,
+                warehouse,
+                obj.table,
+                frame,
+                contract=contract,
+                api_calls=calls.count,
+                preview_columns=list(obj.preview),
+                extra=extra,
+            )
         if obj.versioned is not None:
-            return land_window(context, warehouse, obj.table, frame=frame, window=window, started=started,
-                               key=("Ref_Key",), date_column=None, requests=calls.count, contract=contract,
-                               preview_columns=list(obj.preview), extra=extra,
-                               removed_keys=tuple((ref,) for ref in removed))
-        return land_window(context, warehouse, obj.table, frame=frame, window=window, started=started,
-                           key=_key_of(obj.windowed, frame), date_column=obj.windowed.date_column,
-                           requests=calls.count, contract=contract, preview_columns=list(obj.preview), extra=extra)
+            return land_window(
+                context,
+                warehouse,
+                obj.table,
+                frame=frame,
+                window=window,
+                started=started,
+                key=("Ref_Key",),
+                date_column=None,
+                requests=calls.count,
+                contract=contract,
+                preview_columns=list(obj.preview),
+                extra=extra,
+                removed_keys=tuple((ref,) for ref in removed),
+            )
+        return land_window(
+            context,
+            warehouse,
+            obj.table,
+            frame=frame,
+            window=window,
+            started=started,
+            key=_key_of(obj.windowed, frame),
+            date_column=obj.windowed.date_column,
+            requests=calls.count,
+            contract=contract,
+            preview_columns=list(obj.preview),
+            extra=extra,
+        )
 
     return _extract
 
 
-def _changed_objects(client: OneCClient, warehouse: WarehouseResource, obj: OneCObject,
-                     window: ExtractWindow) -> tuple[list[dict], list[str], ExtractWindow]:
+def _changed_objects(
+    client: OneCClient, warehouse: WarehouseResource, obj: OneCObject, window: ExtractWindow
+) -> tuple[list[dict], list[str], ExtractWindow]:
     """(objects to store, refs gone from 1C, the window as read): everything on a full read; else the objects
     whose DataVersion differs from the stored one (new ones included) and the stored refs 1C no longer has."""
     with warehouse.connect() as conn:
-        held = dict(conn.execute(f'SELECT "Ref_Key", "DataVersion" FROM {obj.table}').fetchall()) \
-            if not window.full and "DataVersion" in obj.table.columns(conn) else {}
+        held = (
+            dict(conn.execute(f'SELECT "Ref_Key", "DataVersion" FROM {obj.table}').fetchall())
+            if not window.full and "DataVersion" in obj.table.columns(conn)
+            else {}
+        )
     if not window.full and not held:
         # nothing to compare with (versions not published, or a table filled from exchange files): read whole
         window = ExtractWindow(None, "full: no stored DataVersion to compare with")
@@ -185,8 +272,11 @@ def _changed_objects(client: OneCClient, warehouse: WarehouseResource, obj: OneC
     current = client.versions(obj.versioned, include_folders=obj.table != tables.ONEC_COUNTERPARTIES)
     changed = [ref for ref, version in current.items() if held.get(ref) != version]
     removed = [ref for ref in held if ref not in current]
-    return (obj.fetch(client, changed) if changed else []), removed, \
-        ExtractWindow(window.since, "objects whose DataVersion differs from the one stored")
+    return (
+        (obj.fetch(client, changed) if changed else []),
+        removed,
+        ExtractWindow(window.since, "objects whose DataVersion differs from the one stored"),
+    )
 
 
 def _key_of(windowed: Windowed, frame) -> tuple[str, ...]:

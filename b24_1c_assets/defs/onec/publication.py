@@ -34,11 +34,15 @@ def record(conn, table: str, hint: str | None) -> None:
     conn.execute("BEGIN")
     try:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {PUBLICATION.schema}")
-        conn.execute(f'CREATE TABLE IF NOT EXISTS {PUBLICATION} ("table" VARCHAR PRIMARY KEY, '
-                     'published BOOLEAN NOT NULL, hint VARCHAR, checked_at TIMESTAMP NOT NULL)')
+        conn.execute(
+            f'CREATE TABLE IF NOT EXISTS {PUBLICATION} ("table" VARCHAR PRIMARY KEY, '
+            "published BOOLEAN NOT NULL, hint VARCHAR, checked_at TIMESTAMP NOT NULL)"
+        )
         conn.execute(f'DELETE FROM {PUBLICATION} WHERE "table" = ?', [table])
-        conn.execute(f"INSERT INTO {PUBLICATION} VALUES (?, ?, ?, ?)",
-                     [table, hint is None, hint, datetime.now(UTC).replace(tzinfo=None)])
+        conn.execute(
+            f"INSERT INTO {PUBLICATION} VALUES (?, ?, ?, ?)",
+            [table, hint is None, hint, datetime.now(UTC).replace(tzinfo=None)],
+        )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -54,12 +58,14 @@ def unpublished(conn, tables) -> dict[str, str]:
 
 
 def skip_message(flow: str, missing: dict[str, str]) -> str:
-    return f"{flow} skipped: " + "; ".join(f"{tables.onec_extract(t)} has no data — {hint}"
-                                           for t, hint in sorted(missing.items()))
+    return f"{flow} skipped: " + "; ".join(
+        f"{tables.onec_extract(t)} has no data — {hint}" for t, hint in sorted(missing.items())
+    )
 
 
-def skipped_plan(context: dg.AssetExecutionContext, conn, flow: str, plan: Table,
-                 guard_check: str | None = None) -> dg.MaterializeResult | None:
+def skipped_plan(
+    context: dg.AssetExecutionContext, conn, flow: str, plan: Table, guard_check: str | None = None
+) -> dg.MaterializeResult | None:
     """None when every object `flow` needs is published. Else the flow is skipped: its plan is emptied (so
     the push after it writes nothing, not an older plan) and the result says which object is missing."""
     missing = unpublished(conn, FLOW_NEEDS[flow])
@@ -68,7 +74,9 @@ def skipped_plan(context: dg.AssetExecutionContext, conn, flow: str, plan: Table
     message = skip_message(flow, missing)
     context.log.warning(message)
     plan.replace(conn, pd.DataFrame())  # keeps an existing plan table's columns, no rows
-    checks = [dg.AssetCheckResult(check_name=guard_check, passed=True, metadata={"skipped": message})] \
-        if guard_check else []
-    return dg.MaterializeResult(metadata={"skipped": message, "dagster/row_count": 0, "planned": 0},
-                                check_results=checks)
+    checks = (
+        [dg.AssetCheckResult(check_name=guard_check, passed=True, metadata={"skipped": message})] if guard_check else []
+    )
+    return dg.MaterializeResult(
+        metadata={"skipped": message, "dagster/row_count": 0, "planned": 0}, check_results=checks
+    )

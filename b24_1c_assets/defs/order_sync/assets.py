@@ -35,33 +35,55 @@ PUSH = tables.PUSH_CUSTOMER_ORDERS.key
 TAGS = {"flow": order_sync.FLOW, **INCREMENTAL_SYNC}
 # Header fields a new order takes from the latest order of its organisation unless the settings give them:
 # what UNF's fill check at Post needs beyond the contract's (Documents/ЗаказПокупателя.xml, FillChecking).
-HEADER_FROM_ORDERS = ("СтруктурнаяЕдиницаПродажи_Key", "СтруктурнаяЕдиницаРезерв_Key", "ХозяйственнаяОперация_Key",
-                      "НалогообложениеНДС", "СуммаВключаетНДС", "ВидЗаказа", "СостояниеЗаказа", "Курс", "Кратность")
+HEADER_FROM_ORDERS = (
+    "СтруктурнаяЕдиницаПродажи_Key",
+    "СтруктурнаяЕдиницаРезерв_Key",
+    "ХозяйственнаяОперация_Key",
+    "НалогообложениеНДС",
+    "СуммаВключаетНДС",
+    "ВидЗаказа",
+    "СостояниеЗаказа",
+    "Курс",
+    "Кратность",
+)
 
 
 def product_rows(client: Bitrix24Client, deal_ids: list[str]) -> dict[str, list[dict]]:
     """crm.deal.productrows.get for each deal, 50 per batch call."""
     rows: dict[str, list[dict]] = {}
     for start in range(0, len(deal_ids), 50):
-        chunk = deal_ids[start:start + 50]
+        chunk = deal_ids[start : start + 50]
         answers = batch_read(client, {f"d{i}": ("crm.deal.productrows.get", {"id": d}) for i, d in enumerate(chunk)})
         for i, deal in enumerate(chunk):
             rows[deal] = list(answers[f"d{i}"] or [])
     return rows
 
 
-@dg.asset(key=PLAN, group_name="order_sync", kinds={"bitrix24", "duckdb"}, owners=OWNERS, pool="bitrix24_api",
-          tags=TAGS,
-          deps=[tables.BITRIX24_DEALS.key, tables.BITRIX24_PRODUCTS.key,
-                tables.CLIENTS.key, tables.ONEC_COUNTERPARTIES.key,
-                tables.ONEC_CONTRACTS.key, tables.ONEC_ITEMS.key,
-                tables.ONEC_CUSTOMER_ORDERS.key, tables.ONEC_SHIPMENTS.key],
-          check_specs=[push_flow.guard_spec(PLAN, "the deal push to 1C customer orders")],
-          description="What the deal push would do in 1C, one row per deal at an order stage (settings "
-                      "deal_orders.toml): create / link / update / conflict / rejected / noop, with the order "
-                      "already in 1C and the reason.")
-def order_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
-               warehouse: WarehouseResource) -> dg.MaterializeResult:
+@dg.asset(
+    key=PLAN,
+    group_name="order_sync",
+    kinds={"bitrix24", "duckdb"},
+    owners=OWNERS,
+    pool="bitrix24_api",
+    tags=TAGS,
+    deps=[
+        tables.BITRIX24_DEALS.key,
+        tables.BITRIX24_PRODUCTS.key,
+        tables.CLIENTS.key,
+        tables.ONEC_COUNTERPARTIES.key,
+        tables.ONEC_CONTRACTS.key,
+        tables.ONEC_ITEMS.key,
+        tables.ONEC_CUSTOMER_ORDERS.key,
+        tables.ONEC_SHIPMENTS.key,
+    ],
+    check_specs=[push_flow.guard_spec(PLAN, "the deal push to 1C customer orders")],
+    description="What the deal push would do in 1C, one row per deal at an order stage (settings "
+    "deal_orders.toml): create / link / update / conflict / rejected / noop, with the order "
+    "already in 1C and the reason.",
+)
+def order_plan(
+    context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     config = settings.deal_orders().orders
     deal_fields = config.deal_fields
     with warehouse.connect() as conn:
@@ -94,25 +116,36 @@ def order_plan(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource,
     metadata = push_flow.plan_metadata(plan, "onec_push.order_plan", ["key", "operation", "reason", "order_number"])
     metadata["api_calls"] = calls.count
     population = int(plan["order_ref"].notna().sum()) if not plan.empty else 0
-    return dg.MaterializeResult(metadata=metadata,
-                                check_results=[push_flow.guard_check(context, PLAN, plan, population, "orders")])
+    return dg.MaterializeResult(
+        metadata=metadata, check_results=[push_flow.guard_check(context, PLAN, plan, population, "orders")]
+    )
 
 
 def ensure_deal_fields(client: Bitrix24Client, names: list[str]) -> None:
     """Create the deal user fields the order is written back to, when the portal lacks them."""
-    ensure_userfields(client, "deal", [
-        UserField(name, "string", "Номер заказа 1С" if name.endswith("NUMBER") else "Ссылка на заказ 1С")
-        for name in names])
+    ensure_userfields(
+        client,
+        "deal",
+        [
+            UserField(name, "string", "Номер заказа 1С" if name.endswith("NUMBER") else "Ссылка на заказ 1С")
+            for name in names
+        ],
+    )
 
 
-def write_order(onec: OneCClient, row: dict, header_defaults: dict, made_since_extract: dict[int, str],
-                vat: dict) -> tuple[str, str]:
+def write_order(
+    onec: OneCClient, row: dict, header_defaults: dict, made_since_extract: dict[int, str], vat: dict
+) -> tuple[str, str]:
     """Create (unless an order with the deal's marker appeared since the extract) or update one order;
     returns (order ref, number). Rows carry each item's VAT rate (`vat`, see order_sync.item_vat_rates)."""
     after = push_flow.after_of(row)
     header = order_sync.order_header(row, after, header_defaults)
-    stock = order_sync.stock_rows(after["rows"], header.get("СтруктурнаяЕдиницаРезерв_Key"), vat,
-                             amounts_include_vat=header.get("СуммаВключаетНДС", True) is not False)
+    stock = order_sync.stock_rows(
+        after["rows"],
+        header.get("СтруктурнаяЕдиницаРезерв_Key"),
+        vat,
+        amounts_include_vat=header.get("СуммаВключаетНДС", True) is not False,
+    )
     # a new order ships the day it is written; an existing one keeps its own date
     shipment = {"ДатаОтгрузки": datetime.now(onec.tz).date()}
     if row["operation"] == Operation.CREATE:
@@ -129,13 +162,21 @@ def write_order(onec: OneCClient, row: dict, header_defaults: dict, made_since_e
     return order["Ref_Key"], order.get("Number")
 
 
-@dg.asset(key=PUSH, group_name="order_sync", kinds={"1c", "bitrix24", "duckdb"}, owners=OWNERS, pool="onec_odata",
-          tags=TAGS, deps=[PLAN],
-          description="Results of the deal push, one row per planned deal: the 1C order created / updated / "
-                      "linked (order number and ref written back to the deal), a conflict (order already "
-                      "shipped) or a rejection with its reason; also journaled in sync.results.")
-def customer_orders_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, onec: OneCResource,
-                         warehouse: WarehouseResource) -> dg.MaterializeResult:
+@dg.asset(
+    key=PUSH,
+    group_name="order_sync",
+    kinds={"1c", "bitrix24", "duckdb"},
+    owners=OWNERS,
+    pool="onec_odata",
+    tags=TAGS,
+    deps=[PLAN],
+    description="Results of the deal push, one row per planned deal: the 1C order created / updated / "
+    "linked (order number and ref written back to the deal), a conflict (order already "
+    "shipped) or a rejection with its reason; also journaled in sync.results.",
+)
+def customer_orders_push(
+    context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource, onec: OneCResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     dry_run = push_flow.is_dry_run(context, "onec")
     config = settings.deal_orders().orders
     deal_fields = config.deal_fields
@@ -146,13 +187,17 @@ def customer_orders_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
     if plan.empty:
         plan = pd.DataFrame(columns=["key", "operation", "reason", "after", "order_ref", "order_number"])
     plan = plan[plan["operation"] != Operation.NOOP] if not plan.empty else plan
-    outcomes = [RowOutcome(r["key"], r["operation"], r["operation"], error=r["reason"])
-                for r in plan.to_dict("records") if r["operation"] in (Operation.REJECTED, Operation.CONFLICT)]
+    outcomes = [
+        RowOutcome(r["key"], r["operation"], r["operation"], error=r["reason"])
+        for r in plan.to_dict("records")
+        if r["operation"] in (Operation.REJECTED, Operation.CONFLICT)
+    ]
     for outcome in outcomes:
         if outcome.status == Operation.CONFLICT:
             outcome.error = f"deal {outcome.key} changed after its 1C order was shipped: not written"
-    todo = (plan[plan["operation"].isin([Operation.CREATE, Operation.LINK, Operation.UPDATE])]
-            if not plan.empty else plan)
+    todo = (
+        plan[plan["operation"].isin([Operation.CREATE, Operation.LINK, Operation.UPDATE])] if not plan.empty else plan
+    )
     b24 = bitrix24.client()
     onec_client = onec.client() if not todo.empty else None
     calls = ApiCalls(b24, onec_client)
@@ -167,17 +212,27 @@ def customer_orders_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
             org = header_settings.get("Организация_Key") or row.get("organization")
             key = (org, row.get("currency"))
             if key not in defaults:
-                defaults[key] = onec_orders.header_defaults(onec_client, header_settings, latest, HEADER_FROM_ORDERS,
-                                                            organization=org, currency=row.get("currency"))
+                defaults[key] = onec_orders.header_defaults(
+                    onec_client,
+                    header_settings,
+                    latest,
+                    HEADER_FROM_ORDERS,
+                    organization=org,
+                    currency=row.get("currency"),
+                )
             return defaults[key]
+
         vat: dict | OneCPublicationError = {}
         if not (todo["operation"] == Operation.LINK).all():
             try:
                 vat = order_sync.item_vat_rates(items, onec_client.vat_rates())
             except OneCPublicationError as exc:  # no VAT rates, no order UNF would post: each row says why
                 vat = exc
-        made = onec_orders.orders_made_since_extract(onec_client, latest) \
-            if (todo["operation"] == Operation.CREATE).any() else {}
+        made = (
+            onec_orders.orders_made_since_extract(onec_client, latest)
+            if (todo["operation"] == Operation.CREATE).any()
+            else {}
+        )
         written: dict[str, tuple[str, str]] = {}
         for row in todo.to_dict("records"):
             try:
@@ -188,14 +243,20 @@ def customer_orders_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
                 else:
                     written[row["key"]] = write_order(onec_client, row, defaults_for(row), made, vat)
             except ValueError as exc:  # our data cannot make a valid order (an item without a VAT rate)
-                outcomes.append(RowOutcome(row["key"], row["operation"], Status.FAILED, error=str(exc)[:500],
-                                           error_class="data"))
+                outcomes.append(
+                    RowOutcome(row["key"], row["operation"], Status.FAILED, error=str(exc)[:500], error_class="data")
+                )
             except OneCError as exc:  # one bad order never stops the others
                 # no answer or a gateway/overload answer: the next run retries; anything else is 1C refusing the data
-                kind = "retryable" if isinstance(exc, (OneCConnectionError, WriteNotApplied)) or (
-                    isinstance(exc, OneCRequestError) and exc.transient) else "data"
-                outcomes.append(RowOutcome(row["key"], row["operation"], Status.FAILED, error=str(exc)[:500],
-                                           error_class=kind))
+                kind = (
+                    "retryable"
+                    if isinstance(exc, (OneCConnectionError, WriteNotApplied))
+                    or (isinstance(exc, OneCRequestError) and exc.transient)
+                    else "data"
+                )
+                outcomes.append(
+                    RowOutcome(row["key"], row["operation"], Status.FAILED, error=str(exc)[:500], error_class=kind)
+                )
         ensure_deal_fields(b24, [deal_fields.number, deal_fields.ref])
         current = {r["key"]: (r.get("uf_number"), r.get("uf_ref")) for r in todo.to_dict("records")}
         commands, done = [], []
@@ -205,14 +266,26 @@ def customer_orders_push(context: dg.AssetExecutionContext, bitrix24: Bitrix24Re
             if current.get(key) == (number, ref):
                 done.append(RowOutcome(key, ops[key], Status.OK))
             else:
-                commands.append(WriteCommand(key, "crm.deal.update",
-                                             {"id": key, "fields": {deal_fields.number: number, deal_fields.ref: ref}}))
+                commands.append(
+                    WriteCommand(
+                        key,
+                        "crm.deal.update",
+                        {"id": key, "fields": {deal_fields.number: number, deal_fields.ref: ref}},
+                    )
+                )
         for outcome in done + apply_commands(b24, commands):  # journaled as the order's operation, not the write-back
             outcome.operation = ops[outcome.key]
             outcomes.append(outcome)
     with warehouse.connect() as conn:
-        results = push_flow.journal(conn, flow=order_sync.FLOW, context=context, plan=plan, outcomes=outcomes,
-                                    dry_run=dry_run, target_ids=target_ids)
+        results = push_flow.journal(
+            conn,
+            flow=order_sync.FLOW,
+            context=context,
+            plan=plan,
+            outcomes=outcomes,
+            dry_run=dry_run,
+            target_ids=target_ids,
+        )
     return dg.MaterializeResult(metadata=push_flow.push_metadata(results, len(todo), calls.count, dry_run))
 
 

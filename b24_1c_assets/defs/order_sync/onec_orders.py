@@ -24,9 +24,15 @@ CURRENCY_RATE = ("Курс", "Кратность")  # the document currency's ra
 STATE = "СостояниеЗаказа"
 
 
-def header_defaults(client: OneCClient, settings_header: Mapping[str, str], orders: pd.DataFrame,
-                    from_orders: Sequence[str], *, organization: str | None = None,
-                    currency: str | None = None) -> dict[str, Any]:
+def header_defaults(
+    client: OneCClient,
+    settings_header: Mapping[str, str],
+    orders: pd.DataFrame,
+    from_orders: Sequence[str],
+    *,
+    organization: str | None = None,
+    currency: str | None = None,
+) -> dict[str, Any]:
     """Header values of new orders: the settings, and for the empty ones among `from_orders` (those the
     publication declares) the values of the latest posted order of the same organisation in 1C (one GET) —
     the customer's own structural units, business operation, VAT taxation, order kind. The state comes from
@@ -72,8 +78,15 @@ def completed_order_states(client: OneCClient) -> set[str]:
     return {str(r["Ref_Key"]) for r in rows if r.get("PredefinedDataName") == "Завершен"}
 
 
-def replace_order(client: OneCClient, ref: str, header: Mapping[str, Any], rows: Sequence[Mapping[str, Any]],
-                  *, post: bool = False, fill_if_empty: Mapping[str, Any] | None = None) -> dict:
+def replace_order(
+    client: OneCClient,
+    ref: str,
+    header: Mapping[str, Any],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    post: bool = False,
+    fill_if_empty: Mapping[str, Any] | None = None,
+) -> dict:
     """Rewrite an order's header and `Запасы`; a posted order is unposted first and posted again after.
 
     `post`: post it after even if it was not posted (an order whose Post failed after its create).
@@ -106,8 +119,9 @@ def orders_made_since_extract(client: OneCClient, orders: pd.DataFrame) -> dict[
     orders replaces a `substringof` lookup per created order, a full scan of the orders each time."""
     extracted = pd.to_datetime(orders.get("_extracted_at", pd.Series(dtype="datetime64[ns]"))).min()
     # no extract to go by (an empty base, a wiped table): a month back is more than any run lasts
-    started = datetime.now(UTC) - timedelta(days=29) if pd.isna(extracted) \
-        else extracted.to_pydatetime().replace(tzinfo=UTC)
+    started = (
+        datetime.now(UTC) - timedelta(days=29) if pd.isna(extracted) else extracted.to_pydatetime().replace(tzinfo=UTC)
+    )
     since = started - CLOCK_MARGIN
     made: dict[int, str] = {}
     for order in client.documents(ORDERS, since=since, select=["Ref_Key", "Date", "Комментарий"]):

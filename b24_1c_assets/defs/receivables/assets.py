@@ -20,11 +20,28 @@ from b24_1c_assets.warehouse import records_frame
 
 SNAPSHOT, CREDIT_STATUS = tables.RECEIVABLES_SNAPSHOT.key, tables.CLIENT_CREDIT_STATUS.key
 BALANCE_CHECK = "balance_equals_1c"
-UPSTREAM = [*(t.key for t in (tables.ONEC_SETTLEMENT_MOVEMENTS, tables.ONEC_RECEIVABLES_BALANCE, tables.ONEC_CONTRACTS,
-                              tables.ONEC_CUSTOMER_ORDERS, tables.CLIENTS, tables.BITRIX24_COMPANIES)),
-            COMPANIES_FROM_1C]
-SPEC = dict(group_name="receivables", kinds={"duckdb"}, owners=OWNERS, deps=UPSTREAM,
-            partitions_def=daily_partitions, tags={"flow": "receivables"})
+UPSTREAM = [
+    *(
+        t.key
+        for t in (
+            tables.ONEC_SETTLEMENT_MOVEMENTS,
+            tables.ONEC_RECEIVABLES_BALANCE,
+            tables.ONEC_CONTRACTS,
+            tables.ONEC_CUSTOMER_ORDERS,
+            tables.CLIENTS,
+            tables.BITRIX24_COMPANIES,
+        )
+    ),
+    COMPANIES_FROM_1C,
+]
+SPEC = dict(
+    group_name="receivables",
+    kinds={"duckdb"},
+    owners=OWNERS,
+    deps=UPSTREAM,
+    partitions_def=daily_partitions,
+    tags={"flow": "receivables"},
+)
 
 
 def read_movements(conn) -> pd.DataFrame:
@@ -36,30 +53,46 @@ def read_movements(conn) -> pd.DataFrame:
 
     def first_of(*names: str, default: str = "NULL") -> str:
         return next((f'"{n}"' for n in names if n in present), default)
+
     return conn.execute(
         f'SELECT "Period", "RecordType", {first_of("Active", default="TRUE")} AS "Active", "Контрагент_Key", '
         f'"Договор_Key", {first_of("Заказ", "Заказ_Key")} AS "Заказ", "ТипРасчетов", '
-        f'CAST("Сумма" AS VARCHAR) AS "Сумма" FROM {tables.ONEC_SETTLEMENT_MOVEMENTS}').df()
+        f'CAST("Сумма" AS VARCHAR) AS "Сумма" FROM {tables.ONEC_SETTLEMENT_MOVEMENTS}'
+    ).df()
 
 
 def read_raw(conn):
     """The raw tables the snapshot needs; money read as text so no kopeck passes through float."""
+
     def query(sql: str) -> pd.DataFrame:
         return conn.execute(sql).df()
+
     movements = read_movements(conn)
     # an unpublished orders document leaves no payment calendars (terms come from contracts), not stale ones
-    orders = pd.DataFrame() if publication.unpublished(conn, [tables.ONEC_CUSTOMER_ORDERS.name]) else \
-        tables.ONEC_CUSTOMER_ORDERS.read(conn)
-    balance = query('SELECT "Контрагент_Key", CAST("СуммаBalance" AS VARCHAR) AS amount, "_extracted_at" '
-                    f'FROM {tables.ONEC_RECEIVABLES_BALANCE}')
-    return (movements, balance, tables.ONEC_CONTRACTS.read(conn), orders,
-            current_clients(conn), tables.BITRIX24_COMPANIES.read(conn))
+    orders = (
+        pd.DataFrame()
+        if publication.unpublished(conn, [tables.ONEC_CUSTOMER_ORDERS.name])
+        else tables.ONEC_CUSTOMER_ORDERS.read(conn)
+    )
+    balance = query(
+        'SELECT "Контрагент_Key", CAST("СуммаBalance" AS VARCHAR) AS amount, "_extracted_at" '
+        f"FROM {tables.ONEC_RECEIVABLES_BALANCE}"
+    )
+    return (
+        movements,
+        balance,
+        tables.ONEC_CONTRACTS.read(conn),
+        orders,
+        current_clients(conn),
+        tables.BITRIX24_COMPANIES.read(conn),
+    )
 
 
 def client_frame(clients: pd.DataFrame, companies: pd.DataFrame, limit_field: str | None) -> pd.DataFrame:
     """onec_ref -> client identity, responsible manager and the CRM limit field's value."""
-    frame = clients[clients["onec_ref"].notna()][["client_id", "onec_ref", "company_id", "inn", "kpp", "name",
-                                                  "assigned_by_id"]].copy()
+    frame = clients[clients["onec_ref"].notna()][
+        ["client_id", "onec_ref", "company_id", "inn", "kpp", "name", "assigned_by_id"]
+    ].copy()
     frame["crm_limit"] = None
     if limit_field and not companies.empty and limit_field in companies.columns:
         limits = dict(zip(companies["ID"].astype(int), companies[limit_field]))
@@ -69,17 +102,31 @@ def client_frame(clients: pd.DataFrame, companies: pd.DataFrame, limit_field: st
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(SNAPSHOT, description="Receivables per day, one row per (snapshot_date, counterparty, contract): "
-                     "balance (debt minus advances, to the kopeck), debt, advances, overdue amount and days, aging "
-                     "buckets by due date (current, 1-30, 31-60, 61-90, 90+), oldest due date, and any part of "
-                     "1C's debt the movements could not age (unexplained).", **SPEC),
-        dg.AssetSpec(CREDIT_STATUS, description="Credit status per day, one row per (snapshot_date, client): the "
-                     "client's balance, overdue and aging over all its contracts, its credit limit (settings or "
-                     "CRM field), utilisation, and status ok / warning / hold with the reasons.", **SPEC),
+        dg.AssetSpec(
+            SNAPSHOT,
+            description="Receivables per day, one row per (snapshot_date, counterparty, contract): "
+            "balance (debt minus advances, to the kopeck), debt, advances, overdue amount and days, aging "
+            "buckets by due date (current, 1-30, 31-60, 61-90, 90+), oldest due date, and any part of "
+            "1C's debt the movements could not age (unexplained).",
+            **SPEC,
+        ),
+        dg.AssetSpec(
+            CREDIT_STATUS,
+            description="Credit status per day, one row per (snapshot_date, client): the "
+            "client's balance, overdue and aging over all its contracts, its credit limit (settings or "
+            "CRM field), utilisation, and status ok / warning / hold with the reasons.",
+            **SPEC,
+        ),
     ],
-    check_specs=[dg.AssetCheckSpec(BALANCE_CHECK, asset=SNAPSHOT, blocking=True,
-                                   description="Balances rebuilt from movements equal 1C's own Balance to the "
-                                               "kopeck for every counterparty (on the day of the extract).")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            BALANCE_CHECK,
+            asset=SNAPSHOT,
+            blocking=True,
+            description="Balances rebuilt from movements equal 1C's own Balance to the "
+            "kopeck for every counterparty (on the day of the extract).",
+        )
+    ],
     pool="duckdb",
 )
 def receivables_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource, onec: OneCResource):
@@ -105,17 +152,30 @@ def receivables_snapshot(context: dg.AssetExecutionContext, warehouse: Warehouse
 
     check = balance_check(balances, raw[1], day, re_read=re_read)
     counts = status["status"].value_counts().to_dict()
-    yield dg.MaterializeResult(asset_key=SNAPSHOT, metadata={
-        "dagster/partition_row_count": len(by_contract),
-        "total_balance": float(sum(by_contract["balance"], Decimal(0))),
-        "total_overdue": float(sum(by_contract["overdue_amount"], Decimal(0))),
-        "preview": preview(by_contract, ["counterparty_ref", "balance", "overdue_amount", "days_overdue",
-                                         "aging_90_plus"])})
-    yield dg.MaterializeResult(asset_key=CREDIT_STATUS, metadata={
-        "dagster/partition_row_count": len(status),
-        "hold": int(counts.get("hold", 0)), "warning": int(counts.get("warning", 0)), "ok": int(counts.get("ok", 0)),
-        "preview": preview(status.sort_values("balance", ascending=False),
-                           ["name", "inn", "balance", "credit_limit", "days_overdue", "status"])})
+    yield dg.MaterializeResult(
+        asset_key=SNAPSHOT,
+        metadata={
+            "dagster/partition_row_count": len(by_contract),
+            "total_balance": float(sum(by_contract["balance"], Decimal(0))),
+            "total_overdue": float(sum(by_contract["overdue_amount"], Decimal(0))),
+            "preview": preview(
+                by_contract, ["counterparty_ref", "balance", "overdue_amount", "days_overdue", "aging_90_plus"]
+            ),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=CREDIT_STATUS,
+        metadata={
+            "dagster/partition_row_count": len(status),
+            "hold": int(counts.get("hold", 0)),
+            "warning": int(counts.get("warning", 0)),
+            "ok": int(counts.get("ok", 0)),
+            "preview": preview(
+                status.sort_values("balance", ascending=False),
+                ["name", "inn", "balance", "credit_limit", "days_overdue", "status"],
+            ),
+        },
+    )
     yield check
 
 
@@ -124,8 +184,14 @@ def _snapshot(raw, day: date, policy: CreditPolicy) -> tuple[pd.DataFrame, pd.Da
     raw_movements, _, raw_contracts, raw_orders, clients, companies = raw
     movements = sources.settlement_movements(raw_movements)
     balances = sources.balances_at(movements, day)
-    by_contract = receivables_by_contract(balances, movements, sources.contract_terms(raw_contracts), day,
-                                          policy.aging, sources.payment_calendar(raw_orders))
+    by_contract = receivables_by_contract(
+        balances,
+        movements,
+        sources.contract_terms(raw_contracts),
+        day,
+        policy.aging,
+        sources.payment_calendar(raw_orders),
+    )
     by_counterparty = receivables_by_counterparty(by_contract)
     who = client_frame(clients, companies, policy.crm_limit_field)
     per_client = who.merge(by_counterparty, left_on="onec_ref", right_on="counterparty_ref", how="left")
@@ -145,8 +211,10 @@ def re_read_movements(context, onec: OneCResource, warehouse: WarehouseResource,
     onec.settlement_movements; {} when there are more than settings allow (a full extract is then the cure)."""
     limit = settings.extracts().max_balance_rereads
     if len(refs) > limit:
-        context.log.warning(f"{len(refs)} counterparties disagree with 1C's balance: over the {limit} re-read one by "
-                            "one; run the extracts with tag b24_1c/full_extract=true")
+        context.log.warning(
+            f"{len(refs)} counterparties disagree with 1C's balance: over the {limit} re-read one by "
+            "one; run the extracts with tag b24_1c/full_extract=true"
+        )
         return {}
     client = onec.client()
     before = client.stats.requests
@@ -155,8 +223,11 @@ def re_read_movements(context, onec: OneCResource, warehouse: WarehouseResource,
     with warehouse.connect() as conn:
         tables.ONEC_SETTLEMENT_MOVEMENTS.replace_rows(conn, frame, column="Контрагент_Key", values=refs)
     context.log.info(f"re-read the settlement history of {len(refs)} counterparties: {len(frame)} movements")
-    return {"re_read_counterparties": len(refs), "re_read_movements": len(frame),
-            "re_read_requests": client.stats.requests - before}
+    return {
+        "re_read_counterparties": len(refs),
+        "re_read_movements": len(frame),
+        "re_read_requests": client.stats.requests - before,
+    }
 
 
 def mismatched_counterparties(balances: pd.DataFrame, raw_balance: pd.DataFrame, day: date) -> pd.DataFrame:
@@ -171,20 +242,32 @@ def mismatched_counterparties(balances: pd.DataFrame, raw_balance: pd.DataFrame,
     return joined[joined["ours"] != joined["onec"]]
 
 
-def balance_check(balances: pd.DataFrame, raw_balance: pd.DataFrame, day: date, *, re_read: dict | None = None
-                  ) -> dg.AssetCheckResult:
+def balance_check(
+    balances: pd.DataFrame, raw_balance: pd.DataFrame, day: date, *, re_read: dict | None = None
+) -> dg.AssetCheckResult:
     """Per counterparty, balance from movements vs 1C's Balance; only meaningful on the extract's day."""
     extracted_on = pd.to_datetime(raw_balance["_extracted_at"]).dt.date.max() if not raw_balance.empty else None
     if extracted_on is None or day < extracted_on:
-        return dg.AssetCheckResult(check_name=BALANCE_CHECK, passed=True,
-                                   metadata={"compared": 0, "note": f"1C Balance was read on {extracted_on}; a past "
-                                                                    "day is rebuilt from movements only"})
+        return dg.AssetCheckResult(
+            check_name=BALANCE_CHECK,
+            passed=True,
+            metadata={
+                "compared": 0,
+                "note": f"1C Balance was read on {extracted_on}; a past day is rebuilt from movements only",
+            },
+        )
     diff = mismatched_counterparties(balances, raw_balance, day)
     compared = len(set(balances["counterparty_ref"]) | set(raw_balance["Контрагент_Key"]))
     return dg.AssetCheckResult(
-        check_name=BALANCE_CHECK, passed=diff.empty,
-        metadata={"compared": compared, "mismatched": len(diff), **(re_read or {}),
-                  "sample": dg.MetadataValue.md((diff.head(10) / 100).to_markdown() if not diff.empty else "_(none)_")})
+        check_name=BALANCE_CHECK,
+        passed=diff.empty,
+        metadata={
+            "compared": compared,
+            "mismatched": len(diff),
+            **(re_read or {}),
+            "sample": dg.MetadataValue.md((diff.head(10) / 100).to_markdown() if not diff.empty else "_(none)_"),
+        },
+    )
 
 
 defs = dg.Definitions(assets=[receivables_snapshot])

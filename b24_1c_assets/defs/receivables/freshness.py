@@ -16,10 +16,13 @@ from b24_1c_assets.defs.receivables.assets import SNAPSHOT
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.SupersessionWarning)
     SNAPSHOT_FRESHNESS = dg.build_time_partition_freshness_checks(
-        assets=[SNAPSHOT], deadline_cron="59 23 * * *", timezone="Europe/Moscow",
-        severity=dg.AssetCheckSeverity.WARN)
+        assets=[SNAPSHOT], deadline_cron="59 23 * * *", timezone="Europe/Moscow", severity=dg.AssetCheckSeverity.WARN
+    )
     receivables_freshness_sensor = dg.build_sensor_for_freshness_checks(
-        freshness_checks=SNAPSHOT_FRESHNESS, name="receivables_freshness_sensor", minimum_interval_seconds=600,
-        default_status=dg.DefaultSensorStatus.STOPPED)
+        freshness_checks=SNAPSHOT_FRESHNESS,
+        name="receivables_freshness_sensor",
+        minimum_interval_seconds=600,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+    )
 
 defs = dg.Definitions(asset_checks=SNAPSHOT_FRESHNESS, sensors=[receivables_freshness_sensor])

@@ -27,8 +27,9 @@ class Analyst:
     """A separate process holding one read-only connection to the copy (as DBeaver would)."""
 
     def __init__(self, path: Path):
-        self.proc = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", HOLD, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
 
     def ask(self, sql: str) -> str:
         self.proc.stdin.write(sql + "\n")
@@ -62,8 +63,9 @@ def test_full_sync_publishes_the_copy_while_an_analyst_holds_the_old_one_open(sa
         clients = conn.execute("SELECT count(*) FROM client_master.clients").fetchone()[0]
         schemas = {s for (s,) in conn.execute("SELECT DISTINCT schema_name FROM duckdb_tables()").fetchall()}
         views = conn.execute("SELECT count(*) FROM analytics.balance_reconciliation").fetchone()[0]
-        comment = conn.execute("SELECT comment FROM duckdb_tables() WHERE schema_name = 'analytics' "
-                               "AND table_name = 'client_aging'").fetchone()[0]
+        comment = conn.execute(
+            "SELECT comment FROM duckdb_tables() WHERE schema_name = 'analytics' AND table_name = 'client_aging'"
+        ).fetchone()[0]
         statuses = conn.execute("SELECT count(*) FROM receivables.client_credit_status").fetchone()[0]
         results = conn.execute("SELECT count(*) FROM sync.results").fetchone()[0]
     with duckdb.connect(str(tmp_path / "b24_1c.duckdb"), read_only=True) as conn:

@@ -39,8 +39,9 @@ def postgres_db():
     """Connection settings of a fresh database on a private PostgreSQL server (skip when no server binaries)."""
     binaries = postgres_bin()
     if binaries is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl, postgres) not found: apt-get install postgresql "
-                    "or set PG_BIN")
+        pytest.skip(
+            "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found: apt-get install postgresql or set PG_BIN"
+        )
     prefix: list[str] = []
     root = Path(tempfile.mkdtemp(prefix="b24-1c-pg-"))  # not under pytest's tmp: its parents are root-only
     if os.geteuid() == 0:  # the server refuses to run as root: run it as the postgres account
@@ -61,23 +62,52 @@ def postgres_db():
     def run(*cmd: str) -> None:
         subprocess.run([*prefix, *cmd], check=True, capture_output=True, timeout=120)
 
-    run(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8", "--no-sync",
-        "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}")
+    run(
+        str(binaries / "initdb"),
+        "-D",
+        str(data),
+        "-U",
+        "postgres",
+        "-E",
+        "UTF8",
+        "--no-sync",
+        "--auth-local=trust",
+        "--auth-host=scram-sha-256",
+        f"--pwfile={pwfile}",
+    )
     pwfile.unlink()
-    run(str(binaries / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w", "-t", "60", "-o",
-        f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off", "start")
+    run(
+        str(binaries / "pg_ctl"),
+        "-D",
+        str(data),
+        "-l",
+        str(root / "server.log"),
+        "-w",
+        "-t",
+        "60",
+        "-o",
+        f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off",
+        "start",
+    )
     try:
         import psycopg2
 
-        admin = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", password=password,
-                                 dbname="postgres")
+        admin = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", password=password, dbname="postgres")
         admin.autocommit = True
         with admin.cursor() as cur:
             cur.execute("CREATE DATABASE dagster")
         admin.close()
-        yield {"hostname": "127.0.0.1", "port": port, "username": "postgres", "password": password,
-               "db_name": "dagster"}
+        yield {
+            "hostname": "127.0.0.1",
+            "port": port,
+            "username": "postgres",
+            "password": password,
+            "db_name": "dagster",
+        }
     finally:
-        subprocess.run([*prefix, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            [*prefix, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
         shutil.rmtree(root, ignore_errors=True)

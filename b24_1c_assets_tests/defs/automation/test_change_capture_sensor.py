@@ -32,9 +32,15 @@ def application_resource(portal, token_file, **kw) -> Bitrix24Resource:
     """The product configured as a local application of `portal` (installed now; tokens in `token_file`)."""
     installed = portal.install_application()
     store_tokens(str(token_file), installed["refresh_token"], user_id=installed["user_id"])
-    return Bitrix24Resource(auth_mode="application", portal_url=portal.base_url + "/",
-                            client_id=installed["client_id"], client_secret=installed["client_secret"],
-                            token_file=str(token_file), oauth_server=portal.oauth_server, **kw)
+    return Bitrix24Resource(
+        auth_mode="application",
+        portal_url=portal.base_url + "/",
+        client_id=installed["client_id"],
+        client_secret=installed["client_secret"],
+        token_file=str(token_file),
+        oauth_server=portal.oauth_server,
+        **kw,
+    )
 
 
 def product_resource(portal, mode: str, tmp_path, **kw) -> Bitrix24Resource:
@@ -67,8 +73,9 @@ def tick(crm, mode, tmp_path, journal):
     state = {"cursor": None}
 
     def run() -> dg.SensorResult:
-        context = dg.build_sensor_context(instance=instance, cursor=state["cursor"], sensor_name=SENSOR_NAME,
-                                          resources={"bitrix24": resource})
+        context = dg.build_sensor_context(
+            instance=instance, cursor=state["cursor"], sensor_name=SENSOR_NAME, resources={"bitrix24": resource}
+        )
         result = crm_change_capture(context)
         state["cursor"] = result.cursor
         return result
@@ -82,8 +89,17 @@ def tick(crm, mode, tmp_path, journal):
 
 def deliver_outbound(crm, journal: EventJournal, event: str, record_id: int) -> None:
     """What a portal's outbound webhook + our service leave in the journal for one change (webhook mode)."""
-    journal.append([{"EVENT_NAME": event, "EVENT_DATA": {"FIELDS": {"ID": record_id}}, "ts": 1764000000,
-                     "member_id": "sandbox", "domain": crm.host}])
+    journal.append(
+        [
+            {
+                "EVENT_NAME": event,
+                "EVENT_DATA": {"FIELDS": {"ID": record_id}},
+                "ts": 1764000000,
+                "member_id": "sandbox",
+                "domain": crm.host,
+            }
+        ]
+    )
 
 
 def manager_updates(crm, entity: str, record_id: int, **fields) -> None:
@@ -98,6 +114,7 @@ def our_queue(crm) -> list[int]:
 
 def finish_run(instance: dg.DagsterInstance, run_key: str, *, ok: bool) -> None:
     """A real run in the instance carrying the sensor's run key, ending as asked (what the daemon would launch)."""
+
     @dg.op
     def work():
         if not ok:
@@ -107,8 +124,9 @@ def finish_run(instance: dg.DagsterInstance, run_key: str, *, ok: bool) -> None:
     def stand_in():
         work()
 
-    result = stand_in.execute_in_process(instance=instance, raise_on_error=False,
-                                         tags={"dagster/run_key": run_key, "dagster/sensor_name": SENSOR_NAME})
+    result = stand_in.execute_in_process(
+        instance=instance, raise_on_error=False, tags={"dagster/run_key": run_key, "dagster/sensor_name": SENSOR_NAME}
+    )
     assert result.success is ok
 
 
@@ -120,8 +138,10 @@ def test_first_tick_starts_at_the_newest_modification_and_binds_only_as_an_appli
     result = tick()
     assert not result.run_requests and "started" in result.skip_reason.skip_message
     cursor = tick.cursor()
-    newest = max((r["DATE_MODIFY"] for t in ("deal", "company") for r in crm.state.tables[t].rows.values()),
-                 key=cc.parse_wire_time)
+    newest = max(
+        (r["DATE_MODIFY"] for t in ("deal", "company") for r in crm.state.tables[t].rows.values()),
+        key=cc.parse_wire_time,
+    )
     assert cursor.watermark == newest
     if tick.mode == "application":
         assert cursor.bound and cursor.offline_refused is None
@@ -137,15 +157,23 @@ def test_first_tick_starts_at_the_newest_modification_and_binds_only_as_an_appli
 def test_refused_offline_events_switch_that_source_off_without_failing(crm, tmp_path):
     """A webhook gets 403 WRONG_AUTH_TYPE for event.*; an application installed by a user who is no portal
     administrator gets ACCESS_DENIED for offline binding. Neither fails the sensor: the sweep goes on."""
-    refused = requests.post(crm.webhook_url + "event.bind", json={"event": "ONCRMDEALUPDATE",
-                                                                   "event_type": "offline"}, timeout=10)
+    refused = requests.post(
+        crm.webhook_url + "event.bind", json={"event": "ONCRMDEALUPDATE", "event_type": "offline"}, timeout=10
+    )
     assert refused.status_code == 403 and refused.json()["error"] == "WRONG_AUTH_TYPE"
     installed = crm.install_application(user_id=MANAGER)  # not an administrator
     token_file = tmp_path / "b24.json"
     store_tokens(str(token_file), installed["refresh_token"], user_id=MANAGER)
-    resource = Bitrix24Resource(auth_mode="application", portal_url=crm.base_url + "/",
-                                client_id=installed["client_id"], client_secret=installed["client_secret"],
-                                token_file=str(token_file), oauth_server=crm.oauth_server, rate="1000", burst="1000")
+    resource = Bitrix24Resource(
+        auth_mode="application",
+        portal_url=crm.base_url + "/",
+        client_id=installed["client_id"],
+        client_secret=installed["client_secret"],
+        token_file=str(token_file),
+        oauth_server=crm.oauth_server,
+        rate="1000",
+        burst="1000",
+    )
     instance = dg.DagsterInstance.ephemeral()
     first = crm_change_capture(dg.build_sensor_context(instance=instance, resources={"bitrix24": resource}))
     cursor = cc.CaptureCursor.load(first.cursor)
@@ -153,8 +181,9 @@ def test_refused_offline_events_switch_that_source_off_without_failing(crm, tmp_
     assert "sources: sweep)" in first.skip_reason.skip_message
     [deal] = deal_ids(crm, 1)
     requests.post(crm.webhook_url + "crm.deal.update", json={"id": deal, "fields": {"COMMENTS": "x"}}, timeout=10)
-    second = crm_change_capture(dg.build_sensor_context(instance=instance, cursor=first.cursor,
-                                                        resources={"bitrix24": resource}))
+    second = crm_change_capture(
+        dg.build_sensor_context(instance=instance, cursor=first.cursor, resources={"bitrix24": resource})
+    )
     [request] = second.run_requests  # the administrator's (user 1) change, found by the sweep
     assert request.tags["changed_deals"] == str(deal) and request.tags["change_sources"] == "sweep"
 
@@ -163,8 +192,9 @@ def test_a_managers_change_launches_incremental_sync_and_our_own_writes_never_co
     tick()
     ours, theirs = deal_ids(crm, 2)
     client = tick.resource.client()
-    outcome = apply_commands(client, [WriteCommand("d", "crm.deal.update",
-                                                   {"id": ours, "fields": {"COMMENTS": "из 1С"}})])
+    outcome = apply_commands(
+        client, [WriteCommand("d", "crm.deal.update", {"id": ours, "fields": {"COMMENTS": "из 1С"}})]
+    )
     assert outcome[0].status == "ok"
     assert crm.state.record("deal", ours)["MODIFY_BY_ID"] == str(crm.user_id)  # the integration user wrote it
     assert our_queue(crm) == []  # auth_connector kept it out of our queue ...
@@ -223,8 +253,9 @@ def test_a_journaled_event_alone_launches_a_run(crm, journal, portal_factory):
     [company] = sorted(crm.state.tables["company"].rows)[-1:]
     crm.state.tables["company"].rows[company]["MODIFY_BY_ID"] = str(MANAGER)  # a change the sweep already saw
     deliver_outbound(crm, journal, "ONCRMCOMPANYUPDATE", company)
-    result = crm_change_capture(dg.build_sensor_context(instance=instance, cursor=first.cursor,
-                                                        resources={"bitrix24": resource}))
+    result = crm_change_capture(
+        dg.build_sensor_context(instance=instance, cursor=first.cursor, resources={"bitrix24": resource})
+    )
     [request] = result.run_requests
     assert request.tags["changed_companies"] == str(company)
 
@@ -252,14 +283,28 @@ def test_application_tokens_are_renewed_with_a_rotating_refresh_token(crm, tmp_p
     assert client.call("crm.deal.list", {"select": ["ID"], "start": -1})
     second = json.loads(token_file.read_text())
     assert second["refresh_token"] != first["refresh_token"] and crm.application.refreshes == 2
-    spent = requests.get(f"{crm.oauth_server}/oauth/token/", timeout=10, params={
-        "grant_type": "refresh_token", "client_id": resource.client_id, "client_secret": resource.client_secret,
-        "refresh_token": first["refresh_token"]})
+    spent = requests.get(
+        f"{crm.oauth_server}/oauth/token/",
+        timeout=10,
+        params={
+            "grant_type": "refresh_token",
+            "client_id": resource.client_id,
+            "client_secret": resource.client_secret,
+            "refresh_token": first["refresh_token"],
+        },
+    )
     assert spent.status_code == 400 and spent.json()["error"] == "invalid_grant"  # the old one is spent
     # a second process sharing the file finds the renewed pair instead of spending the refresh token again
-    twin = Bitrix24Resource(auth_mode="application", portal_url=crm.base_url + "/", client_id=resource.client_id,
-                            client_secret=resource.client_secret, token_file=str(token_file),
-                            oauth_server=crm.oauth_server, rate="1000", burst="1000").client()
+    twin = Bitrix24Resource(
+        auth_mode="application",
+        portal_url=crm.base_url + "/",
+        client_id=resource.client_id,
+        client_secret=resource.client_secret,
+        token_file=str(token_file),
+        oauth_server=crm.oauth_server,
+        rate="1000",
+        burst="1000",
+    ).client()
     assert twin.call("scope") and crm.application.refreshes == 2
     for line in [str(client), repr(client), repr(resource.auth()), json.dumps(client.stats.as_dict())]:
         assert second["refresh_token"] not in line and resource.client_secret not in line
@@ -276,8 +321,9 @@ def test_a_run_the_daemon_will_retry_is_waited_for_not_relaunched(crm):
 
         def tick() -> dg.SensorResult:
             nonlocal cursor
-            result = crm_change_capture(dg.build_sensor_context(instance=instance, cursor=cursor,
-                                                                resources={"bitrix24": resource}))
+            result = crm_change_capture(
+                dg.build_sensor_context(instance=instance, cursor=cursor, resources={"bitrix24": resource})
+            )
             cursor = result.cursor
             return result
 
@@ -308,8 +354,9 @@ def test_a_whole_sync_writing_to_the_crm_does_not_trigger_change_capture(sandbox
     resource = Bitrix24Resource(webhook_url=portal.webhook_url, rate="50", burst="50")
 
     def tick(cursor):
-        return crm_change_capture(dg.build_sensor_context(instance=instance, cursor=cursor,
-                                                          resources={"bitrix24": resource}))
+        return crm_change_capture(
+            dg.build_sensor_context(instance=instance, cursor=cursor, resources={"bitrix24": resource})
+        )
 
     started = tick(None)
     others_before = sum(1 for e in portal.state.events.values() if e.connector == "")
@@ -332,22 +379,30 @@ def test_outbound_webhook_events_reach_the_sensor_through_the_service(crm, tmp_p
     journal_file = tmp_path / "events" / "bitrix24-events.jsonl"
     monkeypatch.setenv("B24_1C_EVENTS_DIR", str(journal_file.parent))
     token = "outbound-app-token-5f1c"
-    service = ServiceThread(ServiceConfig(b24_event_token=token, events_journal=str(journal_file),
-                                          analytics_db=str(tmp_path / "a.duckdb"), exchange_dir=str(tmp_path / "x"),
-                                          review_decisions=str(tmp_path / "r.sqlite"))).start()
+    service = ServiceThread(
+        ServiceConfig(
+            b24_event_token=token,
+            events_journal=str(journal_file),
+            analytics_db=str(tmp_path / "a.duckdb"),
+            exchange_dir=str(tmp_path / "x"),
+            review_decisions=str(tmp_path / "r.sqlite"),
+        )
+    ).start()
     try:
         crm.add_outbound_webhook(f"{service.url}/v1/bitrix24/events", list(cc.WATCHED_EVENTS), token)
         instance = dg.DagsterInstance.ephemeral()
         resource = Bitrix24Resource(webhook_url=crm.webhook_url, rate="1000", burst="1000")
 
         def tick(cursor):
-            return crm_change_capture(dg.build_sensor_context(instance=instance, cursor=cursor,
-                                                              resources={"bitrix24": resource}))
+            return crm_change_capture(
+                dg.build_sensor_context(instance=instance, cursor=cursor, resources={"bitrix24": resource})
+            )
 
         first = tick(None)
         ours, theirs = deal_ids(crm, 2)
-        apply_commands(resource.client(), [WriteCommand("d", "crm.deal.update",
-                                                        {"id": ours, "fields": {"COMMENTS": "из 1С"}})])
+        apply_commands(
+            resource.client(), [WriteCommand("d", "crm.deal.update", {"id": ours, "fields": {"COMMENTS": "из 1С"}})]
+        )
         manager_updates(crm, "deal", theirs, COMMENTS="скидка")
         crm.wait_for_deliveries()
         assert [(e["id"], e["status"]) for e in crm.outbound_log] == [(ours, 200), (theirs, 200)]

@@ -23,14 +23,21 @@ SMALL_SCALE = 10  # every asset still has rows; a step costs the same at any sca
 
 @pytest.fixture
 def small_sandbox(tmp_path):
-    with start_sandbox(world=generate(seed=7, scale=SMALL_SCALE), rate=50, burst=50,
-                       exchange_dir=tmp_path / "exchange") as running:
+    with start_sandbox(
+        world=generate(seed=7, scale=SMALL_SCALE), rate=50, burst=50, exchange_dir=tmp_path / "exchange"
+    ) as running:
         yield running
 
 
 def execute(job: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([str(DAGSTER), "job", "execute", "-m", "b24_1c_assets.definitions", "-j", job],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [str(DAGSTER), "job", "execute", "-m", "b24_1c_assets.definitions", "-j", job],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 @pytest.mark.timeout(1200)

@@ -43,8 +43,13 @@ def pg_home(postgres_db, tmp_path, monkeypatch):
     shutil.copy(REPO_YAML, home / "dagster.yaml")
     with open(home / "dagster.yaml", "a", encoding="utf-8") as yaml:
         yaml.write(STORAGE)
-    for key, name in (("username", "DAGSTER_PG_USERNAME"), ("password", "DAGSTER_PG_PASSWORD"),
-                      ("hostname", "DAGSTER_PG_HOST"), ("db_name", "DAGSTER_PG_DB"), ("port", "DAGSTER_PG_PORT")):
+    for key, name in (
+        ("username", "DAGSTER_PG_USERNAME"),
+        ("password", "DAGSTER_PG_PASSWORD"),
+        ("hostname", "DAGSTER_PG_HOST"),
+        ("db_name", "DAGSTER_PG_DB"),
+        ("port", "DAGSTER_PG_PORT"),
+    ):
         monkeypatch.setenv(name, str(postgres_db[key]))
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home
@@ -72,8 +77,13 @@ def test_runs_and_materializations_live_in_postgres(pg_home, postgres_db):
 
     import psycopg2
 
-    with psycopg2.connect(host=postgres_db["hostname"], port=postgres_db["port"], user=postgres_db["username"],
-                          password=postgres_db["password"], dbname=postgres_db["db_name"]) as conn:
+    with psycopg2.connect(
+        host=postgres_db["hostname"],
+        port=postgres_db["port"],
+        user=postgres_db["username"],
+        password=postgres_db["password"],
+        dbname=postgres_db["db_name"],
+    ) as conn:
         with conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM runs")
             assert cur.fetchone()[0] == 2

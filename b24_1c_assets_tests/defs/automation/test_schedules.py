@@ -15,11 +15,14 @@ from b24_1c_assets.lib.partitions import daily_partitions
 MOSCOW = ZoneInfo("Europe/Moscow")
 
 
-@pytest.mark.parametrize("moment, day", [
-    (datetime(2026, 11, 25, 23, 30, tzinfo=MOSCOW), "2026-11-25"),
-    (datetime(2026, 11, 25, 20, 30, tzinfo=UTC), "2026-11-25"),  # the same tick, told in UTC
-    (datetime(2026, 11, 25, 21, 30, tzinfo=UTC), "2026-11-26"),  # 00:30 in Moscow: the next day
-])
+@pytest.mark.parametrize(
+    "moment, day",
+    [
+        (datetime(2026, 11, 25, 23, 30, tzinfo=MOSCOW), "2026-11-25"),
+        (datetime(2026, 11, 25, 20, 30, tzinfo=UTC), "2026-11-25"),  # the same tick, told in UTC
+        (datetime(2026, 11, 25, 21, 30, tzinfo=UTC), "2026-11-26"),  # 00:30 in Moscow: the next day
+    ],
+)
 def test_nightly_full_sync_closes_the_moscow_day_with_the_day_as_run_key(moment, day):
     request = nightly_full_sync(dg.build_schedule_context(scheduled_execution_time=moment))
     assert (request.partition_key, request.run_key) == (day, f"nightly-{day}")
@@ -28,15 +31,16 @@ def test_nightly_full_sync_closes_the_moscow_day_with_the_day_as_run_key(moment,
 
 
 def test_nightly_schedule_fires_at_23_30_moscow():
-    assert (nightly_full_sync.cron_schedule, nightly_full_sync.execution_timezone) == ("30 23 * * *",
-                                                                                      "Europe/Moscow")
+    assert (nightly_full_sync.cron_schedule, nightly_full_sync.execution_timezone) == ("30 23 * * *", "Europe/Moscow")
     assert nightly_full_sync.job_name == "full_sync"
 
 
 def test_hourly_schedule_targets_incremental_sync():
     assert hourly_incremental_sync.job_name == "incremental_sync"
     assert (hourly_incremental_sync.cron_schedule, hourly_incremental_sync.execution_timezone) == (
-        "5 * * * *", "Europe/Moscow")
+        "5 * * * *",
+        "Europe/Moscow",
+    )
     moment = datetime(2026, 11, 25, 10, 5, tzinfo=MOSCOW)
     data = hourly_incremental_sync.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=moment))
     [request] = data.run_requests
@@ -45,8 +49,9 @@ def test_hourly_schedule_targets_incremental_sync():
 
 def test_automation_loads_switched_off_and_jobs_resolve(definitions):
     assert definitions.resolve_schedule_def("nightly_full_sync").default_status == dg.DefaultScheduleStatus.STOPPED
-    assert definitions.resolve_schedule_def("hourly_incremental_sync").default_status == \
-        dg.DefaultScheduleStatus.STOPPED
+    assert (
+        definitions.resolve_schedule_def("hourly_incremental_sync").default_status == dg.DefaultScheduleStatus.STOPPED
+    )
     sensor = definitions.resolve_sensor_def("crm_change_capture")
     assert sensor.default_status == dg.DefaultSensorStatus.STOPPED and sensor.job_name == "incremental_sync"
     incremental = definitions.resolve_job_def("incremental_sync")
@@ -63,12 +68,20 @@ def test_full_sync_defaults_to_todays_moscow_day(definitions):
 
 # incremental_sync as it was selected by hand before its assets carried the tag (issue 15): the same assets.
 INCREMENTAL_BY_HAND = (
-    dg.AssetSelection.assets(dg.AssetKey(["bitrix24", "deals"]), dg.AssetKey(["bitrix24", "companies"]),
-                             dg.AssetKey(["bitrix24", "requisites"]), dg.AssetKey(["bitrix24", "products"]))
+    dg.AssetSelection.assets(
+        dg.AssetKey(["bitrix24", "deals"]),
+        dg.AssetKey(["bitrix24", "companies"]),
+        dg.AssetKey(["bitrix24", "requisites"]),
+        dg.AssetKey(["bitrix24", "products"]),
+    )
     | dg.AssetSelection.groups("client_master", "company_sync", "order_sync")
     | dg.AssetSelection.assets(dg.AssetKey(["crm_push", "deal_hold_plan"]), dg.AssetKey(["crm_push", "deal_holds"]))
-    | dg.AssetSelection.assets(*[dg.AssetKey(["onec", name]) for name in ("counterparties", "contracts", "items",
-                                                                           "customer_orders", "shipments")])
+    | dg.AssetSelection.assets(
+        *[
+            dg.AssetKey(["onec", name])
+            for name in ("counterparties", "contracts", "items", "customer_orders", "shipments")
+        ]
+    )
     | dg.AssetSelection.assets(dg.AssetKey(["analytics", "analyst_copy"]))
 )
 
@@ -94,8 +107,10 @@ def _load_full_sync(*, served: bool, at: datetime):
 
     from b24_1c_assets.defs.jobs import build_full_sync
 
-    context = DefinitionsLoadContext(DefinitionsLoadType.INITIALIZATION, repository_load_data=RepositoryLoadData(
-        code_location_name="b24_1c_assets") if served else None)
+    context = DefinitionsLoadContext(
+        DefinitionsLoadType.INITIALIZATION,
+        repository_load_data=RepositoryLoadData(code_location_name="b24_1c_assets") if served else None,
+    )
     with freeze_time(at), DefinitionsLoadContext.scoped(context):
         return build_full_sync()
 

@@ -22,8 +22,10 @@ def _companies(path) -> dict[str, str]:
 
 def _state(path) -> list[tuple]:
     with duckdb.connect(path, read_only=True) as conn:
-        return conn.execute("SELECT table_name, full_read, rows_read, requests FROM sync.extract_state "
-                            "WHERE source = 'bitrix24' ORDER BY recorded_at, table_name").fetchall()
+        return conn.execute(
+            "SELECT table_name, full_read, rows_read, requests FROM sync.extract_state "
+            "WHERE source = 'bitrix24' ORDER BY recorded_at, table_name"
+        ).fetchall()
 
 
 def test_a_second_crm_extract_reads_what_changed_and_a_full_one_drops_what_was_deleted(sandbox, run_assets):

@@ -3,8 +3,9 @@
 import dagster as dg
 import duckdb
 
-EXTRACTS = dg.AssetSelection.assets(["onec", "items"], ["onec", "prices"], ["onec", "price_types"],
-                                    ["bitrix24", "products"])
+EXTRACTS = dg.AssetSelection.assets(
+    ["onec", "items"], ["onec", "prices"], ["onec", "price_types"], ["bitrix24", "products"]
+)
 FLOW = dg.AssetSelection.groups("catalog_sync")
 
 

@@ -12,7 +12,12 @@ def run_flow(sandbox):
         loaded = defs()
         if not isinstance(selection, dg.AssetSelection):
             selection = dg.AssetSelection.assets(*selection)
-        return dg.materialize([*(loaded.assets or []), *(loaded.asset_checks or [])], selection=selection,
-                              resources=loaded.resources, run_config=run_config, tags=tags)
+        return dg.materialize(
+            [*(loaded.assets or []), *(loaded.asset_checks or [])],
+            selection=selection,
+            resources=loaded.resources,
+            run_config=run_config,
+            tags=tags,
+        )
 
     return run

@@ -11,8 +11,9 @@ from b24_1c_assets.defs.company_sync.assets import TO_1C, TO_1C_PLAN, TO_CRM, TO
 from b24_1c_assets.lib.push_flow import DRY_RUN_TAG
 
 UPSTREAM = dg.AssetSelection.groups("bitrix24_raw", "onec_raw", "client_master")
-EXTRACTS = dg.AssetSelection.assets(["onec", "counterparties"], ["bitrix24", "companies"],
-                                    ["bitrix24", "requisites"]) | dg.AssetSelection.groups("client_master")
+EXTRACTS = dg.AssetSelection.assets(
+    ["onec", "counterparties"], ["bitrix24", "companies"], ["bitrix24", "requisites"]
+) | dg.AssetSelection.groups("client_master")
 TO_CRM_FLOW = EXTRACTS | dg.AssetSelection.assets(TO_CRM_PLAN, TO_CRM)
 TO_1C_FLOW = EXTRACTS | dg.AssetSelection.assets(TO_1C_PLAN, TO_1C)
 LIVE = {DRY_RUN_TAG: "false"}  # 1C writes are dry unless the run says otherwise
@@ -67,8 +68,9 @@ def test_only_1c_clients_become_linked_companies_with_requisite_and_contacts(run
         emails = [i["VALUE"] for i in made[0].get("EMAIL") or []]
         onec_emails = [c["АдресЭП"] for c in cp["КонтактнаяИнформация"] if c["Тип"] == "АдресЭлектроннойПочты"]
         assert set(onec_emails) <= set(emails)
-    results = dict(query(tmp_path, "SELECT status, count(*) FROM sync.results WHERE flow = 'company_sync.to_crm' "
-                                   "GROUP BY 1"))
+    results = dict(
+        query(tmp_path, "SELECT status, count(*) FROM sync.results WHERE flow = 'company_sync.to_crm' GROUP BY 1")
+    )
     assert results.get("ok", 0) >= len(refs) and "failed" not in results
 
     # a second full run adds nothing and does not re-append e-mails/phones
@@ -97,19 +99,27 @@ def test_crash_between_add_and_journal_does_not_duplicate(run_flow, sandbox, tmp
 
 def test_matched_companies_get_only_1c_owned_fields(run_flow, sandbox, tmp_path):
     assert run_flow(EXTRACTS).success
-    pairs = query(tmp_path, "SELECT onec_ref, company_id FROM client_master.clients "
-                            "WHERE match_rule = 'inn_kpp' ORDER BY company_id LIMIT 1")
+    pairs = query(
+        tmp_path,
+        "SELECT onec_ref, company_id FROM client_master.clients "
+        "WHERE match_rule = 'inn_kpp' ORDER BY company_id LIMIT 1",
+    )
     ref, company_id = pairs[0]
     portal = sandbox.portal.state
     company = portal.record("company", int(company_id))
-    rq = next(r for r in portal.tables["requisite"].rows.values()
-              if str(r["ENTITY_ID"]) == str(company_id) and str(r["ENTITY_TYPE_ID"]) == "4")
+    rq = next(
+        r
+        for r in portal.tables["requisite"].rows.values()
+        if str(r["ENTITY_ID"]) == str(company_id) and str(r["ENTITY_TYPE_ID"]) == "4"
+    )
     ip = len(rq["RQ_INN"] or "") == 12
     # a seller edits the card in the CRM (over REST, so DATE_MODIFY moves and the next extract sees it)
     crm = Bitrix24Client(sandbox.portal.webhook_url, rate=50, burst=50)
     crm.call("crm.company.update", {"id": int(company_id), "fields": {"TITLE": "Название от продавца"}})
-    crm.call("crm.requisite.update", {"id": int(rq["ID"]),
-                                      "fields": {"RQ_NAME" if ip else "RQ_COMPANY_FULL_NAME": "Опечатка"}})
+    crm.call(
+        "crm.requisite.update",
+        {"id": int(rq["ID"]), "fields": {"RQ_NAME" if ip else "RQ_COMPANY_FULL_NAME": "Опечатка"}},
+    )
     assert run_flow(TO_CRM_FLOW).success
     cp = sandbox.onec.state.objects["Catalog_Контрагенты"][ref]
     assert company["TITLE"] == "Название от продавца"  # shared field, filled only when empty
@@ -132,14 +142,28 @@ def test_crm_to_1c_is_a_dry_run_by_default(run_flow, sandbox, tmp_path):
         body = json.loads(body)
         assert (kind == "ip") == (len(inn) == 12)
         assert body["ВидКонтрагента"] == ("ИндивидуальныйПредприниматель" if kind == "ip" else "ЮридическоеЛицо")
-        assert set(body) <= {"Description", "НаименованиеПолное", "ИНН", "КПП", "РегистрационныйНомер",
-                             "ВидКонтрагента", "ЮридическоеФизическоеЛицо", "Покупатель", "СтранаРегистрации"}
+        assert set(body) <= {
+            "Description",
+            "НаименованиеПолное",
+            "ИНН",
+            "КПП",
+            "РегистрационныйНомер",
+            "ВидКонтрагента",
+            "ЮридическоеФизическоеЛицо",
+            "Покупатель",
+            "СтранаРегистрации",
+        }
         assert body["СтранаРегистрации"] == "643"  # Russia by its ОКСМ code, resolved to a ref when written
     rows = query(tmp_path, "SELECT DISTINCT dry_run FROM sync.results WHERE flow = 'company_sync.to_1c'")
     assert rows == [(True,)]
     invalid = [p for p in plan if p[0] == "invalid"]
-    statuses = dict(query(tmp_path, "SELECT status, count(*) FROM sync.results WHERE flow = 'company_sync.to_1c' "
-                                    "AND operation = 'create' AND error LIKE 'not written:%' GROUP BY 1"))
+    statuses = dict(
+        query(
+            tmp_path,
+            "SELECT status, count(*) FROM sync.results WHERE flow = 'company_sync.to_1c' "
+            "AND operation = 'create' AND error LIKE 'not written:%' GROUP BY 1",
+        )
+    )
     assert statuses == ({"rejected": len(invalid)} if invalid else {})  # bad data is rejected, not "failed"
 
 
@@ -150,16 +174,23 @@ def live_onec_writes(monkeypatch, tmp_path):
     (settings_dir / "onec_writes.toml").write_text(
         'max_creates_per_run = 2\n[counterparty]\nallowed_fields = ["Description", '
         '"НаименованиеПолное", "ИНН", "КПП", "РегистрационныйНомер", "ВидКонтрагента", '
-        '"ЮридическоеФизическоеЛицо", "Покупатель", "СтранаРегистрации"]\n', encoding="utf-8")
+        '"ЮридическоеФизическоеЛицо", "Покупатель", "СтранаРегистрации"]\n',
+        encoding="utf-8",
+    )
     monkeypatch.setenv("B24_1C_SETTINGS_DIR", str(settings_dir))
 
 
 def test_crm_to_1c_writes_capped_traceable_and_closes_the_loop(run_flow, sandbox, tmp_path, live_onec_writes):
     assert run_flow(TO_1C_FLOW, tags=LIVE).success
-    created = {r[0]: r[1] for r in query(tmp_path, "SELECT key, target_id FROM sync.results "
-                                                   "WHERE flow = 'company_sync.to_1c' AND status = 'ok'")}
-    deferred = query(tmp_path, "SELECT count(*) FROM sync.results WHERE flow = 'company_sync.to_1c' "
-                               "AND status = 'deferred'")[0][0]
+    created = {
+        r[0]: r[1]
+        for r in query(
+            tmp_path, "SELECT key, target_id FROM sync.results WHERE flow = 'company_sync.to_1c' AND status = 'ok'"
+        )
+    }
+    deferred = query(
+        tmp_path, "SELECT count(*) FROM sync.results WHERE flow = 'company_sync.to_1c' AND status = 'deferred'"
+    )[0][0]
     assert len(created) == 2 and deferred > 0
     catalog = sandbox.onec.state.objects["Catalog_Контрагенты"]
     russia = sandbox.world.guid("country", 643)
@@ -179,14 +210,16 @@ def test_crm_to_1c_writes_capped_traceable_and_closes_the_loop(run_flow, sandbox
     assert run_flow([TO_1C_PLAN, TO_1C], tags=LIVE).success
     posts = [e for e in onec_writes(sandbox.onec, start) if e["method"] == "POST"]
     assert posts == [] and len(catalog) == size  # the same two were first in line: found by marker
-    again = dict(query(tmp_path, "SELECT key, target_id FROM sync.results WHERE flow = 'company_sync.to_1c' "
-                                 "AND status = 'ok'"))
+    again = dict(
+        query(tmp_path, "SELECT key, target_id FROM sync.results WHERE flow = 'company_sync.to_1c' AND status = 'ok'")
+    )
     assert again == created
 
     # the loop: both directions re-extracted; nothing made by one side comes back as new on the other
     assert run_flow(TO_1C_FLOW | TO_CRM_FLOW, tags=LIVE).success
-    both = dict(query(tmp_path, "SELECT company_id, match_rule FROM client_master.clients "
-                                "WHERE company_id IS NOT NULL"))
+    both = dict(
+        query(tmp_path, "SELECT company_id, match_rule FROM client_master.clients WHERE company_id IS NOT NULL")
+    )
     for company_id in created:
         assert both[int(company_id)] == "id_link"
     new_refs = set(created.values())
@@ -201,13 +234,16 @@ def test_a_kpp_1c_drops_is_reported_not_hidden(run_flow, sandbox, tmp_path, monk
     (settings_dir / "onec_writes.toml").write_text(
         'max_creates_per_run = 20\n[counterparty]\nallowed_fields = ["Description", '
         '"НаименованиеПолное", "ИНН", "КПП", "ВидКонтрагента", "ЮридическоеФизическоеЛицо", "Покупатель"]\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     monkeypatch.setenv("B24_1C_SETTINGS_DIR", str(settings_dir))
     assert run_flow(TO_1C_FLOW, tags=LIVE).success
-    plan = dict(query(tmp_path, "SELECT key, kind FROM onec_push.counterparty_from_crm_plan "
-                                "WHERE operation = 'create'"))
-    failed = dict(query(tmp_path, "SELECT key, error FROM sync.results WHERE flow = 'company_sync.to_1c' "
-                                  "AND status = 'failed'"))
+    plan = dict(
+        query(tmp_path, "SELECT key, kind FROM onec_push.counterparty_from_crm_plan WHERE operation = 'create'")
+    )
+    failed = dict(
+        query(tmp_path, "SELECT key, error FROM sync.results WHERE flow = 'company_sync.to_1c' AND status = 'failed'")
+    )
     legal = [k for k in failed if plan.get(k) == "legal"]
     assert legal and all("without the КПП" in failed[k] for k in legal)
     assert not [k for k in failed if plan.get(k) == "ip"]

@@ -22,7 +22,8 @@ def test_push_writes_each_linked_company_once_and_a_rerun_writes_nothing(sandbox
         pushed = conn.execute("SELECT key, status FROM sync.results WHERE flow = 'company_receivables'").fetchall()
         company, balance, status = conn.execute(
             "SELECT company_id, balance, status FROM receivables.client_credit_status "
-            "WHERE company_id IS NOT NULL ORDER BY balance DESC LIMIT 1").fetchone()
+            "WHERE company_id IS NOT NULL ORDER BY balance DESC LIMIT 1"
+        ).fetchone()
     assert pushed and {s for _, s in pushed} == {"ok"}
     card = sandbox.portal.state.record("company", int(company))
     assert Decimal(str(card["UF_CRM_DEBT_SUM"])) == balance and card["UF_CRM_CREDIT_STATUS"] == status

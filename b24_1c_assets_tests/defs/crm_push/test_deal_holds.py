@@ -22,13 +22,15 @@ def held_company(db_path):
             """SELECT s.company_id, c.onec_ref, list(d.deal_id), list(d.previous_stage)
                FROM receivables.hold_state s JOIN receivables.suspended_deals d USING (company_id)
                JOIN client_master.clients c USING (company_id)
-               WHERE s.state = 'held' GROUP BY ALL ORDER BY count(*) DESC LIMIT 1""").fetchone()
+               WHERE s.state = 'held' GROUP BY ALL ORDER BY count(*) DESC LIMIT 1"""
+        ).fetchone()
 
 
 def notified_transitions(db_path) -> int:
     with duckdb.connect(db_path, read_only=True) as conn:
-        return conn.execute("SELECT count(*) FROM receivables.hold_transitions "
-                            "WHERE notified AND assigned_by_id IS NOT NULL").fetchone()[0]
+        return conn.execute(
+            "SELECT count(*) FROM receivables.hold_transitions WHERE notified AND assigned_by_id IS NOT NULL"
+        ).fetchone()[0]
 
 
 def pay_everything(onec_server, counterparty_ref: str) -> None:
@@ -42,9 +44,18 @@ def pay_everything(onec_server, counterparty_ref: str) -> None:
                 debt[row["Договор_Key"]] += sign * Decimal(str(row["Сумма"]))
                 template[row["Договор_Key"]] = row
     recorder = str(uuid.uuid4())
-    payment = [dict(template[contract], Recorder=recorder, LineNumber=n, RecordType="Expense", Сумма=amount,
-                    СуммаВал=amount, СуммаРег=amount)
-               for n, (contract, amount) in enumerate(((c, a) for c, a in debt.items() if a > 0), 1)]
+    payment = [
+        dict(
+            template[contract],
+            Recorder=recorder,
+            LineNumber=n,
+            RecordType="Expense",
+            Сумма=amount,
+            СуммаВал=amount,
+            СуммаРег=amount,
+        )
+        for n, (contract, amount) in enumerate(((c, a) for c, a in debt.items() if a > 0), 1)
+    ]
     register.put(recorder, payment)
 
 
@@ -54,8 +65,9 @@ def test_hold_suspends_then_payment_releases_to_previous_stages_with_one_notice_
     company, onec_ref, deals, previous = held_company(db)
     for deal in deals:
         stage = sandbox.portal.state.record("deal", int(deal))["STAGE_ID"]
-        assert stage.endswith("HOLD") and stage.split(":")[0] == (previous[deals.index(deal)].split(":")[0]
-                                                                   if ":" in previous[deals.index(deal)] else "HOLD")
+        assert stage.endswith("HOLD") and stage.split(":")[0] == (
+            previous[deals.index(deal)].split(":")[0] if ":" in previous[deals.index(deal)] else "HOLD"
+        )
     notices = hold_notices(sandbox.portal)
     assert notices > 0 and notices == notified_transitions(db)
 
@@ -65,16 +77,22 @@ def test_hold_suspends_then_payment_releases_to_previous_stages_with_one_notice_
         assert sandbox.portal.state.record("deal", int(deal))["STAGE_ID"] == stage
     with duckdb.connect(db, read_only=True) as conn:
         state = conn.execute("SELECT state FROM receivables.hold_state WHERE company_id = ?", [company]).fetchone()[0]
-        log = conn.execute("SELECT to_state, notified FROM receivables.hold_transitions WHERE company_id = ? "
-                           "ORDER BY decided_at", [company]).fetchall()
+        log = conn.execute(
+            "SELECT to_state, notified FROM receivables.hold_transitions WHERE company_id = ? ORDER BY decided_at",
+            [company],
+        ).fetchall()
     assert state == "clear" and log == [("held", True), ("clear", True)]
     after_release = hold_notices(sandbox.portal)
     assert after_release == notified_transitions(db)  # one notice per change of state, no more
 
     assert run_assets(SELECTION).success  # nothing changed for this client: no move, no repeated notice
     with duckdb.connect(db, read_only=True) as conn:
-        assert conn.execute("SELECT count(*) FROM receivables.hold_transitions WHERE company_id = ?",
-                            [company]).fetchone()[0] == 2
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM receivables.hold_transitions WHERE company_id = ?", [company]
+            ).fetchone()[0]
+            == 2
+        )
     assert hold_notices(sandbox.portal) == notified_transitions(db)
     for deal, stage in zip(deals, previous):
         assert sandbox.portal.state.record("deal", int(deal))["STAGE_ID"] == stage
@@ -86,10 +104,12 @@ def test_manual_release_is_honoured(sandbox, run_assets, tmp_path):
     company, _, deals, previous = held_company(db)
     with duckdb.connect(db) as conn:
         conn.execute("CREATE SCHEMA IF NOT EXISTS review")
-        conn.execute("CREATE TABLE review.manual_releases (company_id BIGINT, until DATE, reason VARCHAR, "
-                     "released_by VARCHAR)")
-        conn.execute("INSERT INTO review.manual_releases VALUES (?, DATE '2099-01-01', 'гарантийное письмо', 'cfo')",
-                     [company])
+        conn.execute(
+            "CREATE TABLE review.manual_releases (company_id BIGINT, until DATE, reason VARCHAR, released_by VARCHAR)"
+        )
+        conn.execute(
+            "INSERT INTO review.manual_releases VALUES (?, DATE '2099-01-01', 'гарантийное письмо', 'cfo')", [company]
+        )
     assert run_assets(SELECTION).success
     for deal, stage in zip(deals, previous):
         assert sandbox.portal.state.record("deal", int(deal))["STAGE_ID"] == stage

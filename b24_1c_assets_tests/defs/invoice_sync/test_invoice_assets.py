@@ -6,8 +6,14 @@ import dagster as dg
 import duckdb
 
 UPSTREAM = dg.AssetSelection.groups("client_master") | dg.AssetSelection.assets(
-    ["onec", "invoices"], ["onec", "invoice_payments"], ["onec", "customer_orders"], ["onec", "counterparties"],
-    ["bitrix24", "smart_invoices"], ["bitrix24", "companies"], ["bitrix24", "requisites"])
+    ["onec", "invoices"],
+    ["onec", "invoice_payments"],
+    ["onec", "customer_orders"],
+    ["onec", "counterparties"],
+    ["bitrix24", "smart_invoices"],
+    ["bitrix24", "companies"],
+    ["bitrix24", "requisites"],
+)
 FLOW = dg.AssetSelection.groups("invoice_sync")
 
 
@@ -27,8 +33,12 @@ def test_invoices_land_with_payment_stage_rerun_writes_nothing_and_a_payment_mov
     crm = by_xml(state)
     with duckdb.connect(str(tmp_path / "b24_1c.duckdb"), read_only=True) as conn:
         statuses = dict(conn.execute("SELECT status, count(*) FROM sync.results GROUP BY 1").fetchall())
-        linked = {r for (r,) in conn.execute("SELECT onec_ref FROM client_master.clients "
-                                             "WHERE onec_ref IS NOT NULL AND company_id IS NOT NULL").fetchall()}
+        linked = {
+            r
+            for (r,) in conn.execute(
+                "SELECT onec_ref FROM client_master.clients WHERE onec_ref IS NOT NULL AND company_id IS NOT NULL"
+            ).fetchall()
+        }
     posted = [i for i in world.invoices if i.posted]
     expected = [i for i in posted if world.guid("counterparty", i.party_key) in linked]
     assert len(crm) == len(expected) > 0
@@ -74,8 +84,13 @@ def test_invoice_crash_rerun_no_twins_and_dry_run_writes_nothing(sandbox, run_fl
     record = next(r for r in by_xml(state).values() if r["stageId"] == prefix + "N")
     store = sandbox.onec.state.registers["AccumulationRegister_ОплатаСчетовИЗаказов"]
     # recorded today-ish (inside the incremental extract's overlap), as a new payment is
-    row = dict(store.by_recorder[record["xmlId"]][0], Сумма=Decimal(0), СуммаОплаты=Decimal(str(record["opportunity"])),
-               Recorder="11111111-2222-3333-4444-555555555555", Period=sandbox.world.as_of.isoformat())
+    row = dict(
+        store.by_recorder[record["xmlId"]][0],
+        Сумма=Decimal(0),
+        СуммаОплаты=Decimal(str(record["opportunity"])),
+        Recorder="11111111-2222-3333-4444-555555555555",
+        Period=sandbox.world.as_of.isoformat(),
+    )
     store.put(row["Recorder"], [row])
     before = len(sandbox.portal.request_log)
     assert run_flow(UPSTREAM | FLOW).success

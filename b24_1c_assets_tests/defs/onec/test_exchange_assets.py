@@ -16,8 +16,7 @@ from b24_1c_assets.sandbox.exchange_files import counterparty_records, write_exc
 from b24_1c_assets_tests.defs.onec.conftest import age
 
 RAW = dg.AssetSelection.groups("onec_raw")
-COUNTERPARTIES = dg.AssetSelection.assets(["onec", "exchange_files"], ["onec", "counterparties"],
-                                          ["onec", "contracts"])
+COUNTERPARTIES = dg.AssetSelection.assets(["onec", "exchange_files"], ["onec", "counterparties"], ["onec", "contracts"])
 
 
 def db():
@@ -34,21 +33,37 @@ def scalar(sql: str):
 
 
 def raw_figures() -> dict:
-    tables = ("counterparties", "contracts", "items", "price_types", "prices", "invoices", "bank_receipts",
-              "cash_receipts", "receivables_balance")
+    tables = (
+        "counterparties",
+        "contracts",
+        "items",
+        "price_types",
+        "prices",
+        "invoices",
+        "bank_receipts",
+        "cash_receipts",
+        "receivables_balance",
+    )
     with db() as conn:
         out = {t: conn.execute(f"SELECT count(*) FROM onec.{t}").fetchall()[0][0] for t in tables}
         out["balance_total"] = conn.execute('SELECT sum("СуммаBalance") FROM onec.receivables_balance').fetchall()[0][0]
         out["paid_total"] = conn.execute('SELECT sum("СуммаДокумента") FROM onec.bank_receipts').fetchall()[0][0]
         out["refs"] = {r[0] for r in conn.execute('SELECT "Ref_Key" FROM onec.counterparties').fetchall()}
-        out["types"] = {t: conn.execute("SELECT column_name, data_type FROM information_schema.columns "
-                                        "WHERE table_schema = 'onec' AND table_name = ? AND column_name "
-                                        "NOT LIKE '\\_%' ESCAPE '\\'", [t]).fetchall() for t in tables}
+        out["types"] = {
+            t: conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'onec' AND table_name = ? AND column_name "
+                "NOT LIKE '\\_%' ESCAPE '\\'",
+                [t],
+            ).fetchall()
+            for t in tables
+        }
     return out
 
 
-def test_exchange_tables_match_odata_and_feed_client_master_and_receivables(world, sandbox, run_assets, monkeypatch,
-                                                                            tmp_path):
+def test_exchange_tables_match_odata_and_feed_client_master_and_receivables(
+    world, sandbox, run_assets, monkeypatch, tmp_path
+):
     run_assets(RAW)
     odata = raw_figures()
 
@@ -59,8 +74,18 @@ def test_exchange_tables_match_odata_and_feed_client_master_and_receivables(worl
     assert result.success
     exchange = raw_figures()
 
-    for key in ("counterparties", "contracts", "items", "price_types", "prices", "invoices", "bank_receipts",
-                "cash_receipts", "refs", "paid_total"):
+    for key in (
+        "counterparties",
+        "contracts",
+        "items",
+        "price_types",
+        "prices",
+        "invoices",
+        "bank_receipts",
+        "cash_receipts",
+        "refs",
+        "paid_total",
+    ):
         assert exchange[key] == odata[key], key
     assert exchange["balance_total"] == odata["balance_total"]  # to the kopeck: both DECIMAL
     for table, columns in odata["types"].items():  # every OData column exists with the same SQL type
@@ -75,12 +100,14 @@ def test_exchange_tables_match_odata_and_feed_client_master_and_receivables(worl
     assert scalar("SELECT sum(balance) FROM receivables.receivables_snapshot") == odata["balance_total"]
     assert scalar("SELECT count(*) FROM onec.shipments") == 0  # not in the format: empty, said in metadata
     processed = sorted(p.name for p in (Path(os.environ["ONEC_EXCHANGE_DIR"]) / "processed").iterdir())
-    assert processed == sorted(["counterparties.json", "invoices.json", "payments.json", "receivables.json",
-                                "import.xml", "offers.xml"])
+    assert processed == sorted(
+        ["counterparties.json", "invoices.json", "payments.json", "receivables.json", "import.xml", "offers.xml"]
+    )
 
 
-@pytest.mark.parametrize("options", [{"bom": True}, {"encoding": "windows-1251"},
-                                     {"encoding": "windows-1251", "xml_declaration": False}])
+@pytest.mark.parametrize(
+    "options", [{"bom": True}, {"encoding": "windows-1251"}, {"encoding": "windows-1251", "xml_declaration": False}]
+)
 def test_bom_and_windows_1251_files_load_the_same_text(world, exchange_dir, run_assets, options):
     age(write_exchange_files(world, exchange_dir, **options))
     run_assets(COUNTERPARTIES | dg.AssetSelection.assets(["onec", "items"]))
@@ -125,16 +152,18 @@ def test_bad_rows_go_to_quality_rejects_and_good_rows_load(world, exchange_dir, 
     target = exchange_dir / "counterparties.json"
     doc = json.loads(target.read_text("utf-8"))
     good = len(doc["records"])
-    doc["records"][0]["Description"] = None               # required field missing
-    doc["records"][1]["Ref_Key"] = "not-a-guid"            # broken key
+    doc["records"][0]["Description"] = None  # required field missing
+    doc["records"][1]["Ref_Key"] = "not-a-guid"  # broken key
     bad_ref = doc["records"][0]["Ref_Key"]
     target.write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
     age(paths)
     run_assets(COUNTERPARTIES)
     assert scalar("SELECT count(*) FROM onec.counterparties") == good - 2
     assert scalar(f"SELECT count(*) FROM onec.counterparties WHERE \"Ref_Key\" = '{bad_ref}'") == 0
-    rules = [r[0] for r in rows("SELECT rule FROM quality.rejects "
-                                "WHERE \"table\" = 'onec_exchange.counterparties' ORDER BY rule")]
+    rules = [
+        r[0]
+        for r in rows("SELECT rule FROM quality.rejects WHERE \"table\" = 'onec_exchange.counterparties' ORDER BY rule")
+    ]
     assert len(rules) == 2 and any("Description is missing" in r for r in rules)
     assert (exchange_dir / "processed" / "counterparties.json").exists()
 

@@ -41,8 +41,10 @@ def _posted_shipment(onec, *, after: datetime | None = None, before: datetime | 
 
 def _state(path) -> list[tuple]:
     with duckdb.connect(path, read_only=True) as conn:
-        return conn.execute("SELECT table_name, full_read, rows_read, requests, deleted FROM sync.extract_state "
-                            "ORDER BY recorded_at, table_name").fetchall()
+        return conn.execute(
+            "SELECT table_name, full_read, rows_read, requests, deleted FROM sync.extract_state "
+            "ORDER BY recorded_at, table_name"
+        ).fetchall()
 
 
 def _recorders(path) -> set[str]:
@@ -51,7 +53,8 @@ def _recorders(path) -> set[str]:
 
 
 def test_a_second_extract_reads_the_window_merges_it_and_a_full_one_catches_what_lies_before(
-        sandbox, run_assets, window_30_days_before_as_of, monkeypatch):
+    sandbox, run_assets, window_30_days_before_as_of, monkeypatch
+):
     import os
 
     since = window_30_days_before_as_of
@@ -84,12 +87,16 @@ def test_a_second_extract_reads_the_window_merges_it_and_a_full_one_catches_what
     assert [(t, full) for t, full, *_ in _state(path)[4:]] == [("settlement_movements", True), ("shipments", True)]
     assert old not in _recorders(path)
     with duckdb.connect(path, read_only=True) as conn:
-        assert conn.execute("SELECT count(*) FROM onec.settlement_movements").fetchall()[0][0] == \
-            len(sandbox.onec.state.registers[odata.SETTLEMENTS]) < movements_total
+        assert (
+            conn.execute("SELECT count(*) FROM onec.settlement_movements").fetchall()[0][0]
+            == len(sandbox.onec.state.registers[odata.SETTLEMENTS])
+            < movements_total
+        )
 
 
 def test_a_client_whose_balance_disagrees_after_an_incremental_read_is_re_read_before_the_check_is_final(
-        sandbox, run_assets, window_30_days_before_as_of):
+    sandbox, run_assets, window_30_days_before_as_of
+):
     import os
 
     import dagster as dg
@@ -101,7 +108,8 @@ def test_a_client_whose_balance_disagrees_after_an_incremental_read_is_re_read_b
     assert run_assets(receivables).success
     old = _posted_shipment(sandbox.onec, before=window_30_days_before_as_of)
     OneCClient(sandbox.onec.odata_url, sandbox.onec.username, sandbox.onec.password).unpost_document(
-        odata.SHIPMENTS, old)
+        odata.SHIPMENTS, old
+    )
 
     result = run_assets(receivables)
     assert result.success
@@ -124,8 +132,11 @@ def test_catalogs_after_the_first_read_fetch_only_objects_whose_data_version_mov
     changed, gone = sorted(first)[:2]
     client.update_counterparty(changed, {"Комментарий": "изменён"})
     # deleted in 1C (what the deletion of marked objects does), over OData
-    requests.delete(f"{sandbox.onec.odata_url}/{odata.COUNTERPARTIES}(guid'{gone}')",
-                    auth=(sandbox.onec.username, sandbox.onec.password), timeout=30).raise_for_status()
+    requests.delete(
+        f"{sandbox.onec.odata_url}/{odata.COUNTERPARTIES}(guid'{gone}')",
+        auth=(sandbox.onec.username, sandbox.onec.password),
+        timeout=30,
+    ).raise_for_status()
 
     assert run_assets(catalogs).success
     state = {t: (full, rows, deleted) for t, full, rows, _, deleted in _state(path)[3:]}

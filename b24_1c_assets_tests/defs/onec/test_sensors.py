@@ -11,8 +11,9 @@ from b24_1c_assets_tests.defs.onec.conftest import age
 
 
 def evaluate(folder, instance, odata_url: str = ""):
-    context = dg.build_sensor_context(instance=instance,
-                                      resources={"onec": OneCResource(odata_url=odata_url, exchange_dir=str(folder))})
+    context = dg.build_sensor_context(
+        instance=instance, resources={"onec": OneCResource(odata_url=odata_url, exchange_dir=str(folder))}
+    )
     return exchange_folder_sensor(context)
 
 
@@ -36,8 +37,11 @@ def test_sensor_fires_once_per_new_file(world, exchange_dir, run_assets):
     again = exchange_dir / "again-invoices.json"  # same content under a new name: already loaded
     again.write_bytes((exchange_dir / "processed" / "invoices.json").read_bytes())
     new = exchange_dir / "receivables-2.json"
-    new.write_bytes((exchange_dir / "processed" / "receivables.json").read_bytes()
-                    .replace(b'"exported_at"', b'"infobase2": 1, "exported_at"'))
+    new.write_bytes(
+        (exchange_dir / "processed" / "receivables.json")
+        .read_bytes()
+        .replace(b'"exported_at"', b'"infobase2": 1, "exported_at"')
+    )
     age([again, new])
     result = evaluate(exchange_dir, instance)
     assert [r.run_key.split(":")[0] for r in result.run_requests] == ["receivables-2.json"]

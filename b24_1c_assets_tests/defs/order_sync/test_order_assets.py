@@ -8,9 +8,16 @@ from b24_1c_assets.domain.order_sync import deal_of_comment
 from b24_1c_assets_tests.conftest import both_onec_profiles
 
 UPSTREAM = dg.AssetSelection.groups("client_master") | dg.AssetSelection.assets(
-    ["bitrix24", "deals"], ["bitrix24", "products"], ["bitrix24", "companies"], ["bitrix24", "requisites"],
-    ["onec", "counterparties"], ["onec", "contracts"], ["onec", "items"], ["onec", "customer_orders"],
-    ["onec", "shipments"])
+    ["bitrix24", "deals"],
+    ["bitrix24", "products"],
+    ["bitrix24", "companies"],
+    ["bitrix24", "requisites"],
+    ["onec", "counterparties"],
+    ["onec", "contracts"],
+    ["onec", "items"],
+    ["onec", "customer_orders"],
+    ["onec", "shipments"],
+)
 FLOW = dg.AssetSelection.groups("order_sync")
 ORDERS = "Document_ЗаказПокупателя"
 
@@ -35,8 +42,9 @@ def crm_writes(sandbox, since: int) -> list[str]:
 
 def results(tmp_path) -> dict[str, list]:
     with duckdb.connect(str(tmp_path / "b24_1c.duckdb"), read_only=True) as conn:
-        rows = conn.execute("SELECT status, key, error FROM sync.results WHERE flow = 'deals_to_onec_orders' "
-                            "AND NOT dry_run").fetchall()
+        rows = conn.execute(
+            "SELECT status, key, error FROM sync.results WHERE flow = 'deals_to_onec_orders' AND NOT dry_run"
+        ).fetchall()
     out: dict[str, list] = {}
     for status, key, error in rows:
         out.setdefault(status, []).append((key, error))
@@ -44,8 +52,9 @@ def results(tmp_path) -> dict[str, list]:
 
 
 @both_onec_profiles
-def test_deals_become_posted_orders_rerun_writes_nothing_changes_update_until_shipped(sandbox, run_flow, tmp_path,
-                                                                                      onec_profile):
+def test_deals_become_posted_orders_rerun_writes_nothing_changes_update_until_shipped(
+    sandbox, run_flow, tmp_path, onec_profile
+):
     assert run_flow(UPSTREAM | FLOW).success
     made = orders_by_deal(sandbox)
     outcome = results(tmp_path)
@@ -103,15 +112,20 @@ def test_dry_run_writes_nothing_and_crash_rerun_makes_no_second_order(sandbox, r
 
     shipment = dict(next(iter(sandbox.onec.state.objects["Document_РасходнаяНакладная"].values())))
     # dated when it happens (inside the incremental extract's overlap)
-    shipment.update(Ref_Key="99999999-0000-0000-0000-000000000001", Заказ=order["Ref_Key"], Posted=True,
-                    Date=sandbox.world.as_of.isoformat())
+    shipment.update(
+        Ref_Key="99999999-0000-0000-0000-000000000001",
+        Заказ=order["Ref_Key"],
+        Posted=True,
+        Date=sandbox.world.as_of.isoformat(),
+    )
     sandbox.onec.state.add("Document_РасходнаяНакладная", shipment)
     rows[0]["QUANTITY"] = float(rows[0]["QUANTITY"]) + 1
     onec_before = len(sandbox.onec.request_log)
     assert run_flow(UPSTREAM | FLOW).success
     assert onec_writes(sandbox, onec_before) == []
-    assert ((str(deal_id), f"deal {deal_id} changed after its 1C order was shipped: not written")
-            in results(tmp_path)["conflict"])
+    assert (str(deal_id), f"deal {deal_id} changed after its 1C order was shipped: not written") in results(tmp_path)[
+        "conflict"
+    ]
 
 
 def test_writes_that_fail_after_1c_committed_them_never_make_a_second_order(sandbox, run_flow, tmp_path):
@@ -141,13 +155,28 @@ def test_an_order_shipped_row_by_row_is_not_rewritten(sandbox, run_flow, tmp_pat
     session = requests.Session()
     session.auth = (onec.username.encode(), onec.password.encode())
     url = f"{onec.odata_url}/Document_РасходнаяНакладная"
-    rows = [{"LineNumber": str(n), "Заказ": order["Ref_Key"], "Заказ_Type": "StandardODATA." + ORDERS,
-             "Количество": float(r["Количество"]), "Цена": float(r["Цена"]), "Сумма": float(r["Сумма"])}
-            for n, r in enumerate(order["Запасы"], 1)]
-    made = session.post(url + "?$format=json", json={
-        "Контрагент_Key": order["Контрагент_Key"], "Договор_Key": order["Договор_Key"],
-        "Организация_Key": order["Организация_Key"], "СуммаДокумента": float(order["СуммаДокумента"]),
-        "Запасы": rows}, timeout=10).json()
+    rows = [
+        {
+            "LineNumber": str(n),
+            "Заказ": order["Ref_Key"],
+            "Заказ_Type": "StandardODATA." + ORDERS,
+            "Количество": float(r["Количество"]),
+            "Цена": float(r["Цена"]),
+            "Сумма": float(r["Сумма"]),
+        }
+        for n, r in enumerate(order["Запасы"], 1)
+    ]
+    made = session.post(
+        url + "?$format=json",
+        json={
+            "Контрагент_Key": order["Контрагент_Key"],
+            "Договор_Key": order["Договор_Key"],
+            "Организация_Key": order["Организация_Key"],
+            "СуммаДокумента": float(order["СуммаДокумента"]),
+            "Запасы": rows,
+        },
+        timeout=10,
+    ).json()
     assert made["Заказ"] in ("", None) and made["Запасы"][0]["Заказ"] == order["Ref_Key"]
     assert session.post(f"{url}(guid'{made['Ref_Key']}')/Post", timeout=10).status_code == 200
     product_rows = sandbox.portal.state.product_rows[deal_id]
@@ -155,5 +184,6 @@ def test_an_order_shipped_row_by_row_is_not_rewritten(sandbox, run_flow, tmp_pat
     onec_before = len(onec.request_log)
     assert run_flow(UPSTREAM | FLOW).success
     assert onec_writes(sandbox, onec_before) == []
-    assert (str(deal_id), f"deal {deal_id} changed after its 1C order was shipped: not written") in \
-        results(tmp_path)["conflict"]
+    assert (str(deal_id), f"deal {deal_id} changed after its 1C order was shipped: not written") in results(tmp_path)[
+        "conflict"
+    ]

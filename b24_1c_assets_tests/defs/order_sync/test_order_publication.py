@@ -18,6 +18,7 @@ def test_without_vat_rates_published_no_order_is_written_and_each_row_says_why(s
     assert not orders_by_deal(sandbox)
     assert [e for e in onec_writes(sandbox, before)] == []
     with duckdb.connect(str(tmp_path / "b24_1c.duckdb"), read_only=True) as conn:
-        failed = conn.execute("SELECT error FROM sync.results WHERE flow = 'deals_to_onec_orders' "
-                              "AND status = 'failed'").fetchall()
+        failed = conn.execute(
+            "SELECT error FROM sync.results WHERE flow = 'deals_to_onec_orders' AND status = 'failed'"
+        ).fetchall()
     assert failed and all("СтавкиНДС" in e and "УстановитьСоставСтандартногоИнтерфейсаOData" in e for (e,) in failed)

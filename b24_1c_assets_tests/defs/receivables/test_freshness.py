@@ -14,8 +14,12 @@ SNAPSHOT_SPEC = dg.AssetSpec(SNAPSHOT, partitions_def=daily_partitions)
 
 
 def evaluate(instance: dg.DagsterInstance) -> dg.AssetCheckEvaluation:
-    result = dg.materialize([*SNAPSHOT_FRESHNESS, SNAPSHOT_SPEC], instance=instance,
-                            selection=dg.AssetSelection.all_asset_checks(), raise_on_error=False)
+    result = dg.materialize(
+        [*SNAPSHOT_FRESHNESS, SNAPSHOT_SPEC],
+        instance=instance,
+        selection=dg.AssetSelection.all_asset_checks(),
+        raise_on_error=False,
+    )
     [evaluation] = result.get_asset_check_evaluations()
     return evaluation
 

@@ -18,8 +18,9 @@ EDITIONS = [("unf30", ()), ("unf16", ()), ("unf30", ("Заказ", "Докуме
 def sandbox(request, world, monkeypatch, tmp_path):
     """The Dagster fixtures' sandbox, its 1C following one edition (and leaving some dimensions empty)."""
     profile, empty = request.param
-    running = start_sandbox(world=world, rate=50, burst=50, onec_profile=profile,
-                            onec_options={"empty_dimensions": empty})
+    running = start_sandbox(
+        world=world, rate=50, burst=50, onec_profile=profile, onec_options={"empty_dimensions": empty}
+    )
     for name, value in running.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("B24_1C_DUCKDB_PATH", str(tmp_path / "b24_1c.duckdb"))
@@ -33,8 +34,12 @@ def onec_balance_by_counterparty(server) -> dict[str, Decimal]:
     """1C's own Balance per counterparty, read over OData apart from the product."""
     import requests
 
-    resp = requests.get(f"{server.odata_url}/AccumulationRegister_РасчетыСПокупателями/Balance()",
-                        params={"$format": "json"}, auth=(server.username, server.password), timeout=30)
+    resp = requests.get(
+        f"{server.odata_url}/AccumulationRegister_РасчетыСПокупателями/Balance()",
+        params={"$format": "json"},
+        auth=(server.username, server.password),
+        timeout=30,
+    )
     resp.raise_for_status()
     out: dict[str, Decimal] = {}
     for row in resp.json()["value"]:
@@ -44,23 +49,26 @@ def onec_balance_by_counterparty(server) -> dict[str, Decimal]:
 
 def snapshot_by_counterparty(conn) -> dict[str, Decimal]:
     """Our receivables snapshot's balance per counterparty, to the kopeck."""
-    return {k: Decimal(v) for k, v in conn.execute(
-        "SELECT counterparty_ref, CAST(sum(balance) AS VARCHAR) FROM receivables.receivables_snapshot "
-        "GROUP BY 1").fetchall()}
+    return {
+        k: Decimal(v)
+        for k, v in conn.execute(
+            "SELECT counterparty_ref, CAST(sum(balance) AS VARCHAR) FROM receivables.receivables_snapshot GROUP BY 1"
+        ).fetchall()
+    }
 
 
 def test_snapshot_equals_1c_balance_per_counterparty(sandbox, run_assets, tmp_path):
-    result = run_assets(dg.AssetSelection.assets(SNAPSHOT).upstream().required_multi_asset_neighbors(),
-                        raise_on_error=False)
+    result = run_assets(
+        dg.AssetSelection.assets(SNAPSHOT).upstream().required_multi_asset_neighbors(), raise_on_error=False
+    )
     assert result.success
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert checks[BALANCE_CHECK].passed and checks[BALANCE_CHECK].metadata["compared"].value > 0
 
     with duckdb.connect(str(tmp_path / "b24_1c.duckdb"), read_only=True) as conn:
         ours = snapshot_by_counterparty(conn)
-        raw = conn.execute('SELECT * FROM onec.settlement_movements').df()
-        inactive_total = conn.execute(
-            'SELECT count(*) FROM onec.settlement_movements WHERE NOT "Active"').fetchone()[0]
+        raw = conn.execute("SELECT * FROM onec.settlement_movements").df()
+        inactive_total = conn.execute('SELECT count(*) FROM onec.settlement_movements WHERE NOT "Active"').fetchone()[0]
     assert inactive_total > 0  # deactivated lines reached the warehouse: counting them would change balances
     # the order as the edition publishes it (3.0 composite `Заказ` + `Заказ_Type`, 1.6 `Заказ_Key`), and
     # under the name asked for
@@ -76,27 +84,35 @@ def test_snapshot_equals_1c_balance_per_counterparty(sandbox, run_assets, tmp_pa
     assert {k: v for k, v in expected.items() if v != 0} == nonzero
 
 
-@pytest.mark.parametrize("columns, orders", [
-    ('"Заказ" VARCHAR, "Заказ_Type" VARCHAR, "Active" BOOLEAN', ["o-1", None]),  # 3.0
-    ('"Заказ_Key" VARCHAR, "Active" BOOLEAN', ["o-1", None]),  # 1.6
-    ('"Active" BOOLEAN', [None, None]),  # the dimension absent altogether
-    ('"Заказ" VARCHAR', ["o-1", None]),  # Active not published: every movement counts
-])
+@pytest.mark.parametrize(
+    "columns, orders",
+    [
+        ('"Заказ" VARCHAR, "Заказ_Type" VARCHAR, "Active" BOOLEAN', ["o-1", None]),  # 3.0
+        ('"Заказ_Key" VARCHAR, "Active" BOOLEAN', ["o-1", None]),  # 1.6
+        ('"Active" BOOLEAN', [None, None]),  # the dimension absent altogether
+        ('"Заказ" VARCHAR', ["o-1", None]),  # Active not published: every movement counts
+    ],
+)
 def test_movements_read_whatever_the_published_shape(columns, orders):
     from b24_1c_assets.defs.receivables.assets import read_movements
     from b24_1c_assets.domain.receivables_sources import settlement_movements
 
     conn = duckdb.connect()
     conn.execute("CREATE SCHEMA onec")
-    conn.execute(f'CREATE TABLE onec.settlement_movements ("Period" TIMESTAMP, "RecordType" VARCHAR, '
-                 f'"Контрагент_Key" VARCHAR, "Договор_Key" VARCHAR, "ТипРасчетов" VARCHAR, '
-                 f'"Сумма" DECIMAL(38,2), {columns})')
+    conn.execute(
+        f'CREATE TABLE onec.settlement_movements ("Period" TIMESTAMP, "RecordType" VARCHAR, '
+        f'"Контрагент_Key" VARCHAR, "Договор_Key" VARCHAR, "ТипРасчетов" VARCHAR, '
+        f'"Сумма" DECIMAL(38,2), {columns})'
+    )
     names = [c.split('"')[1] for c in columns.split(", ")]
     values = {"Заказ": ["o-1", None], "Заказ_Key": ["o-1", None], "Заказ_Type": ["t", None], "Active": [True, False]}
     for i in range(2):
         extra = ", ".join("?" for _ in names)
-        conn.execute(f'INSERT INTO onec.settlement_movements VALUES (TIMESTAMP \'2026-01-0{i + 1}\', \'Receipt\', '
-                     f'\'cp\', \'c\', \'Долг\', 10.05, {extra})', [values[n][i] for n in names])
+        conn.execute(
+            f"INSERT INTO onec.settlement_movements VALUES (TIMESTAMP '2026-01-0{i + 1}', 'Receipt', "
+            f"'cp', 'c', 'Долг', 10.05, {extra})",
+            [values[n][i] for n in names],
+        )
     raw = read_movements(conn)
     assert list(raw["Заказ"].where(raw["Заказ"].notna(), None)) == orders
     moves = settlement_movements(raw)
