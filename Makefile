@@ -21,6 +21,7 @@ dev: install
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # `make bench BENCH="scale world"` runs only those benches; `BENCH_QUICK=1` small sizes;
