@@ -8,6 +8,7 @@ so an asset listed there is never registered twice.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -24,7 +25,11 @@ def load_defs_folder(defs_root=b24_1c_assets.defs) -> dg.Definitions:
     reads), so an installed copy of the package loads the same way as the checkout.
     """
     package_dir = Path(defs_root.__file__).parent
-    return dg.ComponentTree.from_module(defs_module=defs_root, project_root=package_dir.parent.parent).build_defs()
+    with warnings.catch_warnings():
+        # Dagster 1.13 marks the module loader under the defs-folder loader "preview"; it printed on every load
+        warnings.simplefilter("ignore", category=dg.PreviewWarning)
+        tree = dg.ComponentTree.from_module(defs_module=defs_root, project_root=package_dir.parent.parent)
+        return tree.build_defs()
 
 
 @dg.definitions
