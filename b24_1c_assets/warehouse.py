@@ -144,6 +144,17 @@ def append_table(
     return len(frame)
 
 
+def stored_columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
+    """{column: SQL type} of a stored table, in order; empty when it does not exist."""
+    return dict(
+        conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+            "ORDER BY ordinal_position",
+            [schema, table],
+        ).fetchall()
+    )
+
+
 def table_exists(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     rows = conn.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, table]
@@ -313,16 +324,10 @@ def merge_table(
     if (date_column is None) != (since is None):
         raise ValueError("merge_table: date_column and since go together")
     target = f"{_ident(schema)}.{_ident(table)}"
-    stored = {
-        r[0]
-        for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-            [schema, table],
-        ).fetchall()
-    }
-    if not set(key) | {date_column or key[0]} <= stored:
+    existing = stored_columns(conn, schema, table)
+    if not set(key) | {date_column or key[0]} <= set(existing):
         # no table yet, or one made from an empty extract (no columns of its own): nothing to merge into
-        if frame.empty and stored:
+        if frame.empty and existing:
             return MergeCounts(
                 inserted=0, updated=0, deleted=0, rows=conn.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
             )
@@ -334,13 +339,6 @@ def merge_table(
     match = " AND ".join(f"i.{k} = t.{k}" for k in keys)
     conn.execute("BEGIN")
     try:
-        existing = dict(
-            conn.execute(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_schema = ? AND table_name = ?",
-                [schema, table],
-            ).fetchall()
-        )
         before = conn.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
         conditions: list[str] = []
         updated = 0

@@ -46,6 +46,25 @@ def preview(frame: pd.DataFrame, columns: list[str] | None = None) -> dg.Metadat
     return dg.MetadataValue.md(shown.to_markdown(index=False) if not shown.empty else "_(no rows)_")
 
 
+def checked_rows(
+    context: dg.AssetExecutionContext, table: Table, frame: pd.DataFrame, contract: Contract
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the rows that keep `table`'s contract, with lineage; the rejects for quality.rejects). A broken critical
+    column fails the asset, naming the records."""
+    verdict = quarantine(frame, contract) if not frame.empty else None
+    rejects = verdict.rejects if verdict is not None else pd.DataFrame()
+    if verdict is not None and not verdict.critical_failures.empty:
+        named = verdict.critical_failures.head(MAX_NAMED_FAILURES)
+        reasons = "; ".join(
+            f"record {r.record_id}: {r.column} fails {r.rule} (value {r.value!r})" for r in named.itertuples()
+        )
+        raise dg.Failure(
+            description=f"{table}: {len(verdict.critical_failures)} critical contract failures — {reasons}",
+            metadata={"rejects": dg.MetadataValue.md(named.to_markdown(index=False))},
+        )
+    return with_lineage(verdict.good if verdict is not None else frame, context), rejects
+
+
 @dataclass(frozen=True)
 class WindowMerge:
     """An incremental re-read merged into the table by `key` instead of replacing it: rows dated `>= since`
@@ -72,19 +91,7 @@ def store_extract(
 ) -> dg.MaterializeResult:
     """Quarantine rows that break the contract, replace `table` with the rest (or merge them into it: `merge`),
     describe it."""
-    verdict = quarantine(frame, contract) if not frame.empty else None
-    rejects = verdict.rejects if verdict is not None else pd.DataFrame()
-    if verdict is not None and not verdict.critical_failures.empty:
-        named = verdict.critical_failures.head(MAX_NAMED_FAILURES)
-        reasons = "; ".join(
-            f"record {r.record_id}: {r.column} fails {r.rule} (value {r.value!r})" for r in named.itertuples()
-        )
-        raise dg.Failure(
-            description=f"{table}: {len(verdict.critical_failures)} critical contract failures — {reasons}",
-            metadata={"rejects": dg.MetadataValue.md(named.to_markdown(index=False))},
-        )
-    good = verdict.good if verdict is not None else frame
-    good = with_lineage(good, context)
+    good, rejects = checked_rows(context, table, frame, contract)
     with store.connect() as conn:
         if merge is None:
             rows = table.replace(conn, good, column_types=column_types)

@@ -67,13 +67,7 @@ class Table:
 
     def columns(self, conn) -> set[str]:
         """Column names of the stored table (empty when it does not exist yet)."""
-        return {
-            r[0]
-            for r in conn.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-                [self.schema, self.name],
-            ).fetchall()
-        }
+        return set(warehouse.stored_columns(conn, self.schema, self.name))
 
     def replace(self, conn, frame: pd.DataFrame, *, column_types: dict[str, str] | None = None) -> int:
         return warehouse.replace_table(conn, self.schema, self.name, frame, column_types=column_types)

@@ -559,9 +559,7 @@ class OneCClient:
         if refs is None:
             return self.read_catalog(entity_set, select)
         rows: list[dict] = []
-        wanted = sorted(set(refs))
-        for start in range(0, len(wanted), REFS_PER_FILTER):
-            flt = " or ".join(f"Ref_Key eq {wire.guid_literal(r)}" for r in wanted[start : start + REFS_PER_FILTER])
+        for flt in _any_of("Ref_Key", refs, REFS_PER_FILTER):
             rows += self.read_catalog(entity_set, select, filter=flt)
         return rows
 
@@ -755,19 +753,8 @@ class OneCClient:
         """Movements of AccumulationRegister_РасчетыСПокупателями (`_RecordType`) with since <= Period < until;
         with `counterparties` (Ref_Keys), only theirs: a client's whole history re-read when its balance
         disagrees with 1C's, in groups small enough for IIS's query-string limit."""
-        if not counterparties:
-            return self._movements(
-                SETTLEMENTS,
-                SETTLEMENT_DIMENSIONS + ("Сумма",),
-                SETTLEMENT_OPTIONAL + ("СуммаВал", "СуммаРег"),
-                since,
-                until,
-            )
         rows: list[dict[str, Any]] = []
-        refs = sorted(set(counterparties))
-        for start in range(0, len(refs), COUNTERPARTIES_PER_FILTER):
-            group = refs[start : start + COUNTERPARTIES_PER_FILTER]
-            flt = " or ".join(f"Контрагент_Key eq {wire.guid_literal(ref)}" for ref in group)
+        for flt in _any_of("Контрагент_Key", counterparties, COUNTERPARTIES_PER_FILTER) if counterparties else [None]:
             rows += self._movements(
                 SETTLEMENTS,
                 SETTLEMENT_DIMENSIONS + ("Сумма",),
@@ -1033,6 +1020,13 @@ class OneCClient:
 
 
 # -- helpers --------------------------------------------------------------------------------------------
+
+
+def _any_of(field: str, refs: Sequence[str], per: int) -> Iterator[str]:
+    """`field eq guid'…' or …` filters over the distinct `refs`, `per` terms each (IIS caps the query string)."""
+    wanted = sorted(set(refs))
+    for start in range(0, len(wanted), per):
+        yield " or ".join(f"{field} eq {wire.guid_literal(ref)}" for ref in wanted[start : start + per])
 
 
 def _is_transient(exc: BaseException) -> bool:

@@ -10,10 +10,12 @@ from b24_1c_assets import settings
 from b24_1c_assets.defs.client_master.reads import COMPANIES_FROM_1C, current_clients
 from b24_1c_assets.defs.onec import publication
 from b24_1c_assets.domain import receivables_sources as sources
+from b24_1c_assets.domain.contracts import ONEC_CONTRACTS
 from b24_1c_assets.domain.credit_policy import CreditPolicy, assess
 from b24_1c_assets.domain.receivables import receivables_by_contract, receivables_by_counterparty, to_kopecks
 from b24_1c_assets.lib import tables
-from b24_1c_assets.lib.landing import OWNERS, preview, with_lineage
+from b24_1c_assets.lib.api_calls import ApiCalls
+from b24_1c_assets.lib.landing import OWNERS, checked_rows, preview, with_lineage
 from b24_1c_assets.lib.partitions import daily_partitions
 from b24_1c_assets.lib.resources import OneCResource, WarehouseResource
 from b24_1c_assets.warehouse import records_frame
@@ -49,7 +51,7 @@ def read_movements(conn) -> pd.DataFrame:
     (1C's Balance ignores deactivated movements, so must we; TRUE when not published) and the order as
     `Заказ` (3.0 composite `Заказ`, 1.6 `Заказ_Key`, NULL when the dimension is not there at all).
     Money read as text so no kopeck passes through float."""
-    present = set(conn.execute(f"SELECT * FROM {tables.ONEC_SETTLEMENT_MOVEMENTS} LIMIT 0").df().columns)
+    present = tables.ONEC_SETTLEMENT_MOVEMENTS.columns(conn)
 
     def first_of(*names: str, default: str = "NULL") -> str:
         return next((f'"{n}"' for n in names if n in present), default)
@@ -217,23 +219,28 @@ def re_read_movements(context, onec: OneCResource, warehouse: WarehouseResource,
         )
         return {}
     client = onec.client()
-    before = client.stats.requests
+    calls = ApiCalls(client)
     records = client.settlement_movements(counterparties=refs)
-    frame = with_lineage(records_frame(records), context)
+    # through the extract's own data contract: a bad movement is quarantined here as it is at extraction
+    table = tables.ONEC_SETTLEMENT_MOVEMENTS
+    frame, rejects = checked_rows(context, table, records_frame(records), ONEC_CONTRACTS[table.name])
     with warehouse.connect() as conn:
-        tables.ONEC_SETTLEMENT_MOVEMENTS.replace_rows(conn, frame, column="Контрагент_Key", values=refs)
+        table.replace_rows(conn, frame, column="Контрагент_Key", values=refs)
+        if not rejects.empty:
+            tables.QUALITY_REJECTS.append(conn, with_lineage(rejects, context))
     context.log.info(f"re-read the settlement history of {len(refs)} counterparties: {len(frame)} movements")
-    return {
-        "re_read_counterparties": len(refs),
-        "re_read_movements": len(frame),
-        "re_read_requests": client.stats.requests - before,
-    }
+    return {"re_read_counterparties": len(refs), "re_read_movements": len(frame), "re_read_requests": calls.count}
+
+
+def balance_read_on(raw_balance: pd.DataFrame) -> date | None:
+    """The day 1C's Balance was extracted (None when it holds no row): the only day it can be compared on."""
+    return pd.to_datetime(raw_balance["_extracted_at"]).dt.date.max() if not raw_balance.empty else None
 
 
 def mismatched_counterparties(balances: pd.DataFrame, raw_balance: pd.DataFrame, day: date) -> pd.DataFrame:
     """Counterparties whose balance from movements differs from 1C's Balance, in kopecks (ours, onec); empty
     when the Balance was not read on `day` (a past day is rebuilt from movements only)."""
-    extracted_on = pd.to_datetime(raw_balance["_extracted_at"]).dt.date.max() if not raw_balance.empty else None
+    extracted_on = balance_read_on(raw_balance)
     if extracted_on is None or day < extracted_on:
         return pd.DataFrame(columns=["ours", "onec"])
     ours = balances.assign(k=to_kopecks(balances["amount"])).groupby("counterparty_ref")["k"].sum()
@@ -246,7 +253,7 @@ def balance_check(
     balances: pd.DataFrame, raw_balance: pd.DataFrame, day: date, *, re_read: dict | None = None
 ) -> dg.AssetCheckResult:
     """Per counterparty, balance from movements vs 1C's Balance; only meaningful on the extract's day."""
-    extracted_on = pd.to_datetime(raw_balance["_extracted_at"]).dt.date.max() if not raw_balance.empty else None
+    extracted_on = balance_read_on(raw_balance)
     if extracted_on is None or day < extracted_on:
         return dg.AssetCheckResult(
             check_name=BALANCE_CHECK,
