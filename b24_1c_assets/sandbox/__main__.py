@@ -10,11 +10,18 @@ read them (`make dev` reads the first four):
 
 These are throwaway sandbox credentials: printing them is the point. Progress goes to standard error.
 Serves until SIGINT/SIGTERM, then stops both servers cleanly.
+
+`--control` (for benches that run the servers in their own process): after the variables it prints
+`SANDBOX_WORLD=<json>` (the world's counts and the rows each server holds), then reads standard input: each
+line `figures` is answered by `SANDBOX_FIGURES=<json>`, the calls both servers logged since the last answer
+(`sandbox/figures.py`); end of input stops the servers.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import json
 import signal
 import sys
 import threading
@@ -91,7 +98,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--onec-user", default="integration")
     parser.add_argument("--onec-password", default=None, help="default: random per run")
     parser.add_argument("--exchange-dir", default=None, help="also write the world as 1C exchange files here")
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="answer `figures` lines on stdin with the calls logged since (JSON); stop at end of input",
+    )
     return parser
+
+
+def _serve_control(sandbox, stop: threading.Event) -> None:
+    """Answer `figures` on stdin until it ends (the bench that started us is done or gone), then stop."""
+    from b24_1c_assets.sandbox.figures import take_figures
+
+    for line in sys.stdin:
+        if line.strip() == "figures":
+            print(f"SANDBOX_FIGURES={json.dumps(take_figures(sandbox), ensure_ascii=False)}", flush=True)
+    stop.set()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,11 +167,26 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    # The seeded state is millions of objects that live as long as the servers: keep the cyclic GC from
+    # rescanning them on every collection (objects made while serving are still collected).
+    gc.collect()
+    gc.freeze()
     try:
         for name, value in sandbox.env().items():
             print(f"{name}={value}")
-        sys.stdout.flush()
         world = sandbox.world
+        if args.control:
+            from b24_1c_assets.sandbox.figures import held_rows
+
+            if sandbox.portal is not None:
+                sandbox.portal.request_log_limit = 10**9  # the bench takes (and clears) the log per stage
+            counts = {
+                name: len(getattr(world, name))
+                for name in ("parties", "deals", "orders", "invoices", "shipments", "payments", "items")
+            }
+            print(f"SANDBOX_WORLD={json.dumps({'counts': counts, **held_rows(sandbox)}, ensure_ascii=False)}")
+            threading.Thread(target=_serve_control, args=(sandbox, stop), daemon=True, name="control").start()
+        sys.stdout.flush()
         print(
             f"sandbox ready in {time.monotonic() - started:.1f} s: world seed={world.seed} scale={world.scale} "
             f"({len(world.parties)} parties, {len(world.orders)} orders, {len(world.shipments)} shipments, "

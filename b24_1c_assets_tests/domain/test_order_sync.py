@@ -117,14 +117,14 @@ def test_order_header_and_rows_for_1c():
 
 def test_contract_is_the_default_else_the_only_one_never_a_guess():
     # the default deleted: rejected, not replaced by the latest valid one
-    contract, why = o.client_contract(CONTRACTS, "cp", ["old"])
+    contract, why = o.client_contract(o.contracts_by_owner(CONTRACTS), "cp", ["old"])
     assert contract is None and "default contract old" in why
     # 1.6 / exchange folder: ДоговорПоУмолчанию_Key on the counterparty
     assert o.default_contracts(pd.DataFrame([{"Ref_Key": "cp", "ДоговорПоУмолчанию_Key": "k2"}])) == {"cp": ["k2"]}
-    assert o.client_contract(CONTRACTS, "cp", ["k2"])[0]["Ref_Key"] == "k2"
+    assert o.client_contract(o.contracts_by_owner(CONTRACTS), "cp", ["k2"])[0]["Ref_Key"] == "k2"
     # no default: the only valid one, else nothing
-    assert o.client_contract(CONTRACTS[CONTRACTS["Ref_Key"] != "k2"], "cp", [])[0]["Ref_Key"] == "k1"
-    contract, why = o.client_contract(CONTRACTS, "cp", [])
+    assert o.client_contract(o.contracts_by_owner(CONTRACTS[CONTRACTS["Ref_Key"] != "k2"]), "cp", [])[0]["Ref_Key"] == "k1"
+    contract, why = o.client_contract(o.contracts_by_owner(CONTRACTS), "cp", [])
     assert contract is None and "2 valid sales contracts and no default" in why
     # a default of another kind (a supplier contract) is not a sales default
     supplier = pd.DataFrame(

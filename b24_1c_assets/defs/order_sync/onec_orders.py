@@ -112,12 +112,14 @@ def replace_order(
 
 
 def orders_made_since_extract(client: OneCClient, orders: pd.DataFrame) -> dict[int, str]:
-    """deal ID -> Ref_Key of the orders carrying our marker that are dated since the order extract began.
+    """deal ID -> Ref_Key of the orders carrying our marker that are dated since the last order extract.
 
     The plan knows every order of the extract; an order made after it (a run that died mid-push, another
     writer) is dated later, since 1C dates a new order when it is written. One windowed read of those
-    orders replaces a `substringof` lookup per created order, a full scan of the orders each time."""
-    extracted = pd.to_datetime(orders.get("_extracted_at", pd.Series(dtype="datetime64[ns]"))).min()
+    orders replaces a `substringof` lookup per created order, a full scan of the orders each time. The
+    extract's newest landing stamp is the reference: extracts merge, so the oldest stamp is the last full
+    read, up to a week back, and reading from it would grow with history, not with the change."""
+    extracted = pd.to_datetime(orders.get("_extracted_at", pd.Series(dtype="datetime64[ns]"))).max()
     # no extract to go by (an empty base, a wiped table): a month back is more than any run lasts
     started = (
         datetime.now(UTC) - timedelta(days=29) if pd.isna(extracted) else extracted.to_pydatetime().replace(tzinfo=UTC)
