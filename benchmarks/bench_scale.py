@@ -8,14 +8,15 @@ temporary folder. The portal's limit is raised to 1000 req/s with a bucket of 10
 charge lifted (as bench_flows does): at the real 2 req/s the pushes are bound by the limit, not by our code
 (bench_receivables_push measures that case), and 100k would take hours of sleeping.
 
-Per stage: wall seconds; the product's CPU seconds (this process: assets, Dagster, pandas, DuckDB's threads)
-and peak RSS (sampled from /proc every 20 ms: VmHWM cannot be reset per stage); the sandbox's CPU seconds and
-peak RSS apart (its /proc entry); HTTP calls the portal and the 1C server logged (the sandbox answers
-`figures` on its stdin); and the optimum for what the stage did: every list it touched read once as a full
-export (50 records a page, 50 pages chained per batch call: ceil(rows/2500)), every 1C set read once in the
-client's largest pages (ceil(rows/20000)), portal write commands packed 50 per batch call, 1C writes one
-request each (no batch). Between scales: growth ratios of seconds, CPU seconds, calls and peak RSS (linear =
-the size ratio, 10; flagged above 11).
+Each stage runs in a fresh process, as full_sync's executor runs every step in its own (defs/jobs.py). Per
+stage: wall seconds; the product's CPU seconds (the stage process from its definitions loaded: assets, Dagster,
+pandas, DuckDB's threads) and peak RSS (its VmHWM, imports included); the sandbox's CPU seconds and peak RSS
+apart (its /proc entries, RSS sampled every 20 ms); HTTP calls the portal and the 1C server logged (the sandbox
+answers `figures` on its stdin); and the optimum for what the stage did: every list it touched read once as a
+full export (50 records a page, 50 pages chained per batch call: ceil(rows/2500)), every 1C set read once in the
+client's largest pages (ceil(rows/20000)), portal write commands packed 50 per batch call, 1C writes one request
+each (no batch). Between scales: growth ratios of seconds, CPU seconds, calls and peak RSS (linear = the size
+ratio, 10; flagged above 11).
 
 Env: `BENCH_SCALES=1000,10000,100000` (default `1000,10000`; BENCH_QUICK: `1000`); `BENCH_SCALE_SKIP=orders`
 leaves stages out (names as in STAGES, `push: ` optional). Output: a markdown table on stdout,
@@ -156,13 +157,71 @@ class SandboxProcess:
                 self.process.wait()
 
 
-def measure(scale: int, partial: Path | None = None) -> dict:
-    """One scale: the sandbox in its own process, every stage in this one. Returns the figures (also to
-    `partial`, stage by stage, when given)."""
-    import resource
+def _vm_hwm_bytes() -> int:
+    """This process's peak RSS so far (VmHWM)."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
 
+
+def run_stage(name: str) -> dict:
+    """One stage in this process (`--stage NAME`, environment set by `measure`): materialize its assets, return
+    what it did, its CPU seconds and its peak RSS. full_sync runs every step in its own process (the forkserver
+    executor, defs/jobs.py), so a stage's memory is its own, not what earlier stages left in the heap."""
     import dagster as dg
 
+    from b24_1c_assets.definitions import defs
+    from b24_1c_assets.lib.partitions import daily_partitions
+    from b24_1c_assets.lib.push_flow import DRY_RUN_TAG
+    from b24_1c_assets.runner import QUIET
+
+    groups, keys = next((g, k) for n, g, k in STAGES if n == name)
+    loaded = defs()
+    everything = [*(loaded.assets or []), *(loaded.asset_checks or [])]
+    graph = loaded.resolve_asset_graph()
+    selection = (
+        dg.AssetSelection.groups(*groups)
+        if groups
+        else dg.AssetSelection.assets(*[dg.AssetKey.from_user_string(k) for k in keys])
+    )
+    partitioned = any(graph.get(k).partitions_def is not None for k in selection.resolve(graph))
+    loaded_rss, c0 = _rss_bytes(), time.process_time()
+    result = dg.materialize(
+        everything,
+        selection=selection,
+        resources=loaded.resources,
+        partition_key=daily_partitions.get_last_partition_key() if partitioned else None,
+        tags={DRY_RUN_TAG: "false"},  # the sandbox 1C is written for real
+        raise_on_error=False,
+        run_config=QUIET,
+    )
+    return {
+        "ok": result.success,
+        "failed_steps": [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"],
+        "cpu_seconds": round(time.process_time() - c0, 2),  # the assets, Dagster, pandas, DuckDB's threads
+        "peak_rss_mb": round(_vm_hwm_bytes() / 2**20),
+        "rss_loaded_mb": round(loaded_rss / 2**20),  # imports and definitions, before the stage's work
+        "rows": _stage_rows(result),
+    }
+
+
+def _stage_in_child(name: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_scale", "--stage", name],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        timeout=4 * 3600,
+    )
+    last = done.stdout.strip().rsplit("\n", 1)[-1] if done.stdout.strip() else ""
+    if done.returncode != 0 or not last.startswith("{"):
+        return {"ok": False, "failed_steps": [f"stage process exited {done.returncode}"], "cpu_seconds": 0.0}
+    return json.loads(last)
+
+
+def measure(scale: int, partial: Path | None = None) -> dict:
+    """One scale: the sandbox in its own process, each stage in a fresh one. Returns the figures (also to
+    `partial`, stage by stage, when given)."""
     sandbox = SandboxProcess(scale)
     counts, portal_rows_start, onec_rows_start = (
         sandbox.world["counts"],
@@ -171,61 +230,30 @@ def measure(scale: int, partial: Path | None = None) -> dict:
     )
     saved = dict(os.environ)
     stages = []
+    skip = {x.strip() for x in os.environ.get("BENCH_SCALE_SKIP", "").split(",") if x.strip()}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             os.environ.update(sandbox.env)
             os.environ["B24_1C_DUCKDB_PATH"] = os.path.join(tmp, "bench.duckdb")
             os.environ["ONEC_EXCHANGE_DIR"] = os.path.join(tmp, "exchange")
-            from b24_1c_assets.definitions import defs
-            from b24_1c_assets.lib.partitions import daily_partitions
-            from b24_1c_assets.lib.push_flow import DRY_RUN_TAG
-            from b24_1c_assets.runner import QUIET
-
-            loaded = defs()
-            everything = [*(loaded.assets or []), *(loaded.asset_checks or [])]
-            graph = loaded.resolve_asset_graph()
-            partition = daily_partitions.get_last_partition_key()
-            skip = {x.strip() for x in os.environ.get("BENCH_SCALE_SKIP", "").split(",") if x.strip()}
-            product_rss_loaded = _rss_bytes()
-            for name, groups, keys in STAGES:
+            for name, _, _ in STAGES:
                 if name in skip or name.removeprefix("push: ") in skip:
                     continue
-                selection = (
-                    dg.AssetSelection.groups(*groups)
-                    if groups
-                    else dg.AssetSelection.assets(*[dg.AssetKey.from_user_string(k) for k in keys])
-                )
-                partitioned = any(graph.get(k).partitions_def is not None for k in selection.resolve(graph))
                 sandbox.take_figures()  # whatever came before the stage is not the stage's
-                t0, c0, s0 = time.perf_counter(), time.process_time(), sandbox.cpu_seconds()
-                with PeakRss("self", sandbox.pid) as rss:
-                    result = dg.materialize(
-                        everything,
-                        selection=selection,
-                        resources=loaded.resources,
-                        partition_key=partition if partitioned else None,
-                        tags={DRY_RUN_TAG: "false"},  # the sandbox 1C is written for real
-                        raise_on_error=False,
-                        run_config=QUIET,
-                    )
-                seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-                sandbox_cpu = sandbox.cpu_seconds() - s0
+                t0, s0 = time.perf_counter(), sandbox.cpu_seconds()
+                with PeakRss(sandbox.pid) as rss:
+                    stage = _stage_in_child(name)
+                seconds, sandbox_cpu = time.perf_counter() - t0, sandbox.cpu_seconds() - s0
                 calls = sandbox.take_figures()
-                failed = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
                 stages.append(
                     {
                         "stage": name,
-                        "ok": result.success,
-                        "failed_steps": failed,
+                        **stage,
                         "seconds": round(seconds, 2),
-                        "cpu_seconds": round(cpu, 2),
-                        "peak_rss_mb": round(rss.peak["self"] / 2**20),
-                        "rss_start_mb": round(rss.start["self"] / 2**20),
                         "sandbox_cpu_seconds": round(sandbox_cpu, 2),
                         "sandbox_peak_rss_mb": round(rss.peak[sandbox.pid] / 2**20),
                         "portal": calls["portal"],
                         "onec": calls["onec"],
-                        "rows": _stage_rows(result),
                     }
                 )
                 if partial:  # a long run leaves its figures so far, should it be stopped
@@ -237,10 +265,10 @@ def measure(scale: int, partial: Path | None = None) -> dict:
                         encoding="utf-8",
                     )
                 print(
-                    f"[{scale}] {name}: {seconds:.1f} s, cpu {cpu:.1f} s (sandbox {sandbox_cpu:.1f} s), "
-                    f"portal {calls['portal']['http']}, 1C {calls['onec']['http']}, "
-                    f"peak {rss.peak['self'] / 2**20:.0f} MB (sandbox {rss.peak[sandbox.pid] / 2**20:.0f} MB)"
-                    f"{'' if result.success else ' FAILED'}",
+                    f"[{scale}] {name}: {seconds:.1f} s, cpu {stage['cpu_seconds']:.1f} s (sandbox "
+                    f"{sandbox_cpu:.1f} s), portal {calls['portal']['http']}, 1C {calls['onec']['http']}, "
+                    f"peak {stage.get('peak_rss_mb', 0)} MB (sandbox {rss.peak[sandbox.pid] / 2**20:.0f} MB)"
+                    f"{'' if stage['ok'] else ' FAILED ' + ', '.join(stage['failed_steps'])}",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -256,8 +284,6 @@ def measure(scale: int, partial: Path | None = None) -> dict:
         "onec_rows": onec_rows_start,
         "sandbox_start_seconds": round(sandbox.start_seconds, 1),
         "sandbox_start_cpu_seconds": round(sandbox.start_cpu_seconds, 1),
-        "product_rss_loaded_mb": round(product_rss_loaded / 2**20),
-        "process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "stages": stages,
     }
 
@@ -426,6 +452,8 @@ if __name__ == "__main__":
         _scale_file(size).write_text(json.dumps(figures, ensure_ascii=False, default=str), encoding="utf-8")
         OUT.with_name(f"scale_{size}.partial.json").unlink(missing_ok=True)
         print(json.dumps(figures, ensure_ascii=False, default=str))
+    elif len(sys.argv) == 3 and sys.argv[1] == "--stage":
+        print(json.dumps(run_stage(sys.argv[2]), ensure_ascii=False, default=str))
     elif len(sys.argv) >= 2 and sys.argv[1] == "--report":
         report(_scales(sys.argv[2] if len(sys.argv) > 2 else None))
     else:
