@@ -190,6 +190,10 @@ def measure(scale: int) -> dict:
 
 def main() -> dict:
     figures = {"runs": [measure(scale) for scale in _scales()]}
+    for run in figures["runs"]:  # one file per scale, so the long run's figures stay when the short one reruns
+        out = PROJECT_ROOT / "data" / "bench" / f"incremental_{run['scale']}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(run, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print("Second extract with 1% of clients changed vs the first (the product's process; sandbox apart)")
     print(
         f"{'scale':>8} {'run':<7}{'seconds':>9}{'CPU s':>8}{'peak MB':>9}{'CRM rows':>10}{'CRM calls':>10}"
@@ -205,6 +209,10 @@ def main() -> dict:
                 f"{f.get('onec', {}).get('requests', 0):>12}"
             )
         print(f"{'':>8} changed: {run['changed']}")
+        print(
+            f"{'':>8} sandbox CPU s (its own process): first {run['first']['sandbox_cpu_seconds']}, "
+            f"second {run['second']['sandbox_cpu_seconds']}"
+        )
         incremental = {a: t for a, t in run["tables"].items() if t["second"] and t["second"]["incremental"]}
         for asset, t in incremental.items():
             print(
