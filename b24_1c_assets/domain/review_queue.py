@@ -120,6 +120,7 @@ def review_queue(
     out["onec_phones"] = out["onec_ref"].map(o["phones"]).map(lambda v: ", ".join(v) if isinstance(v, list) else None)
     if not onec_raw.empty and "КонтактнаяИнформация" in onec_raw.columns:
         info = onec_raw.assign(ref=onec_raw["Ref_Key"].astype(str).str.lower()).drop_duplicates("ref")
+        info = info[info["ref"].isin(out["onec_ref"])]  # parse the listed records' contacts only
         out["onec_address"] = out["onec_ref"].map(info.set_index("ref")["КонтактнаяИнформация"].map(_addresses))
     else:
         out["onec_address"] = None
@@ -129,8 +130,10 @@ def review_queue(
     out["crm_emails"] = company.map(c["emails"]).map(lambda v: ", ".join(v) if isinstance(v, list) else None)
     out["crm_phones"] = company.map(c["phones"]).map(lambda v: ", ".join(v) if isinstance(v, list) else None)
     if not companies_raw.empty:
-        raw = companies_raw.assign(cid=companies_raw["ID"].astype(int)).drop_duplicates("cid").set_index("cid")
-        out["crm_address"] = company.map(raw.apply(_crm_address, axis=1))
+        raw = companies_raw.assign(cid=companies_raw["ID"].astype(int)).drop_duplicates("cid")
+        raw = raw[raw["cid"].isin(company.dropna())].set_index("cid")  # the listed companies only
+        addresses = pd.Series([_crm_address(row) for _, row in raw.iterrows()], index=raw.index, dtype=object)
+        out["crm_address"] = company.map(addresses)
     else:
         out["crm_address"] = None
     if crm_activity is not None and not crm_activity.empty:
