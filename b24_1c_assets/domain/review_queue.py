@@ -8,6 +8,7 @@ a reviewer's accept / reject / create goes to `review.client_match_decisions` an
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -62,7 +63,7 @@ def _text(value) -> str | None:
     return text or None
 
 
-def _crm_address(company: pd.Series) -> str | None:
+def _crm_address(company: Mapping) -> str | None:
     parts = [_text(company.get(f)) for f in ("ADDRESS", "ADDRESS_2", "ADDRESS_CITY", "ADDRESS_REGION")]
     return ", ".join(p for p in parts if p) or None
 
@@ -132,7 +133,7 @@ def review_queue(
     if not companies_raw.empty:
         raw = companies_raw.assign(cid=companies_raw["ID"].astype(int)).drop_duplicates("cid")
         raw = raw[raw["cid"].isin(company.dropna())].set_index("cid")  # the listed companies only
-        addresses = pd.Series([_crm_address(row) for _, row in raw.iterrows()], index=raw.index, dtype=object)
+        addresses = pd.Series([_crm_address(row) for row in raw.to_dict("records")], index=raw.index, dtype=object)
         out["crm_address"] = company.map(addresses)
     else:
         out["crm_address"] = None
