@@ -104,42 +104,12 @@ def crm_companies_for_matching(
     return frame[CRM_COLUMNS].sort_values("company_id").reset_index(drop=True)
 
 
-def onec_activity(documents: list[pd.DataFrame], movements: pd.DataFrame, contracts: pd.DataFrame) -> pd.DataFrame:
-    """Per 1C counterparty: documents + settlement movements naming it, and the date of its last activity.
+def crm_activity(companies: pd.DataFrame, deal_counts: pd.DataFrame, requisites: pd.DataFrame) -> pd.DataFrame:
+    """Per CRM company: deals, open deals, DATE_CREATE and whether it has an active requisite
+    (`survivors.CRM_ACTIVITY_COLUMNS` + `has_requisite`); the survivor rule of CRM duplicates reads it.
 
-    `documents`: document extracts with `Контрагент_Key` and `Date` (orders, invoices, shipments, receipts);
-    `movements`: РасчетыСПокупателями movements (`Контрагент_Key`, `Period`); `contracts`: its contracts
-    (`Owner_Key`, `ДатаДоговора`) - a contract is activity but not a document. Columns
-    `survivors.ONEC_ACTIVITY_COLUMNS`; the survivor rule of 1C duplicates reads it."""
-    parts = []
-    for frame, ref_col, date_col, counts in [
-        *((d, "Контрагент_Key", "Date", True) for d in documents),
-        (movements, "Контрагент_Key", "Period", True),
-        (contracts, "Owner_Key", "ДатаДоговора", False),
-    ]:
-        if frame is None or frame.empty or ref_col not in frame.columns:
-            continue
-        dates = pd.to_datetime(_column(frame, date_col), errors="coerce")
-        dates = dates.where(dates.dt.year > 1, pd.NaT)  # 1C's empty date 0001-01-01 is no activity
-        parts.append(
-            pd.DataFrame(
-                {"ref_key": frame[ref_col].astype(str).str.lower(), "documents": int(counts), "last_activity": dates}
-            )
-        )
-    if not parts:
-        return pd.DataFrame(columns=["ref_key", "documents", "last_activity"])
-    rows = pd.concat(parts, ignore_index=True)
-    out = (
-        rows.groupby("ref_key", sort=True)
-        .agg(documents=("documents", "sum"), last_activity=("last_activity", "max"))
-        .reset_index()
-    )
-    return out[["ref_key", "documents", "last_activity"]]
-
-
-def crm_activity(companies: pd.DataFrame, deals: pd.DataFrame, requisites: pd.DataFrame) -> pd.DataFrame:
-    """Per CRM company: deals, open deals (CLOSED = 'N'), DATE_CREATE and whether it has an active requisite
-    (`survivors.CRM_ACTIVITY_COLUMNS` + `has_requisite`); the survivor rule of CRM duplicates reads it."""
+    `deal_counts`: company_id, deals, open_deals (CLOSED = 'N'), counted in the warehouse
+    (`defs/client_master/reads.deal_counts`); a company without deals has 0 of both."""
     if companies.empty:
         return pd.DataFrame(columns=["company_id", "deals", "open_deals", "created", "has_requisite"])
     out = pd.DataFrame(
@@ -150,15 +120,8 @@ def crm_activity(companies: pd.DataFrame, deals: pd.DataFrame, requisites: pd.Da
             ),
         }
     )
-    if not deals.empty and "COMPANY_ID" in deals.columns:
-        d = pd.DataFrame(
-            {
-                "company_id": pd.to_numeric(deals["COMPANY_ID"], errors="coerce"),
-                "open": _column(deals, "CLOSED").astype(str).eq("N"),
-            }
-        ).dropna(subset=["company_id"])
-        d["company_id"] = d["company_id"].astype(int)
-        per = d.groupby("company_id").agg(deals=("open", "size"), open_deals=("open", "sum"))
+    if not deal_counts.empty:
+        per = deal_counts.set_index("company_id")[["deals", "open_deals"]]
         out = out.merge(per, left_on="company_id", right_index=True, how="left")
     out["deals"] = out.get("deals", pd.Series(0, index=out.index)).fillna(0).astype(int)
     out["open_deals"] = out.get("open_deals", pd.Series(0, index=out.index)).fillna(0).astype(int)

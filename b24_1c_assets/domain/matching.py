@@ -637,10 +637,21 @@ def _candidate_frame(ladder: _Ladder, accepted: set[tuple[str, int]]) -> pd.Data
     cand = cand.drop_duplicates()
     cand["s"] = cand["reason"].map(CANDIDATE_SCORES)
     cand = cand.sort_values(["onec_ref", "company_id", "s", "reason"], ascending=[True, True, False, True])
-    grouped = cand.groupby(["onec_ref", "company_id"], sort=False)
-    out = grouped.agg(
-        reason=("reason", "first"), reasons=("reason", "+".join), miss=("s", lambda s: float(np.prod(1.0 - s)))
-    ).reset_index()
+    # One row per pair: its strongest reason, all of them, and the chance that none is right. Sorted, each
+    # pair's rows are contiguous: slices, not a pandas group (a Series built per pair) for every pair.
+    refs, companies = cand["onec_ref"].to_numpy(), cand["company_id"].to_numpy()
+    reasons, miss = cand["reason"].to_numpy(), (1.0 - cand["s"]).to_numpy()
+    starts = [i for i in range(len(cand)) if i == 0 or refs[i] != refs[i - 1] or companies[i] != companies[i - 1]]
+    bounds = list(zip(starts, [*starts[1:], len(cand)]))
+    out = pd.DataFrame(
+        {
+            "onec_ref": pd.Series([refs[a] for a, _ in bounds], dtype=object),
+            "company_id": np.array([companies[a] for a, _ in bounds], dtype="int64"),
+            "reason": pd.Series([reasons[a] for a, _ in bounds], dtype=object),
+            "reasons": pd.Series(["+".join(reasons[a:b]) for a, b in bounds], dtype=object),
+            "miss": np.array([np.prod(miss[a:b]) for a, b in bounds], dtype="float64"),
+        }
+    )
     out["score"] = (1.0 - out.pop("miss")).round(3)
     o = ladder.onec.set_index("ref_key")
     c = ladder.onec_crm_all.set_index("company_id")

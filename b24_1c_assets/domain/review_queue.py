@@ -8,6 +8,7 @@ a reviewer's accept / reject / create goes to `review.client_match_decisions` an
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -62,7 +63,7 @@ def _text(value) -> str | None:
     return text or None
 
 
-def _crm_address(company: pd.Series) -> str | None:
+def _crm_address(company: Mapping) -> str | None:
     parts = [_text(company.get(f)) for f in ("ADDRESS", "ADDRESS_2", "ADDRESS_CITY", "ADDRESS_REGION")]
     return ", ".join(p for p in parts if p) or None
 
@@ -120,6 +121,7 @@ def review_queue(
     out["onec_phones"] = out["onec_ref"].map(o["phones"]).map(lambda v: ", ".join(v) if isinstance(v, list) else None)
     if not onec_raw.empty and "КонтактнаяИнформация" in onec_raw.columns:
         info = onec_raw.assign(ref=onec_raw["Ref_Key"].astype(str).str.lower()).drop_duplicates("ref")
+        info = info[info["ref"].isin(out["onec_ref"])]  # parse the listed records' contacts only
         out["onec_address"] = out["onec_ref"].map(info.set_index("ref")["КонтактнаяИнформация"].map(_addresses))
     else:
         out["onec_address"] = None
@@ -129,8 +131,10 @@ def review_queue(
     out["crm_emails"] = company.map(c["emails"]).map(lambda v: ", ".join(v) if isinstance(v, list) else None)
     out["crm_phones"] = company.map(c["phones"]).map(lambda v: ", ".join(v) if isinstance(v, list) else None)
     if not companies_raw.empty:
-        raw = companies_raw.assign(cid=companies_raw["ID"].astype(int)).drop_duplicates("cid").set_index("cid")
-        out["crm_address"] = company.map(raw.apply(_crm_address, axis=1))
+        raw = companies_raw.assign(cid=companies_raw["ID"].astype(int)).drop_duplicates("cid")
+        raw = raw[raw["cid"].isin(company.dropna())].set_index("cid")  # the listed companies only
+        addresses = pd.Series([_crm_address(row) for row in raw.to_dict("records")], index=raw.index, dtype=object)
+        out["crm_address"] = company.map(addresses)
     else:
         out["crm_address"] = None
     if crm_activity is not None and not crm_activity.empty:

@@ -166,6 +166,25 @@ def test_phone(raw, value, reason):
     assert tuple(normalize_phone(raw)) == (value, reason)
 
 
+def test_plain_russian_numbers_read_as_phonenumbers_parses_them():
+    """'+7' and ten digits skip phonenumbers' text parsing: the same verdict for every code range."""
+    import random
+
+    import phonenumbers
+
+    from b24_1c_assets.domain.normalize import _parse_phone
+
+    def parsed(text: str):
+        number = phonenumbers.parse(text, "RU")
+        if not phonenumbers.is_valid_number(number):
+            return (None, "invalid")
+        return (phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None)
+
+    pick = random.Random(7)
+    texts = [f"+7{code}{pick.randint(0, 9_999_999):07d}" for code in range(100, 1000) for _ in range(2)]
+    assert [tuple(_parse_phone.__wrapped__(t, "RU")) for t in texts] == [parsed(t) for t in texts]
+
+
 def test_phone_lists_are_sets():
     assert normalize_phones(["8 (495) 123-45-67", "+74951234567", "000"]) == (["+74951234567"], ["000"])
 

@@ -8,10 +8,10 @@ import dagster as dg
 import pandas as pd
 
 from b24_1c_assets import settings
+from b24_1c_assets.defs.client_master import reads
 from b24_1c_assets.domain.client_sources import (
     crm_activity,
     crm_companies_for_matching,
-    onec_activity,
     onec_counterparties_for_matching,
 )
 from b24_1c_assets.domain.company_sync import held_back_adds
@@ -24,14 +24,6 @@ from b24_1c_assets.lib.landing import OWNERS, preview, with_lineage
 from b24_1c_assets.lib.resources import WarehouseResource
 from b24_1c_assets.sync.review_decisions import DecisionStore, import_into_warehouse, store_path
 
-# 1C documents and settlement movements tell which of two duplicate counterparties is in use.
-ACTIVITY_DOCUMENTS = (
-    tables.ONEC_CUSTOMER_ORDERS,
-    tables.ONEC_INVOICES,
-    tables.ONEC_SHIPMENTS,
-    tables.ONEC_BANK_RECEIPTS,
-    tables.ONEC_CASH_RECEIPTS,
-)
 UPSTREAM = [
     t.key
     for t in (
@@ -41,7 +33,7 @@ UPSTREAM = [
         tables.BITRIX24_DEALS,
         tables.ONEC_CONTRACTS,
         tables.ONEC_SETTLEMENT_MOVEMENTS,
-        *ACTIVITY_DOCUMENTS,
+        *reads.ACTIVITY_DOCUMENTS,
     )
 ]
 SPEC_DEFAULTS = dict(
@@ -143,17 +135,17 @@ def client_master(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     config = settings.client_master()
     originators = tuple(o.lower() for o in config.originator_ids)
     with warehouse.connect() as conn:
-        onec_raw = tables.ONEC_COUNTERPARTIES.read(conn)
-        onec = onec_counterparties_for_matching(onec_raw)
-        companies, requisites = tables.BITRIX24_COMPANIES.read(conn), tables.BITRIX24_REQUISITES.read(conn)
+        # only the columns the matcher reads; documents, movements, contracts and deals counted in DuckDB
+        onec = onec_counterparties_for_matching(
+            reads.read_columns(conn, tables.ONEC_COUNTERPARTIES, reads.COUNTERPARTY_COLUMNS)
+        )
+        company_columns = (*reads.COMPANY_COLUMNS, *([config.onec_ref_field] if config.onec_ref_field else []))
+        companies = reads.read_columns(conn, tables.BITRIX24_COMPANIES, company_columns)
+        requisites = reads.read_columns(conn, tables.BITRIX24_REQUISITES, reads.REQUISITE_COLUMNS)
         crm = crm_companies_for_matching(companies, requisites, config.onec_ref_field or None)
         decisions = reviewer_decisions(conn, warehouse.database, config.decisions_file, config.decisions_store)
-        activity_1c = onec_activity(
-            [t.read(conn) for t in ACTIVITY_DOCUMENTS],
-            tables.ONEC_SETTLEMENT_MOVEMENTS.read(conn),
-            tables.ONEC_CONTRACTS.read(conn),
-        )
-        activity_crm = crm_activity(companies, tables.BITRIX24_DEALS.read(conn), requisites)
+        activity_1c = reads.onec_activity(conn)
+        activity_crm = crm_activity(companies, reads.deal_counts(conn), requisites)
     result = match_clients(
         onec, crm, decisions, originator_ids=originators, onec_activity=activity_1c, crm_activity=activity_crm
     )
@@ -162,8 +154,10 @@ def client_master(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     )
     foreign = _exact_originators(result.foreign_originators, companies)
     held = held_back_adds(result.clients, duplicates, result.candidates, created=created_in_crm(decisions))
+    with warehouse.connect() as conn:  # addresses of the records the queue lists, not of every counterparty
+        contacts = reads.counterparty_contacts(conn, {*result.candidates["onec_ref"].astype(str), *held})
     queue = review_queue(
-        result.candidates, held, result.onec, result.crm, onec_raw, companies, activity_crm, portal_origin()
+        result.candidates, held, result.onec, result.crm, contacts, companies, activity_crm, portal_origin()
     )
     clients = result.clients.assign(
         emails=result.clients["emails"].map(lambda v: ",".join(v) if isinstance(v, list) else v),

@@ -2,17 +2,17 @@
 
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
 import dagster as dg
 import pandas as pd
 
 from b24_1c_assets import settings
-from b24_1c_assets.defs.client_master.reads import COMPANIES_FROM_1C, current_clients
-from b24_1c_assets.defs.onec import publication
-from b24_1c_assets.domain import receivables_sources as sources
+from b24_1c_assets.defs.client_master.reads import COMPANIES_FROM_1C, current_clients, read_columns
+from b24_1c_assets.defs.receivables import reads
 from b24_1c_assets.domain.contracts import ONEC_CONTRACTS
 from b24_1c_assets.domain.credit_policy import CreditPolicy, assess
-from b24_1c_assets.domain.receivables import receivables_by_contract, receivables_by_counterparty, to_kopecks
+from b24_1c_assets.domain.receivables import receivables_by_counterparty, to_kopecks
 from b24_1c_assets.lib import tables
 from b24_1c_assets.lib.api_calls import ApiCalls
 from b24_1c_assets.lib.landing import OWNERS, checked_rows, preview, with_lineage
@@ -46,55 +46,34 @@ SPEC = dict(
 )
 
 
-def read_movements(conn) -> pd.DataFrame:
-    """`onec.settlement_movements` as the snapshot needs it, whatever the edition published: `Active`
-    (1C's Balance ignores deactivated movements, so must we; TRUE when not published) and the order as
-    `Заказ` (3.0 composite `Заказ`, 1.6 `Заказ_Key`, NULL when the dimension is not there at all).
-    Money read as text so no kopeck passes through float."""
-    present = tables.ONEC_SETTLEMENT_MOVEMENTS.columns(conn)
-
-    def first_of(*names: str, default: str = "NULL") -> str:
-        return next((f'"{n}"' for n in names if n in present), default)
-
-    return conn.execute(
-        f'SELECT "Period", "RecordType", {first_of("Active", default="TRUE")} AS "Active", "Контрагент_Key", '
-        f'"Договор_Key", {first_of("Заказ", "Заказ_Key")} AS "Заказ", "ТипРасчетов", '
-        f'CAST("Сумма" AS VARCHAR) AS "Сумма" FROM {tables.ONEC_SETTLEMENT_MOVEMENTS}'
-    ).df()
+CLIENT_COLUMNS = ["client_id", "onec_ref", "company_id", "inn", "kpp", "name", "assigned_by_id"]
 
 
-def read_raw(conn):
-    """The raw tables the snapshot needs; money read as text so no kopeck passes through float."""
+class Inputs(NamedTuple):
+    """What a day's snapshot is made of: the register aged in DuckDB, 1C's Balance, the clients."""
 
-    def query(sql: str) -> pd.DataFrame:
-        return conn.execute(sql).df()
+    by_contract: pd.DataFrame  # receivables.SNAPSHOT_COLUMNS
+    balances: pd.DataFrame  # per counterparty, contract, settlement type from the movements, in kopecks
+    raw_balance: pd.DataFrame  # 1C's own Balance as extracted
+    clients: pd.DataFrame
+    companies: pd.DataFrame  # ID and the CRM limit field, when settings name one
 
-    movements = read_movements(conn)
-    # an unpublished orders document leaves no payment calendars (terms come from contracts), not stale ones
-    orders = (
-        pd.DataFrame()
-        if publication.unpublished(conn, [tables.ONEC_CUSTOMER_ORDERS.name])
-        else tables.ONEC_CUSTOMER_ORDERS.read(conn)
-    )
-    balance = query(
-        'SELECT "Контрагент_Key", CAST("СуммаBalance" AS VARCHAR) AS amount, "_extracted_at" '
-        f"FROM {tables.ONEC_RECEIVABLES_BALANCE}"
-    )
-    return (
-        movements,
-        balance,
-        tables.ONEC_CONTRACTS.read(conn),
-        orders,
-        current_clients(conn),
-        tables.BITRIX24_COMPANIES.read(conn),
+
+def read_inputs(conn, day: date, policy: CreditPolicy) -> Inputs:
+    """The snapshot's inputs of `day`: aggregates from DuckDB, only the columns used from the other tables."""
+    limit_field = policy.crm_limit_field
+    return Inputs(
+        by_contract=reads.by_contract(conn, day, policy.aging),
+        balances=reads.balances(conn, day),
+        raw_balance=reads.raw_balance(conn),
+        clients=current_clients(conn, CLIENT_COLUMNS),
+        companies=read_columns(conn, tables.BITRIX24_COMPANIES, ["ID", limit_field]) if limit_field else pd.DataFrame(),
     )
 
 
 def client_frame(clients: pd.DataFrame, companies: pd.DataFrame, limit_field: str | None) -> pd.DataFrame:
     """onec_ref -> client identity, responsible manager and the CRM limit field's value."""
-    frame = clients[clients["onec_ref"].notna()][
-        ["client_id", "onec_ref", "company_id", "inn", "kpp", "name", "assigned_by_id"]
-    ].copy()
+    frame = clients[clients["onec_ref"].notna()][CLIENT_COLUMNS].copy()
     frame["crm_limit"] = None
     if limit_field and not companies.empty and limit_field in companies.columns:
         limits = dict(zip(companies["ID"].astype(int), companies[limit_field]))
@@ -135,24 +114,24 @@ def receivables_snapshot(context: dg.AssetExecutionContext, warehouse: Warehouse
     day = date.fromisoformat(context.partition_key)
     policy = settings.credit_policy()
     with warehouse.connect() as conn:
-        raw = read_raw(conn)
-    by_contract, status, balances = _snapshot(raw, day, policy)
+        inputs = read_inputs(conn, day, policy)
+    by_contract, status = _snapshot(inputs, day, policy)
     re_read = {}
-    mismatched = mismatched_counterparties(balances, raw[1], day)
+    mismatched = mismatched_counterparties(inputs.balances, inputs.raw_balance, day)
     if len(mismatched) and onec.uses_odata:
         # Incremental extracts miss a document backdated or unposted before their window: re-read these
         # clients' whole settlement history from 1C, then judge (domain/extract_window.py).
         re_read = re_read_movements(context, onec, warehouse, sorted(mismatched.index))
         if re_read:
             with warehouse.connect() as conn:
-                raw = read_raw(conn)
-            by_contract, status, balances = _snapshot(raw, day, policy)
+                inputs = read_inputs(conn, day, policy)
+            by_contract, status = _snapshot(inputs, day, policy)
 
     with warehouse.connect() as conn:
         tables.RECEIVABLES_SNAPSHOT.replace_partition(conn, by_contract, column="snapshot_date", value=day)
         tables.CLIENT_CREDIT_STATUS.replace_partition(conn, status, column="snapshot_date", value=day)
 
-    check = balance_check(balances, raw[1], day, re_read=re_read)
+    check = balance_check(inputs.balances, inputs.raw_balance, day, re_read=re_read)
     counts = status["status"].value_counts().to_dict()
     yield dg.MaterializeResult(
         asset_key=SNAPSHOT,
@@ -181,21 +160,11 @@ def receivables_snapshot(context: dg.AssetExecutionContext, warehouse: Warehouse
     yield check
 
 
-def _snapshot(raw, day: date, policy: CreditPolicy) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(receivables by contract, credit status per client, balances per counterparty) of `day`."""
-    raw_movements, _, raw_contracts, raw_orders, clients, companies = raw
-    movements = sources.settlement_movements(raw_movements)
-    balances = sources.balances_at(movements, day)
-    by_contract = receivables_by_contract(
-        balances,
-        movements,
-        sources.contract_terms(raw_contracts),
-        day,
-        policy.aging,
-        sources.payment_calendar(raw_orders),
-    )
+def _snapshot(inputs: Inputs, day: date, policy: CreditPolicy) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(receivables by contract, credit status per client) of `day`."""
+    by_contract = inputs.by_contract.copy()
     by_counterparty = receivables_by_counterparty(by_contract)
-    who = client_frame(clients, companies, policy.crm_limit_field)
+    who = client_frame(inputs.clients, inputs.companies, policy.crm_limit_field)
     per_client = who.merge(by_counterparty, left_on="onec_ref", right_on="counterparty_ref", how="left")
     money = [c for c in by_counterparty.columns if c not in ("counterparty_ref", "days_overdue", "oldest_due_date")]
     for col in money:  # a client with no settlements owes nothing
@@ -205,7 +174,7 @@ def _snapshot(raw, day: date, policy: CreditPolicy) -> tuple[pd.DataFrame, pd.Da
     status = assess(per_client, policy, day).drop(columns=["counterparty_ref"])
     by_contract.insert(0, "snapshot_date", day)
     status.insert(0, "snapshot_date", day)
-    return by_contract, status, balances
+    return by_contract, status
 
 
 def re_read_movements(context, onec: OneCResource, warehouse: WarehouseResource, refs: list[str]) -> dict:
@@ -243,7 +212,7 @@ def mismatched_counterparties(balances: pd.DataFrame, raw_balance: pd.DataFrame,
     extracted_on = balance_read_on(raw_balance)
     if extracted_on is None or day < extracted_on:
         return pd.DataFrame(columns=["ours", "onec"])
-    ours = balances.assign(k=to_kopecks(balances["amount"])).groupby("counterparty_ref")["k"].sum()
+    ours = balances.groupby("counterparty_ref")["kopecks"].sum()
     theirs = raw_balance.assign(k=to_kopecks(raw_balance["amount"])).groupby("Контрагент_Key")["k"].sum()
     joined = pd.concat([ours.rename("ours"), theirs.rename("onec")], axis=1).fillna(0)
     return joined[joined["ours"] != joined["onec"]]

@@ -20,6 +20,8 @@ from b24_1c_assets.sync.bitrix24_writes import RowOutcome, WriteCommand, apply_c
 from b24_1c_assets.warehouse import query
 
 FLOW = "finance_digest"
+# the credit status columns the digest's text reads (compose_digest): not every client's every Decimal
+DIGEST_COLUMNS = "name, inn, balance, overdue_amount, days_overdue, status"
 
 
 @dg.asset(
@@ -39,7 +41,7 @@ def finance_digest(context: dg.AssetExecutionContext, bitrix24: Bitrix24Resource
     config = settings.notifications().finance_digest
     with warehouse.connect() as conn:
         status = (
-            query(conn, f"SELECT * FROM {tables.CLIENT_CREDIT_STATUS} WHERE snapshot_date = ?", [day])
+            query(conn, f"SELECT {DIGEST_COLUMNS} FROM {tables.CLIENT_CREDIT_STATUS} WHERE snapshot_date = ?", [day])
             if tables.CLIENT_CREDIT_STATUS.exists(conn)
             else pd.DataFrame()
         )
