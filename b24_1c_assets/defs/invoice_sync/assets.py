@@ -6,6 +6,7 @@ import pandas as pd
 from b24_1c_assets import settings
 from b24_1c_assets.bitrix24 import Bitrix24Client
 from b24_1c_assets.defs.client_master.reads import COMPANIES_FROM_1C, current_clients
+from b24_1c_assets.defs.invoice_sync import reads
 from b24_1c_assets.defs.onec import publication
 from b24_1c_assets.domain import invoice_sync
 from b24_1c_assets.domain.push_plan import Operation, Status, plan_updates
@@ -71,14 +72,15 @@ def smart_invoice_plan(
     calls = ApiCalls(client)
     _, stages = invoice_pipeline(client, config)
     with warehouse.connect() as conn:
+        # posted invoices' headers, payment totals summed in SQL, marked orders: not the whole 1C tables
         desired, rejects = invoice_sync.desired_invoices(
-            tables.ONEC_INVOICES.read(conn),
-            tables.ONEC_INVOICE_PAYMENTS.read(conn),
+            reads.posted_invoices(conn),
+            reads.payment_totals(conn),
             current_clients(conn),
-            tables.ONEC_CUSTOMER_ORDERS.read(conn),
+            reads.marked_orders(conn),
             stages,
         )
-        crm = tables.BITRIX24_SMART_INVOICES.read(conn)
+        crm = reads.crm_invoice_ids(conn)
         pushed, failed = journal.last_pushed(conn, invoice_sync.FLOW), journal.failed_keys(conn, invoice_sync.FLOW)
     plan = plan_updates(desired, pushed, failed, invoice_sync.INVOICE_FIELDS)
     ids = {str(x): str(i) for x, i in zip(crm.get("xmlId", []), crm.get("id", [])) if isinstance(x, str) and x}
@@ -167,7 +169,7 @@ def smart_invoices_push(
     except ValueError as exc:
         raise dg.Failure(f"smart invoices: {exc}") from None
     with warehouse.connect() as conn:
-        plan = push_flow.read_plan(conn, tables.SMART_INVOICE_PLAN)
+        plan = reads.plan_to_push(conn, tables.SMART_INVOICE_PLAN)
     if plan.empty:
         plan = pd.DataFrame(columns=["key", "operation", "reason", "after", "item_id"])
     client = bitrix24.client()
