@@ -23,6 +23,7 @@ PLAN = tables.SMART_INVOICE_PLAN.key
 PUSH = tables.PUSH_SMART_INVOICES.key
 TAGS = {"flow": invoice_sync.FLOW}
 PAID_FIELD_LABEL = "Оплачено по 1С"
+WRITE_CHUNK = 500  # writes sent and answered before the next ones are built (10 batch calls of 50)
 
 
 def invoice_pipeline(client: Bitrix24Client, config: settings.Invoices) -> tuple[int, dict[str, str]]:
@@ -148,6 +149,54 @@ def read_back(
     ]
 
 
+def invoice_command(row: dict, fields: dict, target_ids: dict[str, str], category: int) -> WriteCommand:
+    """crm.item.update of the invoice's smart invoice when its id is known, else crm.item.add with xmlId."""
+    # useOriginalUfNames: user fields by their UF_CRM_ names, as userfieldconfig created them
+    if row["key"] in target_ids:
+        return WriteCommand(
+            row["key"],
+            "crm.item.update",
+            {
+                "entityTypeId": invoice_sync.ENTITY_TYPE_ID,
+                "id": target_ids[row["key"]],
+                "fields": fields,
+                "useOriginalUfNames": "Y",
+            },
+        )
+    return WriteCommand(
+        row["key"],
+        "crm.item.add",
+        {
+            "entityTypeId": invoice_sync.ENTITY_TYPE_ID,
+            "useOriginalUfNames": "Y",
+            "fields": {**fields, "categoryId": category, "xmlId": row["key"]},
+        },
+        operation=Operation.ADD,
+    )
+
+
+def write_invoices(
+    client: Bitrix24Client, writes: pd.DataFrame, target_ids: dict[str, str], category: int, paid_field: str | None
+) -> tuple[list[RowOutcome], dict[str, dict]]:
+    """Send the planned writes WRITE_CHUNK rows at a time, in plan order; (outcomes, what was sent of the values
+    read back). The id of each added invoice goes into `target_ids`; the portal's answer (the whole item) is
+    not kept: a first run writes every invoice, and holding all answers made the push grow with the 1C history."""
+    written, sent = [], {}
+    for start in range(0, len(writes), WRITE_CHUNK):
+        commands = []
+        for row in writes.iloc[start : start + WRITE_CHUNK].to_dict("records"):
+            fields = invoice_sync.crm_fields(push_flow.after_of(row), paid_field)
+            sent[row["key"]] = {k: fields[k] for k in ("stageId", paid_field) if k and k in fields}
+            commands.append(invoice_command(row, fields, target_ids, category))
+        for o in apply_commands(client, commands):
+            if isinstance(o.result, dict):
+                if o.operation == Operation.ADD and o.status == Status.OK:
+                    target_ids[o.key] = str((o.result.get("item") or {}).get("id"))
+                o.result = None  # the journal takes the id from target_ids
+            written.append(o)
+    return written, sent
+
+
 @dg.asset(
     key=PUSH,
     group_name="invoice_sync",
@@ -199,41 +248,7 @@ def smart_invoices_push(
             if unknown
             else {}
         )
-        commands, sent = [], {}
-        for row in writes.to_dict("records"):
-            fields = invoice_sync.crm_fields(push_flow.after_of(row), paid_field)
-            sent[row["key"]] = {k: fields[k] for k in ("stageId", paid_field) if k and k in fields}
-            # useOriginalUfNames: user fields by their UF_CRM_ names, as userfieldconfig created them
-            if row["key"] in target_ids:
-                commands.append(
-                    WriteCommand(
-                        row["key"],
-                        "crm.item.update",
-                        {
-                            "entityTypeId": invoice_sync.ENTITY_TYPE_ID,
-                            "id": target_ids[row["key"]],
-                            "fields": fields,
-                            "useOriginalUfNames": "Y",
-                        },
-                    )
-                )
-            else:
-                commands.append(
-                    WriteCommand(
-                        row["key"],
-                        "crm.item.add",
-                        {
-                            "entityTypeId": invoice_sync.ENTITY_TYPE_ID,
-                            "useOriginalUfNames": "Y",
-                            "fields": {**fields, "categoryId": category, "xmlId": row["key"]},
-                        },
-                        operation=Operation.ADD,
-                    )
-                )
-        written = apply_commands(client, commands)
-        for o in written:
-            if o.operation == Operation.ADD and o.status == Status.OK and isinstance(o.result, dict):
-                target_ids[o.key] = str((o.result.get("item") or {}).get("id"))
+        written, sent = write_invoices(client, writes, target_ids, category, paid_field)
         outcomes += read_back(client, written, sent, target_ids, paid_field)
     with warehouse.connect() as conn:
         results = push_flow.journal(
