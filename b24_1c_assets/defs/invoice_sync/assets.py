@@ -5,7 +5,7 @@ import pandas as pd
 
 from b24_1c_assets import settings
 from b24_1c_assets.bitrix24 import Bitrix24Client
-from b24_1c_assets.defs.client_master.reads import COMPANIES_FROM_1C, current_clients
+from b24_1c_assets.defs.client_master.reads import COMPANIES_FROM_1C
 from b24_1c_assets.defs.invoice_sync import reads
 from b24_1c_assets.defs.onec import publication
 from b24_1c_assets.domain import invoice_sync
@@ -73,11 +73,11 @@ def smart_invoice_plan(
     calls = ApiCalls(client)
     _, stages = invoice_pipeline(client, config)
     with warehouse.connect() as conn:
-        # posted invoices' headers, payment totals summed in SQL, marked orders: not the whole 1C tables
+        # posted invoices' headers, payment totals summed in SQL, linked clients, marked orders: not whole tables
         desired, rejects = invoice_sync.desired_invoices(
             reads.posted_invoices(conn),
             reads.payment_totals(conn),
-            current_clients(conn),
+            reads.linked_clients(conn),
             reads.marked_orders(conn),
             stages,
         )

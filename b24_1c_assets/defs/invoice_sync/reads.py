@@ -13,9 +13,10 @@ import pandas as pd
 
 from b24_1c_assets import warehouse
 from b24_1c_assets.defs.order_sync.reads import MARKER_TEXT, plan_to_push, project
+from b24_1c_assets.domain.company_sync import FLOW_TO_CRM, link_created_companies
 from b24_1c_assets.lib import tables
 
-__all__ = ["crm_invoice_ids", "marked_orders", "payment_totals", "plan_to_push", "posted_invoices"]
+__all__ = ["crm_invoice_ids", "linked_clients", "marked_orders", "payment_totals", "plan_to_push", "posted_invoices"]
 
 INVOICE_COLUMNS = [
     "Ref_Key",
@@ -86,3 +87,14 @@ def marked_orders(conn) -> pd.DataFrame:
 def crm_invoice_ids(conn) -> pd.DataFrame:
     """xmlId and id of the CRM smart invoices (empty when the extract has none yet)."""
     return project(conn, tables.BITRIX24_SMART_INVOICES, ["xmlId", "id"])
+
+
+def linked_clients(conn) -> pd.DataFrame:
+    """onec_ref and company_id of the client master with the CRM companies the company push made since matching
+    (client_master.reads.current_clients, by the same rule, company_sync.link_created_companies): the two
+    columns the plan uses, and the push's target ids rather than its payloads."""
+    clients = project(conn, tables.CLIENTS, ["onec_ref", "company_id"])
+    if not tables.SYNC_PUSH_STATE.exists(conn):
+        return clients
+    pushed = conn.execute(f"SELECT key, target_id FROM {tables.SYNC_PUSH_STATE} WHERE flow = ?", [FLOW_TO_CRM]).df()
+    return link_created_companies(clients, pushed)

@@ -108,3 +108,32 @@ def test_crm_invoice_ids_read_only_xml_id_and_id(conn):
     assert reads.crm_invoice_ids(conn).empty
     store(conn, tables.BITRIX24_SMART_INVOICES, pd.DataFrame({"id": ["1", "2"], "xmlId": ["a", None], "title": "t"}))
     assert reads.crm_invoice_ids(conn).to_dict("list") == {"xmlId": ["a", None], "id": ["1", "2"]}
+
+
+def test_linked_clients_as_current_clients_with_the_companies_made_since_matching(conn):
+    from b24_1c_assets.defs.client_master.reads import current_clients
+
+    store(
+        conn,
+        tables.CLIENTS,
+        pd.DataFrame(
+            {
+                "client_id": ["c1", "c2", "c3"],
+                "onec_ref": ["cp1", "cp2", None],
+                "company_id": pd.array([5, None, 7], dtype="Int64"),
+                "match_rule": ["inn_kpp", "only_1c", "only_crm"],
+                "emails": "[]",
+            }
+        ),
+    )
+    assert list(reads.linked_clients(conn).columns) == ["onec_ref", "company_id"]
+    assert reads.linked_clients(conn)["company_id"].isna().tolist() == [False, True, False]
+    conn.execute("CREATE SCHEMA sync")
+    conn.execute(
+        "CREATE TABLE sync.push_state (flow VARCHAR, key VARCHAR, payload VARCHAR, payload_hash VARCHAR, "
+        "target_id VARCHAR, pushed_at TIMESTAMP)"
+    )
+    conn.execute("INSERT INTO sync.push_state VALUES ('company_sync.to_crm', 'cp2', '{}', 'h', '9', now())")
+    got = reads.linked_clients(conn)
+    assert list(got["company_id"]) == [5, 9, 7]
+    pd.testing.assert_frame_equal(got[["onec_ref", "company_id"]], current_clients(conn)[["onec_ref", "company_id"]])
