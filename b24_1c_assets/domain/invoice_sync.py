@@ -174,12 +174,13 @@ def readback_mismatches(sent: dict[str, dict], stored: dict[str, dict]) -> dict[
 
 def desired_invoices(
     invoices: pd.DataFrame,
-    invoice_payments: pd.DataFrame,
+    totals: dict[str, tuple[Decimal, Decimal]],
     clients: pd.DataFrame,
     orders: pd.DataFrame,
     stages: dict[str, str],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(desired, rejects): one row per posted 1C invoice with its CRM fields; rejects name invoice and reason."""
+    """(desired, rejects): one row per posted 1C invoice with its CRM fields; rejects name invoice and reason.
+    `totals`: payment_totals of the invoice payments register (the plan sums it in SQL); changed in place."""
     company_of = {}
     if not clients.empty:
         linked = clients[clients["onec_ref"].notna() & clients["company_id"].notna()]
@@ -187,7 +188,6 @@ def desired_invoices(
     deal_of = {}
     if not orders.empty and "Комментарий" in orders:
         deal_of = {str(r): d for r, c in zip(orders["Ref_Key"], orders["Комментарий"]) if (d := deal_of_order(c))}
-    totals = payment_totals(invoice_payments)
     attribute_order_payments(totals, invoices)
     rows, rejects = [], []
     for inv in invoices.to_dict("records") if not invoices.empty else []:

@@ -227,9 +227,9 @@ def shipped_orders(shipments: pd.DataFrame) -> set[str]:
     return shipped
 
 
-def existing_orders(orders: pd.DataFrame, shipments: pd.DataFrame) -> dict[str, dict]:
-    """Deal ID -> its order in 1C (ref, number, posted, amount, shipped), found by our marker."""
-    shipped = shipped_orders(shipments)
+def existing_orders(orders: pd.DataFrame, shipped: set[str]) -> dict[str, dict]:
+    """Deal ID -> its order in 1C (ref, number, posted, amount, shipped), found by our marker. `shipped`: refs
+    of the orders a posted shipment names (shipped_orders; the plan reads them with SQL)."""
     found = {}
     for rec in orders.to_dict("records") if not orders.empty else []:
         deal = deal_of_comment(rec.get("Комментарий"))

@@ -15,6 +15,7 @@ from b24_1c_assets.domain.invoice_sync import (
     desired_invoices,
     invoice_category,
     payment_state,
+    payment_totals,
     readback_mismatches,
     stage_ids,
 )
@@ -108,7 +109,7 @@ def test_desired_invoices_links_company_and_deal_and_rejects_unknown_clients():
     )
     clients = pd.DataFrame([{"onec_ref": "cp1", "company_id": 5}])
     orders = pd.DataFrame([{"Ref_Key": "o1", "Комментарий": "b24-1c:deal:42"}])
-    desired, rejects = desired_invoices(invoices, payments, clients, orders, STAGES)
+    desired, rejects = desired_invoices(invoices, payment_totals(payments), clients, orders, STAGES)
     assert list(desired["key"]) == ["i1"]
     row = desired.iloc[0].to_dict()
     assert (row["companyId"], row["parentId2"], row["stageId"], row["paid"]) == (5, 42, "DT31_13:P", Decimal("100.00"))

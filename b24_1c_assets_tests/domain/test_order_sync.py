@@ -123,7 +123,9 @@ def test_contract_is_the_default_else_the_only_one_never_a_guess():
     assert o.default_contracts(pd.DataFrame([{"Ref_Key": "cp", "ДоговорПоУмолчанию_Key": "k2"}])) == {"cp": ["k2"]}
     assert o.client_contract(o.contracts_by_owner(CONTRACTS), "cp", ["k2"])[0]["Ref_Key"] == "k2"
     # no default: the only valid one, else nothing
-    assert o.client_contract(o.contracts_by_owner(CONTRACTS[CONTRACTS["Ref_Key"] != "k2"]), "cp", [])[0]["Ref_Key"] == "k1"
+    assert (
+        o.client_contract(o.contracts_by_owner(CONTRACTS[CONTRACTS["Ref_Key"] != "k2"]), "cp", [])[0]["Ref_Key"] == "k1"
+    )
     contract, why = o.client_contract(o.contracts_by_owner(CONTRACTS), "cp", [])
     assert contract is None and "2 valid sales contracts and no default" in why
     # a default of another kind (a supplier contract) is not a sales default
@@ -159,7 +161,7 @@ def test_an_order_shipped_row_by_row_counts_as_shipped():
             }
         ]
     )
-    assert o.existing_orders(orders, shipments)["7"]["shipped"] is True
+    assert o.existing_orders(orders, o.shipped_orders(shipments))["7"]["shipped"] is True
 
 
 def test_vat_rate_of_each_row_from_the_item():

@@ -5,7 +5,8 @@ import pandas as pd
 
 from b24_1c_assets import settings
 from b24_1c_assets.bitrix24 import Bitrix24Client
-from b24_1c_assets.defs.client_master.reads import COMPANIES_FROM_1C, current_clients
+from b24_1c_assets.defs.client_master.reads import COMPANIES_FROM_1C
+from b24_1c_assets.defs.invoice_sync import reads
 from b24_1c_assets.defs.onec import publication
 from b24_1c_assets.domain import invoice_sync
 from b24_1c_assets.domain.push_plan import Operation, Status, plan_updates
@@ -22,6 +23,7 @@ PLAN = tables.SMART_INVOICE_PLAN.key
 PUSH = tables.PUSH_SMART_INVOICES.key
 TAGS = {"flow": invoice_sync.FLOW}
 PAID_FIELD_LABEL = "Оплачено по 1С"
+WRITE_CHUNK = 500  # writes sent and answered before the next ones are built (10 batch calls of 50)
 
 
 def invoice_pipeline(client: Bitrix24Client, config: settings.Invoices) -> tuple[int, dict[str, str]]:
@@ -71,14 +73,15 @@ def smart_invoice_plan(
     calls = ApiCalls(client)
     _, stages = invoice_pipeline(client, config)
     with warehouse.connect() as conn:
+        # posted invoices' headers, payment totals summed in SQL, linked clients, marked orders: not whole tables
         desired, rejects = invoice_sync.desired_invoices(
-            tables.ONEC_INVOICES.read(conn),
-            tables.ONEC_INVOICE_PAYMENTS.read(conn),
-            current_clients(conn),
-            tables.ONEC_CUSTOMER_ORDERS.read(conn),
+            reads.posted_invoices(conn),
+            reads.payment_totals(conn),
+            reads.linked_clients(conn),
+            reads.marked_orders(conn),
             stages,
         )
-        crm = tables.BITRIX24_SMART_INVOICES.read(conn)
+        crm = reads.crm_invoice_ids(conn)
         pushed, failed = journal.last_pushed(conn, invoice_sync.FLOW), journal.failed_keys(conn, invoice_sync.FLOW)
     plan = plan_updates(desired, pushed, failed, invoice_sync.INVOICE_FIELDS)
     ids = {str(x): str(i) for x, i in zip(crm.get("xmlId", []), crm.get("id", [])) if isinstance(x, str) and x}
@@ -146,6 +149,54 @@ def read_back(
     ]
 
 
+def invoice_command(row: dict, fields: dict, target_ids: dict[str, str], category: int) -> WriteCommand:
+    """crm.item.update of the invoice's smart invoice when its id is known, else crm.item.add with xmlId."""
+    # useOriginalUfNames: user fields by their UF_CRM_ names, as userfieldconfig created them
+    if row["key"] in target_ids:
+        return WriteCommand(
+            row["key"],
+            "crm.item.update",
+            {
+                "entityTypeId": invoice_sync.ENTITY_TYPE_ID,
+                "id": target_ids[row["key"]],
+                "fields": fields,
+                "useOriginalUfNames": "Y",
+            },
+        )
+    return WriteCommand(
+        row["key"],
+        "crm.item.add",
+        {
+            "entityTypeId": invoice_sync.ENTITY_TYPE_ID,
+            "useOriginalUfNames": "Y",
+            "fields": {**fields, "categoryId": category, "xmlId": row["key"]},
+        },
+        operation=Operation.ADD,
+    )
+
+
+def write_invoices(
+    client: Bitrix24Client, writes: pd.DataFrame, target_ids: dict[str, str], category: int, paid_field: str | None
+) -> tuple[list[RowOutcome], dict[str, dict]]:
+    """Send the planned writes WRITE_CHUNK rows at a time, in plan order; (outcomes, what was sent of the values
+    read back). The id of each added invoice goes into `target_ids`; the portal's answer (the whole item) is
+    not kept: a first run writes every invoice, and holding all answers made the push grow with the 1C history."""
+    written, sent = [], {}
+    for start in range(0, len(writes), WRITE_CHUNK):
+        commands = []
+        for row in writes.iloc[start : start + WRITE_CHUNK].to_dict("records"):
+            fields = invoice_sync.crm_fields(push_flow.after_of(row), paid_field)
+            sent[row["key"]] = {k: fields[k] for k in ("stageId", paid_field) if k and k in fields}
+            commands.append(invoice_command(row, fields, target_ids, category))
+        for o in apply_commands(client, commands):
+            if isinstance(o.result, dict):
+                if o.operation == Operation.ADD and o.status == Status.OK:
+                    target_ids[o.key] = str((o.result.get("item") or {}).get("id"))
+                o.result = None  # the journal takes the id from target_ids
+            written.append(o)
+    return written, sent
+
+
 @dg.asset(
     key=PUSH,
     group_name="invoice_sync",
@@ -167,7 +218,7 @@ def smart_invoices_push(
     except ValueError as exc:
         raise dg.Failure(f"smart invoices: {exc}") from None
     with warehouse.connect() as conn:
-        plan = push_flow.read_plan(conn, tables.SMART_INVOICE_PLAN)
+        plan = reads.plan_to_push(conn, tables.SMART_INVOICE_PLAN)
     if plan.empty:
         plan = pd.DataFrame(columns=["key", "operation", "reason", "after", "item_id"])
     client = bitrix24.client()
@@ -197,41 +248,7 @@ def smart_invoices_push(
             if unknown
             else {}
         )
-        commands, sent = [], {}
-        for row in writes.to_dict("records"):
-            fields = invoice_sync.crm_fields(push_flow.after_of(row), paid_field)
-            sent[row["key"]] = {k: fields[k] for k in ("stageId", paid_field) if k and k in fields}
-            # useOriginalUfNames: user fields by their UF_CRM_ names, as userfieldconfig created them
-            if row["key"] in target_ids:
-                commands.append(
-                    WriteCommand(
-                        row["key"],
-                        "crm.item.update",
-                        {
-                            "entityTypeId": invoice_sync.ENTITY_TYPE_ID,
-                            "id": target_ids[row["key"]],
-                            "fields": fields,
-                            "useOriginalUfNames": "Y",
-                        },
-                    )
-                )
-            else:
-                commands.append(
-                    WriteCommand(
-                        row["key"],
-                        "crm.item.add",
-                        {
-                            "entityTypeId": invoice_sync.ENTITY_TYPE_ID,
-                            "useOriginalUfNames": "Y",
-                            "fields": {**fields, "categoryId": category, "xmlId": row["key"]},
-                        },
-                        operation=Operation.ADD,
-                    )
-                )
-        written = apply_commands(client, commands)
-        for o in written:
-            if o.operation == Operation.ADD and o.status == Status.OK and isinstance(o.result, dict):
-                target_ids[o.key] = str((o.result.get("item") or {}).get("id"))
+        written, sent = write_invoices(client, writes, target_ids, category, paid_field)
         outcomes += read_back(client, written, sent, target_ids, paid_field)
     with warehouse.connect() as conn:
         results = push_flow.journal(

@@ -9,7 +9,7 @@ import pandas as pd
 from b24_1c_assets import settings
 from b24_1c_assets.bitrix24 import Bitrix24Client
 from b24_1c_assets.defs.onec import publication
-from b24_1c_assets.defs.order_sync import onec_orders
+from b24_1c_assets.defs.order_sync import onec_orders, reads
 from b24_1c_assets.domain import order_sync
 from b24_1c_assets.domain.push_plan import Operation, Status
 from b24_1c_assets.lib import push_flow, tables
@@ -46,6 +46,17 @@ HEADER_FROM_ORDERS = (
     "Курс",
     "Кратность",
 )
+# What the plan reads of a contract (order_sync.client_contract and the order header parts).
+CONTRACT_COLUMNS = [
+    "Ref_Key",
+    "Owner_Key",
+    "DeletionMark",
+    "Недействителен",
+    "ВидДоговора",
+    "Организация_Key",
+    "ВидЦен_Key",
+    "ВалютаРасчетов_Key",
+]
 
 
 def product_rows(client: Bitrix24Client, deal_ids: list[str]) -> dict[str, list[dict]]:
@@ -90,27 +101,28 @@ def order_plan(
         skipped = publication.skipped_plan(context, conn, "order_sync", tables.ORDER_PLAN, push_flow.GUARD_CHECK)
         if skipped:
             return skipped
-        all_deals = tables.BITRIX24_DEALS.read(conn)
-        deals = order_sync.deals_at_order_stage(all_deals, order_sync.order_stages(config.stages))
-        clients, counterparties = tables.CLIENTS.read(conn), tables.ONEC_COUNTERPARTIES.read(conn)
-        contracts, items = tables.ONEC_CONTRACTS.read(conn), tables.ONEC_ITEMS.read(conn)
-        products = tables.BITRIX24_PRODUCTS.read(conn)
-        orders, shipments = tables.ONEC_CUSTOMER_ORDERS.read(conn), tables.ONEC_SHIPMENTS.read(conn)
         pushed, failed = journal.last_pushed(conn, order_sync.FLOW), journal.failed_keys(conn, order_sync.FLOW)
-        unfinished = journal.failed_keys(conn, order_sync.FLOW, status=Status.FAILED)
-    if unfinished and not all_deals.empty:
         # A write that failed halfway (order created, not posted) is finished even after its deal left the
         # order stages (a credit hold moves it on in the same run): else the 1C order stays half-written.
-        ids = all_deals["ID"].astype(str)
-        late = all_deals[ids.isin(unfinished) & ~ids.isin(deals["ID"].astype(str))]
-        deals = pd.concat([deals, late]) if not late.empty else deals
-    if not deals.empty:
-        deals = deals.assign(uf_number=deals.get(deal_fields.number, None), uf_ref=deals.get(deal_fields.ref, None))
+        unfinished = journal.failed_keys(conn, order_sync.FLOW, status=Status.FAILED)
+        deals = reads.deals_for_orders(
+            conn, order_sync.order_stages(config.stages), unfinished, deal_fields.number, deal_fields.ref
+        )
+        # only the columns the plan reads: these tables grow with the clients
+        clients = reads.project(conn, tables.CLIENTS, ["company_id", "onec_ref"])
+        counterparties = reads.project(
+            conn, tables.ONEC_COUNTERPARTIES, ["Ref_Key", "default_contracts", "ДоговорПоУмолчанию_Key"]
+        )
+        contracts = reads.project(conn, tables.ONEC_CONTRACTS, CONTRACT_COLUMNS)
+        items = reads.project(conn, tables.ONEC_ITEMS, ["Ref_Key", "DeletionMark", "ЕдиницаИзмерения_Key"])
+        products = reads.project(conn, tables.BITRIX24_PRODUCTS, ["ID", "XML_ID"])
+        orders = reads.marked_orders(conn)
+        shipped = reads.shipped_orders(conn, orders["Ref_Key"]) if not orders.empty else set()
     client = bitrix24.client()
     calls = ApiCalls(client)
     rows = product_rows(client, [str(d) for d in deals["ID"]]) if not deals.empty else {}
     desired, rejects = order_sync.desired_orders(deals, rows, clients, counterparties, contracts, items, products)
-    plan = order_sync.plan_orders(desired, rejects, order_sync.existing_orders(orders, shipments), pushed, failed)
+    plan = order_sync.plan_orders(desired, rejects, order_sync.existing_orders(orders, shipped), pushed, failed)
     with warehouse.connect() as conn:
         push_flow.store_plan(conn, context, tables.ORDER_PLAN, plan)
     metadata = push_flow.plan_metadata(plan, "onec_push.order_plan", ["key", "operation", "reason", "order_number"])
@@ -181,9 +193,10 @@ def customer_orders_push(
     config = settings.deal_orders().orders
     deal_fields = config.deal_fields
     with warehouse.connect() as conn:
-        plan = push_flow.read_plan(conn, tables.ORDER_PLAN)
-        latest = tables.ONEC_CUSTOMER_ORDERS.read(conn)
-        items = tables.ONEC_ITEMS.read(conn)
+        plan = reads.plan_to_push(conn, tables.ORDER_PLAN)
+        latest = reads.header_orders(conn)
+        extracted = reads.orders_extracted_at(conn)
+        items = reads.project(conn, tables.ONEC_ITEMS, ["Ref_Key", "СтавкаНДС_Key", "ВидСтавкиНДС"])
     if plan.empty:
         plan = pd.DataFrame(columns=["key", "operation", "reason", "after", "order_ref", "order_number"])
     plan = plan[plan["operation"] != Operation.NOOP] if not plan.empty else plan
@@ -229,7 +242,7 @@ def customer_orders_push(
             except OneCPublicationError as exc:  # no VAT rates, no order UNF would post: each row says why
                 vat = exc
         made = (
-            onec_orders.orders_made_since_extract(onec_client, latest)
+            onec_orders.orders_made_since_extract(onec_client, extracted)
             if (todo["operation"] == Operation.CREATE).any()
             else {}
         )

@@ -37,13 +37,17 @@ def header_defaults(
     publication declares) the values of the latest posted order of the same organisation in 1C (one GET) —
     the customer's own structural units, business operation, VAT taxation, order kind. The state comes from
     the latest such order that is not completed (a new order is never born «Завершен»), the rate
-    (Курс/Кратность) only from an order in the same currency. Composites travel with their `_Type`."""
+    (Курс/Кратность) only from an order in the same currency. Composites travel with their `_Type`.
+    `orders`: the 1C orders (Ref_Key, Date, Posted, Организация_Key, СостояниеЗаказа[_Type]), whole or as
+    reads.header_orders narrows them."""
     header = {k: v for k, v in settings_header.items() if v not in (None, "")}
     declared = client.metadata.fields(ORDERS)
     missing = [f for f in from_orders if header.get(f) in (None, "") and f in declared]
     if not missing or orders.empty:
         return header
-    posted = orders[orders["Posted"].fillna(False).astype(bool)].sort_values("Date")
+    # stable: orders of the same moment stay in table order, so a pre-reduced frame (reads.header_orders)
+    # picks the same one as the whole table
+    posted = orders[orders["Posted"].fillna(False).astype(bool)].sort_values("Date", kind="stable")
     if organization and "Организация_Key" in posted:
         posted = posted[posted["Организация_Key"].astype(str) == organization]
     if posted.empty:
@@ -111,18 +115,20 @@ def replace_order(
     return order
 
 
-def orders_made_since_extract(client: OneCClient, orders: pd.DataFrame) -> dict[int, str]:
+def orders_made_since_extract(client: OneCClient, extracted: datetime | None) -> dict[int, str]:
     """deal ID -> Ref_Key of the orders carrying our marker that are dated since the last order extract.
 
     The plan knows every order of the extract; an order made after it (a run that died mid-push, another
     writer) is dated later, since 1C dates a new order when it is written. One windowed read of those
     orders replaces a `substringof` lookup per created order, a full scan of the orders each time. The
     extract's newest landing stamp is the reference: extracts merge, so the oldest stamp is the last full
-    read, up to a week back, and reading from it would grow with history, not with the change."""
-    extracted = pd.to_datetime(orders.get("_extracted_at", pd.Series(dtype="datetime64[ns]"))).max()
+    read, up to a week back, and reading from it would grow with history, not with the change.
+    `extracted`: that newest stamp (reads.orders_extracted_at; UTC, naive as landed)."""
     # no extract to go by (an empty base, a wiped table): a month back is more than any run lasts
     started = (
-        datetime.now(UTC) - timedelta(days=29) if pd.isna(extracted) else extracted.to_pydatetime().replace(tzinfo=UTC)
+        datetime.now(UTC) - timedelta(days=29)
+        if extracted is None or pd.isna(extracted)
+        else pd.Timestamp(extracted).to_pydatetime().replace(tzinfo=UTC)
     )
     since = started - CLOCK_MARGIN
     made: dict[int, str] = {}
