@@ -45,7 +45,8 @@ def deal_of_order(comment) -> int | None:
 
 
 def payment_totals(invoice_payments: pd.DataFrame) -> dict[str, tuple[Decimal, Decimal]]:
-    """Invoice (or order) ref -> (Σ Сумма asked, Σ СуммаОплаты + СуммаАванса paid) over active movements."""
+    """Invoice (or order) ref -> (Σ Сумма asked, Σ СуммаОплаты + СуммаАванса paid) over active movements.
+    The plan sums them in SQL by the same rule (defs/invoice_sync/reads.payment_totals)."""
     totals: dict[str, tuple[Decimal, Decimal]] = {}
     if invoice_payments.empty:
         return totals

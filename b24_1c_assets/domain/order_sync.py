@@ -59,6 +59,8 @@ def order_stages(stages: Mapping[str, Sequence[str]]) -> dict[str, set[str]]:
 
 
 def deals_at_order_stage(deals: pd.DataFrame, stages: dict[str, set[str]]) -> pd.DataFrame:
+    """The deals in one of their pipeline's order stages (no pipeline is pipeline "0"). The plan filters in SQL
+    by the same rule (defs/order_sync/reads.deals_for_orders); this is the rule over a frame."""
     if deals.empty:
         return deals
     keep = [
@@ -214,7 +216,8 @@ def desired_orders(
 
 def shipped_orders(shipments: pd.DataFrame) -> set[str]:
     """Orders a posted shipment names, in its header `Заказ` or in any row's `Запасы.Заказ` (UNF lets a
-    shipment carry the order per row: Documents/РасходнаяНакладная, TabularSection Запасы, Attribute Заказ)."""
+    shipment carry the order per row: Documents/РасходнаяНакладная, TabularSection Запасы, Attribute Заказ).
+    The plan reads them in SQL by the same rule (defs/order_sync/reads.shipped_orders)."""
     if shipments.empty:
         return set()
     posted = shipments[shipments["Posted"].fillna(False).astype(bool)]
