@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -64,6 +65,10 @@ def connect(
         conn.close()
 
 
+def _literal(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
 def to_cell(value: Any) -> Any:
     """A raw API value as one DuckDB cell: nested lists/dicts as JSON text, Decimal kept exact."""
     if isinstance(value, (list, dict)):
@@ -83,20 +88,133 @@ def records_frame(records: Iterable[dict], columns: list[str] | None = None) -> 
     return frame
 
 
+class StagedRows:
+    """A large read staged chunk by chunk in Parquet parts under a temporary folder, so the rows never sit in
+    memory whole; `replace_table` and `merge_table` take it in place of a frame.
+
+    Each chunk's columns get their types from its own values (`_stage`), so they can differ between chunks
+    (a Decimal with more places, a column every row of one chunk left empty): the parts are read back as one
+    relation with each column cast to the widest of its types.
+    """
+
+    def __init__(self) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix="b24_1c_staged_")
+        self._conn = duckdb.connect()  # in memory: staging never takes the warehouse file's lock
+        self._parts: list[tuple[str, dict[str, str]]] = []  # (file, {column: SQL type})
+        self._excluded: dict[str, set[str]] = {}  # column: values whose rows are left out when read back
+        self.rows = 0
+
+    def __enter__(self) -> StagedRows:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._conn.close()
+        self._folder.cleanup()
+
+    def add(self, frame: pd.DataFrame, *, column_types: dict[str, str] | None = None) -> None:
+        """Stage one chunk (cast as `replace_table` would cast it)."""
+        if frame.empty:
+            return
+        staged, types = _stage(frame, column_types)
+        path = str(Path(self._folder.name) / f"part-{len(self._parts):05d}.parquet")
+        self._conn.register("_frame", staged)
+        try:
+            relation = self._conn.sql(f"SELECT {_select_list(staged, types)} FROM _frame")
+            kinds = {c: str(t) for c, t in zip(relation.columns, relation.types)}
+            relation.write_parquet(path)
+        finally:
+            self._conn.unregister("_frame")
+        self._parts.append((path, kinds))
+        self.rows += len(frame)
+
+    @property
+    def empty(self) -> bool:
+        return self.rows == 0
+
+    def exclude(self, column: str, values: Iterable[Any]) -> None:
+        """Leave the rows whose `column` (as text) is one of `values` out of what is read back."""
+        self._excluded.setdefault(column, set()).update(str(v) for v in values)
+
+    def duplicated(self, column: str) -> list[str]:
+        """Values of `column` that more than one staged row carries (as text)."""
+        if column not in self.columns:
+            return []
+        rows = self._conn.execute(
+            f"SELECT CAST({_ident(column)} AS VARCHAR) FROM ({self.select_sql()}) "
+            f"WHERE {_ident(column)} IS NOT NULL GROUP BY 1 HAVING count(*) > 1"
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def __len__(self) -> int:
+        return self.rows
+
+    @property
+    def columns(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for _, kinds in self._parts:
+            seen.update(dict.fromkeys(kinds))
+        return list(seen)
+
+    def column_types(self) -> dict[str, str]:
+        """{column: the type every part can be cast to}: the most places of a DECIMAL, `"NULL"` for a column no
+        chunk filled, else the first part's type."""
+        final: dict[str, str] = {}
+        for column in self.columns:
+            kinds = [k[column] for _, k in self._parts if column in k and k[column].strip('"') != "NULL"]
+            if not kinds:
+                final[column] = "NULL"
+            elif all(k.startswith("DECIMAL") for k in kinds):
+                places = max(int(re.findall(r"\d+", k)[1]) for k in kinds)
+                final[column] = f"DECIMAL(38,{places})"
+            else:
+                final[column] = kinds[0]
+        return final
+
+    def select_sql(self) -> str:
+        """One SELECT over every part, columns in one order and type, excluded rows left out."""
+        final = self.column_types()
+        where = " AND ".join(
+            f"CAST({_ident(c)} AS VARCHAR) NOT IN ({', '.join(_literal(v) for v in sorted(values))})"
+            for c, values in self._excluded.items()
+            if values and c in final
+        )
+        where = f"WHERE {where}" if where else ""
+        selects = []
+        for path, kinds in self._parts:
+            cells = []
+            for column, kind in final.items():
+                name = _ident(column)
+                if kind == "NULL":
+                    cells.append(f"NULL AS {name}")
+                elif column not in kinds or kinds[column].strip('"') == "NULL":
+                    cells.append(f"CAST(NULL AS {kind}) AS {name}")
+                else:
+                    cells.append(f"CAST({name} AS {kind}) AS {name}")
+            selects.append(f"SELECT {', '.join(cells)} FROM read_parquet({_literal(path)}) {where}")
+        return "\nUNION ALL\n".join(selects)
+
+
 def replace_table(
     conn: duckdb.DuckDBPyConnection,
     schema: str,
     table: str,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | StagedRows,
     *,
     column_types: dict[str, str] | None = None,
 ) -> int:
     """Replace `schema.table` with `frame` in one transaction; returns the row count.
 
     `column_types` casts named columns (e.g. {"amount": "DECIMAL(18,2)"}); Decimal objects are cast from
-    their text so no kopeck is lost through float.
+    their text so no kopeck is lost through float. Staged rows were cast when staged.
     """
     target = f"{_ident(schema)}.{_ident(table)}"
+    if isinstance(frame, StagedRows):
+        if not frame.empty:
+            return _replace_from_staged(conn, schema, target, frame)
+        frame = pd.DataFrame()
     if frame.empty and (table_exists(conn, schema, table) or len(frame.columns) == 0):
         # An empty extract has no reliable shape of its own: keep the table's columns, drop its rows.
         if table_exists(conn, schema, table):
@@ -114,6 +232,19 @@ def replace_table(
         conn.execute("ROLLBACK")
         raise
     return len(frame)
+
+
+def _replace_from_staged(conn: duckdb.DuckDBPyConnection, schema: str, target: str, staged: StagedRows) -> int:
+    conn.execute("BEGIN")
+    try:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
+        conn.execute(f"CREATE OR REPLACE TABLE {target} AS {staged.select_sql()}")
+        rows = conn.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return rows
 
 
 def append_table(
@@ -306,7 +437,7 @@ def merge_table(
     conn: duckdb.DuckDBPyConnection,
     schema: str,
     table: str,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | StagedRows,
     *,
     key: Sequence[str],
     date_column: str | None = None,
@@ -334,7 +465,6 @@ def merge_table(
         rows = replace_table(conn, schema, table, frame, column_types=column_types)
         return MergeCounts(inserted=rows, updated=0, deleted=0, rows=rows)
     removed = [tuple(k) for k in removed_keys]
-    staged, types = _stage(frame, column_types)
     keys = [_ident(k) for k in key]
     match = " AND ".join(f"i.{k} = t.{k}" for k in keys)
     conn.execute("BEGIN")
@@ -342,14 +472,22 @@ def merge_table(
         before = conn.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
         conditions: list[str] = []
         updated = 0
-        if not staged.empty:
-            conn.register("_frame", staged)
-            conn.execute(f"CREATE OR REPLACE TEMP TABLE _incoming AS SELECT {_select_list(staged, types)} FROM _frame")
-            conn.unregister("_frame")
+        incoming: list[str] = []
+        if not frame.empty:
+            if isinstance(frame, StagedRows):
+                conn.execute(f"CREATE OR REPLACE TEMP TABLE _incoming AS {frame.select_sql()}")
+            else:
+                staged, types = _stage(frame, column_types)
+                conn.register("_frame", staged)
+                conn.execute(
+                    f"CREATE OR REPLACE TEMP TABLE _incoming AS SELECT {_select_list(staged, types)} FROM _frame"
+                )
+                conn.unregister("_frame")
             for name, sql_type in conn.execute(
                 "SELECT column_name, data_type FROM information_schema.columns "
                 "WHERE table_name = '_incoming' ORDER BY ordinal_position"
             ).fetchall():
+                incoming.append(name)
                 if name not in existing:
                     typed = "VARCHAR" if sql_type.strip('"') == "NULL" else sql_type
                     conn.execute(f"ALTER TABLE {target} ADD COLUMN {_ident(name)} {typed}")
@@ -379,8 +517,10 @@ def merge_table(
         if conditions:
             conn.execute(f"DELETE FROM {target} t WHERE {' OR '.join(conditions)}", params)
         after_delete = conn.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
-        cols = ", ".join(_ident(c) for c in staged.columns)
-        if not staged.empty:
+        cols = ", ".join(_ident(c) for c in incoming)
+        arrived = 0
+        if incoming:
+            arrived = conn.execute("SELECT count(*) FROM _incoming").fetchall()[0][0]
             conn.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM _incoming")
         conn.execute("DROP TABLE IF EXISTS _incoming")
         conn.execute("DROP TABLE IF EXISTS _removed")
@@ -389,6 +529,4 @@ def merge_table(
         conn.execute("ROLLBACK")
         raise
     deleted = before - after_delete - updated
-    return MergeCounts(
-        inserted=len(staged) - updated, updated=updated, deleted=deleted, rows=after_delete + len(staged)
-    )
+    return MergeCounts(inserted=arrived - updated, updated=updated, deleted=deleted, rows=after_delete + arrived)

@@ -265,3 +265,54 @@ def test_merge_into_a_table_made_from_an_empty_extract_fills_it(tmp_path):
         )
         assert conn.execute("SELECT id FROM b.i").fetchall() == [(5,)]
     assert counts.inserted == 1
+
+
+def test_staged_chunks_land_with_each_column_in_its_widest_type(tmp_path):
+    # chunk 1 has money with two places and an optional field every row left empty; chunk 2 three places,
+    # the optional field filled, and a column chunk 1 did not have
+    with warehouse.StagedRows() as staged, warehouse.connect(str(tmp_path / "w.duckdb")) as conn:
+        staged.add(pd.DataFrame({"k": ["a", "b"], "sum": [Decimal("1.50"), Decimal("2.25")], "opt": [None, None]}))
+        staged.add(pd.DataFrame({"k": ["c"], "sum": [Decimal("3.125")], "opt": ["x"], "late": ["y"]}))
+        staged.add(pd.DataFrame())
+        assert len(staged) == 3 and staged.columns == ["k", "sum", "opt", "late"]
+        rows = warehouse.replace_table(conn, "s", "t", staged)
+        got = conn.execute('SELECT k, "sum", opt, late FROM s.t ORDER BY k').fetchall()
+        kinds = warehouse.stored_columns(conn, "s", "t")
+    assert rows == 3
+    assert got == [
+        ("a", Decimal("1.500"), None, None),
+        ("b", Decimal("2.250"), None, None),
+        ("c", Decimal("3.125"), "x", "y"),
+    ]
+    assert kinds["sum"] == "DECIMAL(38,3)" and kinds["opt"] == "VARCHAR"
+
+
+def test_staged_rows_merge_by_key_and_leave_out_excluded_keys(tmp_path):
+    path = str(tmp_path / "w.duckdb")
+    with warehouse.connect(path) as conn:
+        warehouse.replace_table(conn, "onec", "m", _movements(("kept", 1, "2026-01-10", "100.00")))
+        with warehouse.StagedRows() as staged:
+            staged.add(_movements(("new", 1, "2026-03-03", "5.00"), ("twice", 1, "2026-03-03", "1.00")))
+            staged.add(_movements(("twice", 1, "2026-03-04", "2.00"), ("new", 2, "2026-03-05", "6.00")))
+            assert sorted(staged.duplicated("Recorder")) == ["new", "twice"]  # a column's repeats, across chunks
+            staged.exclude("Recorder", ["twice"])
+            counts = warehouse.merge_table(
+                conn,
+                "onec",
+                "m",
+                staged,
+                key=["Recorder", "LineNumber"],
+                date_column="Period",
+                since=datetime(2026, 3, 1),
+            )
+        got = conn.execute('SELECT Recorder, LineNumber, "Сумма" FROM onec.m ORDER BY 1, 2').fetchall()
+    assert counts == warehouse.MergeCounts(inserted=2, updated=0, deleted=0, rows=3)
+    assert [(r, n, str(s)) for r, n, s in got] == [("kept", 1, "100.00"), ("new", 1, "5.00"), ("new", 2, "6.00")]
+
+
+def test_an_empty_stage_empties_the_table_but_keeps_its_columns(tmp_path):
+    with warehouse.connect(str(tmp_path / "w.duckdb")) as conn, warehouse.StagedRows() as staged:
+        warehouse.replace_table(conn, "s", "t", pd.DataFrame({"a": ["1"]}))
+        assert warehouse.replace_table(conn, "s", "t", staged) == 0
+        assert conn.execute("SELECT count(*) FROM s.t").fetchone() == (0,)
+        assert list(warehouse.stored_columns(conn, "s", "t")) == ["a"]

@@ -26,3 +26,8 @@ class ApiCalls:
     @property
     def count(self) -> int:
         return sum(_made(c) - start for c, start in zip(self._clients, self._start))
+
+
+def calls_made(calls: int | ApiCalls) -> int:
+    """A count, or a counter read now (a read landed chunk by chunk is counted once it has all been read)."""
+    return calls.count if isinstance(calls, ApiCalls) else int(calls)

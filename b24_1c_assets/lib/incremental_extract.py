@@ -6,6 +6,7 @@ The rule of the window is `domain/extract_window.py`; the merge is `warehouse.me
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 import dagster as dg
@@ -14,6 +15,7 @@ import pandas as pd
 from b24_1c_assets import settings
 from b24_1c_assets.domain.contracts import Contract
 from b24_1c_assets.domain.extract_window import ExtractWindow, extract_window
+from b24_1c_assets.lib.api_calls import ApiCalls, calls_made
 from b24_1c_assets.lib.landing import WindowMerge, store_extract
 from b24_1c_assets.lib.resources import WarehouseResource
 from b24_1c_assets.lib.tables import Table
@@ -38,21 +40,21 @@ def land_window(
     warehouse: WarehouseResource,
     table: Table,
     *,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | Iterable[pd.DataFrame],
     window: ExtractWindow,
     started: datetime,
     key: tuple[str, ...],
     date_column: str | None,
-    requests: int,
+    requests: int | ApiCalls,
     contract: Contract,
     preview_columns: list[str],
     since: datetime | None = None,
     extra: dict | None = None,
     removed_keys: tuple[tuple, ...] = (),
 ) -> dg.MaterializeResult:
-    """Store what the window read (replace after a full read, else merge by `key`: on `date_column >= since`
-    (default: the window's), or, for a catalog read by DataVersion, the changed objects plus `removed_keys`)
-    and append the extract to `sync.extract_state`."""
+    """Store what the window read (a frame, or chunks of a large read: `store_extract`) (replace after a full
+    read, else merge by `key`: on `date_column >= since` (default: the window's), or, for a catalog read by
+    DataVersion, the changed objects plus `removed_keys`) and append the extract to `sync.extract_state`."""
     since = since or window.since if date_column else None
     result = store_extract(
         context,
@@ -68,9 +70,9 @@ def land_window(
             "full_read": window.full,
             "window_since": since.isoformat() if since and not window.full else "",
             "window_reason": window.reason,
-            "rows_read": len(frame),
         },
     )
+    rows_read = _number((result.metadata or {}).get("rows_read"))
     merged = {
         name: _number((result.metadata or {}).get(f"merged_{name}")) for name in ("inserted", "updated", "deleted")
     }
@@ -81,8 +83,8 @@ def land_window(
             table=table.name,
             started_at=started,
             window=window,
-            rows_read=len(frame),
-            requests=requests,
+            rows_read=rows_read,
+            requests=calls_made(requests),
             run_id=context.run.run_id,
             **merged,
         )

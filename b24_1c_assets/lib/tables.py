@@ -69,10 +69,12 @@ class Table:
         """Column names of the stored table (empty when it does not exist yet)."""
         return set(warehouse.stored_columns(conn, self.schema, self.name))
 
-    def replace(self, conn, frame: pd.DataFrame, *, column_types: dict[str, str] | None = None) -> int:
+    def replace(
+        self, conn, frame: pd.DataFrame | warehouse.StagedRows, *, column_types: dict[str, str] | None = None
+    ) -> int:
         return warehouse.replace_table(conn, self.schema, self.name, frame, column_types=column_types)
 
-    def merge(self, conn, frame: pd.DataFrame, **how) -> warehouse.MergeCounts:
+    def merge(self, conn, frame: pd.DataFrame | warehouse.StagedRows, **how) -> warehouse.MergeCounts:
         """Upsert a partial re-read by key (`warehouse.merge_table`: key, date_column/since, removed_keys)."""
         return warehouse.merge_table(conn, self.schema, self.name, frame, **how)
 

@@ -440,7 +440,11 @@ class OneCClient:
             rows.extend(page)
         return self._parse(entity_set, rows)
 
-    def read_windowed(
+    def read_windowed(self, entity_set: str, select: Sequence[str], **how) -> list[dict[str, Any]]:
+        """Every row `iter_windowed` reads, as one list."""
+        return [row for page in self.iter_windowed(entity_set, select, **how) for row in page]
+
+    def iter_windowed(
         self,
         entity_set: str,
         select: Sequence[str],
@@ -451,8 +455,9 @@ class OneCClient:
         until: date | datetime | None,
         filter: str | None = None,
         tie_order: Sequence[str] = ("Ref_Key",),
-    ) -> list[dict[str, Any]]:
-        """Rows with `since <= date_field < until`, read in date windows (at most a calendar month).
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Rows with `since <= date_field < until`, page by page (parsed), read in date windows (at most a
+        calendar month): a caller that lands each page never holds the whole read.
 
         Inside a window pages go by `$skip` under `$orderby=<date_field>,<tie_order>`. A window that needs
         more than `window_pages` pages is split: the rest is re-opened at the last instant read with a
@@ -462,16 +467,17 @@ class OneCClient:
         """
         since, until = self._bounds(entity_set, date_field, since, until, filter)
         if since is None:
-            return []
+            return
         order = ",".join([f"{date_field} asc"] + [f"{f} asc" for f in tie_order])
         state = {"span": None, "top": self.page_size}
-        out: list[dict] = []
         for start, end in month_windows(since, until):
-            out.extend(self._read_window(entity_set, select, date_field, key_fields, start, end, filter, order, state))
-        return self._parse(entity_set, out)
+            for page in self._read_window(entity_set, select, date_field, key_fields, start, end, filter, order, state):
+                if page:
+                    yield self._parse(entity_set, page)
 
-    def _read_window(self, entity_set, select, date_field, key_fields, start, end, extra, order, state) -> list[dict]:
-        rows: list[dict] = []
+    def _read_window(
+        self, entity_set, select, date_field, key_fields, start, end, extra, order, state
+    ) -> Iterator[list[dict]]:
         lower = wire.to_local(start, self.tz).isoformat()[:19]
         end_at = wire.to_local(end, self.tz).isoformat()[:19]
         seen_at_lower: set[tuple] = set()  # rows at the instant a window re-opened at: already taken
@@ -497,6 +503,7 @@ class OneCClient:
                 }
                 page, nbytes = self._fetch([entity_set], params, label=entity_set)
                 pages += 1
+                rows: list[dict] = []
                 for row in page:
                     at, key = str(row.get(date_field, ""))[:19], tuple(row.get(k) for k in key_fields)
                     if at == lower and key in seen_at_lower:
@@ -505,6 +512,7 @@ class OneCClient:
                     if at != tail_at:
                         tail_at, tail_keys = at, set()
                     tail_keys.add(key)
+                yield rows
                 if len(page) < top:  # window complete: size the next one to about two pages
                     state["span"] = _next_span(
                         datetime.fromisoformat(upper) - datetime.fromisoformat(lower),
@@ -522,7 +530,6 @@ class OneCClient:
                     lower, seen_at_lower = tail_at, set(tail_keys)
                     break
                 skip += len(page)
-        return rows
 
     def _bounds(self, entity_set, date_field, since, until, extra):
         """Bounds as infobase-local naive datetimes: an open `since` from the earliest row (one `$top=1`
@@ -687,7 +694,11 @@ class OneCClient:
             rows.extend(page)
         return self._parse(label, rows)
 
-    def documents(
+    def documents(self, entity_set: str, since=None, until=None, **how) -> list[dict[str, Any]]:
+        """Every document `iter_documents` reads, as one list."""
+        return [row for page in self.iter_documents(entity_set, since, until, **how) for row in page]
+
+    def iter_documents(
         self,
         entity_set: str,
         since: date | datetime | None = None,
@@ -695,8 +706,9 @@ class OneCClient:
         *,
         select: Sequence[str] | None = None,
         filter: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """Documents of one set with `since <= Date < until` (open ends: from the first / until tomorrow)."""
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Documents of one set with `since <= Date < until` (open ends: from the first / until tomorrow),
+        page by page."""
         self.metadata.require(entity_set)
         party = self._ref_field(entity_set, "Контрагент")
         if select is None:
@@ -707,13 +719,14 @@ class OneCClient:
             select = self._select(entity_set, required, optional)
         else:
             select = self._select(entity_set, select)
-        rows = self.read_windowed(
+        pages = self.iter_windowed(
             entity_set, select, date_field="Date", key_fields=("Ref_Key",), since=since, until=until, filter=filter
         )
-        if party == "Контрагент":  # composite on payments in some releases: give the ref under one name
-            for row in rows:
-                row.setdefault("Контрагент_Key", row.get("Контрагент"))
-        return rows
+        for rows in pages:
+            if party == "Контрагент":  # composite on payments in some releases: give the ref under one name
+                for row in rows:
+                    row.setdefault("Контрагент_Key", row.get("Контрагент"))
+            yield rows
 
     def _movements(
         self,
@@ -725,14 +738,14 @@ class OneCClient:
         *,
         turnover: bool = False,
         filter: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """Register movements; `turnover`: a turnover register, whose rows have no RecordType."""
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Register movements, page by page; `turnover`: a turnover register, whose rows have no RecordType."""
         entity_set = f"{register}_RecordType"
         declared = self.metadata.fields(entity_set) if self.metadata.has_set(entity_set) else {}
         recorder = "Recorder_Key" if "Recorder_Key" in declared else "Recorder"
         base = ("Period", recorder, "LineNumber") + (() if turnover else ("RecordType",))
         select = self._select(entity_set, tuple(base) + tuple(required), ("Active",) + tuple(optional))
-        return self.read_windowed(
+        return self.iter_windowed(
             entity_set,
             select,
             date_field="Period",
@@ -743,19 +756,22 @@ class OneCClient:
             filter=filter,
         )
 
-    def settlement_movements(
+    def settlement_movements(self, since=None, until=None, **how) -> list[dict[str, Any]]:
+        """Every movement `iter_settlement_movements` reads, as one list."""
+        return [row for page in self.iter_settlement_movements(since, until, **how) for row in page]
+
+    def iter_settlement_movements(
         self,
         since: date | datetime | None = None,
         until: date | datetime | None = None,
         *,
         counterparties: Sequence[str] = (),
-    ) -> list[dict[str, Any]]:
-        """Movements of AccumulationRegister_РасчетыСПокупателями (`_RecordType`) with since <= Period < until;
-        with `counterparties` (Ref_Keys), only theirs: a client's whole history re-read when its balance
-        disagrees with 1C's, in groups small enough for IIS's query-string limit."""
-        rows: list[dict[str, Any]] = []
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Movements of AccumulationRegister_РасчетыСПокупателями (`_RecordType`) with since <= Period < until,
+        page by page; with `counterparties` (Ref_Keys), only theirs: a client's whole history re-read when its
+        balance disagrees with 1C's, in groups small enough for IIS's query-string limit."""
         for flt in _any_of("Контрагент_Key", counterparties, COUNTERPARTIES_PER_FILTER) if counterparties else [None]:
-            rows += self._movements(
+            yield from self._movements(
                 SETTLEMENTS,
                 SETTLEMENT_DIMENSIONS + ("Сумма",),
                 SETTLEMENT_OPTIONAL + ("СуммаВал", "СуммаРег"),
@@ -763,12 +779,16 @@ class OneCClient:
                 until,
                 filter=flt,
             )
-        return rows
 
-    def invoice_payments(
+    def invoice_payments(self, since=None, until=None) -> list[dict[str, Any]]:
+        """Every movement `iter_invoice_payments` reads, as one list."""
+        return [row for page in self.iter_invoice_payments(since, until) for row in page]
+
+    def iter_invoice_payments(
         self, since: date | datetime | None = None, until: date | datetime | None = None
-    ) -> list[dict[str, Any]]:
-        """Movements of AccumulationRegister_ОплатаСчетовИЗаказов (invoice/order obligation and payments).
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Movements of AccumulationRegister_ОплатаСчетовИЗаказов (invoice/order obligation and payments), page
+        by page.
 
         A turnover register in UNF 3.0 and 1.6 (AccumulationRegisters/ОплатаСчетовИЗаказов.xml,
         RegisterType Turnovers): its rows carry no RecordType, every movement adds to the turnover.

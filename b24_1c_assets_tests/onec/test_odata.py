@@ -563,3 +563,13 @@ def test_a_catalog_read_by_key_returns_what_the_whole_read_does_for_those_keys(o
     refs = sorted(whole)[: 2 * odata.REFS_PER_FILTER + 3]
     some = {r["Ref_Key"]: r for r in getattr(client, read)(refs=refs)}
     assert some == {ref: whole[ref] for ref in refs}
+
+
+def test_windowed_reads_come_page_by_page_and_add_up_to_the_whole_read(onec, client_for):
+    client = client_for(onec, page_size=50, window_pages=2)
+    pages = list(client.iter_settlement_movements())
+    assert len(pages) > 10 and max(len(p) for p in pages) <= 50  # never more than a page held at a time
+    rows = [row for page in pages for row in page]
+    assert len(rows) == len(onec.state.registers[odata.SETTLEMENTS])
+    assert len({(r["Recorder"], r["LineNumber"]) for r in rows}) == len(rows)
+    assert all(isinstance(r["Сумма"], Decimal) for r in rows)  # parsed as they come

@@ -6,9 +6,10 @@ is stored as DECIMAL, tabular sections (`Запасы`, `КонтактнаяИ�
 When it is not set, the same tables are rebuilt from the exchange folder (`exchange_assets.py`).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 
 import dagster as dg
 
@@ -40,7 +41,8 @@ class Windowed:
 class OneCObject:
     table: Table
     description: str
-    fetch: Callable[..., list[dict]]  # (client) or, when windowed, (client, since)
+    # (client) -> rows, or, when windowed, (client, since) -> pages of rows (landed one by one)
+    fetch: Callable[..., list[dict] | Iterator[list[dict]]]
     preview: tuple[str, ...] = ()
     windowed: Windowed | None = None
     # A catalog read by DataVersion: all {Ref_Key: DataVersion} first (cheap), then only the objects whose
@@ -95,7 +97,7 @@ ONEC_OBJECTS = (
     OneCObject(
         tables.ONEC_CUSTOMER_ORDERS,
         "1C customer orders (Document_ЗаказПокупателя), one row per order (Ref_Key), Запасы as JSON.",
-        lambda c, since: c.documents(odata.ORDERS, since),
+        lambda c, since: c.iter_documents(odata.ORDERS, since),
         ("Number", "Date", "Контрагент_Key", "СуммаДокумента"),
         DOCUMENT,
         in_incremental_sync=True,
@@ -103,14 +105,14 @@ ONEC_OBJECTS = (
     OneCObject(
         tables.ONEC_INVOICES,
         "1C invoices for payment (Document_СчетНаОплату), one row per invoice (Ref_Key).",
-        lambda c, since: c.documents(odata.INVOICES, since),
+        lambda c, since: c.iter_documents(odata.INVOICES, since),
         ("Number", "Date", "Контрагент_Key", "СуммаДокумента"),
         DOCUMENT,
     ),
     OneCObject(
         tables.ONEC_SHIPMENTS,
         "1C shipments (Document_РасходнаяНакладная), one row per shipment (Ref_Key).",
-        lambda c, since: c.documents(odata.SHIPMENTS, since),
+        lambda c, since: c.iter_documents(odata.SHIPMENTS, since),
         ("Number", "Date", "Контрагент_Key", "СуммаДокумента"),
         DOCUMENT,
         in_incremental_sync=True,
@@ -118,14 +120,14 @@ ONEC_OBJECTS = (
     OneCObject(
         tables.ONEC_BANK_RECEIPTS,
         "Money received to the bank (Document_ПоступлениеНаСчет), one row per document (Ref_Key).",
-        lambda c, since: c.documents(odata.BANK_RECEIPTS, since),
+        lambda c, since: c.iter_documents(odata.BANK_RECEIPTS, since),
         ("Number", "Date", "Контрагент_Key", "СуммаДокумента"),
         DOCUMENT,
     ),
     OneCObject(
         tables.ONEC_CASH_RECEIPTS,
         "Money received at the cash desk (Document_ПоступлениеВКассу), one row per document (Ref_Key).",
-        lambda c, since: c.documents(odata.CASH_RECEIPTS, since),
+        lambda c, since: c.iter_documents(odata.CASH_RECEIPTS, since),
         ("Number", "Date", "Контрагент_Key", "СуммаДокумента"),
         DOCUMENT,
     ),
@@ -133,7 +135,7 @@ ONEC_OBJECTS = (
         tables.ONEC_SETTLEMENT_MOVEMENTS,
         "Movements of the customer settlements register (РасчетыСПокупателями), one row per recorder "
         "and line: Receipt/Expense of Долг/Аванс per counterparty and contract.",
-        lambda c, since: c.settlement_movements(since),
+        lambda c, since: c.iter_settlement_movements(since),
         ("Period", "RecordType", "Контрагент_Key", "ТипРасчетов", "Сумма"),
         MOVEMENT,
     ),
@@ -141,7 +143,7 @@ ONEC_OBJECTS = (
         tables.ONEC_INVOICE_PAYMENTS,
         "Movements of ОплатаСчетовИЗаказов, one row per recorder and line: what each invoice or order "
         "asks (Сумма) and what was paid against it (СуммаОплаты, СуммаАванса).",
-        lambda c, since: c.invoice_payments(since),
+        lambda c, since: c.iter_invoice_payments(since),
         ("Period", "СчетНаОплату", "Сумма", "СуммаОплаты"),
         MOVEMENT,
     ),
@@ -184,7 +186,9 @@ def build_onec_extract(obj: OneCObject) -> dg.AssetsDefinition:
                 records = obj.fetch(client)
             else:
                 window = next_window(context, warehouse, obj.table, started)
-                records = obj.fetch(client, window.since)
+                pages = obj.fetch(client, window.since)
+                first = next(pages, [])  # the set's publication is checked as its first page is asked for
+                records = chain([first], pages)
         except OneCPublicationError as exc:
             if obj.table.name in publication.ESSENTIAL:
                 raise
@@ -205,7 +209,8 @@ def build_onec_extract(obj: OneCObject) -> dg.AssetsDefinition:
             )
         with warehouse.connect() as conn:
             publication.record(conn, obj.table.name, None)
-        frame = records_frame(records)
+        # a windowed read is landed page by page (lib/landing.py stages it on disk), the others whole
+        frame = records_frame(records) if obj.windowed is None else (records_frame(page) for page in records)
         extra = {"source": "odata", "extracted_at": datetime.now().isoformat(timespec="seconds")}
         contract = ONEC_CONTRACTS[obj.table.name]
         if window is None:
@@ -242,9 +247,9 @@ def build_onec_extract(obj: OneCObject) -> dg.AssetsDefinition:
             frame=frame,
             window=window,
             started=started,
-            key=_key_of(obj.windowed, frame),
+            key=_key_of(obj.windowed, first[0].keys() if first else ()),
             date_column=obj.windowed.date_column,
-            requests=calls.count,
+            requests=calls,  # counted once every page is read
             contract=contract,
             preview_columns=list(obj.preview),
             extra=extra,
@@ -279,12 +284,12 @@ def _changed_objects(
     )
 
 
-def _key_of(windowed: Windowed, frame) -> tuple[str, ...]:
-    """The merge key as this edition names it ("Recorder|Recorder_Key": whichever the frame has)."""
+def _key_of(windowed: Windowed, fields) -> tuple[str, ...]:
+    """The merge key as this edition names it ("Recorder|Recorder_Key": whichever the rows read have)."""
     names = []
     for part in windowed.key:
         choices = part.split("|")
-        names.append(next((c for c in choices if c in frame.columns), choices[0]))
+        names.append(next((c for c in choices if c in fields), choices[0]))
     return tuple(names)
 
 
