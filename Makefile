@@ -25,7 +25,7 @@ test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # `make bench BENCH="scale world"` runs only those benches; `BENCH_QUICK=1` small sizes;
-# `BENCH_SCALES=1000,10000,100000` adds the 100k full_sync to bench_scale (default 1000,10000; 100k: ~1 CPU-hour).
+# `BENCH_SCALES=1000,10000,100000` adds the 100k full_sync to bench_scale (default 1000,10000; 100k: ~12 wall minutes, sandbox ~8.3 GB).
 BENCH ?=
 bench: install
 	$(BIN)/python -m benchmarks $(BENCH)
