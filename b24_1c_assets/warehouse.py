@@ -40,6 +40,12 @@ def _ident(name: str) -> str:
     return f'"{name}"'
 
 
+def quiet(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """No progress bar: DuckDB draws one for a statement over 2 s, into the step's log."""
+    conn.execute("SET enable_progress_bar = false")
+    return conn
+
+
 @contextmanager
 def connect(
     path: str | None = None, *, read_only: bool = False, lock_wait_seconds: float = 120.0
@@ -52,7 +58,7 @@ def connect(
     delay = 0.1
     while True:
         try:
-            conn = duckdb.connect(path, read_only=read_only)
+            conn = quiet(duckdb.connect(path, read_only=read_only))
             break
         except duckdb.IOException as exc:  # "Could not set lock on file": another writer holds it
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
@@ -99,7 +105,7 @@ class StagedRows:
 
     def __init__(self) -> None:
         self._folder = tempfile.TemporaryDirectory(prefix="b24_1c_staged_")
-        self._conn = duckdb.connect()  # in memory: staging never takes the warehouse file's lock
+        self._conn = quiet(duckdb.connect())  # in memory: staging never takes the warehouse file's lock
         self._parts: list[tuple[str, dict[str, str]]] = []  # (file, {column: SQL type})
         self._excluded: dict[str, set[str]] = {}  # column: values whose rows are left out when read back
         self.rows = 0

@@ -217,6 +217,7 @@ def snapshot_frame(kopecks: pd.DataFrame) -> pd.DataFrame:
 def _in_memory(frames: dict[str, pd.DataFrame], sql: str) -> pd.DataFrame:
     """`sql` run by an in-memory DuckDB over these frames (relation name -> frame): the rules on frames."""
     with duckdb.connect() as conn:
+        conn.execute("SET enable_progress_bar = false")  # DuckDB would draw one into the step's log
         for name, frame in frames.items():
             conn.register(name, frame)
         return conn.execute(sql).df()
