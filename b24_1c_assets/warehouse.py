@@ -71,6 +71,18 @@ def connect(
         conn.close()
 
 
+@contextmanager
+def _transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """All of the block's statements or none of them."""
+    conn.execute("BEGIN")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
 def _literal(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
@@ -227,29 +239,19 @@ def replace_table(
             conn.execute(f"DELETE FROM {target}")
         return 0
     staged, types = _stage(frame, column_types)
-    conn.execute("BEGIN")
-    try:
+    with _transaction(conn):
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
         conn.register("_frame", staged)
         conn.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT {_select_list(staged, types)} FROM _frame")
         conn.unregister("_frame")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return len(frame)
 
 
 def _replace_from_staged(conn: duckdb.DuckDBPyConnection, schema: str, target: str, staged: StagedRows) -> int:
-    conn.execute("BEGIN")
-    try:
+    with _transaction(conn):
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
         conn.execute(f"CREATE OR REPLACE TABLE {target} AS {staged.select_sql()}")
         rows = conn.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return rows
 
 
@@ -266,18 +268,13 @@ def append_table(
         return 0
     target = f"{_ident(schema)}.{_ident(table)}"
     staged, types = _stage(frame, column_types)
-    conn.execute("BEGIN")
-    try:
+    with _transaction(conn):
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
         conn.register("_frame", staged)
         conn.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT {_select_list(staged, types)} FROM _frame LIMIT 0")
         cols = ", ".join(_ident(c) for c in staged.columns)
         conn.execute(f"INSERT INTO {target} ({cols}) SELECT {_select_list(staged, types)} FROM _frame")
         conn.unregister("_frame")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return len(frame)
 
 
@@ -409,8 +406,7 @@ def _replace_where(
     """Delete the rows `where` says, insert `frame` (creating the table from its shape when missing)."""
     target = f"{_ident(schema)}.{_ident(table)}"
     staged, types = _stage(frame, column_types)
-    conn.execute("BEGIN")
-    try:
+    with _transaction(conn):
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
         if table_exists(conn, schema, table):
             conn.execute(f"DELETE FROM {target} WHERE {where}", params)
@@ -422,10 +418,6 @@ def _replace_where(
             cols = ", ".join(_ident(c) for c in staged.columns)
             conn.execute(f"INSERT INTO {target} ({cols}) SELECT {_select_list(staged, types)} FROM _frame")
             conn.unregister("_frame")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return len(frame)
 
 
@@ -473,8 +465,7 @@ def merge_table(
     removed = [tuple(k) for k in removed_keys]
     keys = [_ident(k) for k in key]
     match = " AND ".join(f"i.{k} = t.{k}" for k in keys)
-    conn.execute("BEGIN")
-    try:
+    with _transaction(conn):
         before = conn.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
         conditions: list[str] = []
         updated = 0
@@ -530,9 +521,5 @@ def merge_table(
             conn.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM _incoming")
         conn.execute("DROP TABLE IF EXISTS _incoming")
         conn.execute("DROP TABLE IF EXISTS _removed")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     deleted = before - after_delete - updated
     return MergeCounts(inserted=arrived - updated, updated=updated, deleted=deleted, rows=after_delete + arrived)

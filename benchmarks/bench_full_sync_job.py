@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 
-from benchmarks.bench_scale import CLOCK_TICKS, PAGE_SIZE, PROJECT_ROOT, SandboxProcess
+from benchmarks.bench_scale import PROJECT_ROOT, SandboxProcess, _cpu_seconds, _rss_bytes
 
 OUT = PROJECT_ROOT / "data" / "bench" / "full_sync_job.json"
 INTERVAL = 0.25
@@ -69,11 +69,7 @@ def _memory(pid: int) -> tuple[int, int, float] | None:
     try:
         with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
             pss = next(int(line.split()[1]) * 1024 for line in f if line.startswith("Pss:"))
-        with open(f"/proc/{pid}/statm", "rb") as f:
-            rss = int(f.read().split()[1]) * PAGE_SIZE
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-        return pss, rss, (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        return pss, _rss_bytes(pid), _cpu_seconds(pid)
     except (OSError, StopIteration):
         return None
 

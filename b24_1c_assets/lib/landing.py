@@ -8,6 +8,7 @@ result is reported as the asset check `contract`. A broken critical column fails
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -155,79 +156,38 @@ def store_extract(
     """Quarantine rows that break the contract, replace `table` with the rest (or merge them into it: `merge`),
     describe it. `frame` may come as chunks (pages of a large read): each is checked and staged on disk as it
     arrives, and the table is written from the stage at the end, so memory holds one chunk at a time."""
-    if isinstance(frame, pd.DataFrame):
-        good, rejects = checked_rows(context, table, frame, contract)
-        return _write_extract(
-            context,
-            store,
-            table,
-            good,
-            rejects,
-            len(frame),
-            good,
-            column_types,
-            preview_columns,
-            extra,
-            merge,
-            api_calls,
-        )
-    check = ContractCheck(table, contract, context.run.run_id)
-    with StagedRows() as staged:
-        for chunk in frame:
-            staged.add(check.good_rows(chunk), column_types=column_types)
-        rejects = check.finish(staged)
-        return _write_extract(
-            context,
-            store,
-            table,
-            staged,
-            rejects,
-            check.rows,
-            check.preview,
-            column_types,
-            preview_columns,
-            extra,
-            merge,
-            api_calls,
-        )
-
-
-def _write_extract(
-    context: dg.AssetExecutionContext,
-    store: WarehouseResource,
-    table: Table,
-    good: pd.DataFrame | StagedRows,
-    rejects: pd.DataFrame,
-    rows_read: int,
-    shown: pd.DataFrame,
-    column_types: dict[str, str] | None,
-    preview_columns: list[str] | None,
-    extra: dict | None,
-    merge: WindowMerge | None,
-    api_calls: int | ApiCalls,
-) -> dg.MaterializeResult:
-    with store.connect() as conn:
-        if merge is None:
-            rows = table.replace(conn, good, column_types=column_types)
+    with ExitStack() as stack:
+        if isinstance(frame, pd.DataFrame):
+            good, rejects = checked_rows(context, table, frame, contract)
+            rows_read, shown = len(frame), good
         else:
-            merged = table.merge(
-                conn,
-                good,
-                key=merge.key,
-                date_column=merge.date_column,
-                since=merge.since,
-                removed_keys=merge.removed_keys,
-                column_types=column_types,
-            )
-            rows = merged.rows
-            extra = {
-                **(extra or {}),
-                "merged_inserted": merged.inserted,
-                "merged_updated": merged.updated,
-                "merged_deleted": merged.deleted,
-            }
-        if not rejects.empty:
-            tables.QUALITY_REJECTS.append(conn, with_lineage(rejects, context))
+            judged = ContractCheck(table, contract, context.run.run_id)
+            good = stack.enter_context(StagedRows())
+            for chunk in frame:
+                good.add(judged.good_rows(chunk), column_types=column_types)
+            rejects, rows_read, shown = judged.finish(good), judged.rows, judged.preview
+        with store.connect() as conn:
+            if merge is None:
+                rows = table.replace(conn, good, column_types=column_types)
+            else:
+                merged = table.merge(
+                    conn,
+                    good,
+                    key=merge.key,
+                    date_column=merge.date_column,
+                    since=merge.since,
+                    removed_keys=merge.removed_keys,
+                    column_types=column_types,
+                )
+                rows = merged.rows
+                extra = {
+                    **(extra or {}),
+                    "merged_inserted": merged.inserted,
+                    "merged_updated": merged.updated,
+                    "merged_deleted": merged.deleted,
+                }
+            if not rejects.empty:
+                tables.QUALITY_REJECTS.append(conn, with_lineage(rejects, context))
     metadata = {
         "dagster/row_count": rows,
         "dagster/table_name": str(table),

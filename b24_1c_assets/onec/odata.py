@@ -440,10 +440,6 @@ class OneCClient:
             rows.extend(page)
         return self._parse(entity_set, rows)
 
-    def read_windowed(self, entity_set: str, select: Sequence[str], **how) -> list[dict[str, Any]]:
-        """Every row `iter_windowed` reads, as one list."""
-        return [row for page in self.iter_windowed(entity_set, select, **how) for row in page]
-
     def iter_windowed(
         self,
         entity_set: str,
@@ -696,7 +692,7 @@ class OneCClient:
 
     def documents(self, entity_set: str, since=None, until=None, **how) -> list[dict[str, Any]]:
         """Every document `iter_documents` reads, as one list."""
-        return [row for page in self.iter_documents(entity_set, since, until, **how) for row in page]
+        return _rows(self.iter_documents(entity_set, since, until, **how))
 
     def iter_documents(
         self,
@@ -758,7 +754,7 @@ class OneCClient:
 
     def settlement_movements(self, since=None, until=None, **how) -> list[dict[str, Any]]:
         """Every movement `iter_settlement_movements` reads, as one list."""
-        return [row for page in self.iter_settlement_movements(since, until, **how) for row in page]
+        return _rows(self.iter_settlement_movements(since, until, **how))
 
     def iter_settlement_movements(
         self,
@@ -782,7 +778,7 @@ class OneCClient:
 
     def invoice_payments(self, since=None, until=None) -> list[dict[str, Any]]:
         """Every movement `iter_invoice_payments` reads, as one list."""
-        return [row for page in self.iter_invoice_payments(since, until) for row in page]
+        return _rows(self.iter_invoice_payments(since, until))
 
     def iter_invoice_payments(
         self, since: date | datetime | None = None, until: date | datetime | None = None
@@ -1040,6 +1036,11 @@ class OneCClient:
 
 
 # -- helpers --------------------------------------------------------------------------------------------
+
+
+def _rows(pages: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """A paged read as one list (for callers that want it whole)."""
+    return [row for page in pages for row in page]
 
 
 def _any_of(field: str, refs: Sequence[str], per: int) -> Iterator[str]:
